@@ -1,0 +1,164 @@
+/*
+ * The types that flow between the stages:
+ *
+ *   in_kafka -> decode -> score -> rules -> store -> out_kafka
+ *
+ * Every stage speaks these structs; no library type crosses a module
+ * boundary. Strings live in fixed buffers so that a batch is decoded into
+ * memory that is reused, never allocated per event.
+ */
+#ifndef EWS_H
+#define EWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EWS_ID_MAX         128 /* ids longer than this are rejected, not cut */
+#define EWS_NAME_MAX       64
+#define EWS_ATTR_MAX       16
+#define EWS_ATTR_VALUE_MAX 128
+#define EWS_CONTRIB_MAX    3
+
+/* Input topics, in the order they are configured. */
+enum ews_source {
+        EWS_SOURCE_USAGE = 0,
+        EWS_SOURCE_CAMPAIGN = 1,
+        EWS_SOURCE_COUNT
+};
+
+/* A Kafka message as in_kafka hands it on. The pointers borrow the
+ * consumer's buffers and stay valid until the batch is released. */
+struct ews_msg {
+        enum ews_source source;
+        int32_t partition;
+        int64_t offset;
+        int64_t timestamp_ms;
+        const void *key;
+        size_t key_len;
+        const void *value;
+        size_t value_len;
+};
+
+struct ews_attr {
+        char key[EWS_NAME_MAX];
+        char value[EWS_ATTR_VALUE_MAX];
+};
+
+struct ews_usage_event {
+        char event_id[EWS_ID_MAX];
+        char user_id[EWS_ID_MAX];
+        char account_id[EWS_ID_MAX]; /* "" when absent */
+        char event_type[EWS_NAME_MAX];
+        char product[EWS_NAME_MAX];   /* "" when absent */
+        char campaign_id[EWS_ID_MAX]; /* "" when absent */
+        bool has_value;
+        double value;
+        int64_t occurred_at_ms;
+        int attr_cnt;
+        struct ews_attr attrs[EWS_ATTR_MAX];
+};
+
+enum ews_campaign_type {
+        EWS_CAMPAIGN_LAUNCHED = 0,
+        EWS_CAMPAIGN_SPEND,
+        EWS_CAMPAIGN_PAUSED,
+        EWS_CAMPAIGN_ENDED
+};
+
+struct ews_campaign_event {
+        char event_id[EWS_ID_MAX];
+        char campaign_id[EWS_ID_MAX];
+        enum ews_campaign_type type;
+        char name[EWS_ATTR_VALUE_MAX];
+        char channel[EWS_NAME_MAX];
+        bool has_target;
+        double target_activation_rate;
+        bool has_amount;
+        double amount;
+        int64_t occurred_at_ms;
+};
+
+/* Lifecycle stage of a user. The numeric values are stored in Redis. */
+enum ews_stage {
+        EWS_STAGE_NONE = 0, /* seen, but no trial_started yet */
+        EWS_STAGE_TRIAL = 1,
+        EWS_STAGE_CUSTOMER = 2,
+        EWS_STAGE_LOST = 3
+};
+
+/* The rolling state of one user, as the store persists it. */
+struct ews_user {
+        char user_id[EWS_ID_MAX];
+        char account_id[EWS_ID_MAX];
+        char campaign_id[EWS_ID_MAX];
+        double engagement;         /* E at engagement_ref_ms */
+        int64_t engagement_ref_ms; /* t_ref of E; 0 when E has no events */
+        int64_t last_activity_ms;  /* 0 when never active */
+        int64_t trial_started_ms;  /* 0 when unknown */
+        enum ews_stage stage;
+        int64_t disengaged_since_ms; /* open USER_DISENGAGED episode, or 0 */
+        int64_t events;              /* events counted for this user */
+};
+
+enum ews_rule {
+        EWS_RULE_USER_DISENGAGED = 0,
+        EWS_RULE_CAMPAIGN_UNDERPERFORMING,
+        EWS_RULE_SALES_READY,
+        EWS_RULE_ACCOUNT_AT_RISK,
+        EWS_RULE_COUNT
+};
+
+enum ews_alert_status {
+        EWS_ALERT_FIRING = 0,
+        EWS_ALERT_RESOLVED
+};
+enum ews_severity {
+        EWS_SEV_INFO = 0,
+        EWS_SEV_WARNING,
+        EWS_SEV_CRITICAL
+};
+enum ews_subject {
+        EWS_SUBJECT_USER = 0,
+        EWS_SUBJECT_ACCOUNT,
+        EWS_SUBJECT_CAMPAIGN
+};
+
+#define EWS_ALERT_VALUES_MAX 8
+
+struct ews_alert_value {
+        const char *name; /* static string */
+        double value;
+};
+
+struct ews_contributor {
+        char event_type[EWS_NAME_MAX];
+        double score;
+};
+
+/* An alert as rules decide it and out_kafka publishes it. */
+struct ews_alert {
+        char alert_id[2 * EWS_ID_MAX + 16]; /* episode_id ":" seq */
+        char episode_id[2 * EWS_ID_MAX];
+        int32_t seq;
+        enum ews_rule rule;
+        enum ews_alert_status status;
+        enum ews_severity severity;
+        enum ews_subject subject_type;
+        char subject_id[EWS_ID_MAX];
+        char account_id[EWS_ID_MAX];  /* "" when unknown */
+        char campaign_id[EWS_ID_MAX]; /* "" when unknown */
+        int64_t event_time_ms;
+        int64_t emitted_at_ms;
+        char reason[256];
+        int value_cnt;
+        struct ews_alert_value values[EWS_ALERT_VALUES_MAX];
+        int contributor_cnt;
+        struct ews_contributor contributors[EWS_CONTRIB_MAX];
+        int64_t last_activity_ms; /* 0 when unknown */
+};
+
+const char *ews_rule_name(enum ews_rule rule);
+const char *ews_stage_name(enum ews_stage stage);
+
+#endif

@@ -1,0 +1,282 @@
+/*
+ * ews-processor: the early-warning stream processor.
+ *
+ * Exit codes: 0 stopped cleanly (signal, or --exit-at-end reached the end);
+ * 1 a runtime failure (store or broker client could not be set up);
+ * 2 bad usage or configuration.
+ */
+#include "config.h"
+#include "filter_decode.h"
+#include "in_kafka.h"
+#include "log.h"
+#include "out_kafka.h"
+#include "out_store.h"
+#include "pipeline.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAIN_FLUSH_TIMEOUT_MS 10000
+
+static volatile sig_atomic_t main_stop;
+
+static void main_on_signal(int sig)
+{
+        (void)sig;
+        main_stop = 1;
+}
+
+static int64_t main_clock_ms(clockid_t clock)
+{
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void main_usage(FILE *fp)
+{
+        fprintf(fp,
+                "usage: ews-processor [-c FILE] [-X key=value]... "
+                "[--check-config] [--exit-at-end]\n"
+                "  -c, --config FILE   YAML configuration (see "
+                "config/ews.yaml)\n"
+                "  -X key=value        librdkafka property for the consumer "
+                "and the producer\n"
+                "  --check-config      validate, print the effective "
+                "configuration, exit\n"
+                "  --exit-at-end       stop once every assigned partition is "
+                "consumed to its end\n"
+                "Environment variables override the file: EWS_REDIS_HOST for "
+                "redis.host, ...\n"
+                "Exit codes: 0 clean stop, 1 runtime failure, 2 usage or "
+                "configuration error.\n");
+}
+
+/* Periodic work happens here, each job at its own period. */
+struct main_cron {
+        int64_t last_recover_ms;
+        int64_t last_report_ms;
+};
+
+static void main_cron(struct main_cron *cron, struct ews_pipeline *pipeline,
+                      struct ews_out_kafka *out, int64_t now_ms)
+{
+        ews_out_kafka_poll(out);
+        if (now_ms - cron->last_recover_ms >= 1000) {
+                cron->last_recover_ms = now_ms;
+                ews_pipeline_cron(pipeline);
+        }
+        if (now_ms - cron->last_report_ms >= 30000) {
+                const struct ews_pipeline_stats *s = ews_pipeline_stats(pipeline);
+
+                cron->last_report_ms = now_ms;
+                ews_info("main",
+                         "consumed=%lld commits=%lld fenced=%lld "
+                         "store_errors=%lld",
+                         (long long)(s->consumed[0] + s->consumed[1]),
+                         (long long)s->commits, (long long)s->fenced,
+                         (long long)s->store_errors);
+        }
+}
+
+static void main_report(const struct ews_pipeline_stats *s,
+                        const struct ews_out_kafka_stats *o)
+{
+        int64_t dead = 0;
+        int i, j;
+
+        for (i = 0; i < EWS_SOURCE_COUNT; i++)
+                for (j = 0; j < EWS_DECODE_ERR_COUNT; j++)
+                        dead += s->dead[i][j];
+        fprintf(stderr,
+                "ews-processor: consumed=%lld decoded=%lld dead_letters=%lld "
+                "replayed=%lld commits=%lld fenced=%lld store_errors=%lld "
+                "produced=%lld delivered=%lld failed=%lld",
+                (long long)(s->consumed[0] + s->consumed[1]),
+                (long long)(s->decoded[0] + s->decoded[1]), (long long)dead,
+                (long long)s->replayed, (long long)s->commits,
+                (long long)s->fenced, (long long)s->store_errors,
+                (long long)o->produced, (long long)o->delivered,
+                (long long)o->failed);
+        for (i = 0; i < EWS_RULE_COUNT; i++)
+                if (s->alerts[i][0] || s->alerts[i][1])
+                        fprintf(stderr, " %s=%lld/%lld", ews_rule_name(i),
+                                (long long)s->alerts[i][0],
+                                (long long)s->alerts[i][1]);
+        fprintf(stderr, "\n");
+}
+
+static enum ews_log_level main_log_level(const char *name)
+{
+        if (!strcmp(name, "error"))
+                return EWS_LOG_ERR;
+        if (!strcmp(name, "warn"))
+                return EWS_LOG_WARN;
+        if (!strcmp(name, "debug"))
+                return EWS_LOG_DEBUG;
+        return EWS_LOG_INFO;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"check-config", no_argument, NULL, 'C'},
+                {"exit-at-end", no_argument, NULL, 'e'},
+                {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0}};
+        static struct ews_config config; /* large: not on the stack */
+        const char *config_path = NULL;
+        const char *kafka_props[EWS_CONFIG_PROPS_MAX];
+        int kafka_prop_cnt = 0, check_only = 0, exit_at_end = 0;
+        struct ews_decoder *decoder = NULL;
+        struct ews_store *store = NULL;
+        struct ews_out_kafka *out = NULL;
+        struct ews_in_kafka *in = NULL;
+        struct ews_pipeline *pipeline = NULL;
+        struct ews_msg *msgs = NULL;
+        struct main_cron cron = {0, 0};
+        struct ews_out_kafka_stats out_stats = {0, 0, 0};
+        struct sigaction sa;
+        char errstr[1024];
+        int opt, i, rc = 1;
+
+        while ((opt = getopt_long(argc, argv, "c:X:h", options, NULL)) != -1) {
+                switch (opt) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'X':
+                        if (kafka_prop_cnt == EWS_CONFIG_PROPS_MAX) {
+                                fprintf(stderr, "ews-processor: too many -X\n");
+                                return 2;
+                        }
+                        kafka_props[kafka_prop_cnt++] = optarg;
+                        break;
+                case 'C':
+                        check_only = 1;
+                        break;
+                case 'e':
+                        exit_at_end = 1;
+                        break;
+                case 'h':
+                        main_usage(stdout);
+                        return 0;
+                default:
+                        main_usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                main_usage(stderr);
+                return 2;
+        }
+
+        ews_config_defaults(&config);
+        if (ews_config_load(&config, config_path, errstr, sizeof(errstr))) {
+                fprintf(stderr, "ews-processor: %s\n", errstr);
+                return 2;
+        }
+        for (i = 0; i < kafka_prop_cnt; i++) {
+                if (ews_config_set_kafka_prop(&config, kafka_props[i], errstr,
+                                              sizeof(errstr))) {
+                        fprintf(stderr, "ews-processor: %s\n", errstr);
+                        return 2;
+                }
+        }
+        if (check_only) {
+                ews_config_print(&config, stdout);
+                return 0;
+        }
+        ews_log_setup(main_log_level(config.log_level),
+                      !strcmp(config.log_format, "json"));
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = main_on_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+
+        {
+                struct ews_decode_conf decode_conf = {
+                        config.schema_dir, 24LL * 3600 * 1000, 1 << 20, 10000};
+                struct ews_store_conf store_conf = {
+                        config.redis_host,
+                        config.redis_port,
+                        config.redis_timeout_ms,
+                        config.redis_prefix,
+                        {config.topics[0], config.topics[1]}};
+                struct ews_out_kafka_conf out_conf = {
+                        config.bootstrap_servers, config.topic_alerts,
+                        config.topic_dlq, &config.producer};
+                struct ews_in_kafka_conf in_conf = {
+                        config.bootstrap_servers,
+                        config.group_id,
+                        config.offset_reset,
+                        {config.topics[0], config.topics[1]},
+                        &config.consumer};
+                struct ews_in_kafka_cb cb;
+
+                if (!(decoder = ews_decoder_new(&decode_conf, errstr,
+                                                sizeof(errstr))) ||
+                    !(store = ews_store_new(&store_conf, errstr,
+                                            sizeof(errstr))) ||
+                    !(out = ews_out_kafka_new(&out_conf, errstr,
+                                              sizeof(errstr))) ||
+                    !(pipeline = ews_pipeline_new(&config, decoder, store, out,
+                                                  errstr, sizeof(errstr)))) {
+                        ews_err("main", "%s", errstr);
+                        goto out;
+                }
+                cb = ews_pipeline_callbacks(pipeline);
+                if (!(in = ews_in_kafka_new(&in_conf, &cb, errstr,
+                                            sizeof(errstr)))) {
+                        ews_err("main", "%s", errstr);
+                        goto out;
+                }
+                ews_pipeline_set_input(pipeline, in);
+        }
+        msgs = calloc((size_t)config.batch_max, sizeof(*msgs));
+        if (!msgs) {
+                ews_err("main", "out of memory");
+                goto out;
+        }
+        ews_info("main", "consuming %s, %s from %s as group %s",
+                 config.topics[0], config.topics[1], config.bootstrap_servers,
+                 config.group_id);
+
+        while (!main_stop) {
+                int cnt = ews_in_kafka_consume(in, msgs, config.batch_max,
+                                               (int)config.batch_wait_ms);
+                if (cnt > 0)
+                        ews_pipeline_run(pipeline, msgs, cnt,
+                                         main_clock_ms(CLOCK_REALTIME));
+                ews_in_kafka_release(in);
+                main_cron(&cron, pipeline, out,
+                          main_clock_ms(CLOCK_MONOTONIC));
+                if (exit_at_end && ews_in_kafka_at_end(in) &&
+                    !ews_pipeline_recovering(pipeline))
+                        break;
+        }
+        ews_info("main", "stopping");
+        rc = 0;
+out:
+        /* Alerts first: their state is committed, so they must go out. */
+        if (out && ews_out_kafka_flush(out, MAIN_FLUSH_TIMEOUT_MS))
+                ews_err("main", "alerts not all delivered before exit");
+        ews_in_kafka_destroy(in);
+        if (out)
+                out_stats = ews_out_kafka_stats(out);
+        if (pipeline)
+                main_report(ews_pipeline_stats(pipeline), &out_stats);
+        ews_pipeline_destroy(pipeline);
+        ews_out_kafka_destroy(out, MAIN_FLUSH_TIMEOUT_MS);
+        ews_store_destroy(store);
+        ews_decoder_destroy(decoder);
+        free(msgs);
+        return rc;
+}

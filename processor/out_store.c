@@ -1,0 +1,578 @@
+#include "out_store.h"
+#include "out_store_script.h"
+#include "log.h"
+
+#include <hiredis/hiredis.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_USER_FIELDS 9
+static const char *store_user_fields[STORE_USER_FIELDS] = {
+        "e", "er", "la", "ts", "st", "ds", "ev", "a", "c"};
+
+/* Arguments of one command, in memory kept across commands: the strings
+ * live in buf and are addressed by offset until the command is sent, as
+ * buf may move while it grows. */
+struct store_argv {
+        size_t cnt, cap;
+        size_t *off;
+        size_t *len;
+        const char **ptr;
+        char *buf;
+        size_t used, size;
+};
+
+struct ews_store {
+        struct ews_store_conf conf;
+        char host[256];
+        char prefix[64];
+        char topics[EWS_SOURCE_COUNT][256];
+        redisContext *redis;
+        char sha_claim[41];
+        char sha_commit[41];
+        struct store_argv argv;
+};
+
+static int argv_reserve(struct store_argv *a, size_t bytes)
+{
+        if (a->cnt == a->cap) {
+                size_t cap = a->cap ? a->cap * 2 : 256;
+                size_t *off = realloc(a->off, cap * sizeof(*off));
+                size_t *len;
+                const char **ptr;
+
+                if (!off)
+                        return -1;
+                a->off = off;
+                len = realloc(a->len, cap * sizeof(*len));
+                if (!len)
+                        return -1;
+                a->len = len;
+                ptr = realloc(a->ptr, cap * sizeof(*ptr));
+                if (!ptr)
+                        return -1;
+                a->ptr = ptr;
+                a->cap = cap;
+        }
+        if (a->used + bytes > a->size) {
+                size_t size = a->size ? a->size : 4096;
+                char *buf;
+
+                while (a->used + bytes > size)
+                        size *= 2;
+                buf = realloc(a->buf, size);
+                if (!buf)
+                        return -1;
+                a->buf = buf;
+                a->size = size;
+        }
+        return 0;
+}
+
+static int argv_add(struct store_argv *a, const char *s, size_t len)
+{
+        if (argv_reserve(a, len))
+                return -1;
+        memcpy(a->buf + a->used, s, len);
+        a->off[a->cnt] = a->used;
+        a->len[a->cnt++] = len;
+        a->used += len;
+        return 0;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int argv_addf(struct store_argv *a, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n < 0 || argv_reserve(a, (size_t)n + 1))
+                return -1;
+        va_start(ap, fmt);
+        vsnprintf(a->buf + a->used, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        a->off[a->cnt] = a->used;
+        a->len[a->cnt++] = (size_t)n;
+        a->used += (size_t)n;
+        return 0;
+}
+
+static void argv_reset(struct store_argv *a)
+{
+        a->cnt = 0;
+        a->used = 0;
+}
+
+static void argv_finish(struct store_argv *a)
+{
+        size_t i;
+
+        for (i = 0; i < a->cnt; i++)
+                a->ptr[i] = a->buf + a->off[i];
+}
+
+static void argv_free(struct store_argv *a)
+{
+        free(a->off);
+        free(a->len);
+        free(a->ptr);
+        free(a->buf);
+}
+
+/* A hiredis context is dead after any error: drop it, the next call
+ * connects anew. */
+static enum ews_store_result store_fail(struct ews_store *store, char *errstr,
+                                        size_t errstr_size, const char *what)
+{
+        if (store->redis) {
+                snprintf(errstr, errstr_size, "redis %s: %s", what,
+                         store->redis->err ? store->redis->errstr
+                                           : "unexpected reply");
+                redisFree(store->redis);
+                store->redis = NULL;
+        } else {
+                snprintf(errstr, errstr_size, "redis %s: not connected", what);
+        }
+        return EWS_STORE_ERROR;
+}
+
+static int store_script_load(struct ews_store *store, const char *script,
+                             char *sha, char *errstr, size_t errstr_size)
+{
+        redisReply *reply = redisCommand(store->redis, "SCRIPT LOAD %s", script);
+        int rc = -1;
+
+        if (!reply || reply->type != REDIS_REPLY_STRING || reply->len != 40) {
+                snprintf(errstr, errstr_size, "redis SCRIPT LOAD: %s",
+                         reply && reply->type == REDIS_REPLY_ERROR
+                                 ? reply->str
+                                 : store->redis->errstr);
+                goto out;
+        }
+        memcpy(sha, reply->str, 41);
+        rc = 0;
+out:
+        if (reply)
+                freeReplyObject(reply);
+        return rc;
+}
+
+/* An evicted fence would silently let a replay count twice. */
+static int store_check_policy(struct ews_store *store, char *errstr,
+                              size_t errstr_size)
+{
+        redisReply *reply = redisCommand(store->redis, "INFO memory");
+        const char *policy;
+        int rc = -1;
+
+        if (!reply || reply->type != REDIS_REPLY_STRING) {
+                snprintf(errstr, errstr_size, "redis INFO memory: %s",
+                         reply && reply->type == REDIS_REPLY_ERROR
+                                 ? reply->str
+                                 : store->redis->errstr);
+                goto out;
+        }
+        policy = strstr(reply->str, "maxmemory_policy:");
+        if (!policy) {
+                snprintf(errstr, errstr_size,
+                         "redis INFO memory has no maxmemory_policy");
+                goto out;
+        }
+        policy += strlen("maxmemory_policy:");
+        if (strncmp(policy, "noeviction", 10) ||
+            (policy[10] != '\r' && policy[10] != '\n')) {
+                snprintf(errstr, errstr_size,
+                         "redis maxmemory-policy is %.*s; EWS needs "
+                         "noeviction (an evicted fence or timer is a silent "
+                         "loss): CONFIG SET maxmemory-policy noeviction",
+                         (int)strcspn(policy, "\r\n"), policy);
+                goto out;
+        }
+        rc = 0;
+out:
+        if (reply)
+                freeReplyObject(reply);
+        return rc;
+}
+
+static int store_connect(struct ews_store *store, char *errstr,
+                         size_t errstr_size)
+{
+        struct timeval tv = {(time_t)(store->conf.timeout_ms / 1000),
+                             (suseconds_t)(store->conf.timeout_ms % 1000) *
+                                     1000};
+
+        if (store->redis)
+                return 0;
+        store->redis = redisConnectWithTimeout(store->host, store->conf.port,
+                                               tv);
+        if (!store->redis || store->redis->err) {
+                snprintf(errstr, errstr_size, "redis %s:%d: %s", store->host,
+                         store->conf.port,
+                         store->redis ? store->redis->errstr
+                                      : "out of memory");
+                goto fail;
+        }
+        /* Timeouts and keepalive are per connection, and redisReconnect
+         * would not re-apply them: every connection is made here. */
+        if (redisSetTimeout(store->redis, tv) != REDIS_OK ||
+            redisEnableKeepAlive(store->redis) != REDIS_OK) {
+                snprintf(errstr, errstr_size, "redis: %s",
+                         store->redis->errstr);
+                goto fail;
+        }
+        if (store_check_policy(store, errstr, errstr_size) ||
+            store_script_load(store, store_script_claim, store->sha_claim,
+                              errstr, errstr_size) ||
+            store_script_load(store, store_script_commit, store->sha_commit,
+                              errstr, errstr_size))
+                goto fail;
+        return 0;
+fail:
+        if (store->redis)
+                redisFree(store->redis);
+        store->redis = NULL;
+        return -1;
+}
+
+struct ews_store *ews_store_new(const struct ews_store_conf *conf,
+                                char *errstr, size_t errstr_size)
+{
+        struct ews_store *store = calloc(1, sizeof(*store));
+        int i;
+
+        if (!store) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        store->conf = *conf;
+        snprintf(store->host, sizeof(store->host), "%s", conf->host);
+        snprintf(store->prefix, sizeof(store->prefix), "%s", conf->prefix);
+        for (i = 0; i < EWS_SOURCE_COUNT; i++)
+                snprintf(store->topics[i], sizeof(store->topics[i]), "%s",
+                         conf->topics[i]);
+        if (store_connect(store, errstr, errstr_size)) {
+                ews_store_destroy(store);
+                return NULL;
+        }
+        return store;
+}
+
+void ews_store_destroy(struct ews_store *store)
+{
+        if (!store)
+                return;
+        if (store->redis)
+                redisFree(store->redis);
+        argv_free(&store->argv);
+        free(store);
+}
+
+static int store_parse_i64(const char *s, size_t len, int64_t *out)
+{
+        char buf[32], *end;
+
+        if (!len || len >= sizeof(buf))
+                return -1;
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        errno = 0;
+        *out = strtoll(buf, &end, 10);
+        return (errno || *end) ? -1 : 0;
+}
+
+static int store_add_fence_key(struct ews_store *store, struct store_argv *a,
+                               char kind, enum ews_source source,
+                               int32_t partition)
+{
+        return argv_addf(a, "%s%c:%s:%d", store->prefix, kind,
+                         store->topics[source], (int)partition);
+}
+
+/* EVALSHA of argv, loading the script again once when the server lost it
+ * (restart, failover). Returns the reply or NULL on a connection error. */
+static redisReply *store_evalsha(struct ews_store *store, const char *script,
+                                 char *sha, char *errstr, size_t errstr_size)
+{
+        redisReply *reply;
+
+        argv_finish(&store->argv);
+        store->argv.ptr[1] = sha;
+        store->argv.len[1] = 40;
+        reply = redisCommandArgv(store->redis, (int)store->argv.cnt,
+                                 store->argv.ptr, store->argv.len);
+        if (reply && reply->type == REDIS_REPLY_ERROR &&
+            !strncmp(reply->str, "NOSCRIPT", 8)) {
+                freeReplyObject(reply);
+                if (store_script_load(store, script, sha, errstr, errstr_size))
+                        return NULL;
+                store->argv.ptr[1] = sha;
+                reply = redisCommandArgv(store->redis, (int)store->argv.cnt,
+                                         store->argv.ptr, store->argv.len);
+        }
+        return reply;
+}
+
+enum ews_store_result ews_store_fence_claim(struct ews_store *store,
+                                            enum ews_source source,
+                                            int32_t partition,
+                                            struct ews_fence *fence,
+                                            char *errstr, size_t errstr_size)
+{
+        struct store_argv *a = &store->argv;
+        enum ews_store_result result = EWS_STORE_ERROR;
+        redisReply *reply = NULL;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        argv_reset(a);
+        if (argv_add(a, "EVALSHA", 7) || argv_add(a, "", 0) ||
+            argv_add(a, "1", 1) ||
+            store_add_fence_key(store, a, 'p', source, partition)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
+        reply = store_evalsha(store, store_script_claim, store->sha_claim,
+                              errstr, errstr_size);
+        if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+            reply->elements != 3 ||
+            reply->element[0]->type != REDIS_REPLY_INTEGER) {
+                result = store_fail(store, errstr, errstr_size, "fence claim");
+                goto out;
+        }
+        fence->epoch = reply->element[0]->integer;
+        if (store_parse_i64(reply->element[1]->str, reply->element[1]->len,
+                            &fence->next_offset))
+                fence->next_offset = -1;
+        if (store_parse_i64(reply->element[2]->str, reply->element[2]->len,
+                            &fence->watermark_ms))
+                fence->watermark_ms = 0;
+        result = EWS_STORE_OK;
+out:
+        if (reply)
+                freeReplyObject(reply);
+        return result;
+}
+
+enum ews_store_result
+ews_store_timers_due(struct ews_store *store, int32_t partition,
+                     int64_t upto_ms,
+                     void (*cb)(void *opaque, const char *user_id),
+                     void *opaque, char *errstr, size_t errstr_size)
+{
+        char key[512], upto[32];
+        redisReply *reply;
+        size_t i;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        snprintf(key, sizeof(key), "%st:%s:%d", store->prefix,
+                 store->topics[EWS_SOURCE_USAGE], (int)partition);
+        snprintf(upto, sizeof(upto), "%lld", (long long)upto_ms);
+        reply = redisCommand(store->redis, "ZRANGEBYSCORE %s -inf %s", key,
+                             upto);
+        if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+                if (reply)
+                        freeReplyObject(reply);
+                return store_fail(store, errstr, errstr_size, "timers");
+        }
+        for (i = 0; i < reply->elements; i++)
+                if (reply->element[i]->type == REDIS_REPLY_STRING &&
+                    reply->element[i]->len < EWS_ID_MAX)
+                        cb(opaque, reply->element[i]->str);
+        freeReplyObject(reply);
+        return EWS_STORE_OK;
+}
+
+static void store_user_parse(struct ews_user *user, redisReply *reply)
+{
+        redisReply **f = reply->element;
+        int64_t v;
+        double e;
+
+        if (f[0]->type == REDIS_REPLY_STRING) {
+                e = strtod(f[0]->str, NULL);
+                user->engagement = e;
+        }
+#define STORE_I64(i, field)                                                    \
+        if (f[i]->type == REDIS_REPLY_STRING &&                                \
+            !store_parse_i64(f[i]->str, f[i]->len, &v))                        \
+                user->field = v;
+        STORE_I64(1, engagement_ref_ms)
+        STORE_I64(2, last_activity_ms)
+        STORE_I64(3, trial_started_ms)
+        STORE_I64(5, disengaged_since_ms)
+        STORE_I64(6, events)
+#undef STORE_I64
+        if (f[4]->type == REDIS_REPLY_STRING &&
+            !store_parse_i64(f[4]->str, f[4]->len, &v) && v >= 0 &&
+            v <= EWS_STAGE_LOST)
+                user->stage = (enum ews_stage)v;
+        if (f[7]->type == REDIS_REPLY_STRING && f[7]->len < EWS_ID_MAX)
+                memcpy(user->account_id, f[7]->str, f[7]->len + 1);
+        if (f[8]->type == REDIS_REPLY_STRING && f[8]->len < EWS_ID_MAX)
+                memcpy(user->campaign_id, f[8]->str, f[8]->len + 1);
+}
+
+enum ews_store_result ews_store_users_load(struct ews_store *store,
+                                           struct ews_user *users, size_t cnt,
+                                           char *errstr, size_t errstr_size)
+{
+        struct store_argv *a = &store->argv;
+        redisReply *reply;
+        size_t i;
+        int j;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        for (i = 0; i < cnt; i++) {
+                argv_reset(a);
+                if (argv_add(a, "HMGET", 5) ||
+                    argv_addf(a, "%su:%s", store->prefix, users[i].user_id))
+                        goto nomem;
+                for (j = 0; j < STORE_USER_FIELDS; j++)
+                        if (argv_add(a, store_user_fields[j],
+                                     strlen(store_user_fields[j])))
+                                goto nomem;
+                argv_finish(a);
+                if (redisAppendCommandArgv(store->redis, (int)a->cnt, a->ptr,
+                                           a->len) != REDIS_OK)
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+        }
+        for (i = 0; i < cnt; i++) {
+                char user_id[EWS_ID_MAX];
+
+                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+                    !reply)
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+                if (reply->type != REDIS_REPLY_ARRAY ||
+                    reply->elements != STORE_USER_FIELDS) {
+                        freeReplyObject(reply);
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+                }
+                memcpy(user_id, users[i].user_id, sizeof(user_id));
+                memset(&users[i], 0, sizeof(users[i]));
+                memcpy(users[i].user_id, user_id, sizeof(user_id));
+                store_user_parse(&users[i], reply);
+                freeReplyObject(reply);
+        }
+        return EWS_STORE_OK;
+nomem:
+        snprintf(errstr, errstr_size, "out of memory");
+        return EWS_STORE_ERROR;
+}
+
+static int store_commit_args(struct ews_store *store,
+                             const struct ews_commit *commit)
+{
+        struct store_argv *a = &store->argv;
+        size_t i;
+
+        argv_reset(a);
+        if (argv_add(a, "EVALSHA", 7) || argv_add(a, "", 0) ||
+            argv_addf(a, "%zu", 2 + commit->user_cnt + commit->campaign_cnt) ||
+            store_add_fence_key(store, a, 'p', commit->source,
+                                commit->partition) ||
+            store_add_fence_key(store, a, 't', commit->source,
+                                commit->partition))
+                return -1;
+        for (i = 0; i < commit->user_cnt; i++)
+                if (argv_addf(a, "%su:%s", store->prefix,
+                              commit->users[i].user->user_id))
+                        return -1;
+        for (i = 0; i < commit->campaign_cnt; i++)
+                if (argv_addf(a, "%sc:%s", store->prefix,
+                              commit->campaigns[i].campaign_id))
+                        return -1;
+        if (argv_addf(a, "%lld", (long long)commit->epoch) ||
+            (commit->expected_offset >= 0
+                     ? argv_addf(a, "%lld", (long long)commit->expected_offset)
+                     : argv_add(a, "", 0)) ||
+            argv_addf(a, "%lld", (long long)commit->next_offset) ||
+            argv_addf(a, "%lld", (long long)commit->watermark_ms) ||
+            argv_addf(a, "%zu", commit->user_cnt) ||
+            argv_addf(a, "%zu", commit->campaign_cnt))
+                return -1;
+        for (i = 0; i < commit->user_cnt; i++) {
+                const struct ews_user *u = commit->users[i].user;
+
+                if (argv_add(a, u->user_id, strlen(u->user_id)) ||
+                    argv_addf(a, "%lld",
+                              (long long)commit->users[i].deadline_ms) ||
+                    argv_addf(a, "%.17g", u->engagement) ||
+                    argv_addf(a, "%lld", (long long)u->engagement_ref_ms) ||
+                    argv_addf(a, "%lld", (long long)u->last_activity_ms) ||
+                    argv_addf(a, "%lld", (long long)u->trial_started_ms) ||
+                    argv_addf(a, "%d", (int)u->stage) ||
+                    argv_addf(a, "%lld", (long long)u->disengaged_since_ms) ||
+                    argv_addf(a, "%lld", (long long)u->events) ||
+                    argv_add(a, u->account_id, strlen(u->account_id)) ||
+                    argv_add(a, u->campaign_id, strlen(u->campaign_id)))
+                        return -1;
+        }
+        for (i = 0; i < commit->campaign_cnt; i++) {
+                const struct ews_campaign_delta *c = &commit->campaigns[i];
+
+                if (argv_add(a, c->name, strlen(c->name)) ||
+                    argv_add(a, c->channel, strlen(c->channel)) ||
+                    argv_add(a, c->status, strlen(c->status)) ||
+                    (c->has_target
+                             ? argv_addf(a, "%.17g", c->target_activation_rate)
+                             : argv_add(a, "", 0)) ||
+                    argv_addf(a, "%lld", (long long)c->launched_ms) ||
+                    argv_addf(a, "%.17g", c->spend_add) ||
+                    argv_addf(a, "%lld", (long long)c->signups_add))
+                        return -1;
+        }
+        return 0;
+}
+
+enum ews_store_result ews_store_commit(struct ews_store *store,
+                                       const struct ews_commit *commit,
+                                       char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result = EWS_STORE_ERROR;
+        redisReply *reply = NULL;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        if (store_commit_args(store, commit)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
+        reply = store_evalsha(store, store_script_commit, store->sha_commit,
+                              errstr, errstr_size);
+        if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+            reply->elements < 1 ||
+            reply->element[0]->type != REDIS_REPLY_INTEGER) {
+                if (reply && reply->type == REDIS_REPLY_ERROR)
+                        ews_err("store", "commit rejected: %s", reply->str);
+                result = store_fail(store, errstr, errstr_size, "commit");
+                goto out;
+        }
+        if (reply->element[0]->integer == 1) {
+                result = EWS_STORE_OK;
+        } else {
+                snprintf(errstr, errstr_size,
+                         "fenced off: stored %s is '%s'",
+                         reply->elements > 1 ? reply->element[1]->str : "?",
+                         reply->elements > 2 ? reply->element[2]->str : "?");
+                result = EWS_STORE_FENCED;
+        }
+out:
+        if (reply)
+                freeReplyObject(reply);
+        return result;
+}

@@ -1,0 +1,60 @@
+/*
+ * The pipeline runs a batch through the stages, partition by partition:
+ *
+ *   in_kafka -> decode -> score -> rules -> store -> out_kafka
+ *
+ * Within a partition it works in offset order: advance the watermark, fire
+ * the timers now due, then apply the event. A partition's results (state,
+ * timers, watermark, next offset) go to the store in one fenced commit;
+ * only after it succeeded are alerts published and the offset stored.
+ */
+#ifndef EWS_PIPELINE_H
+#define EWS_PIPELINE_H
+
+#include "config.h"
+#include "filter_decode.h"
+#include "in_kafka.h"
+#include "out_kafka.h"
+#include "out_store.h"
+
+struct ews_pipeline_stats {
+        int64_t consumed[EWS_SOURCE_COUNT];
+        int64_t decoded[EWS_SOURCE_COUNT];
+        int64_t dead[EWS_SOURCE_COUNT][EWS_DECODE_ERR_COUNT];
+        int64_t replayed; /* below the fence: applied before, skipped */
+        int64_t alerts[EWS_RULE_COUNT][2]; /* by status */
+        int64_t commits;
+        int64_t fenced;
+        int64_t store_errors;
+        int64_t batches;
+};
+
+struct ews_pipeline;
+
+/* Borrows config, decoder, store and out; they must outlive it. */
+struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
+                                      struct ews_decoder *decoder,
+                                      struct ews_store *store,
+                                      struct ews_out_kafka *out,
+                                      char *errstr, size_t errstr_size);
+void ews_pipeline_destroy(struct ews_pipeline *pipeline);
+
+/* The consumer, once it exists (it needs the callbacks first). */
+void ews_pipeline_set_input(struct ews_pipeline *pipeline,
+                            struct ews_in_kafka *in);
+struct ews_in_kafka_cb ews_pipeline_callbacks(struct ews_pipeline *pipeline);
+
+/* Runs one batch. now_ms is the wall clock. */
+void ews_pipeline_run(struct ews_pipeline *pipeline, const struct ews_msg *msgs,
+                      int cnt, int64_t now_ms);
+
+/* Periodic work: retries partitions that lost their fence or the store. */
+void ews_pipeline_cron(struct ews_pipeline *pipeline);
+
+/* True while some assigned partition waits for the store. */
+bool ews_pipeline_recovering(const struct ews_pipeline *pipeline);
+
+const struct ews_pipeline_stats *
+ews_pipeline_stats(const struct ews_pipeline *pipeline);
+
+#endif
