@@ -77,13 +77,13 @@ test: deps
 
 # The suite built and run under AddressSanitizer and UBSan.
 asan: deps
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	$(MAKE) BUILD=build/asan CC=gcc \
 	  SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer \
-	             -fno-sanitize-recover=undefined" \
-	  ASAN_OPTIONS=detect_leaks=1 all unit integration
+	             -fno-sanitize-recover=undefined" all unit integration
 
 demo: deps all
-	@tests/demo.sh $(abspath $(BUILD))
+	@EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/demo.py
 
 format:
 	clang-format -i $(C_FILES)

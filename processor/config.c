@@ -29,16 +29,16 @@ struct config_key {
 };
 
 #define CK(path, type, field, min, max)                                        \
-        {path, type, offsetof(struct ews_config, field),                      \
-         sizeof(((struct ews_config *)0)->field), 0, min, max}
+        {                                                                      \
+                path, type, offsetof(struct ews_config, field),                \
+                        sizeof(((struct ews_config *)0)->field), 0, min, max   \
+        }
 #define CK_LIST(path, field, cnt)                                              \
-        {path,                                                                 \
-         CONFIG_LIST,                                                          \
-         offsetof(struct ews_config, field),                                   \
-         EWS_SCORE_LIST_MAX,                                                   \
-         offsetof(struct ews_config, cnt),                                     \
-         0,                                                                    \
-         0}
+        {                                                                      \
+                path, CONFIG_LIST, offsetof(struct ews_config, field),         \
+                        EWS_SCORE_LIST_MAX, offsetof(struct ews_config, cnt),  \
+                        0, 0                                                   \
+        }
 
 #define DAY_MS (86400.0 * 1000.0)
 
@@ -101,10 +101,10 @@ void ews_config_defaults(struct ews_config *config)
                 const char *type;
                 double points;
         } weights[] = {
-                {"trial_started", 5},     {"login", 1},
-                {"feature_used", 3},      {"page_view", 4},
-                {"video_play", 6},        {"content_download", 4},
-                {"invite_sent", 8},       {"unsubscribed", -10},
+                {"trial_started", 5},      {"login", 1},
+                {"feature_used", 3},       {"page_view", 4},
+                {"video_play", 6},         {"content_download", 4},
+                {"invite_sent", 8},        {"unsubscribed", -10},
                 {"careers_page_view", -5},
         };
         static const char *page_classes[] = {"pricing", "demo_request",
@@ -130,16 +130,13 @@ void ews_config_defaults(struct ews_config *config)
                     "127.0.0.1");
         config->redis_port = 6379;
         config->redis_timeout_ms = 2000;
-        config_copy(config->redis_prefix, sizeof(config->redis_prefix),
-                    "ews:");
-        config_copy(config->schema_dir, sizeof(config->schema_dir),
-                    "schemas");
+        config_copy(config->redis_prefix, sizeof(config->redis_prefix), "ews:");
+        config_copy(config->schema_dir, sizeof(config->schema_dir), "schemas");
         config->allowed_lateness_ms = 5 * 60 * 1000;
         config->score.half_life_ms = 7 * DAY_MS;
         for (i = 0; i < sizeof(weights) / sizeof(weights[0]); i++)
                 config_weight(config, weights[i].type, weights[i].points);
-        config_copy(config->score.value_scaled[0], EWS_NAME_MAX,
-                    "video_play");
+        config_copy(config->score.value_scaled[0], EWS_NAME_MAX, "video_play");
         config->score.value_scaled_cnt = 1;
         for (i = 0; i < sizeof(page_classes) / sizeof(page_classes[0]); i++)
                 config_copy(config->score.page_classes[i], EWS_NAME_MAX,
@@ -160,8 +157,8 @@ static int config_parse_ms(const char *s, double *ms)
         static const struct {
                 const char *unit;
                 double ms;
-        } units[] = {{"ms", 1},         {"s", 1000},        {"m", 60000},
-                     {"h", 3600000},    {"d", 86400000.0},  {"", 1}};
+        } units[] = {{"ms", 1},      {"s", 1000},       {"m", 60000},
+                     {"h", 3600000}, {"d", 86400000.0}, {"", 1}};
         char *end;
         double v;
         size_t i;
@@ -202,8 +199,8 @@ static int config_fail(struct config_ctx *ctx, size_t line, const char *key,
                 snprintf(ctx->errstr, ctx->errstr_size, "%s:%zu: %s: %s",
                          ctx->file, line, key, what);
         else
-                snprintf(ctx->errstr, ctx->errstr_size, "%s: %s: %s",
-                         ctx->file, key, what);
+                snprintf(ctx->errstr, ctx->errstr_size, "%s: %s: %s", ctx->file,
+                         key, what);
         return -1;
 }
 
@@ -235,8 +232,7 @@ static int config_set_scalar(struct config_ctx *ctx,
                 return 0;
         case CONFIG_MS:
         case CONFIG_MS_F:
-                if (config_parse_ms(value, &v) || v < key->min ||
-                    v > key->max)
+                if (config_parse_ms(value, &v) || v < key->min || v > key->max)
                         break;
                 if (key->type == CONFIG_MS)
                         *(int64_t *)field = (int64_t)v;
@@ -319,13 +315,15 @@ static int config_set_prefixed(struct config_ctx *ctx, const char *path,
         if (!strncmp(path, consumer, sizeof(consumer) - 1)) {
                 if (config_prop_set(&ctx->config->consumer,
                                     path + sizeof(consumer) - 1, value))
-                        return config_fail(ctx, line, path, "too long or too many");
+                        return config_fail(ctx, line, path,
+                                           "too long or too many");
                 return 0;
         }
         if (!strncmp(path, producer, sizeof(producer) - 1)) {
                 if (config_prop_set(&ctx->config->producer,
                                     path + sizeof(producer) - 1, value))
-                        return config_fail(ctx, line, path, "too long or too many");
+                        return config_fail(ctx, line, path,
+                                           "too long or too many");
                 return 0;
         }
         if (!strncmp(path, weights, sizeof(weights) - 1)) {
@@ -339,8 +337,7 @@ static int config_set_prefixed(struct config_ctx *ctx, const char *path,
                                            "expected points from -1000 to "
                                            "1000");
                 if (ctx->config->score.weight_cnt == EWS_SCORE_WEIGHTS_MAX)
-                        return config_fail(ctx, line, path,
-                                           "too many weights");
+                        return config_fail(ctx, line, path, "too many weights");
                 config_weight(ctx->config, type, points);
                 return 0;
         }
@@ -349,6 +346,20 @@ static int config_set_prefixed(struct config_ctx *ctx, const char *path,
 
 static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
                        yaml_node_t *node, char *path, size_t path_len);
+
+/* Whether path names a section: some key lies below it. */
+static int config_is_section(const char *path)
+{
+        size_t i, len = strlen(path);
+
+        for (i = 0; i < CONFIG_KEY_CNT; i++)
+                if (!strncmp(config_keys[i].path, path, len) &&
+                    config_keys[i].path[len] == '.')
+                        return 1;
+        return !strcmp(path, "kafka.consumer") ||
+               !strcmp(path, "kafka.producer") ||
+               !strcmp(path, "scoring.weights");
+}
 
 static int config_walk_mapping(struct config_ctx *ctx, yaml_document_t *doc,
                                yaml_node_t *node, char *path, size_t path_len)
@@ -362,14 +373,15 @@ static int config_walk_mapping(struct config_ctx *ctx, yaml_document_t *doc,
                 int n;
 
                 if (!key || key->type != YAML_SCALAR_NODE)
-                        return config_fail(ctx, key ? key->start_mark.line + 1 : 0,
+                        return config_fail(ctx,
+                                           key ? key->start_mark.line + 1 : 0,
                                            path, "keys must be plain names");
                 n = snprintf(path + path_len, 512 - path_len, "%s%s",
                              path_len ? "." : "",
                              (const char *)key->data.scalar.value);
                 if (n < 0 || (size_t)n >= 512 - path_len)
-                        return config_fail(ctx, key->start_mark.line + 1,
-                                           path, "key too long");
+                        return config_fail(ctx, key->start_mark.line + 1, path,
+                                           "key too long");
                 /* A subsection was asked for but a value was given, or the
                  * other way round: the walk reports it at the leaf. */
                 if (config_walk(ctx, doc, value, path, path_len + (size_t)n))
@@ -395,9 +407,12 @@ static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
                 return config_walk_mapping(ctx, doc, node, path, path_len);
         case YAML_SEQUENCE_NODE:
                 if (!key || key->type != CONFIG_LIST)
-                        return config_fail(ctx, line, path,
-                                           key ? "expected a value, not a list"
-                                               : "unknown key");
+                        return config_fail(
+                                ctx, line, path,
+                                key ? "expected a value, not a list"
+                                : config_is_section(path)
+                                        ? "expected a section, not a list"
+                                        : "unknown key");
                 cnt = (int *)((char *)ctx->config + key->cnt_offset);
                 *cnt = 0; /* a list in the file replaces the default */
                 for (item = node->data.sequence.items.start;
@@ -415,15 +430,16 @@ static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
                 return 0;
         case YAML_SCALAR_NODE:
                 /* A section left empty, with its keys commented out. */
-                if (!key && !node->data.scalar.length &&
-                    (!strcmp(path, "kafka.consumer") ||
-                     !strcmp(path, "kafka.producer") ||
-                     !strcmp(path, "scoring.weights")))
-                        return 0;
+                if (!key && config_is_section(path)) {
+                        if (!node->data.scalar.length)
+                                return 0;
+                        return config_fail(ctx, line, path,
+                                           "expected a section, not a value");
+                }
                 if (!key)
                         return config_set_prefixed(
-                                ctx, path, (const char *)node->data.scalar.value,
-                                line);
+                                ctx, path,
+                                (const char *)node->data.scalar.value, line);
                 return config_set_scalar(
                         ctx, key, (const char *)node->data.scalar.value, line);
         default:
@@ -443,9 +459,10 @@ static int config_env(struct config_ctx *ctx)
 
                 len = (size_t)snprintf(name, sizeof(name), "EWS_%s", key->path);
                 for (j = 4; j < len; j++)
-                        name[j] = name[j] == '.' ? '_'
-                                                 : (char)toupper(
-                                                           (unsigned char)name[j]);
+                        name[j] =
+                                name[j] == '.'
+                                        ? '_'
+                                        : (char)toupper((unsigned char)name[j]);
                 value = getenv(name);
                 if (!value)
                         continue;
@@ -457,6 +474,8 @@ static int config_env(struct config_ctx *ctx)
                 }
                 *(int *)((char *)ctx->config + key->cnt_offset) = 0;
                 for (s = value; *s; s = *comma ? comma + 1 : comma) {
+                        while (isspace((unsigned char)*s))
+                                s++;
                         comma = strchr(s, ',');
                         if (!comma)
                                 comma = s + strlen(s);
@@ -494,8 +513,8 @@ static int config_check(struct config_ctx *ctx)
         return 0;
 }
 
-int ews_config_load(struct ews_config *config, const char *path,
-                    char *errstr, size_t errstr_size)
+int ews_config_load(struct ews_config *config, const char *path, char *errstr,
+                    size_t errstr_size)
 {
         struct config_ctx ctx = {config, path, errstr, errstr_size};
         yaml_parser_t parser;
@@ -562,11 +581,20 @@ int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
         char key[128];
 
         if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key)) {
-                snprintf(errstr, errstr_size,
-                         "-X %s: expected key=value", kv);
+                snprintf(errstr, errstr_size, "-X %s: expected key=value", kv);
                 return -1;
         }
         snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+        /* Shared by both clients and shown in logs: keep it in one place. */
+        if (!strcmp(key, "bootstrap.servers")) {
+                if (strlen(eq + 1) >= sizeof(config->bootstrap_servers)) {
+                        snprintf(errstr, errstr_size, "-X %s: too long", kv);
+                        return -1;
+                }
+                config_copy(config->bootstrap_servers,
+                            sizeof(config->bootstrap_servers), eq + 1);
+                return 0;
+        }
         if (config_prop_set(&config->consumer, key, eq + 1) ||
             config_prop_set(&config->producer, key, eq + 1)) {
                 snprintf(errstr, errstr_size, "-X %s: too long or too many",
@@ -589,9 +617,11 @@ static void config_print_props(FILE *fp, const char *section,
         int i;
 
         for (i = 0; i < props->cnt; i++)
-                fprintf(fp, "kafka.%s.%s: \"%s\"\n", section, props->prop[i].key,
-                        config_secret(props->prop[i].key) ? "[redacted]"
-                                                           : props->prop[i].value);
+                fprintf(fp, "kafka.%s.%s: \"%s\"\n", section,
+                        props->prop[i].key,
+                        config_secret(props->prop[i].key)
+                                ? "[redacted]"
+                                : props->prop[i].value);
 }
 
 void ews_config_print(const struct ews_config *config, FILE *fp)
@@ -608,7 +638,8 @@ void ews_config_print(const struct ews_config *config, FILE *fp)
                 switch (key->type) {
                 case CONFIG_STR:
                         fprintf(fp, "\"%s\"\n",
-                                config_secret(key->path) ? "[redacted]" : field);
+                                config_secret(key->path) ? "[redacted]"
+                                                         : field);
                         break;
                 case CONFIG_INT:
                         fprintf(fp, "%d\n", *(const int *)field);

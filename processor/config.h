@@ -57,8 +57,8 @@ void ews_config_defaults(struct ews_config *config);
 
 /* Loads path over what config holds, then the environment over that.
  * Returns 0, or -1 with errstr naming file, line and key. */
-int ews_config_load(struct ews_config *config, const char *path,
-                    char *errstr, size_t errstr_size);
+int ews_config_load(struct ews_config *config, const char *path, char *errstr,
+                    size_t errstr_size);
 
 /* Applies "key=value" to both librdkafka clients, as kcat's -X does. */
 int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,

@@ -12,16 +12,24 @@
 #define DECODE_MIN_TIME_MS 946684800000LL
 
 static const char *decode_err_names[EWS_DECODE_ERR_COUNT] = {
-        "ok",           "empty",          "truncated",
-        "bad_length",   "bad_index",      "bad_value",
-        "trailing_bytes", "avro",         "missing_field",
-        "id_too_long",  "bad_timestamp",  "future_timestamp",
+        "ok",
+        "empty",
+        "truncated",
+        "bad_length",
+        "bad_index",
+        "bad_value",
+        "trailing_bytes",
+        "avro",
+        "missing_field",
+        "id_too_long",
+        "bad_timestamp",
+        "future_timestamp",
 };
 
 const char *ews_decode_err_name(enum ews_decode_err err)
 {
         return (unsigned)err < EWS_DECODE_ERR_COUNT ? decode_err_names[err]
-                                                     : "unknown";
+                                                    : "unknown";
 }
 
 static int decode_schema_load(struct decode_schema *ds, const char *dir,
@@ -202,8 +210,7 @@ static enum ews_decode_err decode_string(avro_value_t *value, const char *name,
 static enum ews_decode_err decode_string_field(avro_value_t *record,
                                                const char *name, char *dst,
                                                size_t size, int required,
-                                               char *errstr,
-                                               size_t errstr_size)
+                                               char *errstr, size_t errstr_size)
 {
         struct decode_field field;
         avro_value_t branch;
@@ -254,8 +261,7 @@ static enum ews_decode_err decode_time(struct ews_decoder *decoder,
         if (*out > now_ms + decoder->conf.max_future_ms) {
                 snprintf(errstr, errstr_size,
                          "occurred_at: %lld is %llds in the future",
-                         (long long)*out,
-                         (long long)((*out - now_ms) / 1000));
+                         (long long)*out, (long long)((*out - now_ms) / 1000));
                 return EWS_DECODE_FUTURE_TIMESTAMP;
         }
         return EWS_DECODE_OK;
@@ -313,23 +319,20 @@ enum ews_decode_err ews_decode_usage(struct ews_decoder *decoder,
             (err = decode_string_field(record, "user_id", event->user_id,
                                        sizeof(event->user_id), 1, errstr,
                                        errstr_size)) ||
-            (err = decode_string_field(record, "account_id",
-                                       event->account_id,
+            (err = decode_string_field(record, "account_id", event->account_id,
                                        sizeof(event->account_id), 0, errstr,
                                        errstr_size)) ||
-            (err = decode_string_field(record, "event_type",
-                                       event->event_type,
+            (err = decode_string_field(record, "event_type", event->event_type,
                                        sizeof(event->event_type), 1, errstr,
                                        errstr_size)) ||
             (err = decode_string_field(record, "product", event->product,
                                        sizeof(event->product), 0, errstr,
                                        errstr_size)) ||
-            (err = decode_string_field(record, "campaign_id",
-                                       event->campaign_id,
-                                       sizeof(event->campaign_id), 0, errstr,
-                                       errstr_size)) ||
-            (err = decode_time(decoder, record, now_ms,
-                               &event->occurred_at_ms, errstr, errstr_size)))
+            (err = decode_string_field(
+                     record, "campaign_id", event->campaign_id,
+                     sizeof(event->campaign_id), 0, errstr, errstr_size)) ||
+            (err = decode_time(decoder, record, now_ms, &event->occurred_at_ms,
+                               errstr, errstr_size)))
                 return err;
         event->has_value = decode_double_field(record, "value", &event->value);
         if (event->has_value && !decode_is_finite(event->value)) {
@@ -357,18 +360,17 @@ enum ews_decode_err ews_decode_campaign(struct ews_decoder *decoder,
         if ((err = decode_string_field(record, "event_id", event->event_id,
                                        sizeof(event->event_id), 1, errstr,
                                        errstr_size)) ||
-            (err = decode_string_field(record, "campaign_id",
-                                       event->campaign_id,
-                                       sizeof(event->campaign_id), 1, errstr,
-                                       errstr_size)) ||
+            (err = decode_string_field(
+                     record, "campaign_id", event->campaign_id,
+                     sizeof(event->campaign_id), 1, errstr, errstr_size)) ||
             (err = decode_string_field(record, "name", event->name,
                                        sizeof(event->name), 0, errstr,
                                        errstr_size)) ||
             (err = decode_string_field(record, "channel", event->channel,
                                        sizeof(event->channel), 0, errstr,
                                        errstr_size)) ||
-            (err = decode_time(decoder, record, now_ms,
-                               &event->occurred_at_ms, errstr, errstr_size)))
+            (err = decode_time(decoder, record, now_ms, &event->occurred_at_ms,
+                               errstr, errstr_size)))
                 return err;
         if (decode_field(record, "type", &field) ||
             avro_value_get_enum(&field.value, &symbol)) {
@@ -376,12 +378,13 @@ enum ews_decode_err ews_decode_campaign(struct ews_decoder *decoder,
                 return EWS_DECODE_MISSING_FIELD;
         }
         event->type = (enum ews_campaign_type)symbol;
-        event->has_target = decode_double_field(
-                record, "target_activation_rate", &event->target_activation_rate);
-        event->has_amount = decode_double_field(record, "amount", &event->amount);
-        if ((event->has_target &&
-             !(event->target_activation_rate >= 0.0 &&
-               event->target_activation_rate <= 1.0)) ||
+        event->has_target =
+                decode_double_field(record, "target_activation_rate",
+                                    &event->target_activation_rate);
+        event->has_amount =
+                decode_double_field(record, "amount", &event->amount);
+        if ((event->has_target && !(event->target_activation_rate >= 0.0 &&
+                                    event->target_activation_rate <= 1.0)) ||
             (event->has_amount && !decode_is_finite(event->amount))) {
                 snprintf(errstr, errstr_size,
                          "target_activation_rate outside 0..1 or amount not "

@@ -66,8 +66,8 @@ static int alert_set_values(avro_value_t *record, const struct ews_alert *alert)
         if (alert_field(record, "values", &map))
                 return -1;
         for (i = 0; i < alert->value_cnt; i++)
-                if (avro_value_add(&map, alert->values[i].name, &element,
-                                   NULL, NULL) ||
+                if (avro_value_add(&map, alert->values[i].name, &element, NULL,
+                                   NULL) ||
                     avro_value_set_double(&element, alert->values[i].value))
                         return -1;
         return 0;
@@ -131,7 +131,8 @@ int ews_decode_alert_encode(struct ews_decoder *decoder,
         ALERT_TRY(alert_set_string(record, "reason", alert->reason), "reason");
         ALERT_TRY(alert_set_values(record, alert), "values");
         ALERT_TRY(alert_set_contributors(record, alert), "top_contributors");
-        ALERT_TRY(alert_field(record, "last_activity_at", &field), "last_activity_at");
+        ALERT_TRY(alert_field(record, "last_activity_at", &field),
+                  "last_activity_at");
         if (alert->last_activity_ms)
                 ALERT_TRY(avro_value_set_branch(&field, 1, &branch) ||
                                   avro_value_set_long(&branch,

@@ -74,8 +74,8 @@ static enum ews_decode_err check_blocks(struct check *c, avro_schema_t items,
                         count = -count;
                         if ((err = check_varint(c, &size, 10)))
                                 return err;
-                        if (size < 0 || (uint64_t)size >
-                                                (uint64_t)(c->end - c->p))
+                        if (size < 0 ||
+                            (uint64_t)size > (uint64_t)(c->end - c->p))
                                 return check_fail(c, EWS_DECODE_BAD_LENGTH,
                                                   "block size");
                 }
@@ -91,9 +91,9 @@ static enum ews_decode_err check_blocks(struct check *c, avro_schema_t items,
                                 if ((err = check_varint(c, &key_len, 10)))
                                         return err;
                                 if ((uint64_t)key_len > c->limits->max_bytes)
-                                        return check_fail(
-                                                c, EWS_DECODE_BAD_LENGTH,
-                                                "map key length");
+                                        return check_fail(c,
+                                                          EWS_DECODE_BAD_LENGTH,
+                                                          "map key length");
                                 if ((err = check_skip(c, key_len,
                                                       "map key length")))
                                         return err;
@@ -188,13 +188,13 @@ static enum ews_decode_err check_value(struct check *c, avro_schema_t schema)
         return err;
 }
 
-enum ews_decode_err ews_decode_check(avro_schema_t schema, const void *buf,
-                                     size_t len,
-                                     const struct ews_decode_check_limits *limits,
-                                     char *errstr, size_t errstr_size)
+enum ews_decode_err
+ews_decode_check(avro_schema_t schema, const void *buf, size_t len,
+                 const struct ews_decode_check_limits *limits, char *errstr,
+                 size_t errstr_size)
 {
-        struct check c = {buf, buf, (const unsigned char *)buf + len, limits,
-                          0, 0, NULL};
+        struct check c = {buf, buf, (const unsigned char *)buf + len, limits, 0,
+                          0,   NULL};
         enum ews_decode_err err;
 
         if (!len) {
@@ -208,7 +208,6 @@ enum ews_decode_err ews_decode_check(avro_schema_t schema, const void *buf,
         }
         if (err)
                 snprintf(errstr, errstr_size, "%s at byte %zu",
-                         c.what ? c.what : "invalid",
-                         (size_t)(c.p - c.start));
+                         c.what ? c.what : "invalid", (size_t)(c.p - c.start));
         return err;
 }

@@ -32,9 +32,9 @@ struct ews_decoder {
  * avro-c only ever reads bytes whose every length, count and index is
  * known to be sane. Checks that buf holds exactly one value of schema.
  * EWS_DECODE_OK, or why not with the offending position in errstr. */
-enum ews_decode_err ews_decode_check(avro_schema_t schema, const void *buf,
-                                     size_t len,
-                                     const struct ews_decode_check_limits *limits,
-                                     char *errstr, size_t errstr_size);
+enum ews_decode_err
+ews_decode_check(avro_schema_t schema, const void *buf, size_t len,
+                 const struct ews_decode_check_limits *limits, char *errstr,
+                 size_t errstr_size);
 
 #endif

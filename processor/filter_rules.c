@@ -26,7 +26,8 @@ static void rules_alert_value(struct ews_alert *alert, const char *name,
 
 /* Ids are functions of rule, subject and episode start only, so a replay
  * of the same input names its alerts the same way. */
-static void rules_alert_user(struct ews_alert *alert, const struct ews_user *user,
+static void rules_alert_user(struct ews_alert *alert,
+                             const struct ews_user *user,
                              enum ews_alert_status status, int64_t start_ms,
                              int64_t event_ms, int64_t now_ms)
 {
@@ -34,8 +35,8 @@ static void rules_alert_user(struct ews_alert *alert, const struct ews_user *use
         alert->rule = EWS_RULE_USER_DISENGAGED;
         alert->status = status;
         alert->seq = status == EWS_ALERT_FIRING ? 1 : 2;
-        alert->severity = status == EWS_ALERT_FIRING ? EWS_SEV_WARNING
-                                                      : EWS_SEV_INFO;
+        alert->severity =
+                status == EWS_ALERT_FIRING ? EWS_SEV_WARNING : EWS_SEV_INFO;
         alert->subject_type = EWS_SUBJECT_USER;
         snprintf(alert->episode_id, sizeof(alert->episode_id), "%s:%s:%lld",
                  ews_rule_name(alert->rule), user->user_id,
@@ -114,6 +115,6 @@ bool ews_rules_user_event(const struct ews_rules_conf *conf,
         snprintf(alert->reason, sizeof(alert->reason),
                  "trial user active again (%s)",
                  user->stage == EWS_STAGE_TRIAL ? "trial"
-                                                 : ews_stage_name(user->stage));
+                                                : ews_stage_name(user->stage));
         return true;
 }

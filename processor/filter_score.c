@@ -73,13 +73,13 @@ double ews_score_points(const struct ews_score_conf *conf,
         if (!strcmp(event->event_type, "page_view")) {
                 const char *page_class = score_attr(event, "page_class");
                 if (!page_class ||
-                    !score_list_has(conf->page_classes,
-                                    conf->page_class_cnt, page_class))
+                    !score_list_has(conf->page_classes, conf->page_class_cnt,
+                                    page_class))
                         return 0.0;
         }
 
-        if (score_list_has(conf->value_scaled,
-                           conf->value_scaled_cnt, event->event_type)) {
+        if (score_list_has(conf->value_scaled, conf->value_scaled_cnt,
+                           event->event_type)) {
                 /* Without a value there is no share to scale by: the event
                  * says the thing happened, not how much of it. */
                 value = event->has_value ? event->value : 1.0;
@@ -95,8 +95,8 @@ double ews_score_points(const struct ews_score_conf *conf,
 bool ews_score_is_activity(const struct ews_score_conf *conf,
                            const struct ews_usage_event *event)
 {
-        return !score_list_has(conf->not_activity,
-                               conf->not_activity_cnt, event->event_type);
+        return !score_list_has(conf->not_activity, conf->not_activity_cnt,
+                               event->event_type);
 }
 
 static void score_copy(char *dst, const char *src)

@@ -226,16 +226,15 @@ static void in_kafka_error(struct ews_in_kafka *in, rd_kafka_message_t *m)
                 if (source >= 0 && m->partition >= 0 &&
                     m->partition < EWS_PARTITIONS_MAX &&
                     in->state[source][m->partition])
-                        in_kafka_set_state(in, source, m->partition,
-                                           IN_AT_END);
+                        in_kafka_set_state(in, source, m->partition, IN_AT_END);
                 return;
         }
         ews_err("in_kafka", "%s [%d]: %s", topic, (int)m->partition,
                 rd_kafka_message_errstr(m));
 }
 
-int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs,
-                         int max, int timeout_ms)
+int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
+                         int timeout_ms)
 {
         ssize_t n;
         int i, cnt = 0;
@@ -284,9 +283,10 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs,
         return cnt;
 }
 
-static rd_kafka_topic_partition_list_t *
-in_kafka_one(struct ews_in_kafka *in, enum ews_source source,
-             int32_t partition, int64_t offset)
+static rd_kafka_topic_partition_list_t *in_kafka_one(struct ews_in_kafka *in,
+                                                     enum ews_source source,
+                                                     int32_t partition,
+                                                     int64_t offset)
 {
         rd_kafka_topic_partition_list_t *parts =
                 rd_kafka_topic_partition_list_new(1);
@@ -343,9 +343,9 @@ int ews_in_kafka_pause(struct ews_in_kafka *in, enum ews_source source,
 {
         rd_kafka_topic_partition_list_t *parts =
                 in_kafka_one(in, source, partition, RD_KAFKA_OFFSET_INVALID);
-        rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(in->rk, parts)
-                                        : rd_kafka_resume_partitions(in->rk,
-                                                                     parts);
+        rd_kafka_resp_err_t err =
+                pause ? rd_kafka_pause_partitions(in->rk, parts)
+                      : rd_kafka_resume_partitions(in->rk, parts);
 
         rd_kafka_topic_partition_list_destroy(parts);
         return err ? -1 : 0;

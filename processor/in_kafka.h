@@ -51,8 +51,8 @@ void ews_in_kafka_destroy(struct ews_in_kafka *in);
 /* Fills msgs with up to max messages within timeout_ms. The messages
  * borrow librdkafka's buffers until the next consume or release. Returns
  * the count. */
-int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs,
-                         int max, int timeout_ms);
+int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
+                         int timeout_ms);
 void ews_in_kafka_release(struct ews_in_kafka *in);
 
 /* The state produced by everything before next_offset is safe. */

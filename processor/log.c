@@ -57,8 +57,7 @@ static void log_json_string(FILE *fp, const char *s)
         fputc('"', fp);
 }
 
-void ews_log(enum ews_log_level level, const char *module, const char *fmt,
-             ...)
+void ews_log(enum ews_log_level level, const char *module, const char *fmt, ...)
 {
         char msg[1024], stamp[32];
         struct timespec ts;

@@ -72,7 +72,8 @@ static void main_cron(struct main_cron *cron, struct ews_pipeline *pipeline,
                 ews_pipeline_cron(pipeline);
         }
         if (now_ms - cron->last_report_ms >= 30000) {
-                const struct ews_pipeline_stats *s = ews_pipeline_stats(pipeline);
+                const struct ews_pipeline_stats *s =
+                        ews_pipeline_stats(pipeline);
 
                 cron->last_report_ms = now_ms;
                 ews_info("main",
@@ -256,8 +257,7 @@ int main(int argc, char **argv)
                         ews_pipeline_run(pipeline, msgs, cnt,
                                          main_clock_ms(CLOCK_REALTIME));
                 ews_in_kafka_release(in);
-                main_cron(&cron, pipeline, out,
-                          main_clock_ms(CLOCK_MONOTONIC));
+                main_cron(&cron, pipeline, out, main_clock_ms(CLOCK_MONOTONIC));
                 if (exit_at_end && ews_in_kafka_at_end(in) &&
                     !ews_pipeline_recovering(pipeline))
                         break;

@@ -51,15 +51,14 @@ struct ews_out_kafka *ews_out_kafka_new(const struct ews_out_kafka_conf *conf,
         }
         snprintf(out->topic_alerts, sizeof(out->topic_alerts), "%s",
                  conf->topic_alerts);
-        snprintf(out->topic_dlq, sizeof(out->topic_dlq), "%s",
-                 conf->topic_dlq);
+        snprintf(out->topic_dlq, sizeof(out->topic_dlq), "%s", conf->topic_dlq);
         if (rd_kafka_conf_set(rk_conf, "bootstrap.servers",
                               conf->bootstrap_servers, errstr,
                               errstr_size) != RD_KAFKA_CONF_OK ||
             rd_kafka_conf_set(rk_conf, "enable.idempotence", "true", errstr,
                               errstr_size) != RD_KAFKA_CONF_OK ||
-            rd_kafka_conf_set(rk_conf, "linger.ms", "5", errstr,
-                              errstr_size) != RD_KAFKA_CONF_OK)
+            rd_kafka_conf_set(rk_conf, "linger.ms", "5", errstr, errstr_size) !=
+                    RD_KAFKA_CONF_OK)
                 goto fail;
         for (i = 0; i < conf->props->cnt; i++)
                 if (rd_kafka_conf_set(rk_conf, conf->props->prop[i].key,
@@ -97,9 +96,8 @@ void ews_out_kafka_destroy(struct ews_out_kafka *out, int timeout_ms)
 /* A full local queue is back pressure, not an error: serve delivery
  * reports until there is room. */
 static int out_kafka_produce(struct ews_out_kafka *out, const char *topic,
-                             const void *key, size_t key_len,
-                             const void *value, size_t len,
-                             rd_kafka_headers_t *headers)
+                             const void *key, size_t key_len, const void *value,
+                             size_t len, rd_kafka_headers_t *headers)
 {
         rd_kafka_resp_err_t err;
 
@@ -149,11 +147,9 @@ int ews_out_kafka_dead_letter(struct ews_out_kafka *out,
                             -1);
         rd_kafka_header_add(headers, "ews.source.topic", -1,
                             letter->source_topic, -1);
-        rd_kafka_header_add(headers, "ews.source.partition", -1, partition,
-                            -1);
+        rd_kafka_header_add(headers, "ews.source.partition", -1, partition, -1);
         rd_kafka_header_add(headers, "ews.source.offset", -1, offset, -1);
-        rd_kafka_header_add(headers, "ews.source.timestamp", -1, timestamp,
-                            -1);
+        rd_kafka_header_add(headers, "ews.source.timestamp", -1, timestamp, -1);
         return out_kafka_produce(out, out->topic_dlq, letter->msg->key,
                                  letter->msg->key_len, letter->msg->value,
                                  letter->msg->value_len, headers);

@@ -87,7 +87,8 @@ static int argv_add(struct store_argv *a, const char *s, size_t len)
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static int argv_addf(struct store_argv *a, const char *fmt, ...)
+static int
+argv_addf(struct store_argv *a, const char *fmt, ...)
 {
         va_list ap;
         int n;
@@ -148,7 +149,8 @@ static enum ews_store_result store_fail(struct ews_store *store, char *errstr,
 static int store_script_load(struct ews_store *store, const char *script,
                              char *sha, char *errstr, size_t errstr_size)
 {
-        redisReply *reply = redisCommand(store->redis, "SCRIPT LOAD %s", script);
+        redisReply *reply =
+                redisCommand(store->redis, "SCRIPT LOAD %s", script);
         int rc = -1;
 
         if (!reply || reply->type != REDIS_REPLY_STRING || reply->len != 40) {
@@ -213,13 +215,12 @@ static int store_connect(struct ews_store *store, char *errstr,
 
         if (store->redis)
                 return 0;
-        store->redis = redisConnectWithTimeout(store->host, store->conf.port,
-                                               tv);
+        store->redis =
+                redisConnectWithTimeout(store->host, store->conf.port, tv);
         if (!store->redis || store->redis->err) {
                 snprintf(errstr, errstr_size, "redis %s:%d: %s", store->host,
                          store->conf.port,
-                         store->redis ? store->redis->errstr
-                                      : "out of memory");
+                         store->redis ? store->redis->errstr : "out of memory");
                 goto fail;
         }
         /* Timeouts and keepalive are per connection, and redisReconnect
@@ -244,8 +245,8 @@ fail:
         return -1;
 }
 
-struct ews_store *ews_store_new(const struct ews_store_conf *conf,
-                                char *errstr, size_t errstr_size)
+struct ews_store *ews_store_new(const struct ews_store_conf *conf, char *errstr,
+                                size_t errstr_size)
 {
         struct ews_store *store = calloc(1, sizeof(*store));
         int i;
@@ -554,8 +555,7 @@ enum ews_store_result ews_store_commit(struct ews_store *store,
         }
         reply = store_evalsha(store, store_script_commit, store->sha_commit,
                               errstr, errstr_size);
-        if (!reply || reply->type != REDIS_REPLY_ARRAY ||
-            reply->elements < 1 ||
+        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
             reply->element[0]->type != REDIS_REPLY_INTEGER) {
                 if (reply && reply->type == REDIS_REPLY_ERROR)
                         ews_err("store", "commit rejected: %s", reply->str);
@@ -565,8 +565,7 @@ enum ews_store_result ews_store_commit(struct ews_store *store,
         if (reply->element[0]->integer == 1) {
                 result = EWS_STORE_OK;
         } else {
-                snprintf(errstr, errstr_size,
-                         "fenced off: stored %s is '%s'",
+                snprintf(errstr, errstr_size, "fenced off: stored %s is '%s'",
                          reply->elements > 1 ? reply->element[1]->str : "?",
                          reply->elements > 2 ? reply->element[2]->str : "?");
                 result = EWS_STORE_FENCED;

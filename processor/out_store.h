@@ -75,8 +75,8 @@ struct ews_store;
 
 /* Connects and checks the server: maxmemory-policy must be noeviction (an
  * evicted fence is a silent loss). Returns NULL with errstr on error. */
-struct ews_store *ews_store_new(const struct ews_store_conf *conf,
-                                char *errstr, size_t errstr_size);
+struct ews_store *ews_store_new(const struct ews_store_conf *conf, char *errstr,
+                                size_t errstr_size);
 void ews_store_destroy(struct ews_store *store);
 
 /* Takes a new epoch for the partition and reads its fence. */

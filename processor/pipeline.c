@@ -26,7 +26,12 @@ struct pipeline_part {
         int64_t batch_max_ms; /* largest event time */
 };
 
-enum item_kind { ITEM_SKIP, ITEM_DEAD, ITEM_USAGE, ITEM_CAMPAIGN };
+enum item_kind {
+        ITEM_SKIP,
+        ITEM_DEAD,
+        ITEM_USAGE,
+        ITEM_CAMPAIGN
+};
 
 struct batch_item {
         enum item_kind kind;
@@ -126,7 +131,8 @@ void ews_pipeline_set_input(struct ews_pipeline *p, struct ews_in_kafka *in)
         p->in = in;
 }
 
-const struct ews_pipeline_stats *ews_pipeline_stats(const struct ews_pipeline *p)
+const struct ews_pipeline_stats *
+ews_pipeline_stats(const struct ews_pipeline *p)
 {
         return &p->stats;
 }
@@ -210,7 +216,8 @@ static void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
         if (offset >= 0 && ews_in_kafka_seek(p->in, source, partition, offset))
                 return; /* try again at the next cron */
         part->rewind = -1;
-        if (part->paused && !ews_in_kafka_pause(p->in, source, partition, false))
+        if (part->paused &&
+            !ews_in_kafka_pause(p->in, source, partition, false))
                 part->paused = false;
         part->recovering = false;
 }
@@ -269,10 +276,9 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
                                        sizeof(errstr));
                 t = p->usage[i].occurred_at_ms;
         } else {
-                err = ews_decode_campaign(p->decoder, msg->value,
-                                          msg->value_len, p->now_ms,
-                                          &p->campaign[i], errstr,
-                                          sizeof(errstr));
+                err = ews_decode_campaign(
+                        p->decoder, msg->value, msg->value_len, p->now_ms,
+                        &p->campaign[i], errstr, sizeof(errstr));
                 t = p->campaign[i].occurred_at_ms;
         }
         if (err) {
@@ -288,8 +294,8 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
                 return;
         }
         item->kind = ITEM_USAGE;
-        item->user = batch_users_add(&p->users, p->usage[i].user_id,
-                                     msg->partition);
+        item->user =
+                batch_users_add(&p->users, p->usage[i].user_id, msg->partition);
         if (item->user < 0) {
                 ews_err("pipeline", "out of memory");
                 item->kind = ITEM_SKIP;
@@ -392,8 +398,8 @@ static bool pipeline_load(struct ews_pipeline *p)
 
 static struct ews_alert *pipeline_alert_slot(struct ews_pipeline *p)
 {
-        if (!pipeline_grow((void **)&p->alerts, &p->alert_cap,
-                           p->alert_cnt + 1, sizeof(*p->alerts)))
+        if (!pipeline_grow((void **)&p->alerts, &p->alert_cap, p->alert_cnt + 1,
+                           sizeof(*p->alerts)))
                 return NULL;
         return &p->alerts[p->alert_cnt];
 }
@@ -506,16 +512,11 @@ static void pipeline_commit(struct ews_pipeline *p, enum ews_source source,
                             int32_t partition, int64_t watermark_ms)
 {
         struct pipeline_part *part = &p->parts[source][partition];
-        struct ews_commit commit = {source,
-                                    partition,
-                                    part->epoch,
-                                    part->next_offset,
-                                    part->batch_next,
-                                    watermark_ms,
-                                    p->commit_users,
-                                    0,
-                                    p->deltas,
-                                    p->delta_cnt};
+        struct ews_commit commit = {source,           partition,
+                                    part->epoch,      part->next_offset,
+                                    part->batch_next, watermark_ms,
+                                    p->commit_users,  0,
+                                    p->deltas,        p->delta_cnt};
         enum ews_store_result result;
         char errstr[512];
         size_t i;
@@ -560,9 +561,9 @@ error:
 
 /* Runs one partition's share of the batch through score and rules, in
  * offset order, then commits it. */
-static void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
-                               int cnt, enum ews_source source,
-                               int32_t partition)
+static void pipeline_partition(struct ews_pipeline *p,
+                               const struct ews_msg *msgs, int cnt,
+                               enum ews_source source, int32_t partition)
 {
         struct pipeline_part *part = &p->parts[source][partition];
         int64_t watermark_ms = part->watermark_ms;

@@ -35,8 +35,8 @@ struct ews_pipeline;
 struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
                                       struct ews_decoder *decoder,
                                       struct ews_store *store,
-                                      struct ews_out_kafka *out,
-                                      char *errstr, size_t errstr_size);
+                                      struct ews_out_kafka *out, char *errstr,
+                                      size_t errstr_size);
 void ews_pipeline_destroy(struct ews_pipeline *pipeline);
 
 /* The consumer, once it exists (it needs the callbacks first). */

@@ -38,8 +38,7 @@ struct timer_heap {
         size_t cnt, cap;
 };
 
-int timer_heap_push(struct timer_heap *heap, int64_t deadline_ms,
-                    int32_t user);
+int timer_heap_push(struct timer_heap *heap, int64_t deadline_ms, int32_t user);
 /* Pops the earliest entry due by upto_ms into *entry; false when none. */
 bool timer_heap_pop_due(struct timer_heap *heap, int64_t upto_ms,
                         struct timer_entry *entry);

@@ -32,10 +32,12 @@ static void devbroker_on_signal(int sig)
 static void devbroker_usage(FILE *fp)
 {
         fprintf(fp,
-                "usage: ews-devbroker [--brokers N] [--topic NAME:PARTITIONS]...\n"
+                "usage: ews-devbroker [--brokers N] [--topic "
+                "NAME:PARTITIONS]...\n"
                 "                     [--addr-file PATH]\n"
                 "Runs a Kafka-protocol mock cluster until SIGTERM or SIGINT.\n"
-                "Prints the bootstrap address on stdout and, with --addr-file,\n"
+                "Prints the bootstrap address on stdout and, with "
+                "--addr-file,\n"
                 "writes it to PATH (atomically, once the topics exist).\n");
 }
 
@@ -101,7 +103,8 @@ int main(int argc, char **argv)
         const char *bootstraps;
         struct sigaction sa;
 
-        while ((opt = getopt_long(argc, argv, "n:t:a:h", options, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "n:t:a:h", options, NULL)) !=
+               -1) {
                 switch (opt) {
                 case 'n':
                         brokers = atoi(optarg);
@@ -142,8 +145,8 @@ int main(int argc, char **argv)
         /* The mock cluster needs a client handle to live in; a producer
          * that never produces is the lightest one. */
         conf = rd_kafka_conf_new();
-        if (rd_kafka_conf_set(conf, "log_level", "3", errstr,
-                              sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK) {
                 fprintf(stderr, "ews-devbroker: %s\n", errstr);
                 goto out;
         }

@@ -1,0 +1,114 @@
+"""The first slice end to end: generated trial cohorts through the real
+broker, Redis and processor, checked against the generator's truth."""
+
+import collections
+import subprocess
+
+import ewsenv
+
+
+def alerts_of(broker, names):
+    sch = ewsenv.schema("alert.avsc")
+    return [ewsenv.avro_decode(sch, value)
+            for _, value, _ in ewsenv.consume_all(broker, names.alerts)]
+
+
+def test_quiet_users_get_exactly_one_alert(broker, redis, names, tmp_path):
+    truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
+                           ["--seed", "7"])
+    users = {t["id"]: t for t in truth if t["kind"] == "user"}
+    summary = next(t for t in truth if t["kind"] == "summary")
+    quiet = {u for u, t in users.items() if t["behaviour"] == "quiet"}
+    assert len(quiet) >= 20, "the scenario must have quiet users to find"
+
+    err = ewsenv.run_processor_to_end(names, broker, redis)
+    assert f"consumed={summary['events']} " in err, err[-2000:]
+
+    alerts = alerts_of(broker, names)
+    firing = collections.Counter(a["subject_id"] for a in alerts
+                                 if a["rule"] == "USER_DISENGAGED"
+                                 and a["status"] == "FIRING")
+    assert set(firing) == quiet, (
+        f"missed: {sorted(quiet - set(firing))[:10]}, "
+        f"false: {sorted(set(firing) - quiet)[:10]}")
+    assert all(n == 1 for n in firing.values()), firing.most_common(3)
+
+    for a in alerts:
+        user = users[a["subject_id"]]
+        assert a["subject_type"] == "USER"
+        assert a["campaign_id"] == user["campaign"]
+        assert a["account_id"] == user["account"]
+        # fires 72h of event time after the user's last event
+        assert ewsenv.millis(a["event_time"]) == user["last_event_ms"] + 72 * 3600 * 1000
+        assert a["alert_id"] == f"{a['episode_id']}:{a['seq']}"
+        assert a["values"]["threshold_seconds"] == 72 * 3600
+
+    # the state is in Redis: every user, with its score and stage
+    stored = redis.cli("--scan", "--pattern", f"{names.prefix}u:*").split()
+    assert len(stored) == len(users)
+    some = sorted(quiet)[0]
+    fields = redis.cli("HGET", f"{names.prefix}u:{some}", "st").strip()
+    assert fields == "1"  # still a trial
+
+
+def test_restart_applies_nothing_twice(broker, redis, names, tmp_path):
+    ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
+                   ["--seed", "3", "--campaigns", "2", "--days", "8"])
+    ewsenv.run_processor_to_end(names, broker, redis)
+
+    def snapshot():
+        keys = sorted(redis.cli("--scan", "--pattern",
+                                f"{names.prefix}[uc]:*").split())
+        return {k: redis.cli("HGETALL", k) for k in keys}
+
+    before, alerts_before = snapshot(), len(alerts_of(broker, names))
+    # a new group has no committed offsets and starts from the earliest
+    # offset: the store's fences must keep every event from counting twice
+    names.group += "-again"
+    err = ewsenv.run_processor_to_end(names, broker, redis)
+    assert "decoded=0 " in err, err[-2000:]
+    assert snapshot() == before
+    assert len(alerts_of(broker, names)) == alerts_before
+
+
+def test_bad_input_goes_to_the_dead_letter_topic(broker, redis, names):
+    sch = ewsenv.schema("usage_event.avsc")
+    t0 = 1767225600000
+
+    def event(i, user, etype):
+        return ewsenv.avro_encode(sch, {
+            "event_id": f"e-{i}", "user_id": user, "account_id": None,
+            "event_type": etype, "product": None, "value": None,
+            "campaign_id": None, "occurred_at": ewsenv.utc(t0 + i * 60000),
+            "attributes": {}})
+
+    messages = [(b"u-1", event(0, "u-1", "trial_started")),
+                (b"u-1", b"\x02\xff\xff\xff\xff\x0f"),   # negative length
+                (b"u-1", event(1, "u-1", "login")[:-3]),  # truncated
+                (b"u-1", b""),
+                (b"u-1", event(2, "u-1", "login"))]
+    ewsenv.produce(broker, names.usage, messages)
+    err = ewsenv.run_processor_to_end(names, broker, redis)
+    assert "decoded=2 dead_letters=3 " in err, err[-2000:]
+
+    dead = ewsenv.consume_all(broker, names.dlq)
+    reasons = sorted(h["ews.error.reason"].decode() for _, _, h in dead)
+    assert reasons == ["bad_length", "empty", "truncated"]
+    for key, value, headers in dead:
+        assert key == b"u-1"
+        assert headers["ews.source.topic"].decode() == names.usage
+        assert int(headers["ews.source.offset"]) in (1, 2, 3)
+        assert value in (messages[1][1], messages[2][1], b"")
+    # the valid events around them were scored
+    assert redis.cli("HGET", f"{names.prefix}u:u-1", "ev").strip() == "2"
+
+
+def test_refuses_redis_that_may_evict(broker, names):
+    lru = ewsenv.Redis(policy="allkeys-lru")
+    try:
+        proc = ewsenv.processor(names, broker, lru, stderr=subprocess.PIPE)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1
+        assert "maxmemory-policy is allkeys-lru; EWS needs noeviction" in err
+    finally:
+        lru.close()

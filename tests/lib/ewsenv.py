@@ -1,0 +1,224 @@
+"""Real processes for tests and the demo: ews-devbroker, redis-server, the
+processor, ews-gen. Everything listens on loopback ports picked free at
+start, lives in its own temporary directory, and is stopped afterwards."""
+
+import datetime
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import avro.io
+import avro.schema
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("EWS_BUILD", os.path.join(ROOT, "build"))
+SCHEMAS = os.path.join(ROOT, "schemas")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stop(proc, timeout=10):
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Redis:
+    """redis-server on a free loopback port, no persistence unless asked."""
+
+    def __init__(self, policy="noeviction", extra=()):
+        self.dir = tempfile.TemporaryDirectory(prefix="ews-redis-")
+        for _ in range(5):
+            self.port = free_port()
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--dir", self.dir.name, "--save", "", "--appendonly", "no",
+                 "--maxmemory-policy", policy, *extra],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_for(self.ping, 5, "redis-server")
+                return
+            except TimeoutError:
+                stop(self.proc)
+        raise RuntimeError("redis-server did not start")
+
+    def ping(self):
+        if self.proc.poll() is not None:
+            return False
+        return self.cli("PING").strip() == "PONG"
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args],
+                              capture_output=True, text=True).stdout
+
+    def close(self):
+        stop(self.proc)
+        self.dir.cleanup()
+
+
+class Broker:
+    """ews-devbroker, the Kafka-protocol mock cluster in its own process."""
+
+    def __init__(self, topics=()):
+        self.dir = tempfile.TemporaryDirectory(prefix="ews-broker-")
+        addr_file = os.path.join(self.dir.name, "bootstrap")
+        args = [os.path.join(BUILD, "ews-devbroker"), "--addr-file", addr_file]
+        for name, partitions in topics:
+            args += ["--topic", f"{name}:{partitions}"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(addr_file), 10, "ews-devbroker")
+        with open(addr_file) as f:
+            self.bootstrap = f.read().strip()
+
+    def close(self):
+        stop(self.proc)
+        self.dir.cleanup()
+
+
+class Names:
+    """Topic, group and key-prefix names of one scenario, so that scenarios
+    share a broker and a Redis without seeing each other."""
+
+    def __init__(self, tag):
+        self.usage = f"{tag}-usage"
+        self.campaign = f"{tag}-campaign"
+        self.alerts = f"{tag}-alerts"
+        self.dlq = f"{tag}-dlq"
+        self.group = f"{tag}-group"
+        self.prefix = f"{tag}:"
+
+    def env(self, broker, redis):
+        env = dict(os.environ)
+        env.update({
+            "EWS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "EWS_KAFKA_GROUP_ID": self.group,
+            "EWS_TOPICS_USAGE": self.usage,
+            "EWS_TOPICS_CAMPAIGN": self.campaign,
+            "EWS_TOPICS_ALERTS": self.alerts,
+            "EWS_TOPICS_DLQ": self.dlq,
+            "EWS_REDIS_PORT": str(redis.port),
+            "EWS_REDIS_PREFIX": self.prefix,
+            "EWS_DECODE_SCHEMA_DIR": SCHEMAS,
+        })
+        return env
+
+
+# Settings that make a test broker answer quickly: an empty fetch waits
+# fetch.wait.max.ms, and a lost member is noticed after session.timeout.ms.
+FAST_CONSUMER = ["-X", "fetch.wait.max.ms=50", "-X", "session.timeout.ms=6000",
+                 "-X", "heartbeat.interval.ms=500"]
+
+
+def processor(names, broker, redis, args=(), **kw):
+    """Starts the processor; the caller waits or stops it."""
+    cmd = [os.path.join(BUILD, "ews-processor"), "-c",
+           os.path.join(ROOT, "config", "ews.yaml"), *FAST_CONSUMER, *args]
+    return subprocess.Popen(cmd, env=names.env(broker, redis), text=True, **kw)
+
+
+def run_processor_to_end(names, broker, redis, args=(), timeout=120):
+    """Runs the processor over everything produced so far; returns stderr."""
+    proc = processor(names, broker, redis, ["--exit-at-end", *args],
+                     stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError("processor did not reach the end:\n" + err[-4000:])
+    if proc.returncode != 0:
+        raise AssertionError(f"processor exit {proc.returncode}:\n" + err[-4000:])
+    return err
+
+
+def run_gen(names, broker, truth, args=()):
+    """Produces a generated scenario; returns the truth records."""
+    cmd = [os.path.join(BUILD, "ews-gen"), "-b", broker.bootstrap,
+           "--usage-topic", names.usage, "--campaign-topic", names.campaign,
+           "--schemas", SCHEMAS, "--truth", truth, *args]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    with open(truth) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def schema(name):
+    with open(os.path.join(SCHEMAS, name)) as f:
+        return avro.schema.parse(f.read())
+
+
+def avro_decode(sch, data):
+    return avro.io.DatumReader(sch).read(avro.io.BinaryDecoder(io.BytesIO(data)))
+
+
+def avro_encode(sch, datum):
+    buf = io.BytesIO()
+    avro.io.DatumWriter(sch).write(datum, avro.io.BinaryEncoder(buf))
+    return buf.getvalue()
+
+
+def millis(dt):
+    return int(dt.timestamp() * 1000)
+
+
+def utc(ms):
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
+
+
+def consume_all(broker, topic, timeout=20):
+    """Every message of topic from the start: (key, value, headers)."""
+    from confluent_kafka import Consumer, TopicPartition
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap,
+                         "group.id": f"reader-{topic}-{time.monotonic_ns()}",
+                         "enable.partition.eof": True,
+                         "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            return []
+        parts = [TopicPartition(topic, p, 0) for p in meta.partitions]
+        consumer.assign(parts)
+        pending, out = set(meta.partitions), []
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            m = consumer.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                pending.discard(m.partition())
+                continue
+            out.append((m.key(), m.value(), dict(m.headers() or [])))
+        return out
+    finally:
+        consumer.close()
+
+
+def produce(broker, topic, messages):
+    """messages: (key, value) pairs, produced in order and flushed."""
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": broker.bootstrap,
+                         "enable.idempotence": True})
+    for key, value in messages:
+        producer.produce(topic, key=key, value=value)
+    assert producer.flush(30) == 0

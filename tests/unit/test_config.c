@@ -1,0 +1,174 @@
+/* Configuration: defaults, durations, environment, and bad files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static struct ews_config config;
+
+static const char *config_write(const char *text)
+{
+        static char path[64];
+        FILE *fp;
+
+        snprintf(path, sizeof(path), "/tmp/ews-test-config-%d.yaml",
+                 (int)getpid());
+        fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs(text, fp);
+        fclose(fp);
+        return path;
+}
+
+static void test_good_file(void **state)
+{
+        char errstr[512];
+        const char *path =
+                config_write("kafka:\n"
+                             "  bootstrap.servers: broker:9092\n"
+                             "  consumer:\n"
+                             "    fetch.wait.max.ms: 50\n"
+                             "redis:\n"
+                             "  port: 7000\n"
+                             "  timeout: 1.5s\n"
+                             "scoring:\n"
+                             "  half.life: 3d\n"
+                             "  weights: {login: 2, webinar_attended: 12}\n"
+                             "  page.classes: [pricing]\n"
+                             "rules:\n"
+                             "  user.disengaged: {inactivity: 48h}\n");
+
+        (void)state;
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         0);
+        assert_string_equal(config.bootstrap_servers, "broker:9092");
+        assert_int_equal(config.consumer.cnt, 1);
+        assert_string_equal(config.consumer.prop[0].key, "fetch.wait.max.ms");
+        assert_string_equal(config.consumer.prop[0].value, "50");
+        assert_int_equal(config.redis_port, 7000);
+        assert_true(config.redis_timeout_ms == 1500);
+        assert_float_equal(config.score.half_life_ms, 3 * 86400000.0, 1e-6);
+        assert_float_equal(config.rules.half_life_ms, 3 * 86400000.0, 1e-6);
+        assert_true(config.rules.inactivity_ms == 48 * 3600000LL);
+        assert_int_equal(config.score.page_class_cnt, 1);
+        assert_string_equal(config.score.page_classes[0], "pricing");
+        /* defaults kept, one changed, one added */
+        assert_string_equal(config.score.weights[0].event_type,
+                            "trial_started");
+        assert_float_equal(config.score.weights[1].points, 2.0, 0);
+        assert_string_equal(
+                config.score.weights[config.score.weight_cnt - 1].event_type,
+                "webinar_attended");
+        unlink(path);
+}
+
+static void test_environment_overrides_file(void **state)
+{
+        char errstr[512];
+        const char *path = config_write("redis:\n  host: from-file\n");
+
+        (void)state;
+        setenv("EWS_REDIS_HOST", "from-env", 1);
+        setenv("EWS_SCORING_PAGE_CLASSES", "pricing, docs", 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         0);
+        assert_string_equal(config.redis_host, "from-env");
+        assert_int_equal(config.score.page_class_cnt, 2);
+        assert_string_equal(config.score.page_classes[1], "docs");
+        setenv("EWS_REDIS_PORT", "99999", 1);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         -1);
+        assert_non_null(strstr(errstr, "EWS_REDIS_PORT: redis.port"));
+        unsetenv("EWS_REDIS_HOST");
+        unsetenv("EWS_SCORING_PAGE_CLASSES");
+        unsetenv("EWS_REDIS_PORT");
+        unlink(path);
+}
+
+/* Each bad file fails with file, line and key named. */
+static void test_bad_files(void **state)
+{
+        static const struct {
+                const char *text;
+                const char *want; /* after "<path>:" */
+        } cases[] = {
+                {"redis:\n  hots: x\n", "2: redis.hots: unknown key"},
+                {"redis:\n  port: abc\n", "2: redis.port: expected an integer"},
+                {"redis:\n  port: 0\n", "2: redis.port: expected an integer"},
+                {"redis:\n  port: 6379.5\n", "2: redis.port"},
+                {"kafka:\n  batch.wait: 5 parsecs\n",
+                 "2: kafka.batch.wait: expected a duration"},
+                {"scoring:\n  half.life: -1d\n", "2: scoring.half.life"},
+                {"scoring:\n  weights:\n    login: lots\n",
+                 "3: scoring.weights.login: expected points"},
+                {"scoring:\n  page.classes: pricing\n",
+                 "2: scoring.page.classes: expected a list"},
+                {"redis: [1, 2]\n", "1: redis: expected a section, not a list"},
+                {"redis:\n  port:\n    nested: 1\n",
+                 "3: redis.port: expected a value, not a section"},
+                {"kafka:\n  auto.offset.reset: middle\n",
+                 "kafka.auto.offset.reset: expected earliest or latest"},
+                {"redis: {port: 1\n", "2: "}, /* not YAML */
+        };
+        char errstr[512], want[600];
+        const char *path;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                path = config_write(cases[i].text);
+                ews_config_defaults(&config);
+                assert_int_equal(
+                        ews_config_load(&config, path, errstr, sizeof(errstr)),
+                        -1);
+                snprintf(want, sizeof(want), "%s:%s", path, cases[i].want);
+                if (!strstr(errstr, cases[i].want) ||
+                    strncmp(errstr, path, strlen(path)))
+                        fail_msg("case %zu: got '%s', want '%s'", i, errstr,
+                                 want);
+                unlink(path);
+        }
+}
+
+static void test_kafka_prop_passthrough(void **state)
+{
+        char errstr[256];
+
+        (void)state;
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_set_kafka_prop(&config,
+                                                   "security.protocol=SSL",
+                                                   errstr, sizeof(errstr)),
+                         0);
+        assert_string_equal(config.consumer.prop[0].value, "SSL");
+        assert_string_equal(config.producer.prop[0].value, "SSL");
+        assert_int_equal(ews_config_set_kafka_prop(&config, "novalue", errstr,
+                                                   sizeof(errstr)),
+                         -1);
+        assert_int_equal(ews_config_set_kafka_prop(&config,
+                                                   "bootstrap.servers=h:1",
+                                                   errstr, sizeof(errstr)),
+                         0);
+        assert_string_equal(config.bootstrap_servers, "h:1");
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_good_file),
+                cmocka_unit_test(test_environment_overrides_file),
+                cmocka_unit_test(test_bad_files),
+                cmocka_unit_test(test_kafka_prop_passthrough),
+        };
+        return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,363 @@
+/*
+ * Decoding against bytes written by a small Avro encoder of the test's own,
+ * so that the decoder is checked against the specification, not against
+ * itself. Run from the repository root (schemas/).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "filter_decode.h"
+
+#define T0  1767225600000LL
+#define NOW (T0 + 3600000LL)
+
+struct enc {
+        unsigned char buf[8192];
+        size_t len;
+};
+
+static void enc_long(struct enc *e, int64_t v)
+{
+        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+
+        while (z > 0x7f) {
+                e->buf[e->len++] = (unsigned char)((z & 0x7f) | 0x80);
+                z >>= 7;
+        }
+        e->buf[e->len++] = (unsigned char)z;
+}
+
+static void enc_str(struct enc *e, const char *s)
+{
+        enc_long(e, (int64_t)strlen(s));
+        memcpy(e->buf + e->len, s, strlen(s));
+        e->len += strlen(s);
+}
+
+static void enc_opt_str(struct enc *e, const char *s)
+{
+        enc_long(e, s ? 1 : 0);
+        if (s)
+                enc_str(e, s);
+}
+
+static void enc_double(struct enc *e, double d)
+{
+        memcpy(e->buf + e->len, &d, 8); /* little-endian, as Avro */
+        e->len += 8;
+}
+
+struct usage_spec {
+        const char *event_id, *user_id, *account_id, *event_type, *product;
+        const char *campaign_id;
+        int has_value;
+        double value;
+        int64_t occurred_at;
+        const char *attr_key, *attr_value;
+};
+
+static struct usage_spec usage_valid(void)
+{
+        struct usage_spec s = {"e-1", "u-1",        "a-1",    "video_play",
+                               "crm", "c-1",        1,        0.5,
+                               T0,    "page_class", "pricing"};
+        return s;
+}
+
+static void enc_usage(struct enc *e, const struct usage_spec *s)
+{
+        e->len = 0;
+        enc_str(e, s->event_id);
+        enc_str(e, s->user_id);
+        enc_opt_str(e, s->account_id);
+        enc_str(e, s->event_type);
+        enc_opt_str(e, s->product);
+        enc_long(e, s->has_value ? 1 : 0);
+        if (s->has_value)
+                enc_double(e, s->value);
+        enc_opt_str(e, s->campaign_id);
+        enc_long(e, s->occurred_at);
+        if (s->attr_key) {
+                enc_long(e, 1);
+                enc_str(e, s->attr_key);
+                enc_str(e, s->attr_value);
+        }
+        enc_long(e, 0);
+}
+
+static struct ews_decoder *decoder;
+
+static int setup(void **state)
+{
+        struct ews_decode_conf conf = {"schemas", 24 * 3600000LL, 1 << 20,
+                                       10000};
+        char errstr[256];
+
+        (void)state;
+        decoder = ews_decoder_new(&conf, errstr, sizeof(errstr));
+        if (!decoder)
+                fprintf(stderr, "decoder: %s\n", errstr);
+        return decoder ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        ews_decoder_destroy(decoder);
+        ews_decoder_destroy(NULL); /* safe */
+        return 0;
+}
+
+static void test_usage_valid(void **state)
+{
+        struct usage_spec s = usage_valid();
+        struct ews_usage_event ev;
+        struct enc e;
+        char errstr[256];
+
+        (void)state;
+        enc_usage(&e, &s);
+        assert_int_equal(ews_decode_usage(decoder, e.buf, e.len, NOW, &ev,
+                                          errstr, sizeof(errstr)),
+                         EWS_DECODE_OK);
+        assert_string_equal(ev.event_id, "e-1");
+        assert_string_equal(ev.user_id, "u-1");
+        assert_string_equal(ev.account_id, "a-1");
+        assert_string_equal(ev.event_type, "video_play");
+        assert_string_equal(ev.product, "crm");
+        assert_string_equal(ev.campaign_id, "c-1");
+        assert_true(ev.has_value);
+        assert_float_equal(ev.value, 0.5, 0);
+        assert_true(ev.occurred_at_ms == T0);
+        assert_int_equal(ev.attr_cnt, 1);
+        assert_string_equal(ev.attrs[0].key, "page_class");
+        assert_string_equal(ev.attrs[0].value, "pricing");
+
+        /* the same decoder value, reused: optional fields now null */
+        s.account_id = s.product = s.campaign_id = NULL;
+        s.has_value = 0;
+        s.attr_key = NULL;
+        enc_usage(&e, &s);
+        assert_int_equal(ews_decode_usage(decoder, e.buf, e.len, NOW, &ev,
+                                          errstr, sizeof(errstr)),
+                         EWS_DECODE_OK);
+        assert_string_equal(ev.account_id, "");
+        assert_string_equal(ev.product, "");
+        assert_false(ev.has_value);
+        assert_int_equal(ev.attr_cnt, 0);
+}
+
+static void test_campaign_valid(void **state)
+{
+        struct ews_campaign_event ev;
+        struct enc e = {{0}, 0};
+        char errstr[256];
+
+        (void)state;
+        enc_str(&e, "ce-1");
+        enc_str(&e, "c-9");
+        enc_long(&e, 0); /* LAUNCHED */
+        enc_opt_str(&e, "Spring webinar");
+        enc_opt_str(&e, "webinar");
+        enc_long(&e, 1);
+        enc_double(&e, 0.35);
+        enc_long(&e, 0); /* amount: null */
+        enc_long(&e, T0);
+        assert_int_equal(ews_decode_campaign(decoder, e.buf, e.len, NOW, &ev,
+                                             errstr, sizeof(errstr)),
+                         EWS_DECODE_OK);
+        assert_string_equal(ev.campaign_id, "c-9");
+        assert_int_equal(ev.type, EWS_CAMPAIGN_LAUNCHED);
+        assert_string_equal(ev.name, "Spring webinar");
+        assert_true(ev.has_target);
+        assert_float_equal(ev.target_activation_rate, 0.35, 0);
+        assert_false(ev.has_amount);
+}
+
+/* Every kind of malformed input is rejected with its own reason. */
+static void test_usage_malformed(void **state)
+{
+        char long_id[300];
+        struct enc e;
+        struct ews_usage_event ev;
+        char errstr[256];
+        size_t i;
+        enum {
+                CUT_TAIL,
+                NEG_LEN,
+                HUGE_LEN,
+                BAD_UNION,
+                TRAILING,
+                EMPTY_USER,
+                LONG_ID,
+                FUTURE,
+                SECONDS,
+                NUL_IN_ID,
+                NAN_VALUE,
+                LONG_VARINT,
+                HUGE_MAP,
+                NEG_BLOCK_SIZE,
+                EMPTY_MSG,
+                KIND_CNT
+        };
+        static const enum ews_decode_err want[KIND_CNT] = {
+                EWS_DECODE_TRUNCATED,      EWS_DECODE_BAD_LENGTH,
+                EWS_DECODE_BAD_LENGTH,     EWS_DECODE_BAD_INDEX,
+                EWS_DECODE_TRAILING_BYTES, EWS_DECODE_MISSING_FIELD,
+                EWS_DECODE_ID_TOO_LONG,    EWS_DECODE_FUTURE_TIMESTAMP,
+                EWS_DECODE_BAD_TIMESTAMP,  EWS_DECODE_BAD_VALUE,
+                EWS_DECODE_BAD_VALUE,      EWS_DECODE_BAD_VALUE,
+                EWS_DECODE_BAD_LENGTH,     EWS_DECODE_BAD_LENGTH,
+                EWS_DECODE_EMPTY,
+        };
+
+        (void)state;
+        memset(long_id, 'x', sizeof(long_id) - 1);
+        long_id[sizeof(long_id) - 1] = '\0';
+        for (i = 0; i < KIND_CNT; i++) {
+                struct usage_spec s = usage_valid();
+
+                switch (i) {
+                case EMPTY_USER:
+                        s.user_id = "";
+                        break;
+                case LONG_ID:
+                        s.event_id = long_id;
+                        break;
+                case FUTURE:
+                        s.occurred_at = NOW + 48 * 3600000LL;
+                        break;
+                case SECONDS:
+                        s.occurred_at = T0 / 1000;
+                        break;
+                case NUL_IN_ID:
+                        s.user_id = "u-1"; /* patched below */
+                        break;
+                case NAN_VALUE:
+                        s.value = NAN;
+                        break;
+                }
+                enc_usage(&e, &s);
+                switch (i) {
+                case CUT_TAIL:
+                        e.len -= 5;
+                        break;
+                case NEG_LEN: /* event_id length -1 */
+                        e.len = 0;
+                        enc_long(&e, -1);
+                        break;
+                case HUGE_LEN: /* 2^40 bytes announced */
+                        e.len = 0;
+                        enc_long(&e, 1LL << 40);
+                        break;
+                case BAD_UNION: /* account_id branch 7 */
+                        e.buf[4 + 4] = 14;
+                        break;
+                case TRAILING:
+                        e.buf[e.len++] = 0;
+                        break;
+                case NUL_IN_ID: /* "u-1" becomes "u\0001" */
+                        e.buf[4 + 2] = 0;
+                        break;
+                case LONG_VARINT:
+                        e.len = 0;
+                        memset(e.buf, 0xff, 12);
+                        e.len = 12;
+                        break;
+                case HUGE_MAP: /* attributes claim a million entries */
+                        e.len -= 1 + 1 + 10 + 1 + 7 + 1;
+                        enc_long(&e, 1000000);
+                        break;
+                case NEG_BLOCK_SIZE: /* block of -1 items, -5 bytes */
+                        e.len -= 1 + 1 + 10 + 1 + 7 + 1;
+                        enc_long(&e, -1);
+                        enc_long(&e, -5);
+                        break;
+                case EMPTY_MSG:
+                        e.len = 0;
+                        break;
+                }
+                errstr[0] = '\0';
+                if (ews_decode_usage(decoder, e.buf, e.len, NOW, &ev, errstr,
+                                     sizeof(errstr)) != want[i])
+                        fail_msg("case %zu: want %s, got '%s'", i,
+                                 ews_decode_err_name(want[i]), errstr);
+                assert_true(errstr[0] != '\0');
+        }
+        /* the decoder is still good after all of that */
+        {
+                struct usage_spec s = usage_valid();
+                enc_usage(&e, &s);
+                assert_int_equal(ews_decode_usage(decoder, e.buf, e.len, NOW,
+                                                  &ev, errstr, sizeof(errstr)),
+                                 EWS_DECODE_OK);
+        }
+}
+
+static void test_campaign_bad_enum(void **state)
+{
+        struct ews_campaign_event ev;
+        struct enc e = {{0}, 0};
+        char errstr[256];
+
+        (void)state;
+        enc_str(&e, "ce-1");
+        enc_str(&e, "c-9");
+        enc_long(&e, 9); /* no such type */
+        enc_long(&e, 0);
+        enc_long(&e, 0);
+        enc_long(&e, 0);
+        enc_long(&e, 0);
+        enc_long(&e, T0);
+        assert_int_equal(ews_decode_campaign(decoder, e.buf, e.len, NOW, &ev,
+                                             errstr, sizeof(errstr)),
+                         EWS_DECODE_BAD_INDEX);
+}
+
+static void test_alert_encode(void **state)
+{
+        struct ews_alert alert;
+        unsigned char buf[4096];
+        char errstr[256];
+        int len;
+
+        (void)state;
+        memset(&alert, 0, sizeof(alert));
+        strcpy(alert.alert_id, "USER_DISENGAGED:u-1:1:1");
+        strcpy(alert.episode_id, "USER_DISENGAGED:u-1:1");
+        strcpy(alert.subject_id, "u-1");
+        strcpy(alert.reason, "quiet");
+        alert.seq = 1;
+        alert.values[0].name = "engagement";
+        alert.values[0].value = 2.5;
+        alert.value_cnt = 1;
+        len = ews_decode_alert_encode(decoder, &alert, buf, sizeof(buf), errstr,
+                                      sizeof(errstr));
+        assert_true(len > 0);
+        /* starts with alert_id as an Avro string: length 23 -> zigzag 46 */
+        assert_int_equal(buf[0], 46);
+        assert_memory_equal(buf + 1, "USER_DISENGAGED:u-1:1:1", 23);
+        /* too small a buffer is an error, not an overflow */
+        assert_int_equal(ews_decode_alert_encode(decoder, &alert, buf, 10,
+                                                 errstr, sizeof(errstr)),
+                         -1);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_usage_valid),
+                cmocka_unit_test(test_campaign_valid),
+                cmocka_unit_test(test_usage_malformed),
+                cmocka_unit_test(test_campaign_bad_enum),
+                cmocka_unit_test(test_alert_encode),
+        };
+        return cmocka_run_group_tests_name("decode", tests, setup, teardown);
+}
