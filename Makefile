@@ -18,7 +18,7 @@ PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 libhiredis-dev libyaml-dev libcmocka-dev redis-server \
                 redis-tools kcat clang-format python3 python3-pytest \
-                python3-avro python3-redis
+                python3-avro python3-confluent-kafka
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 LIB_SRC  := $(filter-out processor/main.c,$(wildcard processor/*.c))
