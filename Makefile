@@ -10,13 +10,14 @@ CFLAGS     += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 LDFLAGS    += $(SAN_FLAGS)
 PYTHON     := /usr/bin/python3
 
-PKGS       := rdkafka avro-c hiredis yaml-0.1
+PKGS       := rdkafka avro-c hiredis yaml-0.1 jansson
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 # Debian packages the build, the tests and the demo use.
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
-                libhiredis-dev libyaml-dev libcmocka-dev redis-server \
+                libhiredis-dev libyaml-dev libjansson-dev libcmocka-dev \
+                redis-server \
                 redis-tools kcat clang-format python3 python3-pytest \
                 python3-avro python3-confluent-kafka
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -24,7 +25,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LIB_SRC  := $(filter-out processor/main.c,$(wildcard processor/*.c))
 LIB_OBJ  := $(patsubst processor/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 LIB      := $(BUILD)/libews.a
-TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts
+TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
+            $(BUILD)/ews-inspect
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(wildcard processor/*.[ch] processor/tools/*.c tests/unit/*.[ch])
@@ -45,24 +47,31 @@ deps:
 	    --no-install-recommends $$missing >/dev/null; \
 	fi
 
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: processor/%.c $(wildcard processor/*.h) | $(BUILD)/obj
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/ews-processor: processor/main.c $(LIB)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(PKG_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(PKG_LIBS)
 
-$(BUILD)/ews-%: processor/tools/ews_%.c | $(BUILD)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< -o $@ $(LDFLAGS) $(PKG_LIBS)
+$(BUILD)/ews-%: processor/tools/ews_%.c $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \
+	  $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
 
 $(BUILD) $(BUILD)/obj $(BUILD)/tests:
-	mkdir -p $@
+	$(Q)mkdir -p $@
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done

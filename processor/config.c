@@ -1,4 +1,5 @@
 #include "config.h"
+#include "config_int.h"
 
 #include <yaml.h>
 
@@ -17,6 +18,7 @@ enum config_type {
         CONFIG_MS_F, /* duration into double milliseconds */
         CONFIG_DOUBLE,
         CONFIG_LIST, /* sequence of names into char[][EWS_NAME_MAX] */
+        CONFIG_FIT,  /* sequence of fit rule mappings */
 };
 
 struct config_key {
@@ -56,6 +58,10 @@ static const struct config_key config_keys[] = {
         CK("redis.port", CONFIG_INT, redis_port, 1, 65535),
         CK("redis.timeout", CONFIG_MS, redis_timeout_ms, 1, 600000),
         CK("redis.prefix", CONFIG_STR, redis_prefix, 0, 0),
+        CK("state.retention", CONFIG_MS, retention_ms, 3600000, 3650 * DAY_MS),
+        CK("state.cache.users", CONFIG_INT, cache_users, 1, 100000000),
+        CK("scoring.account.active.window", CONFIG_MS, account_active_window_ms,
+           3600000, 365 * DAY_MS),
         CK("decode.schema.dir", CONFIG_STR, schema_dir, 0, 0),
         CK("time.allowed.lateness", CONFIG_MS, allowed_lateness_ms, 0,
            30 * DAY_MS),
@@ -67,6 +73,15 @@ static const struct config_key config_keys[] = {
                 score.page_class_cnt),
         CK_LIST("scoring.not.activity", score.not_activity,
                 score.not_activity_cnt),
+        CK("scoring.activation.points", CONFIG_DOUBLE, score.activation_points,
+           0, 1e9),
+        CK("scoring.activation.window", CONFIG_MS, score.activation_window_ms,
+           60000, 365 * DAY_MS),
+        CK("scoring.sales.ready.points", CONFIG_DOUBLE,
+           score.sales_ready_points, 0, 1e9),
+        CK("scoring.dedup.events", CONFIG_INT, score.dedup_events, 0,
+           EWS_DEDUP_MAX),
+        {"scoring.fit", CONFIG_FIT, 0, 0, 0, 0, 0},
         CK("rules.user.disengaged.inactivity", CONFIG_MS, rules.inactivity_ms,
            60000, 365 * DAY_MS),
         CK("log.level", CONFIG_STR, log_level, 0, 0),
@@ -75,7 +90,7 @@ static const struct config_key config_keys[] = {
 
 #define CONFIG_KEY_CNT (sizeof(config_keys) / sizeof(config_keys[0]))
 
-static void config_copy(char *dst, size_t size, const char *src)
+void config_copy(char *dst, size_t size, const char *src)
 {
         snprintf(dst, size, "%s", src);
 }
@@ -131,6 +146,9 @@ void ews_config_defaults(struct ews_config *config)
         config->redis_port = 6379;
         config->redis_timeout_ms = 2000;
         config_copy(config->redis_prefix, sizeof(config->redis_prefix), "ews:");
+        config->retention_ms = (int64_t)(90 * DAY_MS);
+        config->cache_users = 200000;
+        config->account_active_window_ms = (int64_t)(7 * DAY_MS);
         config_copy(config->schema_dir, sizeof(config->schema_dir), "schemas");
         config->allowed_lateness_ms = 5 * 60 * 1000;
         config->score.half_life_ms = 7 * DAY_MS;
@@ -146,6 +164,11 @@ void ews_config_defaults(struct ews_config *config)
                 config_copy(config->score.not_activity[i], EWS_NAME_MAX,
                             not_activity[i]);
         config->score.not_activity_cnt = (int)i;
+        config->score.activation_points = 40;
+        config->score.activation_window_ms = (int64_t)(3 * DAY_MS);
+        config->score.sales_ready_points = 100;
+        config->score.dedup_events = 8;
+        config_fit_defaults(&config->score);
         config->rules.inactivity_ms = (int64_t)(3 * DAY_MS);
         config_copy(config->log_level, sizeof(config->log_level), "info");
         config_copy(config->log_format, sizeof(config->log_format), "text");
@@ -176,7 +199,7 @@ static int config_parse_ms(const char *s, double *ms)
         return -1;
 }
 
-static int config_parse_double(const char *s, double *v)
+int config_parse_double(const char *s, double *v)
 {
         char *end;
 
@@ -185,15 +208,8 @@ static int config_parse_double(const char *s, double *v)
         return (errno || end == s || *end || !isfinite(*v)) ? -1 : 0;
 }
 
-struct config_ctx {
-        struct ews_config *config;
-        const char *file;
-        char *errstr;
-        size_t errstr_size;
-};
-
-static int config_fail(struct config_ctx *ctx, size_t line, const char *key,
-                       const char *what)
+int config_fail(struct config_ctx *ctx, size_t line, const char *key,
+                const char *what)
 {
         if (line)
                 snprintf(ctx->errstr, ctx->errstr_size, "%s:%zu: %s: %s",
@@ -240,6 +256,7 @@ static int config_set_scalar(struct config_ctx *ctx,
                         *(double *)field = v;
                 return 0;
         case CONFIG_LIST:
+        case CONFIG_FIT:
                 return config_fail(ctx, line, key->path, "expected a list");
         }
         if (key->type == CONFIG_MS || key->type == CONFIG_MS_F)
@@ -406,6 +423,8 @@ static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
                                            "expected a value, not a section");
                 return config_walk_mapping(ctx, doc, node, path, path_len);
         case YAML_SEQUENCE_NODE:
+                if (key && key->type == CONFIG_FIT)
+                        return config_fit(ctx, doc, node, path);
                 if (!key || key->type != CONFIG_LIST)
                         return config_fail(
                                 ctx, line, path,
@@ -464,7 +483,7 @@ static int config_env(struct config_ctx *ctx)
                                         ? '_'
                                         : (char)toupper((unsigned char)name[j]);
                 value = getenv(name);
-                if (!value)
+                if (!value || key->type == CONFIG_FIT)
                         continue;
                 ctx->file = name;
                 if (key->type != CONFIG_LIST) {
@@ -653,6 +672,12 @@ void ews_config_print(const struct ews_config *config, FILE *fp)
                         break;
                 case CONFIG_DOUBLE:
                         fprintf(fp, "%g\n", *(const double *)field);
+                        break;
+                case CONFIG_FIT:
+                        fprintf(fp, "\n");
+                        for (j = 0; j < config->score.fit_rule_cnt; j++)
+                                config_print_fit(fp,
+                                                 &config->score.fit_rules[j]);
                         break;
                 case CONFIG_LIST:
                         cnt = *(const int *)((const char *)config +

@@ -40,6 +40,10 @@ struct ews_config {
         int redis_port;
         int64_t redis_timeout_ms;
         char redis_prefix[64];
+        /* state */
+        int64_t retention_ms;
+        int cache_users;
+        int64_t account_active_window_ms; /* "active users" of an account */
         /* decode */
         char schema_dir[1024];
         /* time */

@@ -8,17 +8,16 @@ const char *ews_rule_name(enum ews_rule rule)
         return (unsigned)rule < EWS_RULE_COUNT ? names[rule] : "UNKNOWN";
 }
 
+bool ews_stage_in_trial(enum ews_stage stage)
+{
+        return stage == EWS_STAGE_TRIAL || stage == EWS_STAGE_ACTIVATED ||
+               stage == EWS_STAGE_SALES_READY;
+}
+
 const char *ews_stage_name(enum ews_stage stage)
 {
-        switch (stage) {
-        case EWS_STAGE_NONE:
-                return "none";
-        case EWS_STAGE_TRIAL:
-                return "trial";
-        case EWS_STAGE_CUSTOMER:
-                return "customer";
-        case EWS_STAGE_LOST:
-                return "lost";
-        }
-        return "unknown";
+        static const char *names[EWS_STAGE_COUNT] = {"none",      "trial",
+                                                     "activated", "sales_ready",
+                                                     "customer",  "lost"};
+        return (unsigned)stage < EWS_STAGE_COUNT ? names[stage] : "unknown";
 }

@@ -79,26 +79,53 @@ struct ews_campaign_event {
         int64_t occurred_at_ms;
 };
 
-/* Lifecycle stage of a user. The numeric values are stored in Redis. */
+/* Lifecycle stage of a user. The numeric values are stored. */
 enum ews_stage {
         EWS_STAGE_NONE = 0, /* seen, but no trial_started yet */
         EWS_STAGE_TRIAL = 1,
-        EWS_STAGE_CUSTOMER = 2,
-        EWS_STAGE_LOST = 3
+        EWS_STAGE_ACTIVATED = 2,   /* reached activation within the window */
+        EWS_STAGE_SALES_READY = 3, /* E reached the sales-ready threshold */
+        EWS_STAGE_CUSTOMER = 4,
+        EWS_STAGE_LOST = 5,
+        EWS_STAGE_COUNT
+};
+
+/* Trial, activated and sales-ready users are all still in their trial. */
+bool ews_stage_in_trial(enum ews_stage stage);
+
+#define EWS_REASONS_MAX   12 /* event types kept per user, largest first */
+#define EWS_INTERESTS_MAX 6  /* products kept per user */
+#define EWS_DEDUP_MAX     32 /* recent event-id hashes kept per user */
+
+/* A share of a decayed score: all share the user's reference time. */
+struct ews_component {
+        char name[EWS_NAME_MAX];
+        double value;
 };
 
 /* The rolling state of one user, as the store persists it. */
 struct ews_user {
         char user_id[EWS_ID_MAX];
-        char account_id[EWS_ID_MAX];
-        char campaign_id[EWS_ID_MAX];
-        double engagement;         /* E at engagement_ref_ms */
-        int64_t engagement_ref_ms; /* t_ref of E; 0 when E has no events */
-        int64_t last_activity_ms;  /* 0 when never active */
-        int64_t trial_started_ms;  /* 0 when unknown */
+        char account_id[EWS_ID_MAX];  /* "" when none named yet */
+        char campaign_id[EWS_ID_MAX]; /* "" when not attributed */
         enum ews_stage stage;
+        int64_t stage_at_ms;         /* when stage last changed */
+        double engagement;           /* E at engagement_ref_ms */
+        double peak_engagement;      /* the largest E reached */
+        int64_t engagement_ref_ms;   /* t_ref of E and its components */
+        int64_t last_activity_ms;    /* 0 when never active */
+        int64_t trial_started_ms;    /* 0 when unknown */
+        int64_t activated_ms;        /* 0 when not (yet) activated */
         int64_t disengaged_since_ms; /* open USER_DISENGAGED episode, or 0 */
         int64_t events;              /* events counted for this user */
+        uint32_t fit_matched;        /* bit i: fit rule i matched */
+        double fit;                  /* F: points of the matched rules */
+        int reason_cnt;              /* E by event type */
+        struct ews_component reasons[EWS_REASONS_MAX];
+        int interest_cnt; /* I_p by product */
+        struct ews_component interests[EWS_INTERESTS_MAX];
+        int dedup_cnt; /* event-id hashes, oldest first */
+        uint32_t dedup[EWS_DEDUP_MAX];
 };
 
 enum ews_rule {

@@ -8,7 +8,7 @@
 int64_t ews_rules_user_deadline(const struct ews_rules_conf *conf,
                                 const struct ews_user *user)
 {
-        if (user->stage != EWS_STAGE_TRIAL || !user->last_activity_ms ||
+        if (!ews_stage_in_trial(user->stage) || !user->last_activity_ms ||
             user->disengaged_since_ms)
                 return 0;
         return user->last_activity_ms + conf->inactivity_ms;
@@ -100,7 +100,7 @@ bool ews_rules_user_event(const struct ews_rules_conf *conf,
         /* A customer or a lost trial ends the episode as well: it is no
          * longer a trial user to win back. */
         if (!start_ms || event_ms < start_ms ||
-            (!activity && user->stage == EWS_STAGE_TRIAL))
+            (!activity && ews_stage_in_trial(user->stage)))
                 return false;
 
         user->disengaged_since_ms = 0;
@@ -113,8 +113,6 @@ bool ews_rules_user_event(const struct ews_rules_conf *conf,
                                              conf->half_life_ms));
         rules_alert_value(alert, "episode_seconds", (double)quiet_ms / 1000.0);
         snprintf(alert->reason, sizeof(alert->reason),
-                 "trial user active again (%s)",
-                 user->stage == EWS_STAGE_TRIAL ? "trial"
-                                                : ews_stage_name(user->stage));
+                 "trial user active again (%s)", ews_stage_name(user->stage));
         return true;
 }

@@ -355,3 +355,22 @@ bool ews_in_kafka_at_end(const struct ews_in_kafka *in)
 {
         return in->assigned_cnt > 0 && in->eof_cnt == in->assigned_cnt;
 }
+
+int ews_in_kafka_partition_count(struct ews_in_kafka *in,
+                                 enum ews_source source, int timeout_ms)
+{
+        const struct rd_kafka_metadata *metadata = NULL;
+        rd_kafka_topic_t *rkt =
+                rd_kafka_topic_new(in->rk, in->topics[source], NULL);
+        int cnt = -1;
+
+        if (!rkt)
+                return -1;
+        if (!rd_kafka_metadata(in->rk, 0, rkt, &metadata, timeout_ms) &&
+            metadata->topic_cnt == 1 && !metadata->topics[0].err)
+                cnt = metadata->topics[0].partition_cnt;
+        if (metadata)
+                rd_kafka_metadata_destroy(metadata);
+        rd_kafka_topic_destroy(rkt);
+        return cnt;
+}

@@ -65,6 +65,11 @@ int ews_in_kafka_seek(struct ews_in_kafka *in, enum ews_source source,
 int ews_in_kafka_pause(struct ews_in_kafka *in, enum ews_source source,
                        int32_t partition, bool pause);
 
+/* The topic's partition count from the broker's metadata, or -1 when the
+ * topic is not known (yet) or the broker did not answer in time. */
+int ews_in_kafka_partition_count(struct ews_in_kafka *in,
+                                 enum ews_source source, int timeout_ms);
+
 /* True when partitions are assigned and every one is at its end. */
 bool ews_in_kafka_at_end(const struct ews_in_kafka *in);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAIN_FLUSH_TIMEOUT_MS 10000
 
@@ -110,6 +111,42 @@ static void main_report(const struct ews_pipeline_stats *s,
                                 (long long)s->alerts[i][0],
                                 (long long)s->alerts[i][1]);
         fprintf(stderr, "\n");
+}
+
+/* Fences, timers and state are per partition: a topic whose partition
+ * count changed under a store would silently mix users. Waits for the
+ * topics to exist, as the consumer would. */
+static int main_partitions_check(struct ews_in_kafka *in,
+                                 struct ews_store *store,
+                                 const struct ews_config *config)
+{
+        char errstr[1024];
+        int s, cnt, stored, waited = 0;
+
+        for (s = 0; s < EWS_SOURCE_COUNT && !main_stop; s++) {
+                while ((cnt = ews_in_kafka_partition_count(
+                                in, (enum ews_source)s, 5000)) < 0) {
+                        if (main_stop)
+                                return 0;
+                        if (!(waited++ % 6))
+                                ews_warn("main", "waiting for topic %s",
+                                         config->topics[s]);
+                        sleep(1);
+                }
+                switch (ews_store_partitions_check(store, (enum ews_source)s,
+                                                   cnt, &stored, errstr,
+                                                   sizeof(errstr))) {
+                case EWS_STORE_OK:
+                        break;
+                case EWS_STORE_FENCED:
+                        ews_err("main", "refusing to run: %s", errstr);
+                        return -1;
+                case EWS_STORE_ERROR:
+                        ews_err("main", "%s", errstr);
+                        return -1;
+                }
+        }
+        return 0;
 }
 
 static enum ews_log_level main_log_level(const char *name)
@@ -210,7 +247,10 @@ int main(int argc, char **argv)
                         config.redis_port,
                         config.redis_timeout_ms,
                         config.redis_prefix,
-                        {config.topics[0], config.topics[1]}};
+                        {config.topics[0], config.topics[1]},
+                        config.retention_ms,
+                        config.score.half_life_ms,
+                        (size_t)config.cache_users};
                 struct ews_out_kafka_conf out_conf = {
                         config.bootstrap_servers, config.topic_alerts,
                         config.topic_dlq, &config.producer};
@@ -240,6 +280,8 @@ int main(int argc, char **argv)
                         goto out;
                 }
                 ews_pipeline_set_input(pipeline, in);
+                if (main_partitions_check(in, store, &config))
+                        goto out;
         }
         msgs = calloc((size_t)config.batch_max, sizeof(*msgs));
         if (!msgs) {

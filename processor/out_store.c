@@ -1,41 +1,13 @@
-#include "out_store.h"
-#include "out_store_script.h"
 #include "log.h"
-
-#include <hiredis/hiredis.h>
+#include "out_store_codec.h"
+#include "out_store_int.h"
+#include "out_store_script.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define STORE_USER_FIELDS 9
-static const char *store_user_fields[STORE_USER_FIELDS] = {
-        "e", "er", "la", "ts", "st", "ds", "ev", "a", "c"};
-
-/* Arguments of one command, in memory kept across commands: the strings
- * live in buf and are addressed by offset until the command is sent, as
- * buf may move while it grows. */
-struct store_argv {
-        size_t cnt, cap;
-        size_t *off;
-        size_t *len;
-        const char **ptr;
-        char *buf;
-        size_t used, size;
-};
-
-struct ews_store {
-        struct ews_store_conf conf;
-        char host[256];
-        char prefix[64];
-        char topics[EWS_SOURCE_COUNT][256];
-        redisContext *redis;
-        char sha_claim[41];
-        char sha_commit[41];
-        struct store_argv argv;
-};
 
 static int argv_reserve(struct store_argv *a, size_t bytes)
 {
@@ -73,7 +45,7 @@ static int argv_reserve(struct store_argv *a, size_t bytes)
         return 0;
 }
 
-static int argv_add(struct store_argv *a, const char *s, size_t len)
+int store_argv_add(struct store_argv *a, const char *s, size_t len)
 {
         if (argv_reserve(a, len))
                 return -1;
@@ -84,11 +56,7 @@ static int argv_add(struct store_argv *a, const char *s, size_t len)
         return 0;
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int
-argv_addf(struct store_argv *a, const char *fmt, ...)
+int store_argv_addf(struct store_argv *a, const char *fmt, ...)
 {
         va_list ap;
         int n;
@@ -107,7 +75,7 @@ argv_addf(struct store_argv *a, const char *fmt, ...)
         return 0;
 }
 
-static void argv_reset(struct store_argv *a)
+void store_argv_reset(struct store_argv *a)
 {
         a->cnt = 0;
         a->used = 0;
@@ -131,9 +99,10 @@ static void argv_free(struct store_argv *a)
 
 /* A hiredis context is dead after any error: drop it, the next call
  * connects anew. */
-static enum ews_store_result store_fail(struct ews_store *store, char *errstr,
-                                        size_t errstr_size, const char *what)
+enum ews_store_result store_fail(struct ews_store *store, char *errstr,
+                                 size_t errstr_size, const char *what)
 {
+        ews_user_cache_drop(store->cache, -1);
         if (store->redis) {
                 snprintf(errstr, errstr_size, "redis %s: %s", what,
                          store->redis->err ? store->redis->errstr
@@ -206,8 +175,7 @@ out:
         return rc;
 }
 
-static int store_connect(struct ews_store *store, char *errstr,
-                         size_t errstr_size)
+int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
 {
         struct timeval tv = {(time_t)(store->conf.timeout_ms / 1000),
                              (suseconds_t)(store->conf.timeout_ms % 1000) *
@@ -261,10 +229,17 @@ struct ews_store *ews_store_new(const struct ews_store_conf *conf, char *errstr,
         for (i = 0; i < EWS_SOURCE_COUNT; i++)
                 snprintf(store->topics[i], sizeof(store->topics[i]), "%s",
                          conf->topics[i]);
+        store->cache = ews_user_cache_new(conf->cache_users);
+        if (!store->cache) {
+                snprintf(errstr, errstr_size, "out of memory");
+                ews_store_destroy(store);
+                return NULL;
+        }
         if (store_connect(store, errstr, errstr_size)) {
                 ews_store_destroy(store);
                 return NULL;
         }
+        store->stats.reconnects = 0;
         return store;
 }
 
@@ -275,6 +250,7 @@ void ews_store_destroy(struct ews_store *store)
         if (store->redis)
                 redisFree(store->redis);
         argv_free(&store->argv);
+        ews_user_cache_destroy(store->cache);
         free(store);
 }
 
@@ -291,18 +267,18 @@ static int store_parse_i64(const char *s, size_t len, int64_t *out)
         return (errno || *end) ? -1 : 0;
 }
 
-static int store_add_fence_key(struct ews_store *store, struct store_argv *a,
-                               char kind, enum ews_source source,
-                               int32_t partition)
+int store_add_partition_key(struct ews_store *store, struct store_argv *a,
+                            char kind, enum ews_source source,
+                            int32_t partition)
 {
-        return argv_addf(a, "%s%c:%s:%d", store->prefix, kind,
-                         store->topics[source], (int)partition);
+        return store_argv_addf(a, "%s%c:%s:%d", store->prefix, kind,
+                               store->topics[source], (int)partition);
 }
 
 /* EVALSHA of argv, loading the script again once when the server lost it
  * (restart, failover). Returns the reply or NULL on a connection error. */
-static redisReply *store_evalsha(struct ews_store *store, const char *script,
-                                 char *sha, char *errstr, size_t errstr_size)
+redisReply *store_evalsha(struct ews_store *store, const char *script,
+                          char *sha, char *errstr, size_t errstr_size)
 {
         redisReply *reply;
 
@@ -333,12 +309,14 @@ enum ews_store_result ews_store_fence_claim(struct ews_store *store,
         enum ews_store_result result = EWS_STORE_ERROR;
         redisReply *reply = NULL;
 
+        if (source == EWS_SOURCE_USAGE)
+                ews_user_cache_drop(store->cache, partition);
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
-        argv_reset(a);
-        if (argv_add(a, "EVALSHA", 7) || argv_add(a, "", 0) ||
-            argv_add(a, "1", 1) ||
-            store_add_fence_key(store, a, 'p', source, partition)) {
+        store_argv_reset(a);
+        if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
+            store_argv_add(a, "1", 1) ||
+            store_add_partition_key(store, a, 'p', source, partition)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return EWS_STORE_ERROR;
         }
@@ -394,184 +372,129 @@ ews_store_timers_due(struct ews_store *store, int32_t partition,
         return EWS_STORE_OK;
 }
 
-static void store_user_parse(struct ews_user *user, redisReply *reply)
-{
-        redisReply **f = reply->element;
-        int64_t v;
-        double e;
-
-        if (f[0]->type == REDIS_REPLY_STRING) {
-                e = strtod(f[0]->str, NULL);
-                user->engagement = e;
-        }
-#define STORE_I64(i, field)                                                    \
-        if (f[i]->type == REDIS_REPLY_STRING &&                                \
-            !store_parse_i64(f[i]->str, f[i]->len, &v))                        \
-                user->field = v;
-        STORE_I64(1, engagement_ref_ms)
-        STORE_I64(2, last_activity_ms)
-        STORE_I64(3, trial_started_ms)
-        STORE_I64(5, disengaged_since_ms)
-        STORE_I64(6, events)
-#undef STORE_I64
-        if (f[4]->type == REDIS_REPLY_STRING &&
-            !store_parse_i64(f[4]->str, f[4]->len, &v) && v >= 0 &&
-            v <= EWS_STAGE_LOST)
-                user->stage = (enum ews_stage)v;
-        if (f[7]->type == REDIS_REPLY_STRING && f[7]->len < EWS_ID_MAX)
-                memcpy(user->account_id, f[7]->str, f[7]->len + 1);
-        if (f[8]->type == REDIS_REPLY_STRING && f[8]->len < EWS_ID_MAX)
-                memcpy(user->campaign_id, f[8]->str, f[8]->len + 1);
-}
-
 enum ews_store_result ews_store_users_load(struct ews_store *store,
                                            struct ews_user *users, size_t cnt,
                                            char *errstr, size_t errstr_size)
 {
         struct store_argv *a = &store->argv;
+        const unsigned char *cached;
         redisReply *reply;
-        size_t i;
-        int j;
+        size_t i, len, misses = 0;
+        char user_id[EWS_ID_MAX];
 
-        if (store_connect(store, errstr, errstr_size))
-                return EWS_STORE_ERROR;
         for (i = 0; i < cnt; i++) {
-                argv_reset(a);
-                if (argv_add(a, "HMGET", 5) ||
-                    argv_addf(a, "%su:%s", store->prefix, users[i].user_id))
-                        goto nomem;
-                for (j = 0; j < STORE_USER_FIELDS; j++)
-                        if (argv_add(a, store_user_fields[j],
-                                     strlen(store_user_fields[j])))
-                                goto nomem;
+                memcpy(user_id, users[i].user_id, sizeof(user_id));
+                cached = ews_user_cache_get(store->cache, user_id, &len);
+                if (cached) {
+                        memset(&users[i], 0, sizeof(users[i]));
+                        memcpy(users[i].user_id, user_id, sizeof(user_id));
+                        if (ews_user_unpack(&users[i], cached, len))
+                                cached = NULL; /* read it from Redis */
+                        else
+                                continue;
+                }
+                if (!misses++ && store_connect(store, errstr, errstr_size))
+                        return EWS_STORE_ERROR;
+                store_argv_reset(a);
+                if (store_argv_add(a, "GET", 3) ||
+                    store_argv_addf(a, "%su:%s", store->prefix, user_id)) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return EWS_STORE_ERROR;
+                }
                 argv_finish(a);
                 if (redisAppendCommandArgv(store->redis, (int)a->cnt, a->ptr,
                                            a->len) != REDIS_OK)
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
+                users[i].events = -1; /* marks a miss until its reply */
         }
-        for (i = 0; i < cnt; i++) {
-                char user_id[EWS_ID_MAX];
-
+        for (i = 0; i < cnt && misses; i++) {
+                if (users[i].events != -1)
+                        continue;
+                misses--;
                 if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
                     !reply)
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
-                if (reply->type != REDIS_REPLY_ARRAY ||
-                    reply->elements != STORE_USER_FIELDS) {
+                memcpy(user_id, users[i].user_id, sizeof(user_id));
+                memset(&users[i], 0, sizeof(users[i]));
+                memcpy(users[i].user_id, user_id, sizeof(user_id));
+                if (reply->type == REDIS_REPLY_STRING &&
+                    ews_user_unpack(&users[i], (unsigned char *)reply->str,
+                                    reply->len)) {
+                        /* Never guess at a user's state: stop here. */
+                        snprintf(errstr, errstr_size,
+                                 "user %s: stored value is not a packed "
+                                 "user of version %d",
+                                 user_id, EWS_USER_PACKED_VERSION);
                         freeReplyObject(reply);
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
                 }
-                memcpy(user_id, users[i].user_id, sizeof(user_id));
-                memset(&users[i], 0, sizeof(users[i]));
-                memcpy(users[i].user_id, user_id, sizeof(user_id));
-                store_user_parse(&users[i], reply);
+                if (reply->type != REDIS_REPLY_STRING &&
+                    reply->type != REDIS_REPLY_NIL) {
+                        freeReplyObject(reply);
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+                }
                 freeReplyObject(reply);
         }
         return EWS_STORE_OK;
-nomem:
-        snprintf(errstr, errstr_size, "out of memory");
-        return EWS_STORE_ERROR;
 }
 
-static int store_commit_args(struct ews_store *store,
-                             const struct ews_commit *commit)
+enum ews_store_result ews_store_partitions_check(struct ews_store *store,
+                                                 enum ews_source source,
+                                                 int partition_cnt,
+                                                 int *stored_cnt, char *errstr,
+                                                 size_t errstr_size)
 {
-        struct store_argv *a = &store->argv;
-        size_t i;
-
-        argv_reset(a);
-        if (argv_add(a, "EVALSHA", 7) || argv_add(a, "", 0) ||
-            argv_addf(a, "%zu", 2 + commit->user_cnt + commit->campaign_cnt) ||
-            store_add_fence_key(store, a, 'p', commit->source,
-                                commit->partition) ||
-            store_add_fence_key(store, a, 't', commit->source,
-                                commit->partition))
-                return -1;
-        for (i = 0; i < commit->user_cnt; i++)
-                if (argv_addf(a, "%su:%s", store->prefix,
-                              commit->users[i].user->user_id))
-                        return -1;
-        for (i = 0; i < commit->campaign_cnt; i++)
-                if (argv_addf(a, "%sc:%s", store->prefix,
-                              commit->campaigns[i].campaign_id))
-                        return -1;
-        if (argv_addf(a, "%lld", (long long)commit->epoch) ||
-            (commit->expected_offset >= 0
-                     ? argv_addf(a, "%lld", (long long)commit->expected_offset)
-                     : argv_add(a, "", 0)) ||
-            argv_addf(a, "%lld", (long long)commit->next_offset) ||
-            argv_addf(a, "%lld", (long long)commit->watermark_ms) ||
-            argv_addf(a, "%zu", commit->user_cnt) ||
-            argv_addf(a, "%zu", commit->campaign_cnt))
-                return -1;
-        for (i = 0; i < commit->user_cnt; i++) {
-                const struct ews_user *u = commit->users[i].user;
-
-                if (argv_add(a, u->user_id, strlen(u->user_id)) ||
-                    argv_addf(a, "%lld",
-                              (long long)commit->users[i].deadline_ms) ||
-                    argv_addf(a, "%.17g", u->engagement) ||
-                    argv_addf(a, "%lld", (long long)u->engagement_ref_ms) ||
-                    argv_addf(a, "%lld", (long long)u->last_activity_ms) ||
-                    argv_addf(a, "%lld", (long long)u->trial_started_ms) ||
-                    argv_addf(a, "%d", (int)u->stage) ||
-                    argv_addf(a, "%lld", (long long)u->disengaged_since_ms) ||
-                    argv_addf(a, "%lld", (long long)u->events) ||
-                    argv_add(a, u->account_id, strlen(u->account_id)) ||
-                    argv_add(a, u->campaign_id, strlen(u->campaign_id)))
-                        return -1;
-        }
-        for (i = 0; i < commit->campaign_cnt; i++) {
-                const struct ews_campaign_delta *c = &commit->campaigns[i];
-
-                if (argv_add(a, c->name, strlen(c->name)) ||
-                    argv_add(a, c->channel, strlen(c->channel)) ||
-                    argv_add(a, c->status, strlen(c->status)) ||
-                    (c->has_target
-                             ? argv_addf(a, "%.17g", c->target_activation_rate)
-                             : argv_add(a, "", 0)) ||
-                    argv_addf(a, "%lld", (long long)c->launched_ms) ||
-                    argv_addf(a, "%.17g", c->spend_add) ||
-                    argv_addf(a, "%lld", (long long)c->signups_add))
-                        return -1;
-        }
-        return 0;
-}
-
-enum ews_store_result ews_store_commit(struct ews_store *store,
-                                       const struct ews_commit *commit,
-                                       char *errstr, size_t errstr_size)
-{
-        enum ews_store_result result = EWS_STORE_ERROR;
-        redisReply *reply = NULL;
+        char key[512];
+        redisReply *reply;
+        int64_t stored;
 
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
-        if (store_commit_args(store, commit)) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return EWS_STORE_ERROR;
+        snprintf(key, sizeof(key), "%sm:%s", store->prefix,
+                 store->topics[source]);
+        reply = redisCommand(store->redis, "SET %s %d NX GET", key,
+                             partition_cnt);
+        if (!reply || (reply->type != REDIS_REPLY_STRING &&
+                       reply->type != REDIS_REPLY_NIL)) {
+                if (reply)
+                        freeReplyObject(reply);
+                return store_fail(store, errstr, errstr_size,
+                                  "partition count");
         }
-        reply = store_evalsha(store, store_script_commit, store->sha_commit,
-                              errstr, errstr_size);
-        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-            reply->element[0]->type != REDIS_REPLY_INTEGER) {
-                if (reply && reply->type == REDIS_REPLY_ERROR)
-                        ews_err("store", "commit rejected: %s", reply->str);
-                result = store_fail(store, errstr, errstr_size, "commit");
-                goto out;
+        stored = partition_cnt;
+        if (reply->type == REDIS_REPLY_STRING &&
+            store_parse_i64(reply->str, reply->len, &stored))
+                stored = -1;
+        freeReplyObject(reply);
+        *stored_cnt = (int)stored;
+        if (stored != partition_cnt) {
+                snprintf(errstr, errstr_size,
+                         "topic %s has %d partitions but the store at %s was "
+                         "built with %d: fences, timers and state are kept "
+                         "per partition (see README, changing the partition "
+                         "count)",
+                         store->topics[source], partition_cnt, key,
+                         (int)stored);
+                return EWS_STORE_FENCED;
         }
-        if (reply->element[0]->integer == 1) {
-                result = EWS_STORE_OK;
-        } else {
-                snprintf(errstr, errstr_size, "fenced off: stored %s is '%s'",
-                         reply->elements > 1 ? reply->element[1]->str : "?",
-                         reply->elements > 2 ? reply->element[2]->str : "?");
-                result = EWS_STORE_FENCED;
-        }
-out:
-        if (reply)
-                freeReplyObject(reply);
-        return result;
+        return EWS_STORE_OK;
+}
+
+void ews_store_cache_drop(struct ews_store *store, int32_t partition)
+{
+        ews_user_cache_drop(store->cache, partition);
+}
+
+struct ews_store_stats ews_store_stats(const struct ews_store *store)
+{
+        struct ews_user_cache_stats cache = ews_user_cache_stats(store->cache);
+        struct ews_store_stats stats = store->stats;
+
+        stats.cache_hits = cache.hits;
+        stats.cache_misses = cache.misses;
+        return stats;
 }

@@ -8,10 +8,14 @@
  * batch starts from, so a zombie owner or a replay changes nothing.
  *
  * Key layout (prefix from redis.prefix, "ews:" by default):
- *   <prefix>p:<topic>:<partition>  hash  epoch, offset, watermark
- *   <prefix>t:<topic>:<partition>  zset  user id -> inactivity deadline (ms)
- *   <prefix>u:<user id>            hash  a user's state (fields below)
- *   <prefix>c:<campaign id>        hash  a campaign's attributes, counters
+ *   <prefix>m:<topic>              string  the topic's partition count
+ *   <prefix>p:<topic>:<partition>  hash    epoch, offset, watermark
+ *   <prefix>t:<topic>:<partition>  zset    user id -> inactivity deadline
+ *   <prefix>u:<user id>            string  the packed user (out_store_codec.h)
+ *   <prefix>a:<account id>         hash    e, er: the account's (A, t_ref)
+ *   <prefix>a:<account id>:u       zset    user id -> last activity (ms)
+ *   <prefix>c:<campaign id>        hash    attributes and counters
+ * Users and accounts expire after the retention period without events.
  */
 #ifndef EWS_OUT_STORE_H
 #define EWS_OUT_STORE_H
@@ -24,6 +28,9 @@ struct ews_store_conf {
         int64_t timeout_ms;
         const char *prefix;
         const char *topics[EWS_SOURCE_COUNT];
+        int64_t retention_ms; /* users and accounts without events expire */
+        double half_life_ms;  /* the model's, for account roll-ups */
+        size_t cache_users;   /* bound of the in-process user cache */
 };
 
 enum ews_store_result {
@@ -38,10 +45,20 @@ struct ews_fence {
         int64_t watermark_ms; /* 0: none yet */
 };
 
-/* A user as the commit writes it, with its inactivity deadline (0: none). */
+/* A user as the commit writes it, with its inactivity deadline (0: none)
+ * and its account's index in the commit (-1: none). */
 struct ews_store_user {
         const struct ews_user *user;
         int64_t deadline_ms;
+        int account;
+};
+
+/* Engagement points of an account's users, all decayed to at_ms: the
+ * commit folds them into the account's (A, t_ref) like a user's E. */
+struct ews_account_delta {
+        char account_id[EWS_ID_MAX];
+        double points;
+        int64_t at_ms;
 };
 
 /* What a campaign event or a signup changes on a campaign. Strings left
@@ -56,6 +73,7 @@ struct ews_campaign_delta {
         int64_t launched_ms;
         double spend_add;
         int64_t signups_add;
+        int64_t activated_add;
 };
 
 struct ews_commit {
@@ -69,6 +87,8 @@ struct ews_commit {
         size_t user_cnt;
         const struct ews_campaign_delta *campaigns;
         size_t campaign_cnt;
+        const struct ews_account_delta *accounts;
+        size_t account_cnt;
 };
 
 struct ews_store;
@@ -79,7 +99,20 @@ struct ews_store *ews_store_new(const struct ews_store_conf *conf, char *errstr,
                                 size_t errstr_size);
 void ews_store_destroy(struct ews_store *store);
 
-/* Takes a new epoch for the partition and reads its fence. */
+/* Records the topic's partition count on first use; EWS_STORE_FENCED when
+ * it differs from the recorded one (fences, timers are per partition). */
+enum ews_store_result ews_store_partitions_check(struct ews_store *store,
+                                                 enum ews_source source,
+                                                 int partition_cnt,
+                                                 int *stored_cnt, char *errstr,
+                                                 size_t errstr_size);
+
+/* Forgets the cached users of a partition (-1: all), as when it is
+ * revoked. */
+void ews_store_cache_drop(struct ews_store *store, int32_t partition);
+
+/* Takes a new epoch for the partition and reads its fence; drops the
+ * partition's cached users. */
 enum ews_store_result ews_store_fence_claim(struct ews_store *store,
                                             enum ews_source source,
                                             int32_t partition,
@@ -93,15 +126,55 @@ ews_store_timers_due(struct ews_store *store, int32_t partition,
                      void (*cb)(void *opaque, const char *user_id),
                      void *opaque, char *errstr, size_t errstr_size);
 
-/* Loads users[i] by users[i].user_id in one pipelined round trip. A user
- * not stored yet comes back zeroed but for its id. */
+/* Loads users[i] by users[i].user_id: from the cache, and the misses in
+ * one pipelined round trip. A user not stored yet comes back zeroed but
+ * for its id. */
 enum ews_store_result ews_store_users_load(struct ews_store *store,
                                            struct ews_user *users, size_t cnt,
                                            char *errstr, size_t errstr_size);
 
-/* Applies commit atomically if the fence still matches. */
+/* Applies commit atomically if the fence still matches; on success the
+ * users are cached under the commit's partition. */
 enum ews_store_result ews_store_commit(struct ews_store *store,
                                        const struct ews_commit *commit,
                                        char *errstr, size_t errstr_size);
+
+/* An account as stored: its roll-up and its members' activity. */
+struct ews_account {
+        char account_id[EWS_ID_MAX];
+        double engagement; /* A at engagement_ref_ms */
+        int64_t engagement_ref_ms;
+        int64_t users;        /* members seen within the retention */
+        int64_t active_users; /* active within the window before t_ref */
+};
+
+struct ews_campaign {
+        char campaign_id[EWS_ID_MAX];
+        char name[EWS_ATTR_VALUE_MAX];
+        char channel[EWS_NAME_MAX];
+        char status[16];
+        bool has_target;
+        double target_activation_rate;
+        int64_t launched_ms;
+        double spend;
+        int64_t signups;
+        int64_t activated;
+};
+
+/* Reads for inspection: 1 when found, 0 when not, -1 on error. */
+int ews_store_user_get(struct ews_store *store, const char *user_id,
+                       struct ews_user *user, char *errstr, size_t errstr_size);
+int ews_store_account_get(struct ews_store *store, const char *account_id,
+                          int64_t active_window_ms, struct ews_account *account,
+                          char *errstr, size_t errstr_size);
+int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
+                           struct ews_campaign *campaign, char *errstr,
+                           size_t errstr_size);
+
+struct ews_store_stats {
+        int64_t cache_hits, cache_misses;
+        int64_t reconnects;
+};
+struct ews_store_stats ews_store_stats(const struct ews_store *store);
 
 #endif

@@ -1,71 +1,11 @@
-#include "pipeline.h"
-#include "filter_rules.h"
-#include "filter_score.h"
 #include "log.h"
-#include "pipeline_batch.h"
+#include "pipeline_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct pipeline_part {
-        bool assigned;
-        bool claimed;    /* the fence below was read under our epoch */
-        bool recovering; /* waits for a new claim; its messages are skipped */
-        bool paused;
-        int64_t epoch;
-        int64_t next_offset; /* -1: nothing stored yet */
-        int64_t watermark_ms;
-        /* Where to go back to when no fence offset exists yet: the first
-         * message consumed but not committed. -1: none. */
-        int64_t rewind;
-        /* this batch */
-        bool in_batch;
-        int64_t batch_next;   /* next offset to accept */
-        int64_t batch_first;  /* first accepted offset */
-        int64_t batch_max_ms; /* largest event time */
-};
-
-enum item_kind {
-        ITEM_SKIP,
-        ITEM_DEAD,
-        ITEM_USAGE,
-        ITEM_CAMPAIGN
-};
-
-struct batch_item {
-        enum item_kind kind;
-        int event; /* index into the batch's events */
-        int user;  /* index into the batch's users */
-};
-
-struct ews_pipeline {
-        const struct ews_config *config;
-        struct ews_decoder *decoder;
-        struct ews_store *store;
-        struct ews_out_kafka *out;
-        struct ews_in_kafka *in;
-        struct pipeline_part parts[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
-        struct ews_pipeline_stats stats;
-        /* batch scratch, sized for config->batch_max */
-        struct batch_item *items;
-        struct ews_usage_event *usage;
-        struct ews_campaign_event *campaign;
-        struct batch_users users;
-        struct ews_user *load; /* contiguous copy for the store's load */
-        size_t load_cap;
-        struct timer_heap heap;
-        struct ews_store_user *commit_users;
-        size_t commit_users_cap;
-        struct ews_campaign_delta *deltas;
-        size_t delta_cnt;
-        struct ews_alert *alerts;
-        size_t alert_cnt, alert_cap;
-        int64_t now_ms;
-        int32_t partition; /* the partition being processed */
-};
-
-static bool pipeline_grow(void **v, size_t *cap, size_t need, size_t size)
+bool pipeline_grow(void **v, size_t *cap, size_t need, size_t size)
 {
         size_t n = *cap ? *cap : 64;
         void *p;
@@ -100,8 +40,10 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         p->items = calloc(n, sizeof(*p->items));
         p->usage = calloc(n, sizeof(*p->usage));
         p->campaign = calloc(n, sizeof(*p->campaign));
-        p->deltas = calloc(n, sizeof(*p->deltas));
-        if (!p->items || !p->usage || !p->campaign || !p->deltas)
+        batch_table_init(&p->users, sizeof(struct batch_user));
+        batch_table_init(&p->accounts, sizeof(struct ews_account_delta));
+        batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
+        if (!p->items || !p->usage || !p->campaign)
                 goto nomem;
         return p;
 nomem:
@@ -117,11 +59,12 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->items);
         free(p->usage);
         free(p->campaign);
-        free(p->deltas);
         free(p->load);
         free(p->commit_users);
         free(p->alerts);
-        batch_users_free(&p->users);
+        batch_table_free(&p->users);
+        batch_table_free(&p->accounts);
+        batch_table_free(&p->campaigns);
         timer_heap_free(&p->heap);
         free(p);
 }
@@ -197,8 +140,8 @@ struct ews_in_kafka_cb ews_pipeline_callbacks(struct ews_pipeline *p)
 
 /* Between consume calls: claim anew and go back to the fence. A partition
  * that cannot be claimed is paused until cron manages. */
-static void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
-                             int32_t partition, int64_t rewind_offset)
+void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
+                      int32_t partition, int64_t rewind_offset)
 {
         struct pipeline_part *part = &p->parts[source][partition];
         int64_t offset;
@@ -259,6 +202,17 @@ static void pipeline_dead_letter(struct ews_pipeline *p,
         ews_out_kafka_dead_letter(p->out, &letter);
 }
 
+static int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
+                             int32_t partition)
+{
+        bool added;
+        int i = batch_table_add(&p->users, user_id, &added);
+
+        if (i >= 0 && added)
+                pipeline_user(p, (size_t)i)->partition = partition;
+        return i;
+}
+
 /* Decodes msg into the batch, or sends it to the dead-letter topic. */
 static void pipeline_decode(struct ews_pipeline *p, int i,
                             const struct ews_msg *msg)
@@ -294,8 +248,7 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
                 return;
         }
         item->kind = ITEM_USAGE;
-        item->user =
-                batch_users_add(&p->users, p->usage[i].user_id, msg->partition);
+        item->user = pipeline_user_add(p, p->usage[i].user_id, msg->partition);
         if (item->user < 0) {
                 ews_err("pipeline", "out of memory");
                 item->kind = ITEM_SKIP;
@@ -339,9 +292,8 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
         }
 }
 
-static int64_t pipeline_watermark(const struct ews_pipeline *p,
-                                  const struct pipeline_part *part,
-                                  int64_t event_ms)
+int64_t pipeline_watermark(const struct ews_pipeline *p,
+                           const struct pipeline_part *part, int64_t event_ms)
 {
         int64_t w = event_ms - p->config->allowed_lateness_ms;
 
@@ -352,7 +304,7 @@ static void pipeline_timer_due(void *opaque, const char *user_id)
 {
         struct ews_pipeline *p = opaque;
 
-        if (batch_users_add(&p->users, user_id, p->partition) < 0)
+        if (pipeline_user_add(p, user_id, p->partition) < 0)
                 ews_err("pipeline", "out of memory");
 }
 
@@ -381,12 +333,12 @@ static bool pipeline_load(struct ews_pipeline *p)
                                    p->users.cnt, sizeof(*p->load)))
                         return false;
                 for (i = 0; i < p->users.cnt; i++)
-                        memcpy(p->load[i].user_id, p->users.v[i].user.user_id,
-                               EWS_ID_MAX);
+                        memcpy(p->load[i].user_id,
+                               pipeline_user(p, i)->user.user_id, EWS_ID_MAX);
                 result = ews_store_users_load(p->store, p->load, p->users.cnt,
                                               errstr, sizeof(errstr));
                 for (i = 0; result == EWS_STORE_OK && i < p->users.cnt; i++)
-                        p->users.v[i].user = p->load[i];
+                        pipeline_user(p, i)->user = p->load[i];
         }
         if (result != EWS_STORE_OK) {
                 p->stats.store_errors++;
@@ -396,210 +348,6 @@ static bool pipeline_load(struct ews_pipeline *p)
         return true;
 }
 
-static struct ews_alert *pipeline_alert_slot(struct ews_pipeline *p)
-{
-        if (!pipeline_grow((void **)&p->alerts, &p->alert_cap, p->alert_cnt + 1,
-                           sizeof(*p->alerts)))
-                return NULL;
-        return &p->alerts[p->alert_cnt];
-}
-
-static void pipeline_arm(struct ews_pipeline *p, int32_t u)
-{
-        int64_t deadline =
-                ews_rules_user_deadline(&p->config->rules, &p->users.v[u].user);
-
-        if (deadline && timer_heap_push(&p->heap, deadline, u))
-                ews_err("pipeline", "out of memory");
-}
-
-/* Fires the inactivity timers due by watermark_ms. A heap entry whose user
- * has moved on since it was pushed is stale and passed over. */
-static void pipeline_fire(struct ews_pipeline *p, int64_t watermark_ms)
-{
-        struct timer_entry entry;
-        struct ews_alert *alert;
-
-        while (timer_heap_pop_due(&p->heap, watermark_ms, &entry)) {
-                struct batch_user *bu = &p->users.v[entry.user];
-
-                if (ews_rules_user_deadline(&p->config->rules, &bu->user) !=
-                    entry.deadline_ms)
-                        continue;
-                bu->dirty = true;
-                if (!(alert = pipeline_alert_slot(p)))
-                        continue;
-                if (ews_rules_user_timer(&p->config->rules, &bu->user,
-                                         watermark_ms, p->now_ms, alert))
-                        p->alert_cnt++;
-        }
-}
-
-static void pipeline_usage_event(struct ews_pipeline *p,
-                                 const struct batch_item *item)
-{
-        const struct ews_usage_event *event = &p->usage[item->event];
-        struct batch_user *bu = &p->users.v[item->user];
-        enum ews_stage before = bu->user.stage;
-        struct ews_alert *alert;
-        bool activity;
-
-        activity = ews_score_apply(&p->config->score, &bu->user, event);
-        bu->dirty = true;
-        if ((alert = pipeline_alert_slot(p)) &&
-            ews_rules_user_event(&p->config->rules, &bu->user, activity,
-                                 event->occurred_at_ms, p->now_ms, alert))
-                p->alert_cnt++;
-        pipeline_arm(p, item->user);
-        if (before == EWS_STAGE_NONE && bu->user.stage == EWS_STAGE_TRIAL &&
-            bu->user.campaign_id[0]) {
-                struct ews_campaign_delta *d = &p->deltas[p->delta_cnt++];
-
-                memset(d, 0, sizeof(*d));
-                memcpy(d->campaign_id, bu->user.campaign_id, EWS_ID_MAX);
-                d->signups_add = 1;
-        }
-}
-
-static void pipeline_campaign_event(struct ews_pipeline *p,
-                                    const struct batch_item *item)
-{
-        const struct ews_campaign_event *event = &p->campaign[item->event];
-        struct ews_campaign_delta *d = &p->deltas[p->delta_cnt++];
-        static const char *status[] = {"active", "", "paused", "ended"};
-
-        memset(d, 0, sizeof(*d));
-        memcpy(d->campaign_id, event->campaign_id, EWS_ID_MAX);
-        snprintf(d->status, sizeof(d->status), "%s", status[event->type]);
-        if (event->type == EWS_CAMPAIGN_LAUNCHED) {
-                memcpy(d->name, event->name, sizeof(d->name));
-                memcpy(d->channel, event->channel, sizeof(d->channel));
-                d->has_target = event->has_target;
-                d->target_activation_rate = event->target_activation_rate;
-                d->launched_ms = event->occurred_at_ms;
-        } else if (event->type == EWS_CAMPAIGN_SPEND && event->has_amount) {
-                d->spend_add = event->amount;
-        }
-}
-
-static void pipeline_publish(struct ews_pipeline *p)
-{
-        char buf[8192], errstr[256];
-        size_t i;
-        int len;
-
-        for (i = 0; i < p->alert_cnt; i++) {
-                const struct ews_alert *alert = &p->alerts[i];
-
-                len = ews_decode_alert_encode(p->decoder, alert, buf,
-                                              sizeof(buf), errstr,
-                                              sizeof(errstr));
-                if (len < 0) {
-                        ews_err("pipeline", "%s", errstr);
-                        continue;
-                }
-                p->stats.alerts[alert->rule][alert->status]++;
-                ews_info("alert", "%s %s %s: %s", ews_rule_name(alert->rule),
-                         alert->status == EWS_ALERT_FIRING ? "FIRING"
-                                                           : "RESOLVED",
-                         alert->subject_id, alert->reason);
-                ews_out_kafka_alert(p->out, alert->subject_id, buf,
-                                    (size_t)len);
-        }
-}
-
-static void pipeline_commit(struct ews_pipeline *p, enum ews_source source,
-                            int32_t partition, int64_t watermark_ms)
-{
-        struct pipeline_part *part = &p->parts[source][partition];
-        struct ews_commit commit = {source,           partition,
-                                    part->epoch,      part->next_offset,
-                                    part->batch_next, watermark_ms,
-                                    p->commit_users,  0,
-                                    p->deltas,        p->delta_cnt};
-        enum ews_store_result result;
-        char errstr[512];
-        size_t i;
-
-        if (!pipeline_grow((void **)&p->commit_users, &p->commit_users_cap,
-                           p->users.cnt, sizeof(*p->commit_users)))
-                goto error;
-        commit.users = p->commit_users;
-        for (i = 0; i < p->users.cnt; i++) {
-                struct batch_user *bu = &p->users.v[i];
-
-                if (!bu->dirty || bu->partition != partition ||
-                    source != EWS_SOURCE_USAGE)
-                        continue;
-                p->commit_users[commit.user_cnt].user = &bu->user;
-                p->commit_users[commit.user_cnt++].deadline_ms =
-                        ews_rules_user_deadline(&p->config->rules, &bu->user);
-        }
-        result = ews_store_commit(p->store, &commit, errstr, sizeof(errstr));
-        if (result == EWS_STORE_OK) {
-                p->stats.commits++;
-                pipeline_publish(p);
-                part->next_offset = part->batch_next;
-                part->watermark_ms = watermark_ms;
-                ews_in_kafka_offset_store(p->in, source, partition,
-                                          part->next_offset);
-                return;
-        }
-        if (result == EWS_STORE_FENCED) {
-                p->stats.fenced++;
-                ews_warn("pipeline", "%s [%d]: %s", p->config->topics[source],
-                         (int)partition, errstr);
-                pipeline_recover(p, source, partition, part->batch_first);
-                return;
-        }
-        p->stats.store_errors++;
-        ews_warn("pipeline", "%s [%d]: %s", p->config->topics[source],
-                 (int)partition, errstr);
-error:
-        pipeline_recover(p, source, partition, part->batch_first);
-}
-
-/* Runs one partition's share of the batch through score and rules, in
- * offset order, then commits it. */
-static void pipeline_partition(struct ews_pipeline *p,
-                               const struct ews_msg *msgs, int cnt,
-                               enum ews_source source, int32_t partition)
-{
-        struct pipeline_part *part = &p->parts[source][partition];
-        int64_t watermark_ms = part->watermark_ms;
-        size_t u;
-        int i;
-
-        p->heap.cnt = 0;
-        p->alert_cnt = 0;
-        p->delta_cnt = 0;
-        if (source == EWS_SOURCE_USAGE)
-                for (u = 0; u < p->users.cnt; u++)
-                        if (p->users.v[u].partition == partition)
-                                pipeline_arm(p, (int32_t)u);
-
-        for (i = 0; i < cnt; i++) {
-                const struct batch_item *item = &p->items[i];
-
-                if (msgs[i].source != source ||
-                    msgs[i].partition != partition || item->kind == ITEM_SKIP)
-                        continue;
-                if (item->kind == ITEM_USAGE) {
-                        watermark_ms = pipeline_watermark(
-                                p, part, p->usage[item->event].occurred_at_ms);
-                        pipeline_fire(p, watermark_ms);
-                        pipeline_usage_event(p, item);
-                        pipeline_fire(p, watermark_ms);
-                } else if (item->kind == ITEM_CAMPAIGN) {
-                        watermark_ms = pipeline_watermark(
-                                p, part,
-                                p->campaign[item->event].occurred_at_ms);
-                        pipeline_campaign_event(p, item);
-                }
-        }
-        pipeline_commit(p, source, partition, watermark_ms);
-}
-
 void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                       int cnt, int64_t now_ms)
 {
@@ -607,7 +355,7 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
 
         p->now_ms = now_ms;
         p->stats.batches++;
-        batch_users_reset(&p->users);
+        batch_table_reset(&p->users);
         pipeline_admit(p, msgs, cnt);
 
         if (!pipeline_load(p)) {

@@ -21,7 +21,8 @@ struct ews_pipeline_stats {
         int64_t consumed[EWS_SOURCE_COUNT];
         int64_t decoded[EWS_SOURCE_COUNT];
         int64_t dead[EWS_SOURCE_COUNT][EWS_DECODE_ERR_COUNT];
-        int64_t replayed; /* below the fence: applied before, skipped */
+        int64_t replayed;   /* below the fence: applied before, skipped */
+        int64_t duplicates; /* event ids a user had already counted */
         int64_t alerts[EWS_RULE_COUNT][2]; /* by status */
         int64_t commits;
         int64_t fenced;

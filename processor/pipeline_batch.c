@@ -13,75 +13,93 @@ static uint64_t batch_hash(const char *s)
         return h;
 }
 
-static size_t batch_slot(const struct batch_users *users, const char *user_id)
+static const char *batch_id(const struct batch_table *table, size_t i)
 {
-        size_t mask = users->slot_cap - 1;
-        size_t i = (size_t)batch_hash(user_id) & mask;
+        return table->v + i * table->elem_size;
+}
 
-        while (users->slots[i] >= 0 &&
-               strcmp(users->v[users->slots[i]].user.user_id, user_id))
+static size_t batch_slot(const struct batch_table *table, const char *id)
+{
+        size_t mask = table->slot_cap - 1;
+        size_t i = (size_t)batch_hash(id) & mask;
+
+        while (table->slots[i] >= 0 &&
+               strcmp(batch_id(table, (size_t)table->slots[i]), id))
                 i = (i + 1) & mask;
         return i;
 }
 
 /* Keeps the table at most half full. */
-static int batch_rehash(struct batch_users *users, size_t slot_cap)
+static int batch_rehash(struct batch_table *table, size_t slot_cap)
 {
         int32_t *slots = malloc(slot_cap * sizeof(*slots));
         size_t i;
 
         if (!slots)
                 return -1;
-        free(users->slots);
-        users->slots = slots;
-        users->slot_cap = slot_cap;
+        free(table->slots);
+        table->slots = slots;
+        table->slot_cap = slot_cap;
         memset(slots, 0xff, slot_cap * sizeof(*slots));
-        for (i = 0; i < users->cnt; i++)
-                slots[batch_slot(users, users->v[i].user.user_id)] = (int32_t)i;
+        for (i = 0; i < table->cnt; i++)
+                slots[batch_slot(table, batch_id(table, i))] = (int32_t)i;
         return 0;
 }
 
-int batch_users_add(struct batch_users *users, const char *user_id,
-                    int32_t partition)
+void batch_table_init(struct batch_table *table, size_t elem_size)
 {
-        struct batch_user *bu;
-        size_t slot;
+        memset(table, 0, sizeof(*table));
+        table->elem_size = elem_size;
+}
 
-        if ((users->cnt + 1) * 2 > users->slot_cap &&
-            batch_rehash(users, users->slot_cap ? users->slot_cap * 2 : 1024))
+int batch_table_add(struct batch_table *table, const char *id, bool *added)
+{
+        size_t slot;
+        char *elem;
+
+        if (added)
+                *added = false;
+        if ((table->cnt + 1) * 2 > table->slot_cap &&
+            batch_rehash(table, table->slot_cap ? table->slot_cap * 2 : 1024))
                 return -1;
-        slot = batch_slot(users, user_id);
-        if (users->slots[slot] >= 0)
-                return users->slots[slot];
-        if (users->cnt == users->cap) {
-                size_t cap = users->cap ? users->cap * 2 : 512;
-                struct batch_user *v = realloc(users->v, cap * sizeof(*v));
+        slot = batch_slot(table, id);
+        if (table->slots[slot] >= 0)
+                return table->slots[slot];
+        if (table->cnt == table->cap) {
+                size_t cap = table->cap ? table->cap * 2 : 256;
+                char *v = realloc(table->v, cap * table->elem_size);
                 if (!v)
                         return -1;
-                users->v = v;
-                users->cap = cap;
+                table->v = v;
+                table->cap = cap;
         }
-        bu = &users->v[users->cnt];
-        memset(bu, 0, sizeof(*bu));
-        snprintf(bu->user.user_id, sizeof(bu->user.user_id), "%s", user_id);
-        bu->partition = partition;
-        users->slots[slot] = (int32_t)users->cnt;
-        return (int)users->cnt++;
+        elem = table->v + table->cnt * table->elem_size;
+        memset(elem, 0, table->elem_size);
+        snprintf(elem, EWS_ID_MAX, "%s", id);
+        table->slots[slot] = (int32_t)table->cnt;
+        if (added)
+                *added = true;
+        return (int)table->cnt++;
 }
 
-void batch_users_reset(struct batch_users *users)
+void *batch_table_at(const struct batch_table *table, size_t i)
 {
-        if (users->slots)
-                memset(users->slots, 0xff,
-                       users->slot_cap * sizeof(*users->slots));
-        users->cnt = 0;
+        return table->v + i * table->elem_size;
 }
 
-void batch_users_free(struct batch_users *users)
+void batch_table_reset(struct batch_table *table)
 {
-        free(users->v);
-        free(users->slots);
-        memset(users, 0, sizeof(*users));
+        if (table->slots)
+                memset(table->slots, 0xff,
+                       table->slot_cap * sizeof(*table->slots));
+        table->cnt = 0;
+}
+
+void batch_table_free(struct batch_table *table)
+{
+        free(table->v);
+        free(table->slots);
+        batch_table_init(table, table->elem_size);
 }
 
 static bool timer_less(const struct timer_entry *a, const struct timer_entry *b)

@@ -1,32 +1,37 @@
 /*
  * Scratch memory of one batch, kept across batches so that steady state
- * allocates nothing: the users the batch touches, indexed by id, and a
- * min-heap of their inactivity deadlines.
+ * allocates nothing: tables of what the batch touches (users, accounts,
+ * campaigns) indexed by id, and a min-heap of inactivity deadlines.
  */
 #ifndef EWS_PIPELINE_BATCH_H
 #define EWS_PIPELINE_BATCH_H
 
 #include "ews.h"
 
-struct batch_user {
-        struct ews_user user;
-        int32_t partition;
-        bool dirty; /* to be written by the partition's commit */
-};
-
-struct batch_users {
-        struct batch_user *v;
+/* Elements of elem_size bytes that each begin with their id, a
+ * char[EWS_ID_MAX]. */
+struct batch_table {
+        size_t elem_size;
+        char *v;
         size_t cnt, cap;
         int32_t *slots; /* open addressing over v, -1 when free */
         size_t slot_cap;
 };
 
-/* The index of user_id, added (zeroed, with its id) when new; -1 when out
- * of memory. */
-int batch_users_add(struct batch_users *users, const char *user_id,
-                    int32_t partition);
-void batch_users_reset(struct batch_users *users);
-void batch_users_free(struct batch_users *users);
+void batch_table_init(struct batch_table *table, size_t elem_size);
+
+/* The index of id, added zeroed but for its id when new; -1 when out of
+ * memory. *added tells which, when not NULL. */
+int batch_table_add(struct batch_table *table, const char *id, bool *added);
+void *batch_table_at(const struct batch_table *table, size_t i);
+void batch_table_reset(struct batch_table *table);
+void batch_table_free(struct batch_table *table);
+
+struct batch_user {
+        struct ews_user user; /* begins with user_id */
+        int32_t partition;
+        bool dirty; /* to be written by the partition's commit */
+};
 
 struct timer_entry {
         int64_t deadline_ms;

@@ -30,16 +30,13 @@ struct alerts_str {
         size_t len;
 };
 
-/* Borrows from the decoded value: valid until the next message. */
+/* What the one-line form shows; borrows from the decoded value, so it is
+ * valid until the next message. */
 struct alerts_alert {
-        struct alerts_str alert_id, episode_id, subject_id, account_id,
-                campaign_id, reason;
-        const char *rule, *status, *severity, *subject_type;
+        struct alerts_str subject_id, account_id, campaign_id, reason;
+        const char *rule, *status, *subject_type;
         int rule_idx;
-        int32_t seq;
-        int64_t event_time_ms, emitted_at_ms, last_activity_ms;
-        bool has_last_activity;
-        avro_value_t values, contributors;
+        int64_t event_time_ms;
 };
 
 struct alerts {
@@ -103,21 +100,6 @@ static int alerts_get_str(avro_value_t *record, const char *name,
         return 0;
 }
 
-static int alerts_get_long(avro_value_t *record, const char *name, int64_t *num,
-                           bool *present)
-{
-        avro_value_t field;
-
-        *num = 0;
-        *present = false;
-        if (alerts_field(record, name, &field))
-                return -1;
-        if (avro_value_get_type(&field) == AVRO_NULL)
-                return 0;
-        *present = true;
-        return avro_value_get_long(&field, num);
-}
-
 static int alerts_get_enum(avro_value_t *record, const char *name,
                            const char **symbol, int *idx)
 {
@@ -130,12 +112,130 @@ static int alerts_get_enum(avro_value_t *record, const char *name,
         return *symbol ? 0 : -1;
 }
 
+static int alerts_varint(const unsigned char **p, const unsigned char *end,
+                         int64_t *num)
+{
+        uint64_t u = 0;
+        int shift;
+
+        for (shift = 0; shift < 64 && *p < end; shift += 7) {
+                u |= (uint64_t)(**p & 0x7f) << shift;
+                if (!(*(*p)++ & 0x80)) {
+                        *num = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+static int alerts_skip(const unsigned char **p, const unsigned char *end,
+                       int64_t size)
+{
+        if (size < 0 || size > end - *p)
+                return -1;
+        *p += size;
+        return 0;
+}
+
+static int alerts_check(const unsigned char **p, const unsigned char *end,
+                        avro_schema_t schema);
+
+/* Arrays and maps come in blocks; a negative count is followed by the
+ * block's size in bytes. */
+static int alerts_check_blocks(const unsigned char **p,
+                               const unsigned char *end, avro_schema_t schema)
+{
+        bool map = avro_typeof(schema) == AVRO_MAP;
+        avro_schema_t items = map ? avro_schema_map_values(schema)
+                                  : avro_schema_array_items(schema);
+        int64_t cnt, size;
+
+        for (;;) {
+                if (alerts_varint(p, end, &cnt))
+                        return -1;
+                if (cnt == 0)
+                        return 0;
+                if (cnt < 0 &&
+                    (cnt == INT64_MIN || alerts_varint(p, end, &size)))
+                        return -1;
+                cnt = cnt < 0 ? -cnt : cnt;
+                /* No item of alert.avsc is empty: this bounds the loop by
+                 * the payload, not by a count read from it. */
+                if (cnt > end - *p)
+                        return -1;
+                for (; cnt > 0; cnt--) {
+                        if (map && (alerts_varint(p, end, &size) ||
+                                    alerts_skip(p, end, size)))
+                                return -1;
+                        if (alerts_check(p, end, items))
+                                return -1;
+                }
+        }
+}
+
+/*
+ * Walks the binary encoding against the schema without allocating. avro-c
+ * allocates whatever length it reads before it looks for the bytes: one
+ * corrupt message could ask it for gigabytes, and a short one leaks the
+ * buffer. Nothing reaches avro_value_read() that this has not accepted.
+ */
+static int alerts_check(const unsigned char **p, const unsigned char *end,
+                        avro_schema_t schema)
+{
+        int64_t num;
+        size_t i;
+
+        switch (avro_typeof(schema)) {
+        case AVRO_NULL:
+                return 0;
+        case AVRO_BOOLEAN:
+                return alerts_skip(p, end, 1);
+        case AVRO_FLOAT:
+                return alerts_skip(p, end, 4);
+        case AVRO_DOUBLE:
+                return alerts_skip(p, end, 8);
+        case AVRO_FIXED:
+                return alerts_skip(p, end, avro_schema_fixed_size(schema));
+        case AVRO_INT32:
+        case AVRO_INT64:
+                return alerts_varint(p, end, &num);
+        case AVRO_STRING:
+        case AVRO_BYTES:
+                return alerts_varint(p, end, &num) || alerts_skip(p, end, num);
+        case AVRO_ENUM:
+                if (alerts_varint(p, end, &num) || num < 0 ||
+                    num >= avro_schema_enum_number_of_symbols(schema))
+                        return -1;
+                return 0;
+        case AVRO_UNION:
+                if (alerts_varint(p, end, &num) || num < 0 ||
+                    num >= (int64_t)avro_schema_union_size(schema))
+                        return -1;
+                return alerts_check(p, end,
+                                    avro_schema_union_branch(schema, (int)num));
+        case AVRO_RECORD:
+                for (i = 0; i < avro_schema_record_size(schema); i++)
+                        if (alerts_check(p, end,
+                                         avro_schema_record_field_get_by_index(
+                                                 schema, (int)i)))
+                                return -1;
+                return 0;
+        case AVRO_ARRAY:
+        case AVRO_MAP:
+                return alerts_check_blocks(p, end, schema);
+        case AVRO_LINK:
+                return alerts_check(p, end, avro_schema_link_target(schema));
+        default:
+                return -1;
+        }
+}
+
 static int alerts_decode(struct alerts *alerts, const void *payload, size_t len,
                          struct alerts_alert *alert)
 {
         avro_value_t *value = &alerts->value;
+        const unsigned char *p;
         avro_value_t field;
-        bool present;
         int idx;
 
         /* avro-c appends to its last error message rather than replacing
@@ -143,41 +243,28 @@ static int alerts_decode(struct alerts *alerts, const void *payload, size_t len,
         avro_set_error("%s", payload ? "" : "no value");
         if (!payload)
                 return -1;
+        /* Bytes left over mean a framed or foreign payload that only
+         * happened to parse. */
+        p = payload;
+        if (alerts_check(&p, p + len, alerts->schema) ||
+            p != (const unsigned char *)payload + len) {
+                avro_set_error("not a binary %s record", "alert.avsc");
+                return -1;
+        }
         avro_reader_memory_set_source(alerts->reader, payload, (int64_t)len);
         avro_value_reset(value);
         if (avro_value_read(alerts->reader, value))
                 return -1;
-        /* Bytes left over mean a framed or foreign payload that only
-         * happened to parse. */
-        if (avro_skip(alerts->reader, 1) == 0) {
-                avro_set_error("trailing bytes after the record");
-                return -1;
-        }
-        memset(alert, 0, sizeof(*alert));
-        if (alerts_get_str(value, "alert_id", &alert->alert_id) ||
-            alerts_get_str(value, "episode_id", &alert->episode_id) ||
-            avro_value_get_by_name(value, "seq", &field, NULL) ||
-            avro_value_get_int(&field, &alert->seq) ||
-            alerts_get_enum(value, "rule", &alert->rule, &alert->rule_idx) ||
-            alerts_get_enum(value, "status", &alert->status, &idx) ||
-            alerts_get_enum(value, "severity", &alert->severity, &idx) ||
-            alerts_get_enum(value, "subject_type", &alert->subject_type,
-                            &idx) ||
-            alerts_get_str(value, "subject_id", &alert->subject_id) ||
-            alerts_get_str(value, "account_id", &alert->account_id) ||
-            alerts_get_str(value, "campaign_id", &alert->campaign_id) ||
-            alerts_get_long(value, "event_time", &alert->event_time_ms,
-                            &present) ||
-            alerts_get_long(value, "emitted_at", &alert->emitted_at_ms,
-                            &present) ||
-            alerts_get_str(value, "reason", &alert->reason) ||
-            avro_value_get_by_name(value, "values", &alert->values, NULL) ||
-            avro_value_get_by_name(value, "top_contributors",
-                                   &alert->contributors, NULL) ||
-            alerts_get_long(value, "last_activity_at", &alert->last_activity_ms,
-                            &alert->has_last_activity))
-                return -1;
-        return 0;
+        return alerts_get_enum(value, "rule", &alert->rule, &alert->rule_idx) ||
+               alerts_get_enum(value, "status", &alert->status, &idx) ||
+               alerts_get_enum(value, "subject_type", &alert->subject_type,
+                               &idx) ||
+               alerts_get_str(value, "subject_id", &alert->subject_id) ||
+               alerts_get_str(value, "account_id", &alert->account_id) ||
+               alerts_get_str(value, "campaign_id", &alert->campaign_id) ||
+               avro_value_get_by_name(value, "event_time", &field, NULL) ||
+               avro_value_get_long(&field, &alert->event_time_ms) ||
+               alerts_get_str(value, "reason", &alert->reason);
 }
 
 static void alerts_time_iso(int64_t ms, char *buf, size_t size)
@@ -280,68 +367,86 @@ static void alerts_json_double(FILE *fp, double num)
         fputs(buf, fp);
 }
 
-static int alerts_print_json(FILE *fp, const struct alerts_alert *alert)
+/* Writes any decoded value as plain JSON: a union as its branch, an enum as
+ * its symbol, a record as an object in schema order. */
+static int alerts_json_value(FILE *fp, avro_value_t *value)
 {
-        avro_value_t elem, field;
-        const char *key;
-        struct alerts_str str;
-        size_t i, cnt;
-        double num;
+        avro_type_t type = avro_value_get_type(value);
+        avro_value_t child;
+        const char *str;
+        size_t size, i;
+        int64_t num;
+        int32_t num32;
+        double dbl;
+        float flt;
+        int idx;
 
-        fputs("{\"alert_id\":", fp);
-        alerts_json_str(fp, alert->alert_id.ptr, alert->alert_id.len);
-        fputs(",\"episode_id\":", fp);
-        alerts_json_str(fp, alert->episode_id.ptr, alert->episode_id.len);
-        fprintf(fp,
-                ",\"seq\":%" PRId32 ",\"rule\":\"%s\",\"status\":\"%s\","
-                "\"severity\":\"%s\",\"subject_type\":\"%s\",\"subject_id\":",
-                alert->seq, alert->rule, alert->status, alert->severity,
-                alert->subject_type);
-        alerts_json_str(fp, alert->subject_id.ptr, alert->subject_id.len);
-        fputs(",\"account_id\":", fp);
-        alerts_json_str(fp, alert->account_id.ptr, alert->account_id.len);
-        fputs(",\"campaign_id\":", fp);
-        alerts_json_str(fp, alert->campaign_id.ptr, alert->campaign_id.len);
-        fprintf(fp,
-                ",\"event_time\":%" PRId64 ",\"emitted_at\":%" PRId64
-                ",\"reason\":",
-                alert->event_time_ms, alert->emitted_at_ms);
-        alerts_json_str(fp, alert->reason.ptr, alert->reason.len);
-
-        fputs(",\"values\":{", fp);
-        if (avro_value_get_size(&alert->values, &cnt))
-                return -1;
-        for (i = 0; i < cnt; i++) {
-                if (avro_value_get_by_index(&alert->values, i, &elem, &key) ||
-                    avro_value_get_double(&elem, &num))
+        switch (type) {
+        case AVRO_NULL:
+                fputs("null", fp);
+                return 0;
+        case AVRO_BOOLEAN:
+                if (avro_value_get_boolean(value, &idx))
                         return -1;
-                fputs(i ? "," : "", fp);
-                alerts_json_str(fp, key, strlen(key));
-                fputc(':', fp);
-                alerts_json_double(fp, num);
-        }
-        fputs("},\"top_contributors\":[", fp);
-        if (avro_value_get_size(&alert->contributors, &cnt))
-                return -1;
-        for (i = 0; i < cnt; i++) {
-                if (avro_value_get_by_index(&alert->contributors, i, &elem,
-                                            NULL) ||
-                    alerts_get_str(&elem, "event_type", &str) ||
-                    avro_value_get_by_name(&elem, "score", &field, NULL) ||
-                    avro_value_get_double(&field, &num))
+                fputs(idx ? "true" : "false", fp);
+                return 0;
+        case AVRO_INT32:
+                if (avro_value_get_int(value, &num32))
                         return -1;
-                fputs(i ? ",{\"event_type\":" : "{\"event_type\":", fp);
-                alerts_json_str(fp, str.ptr, str.len);
-                fputs(",\"score\":", fp);
-                alerts_json_double(fp, num);
-                fputc('}', fp);
+                fprintf(fp, "%" PRId32, num32);
+                return 0;
+        case AVRO_INT64:
+                if (avro_value_get_long(value, &num))
+                        return -1;
+                fprintf(fp, "%" PRId64, num);
+                return 0;
+        case AVRO_FLOAT:
+                if (avro_value_get_float(value, &flt))
+                        return -1;
+                alerts_json_double(fp, flt);
+                return 0;
+        case AVRO_DOUBLE:
+                if (avro_value_get_double(value, &dbl))
+                        return -1;
+                alerts_json_double(fp, dbl);
+                return 0;
+        case AVRO_STRING:
+                if (avro_value_get_string(value, &str, &size))
+                        return -1;
+                alerts_json_str(fp, str, size > 0 ? size - 1 : 0);
+                return 0;
+        case AVRO_ENUM:
+                if (avro_value_get_enum(value, &idx) ||
+                    !(str = avro_schema_enum_get(avro_value_get_schema(value),
+                                                 idx)))
+                        return -1;
+                alerts_json_str(fp, str, strlen(str));
+                return 0;
+        case AVRO_UNION:
+                return avro_value_get_current_branch(value, &child) ||
+                       alerts_json_value(fp, &child);
+        case AVRO_RECORD:
+        case AVRO_MAP:
+        case AVRO_ARRAY:
+                if (avro_value_get_size(value, &size))
+                        return -1;
+                fputc(type == AVRO_ARRAY ? '[' : '{', fp);
+                for (i = 0; i < size; i++) {
+                        if (avro_value_get_by_index(value, i, &child, &str))
+                                return -1;
+                        fputs(i ? "," : "", fp);
+                        if (type != AVRO_ARRAY) {
+                                alerts_json_str(fp, str, strlen(str));
+                                fputc(':', fp);
+                        }
+                        if (alerts_json_value(fp, &child))
+                                return -1;
+                }
+                fputc(type == AVRO_ARRAY ? ']' : '}', fp);
+                return 0;
+        default:
+                return -1;
         }
-        fputs("],\"last_activity_at\":", fp);
-        if (alert->has_last_activity)
-                fprintf(fp, "%" PRId64 "}\n", alert->last_activity_ms);
-        else
-                fputs("null}\n", fp);
-        return 0;
 }
 
 static void alerts_handle(struct alerts *alerts,
@@ -358,7 +463,8 @@ static void alerts_handle(struct alerts *alerts,
          * break every reader of the stream. */
         if (!rc && alerts->json) {
                 fp = open_memstream(&json, &json_len);
-                rc = !fp || alerts_print_json(fp, &alert);
+                rc = !fp || alerts_json_value(fp, &alerts->value) ||
+                     fputc('\n', fp) == EOF;
                 if (fp && fclose(fp))
                         rc = -1;
         }

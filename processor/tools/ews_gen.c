@@ -724,7 +724,7 @@ int main(int argc, char **argv)
                 {"queue.buffering.max.kbytes", "65536"}};
         struct gen gen = {.seed = 1,
                           .campaigns = 6,
-                          .poor = 2,
+                          .poor = -1,
                           .users_per_campaign = 40,
                           .days = 21,
                           .signup_days = 5,
@@ -787,11 +787,18 @@ int main(int argc, char **argv)
                         goto out;
                 }
         }
+        /* The last two are poor unless told otherwise; with one campaign,
+         * that one. */
+        if (gen.poor == -1)
+                gen.poor = gen.campaigns < 2 ? gen.campaigns : 2;
         if (optind < argc || (!bootstrap && !gen.count_only) ||
-            gen.campaigns < 1 || gen.poor < 0 || gen.poor > gen.campaigns ||
-            gen.users_per_campaign < 1 || gen.days < 1 || gen.days > 3650 ||
-            gen.signup_days < 1 || gen.start_ms < 0 ||
-            gen.campaigns * gen.users_per_campaign > GEN_USERS_MAX) {
+            gen.campaigns < 1 || gen.campaigns > GEN_USERS_MAX ||
+            gen.poor < 0 || gen.poor > gen.campaigns ||
+            gen.users_per_campaign < 1 ||
+            gen.users_per_campaign > GEN_USERS_MAX ||
+            gen.campaigns * gen.users_per_campaign > GEN_USERS_MAX ||
+            gen.days < 1 || gen.days > 3650 || gen.signup_days < 1 ||
+            gen.start_ms < 0 || gen.start_ms > 253402300799999LL) {
                 gen_usage(stderr);
                 goto out;
         }

@@ -46,9 +46,11 @@ def test_quiet_users_get_exactly_one_alert(broker, redis, names, tmp_path):
     # the state is in Redis: every user, with its score and stage
     stored = redis.cli("--scan", "--pattern", f"{names.prefix}u:*").split()
     assert len(stored) == len(users)
-    some = sorted(quiet)[0]
-    fields = redis.cli("HGET", f"{names.prefix}u:{some}", "st").strip()
-    assert fields == "1"  # still a trial
+    for uid in sorted(quiet)[:5]:
+        state = ewsenv.inspect(names, broker, redis, "user", uid)
+        assert state["stage"] in ("trial", "activated", "sales_ready")
+        assert state["disengaged_since"] is not None
+        assert state["engagement"]["score"] > 0
 
 
 def test_restart_applies_nothing_twice(broker, redis, names, tmp_path):
@@ -58,8 +60,8 @@ def test_restart_applies_nothing_twice(broker, redis, names, tmp_path):
 
     def snapshot():
         keys = sorted(redis.cli("--scan", "--pattern",
-                                f"{names.prefix}[uc]:*").split())
-        return {k: redis.cli("HGETALL", k) for k in keys}
+                                f"{names.prefix}[uca]:*").split())
+        return {k: redis.cli("--no-raw", "DUMP", k) for k in keys}
 
     before, alerts_before = snapshot(), len(alerts_of(broker, names))
     # a new group has no committed offsets and starts from the earliest
@@ -100,7 +102,7 @@ def test_bad_input_goes_to_the_dead_letter_topic(broker, redis, names):
         assert int(headers["ews.source.offset"]) in (1, 2, 3)
         assert value in (messages[1][1], messages[2][1], b"")
     # the valid events around them were scored
-    assert redis.cli("HGET", f"{names.prefix}u:u-1", "ev").strip() == "2"
+    assert ewsenv.inspect(names, broker, redis, "user", "u-1")["events"] == 2
 
 
 def test_refuses_redis_that_may_evict(broker, names):

@@ -153,6 +153,18 @@ def run_processor_to_end(names, broker, redis, args=(), timeout=120):
     return err
 
 
+def inspect(names, broker, redis, kind, subject):
+    """A subject's state as ews-inspect prints it, or None when absent."""
+    proc = subprocess.run([os.path.join(BUILD, "ews-inspect"), kind, subject],
+                          env=names.env(broker, redis), capture_output=True,
+                          text=True)
+    if proc.returncode == 1 and "no " + kind in proc.stderr:
+        return None
+    if proc.returncode != 0:
+        raise AssertionError(f"ews-inspect: {proc.stderr}")
+    return json.loads(proc.stdout)
+
+
 def run_gen(names, broker, truth, args=()):
     """Produces a generated scenario; returns the truth records."""
     cmd = [os.path.join(BUILD, "ews-gen"), "-b", broker.bootstrap,

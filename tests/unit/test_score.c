@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,25 +181,30 @@ static void test_apply_stage_and_attribution(void **state)
         struct ews_score_conf conf = score_conf();
         struct ews_user user;
         struct ews_usage_event e;
+        struct ews_score_result r;
 
         (void)state;
         memset(&user, 0, sizeof(user));
         e = event_make("login", T0 - HOUR); /* seen before the trial */
-        assert_true(ews_score_apply(&conf, &user, &e));
+        assert_true(ews_score_apply(&conf, &user, &e).activity);
         assert_int_equal(user.stage, EWS_STAGE_NONE);
 
         e = event_make("trial_started", T0);
         strcpy(e.campaign_id, "c-1");
         strcpy(e.account_id, "a-1");
-        ews_score_apply(&conf, &user, &e);
+        r = ews_score_apply(&conf, &user, &e);
+        assert_true(r.joined_account);
+        assert_int_equal(r.stage_before, EWS_STAGE_NONE);
         assert_int_equal(user.stage, EWS_STAGE_TRIAL);
+        assert_true(user.stage_at_ms == T0);
         assert_true(user.trial_started_ms == T0);
         assert_string_equal(user.campaign_id, "c-1");
         assert_string_equal(user.account_id, "a-1");
 
         e = event_make("feature_used", T0 + DAY);
         strcpy(e.account_id, "a-2"); /* the first account named sticks */
-        ews_score_apply(&conf, &user, &e);
+        r = ews_score_apply(&conf, &user, &e);
+        assert_false(r.joined_account);
         assert_string_equal(user.account_id, "a-1");
         assert_true(user.last_activity_ms == T0 + DAY);
 
@@ -207,8 +213,9 @@ static void test_apply_stage_and_attribution(void **state)
         assert_true(user.last_activity_ms == T0 + DAY);
 
         e = event_make("converted", T0 + 2 * DAY); /* not activity */
-        assert_false(ews_score_apply(&conf, &user, &e));
+        assert_false(ews_score_apply(&conf, &user, &e).activity);
         assert_int_equal(user.stage, EWS_STAGE_CUSTOMER);
+        assert_true(user.stage_at_ms == T0 + 2 * DAY);
         assert_true(user.last_activity_ms == T0 + DAY);
 
         e = event_make("trial_ended", T0 + 3 * DAY); /* a customer stays one */
@@ -230,6 +237,224 @@ static void test_trial_ended_is_lost(void **state)
         e = event_make("trial_ended", T0 + 14 * DAY);
         ews_score_apply(&conf, &user, &e);
         assert_int_equal(user.stage, EWS_STAGE_LOST);
+        assert_false(ews_stage_in_trial(user.stage));
+}
+
+/* Activation counts only within the window after trial start; sales
+ * readiness whenever E reaches its threshold. */
+static void test_lifecycle_table(void **state)
+{
+        static const struct {
+                int invites;          /* 8 points each, one an hour */
+                int64_t start_offset; /* of the invites, after trial start */
+                enum ews_stage want;
+                bool activated;
+        } cases[] = {
+                {1, HOUR, EWS_STAGE_TRIAL, false},       /* 5 + 8 < 40 */
+                {5, HOUR, EWS_STAGE_ACTIVATED, true},    /* 45 >= 40 */
+                {5, 4 * DAY, EWS_STAGE_TRIAL, false},    /* too late */
+                {13, HOUR, EWS_STAGE_SALES_READY, true}, /* 109 >= 100 */
+                {13, 5 * DAY, EWS_STAGE_SALES_READY, false},
+        };
+        struct ews_score_conf conf = score_conf();
+        size_t i;
+        int k;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct ews_user user;
+                struct ews_usage_event e = event_make("trial_started", T0);
+
+                memset(&user, 0, sizeof(user));
+                ews_score_apply(&conf, &user, &e);
+                for (k = 0; k < cases[i].invites; k++) {
+                        e = event_make("invite_sent",
+                                       T0 + cases[i].start_offset + k * 60000);
+                        ews_score_apply(&conf, &user, &e);
+                }
+                assert_int_equal(user.stage, cases[i].want);
+                assert_true((user.activated_ms != 0) == cases[i].activated);
+        }
+}
+
+static void test_fit_table(void **state)
+{
+        static const struct {
+                const char *key, *value;
+                double want;
+        } cases[] = {
+                {"company_size", "200", 10},
+                {"company_size", "20", 0},
+                {"company_size", "lots", 0},
+                {"industry", "SaaS", 5},
+                {"role", "vp", 8},
+                {"country", "DE", 3},
+                {"email_domain", "gmail.com", -10},
+                {"email_domain", "acme.io", 0},
+                {"unrelated", "x", 0},
+        };
+        struct ews_score_conf conf = score_conf();
+        struct ews_usage_event e;
+        struct ews_user user;
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                memset(&user, 0, sizeof(user));
+                e = event_make("trial_started", T0);
+                e.attr_cnt = 1;
+                strcpy(e.attrs[0].key, cases[i].key);
+                strcpy(e.attrs[0].value, cases[i].value);
+                ews_score_apply(&conf, &user, &e);
+                assert_float_equal(user.fit, cases[i].want, 0);
+        }
+        /* the latest value of an attribute decides its rule */
+        memset(&user, 0, sizeof(user));
+        e = event_make("trial_started", T0);
+        e.attr_cnt = 2;
+        strcpy(e.attrs[0].key, "company_size");
+        strcpy(e.attrs[0].value, "200");
+        strcpy(e.attrs[1].key, "role");
+        strcpy(e.attrs[1].value, "director");
+        ews_score_apply(&conf, &user, &e);
+        assert_float_equal(user.fit, 18, 0);
+        e = event_make("identify", T0 + HOUR);
+        e.attr_cnt = 1;
+        strcpy(e.attrs[0].key, "company_size");
+        strcpy(e.attrs[0].value, "8");
+        ews_score_apply(&conf, &user, &e);
+        assert_float_equal(user.fit, 8, 0);
+}
+
+/* Reasons and interests are E split by event type and by product: they
+ * decay alike, so they always add up to E. */
+static void test_reasons_and_interests(void **state)
+{
+        struct ews_score_conf conf = score_conf();
+        struct ews_usage_event e;
+        struct ews_user user;
+        double sum = 0.0;
+        int i;
+
+        (void)state;
+        memset(&user, 0, sizeof(user));
+        e = event_make("trial_started", T0);
+        ews_score_apply(&conf, &user, &e);
+        e = event_make("feature_used", T0 + DAY);
+        strcpy(e.product, "crm");
+        ews_score_apply(&conf, &user, &e);
+        e = event_make("video_play", T0 + 7 * DAY);
+        strcpy(e.product, "analytics");
+        e.has_value = true;
+        e.value = 0.5;
+        ews_score_apply(&conf, &user, &e);
+        e = event_make("feature_used", T0 + 2 * DAY); /* late */
+        strcpy(e.product, "crm");
+        ews_score_apply(&conf, &user, &e);
+
+        assert_int_equal(user.reason_cnt, 3);
+        for (i = 0; i < user.reason_cnt; i++)
+                sum += user.reasons[i].value;
+        assert_float_equal(sum, user.engagement, 1e-12);
+        /* trial_started 5 a week back: 2.5; video 3 now; features 3 at
+         * 6 and 5 days back */
+        assert_string_equal(user.reasons[1].name, "feature_used");
+        assert_float_equal(user.reasons[1].value,
+                           3 * exp2(-6.0 / 7) + 3 * exp2(-5.0 / 7), 1e-12);
+        assert_int_equal(user.interest_cnt, 2);
+        assert_string_equal(user.interests[0].name, "crm");
+        assert_float_equal(user.interests[0].value, user.reasons[1].value,
+                           1e-12);
+        assert_float_equal(user.interests[1].value, 3.0, 1e-12);
+        assert_float_equal(user.peak_engagement, user.engagement, 1e-12);
+}
+
+static void test_duplicates_count_once(void **state)
+{
+        struct ews_score_conf conf = score_conf();
+        struct ews_usage_event e;
+        struct ews_user user;
+        int i;
+
+        (void)state;
+        memset(&user, 0, sizeof(user));
+        e = event_make("invite_sent", T0);
+        assert_false(ews_score_apply(&conf, &user, &e).duplicate);
+        assert_true(ews_score_apply(&conf, &user, &e).duplicate);
+        assert_float_equal(user.engagement, 8.0, 0);
+        assert_true(user.events == 1);
+        /* the window is the last dedup_events ids */
+        for (i = 1; i <= conf.dedup_events; i++) {
+                e = event_make("login", T0 + i);
+                ews_score_apply(&conf, &user, &e);
+        }
+        assert_int_equal(user.dedup_cnt, conf.dedup_events);
+        e = event_make("invite_sent", T0);
+        assert_false(ews_score_apply(&conf, &user, &e).duplicate);
+}
+
+/* 1000 arrival orders of the same events, late ones and redeliveries
+ * among them, give the same state within 1e-9 relative. */
+static void test_apply_order_independent(void **state)
+{
+        enum {
+                N = 24,
+                DUPS = 6,
+                PERMUTATIONS = 1000
+        }; /* within the window */
+        struct ews_score_conf conf = score_conf();
+        struct ews_usage_event ev[N + DUPS], tmp;
+        static const char *types[] = {"login", "feature_used", "video_play",
+                                      "invite_sent", "unsubscribed"};
+        double want_e = 0.0, want_crm = 0.0;
+        int64_t at = T0 + 40 * DAY;
+        uint64_t seed = 7;
+        int i, j, k;
+
+        (void)state;
+        conf.dedup_events = 32; /* wider than the redeliveries' distance */
+        for (i = 0; i < N; i++) {
+                ev[i] = event_make(
+                        types[rng_next(&seed) % 5],
+                        T0 + (int64_t)(rng_next(&seed) % (30 * DAY)));
+                snprintf(ev[i].event_id, sizeof(ev[i].event_id), "e-%d", i);
+                if (i % 2)
+                        strcpy(ev[i].product, "crm");
+        }
+        for (i = 0; i < DUPS; i++)
+                ev[N + i] = ev[i * 3];
+        for (i = 0; i < N; i++) {
+                double v = ews_score_points(&conf, &ev[i]) *
+                           exp2(-(double)(at - ev[i].occurred_at_ms) /
+                                conf.half_life_ms);
+                want_e += v;
+                if (ev[i].product[0])
+                        want_crm += v;
+        }
+        for (k = 0; k < PERMUTATIONS; k++) {
+                struct ews_user user;
+                double crm = 0.0;
+
+                for (i = N + DUPS - 1; i > 0; i--) {
+                        j = (int)(rng_next(&seed) % (uint64_t)(i + 1));
+                        tmp = ev[i];
+                        ev[i] = ev[j];
+                        ev[j] = tmp;
+                }
+                memset(&user, 0, sizeof(user));
+                for (i = 0; i < N + DUPS; i++)
+                        ews_score_apply(&conf, &user, &ev[i]);
+                assert_true(user.events == N);
+                assert_true(fabs(ews_score_value_at(user.engagement,
+                                                    user.engagement_ref_ms, at,
+                                                    conf.half_life_ms) -
+                                 want_e) <= 1e-9 * fabs(want_e));
+                for (i = 0; i < user.interest_cnt; i++)
+                        crm += user.interests[i].value;
+                crm = ews_score_value_at(crm, user.engagement_ref_ms, at,
+                                         conf.half_life_ms);
+                assert_true(fabs(crm - want_crm) <= 1e-9 * fabs(want_crm));
+        }
 }
 
 int main(void)
@@ -241,6 +466,11 @@ int main(void)
                 cmocka_unit_test(test_points_table),
                 cmocka_unit_test(test_apply_stage_and_attribution),
                 cmocka_unit_test(test_trial_ended_is_lost),
+                cmocka_unit_test(test_lifecycle_table),
+                cmocka_unit_test(test_fit_table),
+                cmocka_unit_test(test_reasons_and_interests),
+                cmocka_unit_test(test_duplicates_count_once),
+                cmocka_unit_test(test_apply_order_independent),
         };
         return cmocka_run_group_tests_name("score", tests, NULL, NULL);
 }

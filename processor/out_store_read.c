@@ -1,0 +1,143 @@
+/* Reads of single subjects, for inspection: never on the hot path. */
+#include "out_store_codec.h"
+#include "out_store_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static redisReply *read_command(struct ews_store *store, char *errstr,
+                                size_t errstr_size, const char *fmt, ...)
+{
+        redisReply *reply;
+        va_list ap;
+
+        if (store_connect(store, errstr, errstr_size))
+                return NULL;
+        va_start(ap, fmt);
+        reply = redisvCommand(store->redis, fmt, ap);
+        va_end(ap);
+        if (!reply || reply->type == REDIS_REPLY_ERROR) {
+                if (reply)
+                        freeReplyObject(reply);
+                store_fail(store, errstr, errstr_size, "read");
+                return NULL;
+        }
+        return reply;
+}
+
+int ews_store_user_get(struct ews_store *store, const char *user_id,
+                       struct ews_user *user, char *errstr, size_t errstr_size)
+{
+        char key[512];
+        redisReply *reply;
+        int rc;
+
+        snprintf(key, sizeof(key), "%su:%s", store->prefix, user_id);
+        reply = read_command(store, errstr, errstr_size, "GET %s", key);
+        if (!reply)
+                return -1;
+        memset(user, 0, sizeof(*user));
+        snprintf(user->user_id, sizeof(user->user_id), "%s", user_id);
+        rc = reply->type == REDIS_REPLY_STRING;
+        if (rc &&
+            ews_user_unpack(user, (unsigned char *)reply->str, reply->len)) {
+                snprintf(errstr, errstr_size, "%s: not a packed user", key);
+                rc = -1;
+        }
+        freeReplyObject(reply);
+        return rc;
+}
+
+static double read_double(redisReply *r)
+{
+        return r->type == REDIS_REPLY_STRING ? strtod(r->str, NULL) : 0.0;
+}
+
+static int64_t read_i64(redisReply *r)
+{
+        return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+}
+
+int ews_store_account_get(struct ews_store *store, const char *account_id,
+                          int64_t active_window_ms, struct ews_account *account,
+                          char *errstr, size_t errstr_size)
+{
+        char key[512];
+        redisReply *reply;
+
+        memset(account, 0, sizeof(*account));
+        snprintf(account->account_id, sizeof(account->account_id), "%s",
+                 account_id);
+        snprintf(key, sizeof(key), "%sa:%s", store->prefix, account_id);
+        reply = read_command(store, errstr, errstr_size, "HMGET %s e er", key);
+        if (!reply)
+                return -1;
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+            reply->element[1]->type != REDIS_REPLY_STRING) {
+                freeReplyObject(reply);
+                return 0;
+        }
+        account->engagement = read_double(reply->element[0]);
+        account->engagement_ref_ms = (int64_t)read_double(reply->element[1]);
+        freeReplyObject(reply);
+
+        reply = read_command(store, errstr, errstr_size, "ZCARD %s:u", key);
+        if (!reply)
+                return -1;
+        account->users = reply->integer;
+        freeReplyObject(reply);
+        reply = read_command(
+                store, errstr, errstr_size, "ZCOUNT %s:u %lld +inf", key,
+                (long long)(account->engagement_ref_ms - active_window_ms));
+        if (!reply)
+                return -1;
+        account->active_users = reply->integer;
+        freeReplyObject(reply);
+        return 1;
+}
+
+int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
+                           struct ews_campaign *campaign, char *errstr,
+                           size_t errstr_size)
+{
+        char key[512];
+        redisReply *reply, **f;
+        int rc = 0;
+
+        memset(campaign, 0, sizeof(*campaign));
+        snprintf(campaign->campaign_id, sizeof(campaign->campaign_id), "%s",
+                 campaign_id);
+        snprintf(key, sizeof(key), "%sc:%s", store->prefix, campaign_id);
+        reply = read_command(store, errstr, errstr_size,
+                             "HMGET %s name channel status target launched "
+                             "spend signups activated",
+                             key);
+        if (!reply)
+                return -1;
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 8)
+                goto out;
+        f = reply->element;
+        for (size_t i = 0; i < 8; i++)
+                if (f[i]->type == REDIS_REPLY_STRING)
+                        rc = 1;
+        if (f[0]->type == REDIS_REPLY_STRING)
+                snprintf(campaign->name, sizeof(campaign->name), "%s",
+                         f[0]->str);
+        if (f[1]->type == REDIS_REPLY_STRING)
+                snprintf(campaign->channel, sizeof(campaign->channel), "%s",
+                         f[1]->str);
+        if (f[2]->type == REDIS_REPLY_STRING)
+                snprintf(campaign->status, sizeof(campaign->status), "%s",
+                         f[2]->str);
+        campaign->has_target = f[3]->type == REDIS_REPLY_STRING;
+        campaign->target_activation_rate = read_double(f[3]);
+        campaign->launched_ms = read_i64(f[4]);
+        campaign->spend = read_double(f[5]);
+        campaign->signups = read_i64(f[6]);
+        campaign->activated = read_i64(f[7]);
+out:
+        freeReplyObject(reply);
+        return rc;
+}

@@ -1,0 +1,284 @@
+/* One partition's share of a batch: score, rules, then the commit. */
+#include "filter_rules.h"
+#include "filter_score.h"
+#include "log.h"
+#include "pipeline_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct ews_alert *apply_alert_slot(struct ews_pipeline *p)
+{
+        if (!pipeline_grow((void **)&p->alerts, &p->alert_cap, p->alert_cnt + 1,
+                           sizeof(*p->alerts)))
+                return NULL;
+        return &p->alerts[p->alert_cnt];
+}
+
+static void apply_arm(struct ews_pipeline *p, int32_t u)
+{
+        int64_t deadline = ews_rules_user_deadline(&p->config->rules,
+                                                   &pipeline_user(p, u)->user);
+
+        if (deadline && timer_heap_push(&p->heap, deadline, u))
+                ews_err("pipeline", "out of memory");
+}
+
+/* Fires the inactivity timers due by watermark_ms. A heap entry whose user
+ * has moved on since it was pushed is stale and passed over. */
+static void apply_fire(struct ews_pipeline *p, int64_t watermark_ms)
+{
+        struct timer_entry entry;
+        struct ews_alert *alert;
+
+        while (timer_heap_pop_due(&p->heap, watermark_ms, &entry)) {
+                struct batch_user *bu = pipeline_user(p, entry.user);
+
+                if (ews_rules_user_deadline(&p->config->rules, &bu->user) !=
+                    entry.deadline_ms)
+                        continue;
+                bu->dirty = true;
+                if (!(alert = apply_alert_slot(p)))
+                        continue;
+                if (ews_rules_user_timer(&p->config->rules, &bu->user,
+                                         watermark_ms, p->now_ms, alert))
+                        p->alert_cnt++;
+        }
+}
+
+static struct ews_campaign_delta *apply_campaign(struct ews_pipeline *p,
+                                                 const char *campaign_id)
+{
+        int i = batch_table_add(&p->campaigns, campaign_id, NULL);
+
+        if (i < 0) {
+                ews_err("pipeline", "out of memory");
+                return NULL;
+        }
+        return batch_table_at(&p->campaigns, (size_t)i);
+}
+
+/* Folds points at t_ms into the account's share of this commit; the store
+ * folds that share into the account's (A, t_ref) the same way. */
+static void apply_account(struct ews_pipeline *p, const char *account_id,
+                          double points, int64_t t_ms)
+{
+        struct ews_account_delta *d;
+        int i = batch_table_add(&p->accounts, account_id, NULL);
+
+        if (i < 0) {
+                ews_err("pipeline", "out of memory");
+                return;
+        }
+        d = batch_table_at(&p->accounts, (size_t)i);
+        ews_score_fold(&d->points, &d->at_ms, points, t_ms,
+                       p->config->score.half_life_ms);
+}
+
+static void apply_usage(struct ews_pipeline *p, const struct batch_item *item)
+{
+        const struct ews_usage_event *event = &p->usage[item->event];
+        struct batch_user *bu = pipeline_user(p, item->user);
+        struct ews_user *user = &bu->user;
+        double before_e = user->engagement;
+        int64_t before_ref = user->engagement_ref_ms;
+        int64_t before_activated = user->activated_ms;
+        struct ews_score_result r;
+        struct ews_campaign_delta *d;
+        struct ews_alert *alert;
+
+        r = ews_score_apply(&p->config->score, user, event);
+        if (r.duplicate) {
+                p->stats.duplicates++;
+                return;
+        }
+        bu->dirty = true;
+        if ((alert = apply_alert_slot(p)) &&
+            ews_rules_user_event(&p->config->rules, user, r.activity,
+                                 event->occurred_at_ms, p->now_ms, alert))
+                p->alert_cnt++;
+        apply_arm(p, item->user);
+
+        if (user->account_id[0]) {
+                /* A user joining an account brings the E it has so far. */
+                if (r.joined_account && before_ref)
+                        apply_account(p, user->account_id, before_e,
+                                      before_ref);
+                apply_account(p, user->account_id, r.points,
+                              event->occurred_at_ms);
+        }
+        if (!user->campaign_id[0])
+                return;
+        if (r.stage_before == EWS_STAGE_NONE && user->stage != EWS_STAGE_NONE &&
+            (d = apply_campaign(p, user->campaign_id)))
+                d->signups_add++;
+        if (!before_activated && user->activated_ms &&
+            (d = apply_campaign(p, user->campaign_id)))
+                d->activated_add++;
+}
+
+static void apply_campaign_event(struct ews_pipeline *p,
+                                 const struct batch_item *item)
+{
+        const struct ews_campaign_event *event = &p->campaign[item->event];
+        struct ews_campaign_delta *d = apply_campaign(p, event->campaign_id);
+        static const char *status[] = {"active", "", "paused", "ended"};
+
+        if (!d)
+                return;
+        if (status[event->type][0])
+                snprintf(d->status, sizeof(d->status), "%s",
+                         status[event->type]);
+        if (event->type == EWS_CAMPAIGN_LAUNCHED) {
+                memcpy(d->name, event->name, sizeof(d->name));
+                memcpy(d->channel, event->channel, sizeof(d->channel));
+                d->has_target = event->has_target;
+                d->target_activation_rate = event->target_activation_rate;
+                d->launched_ms = event->occurred_at_ms;
+        } else if (event->type == EWS_CAMPAIGN_SPEND && event->has_amount) {
+                d->spend_add += event->amount;
+        }
+}
+
+static void apply_publish(struct ews_pipeline *p)
+{
+        char buf[8192], errstr[256];
+        size_t i;
+        int len;
+
+        for (i = 0; i < p->alert_cnt; i++) {
+                const struct ews_alert *alert = &p->alerts[i];
+
+                len = ews_decode_alert_encode(p->decoder, alert, buf,
+                                              sizeof(buf), errstr,
+                                              sizeof(errstr));
+                if (len < 0) {
+                        ews_err("pipeline", "%s", errstr);
+                        continue;
+                }
+                p->stats.alerts[alert->rule][alert->status]++;
+                ews_info("alert", "%s %s %s: %s", ews_rule_name(alert->rule),
+                         alert->status == EWS_ALERT_FIRING ? "FIRING"
+                                                           : "RESOLVED",
+                         alert->subject_id, alert->reason);
+                ews_out_kafka_alert(p->out, alert->subject_id, buf,
+                                    (size_t)len);
+        }
+}
+
+/* The partition's dirty users, with their deadlines and accounts. */
+static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
+{
+        size_t i, cnt = 0;
+        int account;
+
+        for (i = 0; i < p->users.cnt; i++) {
+                struct batch_user *bu = pipeline_user(p, i);
+
+                if (!bu->dirty || bu->partition != partition)
+                        continue;
+                account = -1;
+                if (bu->user.account_id[0]) {
+                        /* every member's activity goes to its account */
+                        apply_account(p, bu->user.account_id, 0.0,
+                                      bu->user.engagement_ref_ms
+                                              ? bu->user.engagement_ref_ms
+                                              : bu->user.last_activity_ms);
+                        account = batch_table_add(&p->accounts,
+                                                  bu->user.account_id, NULL);
+                }
+                p->commit_users[cnt].user = &bu->user;
+                p->commit_users[cnt].deadline_ms =
+                        ews_rules_user_deadline(&p->config->rules, &bu->user);
+                p->commit_users[cnt++].account = account;
+        }
+        return cnt;
+}
+
+static void apply_commit(struct ews_pipeline *p, enum ews_source source,
+                         int32_t partition, int64_t watermark_ms)
+{
+        struct pipeline_part *part = &p->parts[source][partition];
+        struct ews_commit commit;
+        enum ews_store_result result;
+        char errstr[512];
+
+        if (!pipeline_grow((void **)&p->commit_users, &p->commit_users_cap,
+                           p->users.cnt + 1, sizeof(*p->commit_users))) {
+                ews_err("pipeline", "out of memory");
+                pipeline_recover(p, source, partition, part->batch_first);
+                return;
+        }
+        memset(&commit, 0, sizeof(commit));
+        commit.source = source;
+        commit.partition = partition;
+        commit.epoch = part->epoch;
+        commit.expected_offset = part->next_offset;
+        commit.next_offset = part->batch_next;
+        commit.watermark_ms = watermark_ms;
+        commit.users = p->commit_users;
+        if (source == EWS_SOURCE_USAGE)
+                commit.user_cnt = apply_commit_users(p, partition);
+        commit.campaigns = batch_table_at(&p->campaigns, 0);
+        commit.campaign_cnt = p->campaigns.cnt;
+        commit.accounts = batch_table_at(&p->accounts, 0);
+        commit.account_cnt = p->accounts.cnt;
+
+        result = ews_store_commit(p->store, &commit, errstr, sizeof(errstr));
+        if (result == EWS_STORE_OK) {
+                p->stats.commits++;
+                apply_publish(p);
+                part->next_offset = part->batch_next;
+                part->watermark_ms = watermark_ms;
+                ews_in_kafka_offset_store(p->in, source, partition,
+                                          part->next_offset);
+                return;
+        }
+        if (result == EWS_STORE_FENCED)
+                p->stats.fenced++;
+        else
+                p->stats.store_errors++;
+        ews_warn("pipeline", "%s [%d]: %s", p->config->topics[source],
+                 (int)partition, errstr);
+        pipeline_recover(p, source, partition, part->batch_first);
+}
+
+void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
+                        int cnt, enum ews_source source, int32_t partition)
+{
+        struct pipeline_part *part = &p->parts[source][partition];
+        int64_t watermark_ms = part->watermark_ms;
+        size_t u;
+        int i;
+
+        p->heap.cnt = 0;
+        p->alert_cnt = 0;
+        batch_table_reset(&p->accounts);
+        batch_table_reset(&p->campaigns);
+        if (source == EWS_SOURCE_USAGE)
+                for (u = 0; u < p->users.cnt; u++)
+                        if (pipeline_user(p, u)->partition == partition)
+                                apply_arm(p, (int32_t)u);
+
+        for (i = 0; i < cnt; i++) {
+                const struct batch_item *item = &p->items[i];
+
+                if (msgs[i].source != source ||
+                    msgs[i].partition != partition || item->kind == ITEM_SKIP)
+                        continue;
+                if (item->kind == ITEM_USAGE) {
+                        watermark_ms = pipeline_watermark(
+                                p, part, p->usage[item->event].occurred_at_ms);
+                        apply_fire(p, watermark_ms);
+                        apply_usage(p, item);
+                        apply_fire(p, watermark_ms);
+                } else if (item->kind == ITEM_CAMPAIGN) {
+                        watermark_ms = pipeline_watermark(
+                                p, part,
+                                p->campaign[item->event].occurred_at_ms);
+                        apply_campaign_event(p, item);
+                }
+        }
+        apply_commit(p, source, partition, watermark_ms);
+}
