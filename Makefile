@@ -19,7 +19,7 @@ DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 libhiredis-dev libyaml-dev libjansson-dev libcmocka-dev \
                 redis-server \
                 redis-tools kcat clang-format python3 python3-pytest \
-                python3-avro python3-confluent-kafka
+                python3-avro python3-confluent-kafka python3-redis
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 LIB_SRC  := $(filter-out processor/main.c,$(wildcard processor/*.c))
@@ -76,7 +76,15 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
 
-integration: all
+# Tests of the store that need a real Redis: run by the integration suite.
+STORE_BIN := $(BUILD)/tests/store_zombie
+
+$(BUILD)/tests/store_%: tests/unit/store_%.c $(LIB) | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \
+	  $(PKG_LIBS) -lcmocka
+
+integration: all $(STORE_BIN)
 	EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration
 
 # The whole suite; its last line is pytest's summary.

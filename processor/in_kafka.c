@@ -12,6 +12,7 @@ struct ews_in_kafka {
         rd_kafka_queue_t *queue;
         struct ews_in_kafka_cb cb;
         char topics[EWS_SOURCE_COUNT][256];
+        int64_t start_offset; /* where no position is stored */
         rd_kafka_message_t **batch;
         int batch_cnt, batch_cap;
         int assigned_cnt;
@@ -75,7 +76,9 @@ static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
                         in->cb.assigned(in->cb.opaque, (enum ews_source)source,
                                         p->partition, &offset);
-                        p->offset = offset;
+                        p->offset = offset == EWS_OFFSET_DEFAULT
+                                            ? in->start_offset
+                                            : offset;
                         in_kafka_set_state(in, source, p->partition,
                                            IN_ASSIGNED);
                 } else {
@@ -130,6 +133,9 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                 goto fail;
         }
         in->cb = *cb;
+        in->start_offset = strcmp(conf->offset_reset, "latest")
+                                   ? RD_KAFKA_OFFSET_BEGINNING
+                                   : RD_KAFKA_OFFSET_END;
         for (i = 0; i < EWS_SOURCE_COUNT; i++)
                 snprintf(in->topics[i], sizeof(in->topics[i]), "%s",
                          conf->topics[i]);
@@ -138,8 +144,6 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                          errstr, errstr_size) ||
             in_kafka_set(rk_conf, "group.id", conf->group_id, errstr,
                          errstr_size) ||
-            in_kafka_set(rk_conf, "auto.offset.reset", conf->offset_reset,
-                         errstr, errstr_size) ||
             in_kafka_set(rk_conf, "enable.auto.offset.store", "false", errstr,
                          errstr_size) ||
             in_kafka_set(rk_conf, "enable.partition.eof", "true", errstr,
@@ -151,8 +155,11 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                                  errstr_size))
                         goto fail;
         }
-        /* Offsets must never be stored behind the store's back. */
+        /* Offsets must never be stored behind the store's back, and a lost
+         * position must never be skipped silently. */
         if (in_kafka_set(rk_conf, "enable.auto.offset.store", "false", errstr,
+                         errstr_size) ||
+            in_kafka_set(rk_conf, "auto.offset.reset", "error", errstr,
                          errstr_size))
                 goto fail;
         rd_kafka_conf_set_log_cb(rk_conf, in_kafka_log);
@@ -227,6 +234,20 @@ static void in_kafka_error(struct ews_in_kafka *in, rd_kafka_message_t *m)
                     m->partition < EWS_PARTITIONS_MAX &&
                     in->state[source][m->partition])
                         in_kafka_set_state(in, source, m->partition, IN_AT_END);
+                return;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && source >= 0 &&
+            m->partition >= 0 && m->partition < EWS_PARTITIONS_MAX) {
+                ews_err("in_kafka",
+                        "%s [%d]: the broker no longer has the offset to "
+                        "resume from (%s); the partition is paused and "
+                        "nothing is skipped: restore the data, or move the "
+                        "store's fence knowingly",
+                        topic, (int)m->partition, rd_kafka_message_errstr(m));
+                ews_in_kafka_pause(in, (enum ews_source)source, m->partition,
+                                   true);
+                in->cb.failed(in->cb.opaque, (enum ews_source)source,
+                              m->partition, rd_kafka_message_errstr(m));
                 return;
         }
         ews_err("in_kafka", "%s [%d]: %s", topic, (int)m->partition,

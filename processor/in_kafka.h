@@ -8,6 +8,10 @@
  * seek, pause and resume are only called between two consume calls.
  * Offsets are stored only when the caller says its state is safe
  * (enable.auto.offset.store=false); auto commit then commits them.
+ * The consumer runs with auto.offset.reset=error: a partition whose stored
+ * position the broker no longer has is reported and paused, never skipped.
+ * Where no position is stored at all, conf->offset_reset says where to
+ * start, explicitly.
  */
 #ifndef EWS_IN_KAFKA_H
 #define EWS_IN_KAFKA_H
@@ -17,7 +21,7 @@
 
 #define EWS_PARTITIONS_MAX 1024
 
-/* Start from the committed offset, or auto.offset.reset where none. */
+/* No stored position: start where conf->offset_reset says. */
 #define EWS_OFFSET_DEFAULT (-1001)
 
 struct ews_in_kafka_cb {
@@ -27,6 +31,10 @@ struct ews_in_kafka_cb {
                          int32_t partition, int64_t *offset);
         void (*revoked)(void *opaque, enum ews_source source,
                         int32_t partition);
+        /* The partition cannot go on where it should (its offset is gone
+         * from the broker); it is paused and stays so. */
+        void (*failed)(void *opaque, enum ews_source source, int32_t partition,
+                       const char *reason);
         void *opaque;
 };
 

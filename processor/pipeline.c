@@ -132,9 +132,21 @@ static void pipeline_revoked(void *opaque, enum ews_source source,
         memset(&p->parts[source][partition], 0, sizeof(p->parts[0][0]));
 }
 
+static void pipeline_failed(void *opaque, enum ews_source source,
+                            int32_t partition, const char *reason)
+{
+        struct ews_pipeline *p = opaque;
+        struct pipeline_part *part = &p->parts[source][partition];
+
+        (void)reason;
+        part->failed = true;
+        part->paused = true;
+}
+
 struct ews_in_kafka_cb ews_pipeline_callbacks(struct ews_pipeline *p)
 {
-        struct ews_in_kafka_cb cb = {pipeline_assigned, pipeline_revoked, p};
+        struct ews_in_kafka_cb cb = {pipeline_assigned, pipeline_revoked,
+                                     pipeline_failed, p};
         return cb;
 }
 
@@ -268,7 +280,7 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
                 part = &p->parts[msg->source][msg->partition];
                 p->stats.consumed[msg->source]++;
                 p->items[i].kind = ITEM_SKIP;
-                if (!part->assigned)
+                if (!part->assigned || part->failed)
                         continue;
                 if (part->recovering) {
                         if (part->rewind < 0)

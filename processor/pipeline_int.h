@@ -10,6 +10,7 @@ struct pipeline_part {
         bool claimed;    /* the fence below was read under our epoch */
         bool recovering; /* waits for a new claim; its messages are skipped */
         bool paused;
+        bool failed; /* its offset is gone from the broker: stays paused */
         int64_t epoch;
         int64_t next_offset; /* -1: nothing stored yet */
         int64_t watermark_ms;

@@ -31,7 +31,7 @@ def wait_for(predicate, timeout, what):
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.05)
+        time.sleep(0.002)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
@@ -131,17 +131,20 @@ FAST_CONSUMER = ["-X", "fetch.wait.max.ms=50", "-X", "session.timeout.ms=6000",
                  "-X", "heartbeat.interval.ms=500"]
 
 
-def processor(names, broker, redis, args=(), **kw):
+def processor(names, broker, redis, args=(), env_extra=None, **kw):
     """Starts the processor; the caller waits or stops it."""
     cmd = [os.path.join(BUILD, "ews-processor"), "-c",
            os.path.join(ROOT, "config", "ews.yaml"), *FAST_CONSUMER, *args]
-    return subprocess.Popen(cmd, env=names.env(broker, redis), text=True, **kw)
+    env = names.env(broker, redis)
+    env.update(env_extra or {})
+    return subprocess.Popen(cmd, env=env, text=True, **kw)
 
 
-def run_processor_to_end(names, broker, redis, args=(), timeout=120):
+def run_processor_to_end(names, broker, redis, args=(), timeout=120,
+                         env_extra=None):
     """Runs the processor over everything produced so far; returns stderr."""
     proc = processor(names, broker, redis, ["--exit-at-end", *args],
-                     stderr=subprocess.PIPE)
+                     env_extra=env_extra, stderr=subprocess.PIPE)
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -1,0 +1,110 @@
+"""Scores and state survive crashes, replays and zombies exactly once."""
+
+import math
+import random
+import signal
+import subprocess
+import time
+
+import redis as redis_py
+
+import ewsenv
+
+
+def close(a, b, path=""):
+    """Equal, with floats within 1e-9 relative."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (path, a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), (path, a.keys() ^ b.keys())
+        for k in a:
+            close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), (path, a, b)
+        for i, (x, y) in enumerate(zip(a, b)):
+            close(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, (path, a, b)
+
+
+def state(names, broker, redis, truth):
+    """Every user's, account's and campaign's state, as ews-inspect has it."""
+    out = {}
+    for t in truth:
+        if t["kind"] == "user":
+            out["user", t["id"]] = ewsenv.inspect(names, broker, redis,
+                                                  "user", t["id"])
+            out["account", t["account"]] = ewsenv.inspect(
+                names, broker, redis, "account", t["account"])
+        elif t["kind"] == "campaign":
+            out["campaign", t["id"]] = ewsenv.inspect(
+                names, broker, redis, "campaign", t["id"])
+    return out
+
+
+def fence_offsets(client, names):
+    """The sum of the next offsets in the store's fences: how far it got."""
+    total = 0
+    for key in client.scan_iter(f"{names.prefix}p:*"):
+        total += int(client.hget(key, "offset") or 0)
+    return total
+
+
+def test_sigkill_at_random_moments_changes_nothing(broker, redis, names,
+                                                   tmp_path):
+    truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth"),
+                           ["--seed", "11", "--campaigns", "3", "--days", "10"])
+    events = next(t for t in truth if t["kind"] == "summary")["events"]
+
+    reference = ewsenv.Names(names.usage + "-ref")
+    reference.usage, reference.campaign = names.usage, names.campaign
+    ewsenv.run_processor_to_end(reference, broker, redis)
+    want = state(reference, broker, redis, truth)
+
+    # Kill points drawn at random over the stream; small batches so that
+    # the stream takes thousands of commits and a kill can land anywhere.
+    client = redis_py.Redis(port=redis.port)
+    rng = random.Random(5)
+    points = sorted(rng.randrange(events // 20, events) for _ in range(10))
+    crashing = ewsenv.Names(names.usage + "-crash")
+    crashing.usage, crashing.campaign = names.usage, names.campaign
+    env_batch = {"EWS_KAFKA_BATCH_MAX": "5"}
+    fast_rejoin = ["-X", "session.timeout.ms=3000"]
+    for point in points:
+        proc = ewsenv.processor(crashing, broker, redis, fast_rejoin,
+                                stderr=subprocess.DEVNULL, env_extra=env_batch)
+        try:
+            ewsenv.wait_for(lambda: fence_offsets(client, crashing) >= point
+                            or proc.poll() is not None, 120, f"offset {point}")
+            assert proc.poll() is None, "the processor died by itself"
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    assert fence_offsets(client, crashing) < events, "killed after the end"
+    ewsenv.run_processor_to_end(crashing, broker, redis, env_extra=env_batch)
+    close(state(crashing, broker, redis, truth), want)
+
+
+def test_refuses_a_changed_partition_count(broker, redis, names, tmp_path):
+    ewsenv.run_gen(names, broker, str(tmp_path / "truth"),
+                   ["--campaigns", "1", "--users-per-campaign", "3",
+                    "--days", "2"])
+    ewsenv.run_processor_to_end(names, broker, redis)
+    key = f"{names.prefix}m:{names.usage}"
+    assert redis.cli("GET", key).strip() == "4"  # recorded on first use
+    redis.cli("SET", key, "8")  # as if the topic had 8 partitions before
+    proc = ewsenv.processor(names, broker, redis, stderr=subprocess.PIPE)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert (f"topic {names.usage} has 4 partitions but the store at {key} "
+            "was built with 8") in err
+
+
+def test_zombie_commit_is_rejected(redis):
+    """An owner that lost its partition cannot write: its commit is fenced
+    off and changes nothing (tests/unit/store_zombie.c, on a real Redis)."""
+    proc = subprocess.run(
+        [f"{ewsenv.BUILD}/tests/store_zombie", "127.0.0.1", str(redis.port)],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "zombie: rejected" in proc.stdout

@@ -1,0 +1,114 @@
+/*
+ * The store's fence against a real Redis (host and port as arguments; run
+ * by tests/integration/test_state.py): an owner that lost its partition is
+ * a zombie, and its commit must change nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "out_store.h"
+
+static const char *host;
+static int port;
+
+static struct ews_store *store_open(void)
+{
+        struct ews_store_conf conf = {
+                host,     port,      2000, "zombie:", {"usage", "campaign"},
+                86400000, 3600000.0, 100};
+        char errstr[512];
+        struct ews_store *store = ews_store_new(&conf, errstr, sizeof(errstr));
+
+        if (!store)
+                fail_msg("store: %s", errstr);
+        return store;
+}
+
+static enum ews_store_result commit_user(struct ews_store *store, int64_t epoch,
+                                         int64_t expected, int64_t next,
+                                         double engagement)
+{
+        struct ews_user user;
+        struct ews_store_user su = {&user, 0, -1};
+        struct ews_commit commit;
+        char errstr[512];
+
+        memset(&user, 0, sizeof(user));
+        strcpy(user.user_id, "u-z");
+        user.stage = EWS_STAGE_TRIAL;
+        user.engagement = engagement;
+        user.engagement_ref_ms = 1767225600000LL;
+        memset(&commit, 0, sizeof(commit));
+        commit.source = EWS_SOURCE_USAGE;
+        commit.partition = 0;
+        commit.epoch = epoch;
+        commit.expected_offset = expected;
+        commit.next_offset = next;
+        commit.users = &su;
+        commit.user_cnt = 1;
+        return ews_store_commit(store, &commit, errstr, sizeof(errstr));
+}
+
+static void test_zombie(void **state)
+{
+        struct ews_store *a = store_open(), *b = store_open(), *c;
+        struct ews_fence fa, fb, fc;
+        struct ews_user user;
+        char errstr[512];
+
+        (void)state;
+        assert_int_equal(ews_store_fence_claim(a, EWS_SOURCE_USAGE, 0, &fa,
+                                               errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_true(fa.next_offset == -1);
+        assert_int_equal(commit_user(a, fa.epoch, -1, 10, 1.0), EWS_STORE_OK);
+
+        /* the partition moves to b: a new epoch, from a's offset */
+        assert_int_equal(ews_store_fence_claim(b, EWS_SOURCE_USAGE, 0, &fb,
+                                               errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_true(fb.epoch == fa.epoch + 1);
+        assert_true(fb.next_offset == 10);
+        assert_int_equal(commit_user(b, fb.epoch, 10, 20, 2.0), EWS_STORE_OK);
+
+        /* a wakes up and commits what it had: fenced off, no change */
+        assert_int_equal(commit_user(a, fa.epoch, 10, 30, 99.0),
+                         EWS_STORE_FENCED);
+        /* b replaying its own batch: the offset no longer matches */
+        assert_int_equal(commit_user(b, fb.epoch, 10, 20, 3.0),
+                         EWS_STORE_FENCED);
+
+        c = store_open();
+        assert_int_equal(
+                ews_store_user_get(c, "u-z", &user, errstr, sizeof(errstr)), 1);
+        assert_float_equal(user.engagement, 2.0, 0);
+        assert_int_equal(ews_store_fence_claim(c, EWS_SOURCE_USAGE, 0, &fc,
+                                               errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_true(fc.next_offset == 20);
+        printf("zombie: rejected\n");
+        ews_store_destroy(a);
+        ews_store_destroy(b);
+        ews_store_destroy(c);
+        ews_store_destroy(NULL);
+}
+
+int main(int argc, char **argv)
+{
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_zombie)};
+
+        if (argc != 3) {
+                fprintf(stderr, "usage: store_zombie HOST PORT\n");
+                return 2;
+        }
+        host = argv[1];
+        port = atoi(argv[2]);
+        return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
