@@ -162,6 +162,33 @@ static void test_kafka_prop_passthrough(void **state)
         assert_string_equal(config.bootstrap_servers, "h:1");
 }
 
+/* config/ews.yaml documents the defaults: it must say what the code does. */
+static void test_example_is_the_defaults(void **state)
+{
+        static struct ews_config from_file;
+        char *a = NULL, *b = NULL, errstr[512];
+        size_t a_len = 0, b_len = 0;
+        FILE *fp;
+
+        (void)state;
+        ews_config_defaults(&config);
+        ews_config_defaults(&from_file);
+        assert_int_equal(ews_config_load(&from_file, "config/ews.yaml", errstr,
+                                         sizeof(errstr)),
+                         0);
+        assert_int_equal(ews_config_load(&config, NULL, errstr, sizeof(errstr)),
+                         0);
+        fp = open_memstream(&a, &a_len);
+        ews_config_print(&from_file, fp);
+        fclose(fp);
+        fp = open_memstream(&b, &b_len);
+        ews_config_print(&config, fp);
+        fclose(fp);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -169,6 +196,7 @@ int main(void)
                 cmocka_unit_test(test_environment_overrides_file),
                 cmocka_unit_test(test_bad_files),
                 cmocka_unit_test(test_kafka_prop_passthrough),
+                cmocka_unit_test(test_example_is_the_defaults),
         };
         return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
