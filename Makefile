@@ -102,6 +102,12 @@ asan: deps
 demo: deps all
 	@EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/demo.py
 
+# Redis memory per user and processor throughput at 100,000 users, against
+# kcat as the baseline: a few minutes. See tests/bench/bench.py.
+.PHONY: bench
+bench: deps all
+	@EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench.py
+
 format:
 	clang-format -i $(C_FILES)
 

@@ -8,7 +8,7 @@ struct cache_entry {
         int32_t partition;
         bool referenced; /* second chance for the clock */
         unsigned char *value;
-        size_t len;
+        size_t len, cap;
         int32_t next; /* chain in the bucket, -1 ends */
 };
 
@@ -128,25 +128,21 @@ static void cache_evict(struct ews_user_cache *cache)
         }
 }
 
+/* An entry's buffer is kept and grown, so that a user written batch after
+ * batch costs no allocation. */
 void ews_user_cache_put(struct ews_user_cache *cache, const char *user_id,
                         int32_t partition, const unsigned char *value,
                         size_t len)
 {
-        unsigned char *copy = malloc(len ? len : 1);
         int32_t i = cache_find(cache, user_id, NULL);
         struct cache_entry *e;
         size_t b;
 
-        if (!copy)
-                return;
-        memcpy(copy, value, len);
         if (i < 0) {
                 char *id = strdup(user_id);
 
-                if (!id) {
-                        free(copy);
+                if (!id)
                         return;
-                }
                 if (cache->free_head < 0)
                         cache_evict(cache);
                 i = cache->free_head;
@@ -159,11 +155,20 @@ void ews_user_cache_put(struct ews_user_cache *cache, const char *user_id,
                 cache->stats.entries++;
         } else {
                 e = &cache->entries[i];
-                free(e->value);
         }
+        if (len > e->cap) {
+                unsigned char *grown = realloc(e->value, len);
+
+                if (!grown) {
+                        cache_remove(cache, i);
+                        return;
+                }
+                e->value = grown;
+                e->cap = len;
+        }
+        memcpy(e->value, value, len);
         e->partition = partition;
         e->referenced = true;
-        e->value = copy;
         e->len = len;
 }
 

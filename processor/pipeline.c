@@ -130,6 +130,9 @@ static void pipeline_revoked(void *opaque, enum ews_source source,
         struct ews_pipeline *p = opaque;
 
         memset(&p->parts[source][partition], 0, sizeof(p->parts[0][0]));
+        /* Its next owner writes these users now. */
+        if (source == EWS_SOURCE_USAGE)
+                ews_store_cache_drop(p->store, partition);
 }
 
 static void pipeline_failed(void *opaque, enum ews_source source,

@@ -410,7 +410,10 @@ def main():
     finally:
         # Newest first: the processor before the Redis and broker it uses.
         for thing in reversed(started_procs):
-            thing.stop() if isinstance(thing, ProcessorRun) else thing.close()
+            if isinstance(thing, ProcessorRun):
+                thing.stop()
+            else:
+                thing.close()
     log(f"seconds={time.monotonic() - started:.1f}")
     return 0
 

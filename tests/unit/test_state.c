@@ -1,0 +1,143 @@
+/* The store's pure parts: the packed user value and the user cache. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "out_store_cache.h"
+#include "out_store_codec.h"
+
+static struct ews_user user_full(void)
+{
+        struct ews_user u;
+        int i;
+
+        memset(&u, 0, sizeof(u));
+        strcpy(u.user_id, "u-1");
+        strcpy(u.account_id, "a-1");
+        strcpy(u.campaign_id, "c-1");
+        u.stage = EWS_STAGE_SALES_READY;
+        u.stage_at_ms = 1767225600123LL;
+        u.engagement = 123.456789012345678;
+        u.peak_engagement = 200.5;
+        u.engagement_ref_ms = 1767225600999LL;
+        u.last_activity_ms = 1767225600999LL;
+        u.trial_started_ms = 1767000000000LL;
+        u.activated_ms = 1767100000000LL;
+        u.disengaged_since_ms = 0;
+        u.events = 300;
+        u.fit_matched = 0x5;
+        u.fit = 13;
+        for (i = 0; i < EWS_REASONS_MAX; i++) {
+                snprintf(u.reasons[i].name, EWS_NAME_MAX, "type_%d", i);
+                u.reasons[i].value = i * 1.5 - 3;
+        }
+        u.reason_cnt = EWS_REASONS_MAX;
+        strcpy(u.interests[0].name, "crm");
+        u.interests[0].value = 1e-300;
+        u.interest_cnt = 1;
+        for (i = 0; i < 8; i++)
+                u.dedup[i] = 0xdeadbeefu + (uint32_t)i;
+        u.dedup_cnt = 8;
+        return u;
+}
+
+static void test_codec_round_trip(void **state)
+{
+        struct ews_user u = user_full(), back;
+        unsigned char buf[EWS_USER_PACKED_MAX];
+        int len;
+
+        (void)state;
+        len = ews_user_pack(&u, buf, sizeof(buf));
+        assert_true(len > 0);
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(ews_user_unpack(&back, buf, (size_t)len), 0);
+        assert_memory_equal(&u, &back, sizeof(u)); /* bit for bit */
+        /* too small a buffer is refused, whatever the size */
+        for (int size = 0; size < len; size += 7)
+                assert_int_equal(ews_user_pack(&u, buf, (size_t)size), -1);
+}
+
+static void test_codec_rejects_malformed(void **state)
+{
+        struct ews_user u = user_full(), back;
+        unsigned char buf[EWS_USER_PACKED_MAX], bad[EWS_USER_PACKED_MAX];
+        int len, cut;
+
+        (void)state;
+        len = ews_user_pack(&u, buf, sizeof(buf));
+        for (cut = 0; cut < len; cut++) /* every truncation */
+                assert_int_equal(ews_user_unpack(&back, buf, (size_t)cut), -1);
+        memcpy(bad, buf, (size_t)len);
+        bad[len] = 0; /* trailing byte */
+        assert_int_equal(ews_user_unpack(&back, bad, (size_t)len + 1), -1);
+        memcpy(bad, buf, (size_t)len);
+        bad[0] = 99; /* unknown version */
+        assert_int_equal(ews_user_unpack(&back, bad, (size_t)len), -1);
+        memcpy(bad, buf, (size_t)len);
+        bad[1] = EWS_STAGE_COUNT; /* unknown stage */
+        assert_int_equal(ews_user_unpack(&back, bad, (size_t)len), -1);
+}
+
+static void test_cache_bound_and_drop(void **state)
+{
+        struct ews_user_cache *cache = ews_user_cache_new(3);
+        const unsigned char *v;
+        char id[16];
+        size_t len;
+        int i, found = 0;
+
+        (void)state;
+        assert_non_null(cache);
+        ews_user_cache_put(cache, "u-1", 0, (const unsigned char *)"aa", 2);
+        ews_user_cache_put(cache, "u-2", 1, (const unsigned char *)"bbb", 3);
+        v = ews_user_cache_get(cache, "u-2", &len);
+        assert_non_null(v);
+        assert_int_equal(len, 3);
+        assert_memory_equal(v, "bbb", 3);
+        /* an update replaces the value in place */
+        ews_user_cache_put(cache, "u-2", 1, (const unsigned char *)"cccc", 4);
+        v = ews_user_cache_get(cache, "u-2", &len);
+        assert_int_equal(len, 4);
+        assert_memory_equal(v, "cccc", 4);
+        /* never more than the bound */
+        for (i = 3; i < 50; i++) {
+                snprintf(id, sizeof(id), "u-%d", i);
+                ews_user_cache_put(cache, id, i % 2, (const unsigned char *)id,
+                                   strlen(id));
+        }
+        assert_int_equal(ews_user_cache_stats(cache).entries, 3);
+        assert_true(ews_user_cache_stats(cache).evictions == 46);
+        for (i = 1; i < 50; i++) {
+                snprintf(id, sizeof(id), "u-%d", i);
+                if ((v = ews_user_cache_get(cache, id, &len))) {
+                        found++;
+                        assert_memory_equal(v, id, strlen(id));
+                }
+        }
+        assert_int_equal(found, 3);
+        /* a partition's entries go, the others stay */
+        ews_user_cache_drop(cache, 1);
+        assert_null(ews_user_cache_get(cache, "u-49", &len));
+        assert_non_null(ews_user_cache_get(cache, "u-48", &len));
+        ews_user_cache_drop(cache, -1);
+        assert_int_equal(ews_user_cache_stats(cache).entries, 0);
+        ews_user_cache_destroy(cache);
+        ews_user_cache_destroy(NULL);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_codec_round_trip),
+                cmocka_unit_test(test_codec_rejects_malformed),
+                cmocka_unit_test(test_cache_bound_and_drop),
+        };
+        return cmocka_run_group_tests_name("state", tests, NULL, NULL);
+}
