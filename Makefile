@@ -10,13 +10,14 @@ CFLAGS     += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 LDFLAGS    += $(SAN_FLAGS)
 PYTHON     := /usr/bin/python3
 
-PKGS       := rdkafka avro-c hiredis yaml-0.1 jansson
+PKGS       := rdkafka avro-c hiredis yaml-0.1 jansson libcurl
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 # Debian packages the build, the tests and the demo use.
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
-                libhiredis-dev libyaml-dev libjansson-dev libcmocka-dev \
+                libhiredis-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
+                libcmocka-dev \
                 redis-server \
                 redis-tools kcat clang-format python3 python3-pytest \
                 python3-avro python3-confluent-kafka python3-redis

@@ -11,25 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-enum config_type {
-        CONFIG_STR,
-        CONFIG_INT,
-        CONFIG_MS,   /* duration into int64_t milliseconds */
-        CONFIG_MS_F, /* duration into double milliseconds */
-        CONFIG_DOUBLE,
-        CONFIG_LIST, /* sequence of names into char[][EWS_NAME_MAX] */
-        CONFIG_FIT,  /* sequence of fit rule mappings */
-};
-
-struct config_key {
-        const char *path;
-        enum config_type type;
-        size_t offset;
-        size_t size;       /* CONFIG_STR: buffer; CONFIG_LIST: entries */
-        size_t cnt_offset; /* CONFIG_LIST: where the count lives */
-        double min, max;
-};
-
 #define CK(path, type, field, min, max)                                        \
         {                                                                      \
                 path, type, offsetof(struct ews_config, field),                \
@@ -44,7 +25,7 @@ struct config_key {
 
 #define DAY_MS (86400.0 * 1000.0)
 
-static const struct config_key config_keys[] = {
+const struct config_key config_keys[] = {
         CK("kafka.bootstrap.servers", CONFIG_STR, bootstrap_servers, 0, 0),
         CK("kafka.group.id", CONFIG_STR, group_id, 0, 0),
         CK("kafka.auto.offset.reset", CONFIG_STR, offset_reset, 0, 0),
@@ -63,6 +44,21 @@ static const struct config_key config_keys[] = {
         CK("scoring.account.active.window", CONFIG_MS, account_active_window_ms,
            3600000, 365 * DAY_MS),
         CK("decode.schema.dir", CONFIG_STR, schema_dir, 0, 0),
+        CK("decode.usage.format", CONFIG_STR, format[EWS_SOURCE_USAGE], 0, 0),
+        CK("decode.usage.writer.schema", CONFIG_STR,
+           writer_schema[EWS_SOURCE_USAGE], 0, 0),
+        CK("decode.campaign.format", CONFIG_STR, format[EWS_SOURCE_CAMPAIGN], 0,
+           0),
+        CK("decode.campaign.writer.schema", CONFIG_STR,
+           writer_schema[EWS_SOURCE_CAMPAIGN], 0, 0),
+        CK("decode.registry.url", CONFIG_STR, registry_url, 0, 0),
+        CK("decode.registry.username", CONFIG_STR, registry_user, 0, 0),
+        CK("decode.registry.password", CONFIG_STR, registry_password, 0, 0),
+        CK("decode.registry.timeout", CONFIG_MS, registry_timeout_ms, 100,
+           120000),
+        CK("decode.max.future", CONFIG_MS, max_future_ms, 0, 3650 * DAY_MS),
+        CK("decode.max.bytes", CONFIG_INT, max_bytes, 64, 16 << 20),
+        CK("decode.max.items", CONFIG_INT, max_items, 1, 1000000),
         CK("time.allowed.lateness", CONFIG_MS, allowed_lateness_ms, 0,
            30 * DAY_MS),
         CK("scoring.half.life", CONFIG_MS_F, score.half_life_ms, 60000,
@@ -88,7 +84,8 @@ static const struct config_key config_keys[] = {
         CK("log.format", CONFIG_STR, log_format, 0, 0),
 };
 
-#define CONFIG_KEY_CNT (sizeof(config_keys) / sizeof(config_keys[0]))
+const size_t config_key_cnt = sizeof(config_keys) / sizeof(config_keys[0]);
+#define CONFIG_KEY_CNT config_key_cnt
 
 void config_copy(char *dst, size_t size, const char *src)
 {
@@ -150,6 +147,12 @@ void ews_config_defaults(struct ews_config *config)
         config->cache_users = 200000;
         config->account_active_window_ms = (int64_t)(7 * DAY_MS);
         config_copy(config->schema_dir, sizeof(config->schema_dir), "schemas");
+        config_copy(config->format[EWS_SOURCE_USAGE], 16, "avro");
+        config_copy(config->format[EWS_SOURCE_CAMPAIGN], 16, "avro");
+        config->registry_timeout_ms = 5000;
+        config->max_future_ms = (int64_t)DAY_MS;
+        config->max_bytes = 65536;
+        config->max_items = 1000;
         config->allowed_lateness_ms = 5 * 60 * 1000;
         config->score.half_life_ms = 7 * DAY_MS;
         for (i = 0; i < sizeof(weights) / sizeof(weights[0]); i++)
@@ -518,6 +521,19 @@ static int config_check(struct config_ctx *ctx)
             strcmp(config->offset_reset, "latest"))
                 return config_fail(ctx, 0, "kafka.auto.offset.reset",
                                    "expected earliest or latest");
+        for (int s = 0; s < EWS_SOURCE_COUNT; s++)
+                if (strcmp(config->format[s], "avro") &&
+                    strcmp(config->format[s], "confluent") &&
+                    strcmp(config->format[s], "json"))
+                        return config_fail(ctx, 0,
+                                           s ? "decode.campaign.format"
+                                             : "decode.usage.format",
+                                           "expected avro, confluent or json");
+        if ((!strcmp(config->format[0], "confluent") ||
+             !strcmp(config->format[1], "confluent")) &&
+            !config->registry_url[0])
+                return config_fail(ctx, 0, "decode.registry.url",
+                                   "the confluent format needs a registry");
         if (strcmp(config->log_format, "text") &&
             strcmp(config->log_format, "json"))
                 return config_fail(ctx, 0, "log.format",
@@ -623,77 +639,3 @@ int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
         return 0;
 }
 
-static int config_secret(const char *key)
-{
-        return strstr(key, "password") || strstr(key, "secret") ||
-               strstr(key, "sasl.oauthbearer.config") ||
-               strstr(key, "ssl.key.pem") || strstr(key, "token");
-}
-
-static void config_print_props(FILE *fp, const char *section,
-                               const struct ews_config_props *props)
-{
-        int i;
-
-        for (i = 0; i < props->cnt; i++)
-                fprintf(fp, "kafka.%s.%s: \"%s\"\n", section,
-                        props->prop[i].key,
-                        config_secret(props->prop[i].key)
-                                ? "[redacted]"
-                                : props->prop[i].value);
-}
-
-void ews_config_print(const struct ews_config *config, FILE *fp)
-{
-        const char *field;
-        size_t i;
-        int j, cnt;
-
-        for (i = 0; i < CONFIG_KEY_CNT; i++) {
-                const struct config_key *key = &config_keys[i];
-
-                field = (const char *)config + key->offset;
-                fprintf(fp, "%s: ", key->path);
-                switch (key->type) {
-                case CONFIG_STR:
-                        fprintf(fp, "\"%s\"\n",
-                                config_secret(key->path) ? "[redacted]"
-                                                         : field);
-                        break;
-                case CONFIG_INT:
-                        fprintf(fp, "%d\n", *(const int *)field);
-                        break;
-                case CONFIG_MS:
-                        fprintf(fp, "%lldms\n",
-                                (long long)*(const int64_t *)field);
-                        break;
-                case CONFIG_MS_F:
-                        fprintf(fp, "%.0fms\n", *(const double *)field);
-                        break;
-                case CONFIG_DOUBLE:
-                        fprintf(fp, "%g\n", *(const double *)field);
-                        break;
-                case CONFIG_FIT:
-                        fprintf(fp, "\n");
-                        for (j = 0; j < config->score.fit_rule_cnt; j++)
-                                config_print_fit(fp,
-                                                 &config->score.fit_rules[j]);
-                        break;
-                case CONFIG_LIST:
-                        cnt = *(const int *)((const char *)config +
-                                             key->cnt_offset);
-                        fprintf(fp, "[");
-                        for (j = 0; j < cnt; j++)
-                                fprintf(fp, "%s%s", j ? ", " : "",
-                                        field + (size_t)j * EWS_NAME_MAX);
-                        fprintf(fp, "]\n");
-                        break;
-                }
-        }
-        for (j = 0; j < config->score.weight_cnt; j++)
-                fprintf(fp, "scoring.weights.%s: %g\n",
-                        config->score.weights[j].event_type,
-                        config->score.weights[j].points);
-        config_print_props(fp, "consumer", &config->consumer);
-        config_print_props(fp, "producer", &config->producer);
-}

@@ -46,6 +46,15 @@ struct ews_config {
         int64_t account_active_window_ms; /* "active users" of an account */
         /* decode */
         char schema_dir[1024];
+        char format[EWS_SOURCE_COUNT][16]; /* avro, confluent, json */
+        char writer_schema[EWS_SOURCE_COUNT][1024];
+        char registry_url[1024];
+        char registry_user[256];
+        char registry_password[256];
+        int64_t registry_timeout_ms;
+        int64_t max_future_ms;
+        int max_bytes;
+        int max_items;
         /* time */
         int64_t allowed_lateness_ms;
         /* model */

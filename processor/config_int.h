@@ -6,6 +6,28 @@
 
 #include "config.h"
 
+enum config_type {
+        CONFIG_STR,
+        CONFIG_INT,
+        CONFIG_MS,   /* duration into int64_t milliseconds */
+        CONFIG_MS_F, /* duration into double milliseconds */
+        CONFIG_DOUBLE,
+        CONFIG_LIST, /* sequence of names into char[][EWS_NAME_MAX] */
+        CONFIG_FIT,  /* sequence of fit rule mappings */
+};
+
+struct config_key {
+        const char *path;
+        enum config_type type;
+        size_t offset;
+        size_t size;       /* CONFIG_STR: buffer; CONFIG_LIST: entries */
+        size_t cnt_offset; /* CONFIG_LIST: where the count lives */
+        double min, max;
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_key_cnt;
+
 struct config_ctx {
         struct ews_config *config;
         const char *file;

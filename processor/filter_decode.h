@@ -6,6 +6,16 @@
  * (lengths, counts, union and enum indexes, against the bytes that remain
  * and configured maximums) before avro-c reads them: avro-c 1.11.1 trusts
  * lengths and crashes or over-allocates on hostile ones.
+ *
+ * Each input topic has a format:
+ *   avro       Avro binary written with a configured writer schema (ours by
+ *              default), resolved against our reader schema;
+ *   confluent  the Schema Registry wire format: byte 0, a 4-byte big-endian
+ *              schema id, Avro binary; the writer schema is fetched by id
+ *              once (filter_decode_registry.c) and resolved against ours;
+ *   json       one JSON object per message with the same field names.
+ * Resolution lets producers evolve compatibly (optional fields added,
+ * fields with defaults removed, int widened to long, ...).
  */
 #ifndef EWS_FILTER_DECODE_H
 #define EWS_FILTER_DECODE_H
@@ -26,13 +36,35 @@ enum ews_decode_err {
         EWS_DECODE_ID_TOO_LONG,
         EWS_DECODE_BAD_TIMESTAMP,
         EWS_DECODE_FUTURE_TIMESTAMP,
+        EWS_DECODE_BAD_MAGIC,           /* not the registry's wire format */
+        EWS_DECODE_UNKNOWN_SCHEMA,      /* the registry has no such id */
+        EWS_DECODE_INCOMPATIBLE_SCHEMA, /* cannot be read as ours */
+        EWS_DECODE_BAD_JSON,
+        EWS_DECODE_RETRY, /* registry unavailable: not bad input, retry */
         EWS_DECODE_ERR_COUNT
 };
+
+enum ews_decode_format {
+        EWS_FORMAT_AVRO = 0,
+        EWS_FORMAT_CONFLUENT,
+        EWS_FORMAT_JSON
+};
+
+/* "avro", "confluent", "json"; -1 for anything else. */
+int ews_decode_format_parse(const char *name);
 
 const char *ews_decode_err_name(enum ews_decode_err err);
 
 struct ews_decode_conf {
-        const char *schema_dir;
+        const char *schema_dir; /* our reader schemas and alert.avsc */
+        enum ews_decode_format format[EWS_SOURCE_COUNT];
+        /* avro format: the producers' writer schema file; NULL: ours. */
+        const char *writer_schema[EWS_SOURCE_COUNT];
+        /* confluent format: the registry, e.g. http://registry:8081 */
+        const char *registry_url;
+        const char *registry_user; /* basic auth, NULL for none */
+        const char *registry_password;
+        int64_t registry_timeout_ms;
         int64_t max_future_ms; /* occurred_at beyond now + this is bad */
         size_t max_bytes;      /* longest string or bytes value */
         size_t max_items;      /* most array or map entries per message */
@@ -45,8 +77,16 @@ struct ews_decoder *ews_decoder_new(const struct ews_decode_conf *conf,
                                     char *errstr, size_t errstr_size);
 void ews_decoder_destroy(struct ews_decoder *decoder);
 
-/* Decodes one message into event, which the caller owns and reuses.
- * now_ms is the wall clock, for the future-timestamp check. */
+/* Registers a writer schema under a registry id as if fetched, for tests,
+ * fuzzing and preloading. Returns 0, or -1 with errstr. */
+int ews_decoder_schema_add(struct ews_decoder *decoder, int32_t id,
+                           const char *json, size_t len, char *errstr,
+                           size_t errstr_size);
+
+/* Decodes one message of the source's format into event, which the caller
+ * owns and reuses. now_ms is the wall clock, for the future-timestamp
+ * check. EWS_DECODE_RETRY: the registry could not be asked; the message is
+ * not bad and must be decoded again later. */
 enum ews_decode_err ews_decode_usage(struct ews_decoder *decoder,
                                      const void *buf, size_t len,
                                      int64_t now_ms,

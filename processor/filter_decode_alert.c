@@ -143,9 +143,9 @@ int ews_decode_alert_encode(struct ews_decoder *decoder,
                                   avro_value_set_null(&branch),
                           "last_activity_at");
 
-        avro_writer_memory_set_dest(decoder->writer, buf, (int64_t)size);
-        ALERT_TRY(avro_value_write(decoder->writer, record), "(buffer size)");
-        return (int)avro_writer_tell(decoder->writer);
+        avro_writer_memory_set_dest(decoder->avro_writer, buf, (int64_t)size);
+        ALERT_TRY(avro_value_write(decoder->avro_writer, record), "(buffer size)");
+        return (int)avro_writer_tell(decoder->avro_writer);
 fail:
         snprintf(errstr, errstr_size, "alert %s: %s: %s", alert->alert_id, what,
                  avro_strerror());

@@ -70,7 +70,7 @@ static void main_cron(struct main_cron *cron, struct ews_pipeline *pipeline,
         ews_out_kafka_poll(out);
         if (now_ms - cron->last_recover_ms >= 1000) {
                 cron->last_recover_ms = now_ms;
-                ews_pipeline_cron(pipeline);
+                ews_pipeline_cron(pipeline, now_ms);
         }
         if (now_ms - cron->last_report_ms >= 30000) {
                 const struct ews_pipeline_stats *s =
@@ -179,7 +179,7 @@ int main(int argc, char **argv)
         struct ews_pipeline *pipeline = NULL;
         struct ews_msg *msgs = NULL;
         struct main_cron cron = {0, 0};
-        struct ews_out_kafka_stats out_stats = {0, 0, 0};
+        struct ews_out_kafka_stats out_stats = {0, 0, 0, 0};
         struct sigaction sa;
         char errstr[1024];
         int opt, i, rc = 1;
@@ -241,7 +241,17 @@ int main(int argc, char **argv)
 
         {
                 struct ews_decode_conf decode_conf = {
-                        config.schema_dir, 24LL * 3600 * 1000, 1 << 20, 10000};
+                        config.schema_dir,
+                        {ews_decode_format_parse(config.format[0]),
+                         ews_decode_format_parse(config.format[1])},
+                        {config.writer_schema[0], config.writer_schema[1]},
+                        config.registry_url,
+                        config.registry_user,
+                        config.registry_password,
+                        config.registry_timeout_ms,
+                        config.max_future_ms,
+                        (size_t)config.max_bytes,
+                        (size_t)config.max_items};
                 struct ews_store_conf store_conf = {
                         config.redis_host,
                         config.redis_port,
@@ -297,7 +307,8 @@ int main(int argc, char **argv)
                                                (int)config.batch_wait_ms);
                 if (cnt > 0)
                         ews_pipeline_run(pipeline, msgs, cnt,
-                                         main_clock_ms(CLOCK_REALTIME));
+                                         main_clock_ms(CLOCK_REALTIME),
+                                         main_clock_ms(CLOCK_MONOTONIC));
                 ews_in_kafka_release(in);
                 main_cron(&cron, pipeline, out, main_clock_ms(CLOCK_MONOTONIC));
                 if (exit_at_end && ews_in_kafka_at_end(in) &&

@@ -7,13 +7,74 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* A dead letter whose delivery failed, to be produced again. */
+struct out_kafka_retry {
+        void *key, *value;
+        size_t key_len, len;
+        rd_kafka_headers_t *headers;
+};
 
 struct ews_out_kafka {
         rd_kafka_t *rk;
         char topic_alerts[256];
         char topic_dlq[256];
         struct ews_out_kafka_stats stats;
+        struct out_kafka_retry *retry;
+        size_t retry_cnt, retry_cap;
 };
+
+static int out_kafka_produce(struct ews_out_kafka *out, const char *topic,
+                             const void *key, size_t key_len,
+                             const void *value, size_t len,
+                             rd_kafka_headers_t *headers);
+
+static void *out_kafka_dup(const void *p, size_t len)
+{
+        void *copy = malloc(len ? len : 1);
+
+        if (copy && len)
+                memcpy(copy, p, len);
+        return copy;
+}
+
+/* Delivery reports run inside poll: keep the letter, produce it later. */
+static void out_kafka_keep(struct ews_out_kafka *out,
+                           const rd_kafka_message_t *m)
+{
+        struct out_kafka_retry *r;
+        rd_kafka_headers_t *headers = NULL;
+
+        if (out->retry_cnt == out->retry_cap) {
+                size_t cap = out->retry_cap ? out->retry_cap * 2 : 64;
+                r = realloc(out->retry, cap * sizeof(*r));
+                if (!r)
+                        goto lost;
+                out->retry = r;
+                out->retry_cap = cap;
+        }
+        r = &out->retry[out->retry_cnt];
+        if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                r->headers = rd_kafka_headers_copy(headers);
+        else
+                r->headers = NULL;
+        r->key = out_kafka_dup(m->key, m->key_len);
+        r->key_len = m->key_len;
+        r->value = out_kafka_dup(m->payload, m->len);
+        r->len = m->len;
+        if (!r->key || !r->value) {
+                free(r->key);
+                free(r->value);
+                if (r->headers)
+                        rd_kafka_headers_destroy(r->headers);
+                goto lost;
+        }
+        out->retry_cnt++;
+        return;
+lost:
+        ews_err("out_kafka", "out of memory: a dead letter is lost");
+}
 
 static void out_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
                          void *opaque)
@@ -25,6 +86,9 @@ static void out_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
                 out->stats.failed++;
                 ews_err("out_kafka", "delivery to %s failed: %s",
                         rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+                /* Bad input must never vanish: send it again. */
+                if (!strcmp(rd_kafka_topic_name(m->rkt), out->topic_dlq))
+                        out_kafka_keep(out, m);
         } else {
                 out->stats.delivered++;
         }
@@ -90,6 +154,16 @@ void ews_out_kafka_destroy(struct ews_out_kafka *out, int timeout_ms)
                                 rd_kafka_outq_len(out->rk));
                 rd_kafka_destroy(out->rk);
         }
+        for (size_t i = 0; i < out->retry_cnt; i++) {
+                free(out->retry[i].key);
+                free(out->retry[i].value);
+                if (out->retry[i].headers)
+                        rd_kafka_headers_destroy(out->retry[i].headers);
+        }
+        if (out->retry_cnt)
+                ews_err("out_kafka", "%zu dead letter(s) not delivered at exit",
+                        out->retry_cnt);
+        free(out->retry);
         free(out);
 }
 
@@ -157,12 +231,43 @@ int ews_out_kafka_dead_letter(struct ews_out_kafka *out,
 
 void ews_out_kafka_poll(struct ews_out_kafka *out)
 {
+        struct out_kafka_retry *r;
+        size_t i, cnt;
+
         rd_kafka_poll(out->rk, 0);
+        cnt = out->retry_cnt;
+        out->retry_cnt = 0;
+        for (i = 0; i < cnt; i++) {
+                r = &out->retry[i];
+                out->stats.retried++;
+                if (out_kafka_produce(out, out->topic_dlq, r->key, r->key_len,
+                                      r->value, r->len, r->headers))
+                        ews_err("out_kafka", "dead letter not produced again");
+                free(r->key);
+                free(r->value);
+        }
 }
 
+/* Dead letters that failed are produced again within the same time. */
 int ews_out_kafka_flush(struct ews_out_kafka *out, int timeout_ms)
 {
-        return rd_kafka_flush(out->rk, timeout_ms) ? -1 : 0;
+        struct timespec start, now;
+        int left = timeout_ms;
+
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+                if (rd_kafka_flush(out->rk, left))
+                        return -1;
+                if (!out->retry_cnt)
+                        return 0;
+                ews_out_kafka_poll(out);
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
+                                          (now.tv_nsec - start.tv_nsec) /
+                                                  1000000);
+                if (left <= 0)
+                        return -1;
+        }
 }
 
 struct ews_out_kafka_stats ews_out_kafka_stats(const struct ews_out_kafka *out)

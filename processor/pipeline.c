@@ -180,15 +180,28 @@ void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
         part->recovering = false;
 }
 
-void ews_pipeline_cron(struct ews_pipeline *p)
+void ews_pipeline_cron(struct ews_pipeline *p, int64_t mono_ms)
 {
         int s, i;
 
+        p->mono_ms = mono_ms;
         for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++)
-                        if (p->parts[s][i].assigned &&
-                            p->parts[s][i].recovering)
+                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
+                        struct pipeline_part *part = &p->parts[s][i];
+
+                        if (!part->assigned)
+                                continue;
+                        if (part->recovering)
                                 pipeline_recover(p, (enum ews_source)s, i, -1);
+                        else if (part->blocked && part->paused &&
+                                 mono_ms >= part->retry_at_ms &&
+                                 !ews_in_kafka_pause(p->in,
+                                                     (enum ews_source)s, i,
+                                                     false)) {
+                                part->paused = false;
+                                part->blocked = false;
+                        }
+                }
 }
 
 bool ews_pipeline_recovering(const struct ews_pipeline *p)
@@ -198,7 +211,8 @@ bool ews_pipeline_recovering(const struct ews_pipeline *p)
         for (s = 0; s < EWS_SOURCE_COUNT; s++)
                 for (i = 0; i < EWS_PARTITIONS_MAX; i++)
                         if (p->parts[s][i].assigned &&
-                            p->parts[s][i].recovering)
+                            (p->parts[s][i].recovering ||
+                             p->parts[s][i].blocked))
                                 return true;
         return false;
 }
@@ -250,11 +264,24 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
                         &p->campaign[i], errstr, sizeof(errstr));
                 t = p->campaign[i].occurred_at_ms;
         }
+        if (err == EWS_DECODE_RETRY) {
+                /* Not bad input: stop this partition here for now. */
+                item->kind = ITEM_SKIP;
+                part->batch_next = msg->offset;
+                part->blocked = true;
+                part->blocked_offset = msg->offset;
+                p->stats.registry_retries++;
+                ews_warn("pipeline", "%s [%d] @%lld: %s",
+                         p->config->topics[msg->source], (int)msg->partition,
+                         (long long)msg->offset, errstr);
+                return;
+        }
         if (err) {
                 item->kind = ITEM_DEAD;
                 pipeline_dead_letter(p, msg, err, errstr);
                 return;
         }
+        part->backoff_ms = 0;
         p->stats.decoded[msg->source]++;
         if (t > part->batch_max_ms)
                 part->batch_max_ms = t;
@@ -290,6 +317,8 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
                                 part->rewind = msg->offset;
                         continue;
                 }
+                if (part->blocked)
+                        continue; /* at or behind a message that waits */
                 if (!part->in_batch) {
                         part->in_batch = true;
                         part->batch_next = part->next_offset;
@@ -363,12 +392,38 @@ static bool pipeline_load(struct ews_pipeline *p)
         return true;
 }
 
+/* Between consume calls: back to the message that waits, paused until
+ * its retry, each retry waiting twice as long up to 30 s. */
+static void pipeline_block(struct ews_pipeline *p, enum ews_source source,
+                           int32_t partition)
+{
+        struct pipeline_part *part = &p->parts[source][partition];
+
+        part->backoff_ms = part->backoff_ms ? part->backoff_ms * 2 : 1000;
+        if (part->backoff_ms > 30000)
+                part->backoff_ms = 30000;
+        part->retry_at_ms = p->mono_ms + part->backoff_ms;
+        if (ews_in_kafka_seek(p->in, source, partition, part->blocked_offset) ||
+            ews_in_kafka_pause(p->in, source, partition, true)) {
+                /* cannot hold it here: go back to the fence instead */
+                part->blocked = false;
+                pipeline_recover(p, source, partition, part->blocked_offset);
+                return;
+        }
+        part->paused = true;
+        ews_warn("pipeline", "%s [%d]: paused at %lld, retrying in %llds",
+                 p->config->topics[source], (int)partition,
+                 (long long)part->blocked_offset,
+                 (long long)(part->backoff_ms / 1000));
+}
+
 void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
-                      int cnt, int64_t now_ms)
+                      int cnt, int64_t now_ms, int64_t mono_ms)
 {
         int s, k;
 
         p->now_ms = now_ms;
+        p->mono_ms = mono_ms;
         p->stats.batches++;
         batch_table_reset(&p->users);
         pipeline_admit(p, msgs, cnt);
@@ -392,6 +447,11 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                                                    (enum ews_source)s, k);
 done:
         for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (k = 0; k < EWS_PARTITIONS_MAX; k++)
-                        p->parts[s][k].in_batch = false;
+                for (k = 0; k < EWS_PARTITIONS_MAX; k++) {
+                        struct pipeline_part *part = &p->parts[s][k];
+
+                        if (part->in_batch && part->blocked && !part->paused)
+                                pipeline_block(p, (enum ews_source)s, k);
+                        part->in_batch = false;
+                }
 }

@@ -23,6 +23,7 @@ struct ews_pipeline_stats {
         int64_t dead[EWS_SOURCE_COUNT][EWS_DECODE_ERR_COUNT];
         int64_t replayed;   /* below the fence: applied before, skipped */
         int64_t duplicates; /* event ids a user had already counted */
+        int64_t registry_retries; /* messages that waited for the registry */
         int64_t alerts[EWS_RULE_COUNT][2]; /* by status */
         int64_t commits;
         int64_t fenced;
@@ -45,14 +46,16 @@ void ews_pipeline_set_input(struct ews_pipeline *pipeline,
                             struct ews_in_kafka *in);
 struct ews_in_kafka_cb ews_pipeline_callbacks(struct ews_pipeline *pipeline);
 
-/* Runs one batch. now_ms is the wall clock. */
+/* Runs one batch. now_ms is the wall clock, mono_ms a monotonic one. */
 void ews_pipeline_run(struct ews_pipeline *pipeline, const struct ews_msg *msgs,
-                      int cnt, int64_t now_ms);
+                      int cnt, int64_t now_ms, int64_t mono_ms);
 
-/* Periodic work: retries partitions that lost their fence or the store. */
-void ews_pipeline_cron(struct ews_pipeline *pipeline);
+/* Periodic work: retries partitions that lost their fence or the store,
+ * and resumes those that waited for the schema registry. */
+void ews_pipeline_cron(struct ews_pipeline *pipeline, int64_t mono_ms);
 
-/* True while some assigned partition waits for the store. */
+/* True while some assigned partition waits for the store or the
+ * registry. */
 bool ews_pipeline_recovering(const struct ews_pipeline *pipeline);
 
 const struct ews_pipeline_stats *

@@ -11,6 +11,12 @@ struct pipeline_part {
         bool recovering; /* waits for a new claim; its messages are skipped */
         bool paused;
         bool failed; /* its offset is gone from the broker: stays paused */
+        /* The registry could not be asked: from blocked_offset on, the
+         * partition waits (paused) until retry_at_ms, then tries again. */
+        bool blocked;
+        int64_t blocked_offset;
+        int64_t retry_at_ms;
+        int64_t backoff_ms;
         int64_t epoch;
         int64_t next_offset; /* -1: nothing stored yet */
         int64_t watermark_ms;
@@ -59,7 +65,8 @@ struct ews_pipeline {
         size_t commit_users_cap;
         struct ews_alert *alerts;
         size_t alert_cnt, alert_cap;
-        int64_t now_ms;
+        int64_t now_ms;       /* wall clock of the batch */
+        int64_t mono_ms;      /* monotonic clock of the batch, for retries */
         int32_t partition; /* the partition being processed */
 };
 

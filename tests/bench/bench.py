@@ -9,8 +9,9 @@ Redis memory per user
     the default model (config/ews.yaml); (after - before) / users is the
     figure. Every key is then classified by its class (u:, a:, c:, p:, t:,
     m:) and type, with the sum of its MEMORY USAGE, so the breakdown shows
-    what dominates. What MEMORY USAGE does not see (the tables of the main and
-    expires dictionaries, allocator rounding) is printed as the remainder.
+    what dominates. What MEMORY USAGE does not see (the bucket arrays of the
+    main and expires dictionaries, the expires entries, the Lua scripts) is
+    printed as the rest.
 
 Throughput, as ratios
     The machine may be shared and noisy, so an absolute events/s means little
@@ -32,10 +33,11 @@ Throughput, as ratios
 Nothing may be lost on the way
     The dev broker keeps at most 5 MiB per partition and drops older data.
     The usage topic therefore has 64 partitions (2 simulated days of 100,000
-    users are about 4 MiB per partition), and before anything reads it the
-    run checks that every partition still starts at offset 0 and that the
-    topics hold exactly the events ews-gen reports. Afterwards the processor's
-    consumed count must equal that number. Either mismatch fails the run.
+    users are a little under 4 MiB per partition), and before anything reads
+    it the run checks that every partition still starts at offset 0 and that
+    the topics hold exactly the events ews-gen reports. Afterwards the
+    processor's consumed count must equal that number. Either mismatch fails
+    the run.
 
 Usage (make bench sets EWS_BUILD):
     EWS_BUILD=build /usr/bin/python3 tests/bench/bench.py [--days N] ...
@@ -59,7 +61,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import ewsenv  # noqa: E402
 import redis as redis_py  # noqa: E402
-from confluent_kafka import Consumer, TopicPartition  # noqa: E402
+from confluent_kafka import (  # noqa: E402
+    Consumer, KafkaException, TopicPartition)
 
 GEN_TIMEOUT = 240        # ews-gen producing the whole backlog
 BASELINE_TIMEOUT = 120   # one kcat pass over one topic
@@ -183,18 +186,20 @@ def baseline(broker, topics):
     for topic in topics:
         cmd = ["kcat", "-C", "-b", broker.bootstrap, "-t", topic, "-e",
                "-o", "beginning", "-q"]
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        try:
-            reap(proc, BASELINE_TIMEOUT, f"kcat on {topic}")
-            seconds += time.monotonic() - started
+        # stderr to a file: nobody reads a pipe while kcat runs.
+        with tempfile.TemporaryFile() as err:
+            started = time.monotonic()
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                    stderr=err)
+            try:
+                reap(proc, BASELINE_TIMEOUT, f"kcat on {topic}")
+                seconds += time.monotonic() - started
+            finally:
+                ewsenv.stop(proc)
             if proc.returncode != 0:
+                err.seek(0)
                 raise BenchError(f"kcat on {topic} exit {proc.returncode}: "
-                                 f"{proc.stderr.read().decode()}")
-        finally:
-            ewsenv.stop(proc)
-            proc.stderr.close()
+                                 + err.read().decode(errors="replace"))
     return seconds
 
 
@@ -262,10 +267,16 @@ def redis_cpu_seconds(client):
 
 # --- what Redis holds ------------------------------------------------------
 
+# The size of a value in its own unit: bytes of a string, members of a zset
+# or set, fields of a hash, elements of a list.
+SIZE_COMMANDS = {"string": "STRLEN", "zset": "ZCARD", "set": "SCARD",
+                 "hash": "HLEN", "list": "LLEN"}
+
+
 def key_breakdown(client, prefix):
-    """(class, type) -> [keys, MEMORY USAGE bytes, value bytes of strings],
-    over every key under prefix; the class is what follows the prefix up to
-    the first colon (u, a, c, p, t, m)."""
+    """(class, type) -> [keys, MEMORY USAGE bytes, items], over every key
+    under prefix; the class is what follows the prefix up to the first colon
+    (u, a, c, p, t, m), items are counted as SIZE_COMMANDS says."""
     rows = collections.defaultdict(lambda: [0, 0, 0])
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     for i in range(0, len(keys), 1000):
@@ -276,112 +287,140 @@ def key_breakdown(client, prefix):
             # SAMPLES 0: exact for the few large zsets too, not estimated.
             pipe.memory_usage(key, samples=0)
         replies = pipe.execute()
-        strings = []
+        sized = []
         for j, key in enumerate(chunk):
             kind, used = replies[2 * j], replies[2 * j + 1] or 0
             row = rows[(key[len(prefix):].split(":", 1)[0], kind)]
             row[0] += 1
             row[1] += used
-            if kind == "string":
-                strings.append(row)
-                pipe.strlen(key)
-        for row, length in zip(strings, pipe.execute()):
-            row[2] += length
+            if kind in SIZE_COMMANDS:
+                sized.append(row)
+                pipe.execute_command(SIZE_COMMANDS[kind], key)
+        for row, size in zip(sized, pipe.execute()):
+            row[2] += size
     return rows
 
 
 def print_breakdown(rows, delta, users):
+    """Prints rows, largest first, and the part of delta (the growth of
+    used_memory) they do not account for; returns what they account for."""
     print(f"{'class':6} {'type':7} {'keys':>8} {'MEMORY USAGE':>13} "
-          f"{'avg/key':>8} {'per user':>9}  value bytes/key")
+          f"{'avg/key':>9} {'per user':>9} {'items/key':>10}  (items)")
     accounted = 0
-    for (cls, kind), (keys, used, values) in sorted(
+    for (cls, kind), (keys, used, items) in sorted(
             rows.items(), key=lambda item: -item[1][1]):
         accounted += used
-        value = f"{values / keys:.1f}" if kind == "string" else "-"
+        unit = SIZE_COMMANDS.get(kind, "?")
         print(f"{cls + ':':6} {kind:7} {keys:8d} {used:13d} "
-              f"{used / keys:8.1f} {used / users:9.1f}  {value}")
+              f"{used / keys:9.1f} {used / users:9.1f} {items / keys:10.1f}"
+              f"  ({unit})")
     rest = delta - accounted
-    print(f"{'rest':6} {'':7} {'':>8} {rest:13d} {'':>8} "
-          f"{rest / users:9.1f}  dictionaries' tables, expires, allocator")
+    print(f"{'rest':6} {'':7} {'':>8} {rest:13d} {'':>9} {rest / users:9.1f}"
+          "  dictionaries' buckets, expires entries, scripts")
     return accounted
 
 
 # --- the run ---------------------------------------------------------------
 
-def bench(args, tmp, started_procs):
-    check_tools()
-    names = ewsenv.Names("bench")
-    topics = [(names.usage, args.partitions), (names.campaign, 2),
-              (names.alerts, 4), (names.dlq, 1)]
-    inputs = [names.usage, names.campaign]
+def start_services(topics, started_procs):
+    """The broker and a fresh Redis, registered for cleanup as they start."""
     broker = ewsenv.Broker(topics)
     started_procs.append(broker)
     redis = ewsenv.Redis()
     started_procs.append(redis)
-    client = redis_py.Redis(port=redis.port, decode_responses=True)
-    server = client.info("server")
-    log(f"redis-server {server['redis_version']} "
-        f"({client.info('memory')['mem_allocator']}), broker "
-        f"{broker.bootstrap}, load average "
-        + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    return broker, redis
 
-    summary, gen_seconds = generate(names, broker, args, tmp)
+
+def produce_backlog(names, broker, args, tmp):
+    """Generates the backlog and checks the broker kept all of it; returns
+    (events, users)."""
+    summary, seconds = generate(names, broker, args, tmp)
     events, users = summary["events"], summary["users"]
-    log(f"ews-gen: {events} events of {users} users in {gen_seconds:.1f}s")
-    check_backlog(broker, inputs, events)
+    log(f"ews-gen: {events} events of {users} users in {seconds:.1f}s")
+    check_backlog(broker, [names.usage, names.campaign], events)
+    return events, users
 
-    base_before = baseline(broker, inputs)
-    log(f"kcat over the backlog: {base_before:.2f}s")
 
+def measure_processor(names, broker, redis, client, events, started_procs):
+    """One processor run over the backlog, with Redis's memory and CPU time
+    read just before it starts and just after it exits."""
     mem_before = client.info("memory")
     redis_cpu_before = redis_cpu_seconds(client)
     run = ProcessorRun(names, broker, redis)
     started_procs.append(run)
     result = run.wait(PROCESSOR_TIMEOUT)
-    redis_cpu = redis_cpu_seconds(client) - redis_cpu_before
-    mem_after = client.info("memory")
+    result["redis_cpu_seconds"] = redis_cpu_seconds(client) - redis_cpu_before
+    result["mem_before"] = mem_before
+    result["mem_after"] = client.info("memory")
     log(result["stats_line"])
     consumed = result["stats"].get("consumed")
     if consumed != events:
         raise BenchError(f"processor consumed {consumed} events, ews-gen "
                          f"produced {events}:\n" + run.tail())
+    return result
 
-    base_after = baseline(broker, inputs)
-    log(f"kcat over the backlog again: {base_after:.2f}s")
 
-    delta = mem_after["used_memory"] - mem_before["used_memory"]
-    rss_delta = mem_after["used_memory_rss"] - mem_before["used_memory_rss"]
+def bench(args, tmp, started_procs):
+    check_tools()
+    names = ewsenv.Names("bench")
+    inputs = [names.usage, names.campaign]
+    broker, redis = start_services(
+        [(names.usage, args.partitions), (names.campaign, 2),
+         (names.alerts, 4), (names.dlq, 1)], started_procs)
+    client = redis_py.Redis(port=redis.port, decode_responses=True)
+    log(f"redis-server {client.info('server')['redis_version']} "
+        f"({client.info('memory')['mem_allocator']}), broker "
+        f"{broker.bootstrap}, load average "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+    events, users = produce_backlog(names, broker, args, tmp)
+    baselines = [baseline(broker, inputs)]
+    log(f"kcat over the backlog: {baselines[0]:.2f}s")
+    run = measure_processor(names, broker, redis, client, events,
+                            started_procs)
+    baselines.append(baseline(broker, inputs))
+    log(f"kcat over the backlog again: {baselines[1]:.2f}s")
+
     rows = key_breakdown(client, names.prefix)
+    delta = run["mem_after"]["used_memory"] - run["mem_before"]["used_memory"]
     print()
     accounted = print_breakdown(rows, delta, users)
     print()
+    summarize(args, client, run, rows, baselines, events, users, accounted)
 
+
+def summarize(args, client, run, rows, baselines, events, users, accounted):
+    """The summary block: one `bench: key=value ...` line per subject."""
+    before, after = run["mem_before"], run["mem_after"]
+    delta = after["used_memory"] - before["used_memory"]
+    rss_delta = after["used_memory_rss"] - before["used_memory_rss"]
     user_keys = sum(row[0] for (cls, _), row in rows.items() if cls == "u")
     keyspace = client.info("keyspace").get("db0", {})
-    notes = odd_things(result["stats"], user_keys, users)
+    consumed = run["stats"]["consumed"]
+    processor_rate = consumed / run["seconds"]
+    baseline_rate = events / min(baselines)
+    cpu = run["cpu_seconds"] + run["redis_cpu_seconds"]
 
-    processor_rate = consumed / result["seconds"]
-    baseline_rate = events / min(base_before, base_after)
-    log(f"redis_version={server['redis_version']} "
-        f"used_memory_before={mem_before['used_memory']} "
-        f"used_memory_after={mem_after['used_memory']} "
+    log(f"redis_version={client.info('server')['redis_version']} "
+        f"used_memory_before={before['used_memory']} "
+        f"used_memory_after={after['used_memory']} "
         f"keys={keyspace.get('keys', 0)} expires={keyspace.get('expires', 0)}")
     log(f"redis_bytes_per_user={delta / users:.0f} users={users} "
         f"user_keys={user_keys} memory_usage_per_user={accounted / users:.0f} "
         f"rss_bytes_per_user={rss_delta / users:.0f} events={events} "
         f"days={args.days}")
     log(f"processor_events_per_s={processor_rate:.0f} "
-        f"processor_run_events_per_s={consumed / result['run_seconds']:.0f} "
+        f"processor_run_events_per_s={consumed / run['run_seconds']:.0f} "
         f"baseline_events_per_s={baseline_rate:.0f} "
         f"ratio={processor_rate / baseline_rate:.3f} "
-        f"processor_seconds={result['seconds']:.1f} "
-        f"baseline_seconds={base_before:.2f},{base_after:.2f}")
-    log(f"processor_peak_rss_kib={result['peak_rss_kib']} "
-        f"processor_cpu_s={result['cpu_seconds']:.1f} "
-        f"redis_cpu_s={redis_cpu:.1f} "
-        f"cpu_us_per_event={1e6 * (result['cpu_seconds'] + redis_cpu) / events:.1f} "
+        f"processor_seconds={run['seconds']:.1f} "
+        f"baseline_seconds={baselines[0]:.2f},{baselines[1]:.2f}")
+    log(f"processor_peak_rss_kib={run['peak_rss_kib']} "
+        f"processor_cpu_s={run['cpu_seconds']:.1f} "
+        f"redis_cpu_s={run['redis_cpu_seconds']:.1f} "
+        f"cpu_us_per_event={1e6 * cpu / events:.1f} "
         f"partitions={args.partitions} cores={os.cpu_count()}")
-    for note in notes:
+    for note in odd_things(run["stats"], user_keys, users):
         log(f"note: {note}")
 
 
@@ -404,7 +443,8 @@ def main():
     try:
         with tempfile.TemporaryDirectory(prefix="ews-bench-") as tmp:
             bench(args, tmp, started_procs)
-    except (BenchError, TimeoutError, RuntimeError) as e:
+    except (BenchError, TimeoutError, RuntimeError, KafkaException,
+            redis_py.RedisError) as e:
         print(f"bench: FAILED: {e}", file=sys.stderr, flush=True)
         return 1
     finally:

@@ -70,6 +70,7 @@ def test_sigkill_at_random_moments_changes_nothing(broker, redis, names,
     crashing.usage, crashing.campaign = names.usage, names.campaign
     env_batch = {"EWS_KAFKA_BATCH_MAX": "5"}
     fast_rejoin = ["-X", "session.timeout.ms=3000"]
+    mid_stream = 0
     for point in points:
         proc = ewsenv.processor(crashing, broker, redis, fast_rejoin,
                                 stderr=subprocess.DEVNULL, env_extra=env_batch)
@@ -80,7 +81,9 @@ def test_sigkill_at_random_moments_changes_nothing(broker, redis, names,
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-    assert fence_offsets(client, crashing) < events, "killed after the end"
+        mid_stream += fence_offsets(client, crashing) < events
+    # a loaded machine may kill one late, but the stream must be cut
+    assert mid_stream >= 8, f"only {mid_stream} kills landed mid-stream"
     ewsenv.run_processor_to_end(crashing, broker, redis, env_extra=env_batch)
     close(state(crashing, broker, redis, truth), want)
 

@@ -94,17 +94,30 @@ static void enc_usage(struct enc *e, const struct usage_spec *s)
 
 static struct ews_decoder *decoder;
 
+static struct ews_decoder *decoder_make(enum ews_decode_format format,
+                                        const char *writer_schema)
+{
+        struct ews_decode_conf conf = {
+                .schema_dir = "schemas",
+                .format = {format, format},
+                .writer_schema = {writer_schema, NULL},
+                .max_future_ms = 24 * 3600000LL,
+                .max_bytes = 1 << 20,
+                .max_items = 10000,
+        };
+        char errstr[256];
+        struct ews_decoder *d = ews_decoder_new(&conf, errstr, sizeof(errstr));
+
+        if (!d)
+                fail_msg("decoder: %s", errstr);
+        return d;
+}
+
 static int setup(void **state)
 {
-        struct ews_decode_conf conf = {"schemas", 24 * 3600000LL, 1 << 20,
-                                       10000};
-        char errstr[256];
-
         (void)state;
-        decoder = ews_decoder_new(&conf, errstr, sizeof(errstr));
-        if (!decoder)
-                fprintf(stderr, "decoder: %s\n", errstr);
-        return decoder ? 0 : -1;
+        decoder = decoder_make(EWS_FORMAT_AVRO, NULL);
+        return 0;
 }
 
 static int teardown(void **state)
@@ -350,6 +363,195 @@ static void test_alert_encode(void **state)
                          -1);
 }
 
+static char *file_read(const char *path, size_t *len)
+{
+        static char buf[16384];
+        FILE *fp = fopen(path, "rb");
+
+        assert_non_null(fp);
+        *len = fread(buf, 1, sizeof(buf) - 1, fp);
+        fclose(fp);
+        buf[*len] = '\0';
+        return buf;
+}
+
+/* The registry's wire format: byte 0, a big-endian id, then Avro. */
+static void enc_confluent(struct enc *e, int32_t id, const struct enc *body)
+{
+        e->buf[0] = 0;
+        e->buf[1] = (unsigned char)(id >> 24);
+        e->buf[2] = (unsigned char)(id >> 16);
+        e->buf[3] = (unsigned char)(id >> 8);
+        e->buf[4] = (unsigned char)id;
+        memcpy(e->buf + 5, body->buf, body->len);
+        e->len = body->len + 5;
+}
+
+/* Writers evolve: ours reads what they wrote, or says it cannot. */
+static void test_confluent_evolution(void **state)
+{
+        struct ews_decoder *d = decoder_make(EWS_FORMAT_CONFLUENT, NULL);
+        static const char *files[] = {
+                "schemas/usage_event.avsc",
+                "tests/schemas/usage_event_v2_added.avsc",
+                "tests/schemas/usage_event_v2_removed.avsc",
+                "tests/schemas/usage_event_incompatible.avsc"};
+        struct usage_spec s = usage_valid();
+        struct ews_usage_event ev;
+        struct enc body, e;
+        char errstr[256], *json;
+        size_t len;
+        int i;
+
+        (void)state;
+        for (i = 0; i < 4; i++) {
+                json = file_read(files[i], &len);
+                assert_int_equal(ews_decoder_schema_add(d, i + 1, json, len,
+                                                        errstr,
+                                                        sizeof(errstr)),
+                                 0);
+        }
+        /* id 1, our own schema */
+        enc_usage(&body, &s);
+        enc_confluent(&e, 1, &body);
+        assert_int_equal(ews_decode_usage(d, e.buf, e.len, NOW, &ev, errstr,
+                                          sizeof(errstr)),
+                         EWS_DECODE_OK);
+        assert_string_equal(ev.product, "crm");
+
+        /* id 2: session_id added after product */
+        body.len = 0;
+        enc_str(&body, "e-2");
+        enc_str(&body, "u-2");
+        enc_opt_str(&body, "a-2");
+        enc_str(&body, "login");
+        enc_opt_str(&body, "sess-9"); /* session_id */
+        enc_opt_str(&body, "crm");
+        enc_long(&body, 0);
+        enc_opt_str(&body, NULL);
+        enc_long(&body, T0);
+        enc_long(&body, 0);
+        enc_confluent(&e, 2, &body);
+        assert_int_equal(ews_decode_usage(d, e.buf, e.len, NOW, &ev, errstr,
+                                          sizeof(errstr)),
+                         EWS_DECODE_OK);
+        assert_string_equal(ev.user_id, "u-2");
+        assert_string_equal(ev.product, "crm");
+        assert_true(ev.occurred_at_ms == T0);
+
+        /* id 3: product removed: ours defaults it */
+        body.len = 0;
+        enc_str(&body, "e-3");
+        enc_str(&body, "u-3");
+        enc_opt_str(&body, NULL);
+        enc_str(&body, "login");
+        enc_long(&body, 0);
+        enc_opt_str(&body, "c-3");
+        enc_long(&body, T0);
+        enc_long(&body, 0);
+        enc_confluent(&e, 3, &body);
+        assert_int_equal(ews_decode_usage(d, e.buf, e.len, NOW, &ev, errstr,
+                                          sizeof(errstr)),
+                         EWS_DECODE_OK);
+        assert_string_equal(ev.product, "");
+        assert_string_equal(ev.campaign_id, "c-3");
+
+        /* id 4: incompatible; id 9: unknown (no registry); bad magic */
+        enc_confluent(&e, 4, &body);
+        assert_int_equal(ews_decode_usage(d, e.buf, e.len, NOW, &ev, errstr,
+                                          sizeof(errstr)),
+                         EWS_DECODE_INCOMPATIBLE_SCHEMA);
+        assert_non_null(strstr(errstr, "schema id 4"));
+        enc_confluent(&e, 9, &body);
+        assert_int_equal(ews_decode_usage(d, e.buf, e.len, NOW, &ev, errstr,
+                                          sizeof(errstr)),
+                         EWS_DECODE_UNKNOWN_SCHEMA);
+        e.buf[0] = 1;
+        assert_int_equal(ews_decode_usage(d, e.buf, e.len, NOW, &ev, errstr,
+                                          sizeof(errstr)),
+                         EWS_DECODE_BAD_MAGIC);
+        assert_int_equal(ews_decode_usage(d, e.buf, 3, NOW, &ev, errstr,
+                                          sizeof(errstr)),
+                         EWS_DECODE_BAD_MAGIC);
+        ews_decoder_destroy(d);
+}
+
+/* Raw Avro from producers on a newer schema, named in the configuration. */
+static void test_avro_writer_schema(void **state)
+{
+        struct ews_decoder *d = decoder_make(
+                EWS_FORMAT_AVRO, "tests/schemas/usage_event_v2_removed.avsc");
+        struct ews_usage_event ev;
+        struct enc body = {{0}, 0};
+        char errstr[256];
+
+        (void)state;
+        enc_str(&body, "e-3");
+        enc_str(&body, "u-3");
+        enc_opt_str(&body, NULL);
+        enc_str(&body, "login");
+        enc_long(&body, 0);
+        enc_opt_str(&body, NULL);
+        enc_long(&body, T0);
+        enc_long(&body, 0);
+        assert_int_equal(ews_decode_usage(d, body.buf, body.len, NOW, &ev,
+                                          errstr, sizeof(errstr)),
+                         EWS_DECODE_OK);
+        assert_string_equal(ev.user_id, "u-3");
+        ews_decoder_destroy(d);
+}
+
+static void test_json(void **state)
+{
+        static const struct {
+                const char *json;
+                enum ews_decode_err want;
+        } cases[] = {
+                {"{\"event_id\":\"e\",\"user_id\":\"u\",\"event_type\":"
+                 "\"login\",\"occurred_at\":1767225600000}",
+                 EWS_DECODE_OK},
+                {"{\"event_id\":\"e\",\"user_id\":\"u\",\"event_type\":"
+                 "\"video_play\",\"value\":0.5,\"product\":null,"
+                 "\"occurred_at\":\"2026-01-01T00:00:00.250Z\","
+                 "\"attributes\":{\"page_class\":\"pricing\"},"
+                 "\"future_field\":[1,2]}",
+                 EWS_DECODE_OK},
+                {"{\"event_id\":\"e\",\"event_type\":\"login\","
+                 "\"occurred_at\":1767225600000}",
+                 EWS_DECODE_MISSING_FIELD},
+                {"{\"event_id\":\"e\",\"user_id\":7,\"event_type\":\"x\","
+                 "\"occurred_at\":1767225600000}",
+                 EWS_DECODE_BAD_VALUE},
+                {"{\"event_id\":\"e\",\"user_id\":\"u\",\"event_type\":"
+                 "\"x\",\"occurred_at\":\"yesterday\"}",
+                 EWS_DECODE_BAD_TIMESTAMP},
+                {"{\"event_id\":", EWS_DECODE_BAD_JSON},
+                {"[1,2]", EWS_DECODE_BAD_JSON},
+                {"{\"a\":1,\"a\":2}", EWS_DECODE_BAD_JSON},
+        };
+        struct ews_decoder *d = decoder_make(EWS_FORMAT_JSON, NULL);
+        struct ews_usage_event ev;
+        char errstr[256];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                enum ews_decode_err got = ews_decode_usage(
+                        d, cases[i].json, strlen(cases[i].json), NOW, &ev,
+                        errstr, sizeof(errstr));
+                if (got != cases[i].want)
+                        fail_msg("case %zu: want %s, got %s (%s)", i,
+                                 ews_decode_err_name(cases[i].want),
+                                 ews_decode_err_name(got), errstr);
+        }
+        ews_decode_usage(d, cases[1].json, strlen(cases[1].json), NOW, &ev,
+                         errstr, sizeof(errstr));
+        assert_true(ev.occurred_at_ms == 1767225600250LL);
+        assert_float_equal(ev.value, 0.5, 0);
+        assert_int_equal(ev.attr_cnt, 1);
+        ews_decoder_destroy(d);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -358,6 +560,9 @@ int main(void)
                 cmocka_unit_test(test_usage_malformed),
                 cmocka_unit_test(test_campaign_bad_enum),
                 cmocka_unit_test(test_alert_encode),
+                cmocka_unit_test(test_confluent_evolution),
+                cmocka_unit_test(test_avro_writer_schema),
+                cmocka_unit_test(test_json),
         };
         return cmocka_run_group_tests_name("decode", tests, setup, teardown);
 }

@@ -1,0 +1,377 @@
+#!/usr/bin/python3
+"""Writes the fuzz targets' seed corpora, tests/fuzz/corpus/<target>/.
+
+Valid events of every kind, with and without their optional fields and at
+the limits the decoder enforces, encoded by python3-avro (an encoder that
+is not ours), and malformed variants of them. Every input is a selector
+byte, then the message (tests/fuzz/fuzz_common.h): bit 0 picks the stream
+(0 usage, 1 campaign), bit 1 is the target's own.
+
+Deterministic. Each corpus directory is rewritten whole: add hand-made
+cases to tests/fuzz/regressions/<target>/ instead. Run with Debian's
+interpreter, where python3-avro lives:
+
+    /usr/bin/python3 tests/fuzz/make_corpus.py
+"""
+import io
+import json
+import os
+import struct
+
+import avro.io
+import avro.schema
+
+FUZZ = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(FUZZ))
+
+T0 = 1767225600000  # 2026-01-01T00:00:00Z, as fuzz_common.h
+NOW = T0 + 3600000
+MAX_FUTURE = 24 * 3600000
+MIN_TIME = 946684800000  # 2000-01-01: anything before is rejected
+
+USAGE, CAMPAIGN, ALT = 0, 1, 2  # selector bits
+
+
+def load_schema(path):
+    """The schema without logical types, so that times are written as the
+    plain longs the decoder sees."""
+
+    def strip(node):
+        if isinstance(node, dict):
+            node.pop("logicalType", None)
+            for v in node.values():
+                strip(v)
+        elif isinstance(node, list):
+            for v in node:
+                strip(v)
+
+    with open(os.path.join(ROOT, path)) as f:
+        doc = json.load(f)
+    strip(doc)
+    return avro.schema.parse(json.dumps(doc))
+
+
+SCHEMAS = {
+    "usage": load_schema("schemas/usage_event.avsc"),
+    "campaign": load_schema("schemas/campaign_event.avsc"),
+    "usage_v2": load_schema("tests/fuzz/schemas/usage_event_v2.avsc"),
+    "usage_value_union": load_schema(
+        "tests/fuzz/schemas/usage_event_value_union.avsc"),
+    "usage_no_product": load_schema(
+        "tests/fuzz/schemas/usage_event_no_product.avsc"),
+    "campaign_v2": load_schema("tests/fuzz/schemas/campaign_event_v2.avsc"),
+}
+
+
+def encode(schema, datum):
+    buf = io.BytesIO()
+    avro.io.DatumWriter(SCHEMAS[schema]).write(datum,
+                                               avro.io.BinaryEncoder(buf))
+    return buf.getvalue()
+
+
+def usage(event_id, event_type, user="u-1001", **fields):
+    event = {
+        "event_id": event_id,
+        "user_id": user,
+        "account_id": None,
+        "event_type": event_type,
+        "product": None,
+        "value": None,
+        "campaign_id": None,
+        "occurred_at": T0,
+        "attributes": {},
+    }
+    event.update(fields)
+    return event
+
+
+def campaign(event_id, kind, **fields):
+    event = {
+        "event_id": event_id,
+        "campaign_id": "c-spring",
+        "type": kind,
+        "name": None,
+        "channel": None,
+        "target_activation_rate": None,
+        "amount": None,
+        "occurred_at": T0,
+    }
+    event.update(fields)
+    return event
+
+
+FIRMOGRAPHICS = {
+    "company_size": "51-200",
+    "industry": "software",
+    "role": "marketing",
+    "country": "DE",
+    "email_domain": "acme.example",
+}
+
+USAGE_EVENTS = {
+    "trial_started-full": usage("e-0001", "trial_started", account_id="acme",
+                                product="crm", campaign_id="c-spring",
+                                attributes=FIRMOGRAPHICS),
+    "trial_started-bare": usage("e-0002", "trial_started"),
+    "login": usage("e-0003", "login", occurred_at=T0 + 60000),
+    "feature_used": usage("e-0004", "feature_used", account_id="acme",
+                          product="analytics"),
+    "page_view-pricing": usage("e-0005", "page_view",
+                               attributes={"page_class": "pricing"}),
+    "video_play": usage("e-0006", "video_play", product="crm", value=0.75),
+    "content_download": usage("e-0007", "content_download", value=1.0),
+    "invite_sent": usage("e-0008", "invite_sent", account_id="acme"),
+    "identify": usage("e-0009", "identify",
+                      attributes={"role": "cto", "country": "US"}),
+    "converted": usage("e-0010", "converted", account_id="acme"),
+    "trial_ended": usage("e-0011", "trial_ended"),
+    "unsubscribed": usage("e-0012", "unsubscribed", value=-1.0),
+    # at the limits: the longest ids, more attributes than slots, an
+    # attribute value that just fits and one that does not, the oldest and
+    # the latest accepted times
+    "limits-ids": usage("e" * 127, "x" * 63, user="u" * 127,
+                        account_id="a" * 127, product="p" * 63,
+                        campaign_id="c" * 127),
+    "limits-attributes": usage(
+        "e-0013", "identify",
+        attributes=dict({"k%02d" % i: "v" for i in range(20)},
+                        long_value="v" * 127, too_long="v" * 128,
+                        **{"k" * 63: "ok", "k" * 64: "cut"})),
+    "limits-oldest": usage("e-0014", "login", occurred_at=MIN_TIME),
+    "limits-latest": usage("e-0015", "login", occurred_at=NOW + MAX_FUTURE),
+    "utf8": usage("e-0016", "page_view", user="jürgen@äöü.example",
+                  attributes={"page_class": "intégrations"}),
+}
+
+CAMPAIGN_EVENTS = {
+    "launched": campaign("ce-1", "LAUNCHED", name="Spring webinar",
+                         channel="webinar", target_activation_rate=0.35),
+    "spend": campaign("ce-2", "SPEND", amount=1250.5),
+    "paused": campaign("ce-3", "PAUSED"),
+    "ended": campaign("ce-4", "ENDED", name="Spring webinar",
+                      channel="paid_search", target_activation_rate=0.0,
+                      amount=0.0),
+    "limits": campaign("c" * 127, "LAUNCHED", name="n" * 127,
+                       channel="c" * 63, target_activation_rate=1.0),
+}
+
+
+def zigzag(n):
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while z > 0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+def malformed_usage():
+    """Variants of a valid usage event, each wrong in one way the decoder
+    must reject (tests/unit/test_decode.c names the expected reasons)."""
+    good = encode("usage", USAGE_EVENTS["trial_started-full"])
+    bare = encode("usage", USAGE_EVENTS["trial_started-bare"])
+    prefix = zigzag(6) + b"e-0001"  # the event_id field, as encoded
+    assert good.startswith(prefix)
+    rest = good[len(prefix):]
+    yield "truncated", good[:-5]
+    yield "trailing", good + b"\x00"
+    yield "negative-length", zigzag(-6) + good[1:]
+    yield "huge-length", zigzag(1 << 40) + good[1:]
+    yield "long-varint", b"\xff" * 11 + good[1:]
+    ids = zigzag(6) + b"e-0002" + zigzag(6) + b"u-1001"
+    assert bare.startswith(ids)
+    yield "union-index", bare[:len(ids)] + zigzag(5) + bare[len(ids) + 1:]
+    yield "empty-id", zigzag(0) + rest
+    yield "nul-in-id", zigzag(6) + b"e-\x00" + b"001" + rest
+    yield "id-too-long", zigzag(200) + b"e" * 200 + rest
+    yield "future", encode("usage", usage("e-b1", "login",
+                                          occurred_at=NOW + MAX_FUTURE + 1))
+    yield "seconds", encode("usage", usage("e-b2", "login",
+                                           occurred_at=T0 // 1000))
+    yield "nan", encode("usage", usage("e-b3", "video_play",
+                                       value=float("nan")))
+    yield "infinity", encode("usage", usage("e-b4", "video_play",
+                                            value=float("inf")))
+    # attributes as one block of -1 entries with a byte size, then a block
+    # whose size claims more than there is
+    head = encode("usage", USAGE_EVENTS["login"])[:-1]
+    yield "map-sized-block", head + zigzag(-1) + zigzag(4) + zigzag(
+        1) + b"k" + zigzag(1) + b"v" + zigzag(0)
+    yield "map-bad-block-size", head + zigzag(-1) + zigzag(1000) + zigzag(
+        1) + b"k" + zigzag(1) + b"v" + zigzag(0)
+    yield "map-too-many", head + zigzag(1 << 30)
+    yield "empty", b""
+
+
+def malformed_campaign():
+    good = encode("campaign", CAMPAIGN_EVENTS["launched"])
+    ids = zigzag(4) + b"ce-1" + zigzag(8) + b"c-spring"
+    yield "enum-index", ids + zigzag(7) + good[len(ids) + 1:]
+    yield "enum-negative", ids + zigzag(-1) + good[len(ids) + 1:]
+    yield "truncated", good[:-3]
+    yield "target-above-1", encode("campaign", campaign(
+        "ce-b1", "LAUNCHED", target_activation_rate=1.5))
+    yield "amount-nan", encode("campaign", campaign(
+        "ce-b2", "SPEND", amount=float("nan")))
+    yield "missing-campaign", encode("campaign", campaign(
+        "ce-b3", "PAUSED", campaign_id=""))
+
+
+def write(target, files):
+    path = os.path.join(FUZZ, "corpus", target)
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        os.remove(os.path.join(path, name))
+    for name, data in files:
+        with open(os.path.join(path, name), "wb") as f:
+            f.write(data)
+    print("%s: %d inputs" % (path, len(files)))
+
+
+def sel(bits):
+    return bytes([bits])
+
+
+def corpus_avro():
+    files = []
+    for name, ev in USAGE_EVENTS.items():
+        files.append(("usage-" + name, sel(USAGE) + encode("usage", ev)))
+    for name, ev in CAMPAIGN_EVENTS.items():
+        files.append(("campaign-" + name,
+                      sel(CAMPAIGN) + encode("campaign", ev)))
+    for name, data in malformed_usage():
+        files.append(("usage-bad-" + name, sel(USAGE) + data))
+    for name, data in malformed_campaign():
+        files.append(("campaign-bad-" + name, sel(CAMPAIGN) + data))
+    # written with the evolved schemas, the decoder configured with them
+    v2 = dict(session_id="s-77", tags=["beta", "mobile"])
+    for name in ("trial_started-full", "login", "video_play"):
+        ev = dict(USAGE_EVENTS[name], **v2)
+        files.append(("usage-v2-" + name,
+                      sel(USAGE | ALT) + encode("usage_v2", ev)))
+    files.append(("usage-v2-bare", sel(USAGE | ALT) + encode(
+        "usage_v2", dict(USAGE_EVENTS["login"], session_id=None, tags=[]))))
+    for name in ("launched", "spend"):
+        ev = dict(CAMPAIGN_EVENTS[name], currency="EUR")
+        files.append(("campaign-v2-" + name,
+                      sel(CAMPAIGN | ALT) + encode("campaign_v2", ev)))
+    files.append(("campaign-v2-archived", sel(CAMPAIGN | ALT) + encode(
+        "campaign_v2", campaign("ce-5", "ARCHIVED", currency=None))))
+    return files
+
+
+def confluent(schema_id, body):
+    return b"\x00" + struct.pack(">i", schema_id) + body
+
+
+def corpus_confluent():
+    files = []
+    for name in ("trial_started-full", "trial_started-bare", "video_play",
+                 "limits-attributes"):
+        files.append(("id1-usage-" + name, sel(USAGE) + confluent(
+            1, encode("usage", USAGE_EVENTS[name]))))
+    v2 = dict(USAGE_EVENTS["trial_started-full"], session_id="s-77",
+              tags=["beta"])
+    files.append(("id2-usage-v2", sel(USAGE) + confluent(
+        2, encode("usage_v2", v2))))
+    files.append(("id2-usage-v2-bare", sel(USAGE) + confluent(
+        2, encode("usage_v2", dict(USAGE_EVENTS["login"], session_id=None,
+                                   tags=[])))))
+    files.append(("id3-usage-value-double", sel(USAGE) + confluent(
+        3, encode("usage_value_union", USAGE_EVENTS["video_play"]))))
+    files.append(("id3-usage-value-string", sel(USAGE) + confluent(
+        3, encode("usage_value_union",
+                  dict(USAGE_EVENTS["video_play"], value="0.75")))))
+    no_product = dict(USAGE_EVENTS["login"])
+    del no_product["product"]
+    files.append(("id4-usage-no-product", sel(USAGE) + confluent(
+        4, encode("usage_no_product", no_product))))
+    for name in ("launched", "spend", "paused"):
+        files.append(("id5-campaign-" + name, sel(CAMPAIGN) + confluent(
+            5, encode("campaign", CAMPAIGN_EVENTS[name]))))
+    files.append(("id6-campaign-v2", sel(CAMPAIGN) + confluent(
+        6, encode("campaign_v2", dict(CAMPAIGN_EVENTS["spend"],
+                                      currency="EUR")))))
+    files.append(("id6-campaign-v2-archived", sel(CAMPAIGN) + confluent(
+        6, encode("campaign_v2", campaign("ce-5", "ARCHIVED",
+                                          currency=None)))))
+    body = encode("usage", USAGE_EVENTS["login"])
+    files += [
+        ("bad-magic", sel(USAGE) + b"\x01" + confluent(1, body)[1:]),
+        ("bad-short-header", sel(USAGE) + b"\x00\x00\x00"),
+        ("bad-header-only", sel(USAGE) + confluent(1, b"")),
+        ("bad-unknown-id", sel(USAGE) + confluent(99, body)),
+        ("bad-negative-id", sel(USAGE) + confluent(-1, body)),
+        ("bad-usage-id-on-campaign", sel(CAMPAIGN) + confluent(1, body)),
+        ("bad-campaign-id-on-usage", sel(USAGE) + confluent(
+            5, encode("campaign", CAMPAIGN_EVENTS["paused"]))),
+        ("bad-truncated", sel(USAGE) + confluent(1, body[:-4])),
+    ]
+    return files
+
+
+def as_json(event):
+    return json.dumps(event, ensure_ascii=False).encode()
+
+
+def corpus_json():
+    files = []
+    for name, ev in USAGE_EVENTS.items():
+        files.append(("usage-" + name, sel(USAGE) + as_json(ev)))
+    # absent rather than null optionals; times as ISO-8601 strings
+    sparse = {"event_id": "e-j1", "user_id": "u-j1", "event_type": "login",
+              "occurred_at": T0}
+    files.append(("usage-sparse", sel(USAGE) + as_json(sparse)))
+    for name, when in (("iso", "2026-01-01T00:00:00Z"),
+                       ("iso-millis", "2026-01-01T00:59:59.123Z"),
+                       ("iso-bad-offset", "2026-01-01T00:00:00+01:00"),
+                       ("iso-bad-space", "2026-01-01 00:00:00Z"),
+                       ("iso-bad-millis", "2026-01-01T00:00:00.1Z")):
+        files.append(("usage-time-" + name,
+                      sel(USAGE) + as_json(dict(sparse, occurred_at=when))))
+    files.append(("usage-unknown-fields", sel(USAGE) + as_json(
+        dict(sparse, session_id="s-1", tags=["a"], nested={"x": [1, 2]}))))
+    for name, ev in CAMPAIGN_EVENTS.items():
+        files.append(("campaign-" + name, sel(CAMPAIGN) + as_json(ev)))
+    bad = [
+        ("not-object", b"[1, 2, 3]"),
+        ("null", b"null"),
+        ("truncated", as_json(sparse)[:-3]),
+        ("trailing", as_json(sparse) + b" {}"),
+        ("duplicate-key", b'{"event_id": "a", "event_id": "b", '
+                          b'"user_id": "u", "event_type": "login", '
+                          b'"occurred_at": 1767225600000}'),
+        ("value-string", as_json(dict(sparse, value="0.5"))),
+        ("time-float", as_json(dict(sparse, occurred_at=1767225600000.5))),
+        ("time-seconds", as_json(dict(sparse, occurred_at=T0 // 1000))),
+        ("time-huge", b'{"event_id": "a", "user_id": "u", "event_type": '
+                      b'"login", "occurred_at": 9223372036854775807}'),
+        ("nul-escape", b'{"event_id": "a\\u0000b", "user_id": "u", '
+                       b'"event_type": "login", "occurred_at": '
+                       b'1767225600000}'),
+        ("attributes-not-strings", as_json(dict(
+            sparse, attributes={"page_class": 1, "role": None}))),
+        ("id-too-long", as_json(dict(sparse, user_id="u" * 128))),
+        ("deep", b"[" * 3000 + b"]" * 3000),
+        ("empty", b""),
+    ]
+    files += [("usage-bad-" + n, sel(USAGE) + d) for n, d in bad]
+    files.append(("campaign-bad-type", sel(CAMPAIGN) + as_json(dict(
+        CAMPAIGN_EVENTS["paused"], type="ARCHIVED"))))
+    files.append(("campaign-bad-type-long", sel(CAMPAIGN) + as_json(dict(
+        CAMPAIGN_EVENTS["paused"], type="LAUNCHED_AND_MORE_THAN_16"))))
+    files.append(("campaign-bad-type-missing", sel(CAMPAIGN) + as_json(
+        {k: v for k, v in CAMPAIGN_EVENTS["paused"].items() if k != "type"})))
+    return files
+
+
+def main():
+    write("fuzz_avro", corpus_avro())
+    write("fuzz_confluent", corpus_confluent())
+    write("fuzz_json", corpus_json())
+
+
+if __name__ == "__main__":
+    main()
