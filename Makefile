@@ -30,9 +30,17 @@ TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
             $(BUILD)/ews-inspect
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-C_FILES  := $(wildcard processor/*.[ch] processor/tools/*.c tests/unit/*.[ch])
+C_FILES  := $(wildcard processor/*.[ch] processor/tools/*.c tests/unit/*.[ch] \
+                      tests/fuzz/*.[ch])
 
-.PHONY: all deps test unit integration asan demo format format-check clean
+# libFuzzer targets (tests/fuzz/README.md). `make test` replays their seed
+# corpus and regressions with gcc; `make fuzz` fuzzes each for FUZZ_SECONDS.
+FUZZ_TARGETS := fuzz_avro fuzz_confluent fuzz_json
+FUZZ_REPLAY  := $(patsubst %,$(BUILD)/tests/replay_%,$(FUZZ_TARGETS))
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps test unit integration asan demo format format-check clean \
+        fuzz fuzz-build
 
 all: $(BUILD)/ews-processor $(TOOLS)
 
@@ -74,8 +82,38 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
+	@for t in $(FUZZ_TARGETS); do \
+	  LSAN_OPTIONS=$(FUZZ_LSAN_OPTIONS) $(BUILD)/tests/replay_$$t \
+	    tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t || exit 1; \
+	done
+
+# A fuzz target linked with tests/fuzz/replay.c instead of libFuzzer.
+$(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c \
+                         tests/fuzz/fuzz_common.h $(LIB) | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< tests/fuzz/replay.c \
+	  $(LIB) -o $@ $(LDFLAGS) $(PKG_LIBS)
+
+# avro-c's generic values keep pointers at unaligned offsets, which LSan
+# would miss and call leaks; lsan.supp names avro-c's own leaks.
+FUZZ_LSAN_OPTIONS := use_unaligned=1:print_suppressions=0:$\
+                     suppressions=$(CURDIR)/tests/fuzz/lsan.supp
+
+# Each target for FUZZ_SECONDS, from its seeds, its regressions and what
+# earlier runs found (build/fuzz/corpus-<target>/, not committed). A crash
+# is saved under build/fuzz/crashes/<target>/; copy it to
+# tests/fuzz/regressions/<target>/ so that `make test` replays it from then
+# on, and fix the bug. Needs clang: tests/fuzz/build.sh installs it.
+fuzz-build: deps
+	@tests/fuzz/build.sh
+
+fuzz: fuzz-build
+	@rc=0; for t in $(FUZZ_TARGETS); do \
+	  LSAN_OPTIONS=$(FUZZ_LSAN_OPTIONS) tests/fuzz/run.sh $$t \
+	    $(FUZZ_SECONDS) || rc=1; \
+	done; exit $$rc
 
 # Tests of the store that need a real Redis: run by the integration suite.
 STORE_BIN := $(BUILD)/tests/store_zombie
