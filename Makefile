@@ -10,24 +10,25 @@ CFLAGS     += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 LDFLAGS    += $(SAN_FLAGS)
 PYTHON     := /usr/bin/python3
 
-PKGS       := rdkafka avro-c hiredis yaml-0.1 jansson libcurl
+PKGS       := rdkafka avro-c hiredis yaml-0.1 jansson libcurl libmicrohttpd
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 # Debian packages the build, the tests and the demo use.
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 libhiredis-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
-                libcmocka-dev \
+                libmicrohttpd-dev libcmocka-dev \
                 redis-server \
                 redis-tools kcat clang-format python3 python3-pytest \
-                python3-avro python3-confluent-kafka python3-redis
+                python3-avro python3-confluent-kafka python3-redis \
+                prometheus docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 LIB_SRC  := $(filter-out processor/main.c,$(wildcard processor/*.c))
 LIB_OBJ  := $(patsubst processor/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 LIB      := $(BUILD)/libews.a
 TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
-            $(BUILD)/ews-inspect
+            $(BUILD)/ews-inspect $(BUILD)/ews-redrive
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(wildcard processor/*.[ch] processor/tools/*.c tests/unit/*.[ch] \
@@ -40,7 +41,7 @@ FUZZ_REPLAY  := $(patsubst %,$(BUILD)/tests/replay_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps test unit integration asan demo format format-check clean \
-        fuzz fuzz-build
+        fuzz fuzz-build install
 
 all: $(BUILD)/ews-processor $(TOOLS)
 
@@ -155,3 +156,34 @@ format-check: deps
 
 clean:
 	rm -rf build
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binaries to PREFIX/bin,
+# the schemas and a reference copy of the configuration to PREFIX/share/ews,
+# the configuration to /etc/ews/ews.yaml unless one is there already, and
+# the systemd unit to PREFIX/lib/systemd/system (searched by systemd for
+# PREFIX /usr/local and /usr). The installed configuration and unit name the
+# installed paths. ews-devbroker is a test broker and is not installed.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+INSTALL_BIN := $(BUILD)/ews-processor \
+               $(filter-out $(BUILD)/ews-devbroker,$(TOOLS))
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ews/schemas \
+	  $(DESTDIR)/etc/ews $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 schemas/*.avsc $(DESTDIR)$(PREFIX)/share/ews/schemas/
+	sed 's|^\(  schema\.dir:\) schemas |\1 $(PREFIX)/share/ews/schemas |' \
+	  config/ews.yaml >$(DESTDIR)$(PREFIX)/share/ews/ews.yaml
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/ews/ews.yaml
+	@if [ -e $(DESTDIR)/etc/ews/ews.yaml ]; then \
+	  echo "install: kept $(DESTDIR)/etc/ews/ews.yaml (new one:" \
+	       "$(DESTDIR)$(PREFIX)/share/ews/ews.yaml)"; \
+	else \
+	  install -m 0644 $(DESTDIR)$(PREFIX)/share/ews/ews.yaml \
+	    $(DESTDIR)/etc/ews/ews.yaml; \
+	fi
+	sed 's|/usr/local/|$(PREFIX)/|g' deploy/systemd/ews-processor.service \
+	  >$(DESTDIR)$(UNITDIR)/ews-processor.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ews-processor.service

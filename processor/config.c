@@ -39,6 +39,11 @@ const struct config_key config_keys[] = {
         CK("redis.port", CONFIG_INT, redis_port, 1, 65535),
         CK("redis.timeout", CONFIG_MS, redis_timeout_ms, 1, 600000),
         CK("redis.prefix", CONFIG_STR, redis_prefix, 0, 0),
+        CK("redis.username", CONFIG_STR, redis_username, 0, 0),
+        CK("redis.password", CONFIG_STR, redis_password, 0, 0),
+        CK("http.bind", CONFIG_STR, http_bind, 0, 0),
+        CK("http.port", CONFIG_INT, http_port, 0, 65535),
+        CK("http.token", CONFIG_STR, http_token, 0, 0),
         CK("state.retention", CONFIG_MS, retention_ms, 3600000, 3650 * DAY_MS),
         CK("state.cache.users", CONFIG_INT, cache_users, 1, 100000000),
         CK("scoring.account.active.window", CONFIG_MS, account_active_window_ms,
@@ -142,6 +147,8 @@ void ews_config_defaults(struct ews_config *config)
                     "127.0.0.1");
         config->redis_port = 6379;
         config->redis_timeout_ms = 2000;
+        config_copy(config->http_bind, sizeof(config->http_bind), "127.0.0.1");
+        config->http_port = 9464;
         config_copy(config->redis_prefix, sizeof(config->redis_prefix), "ews:");
         config->retention_ms = (int64_t)(90 * DAY_MS);
         config->cache_users = 200000;
@@ -638,4 +645,3 @@ int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
         }
         return 0;
 }
-

@@ -40,6 +40,8 @@ struct ews_config {
         int redis_port;
         int64_t redis_timeout_ms;
         char redis_prefix[64];
+        char redis_username[128]; /* ACL user; "" for the default user */
+        char redis_password[256];
         /* state */
         int64_t retention_ms;
         int cache_users;
@@ -60,6 +62,10 @@ struct ews_config {
         /* model */
         struct ews_score_conf score;
         struct ews_rules_conf rules;
+        /* http */
+        char http_bind[64];
+        int http_port; /* 0: no HTTP endpoint */
+        char http_token[256];
         /* log */
         char log_level[16];
         char log_format[16];

@@ -38,7 +38,7 @@ static const char *decode_reader_files[EWS_SOURCE_COUNT] = {
 const char *ews_decode_err_name(enum ews_decode_err err)
 {
         return (unsigned)err < EWS_DECODE_ERR_COUNT ? decode_err_names[err]
-                                                     : "unknown";
+                                                    : "unknown";
 }
 
 int ews_decode_format_parse(const char *name)
@@ -204,8 +204,8 @@ static int decode_path_init(struct decode_path *path, avro_schema_t writer,
         path->writer = writer;
         if (avro_schema_equal(writer, reader->schema))
                 return 0;
-        path->projection = decode_projection(writer, reader, errstr,
-                                             errstr_size);
+        path->projection =
+                decode_projection(writer, reader, errstr, errstr_size);
         if (!path->projection)
                 return -1;
         path->dest_iface = avro_generic_class_from_schema(path->projection);
@@ -331,8 +331,9 @@ decode_registered_add(struct ews_decoder *decoder, int32_t id,
         struct decode_registered *r;
 
         if (decoder->registered_cnt == decoder->registered_cap) {
-                size_t cap = decoder->registered_cap ? 2 * decoder->registered_cap
-                                                     : 16;
+                size_t cap = decoder->registered_cap
+                                     ? 2 * decoder->registered_cap
+                                     : 16;
                 r = realloc(decoder->registered, cap * sizeof(*r));
                 if (!r)
                         return NULL;
@@ -348,12 +349,12 @@ decode_registered_add(struct ews_decoder *decoder, int32_t id,
 
 /* Records what a schema id is for a source: a path, or why not. */
 static struct decode_registered *
-decode_register(struct ews_decoder *decoder, int32_t id,
-                enum ews_source source, const char *json, size_t len,
-                enum ews_decode_err status, const char *reason)
+decode_register(struct ews_decoder *decoder, int32_t id, enum ews_source source,
+                const char *json, size_t len, enum ews_decode_err status,
+                const char *reason)
 {
-        struct decode_registered *r = decode_registered_add(decoder, id,
-                                                            source);
+        struct decode_registered *r =
+                decode_registered_add(decoder, id, source);
         avro_schema_t writer = NULL;
         char what[64];
 
@@ -420,12 +421,11 @@ static enum ews_decode_err decode_lookup(struct ews_decoder *decoder,
                                         errstr_size);
                 if (status == REGISTRY_UNAVAILABLE)
                         return EWS_DECODE_RETRY;
-                r = decode_register(decoder, id, source, json,
-                                    json ? strlen(json) : 0,
-                                    status == REGISTRY_OK
-                                            ? EWS_DECODE_OK
-                                            : EWS_DECODE_UNKNOWN_SCHEMA,
-                                    errstr);
+                r = decode_register(
+                        decoder, id, source, json, json ? strlen(json) : 0,
+                        status == REGISTRY_OK ? EWS_DECODE_OK
+                                              : EWS_DECODE_UNKNOWN_SCHEMA,
+                        errstr);
                 free(json);
                 if (!r) {
                         snprintf(errstr, errstr_size, "out of memory");
@@ -443,18 +443,16 @@ static enum ews_decode_err decode_lookup(struct ews_decoder *decoder,
 
 /* Checks bytes against the path's writer schema, then reads them into a
  * record of our fields, *record. */
-static enum ews_decode_err decode_read(struct ews_decoder *decoder,
-                                       enum ews_source source,
-                                       struct decode_path *path,
-                                       const void *buf, size_t len,
-                                       avro_value_t **record, char *errstr,
-                                       size_t errstr_size)
+static enum ews_decode_err
+decode_read(struct ews_decoder *decoder, enum ews_source source,
+            struct decode_path *path, const void *buf, size_t len,
+            avro_value_t **record, char *errstr, size_t errstr_size)
 {
         enum ews_decode_err err;
         int rc;
 
-        err = ews_decode_check(path->writer, buf, len, &decoder->limits,
-                               errstr, errstr_size);
+        err = ews_decode_check(path->writer, buf, len, &decoder->limits, errstr,
+                               errstr_size);
         if (err)
                 return err;
         *record = path->resolver ? &path->dest : &decoder->reader[source].value;

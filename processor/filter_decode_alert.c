@@ -144,7 +144,8 @@ int ews_decode_alert_encode(struct ews_decoder *decoder,
                           "last_activity_at");
 
         avro_writer_memory_set_dest(decoder->avro_writer, buf, (int64_t)size);
-        ALERT_TRY(avro_value_write(decoder->avro_writer, record), "(buffer size)");
+        ALERT_TRY(avro_value_write(decoder->avro_writer, record),
+                  "(buffer size)");
         return (int)avro_writer_tell(decoder->avro_writer);
 fail:
         snprintf(errstr, errstr_size, "alert %s: %s: %s", alert->alert_id, what,

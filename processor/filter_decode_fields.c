@@ -23,9 +23,8 @@ static int fields_get(avro_value_t *record, const char *name,
         return avro_value_get_type(value) == AVRO_NULL;
 }
 
-static enum ews_decode_err fields_string(avro_value_t *record,
-                                         const char *name, char *dst,
-                                         size_t size, char *errstr,
+static enum ews_decode_err fields_string(avro_value_t *record, const char *name,
+                                         char *dst, size_t size, char *errstr,
                                          size_t errstr_size)
 {
         avro_value_t value;
@@ -148,8 +147,7 @@ enum ews_decode_err decode_campaign_fields(avro_value_t *record,
             (err = fields_string(record, "name", event->name,
                                  sizeof(event->name), errstr, errstr_size)) ||
             (err = fields_string(record, "channel", event->channel,
-                                 sizeof(event->channel), errstr,
-                                 errstr_size)))
+                                 sizeof(event->channel), errstr, errstr_size)))
                 return err;
         if (fields_get(record, "type", &value) ||
             avro_value_get_enum(&value, &symbol) || symbol < 0 ||

@@ -36,8 +36,8 @@ struct decode_schema {
  * which our defaults (null, empty) mean anyway.
  */
 struct decode_path {
-        avro_schema_t writer;         /* the schema the bytes were written with */
-        avro_schema_t projection;     /* ours, less what the writer lacks */
+        avro_schema_t writer;     /* the schema the bytes were written with */
+        avro_schema_t projection; /* ours, less what the writer lacks */
         avro_value_iface_t *dest_iface;
         avro_value_t dest; /* the record read; when not ours, the value */
         int dest_ok;
@@ -72,10 +72,10 @@ struct ews_decoder {
  * avro-c only ever reads bytes whose every length, count and index is
  * known to be sane. Checks that buf holds exactly one value of schema.
  * EWS_DECODE_OK, or why not with the offending position in errstr. */
-enum ews_decode_err ews_decode_check(avro_schema_t schema, const void *buf,
-                                     size_t len,
-                                     const struct ews_decode_check_limits *limits,
-                                     char *errstr, size_t errstr_size);
+enum ews_decode_err
+ews_decode_check(avro_schema_t schema, const void *buf, size_t len,
+                 const struct ews_decode_check_limits *limits, char *errstr,
+                 size_t errstr_size);
 
 /* Our structs from a reader-schema record. */
 enum ews_decode_err decode_usage_fields(avro_value_t *record,

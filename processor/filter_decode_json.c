@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-static enum ews_decode_err json_str(json_t *object, const char *name,
-                                    char *dst, size_t size, char *errstr,
+static enum ews_decode_err json_str(json_t *object, const char *name, char *dst,
+                                    size_t size, char *errstr,
                                     size_t errstr_size)
 {
         json_t *v = json_object_get(object, name);
@@ -60,8 +60,8 @@ static enum ews_decode_err json_number(json_t *object, const char *name,
 }
 
 /* Milliseconds, or "YYYY-MM-DDTHH:MM:SS[.mmm]Z"; 0 when absent. */
-static enum ews_decode_err json_time(json_t *object, int64_t *out,
-                                     char *errstr, size_t errstr_size)
+static enum ews_decode_err json_time(json_t *object, int64_t *out, char *errstr,
+                                     size_t errstr_size)
 {
         json_t *v = json_object_get(object, "occurred_at");
         const char *s, *rest;
@@ -151,18 +151,16 @@ enum ews_decode_err decode_usage_json(const void *buf, size_t len,
             !(err = json_str(root, "user_id", event->user_id,
                              sizeof(event->user_id), errstr, errstr_size)) &&
             !(err = json_str(root, "account_id", event->account_id,
-                             sizeof(event->account_id), errstr,
-                             errstr_size)) &&
+                             sizeof(event->account_id), errstr, errstr_size)) &&
             !(err = json_str(root, "event_type", event->event_type,
-                             sizeof(event->event_type), errstr,
-                             errstr_size)) &&
+                             sizeof(event->event_type), errstr, errstr_size)) &&
             !(err = json_str(root, "product", event->product,
                              sizeof(event->product), errstr, errstr_size)) &&
             !(err = json_str(root, "campaign_id", event->campaign_id,
                              sizeof(event->campaign_id), errstr,
                              errstr_size)) &&
-            !(err = json_number(root, "value", &event->has_value,
-                                &event->value, errstr, errstr_size)) &&
+            !(err = json_number(root, "value", &event->has_value, &event->value,
+                                errstr, errstr_size)) &&
             !(err = json_time(root, &event->occurred_at_ms, errstr,
                               errstr_size)))
                 json_attrs(root, event);
@@ -191,10 +189,9 @@ enum ews_decode_err decode_campaign_json(const void *buf, size_t len,
                              errstr, errstr_size)) &&
             !(err = json_str(root, "channel", event->channel,
                              sizeof(event->channel), errstr, errstr_size)) &&
-            !(err = json_number(root, "target_activation_rate",
-                                &event->has_target,
-                                &event->target_activation_rate, errstr,
-                                errstr_size)) &&
+            !(err = json_number(
+                      root, "target_activation_rate", &event->has_target,
+                      &event->target_activation_rate, errstr, errstr_size)) &&
             !(err = json_number(root, "amount", &event->has_amount,
                                 &event->amount, errstr, errstr_size)) &&
             !(err = json_time(root, &event->occurred_at_ms, errstr,

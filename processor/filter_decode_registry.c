@@ -95,8 +95,7 @@ enum registry_status registry_fetch(struct registry *registry, int32_t id,
         CURLcode rc;
 
         *schema = NULL;
-        snprintf(url, sizeof(url), "%s/schemas/ids/%d", registry->url,
-                 (int)id);
+        snprintf(url, sizeof(url), "%s/schemas/ids/%d", registry->url, (int)id);
         registry->body_len = 0;
         curl_easy_setopt(registry->curl, CURLOPT_URL, url);
         rc = curl_easy_perform(registry->curl);

@@ -1,6 +1,7 @@
 #include "in_kafka.h"
 #include "log.h"
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include <stdio.h>
@@ -19,6 +20,10 @@ struct ews_in_kafka {
         int eof_cnt;
         /* per source and partition: 1 assigned, 2 assigned and at end */
         unsigned char state[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        /* from librdkafka's statistics: messages behind, -1 unknown */
+        int64_t lag[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        bool joined;       /* a rebalance has reached us */
+        bool brokers_down; /* all brokers down, until one answers again */
 };
 
 #define IN_ASSIGNED 1
@@ -87,6 +92,7 @@ static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         in_kafka_set_state(in, source, p->partition, 0);
                 }
         }
+        in->joined = true;
         ews_info("in_kafka", "%s %d partition(s)",
                  err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assigned"
                                                              : "revoked",
@@ -107,6 +113,57 @@ static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
         }
+}
+
+static void in_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
+                              void *opaque)
+{
+        struct ews_in_kafka *in = opaque;
+
+        (void)rk;
+        if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                in->brokers_down = true;
+        ews_warn("in_kafka", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* Lag per partition and whether any broker is up, from the statistics
+ * librdkafka emits every statistics.interval.ms. */
+static int in_kafka_stats_cb(rd_kafka_t *rk, char *json, size_t len,
+                             void *opaque)
+{
+        struct ews_in_kafka *in = opaque;
+        json_t *root = json_loadb(json, len, 0, NULL), *topic, *p, *broker;
+        const char *name, *key;
+        int source, partition, up = 0;
+
+        (void)rk;
+        json_object_foreach(json_object_get(root, "topics"), name, topic)
+        {
+                source = in_kafka_source(in, name);
+                if (source < 0)
+                        continue;
+                json_object_foreach(json_object_get(topic, "partitions"), key,
+                                    p)
+                {
+                        partition = atoi(key);
+                        if (partition < 0 || partition >= EWS_PARTITIONS_MAX ||
+                            !json_is_integer(
+                                    json_object_get(p, "consumer_lag")))
+                                continue;
+                        in->lag[source][partition] = json_integer_value(
+                                json_object_get(p, "consumer_lag"));
+                }
+        }
+        json_object_foreach(json_object_get(root, "brokers"), key, broker)
+        {
+                const char *state =
+                        json_string_value(json_object_get(broker, "state"));
+                up += state && !strcmp(state, "UP");
+        }
+        if (root)
+                in->brokers_down = up == 0;
+        json_decref(root);
+        return 0; /* librdkafka frees json */
 }
 
 static int in_kafka_set(rd_kafka_conf_t *conf, const char *key,
@@ -133,6 +190,7 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                 goto fail;
         }
         in->cb = *cb;
+        memset(in->lag, 0xff, sizeof(in->lag));
         in->start_offset = strcmp(conf->offset_reset, "latest")
                                    ? RD_KAFKA_OFFSET_BEGINNING
                                    : RD_KAFKA_OFFSET_END;
@@ -147,6 +205,8 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
             in_kafka_set(rk_conf, "enable.auto.offset.store", "false", errstr,
                          errstr_size) ||
             in_kafka_set(rk_conf, "enable.partition.eof", "true", errstr,
+                         errstr_size) ||
+            in_kafka_set(rk_conf, "statistics.interval.ms", "5000", errstr,
                          errstr_size))
                 goto fail;
         for (i = 0; i < conf->props->cnt; i++) {
@@ -164,6 +224,8 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                 goto fail;
         rd_kafka_conf_set_log_cb(rk_conf, in_kafka_log);
         rd_kafka_conf_set_rebalance_cb(rk_conf, in_kafka_rebalance);
+        rd_kafka_conf_set_error_cb(rk_conf, in_kafka_error_cb);
+        rd_kafka_conf_set_stats_cb(rk_conf, in_kafka_stats_cb);
         rd_kafka_conf_set_opaque(rk_conf, in);
 
         in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rk_conf, errstr, errstr_size);
@@ -274,6 +336,8 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
         if (n < 0)
                 return 0;
         in->batch_cnt = (int)n;
+        if (n > 0)
+                in->brokers_down = false;
 
         for (i = 0; i < in->batch_cnt; i++) {
                 rd_kafka_message_t *m = in->batch[i];
@@ -394,4 +458,18 @@ int ews_in_kafka_partition_count(struct ews_in_kafka *in,
                 rd_kafka_metadata_destroy(metadata);
         rd_kafka_topic_destroy(rkt);
         return cnt;
+}
+
+int64_t ews_in_kafka_lag(const struct ews_in_kafka *in, enum ews_source source,
+                         int32_t partition)
+{
+        if (partition < 0 || partition >= EWS_PARTITIONS_MAX ||
+            !in->state[source][partition])
+                return -1;
+        return in->lag[source][partition];
+}
+
+bool ews_in_kafka_healthy(const struct ews_in_kafka *in)
+{
+        return in->joined && !in->brokers_down;
 }

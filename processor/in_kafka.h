@@ -78,6 +78,14 @@ int ews_in_kafka_pause(struct ews_in_kafka *in, enum ews_source source,
 int ews_in_kafka_partition_count(struct ews_in_kafka *in,
                                  enum ews_source source, int timeout_ms);
 
+/* Messages behind the high watermark, from librdkafka's statistics; -1
+ * when unknown or not assigned. */
+int64_t ews_in_kafka_lag(const struct ews_in_kafka *in, enum ews_source source,
+                         int32_t partition);
+
+/* Joined the group (with or without partitions) and a broker reachable. */
+bool ews_in_kafka_healthy(const struct ews_in_kafka *in);
+
 /* True when partitions are assigned and every one is at its end. */
 bool ews_in_kafka_at_end(const struct ews_in_kafka *in);
 

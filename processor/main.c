@@ -3,10 +3,11 @@
  *
  * Exit codes: 0 stopped cleanly (signal, or --exit-at-end reached the end);
  * 1 a runtime failure (store or broker client could not be set up);
- * 2 bad usage or configuration.
+ * 2 bad usage or configuration; 3 a stop that overran its time limit.
  */
 #include "config.h"
 #include "filter_decode.h"
+#include "http_server.h"
 #include "in_kafka.h"
 #include "log.h"
 #include "out_kafka.h"
@@ -22,13 +23,29 @@
 #include <unistd.h>
 
 #define MAIN_FLUSH_TIMEOUT_MS 10000
+#define MAIN_STOP_TIMEOUT_S   30 /* from SIGTERM to exit, at the most */
 
-static volatile sig_atomic_t main_stop;
+static volatile sig_atomic_t main_stop, main_reload;
 
 static void main_on_signal(int sig)
 {
-        (void)sig;
+        if (sig == SIGHUP) {
+                main_reload = 1;
+                return;
+        }
         main_stop = 1;
+}
+
+/* A stop that cannot finish (a broker or Redis that never answers) must
+ * still end, for the orchestrator's sake. */
+static void main_on_alarm(int sig)
+{
+        static const char msg[] = "ews-processor: stop timed out\n";
+
+        (void)sig;
+        if (write(2, msg, sizeof(msg) - 1) < 0)
+                _exit(3);
+        _exit(3);
 }
 
 static int64_t main_clock_ms(clockid_t clock)
@@ -58,25 +75,80 @@ static void main_usage(FILE *fp)
                 "configuration error.\n");
 }
 
-/* Periodic work happens here, each job at its own period. */
-struct main_cron {
+/* What the periodic work reads and writes. */
+struct main_ctx {
+        const struct ews_config *config;
+        struct ews_pipeline *pipeline;
+        struct ews_store *store;
+        struct ews_out_kafka *out;
+        struct ews_in_kafka *in;
+        struct ews_http *http;
+        struct ews_metrics *metrics;
         int64_t last_recover_ms;
+        int64_t last_metrics_ms;
         int64_t last_report_ms;
 };
 
-static void main_cron(struct main_cron *cron, struct ews_pipeline *pipeline,
-                      struct ews_out_kafka *out, int64_t now_ms)
+static void main_metrics(struct main_ctx *ctx)
 {
-        ews_out_kafka_poll(out);
-        if (now_ms - cron->last_recover_ms >= 1000) {
-                cron->last_recover_ms = now_ms;
+        const struct ews_pipeline_stats *s = ews_pipeline_stats(ctx->pipeline);
+        struct ews_store_stats store = ews_store_stats(ctx->store);
+        struct ews_metrics *m = ctx->metrics;
+        int i;
+
+        for (i = 0; i < EWS_SOURCE_COUNT; i++)
+                memcpy(m->topics[i], ctx->config->topics[i],
+                       sizeof(m->topics[i])); /* both char[256] */
+        memcpy(m->consumed, s->consumed, sizeof(m->consumed));
+        memcpy(m->decoded, s->decoded, sizeof(m->decoded));
+        memcpy(m->dead, s->dead, sizeof(m->dead));
+        memcpy(m->alerts, s->alerts, sizeof(m->alerts));
+        m->commits = s->commits;
+        m->fenced = s->fenced;
+        m->redis_errors = s->store_errors;
+        m->redis_reconnects = store.reconnects;
+        m->duplicates = s->duplicates;
+        m->replayed = s->replayed;
+        m->registry_retries = s->registry_retries;
+        m->commit_seconds = s->commit_seconds;
+        m->batch_messages = s->batch_messages;
+        m->producer_queue = ews_out_kafka_queue_len(ctx->out);
+        m->cache_hits = store.cache_hits;
+        m->cache_misses = store.cache_misses;
+        m->partition_cnt = ews_pipeline_partitions(
+                ctx->pipeline, m->partitions, EWS_METRICS_PARTITIONS_MAX,
+                main_clock_ms(CLOCK_REALTIME), &m->partitions_paused);
+        m->partitions_assigned = m->partition_cnt;
+        for (i = 0; i < m->partition_cnt; i++)
+                m->partitions[i].lag =
+                        ews_in_kafka_lag(ctx->in, m->partitions[i].source,
+                                         m->partitions[i].partition);
+        /* A standby that owns no partition is ready: rollouts need it. */
+        m->ready = ews_in_kafka_healthy(ctx->in) &&
+                   ews_store_connected(ctx->store) && !m->partitions_paused;
+        if (ctx->http)
+                ews_http_publish(ctx->http, m);
+}
+
+/* Periodic work happens here, each job at its own period. */
+static void main_cron(struct main_ctx *ctx, int64_t now_ms)
+{
+        struct ews_pipeline *pipeline = ctx->pipeline;
+
+        ews_out_kafka_poll(ctx->out);
+        if (now_ms - ctx->last_recover_ms >= 1000) {
+                ctx->last_recover_ms = now_ms;
                 ews_pipeline_cron(pipeline, now_ms);
         }
-        if (now_ms - cron->last_report_ms >= 30000) {
+        if (now_ms - ctx->last_metrics_ms >= 1000) {
+                ctx->last_metrics_ms = now_ms;
+                main_metrics(ctx);
+        }
+        if (now_ms - ctx->last_report_ms >= 30000) {
                 const struct ews_pipeline_stats *s =
                         ews_pipeline_stats(pipeline);
 
-                cron->last_report_ms = now_ms;
+                ctx->last_report_ms = now_ms;
                 ews_info("main",
                          "consumed=%lld commits=%lld fenced=%lld "
                          "store_errors=%lld",
@@ -149,6 +221,30 @@ static int main_partitions_check(struct ews_in_kafka *in,
         return 0;
 }
 
+/* SIGHUP: the scoring and rule sections from the file again, state kept.
+ * The half-life is the model's identity: a changed one needs a re-score. */
+static void main_reload_config(struct ews_config *config, const char *path)
+{
+        static struct ews_config fresh;
+        char errstr[1024];
+
+        ews_config_defaults(&fresh);
+        if (ews_config_load(&fresh, path, errstr, sizeof(errstr))) {
+                ews_err("main", "reload refused: %s", errstr);
+                return;
+        }
+        if (fresh.score.half_life_ms != config->score.half_life_ms) {
+                ews_err("main", "reload refused: scoring.half.life changed; "
+                                "a new half-life needs a re-score (replay "
+                                "into a new redis.prefix), not a reload");
+                return;
+        }
+        config->score = fresh.score;
+        config->rules = fresh.rules;
+        ews_info("main", "reloaded the scoring and rule sections of %s",
+                 path ? path : "(defaults)");
+}
+
 static enum ews_log_level main_log_level(const char *name)
 {
         if (!strcmp(name, "error"))
@@ -178,7 +274,7 @@ int main(int argc, char **argv)
         struct ews_in_kafka *in = NULL;
         struct ews_pipeline *pipeline = NULL;
         struct ews_msg *msgs = NULL;
-        struct main_cron cron = {0, 0};
+        struct main_ctx ctx;
         struct ews_out_kafka_stats out_stats = {0, 0, 0, 0};
         struct sigaction sa;
         char errstr[1024];
@@ -238,6 +334,11 @@ int main(int argc, char **argv)
         sa.sa_handler = main_on_signal;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        sa.sa_handler = main_on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        memset(&ctx, 0, sizeof(ctx));
+        ctx.config = &config;
 
         {
                 struct ews_decode_conf decode_conf = {
@@ -260,7 +361,9 @@ int main(int argc, char **argv)
                         {config.topics[0], config.topics[1]},
                         config.retention_ms,
                         config.score.half_life_ms,
-                        (size_t)config.cache_users};
+                        (size_t)config.cache_users,
+                        config.redis_username,
+                        config.redis_password};
                 struct ews_out_kafka_conf out_conf = {
                         config.bootstrap_servers, config.topic_alerts,
                         config.topic_dlq, &config.producer};
@@ -292,6 +395,31 @@ int main(int argc, char **argv)
                 ews_pipeline_set_input(pipeline, in);
                 if (main_partitions_check(in, store, &config))
                         goto out;
+                if (config.http_port) {
+                        struct ews_http_conf http_conf = {
+                                config.http_bind,
+                                config.http_port,
+                                config.http_token,
+                                store_conf,
+                                config.score.half_life_ms,
+                                config.account_active_window_ms};
+
+                        http_conf.store.cache_users = 1;
+                        if (!(ctx.http = ews_http_new(&http_conf, errstr,
+                                                      sizeof(errstr)))) {
+                                ews_err("main", "%s", errstr);
+                                goto out;
+                        }
+                }
+        }
+        ctx.pipeline = pipeline;
+        ctx.store = store;
+        ctx.out = out;
+        ctx.in = in;
+        ctx.metrics = calloc(1, sizeof(*ctx.metrics));
+        if (!ctx.metrics) {
+                ews_err("main", "out of memory");
+                goto out;
         }
         msgs = calloc((size_t)config.batch_max, sizeof(*msgs));
         if (!msgs) {
@@ -310,7 +438,11 @@ int main(int argc, char **argv)
                                          main_clock_ms(CLOCK_REALTIME),
                                          main_clock_ms(CLOCK_MONOTONIC));
                 ews_in_kafka_release(in);
-                main_cron(&cron, pipeline, out, main_clock_ms(CLOCK_MONOTONIC));
+                main_cron(&ctx, main_clock_ms(CLOCK_MONOTONIC));
+                if (main_reload) {
+                        main_reload = 0;
+                        main_reload_config(&config, config_path);
+                }
                 if (exit_at_end && ews_in_kafka_at_end(in) &&
                     !ews_pipeline_recovering(pipeline))
                         break;
@@ -318,6 +450,8 @@ int main(int argc, char **argv)
         ews_info("main", "stopping");
         rc = 0;
 out:
+        alarm(MAIN_STOP_TIMEOUT_S);
+        ews_http_destroy(ctx.http);
         /* Alerts first: their state is committed, so they must go out. */
         if (out && ews_out_kafka_flush(out, MAIN_FLUSH_TIMEOUT_MS))
                 ews_err("main", "alerts not all delivered before exit");
@@ -330,6 +464,7 @@ out:
         ews_out_kafka_destroy(out, MAIN_FLUSH_TIMEOUT_MS);
         ews_store_destroy(store);
         ews_decoder_destroy(decoder);
+        free(ctx.metrics);
         free(msgs);
         return rc;
 }

@@ -26,9 +26,8 @@ struct ews_out_kafka {
 };
 
 static int out_kafka_produce(struct ews_out_kafka *out, const char *topic,
-                             const void *key, size_t key_len,
-                             const void *value, size_t len,
-                             rd_kafka_headers_t *headers);
+                             const void *key, size_t key_len, const void *value,
+                             size_t len, rd_kafka_headers_t *headers);
 
 static void *out_kafka_dup(const void *p, size_t len)
 {
@@ -262,9 +261,9 @@ int ews_out_kafka_flush(struct ews_out_kafka *out, int timeout_ms)
                         return 0;
                 ews_out_kafka_poll(out);
                 clock_gettime(CLOCK_MONOTONIC, &now);
-                left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
-                                          (now.tv_nsec - start.tv_nsec) /
-                                                  1000000);
+                left = timeout_ms -
+                       (int)((now.tv_sec - start.tv_sec) * 1000 +
+                             (now.tv_nsec - start.tv_nsec) / 1000000);
                 if (left <= 0)
                         return -1;
         }
@@ -273,4 +272,9 @@ int ews_out_kafka_flush(struct ews_out_kafka *out, int timeout_ms)
 struct ews_out_kafka_stats ews_out_kafka_stats(const struct ews_out_kafka *out)
 {
         return out->stats;
+}
+
+int64_t ews_out_kafka_queue_len(const struct ews_out_kafka *out)
+{
+        return (int64_t)rd_kafka_outq_len(out->rk) + (int64_t)out->retry_cnt;
 }

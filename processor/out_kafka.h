@@ -49,4 +49,7 @@ int ews_out_kafka_flush(struct ews_out_kafka *out, int timeout_ms);
 
 struct ews_out_kafka_stats ews_out_kafka_stats(const struct ews_out_kafka *out);
 
+/* Messages produced and not yet delivered, retries included. */
+int64_t ews_out_kafka_queue_len(const struct ews_out_kafka *out);
+
 #endif

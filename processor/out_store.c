@@ -137,6 +137,32 @@ out:
         return rc;
 }
 
+/* hiredis 0.14 has no TLS: put Redis on a private network or behind a TLS
+ * tunnel (stunnel, a service mesh), and use AUTH, with an ACL user. */
+static int store_auth(struct ews_store *store, char *errstr, size_t errstr_size)
+{
+        const char *user = store->conf.username,
+                   *password = store->conf.password;
+        redisReply *reply;
+        int rc = -1;
+
+        if (!password || !*password)
+                return 0;
+        reply = user && *user ? redisCommand(store->redis, "AUTH %s %s", user,
+                                             password)
+                              : redisCommand(store->redis, "AUTH %s", password);
+        if (reply && reply->type == REDIS_REPLY_STATUS)
+                rc = 0;
+        else
+                snprintf(errstr, errstr_size, "redis AUTH: %s",
+                         reply && reply->type == REDIS_REPLY_ERROR
+                                 ? reply->str
+                                 : store->redis->errstr);
+        if (reply)
+                freeReplyObject(reply);
+        return rc;
+}
+
 /* An evicted fence would silently let a replay count twice. */
 static int store_check_policy(struct ews_store *store, char *errstr,
                               size_t errstr_size)
@@ -199,7 +225,8 @@ int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
                          store->redis->errstr);
                 goto fail;
         }
-        if (store_check_policy(store, errstr, errstr_size) ||
+        if (store_auth(store, errstr, errstr_size) ||
+            store_check_policy(store, errstr, errstr_size) ||
             store_script_load(store, store_script_claim, store->sha_claim,
                               errstr, errstr_size) ||
             store_script_load(store, store_script_commit, store->sha_commit,
@@ -381,6 +408,7 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
         redisReply *reply;
         size_t i, len, misses = 0;
         char user_id[EWS_ID_MAX];
+        int32_t partition;
 
         for (i = 0; i < cnt; i++) {
                 memcpy(user_id, users[i].user_id, sizeof(user_id));
@@ -388,7 +416,7 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                 if (cached) {
                         memset(&users[i], 0, sizeof(users[i]));
                         memcpy(users[i].user_id, user_id, sizeof(user_id));
-                        if (ews_user_unpack(&users[i], cached, len))
+                        if (ews_user_unpack(&users[i], &partition, cached, len))
                                 cached = NULL; /* read it from Redis */
                         else
                                 continue;
@@ -420,8 +448,8 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                 memset(&users[i], 0, sizeof(users[i]));
                 memcpy(users[i].user_id, user_id, sizeof(user_id));
                 if (reply->type == REDIS_REPLY_STRING &&
-                    ews_user_unpack(&users[i], (unsigned char *)reply->str,
-                                    reply->len)) {
+                    ews_user_unpack(&users[i], &partition,
+                                    (unsigned char *)reply->str, reply->len)) {
                         /* Never guess at a user's state: stop here. */
                         snprintf(errstr, errstr_size,
                                  "user %s: stored value is not a packed "
@@ -497,4 +525,9 @@ struct ews_store_stats ews_store_stats(const struct ews_store *store)
         stats.cache_hits = cache.hits;
         stats.cache_misses = cache.misses;
         return stats;
+}
+
+bool ews_store_connected(const struct ews_store *store)
+{
+        return store->redis != NULL;
 }

@@ -31,6 +31,8 @@ struct ews_store_conf {
         int64_t retention_ms; /* users and accounts without events expire */
         double half_life_ms;  /* the model's, for account roll-ups */
         size_t cache_users;   /* bound of the in-process user cache */
+        const char *username; /* AUTH: ACL user, NULL or "" for default */
+        const char *password; /* AUTH: NULL or "" for none */
 };
 
 enum ews_store_result {
@@ -161,9 +163,18 @@ struct ews_campaign {
         int64_t activated;
 };
 
-/* Reads for inspection: 1 when found, 0 when not, -1 on error. */
+/* Reads for inspection: 1 when found, 0 when not, -1 on error. The
+ * user's partition (of the usage topic) into *partition unless NULL. */
 int ews_store_user_get(struct ews_store *store, const char *user_id,
-                       struct ews_user *user, char *errstr, size_t errstr_size);
+                       struct ews_user *user, int32_t *partition, char *errstr,
+                       size_t errstr_size);
+
+/* Erasure of a user's personal data (privacy requests): its state, its
+ * inactivity timer, its membership of its account. Counters and account
+ * scores keep what they summed, without the user's identity. 1 erased, 0
+ * not found, -1 error. */
+int ews_store_user_erase(struct ews_store *store, const char *user_id,
+                         char *errstr, size_t errstr_size);
 int ews_store_account_get(struct ews_store *store, const char *account_id,
                           int64_t active_window_ms, struct ews_account *account,
                           char *errstr, size_t errstr_size);
@@ -176,5 +187,8 @@ struct ews_store_stats {
         int64_t reconnects;
 };
 struct ews_store_stats ews_store_stats(const struct ews_store *store);
+
+/* Whether the last call reached Redis. */
+bool ews_store_connected(const struct ews_store *store);
 
 #endif

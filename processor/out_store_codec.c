@@ -77,13 +77,15 @@ static void put_components(struct codec *c, const struct ews_component *v,
         }
 }
 
-int ews_user_pack(const struct ews_user *user, unsigned char *buf, size_t size)
+int ews_user_pack(const struct ews_user *user, int32_t partition,
+                  unsigned char *buf, size_t size)
 {
         struct codec c = {buf, buf + size, 0};
         int i;
 
         put_u8(&c, EWS_USER_PACKED_VERSION);
         put_u8(&c, (unsigned)user->stage);
+        put_varint(&c, (uint64_t)(uint32_t)partition);
         put_varint(&c, (uint64_t)user->events);
         put_varint(&c, (uint64_t)user->stage_at_ms);
         put_varint(&c, (uint64_t)user->engagement_ref_ms);
@@ -193,10 +195,12 @@ static int get_components(struct codec *c, struct ews_component *v, int max)
         return cnt;
 }
 
-int ews_user_unpack(struct ews_user *user, const unsigned char *buf, size_t len)
+int ews_user_unpack(struct ews_user *user, int32_t *partition,
+                    const unsigned char *buf, size_t len)
 {
         struct codec c = {(unsigned char *)buf, buf + len, 0};
         unsigned stage;
+        int64_t p;
         int i;
 
         if (get_u8(&c) != EWS_USER_PACKED_VERSION)
@@ -204,6 +208,10 @@ int ews_user_unpack(struct ews_user *user, const unsigned char *buf, size_t len)
         stage = get_u8(&c);
         if (stage >= EWS_STAGE_COUNT)
                 return -1;
+        p = get_varint(&c);
+        if (p < 0 || p > INT32_MAX)
+                return -1;
+        *partition = (int32_t)p;
         user->stage = (enum ews_stage)stage;
         user->events = get_varint(&c);
         user->stage_at_ms = get_varint(&c);

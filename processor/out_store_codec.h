@@ -3,7 +3,8 @@
  * a third of what a Redis hash of the same fields costs. No I/O: the store,
  * ews-inspect and the HTTP API all read it through here.
  *
- * Version 1, in order: u8 version, u8 stage, varint events, varints
+ * Version 1, in order: u8 version, u8 stage, varint partition (of the
+ * usage topic, the user's keys partition), varint events, varints
  * stage_at, engagement_ref, last_activity, trial_started, activated,
  * disengaged_since (ms), f64 engagement, f64 peak, f64 fit, u32 fit mask,
  * str account, str campaign, u8 n + n * (str name, f64) reasons, the same
@@ -19,11 +20,12 @@
 #define EWS_USER_PACKED_MAX     4096
 
 /* Returns the length written to buf, or -1 when size is too small. */
-int ews_user_pack(const struct ews_user *user, unsigned char *buf, size_t size);
+int ews_user_pack(const struct ews_user *user, int32_t partition,
+                  unsigned char *buf, size_t size);
 
-/* Fills user (but its user_id) from a packed value. Returns 0, or -1 when
- * the value is malformed or of an unknown version. */
-int ews_user_unpack(struct ews_user *user, const unsigned char *buf,
-                    size_t len);
+/* Fills user (but its user_id) and *partition from a packed value.
+ * Returns 0, or -1 when the value is malformed or of an unknown version. */
+int ews_user_unpack(struct ews_user *user, int32_t *partition,
+                    const unsigned char *buf, size_t len);
 
 #endif

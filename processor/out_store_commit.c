@@ -50,7 +50,7 @@ static int commit_users(struct ews_store *store,
         for (i = 0; i < commit->user_cnt; i++) {
                 const struct ews_store_user *su = &commit->users[i];
 
-                len = ews_user_pack(su->user, store->packed,
+                len = ews_user_pack(su->user, commit->partition, store->packed,
                                     sizeof(store->packed));
                 if (len < 0 ||
                     store_argv_add(a, su->user->user_id,
@@ -118,8 +118,8 @@ static void commit_cache(struct ews_store *store,
         int len;
 
         for (i = 0; i < commit->user_cnt; i++) {
-                len = ews_user_pack(commit->users[i].user, store->packed,
-                                    sizeof(store->packed));
+                len = ews_user_pack(commit->users[i].user, commit->partition,
+                                    store->packed, sizeof(store->packed));
                 if (len > 0)
                         ews_user_cache_put(
                                 store->cache, commit->users[i].user->user_id,

@@ -28,11 +28,16 @@ static redisReply *read_command(struct ews_store *store, char *errstr,
 }
 
 int ews_store_user_get(struct ews_store *store, const char *user_id,
-                       struct ews_user *user, char *errstr, size_t errstr_size)
+                       struct ews_user *user, int32_t *partition, char *errstr,
+                       size_t errstr_size)
 {
         char key[512];
         redisReply *reply;
+        int32_t unused;
         int rc;
+
+        if (!partition)
+                partition = &unused;
 
         snprintf(key, sizeof(key), "%su:%s", store->prefix, user_id);
         reply = read_command(store, errstr, errstr_size, "GET %s", key);
@@ -41,8 +46,8 @@ int ews_store_user_get(struct ews_store *store, const char *user_id,
         memset(user, 0, sizeof(*user));
         snprintf(user->user_id, sizeof(user->user_id), "%s", user_id);
         rc = reply->type == REDIS_REPLY_STRING;
-        if (rc &&
-            ews_user_unpack(user, (unsigned char *)reply->str, reply->len)) {
+        if (rc && ews_user_unpack(user, partition, (unsigned char *)reply->str,
+                                  reply->len)) {
                 snprintf(errstr, errstr_size, "%s: not a packed user", key);
                 rc = -1;
         }
@@ -138,6 +143,47 @@ int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
         campaign->signups = read_i64(f[6]);
         campaign->activated = read_i64(f[7]);
 out:
+        freeReplyObject(reply);
+        return rc;
+}
+
+/* Removes the user's state and timer and its membership of its account,
+ * and takes a new epoch for its partition: the owner's next commit there
+ * is fenced off, so it drops its cache and cannot write the user back. */
+static const char store_script_erase[] =
+        "local n = redis.call('DEL', KEYS[1])\n"
+        "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+        "if ARGV[2] == '1' then redis.call('ZREM', KEYS[4], ARGV[1]) end\n"
+        "if n == 1 then redis.call('HINCRBY', KEYS[3], 'epoch', 1) end\n"
+        "return n\n";
+
+int ews_store_user_erase(struct ews_store *store, const char *user_id,
+                         char *errstr, size_t errstr_size)
+{
+        static struct ews_user user;
+        char keys[4][512];
+        int32_t partition;
+        redisReply *reply;
+        int found, rc;
+
+        found = ews_store_user_get(store, user_id, &user, &partition, errstr,
+                                   errstr_size);
+        if (found <= 0)
+                return found;
+        snprintf(keys[0], sizeof(keys[0]), "%su:%s", store->prefix, user_id);
+        snprintf(keys[1], sizeof(keys[1]), "%st:%s:%d", store->prefix,
+                 store->topics[EWS_SOURCE_USAGE], (int)partition);
+        snprintf(keys[2], sizeof(keys[2]), "%sp:%s:%d", store->prefix,
+                 store->topics[EWS_SOURCE_USAGE], (int)partition);
+        snprintf(keys[3], sizeof(keys[3]), "%sa:%s:u", store->prefix,
+                 user.account_id);
+        reply = read_command(store, errstr, errstr_size,
+                             "EVAL %s 4 %s %s %s %s %s %s", store_script_erase,
+                             keys[0], keys[1], keys[2], keys[3], user_id,
+                             user.account_id[0] ? "1" : "0");
+        if (!reply)
+                return -1;
+        rc = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
         freeReplyObject(reply);
         return rc;
 }

@@ -40,6 +40,16 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         p->items = calloc(n, sizeof(*p->items));
         p->usage = calloc(n, sizeof(*p->usage));
         p->campaign = calloc(n, sizeof(*p->campaign));
+        {
+                static const double commit_bounds[] = {
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                        0.05,   0.1,   0.25,   0.5,   1,    2.5};
+                static const double batch_bounds[] = {
+                        1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000};
+
+                ews_histogram_init(&p->stats.commit_seconds, commit_bounds, 12);
+                ews_histogram_init(&p->stats.batch_messages, batch_bounds, 10);
+        }
         batch_table_init(&p->users, sizeof(struct batch_user));
         batch_table_init(&p->accounts, sizeof(struct ews_account_delta));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
@@ -195,9 +205,8 @@ void ews_pipeline_cron(struct ews_pipeline *p, int64_t mono_ms)
                                 pipeline_recover(p, (enum ews_source)s, i, -1);
                         else if (part->blocked && part->paused &&
                                  mono_ms >= part->retry_at_ms &&
-                                 !ews_in_kafka_pause(p->in,
-                                                     (enum ews_source)s, i,
-                                                     false)) {
+                                 !ews_in_kafka_pause(p->in, (enum ews_source)s,
+                                                     i, false)) {
                                 part->paused = false;
                                 part->blocked = false;
                         }
@@ -425,6 +434,7 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
         p->now_ms = now_ms;
         p->mono_ms = mono_ms;
         p->stats.batches++;
+        ews_histogram_observe(&p->stats.batch_messages, cnt);
         batch_table_reset(&p->users);
         pipeline_admit(p, msgs, cnt);
 
@@ -454,4 +464,35 @@ done:
                                 pipeline_block(p, (enum ews_source)s, k);
                         part->in_batch = false;
                 }
+}
+
+int ews_pipeline_partitions(const struct ews_pipeline *p,
+                            struct ews_partition_metrics *out, int max,
+                            int64_t now_ms, int *paused)
+{
+        int s, i, cnt = 0;
+
+        *paused = 0;
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
+                        const struct pipeline_part *part = &p->parts[s][i];
+
+                        if (!part->assigned)
+                                continue;
+                        *paused += part->paused || part->recovering ||
+                                   part->failed;
+                        if (cnt == max)
+                                continue;
+                        out[cnt].source = (enum ews_source)s;
+                        out[cnt].partition = i;
+                        out[cnt].lag = -1;
+                        out[cnt].watermark_delay_s =
+                                part->watermark_ms
+                                        ? (double)(now_ms -
+                                                   part->watermark_ms) /
+                                                  1000.0
+                                        : -1.0;
+                        cnt++;
+                }
+        return cnt;
 }

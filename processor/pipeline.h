@@ -12,6 +12,7 @@
 #define EWS_PIPELINE_H
 
 #include "config.h"
+#include "metrics.h"
 #include "filter_decode.h"
 #include "in_kafka.h"
 #include "out_kafka.h"
@@ -21,10 +22,12 @@ struct ews_pipeline_stats {
         int64_t consumed[EWS_SOURCE_COUNT];
         int64_t decoded[EWS_SOURCE_COUNT];
         int64_t dead[EWS_SOURCE_COUNT][EWS_DECODE_ERR_COUNT];
-        int64_t replayed;   /* below the fence: applied before, skipped */
-        int64_t duplicates; /* event ids a user had already counted */
+        int64_t replayed;         /* below the fence: applied before, skipped */
+        int64_t duplicates;       /* event ids a user had already counted */
         int64_t registry_retries; /* messages that waited for the registry */
         int64_t alerts[EWS_RULE_COUNT][2]; /* by status */
+        struct ews_histogram commit_seconds;
+        struct ews_histogram batch_messages;
         int64_t commits;
         int64_t fenced;
         int64_t store_errors;
@@ -60,5 +63,11 @@ bool ews_pipeline_recovering(const struct ews_pipeline *pipeline);
 
 const struct ews_pipeline_stats *
 ews_pipeline_stats(const struct ews_pipeline *pipeline);
+
+/* The owned partitions, for metrics: fills up to max entries (lag is left
+ * -1 for the caller), counts the paused ones. Returns the count. */
+int ews_pipeline_partitions(const struct ews_pipeline *pipeline,
+                            struct ews_partition_metrics *out, int max,
+                            int64_t now_ms, int *paused);
 
 #endif

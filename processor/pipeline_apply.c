@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct ews_alert *apply_alert_slot(struct ews_pipeline *p)
 {
@@ -202,6 +203,7 @@ static void apply_commit(struct ews_pipeline *p, enum ews_source source,
         struct pipeline_part *part = &p->parts[source][partition];
         struct ews_commit commit;
         enum ews_store_result result;
+        struct timespec start, end;
         char errstr[512];
 
         if (!pipeline_grow((void **)&p->commit_users, &p->commit_users_cap,
@@ -225,7 +227,13 @@ static void apply_commit(struct ews_pipeline *p, enum ews_source source,
         commit.accounts = batch_table_at(&p->accounts, 0);
         commit.account_cnt = p->accounts.cnt;
 
+        clock_gettime(CLOCK_MONOTONIC, &start);
         result = ews_store_commit(p->store, &commit, errstr, sizeof(errstr));
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        ews_histogram_observe(&p->stats.commit_seconds,
+                              (double)(end.tv_sec - start.tv_sec) +
+                                      (double)(end.tv_nsec - start.tv_nsec) /
+                                              1e9);
         if (result == EWS_STORE_OK) {
                 p->stats.commits++;
                 apply_publish(p);

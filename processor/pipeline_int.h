@@ -65,8 +65,8 @@ struct ews_pipeline {
         size_t commit_users_cap;
         struct ews_alert *alerts;
         size_t alert_cnt, alert_cap;
-        int64_t now_ms;       /* wall clock of the batch */
-        int64_t mono_ms;      /* monotonic clock of the batch, for retries */
+        int64_t now_ms;    /* wall clock of the batch */
+        int64_t mono_ms;   /* monotonic clock of the batch, for retries */
         int32_t partition; /* the partition being processed */
 };
 

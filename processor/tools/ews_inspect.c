@@ -79,6 +79,8 @@ int main(int argc, char **argv)
         store_conf.retention_ms = config.retention_ms;
         store_conf.half_life_ms = config.score.half_life_ms;
         store_conf.cache_users = 1;
+        store_conf.username = config.redis_username;
+        store_conf.password = config.redis_password;
         store = ews_store_new(&store_conf, errstr, sizeof(errstr));
         if (!store)
                 goto fail;
@@ -88,7 +90,7 @@ int main(int argc, char **argv)
                 struct timespec ts;
 
                 clock_gettime(CLOCK_REALTIME, &ts);
-                found = ews_store_user_get(store, id, &user, errstr,
+                found = ews_store_user_get(store, id, &user, NULL, errstr,
                                            sizeof(errstr));
                 if (found == 1)
                         json = ews_json_user(&user, config.score.half_life_ms,

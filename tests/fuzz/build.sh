@@ -2,33 +2,32 @@
 # Builds the libFuzzer targets of tests/fuzz into build/fuzz/bin/.
 #
 # Everything the fuzzer should see inside is compiled by clang with the
-# fuzzer's coverage and ASan/UBSan: our decode module (processor/filter_
-# decode*.c and the little it needs) and avro-c itself. Debian's libavro is
-# built without either, so avro-c 1.11.1 is rebuilt from Debian's own source
-# package, patches applied, so that we fuzz the code we ship against.
+# fuzzer's coverage and ASan/UBSan: our decode module (processor/
+# filter_decode*.c and the little it needs), avro-c, and jansson (the JSON
+# format's parser). Debian's libavro and libjansson are built without
+# either, so both are rebuilt from Debian's own source packages, patches
+# applied, so that we fuzz the code we ship against. libcurl (the registry
+# client, never called: no registry is configured) stays Debian's.
 #
-# The source package is fetched with a private apt configuration under
+# The source packages are fetched with a private apt configuration under
 # build/fuzz/apt/ (a deb-src entry, its own lists and cache): the system's
 # apt sources and package lists are neither read nor changed by it.
 #
 # Idempotent: each step is skipped when its output is newer than its inputs
-# (the avro-c build also when it was made with the same flags). Run from
-# anywhere; `make fuzz` calls it.
+# and was made with the same flags. Run from anywhere; `make fuzz` calls it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 OUT=build/fuzz
-AVRO_VERSION=1.11.1
-AVRO_SRC=$OUT/src/avro-c-$AVRO_VERSION
-AVRO_BUILD=$OUT/avro
-AVRO_LIB=$AVRO_BUILD/src/libavro.a
+CC=${FUZZ_CC:-clang}
+AVRO_PKG=avro-c=1.11.1-1
+JANSSON_PKG=jansson=2.14-2
 TARGETS=(fuzz_avro fuzz_confluent fuzz_json)
 
-CC=${FUZZ_CC:-clang}
 # UB is a finding, not a warning: stop at the first report.
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined
      -fno-omit-frame-pointer"
-SAN=$(echo $SAN)
+LIB_CFLAGS="-g -O1 $SAN -fsanitize=fuzzer-no-link"
 # avro-c is built without three UBSan checks that it fails by design, on
 # every message, so that the fuzzer can get past them:
 #  null, object-size: its container_of (avro_private.h) takes member offsets
@@ -39,22 +38,21 @@ SAN=$(echo $SAN)
 # ASan still catches what the first two are for (a null dereference faults,
 # an access past an object overflows). avro-c.ignorelist leaves single
 # functions out of single checks.
-AVRO_CFLAGS="-g -O1 $SAN -fno-sanitize=null,object-size,alignment
-             -fsanitize-ignorelist=$(pwd)/tests/fuzz/avro-c.ignorelist
-             -fsanitize=fuzzer-no-link"
-AVRO_CFLAGS=$(echo $AVRO_CFLAGS)
+AVRO_CFLAGS="$LIB_CFLAGS -fno-sanitize=null,object-size,alignment
+             -fsanitize-ignorelist=$(pwd)/tests/fuzz/avro-c.ignorelist"
 # Not -Werror: clang warns where gcc (the project's compiler) does not, and
 # a new clang warning in processor/ must not stop fuzzing.
-EWS_CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra $SAN
-            -fsanitize=fuzzer-no-link"
+EWS_CFLAGS="$LIB_CFLAGS -std=c11 -D_GNU_SOURCE -Wall -Wextra"
+LIB_CFLAGS=$(echo $LIB_CFLAGS)
+AVRO_CFLAGS=$(echo $AVRO_CFLAGS)
 EWS_CFLAGS=$(echo $EWS_CFLAGS)
 
 say() { echo "fuzz-build: $*"; }
 
 # libclang-rt-14-dev holds libFuzzer and is only recommended by clang, so
-# it is named here; the rest builds avro-c.
+# it is named here; the rest builds the two libraries.
 PACKAGES=(clang libclang-rt-14-dev cmake dpkg-dev pkg-config libjansson-dev
-          zlib1g-dev liblzma-dev)
+          zlib1g-dev liblzma-dev libcurl4-openssl-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
@@ -68,10 +66,21 @@ if ((${#missing[@]})); then
                 --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# --- avro-c's source, from Debian -----------------------------------------
-if [ ! -f "$AVRO_SRC/CMakeLists.txt" ]; then
-        say "fetching Debian's avro-c $AVRO_VERSION source package"
-        apt_dir=$(pwd)/$OUT/apt
+# fetch PACKAGE=VERSION: Debian's source package, unpacked and patched
+# into build/fuzz/src/<package>-<upstream version>/.
+apt_updated=
+fetch() {
+        local pkg=${1%%=*} version=${1#*=}
+        local dir=$OUT/src/$pkg-${version%-*}
+        local apt_dir=$(pwd)/$OUT/apt
+        local apt_opts=(-o "Dir::Etc::SourceList=/dev/null"
+                        -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+                        -o "Dir::State::Lists=$apt_dir/lists"
+                        -o "Dir::Cache=$apt_dir/cache"
+                        -o "APT::Sandbox::User=root")
+
+        [ -f "$dir/CMakeLists.txt" ] && return
+        say "fetching Debian's $pkg $version source package"
         mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" \
                 "$apt_dir/cache/archives/partial" "$OUT/src"
         cat >"$apt_dir/sources.list.d/debian-src.sources" <<'EOF'
@@ -81,49 +90,61 @@ Suites: bookworm
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-        apt_opts=(-o "Dir::Etc::SourceList=/dev/null"
-                  -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
-                  -o "Dir::State::Lists=$apt_dir/lists"
-                  -o "Dir::Cache=$apt_dir/cache"
-                  -o "APT::Sandbox::User=root")
-        apt-get -qq "${apt_opts[@]}" update
-        (cd "$OUT/src" &&
-         apt-get -qq "${apt_opts[@]}" source "avro-c=$AVRO_VERSION-1" \
-                 >/dev/null)
-fi
+        if [ -z "$apt_updated" ]; then
+                apt-get -qq "${apt_opts[@]}" update
+                apt_updated=1
+        fi
+        (cd "$OUT/src" && apt-get -qq "${apt_opts[@]}" source "$1" >/dev/null)
+}
 
-# --- avro-c, instrumented, static -----------------------------------------
-stamp=$AVRO_BUILD/.ews-flags
-if [ ! -f "$AVRO_LIB" ] || [ tests/fuzz/avro-c.ignorelist -nt "$AVRO_LIB" ] ||
-   [ "$(cat "$stamp" 2>/dev/null)" != "$CC $AVRO_CFLAGS" ]; then
-        say "building avro-c with $AVRO_CFLAGS"
-        rm -rf "$AVRO_BUILD"
+# build NAME SOURCE TARGET LIBRARY FLAGS CMAKE_ARGS...: one static library
+# of a CMake project into build/fuzz/NAME/, again only when the flags or
+# the ignorelist they name changed.
+build() {
+        local name=$1 src=$2 target=$3 lib=$OUT/$1/$4 flags=$5
+        local stamp=$OUT/$name/.ews-flags
+        shift 5
+        local ignorelist=
+        [[ $flags =~ -fsanitize-ignorelist=([^ ]+) ]] &&
+                ignorelist=${BASH_REMATCH[1]}
+        if [ -f "$lib" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$CC $flags" ] &&
+           { [ -z "$ignorelist" ] || [ ! "$ignorelist" -nt "$lib" ]; }; then
+                return
+        fi
+        say "building $name with $flags"
+        rm -rf "${OUT:?}/$name"
         # An empty build type keeps asserts (no -DNDEBUG) and our -O1.
-        cmake -S "$AVRO_SRC" -B "$AVRO_BUILD" -DCMAKE_BUILD_TYPE= \
-                -DCMAKE_C_COMPILER="$CC" -DCMAKE_C_FLAGS="$AVRO_CFLAGS" \
-                >"$OUT/avro-cmake.log" 2>&1 ||
-                { cat "$OUT/avro-cmake.log"; exit 1; }
-        # Only the static library: the tools and tests are not fuzzed.
-        cmake --build "$AVRO_BUILD" --target avro-static -j"$(nproc)" \
-                >"$OUT/avro-build.log" 2>&1 ||
-                { tail -50 "$OUT/avro-build.log"; exit 1; }
-        echo "$CC $AVRO_CFLAGS" >"$stamp"
-fi
+        cmake -S "$src" -B "$OUT/$name" -DCMAKE_BUILD_TYPE= \
+                -DCMAKE_C_COMPILER="$CC" -DCMAKE_C_FLAGS="$flags" "$@" \
+                >"$OUT/$name-cmake.log" 2>&1 ||
+                { cat "$OUT/$name-cmake.log"; exit 1; }
+        cmake --build "$OUT/$name" --target "$target" -j"$(nproc)" \
+                >"$OUT/$name-build.log" 2>&1 ||
+                { tail -50 "$OUT/$name-build.log"; exit 1; }
+        echo "$CC $flags" >"$stamp"
+}
+
+fetch "$JANSSON_PKG"
+fetch "$AVRO_PKG"
+JANSSON_SRC=$OUT/src/jansson-2.14
+AVRO_SRC=$OUT/src/avro-c-1.11.1
+build jansson "$JANSSON_SRC" jansson lib/libjansson.a "$LIB_CFLAGS" \
+        -DJANSSON_BUILD_DOCS=OFF -DJANSSON_EXAMPLES=OFF \
+        -DJANSSON_WITHOUT_TESTS=ON
+# Only avro-c's static library: its tools and tests are not fuzzed. It is
+# compiled against Debian's jansson headers, the same 2.14 as ours.
+build avro "$AVRO_SRC" avro-static src/libavro.a "$AVRO_CFLAGS"
+JANSSON_LIB=$OUT/jansson/lib/libjansson.a
+AVRO_LIB=$OUT/avro/src/libavro.a
 
 # The codecs avro-c's CMake found and compiled in (datafile support, never
 # used by us, but referenced by the library).
-AVRO_LIBS=$(pkg-config --libs jansson)
-grep -q '^ZLIB_LIBRARY_RELEASE:FILEPATH=/' "$AVRO_BUILD/CMakeCache.txt" &&
-        AVRO_LIBS="$AVRO_LIBS -lz"
-grep -q '^LZMA_FOUND:INTERNAL=1' "$AVRO_BUILD/CMakeCache.txt" &&
-        AVRO_LIBS="$AVRO_LIBS -llzma"
-grep -q '^SNAPPY_LIBRARIES:FILEPATH=/' "$AVRO_BUILD/CMakeCache.txt" &&
-        AVRO_LIBS="$AVRO_LIBS -lsnappy"
-# What processor/filter_decode*.c use beyond avro-c (the registry client).
-EWS_PKGS=jansson
-pkg-config --exists libcurl && EWS_PKGS="$EWS_PKGS libcurl"
-EWS_PKG_CFLAGS=$(pkg-config --cflags $EWS_PKGS)
-EWS_PKG_LIBS="$(pkg-config --libs $EWS_PKGS) -lm"
+LIBS="$AVRO_LIB $JANSSON_LIB"
+cache=$OUT/avro/CMakeCache.txt
+grep -q '^ZLIB_LIBRARY_RELEASE:FILEPATH=/' "$cache" && LIBS="$LIBS -lz"
+grep -q '^LZMA_FOUND:INTERNAL=1' "$cache" && LIBS="$LIBS -llzma"
+grep -q '^SNAPPY_LIBRARIES:FILEPATH=/' "$cache" && LIBS="$LIBS -lsnappy"
+LIBS="$LIBS $(pkg-config --libs libcurl) -lm"
 
 # --- the decode module and the targets ------------------------------------
 # stale OUT INPUT...: true when OUT is missing or older than an input.
@@ -138,13 +159,17 @@ stale() {
 }
 
 mkdir -p "$OUT/obj" "$OUT/bin"
-INC=(-Iprocessor -I"$AVRO_SRC/src" $EWS_PKG_CFLAGS)
-headers=(processor/*.h "$stamp")
+INC=(-Iprocessor -I"$AVRO_SRC/src" -I"$OUT/jansson/include"
+     $(pkg-config --cflags libcurl))
+# The headers these sources include, not all of processor/*.h: the other
+# stages change more often.
+deps=(processor/filter_decode*.h processor/ews.h processor/log.h "$AVRO_LIB"
+      "$JANSSON_LIB")
 objs=()
 for src in processor/filter_decode*.c processor/ews.c processor/log.c; do
         obj=$OUT/obj/$(basename "${src%.c}").o
         objs+=("$obj")
-        if stale "$obj" "$src" "${headers[@]}"; then
+        if stale "$obj" "$src" "${deps[@]}"; then
                 echo "  CC      $src"
                 $CC $EWS_CFLAGS "${INC[@]}" -c "$src" -o "$obj"
         fi
@@ -156,12 +181,10 @@ done
 
 for t in "${TARGETS[@]}"; do
         bin=$OUT/bin/$t
-        if stale "$bin" "tests/fuzz/$t.c" tests/fuzz/*.h "${objs[@]}" \
-                "$AVRO_LIB" "${headers[@]}"; then
+        if stale "$bin" "tests/fuzz/$t.c" tests/fuzz/*.h "${objs[@]}"; then
                 echo "  LD      $bin"
                 $CC $EWS_CFLAGS -fsanitize=fuzzer "${INC[@]}" \
-                        "tests/fuzz/$t.c" "${objs[@]}" "$AVRO_LIB" \
-                        -o "$bin" $EWS_PKG_LIBS $AVRO_LIBS
+                        "tests/fuzz/$t.c" "${objs[@]}" -o "$bin" $LIBS
         fi
 done
 say "ok: ${TARGETS[*]/#/$OUT/bin/}"

@@ -30,7 +30,7 @@ static struct ews_decoder *fuzz_avro_decoder(int evolved)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (size)
-                fuzz_decode(fuzz_avro_decoder(!!(data[0] & FUZZ_SEL_ALT)),
-                            data, size);
+                fuzz_decode(fuzz_avro_decoder(!!(data[0] & FUZZ_SEL_ALT)), data,
+                            size);
         return 0;
 }

@@ -180,8 +180,8 @@ static inline int fuzz_verbose(void)
 /* Decodes one input with decoder, by its selector byte. The event is
  * filled with garbage first so that a field the decoder forgets to set
  * is seen, not inherited from the previous input. */
-static inline void fuzz_decode(struct ews_decoder *decoder,
-                               const uint8_t *data, size_t size)
+static inline void fuzz_decode(struct ews_decoder *decoder, const uint8_t *data,
+                               size_t size)
 {
         char errstr[256];
         enum ews_decode_err err;
@@ -202,9 +202,8 @@ static inline void fuzz_decode(struct ews_decoder *decoder,
                 struct ews_usage_event ev;
 
                 memset(&ev, 0xa5, sizeof(ev));
-                err = ews_decode_usage(decoder, data + 1, size - 1,
-                                       FUZZ_NOW_MS, &ev, errstr,
-                                       sizeof(errstr));
+                err = ews_decode_usage(decoder, data + 1, size - 1, FUZZ_NOW_MS,
+                                       &ev, errstr, sizeof(errstr));
                 if (!err)
                         fuzz_check_usage(&ev);
         }

@@ -12,6 +12,8 @@
  *   4  usage_event_no_product.avsc         a field with a default removed
  *   5  schemas/campaign_event.avsc         ours
  *   6  campaign_event_v2.avsc              enum symbol added, float amount
+ *   7  usage_event_narrow.avsc             required where ours is optional,
+ *                                          float where ours is double
  *
  * Every id is registered for both streams, so a usage schema met on the
  * campaign stream exercises the incompatible path too.
@@ -26,6 +28,7 @@ static const char *const fuzz_schemas[] = {
         "tests/fuzz/schemas/usage_event_no_product.avsc",
         "schemas/campaign_event.avsc",
         "tests/fuzz/schemas/campaign_event_v2.avsc",
+        "tests/fuzz/schemas/usage_event_narrow.avsc",
 };
 
 static struct ews_decoder *fuzz_confluent_decoder(void)

@@ -60,6 +60,7 @@ SCHEMAS = {
     "usage_no_product": load_schema(
         "tests/fuzz/schemas/usage_event_no_product.avsc"),
     "campaign_v2": load_schema("tests/fuzz/schemas/campaign_event_v2.avsc"),
+    "usage_narrow": load_schema("tests/fuzz/schemas/usage_event_narrow.avsc"),
 }
 
 
@@ -194,11 +195,8 @@ def malformed_usage():
                                        value=float("nan")))
     yield "infinity", encode("usage", usage("e-b4", "video_play",
                                             value=float("inf")))
-    # attributes as one block of -1 entries with a byte size, then a block
-    # whose size claims more than there is
+    # attributes as a block whose byte size claims more than there is
     head = encode("usage", USAGE_EVENTS["login"])[:-1]
-    yield "map-sized-block", head + zigzag(-1) + zigzag(4) + zigzag(
-        1) + b"k" + zigzag(1) + b"v" + zigzag(0)
     yield "map-bad-block-size", head + zigzag(-1) + zigzag(1000) + zigzag(
         1) + b"k" + zigzag(1) + b"v" + zigzag(0)
     yield "map-too-many", head + zigzag(1 << 30)
@@ -241,6 +239,11 @@ def corpus_avro():
     for name, ev in CAMPAIGN_EVENTS.items():
         files.append(("campaign-" + name,
                       sel(CAMPAIGN) + encode("campaign", ev)))
+    # valid, but not what python3-avro writes: attributes as a block with
+    # a negative count and its size in bytes
+    head = encode("usage", USAGE_EVENTS["login"])[:-1]
+    files.append(("usage-map-sized-block", sel(USAGE) + head + zigzag(-1) +
+                  zigzag(4) + zigzag(1) + b"k" + zigzag(1) + b"v" + zigzag(0)))
     for name, data in malformed_usage():
         files.append(("usage-bad-" + name, sel(USAGE) + data))
     for name, data in malformed_campaign():
@@ -297,6 +300,9 @@ def corpus_confluent():
     files.append(("id6-campaign-v2-archived", sel(CAMPAIGN) + confluent(
         6, encode("campaign_v2", campaign("ce-5", "ARCHIVED",
                                           currency=None)))))
+    files.append(("id7-usage-narrow", sel(USAGE) + confluent(
+        7, encode("usage_narrow", dict(USAGE_EVENTS["video_play"],
+                                       account_id="acme")))))
     body = encode("usage", USAGE_EVENTS["login"])
     files += [
         ("bad-magic", sel(USAGE) + b"\x01" + confluent(1, body)[1:]),
@@ -331,6 +337,9 @@ def corpus_json():
                        ("iso-bad-millis", "2026-01-01T00:00:00.1Z")):
         files.append(("usage-time-" + name,
                       sel(USAGE) + as_json(dict(sparse, occurred_at=when))))
+    # attributes that are not strings are passed over, not refused
+    files.append(("usage-attributes-not-strings", sel(USAGE) + as_json(
+        dict(sparse, attributes={"page_class": 1, "role": None}))))
     files.append(("usage-unknown-fields", sel(USAGE) + as_json(
         dict(sparse, session_id="s-1", tags=["a"], nested={"x": [1, 2]}))))
     for name, ev in CAMPAIGN_EVENTS.items():
@@ -351,8 +360,6 @@ def corpus_json():
         ("nul-escape", b'{"event_id": "a\\u0000b", "user_id": "u", '
                        b'"event_type": "login", "occurred_at": '
                        b'1767225600000}'),
-        ("attributes-not-strings", as_json(dict(
-            sparse, attributes={"page_class": 1, "role": None}))),
         ("id-too-long", as_json(dict(sparse, user_id="u" * 128))),
         ("deep", b"[" * 3000 + b"]" * 3000),
         ("empty", b""),

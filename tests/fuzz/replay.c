@@ -63,8 +63,8 @@ static int replay_file(const char *path)
         }
         /* malloc(0) may return NULL: keep one byte, pass the true size. */
         buf = malloc(st.st_size ? (size_t)st.st_size : 1);
-        if (!buf || fread(buf, 1, (size_t)st.st_size, fp) !=
-                            (size_t)st.st_size) {
+        if (!buf ||
+            fread(buf, 1, (size_t)st.st_size, fp) != (size_t)st.st_size) {
                 fprintf(stderr, "fuzz-replay %s: %s: cannot read\n",
                         replay_name, path);
                 free(buf);
@@ -108,8 +108,7 @@ static long replay_path(const char *path)
                 return -1;
         }
         for (i = 0; i < n; i++) {
-                snprintf(file, sizeof(file), "%s/%s", path,
-                         entries[i]->d_name);
+                snprintf(file, sizeof(file), "%s/%s", path, entries[i]->d_name);
                 if (cnt >= 0 && !stat(file, &st) && S_ISREG(st.st_mode))
                         cnt = replay_file(file) ? -1 : cnt + 1;
                 free(entries[i]);
@@ -120,8 +119,7 @@ static long replay_path(const char *path)
 
 int main(int argc, char **argv)
 {
-        static const int signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-                                      SIGABRT};
+        static const int signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
         const char *slash = strrchr(argv[0], '/');
         long total = 0, cnt;
         size_t i;
@@ -139,8 +137,8 @@ int main(int argc, char **argv)
          * its death callback, after its report; it leaves abort() (our
          * checks) and SIGILL alone. */
         for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
-                if (!__sanitizer_set_death_callback ||
-                    signals[i] == SIGABRT || signals[i] == SIGILL)
+                if (!__sanitizer_set_death_callback || signals[i] == SIGABRT ||
+                    signals[i] == SIGILL)
                         signal(signals[i], replay_on_signal);
         if (__sanitizer_set_death_callback)
                 __sanitizer_set_death_callback(replay_blame);

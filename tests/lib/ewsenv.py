@@ -121,6 +121,7 @@ class Names:
             "EWS_REDIS_PORT": str(redis.port),
             "EWS_REDIS_PREFIX": self.prefix,
             "EWS_DECODE_SCHEMA_DIR": SCHEMAS,
+            "EWS_HTTP_PORT": str(free_port()),
         })
         return env
 

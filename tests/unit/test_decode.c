@@ -407,8 +407,7 @@ static void test_confluent_evolution(void **state)
         for (i = 0; i < 4; i++) {
                 json = file_read(files[i], &len);
                 assert_int_equal(ews_decoder_schema_add(d, i + 1, json, len,
-                                                        errstr,
-                                                        sizeof(errstr)),
+                                                        errstr, sizeof(errstr)),
                                  0);
         }
         /* id 1, our own schema */
@@ -470,9 +469,9 @@ static void test_confluent_evolution(void **state)
         assert_int_equal(ews_decode_usage(d, e.buf, e.len, NOW, &ev, errstr,
                                           sizeof(errstr)),
                          EWS_DECODE_BAD_MAGIC);
-        assert_int_equal(ews_decode_usage(d, e.buf, 3, NOW, &ev, errstr,
-                                          sizeof(errstr)),
-                         EWS_DECODE_BAD_MAGIC);
+        assert_int_equal(
+                ews_decode_usage(d, e.buf, 3, NOW, &ev, errstr, sizeof(errstr)),
+                EWS_DECODE_BAD_MAGIC);
         ews_decoder_destroy(d);
 }
 

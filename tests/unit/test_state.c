@@ -50,39 +50,48 @@ static void test_codec_round_trip(void **state)
 {
         struct ews_user u = user_full(), back;
         unsigned char buf[EWS_USER_PACKED_MAX];
+        int32_t partition;
         int len;
 
         (void)state;
-        len = ews_user_pack(&u, buf, sizeof(buf));
+        len = ews_user_pack(&u, 7, buf, sizeof(buf));
         assert_true(len > 0);
         memset(&back, 0, sizeof(back));
         strcpy(back.user_id, "u-1");
-        assert_int_equal(ews_user_unpack(&back, buf, (size_t)len), 0);
+        assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len),
+                         0);
+        assert_int_equal(partition, 7);
         assert_memory_equal(&u, &back, sizeof(u)); /* bit for bit */
         /* too small a buffer is refused, whatever the size */
         for (int size = 0; size < len; size += 7)
-                assert_int_equal(ews_user_pack(&u, buf, (size_t)size), -1);
+                assert_int_equal(ews_user_pack(&u, 7, buf, (size_t)size), -1);
 }
 
 static void test_codec_rejects_malformed(void **state)
 {
         struct ews_user u = user_full(), back;
         unsigned char buf[EWS_USER_PACKED_MAX], bad[EWS_USER_PACKED_MAX];
+        int32_t partition;
         int len, cut;
 
         (void)state;
-        len = ews_user_pack(&u, buf, sizeof(buf));
+        len = ews_user_pack(&u, 7, buf, sizeof(buf));
         for (cut = 0; cut < len; cut++) /* every truncation */
-                assert_int_equal(ews_user_unpack(&back, buf, (size_t)cut), -1);
+                assert_int_equal(
+                        ews_user_unpack(&back, &partition, buf, (size_t)cut),
+                        -1);
         memcpy(bad, buf, (size_t)len);
         bad[len] = 0; /* trailing byte */
-        assert_int_equal(ews_user_unpack(&back, bad, (size_t)len + 1), -1);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, bad, (size_t)len + 1), -1);
         memcpy(bad, buf, (size_t)len);
         bad[0] = 99; /* unknown version */
-        assert_int_equal(ews_user_unpack(&back, bad, (size_t)len), -1);
+        assert_int_equal(ews_user_unpack(&back, &partition, bad, (size_t)len),
+                         -1);
         memcpy(bad, buf, (size_t)len);
         bad[1] = EWS_STAGE_COUNT; /* unknown stage */
-        assert_int_equal(ews_user_unpack(&back, bad, (size_t)len), -1);
+        assert_int_equal(ews_user_unpack(&back, &partition, bad, (size_t)len),
+                         -1);
 }
 
 static void test_cache_bound_and_drop(void **state)

@@ -1,0 +1,439 @@
+/*
+ * ews-redrive: sends dead letters back through decoding once their cause
+ * is fixed (a schema registered, a producer bug fixed, config changed).
+ *
+ * Reads the dead-letter topic with a plain assign(), up to each partition's
+ * end as of start, and produces each record's original key, value and
+ * timestamp to the topic and partition it came from. Nothing is committed.
+ */
+#include <librdkafka/rdkafka.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REDRIVE_REASONS_MAX 32
+#define REDRIVE_PROPS_MAX   64
+
+static const char redrive_help[] =
+        "usage: ews-redrive -b ADDR [-t DLQ] [--reason R]... "
+        "[--source-topic T]\n"
+        "  [--to-topic T] [--from-offset N] [-e] [--dry-run] "
+        "[-X key=value]...\n\n"
+        "Produces each dead letter's original key, value and timestamp to its\n"
+        "source topic and partition, for the processor to decode again.\n\n"
+        "  -b, --bootstrap ADDR  Kafka bootstrap servers (required)\n"
+        "  -t, --topic DLQ       dead-letter topic (default ews-dlq)\n"
+        "  --reason R            only records of ews.error.reason R\n"
+        "  --source-topic T      only records from topic T\n"
+        "  --to-topic T          produce to T (the key picks the partition)\n"
+        "  --from-offset N       start every partition at N, not the start\n"
+        "  -e, --exit-at-end     stop at each partition's end as of start\n"
+        "                        (always on: later records may be this\n"
+        "                        run's, dead-lettered again)\n"
+        "  --dry-run             send nothing; print one line per record:\n"
+        "                        partition offset reason source-topic key\n"
+        "  -X key=value          librdkafka property for both clients\n\n"
+        "Nothing is committed: records are redriven each time the tool runs;\n"
+        "use --reason/--source-topic to select (--reason is repeatable).\n"
+        "The processor counts an event_id once per user within its dedup\n"
+        "window (the user's last dedup.events ids), so a record that reached\n"
+        "it before is not counted twice while its id is in that window.\n"
+        "Records without ews.source.topic are skipped unless --to-topic.\n"
+        "Exit status: 0 all selected records delivered, 1 any failure, 2 bad\n"
+        "usage.\n";
+
+struct redrive {
+        const char *dlq, *source_topic, *to_topic;
+        const char *reasons[REDRIVE_REASONS_MAX];
+        int reason_cnt, partition_cnt, left_cnt;
+        int64_t from_offset;
+        bool dry_run, read_failed;
+        rd_kafka_t *consumer, *producer;
+        int64_t *ends; /* by partition: its end as of start, -1 once done */
+        int64_t read_cnt, sent_cnt, skipped_cnt, failed_cnt, selected_cnt;
+};
+
+static volatile sig_atomic_t redrive_stop;
+
+static void redrive_on_signal(int sig)
+{
+        (void)sig;
+        redrive_stop++;
+}
+
+static int redrive_parse_int(const char *str, int64_t min, int64_t *num)
+{
+        char *end;
+        long long v;
+
+        errno = 0;
+        v = strtoll(str, &end, 10);
+        if (errno || end == str || *end || v < min)
+                return -1;
+        *num = v;
+        return 0;
+}
+
+/* Header values are not NUL-terminated. One that does not fit counts as
+ * absent rather than cut: a cut topic name is another topic. */
+static bool redrive_header(rd_kafka_headers_t *hdrs, const char *name,
+                           char *buf, size_t size)
+{
+        const void *val;
+        size_t len;
+
+        buf[0] = '\0';
+        if (!hdrs || rd_kafka_header_get_last(hdrs, name, &val, &len) || !val ||
+            len >= size)
+                return false;
+        memcpy(buf, val, len);
+        buf[len] = '\0';
+        return true;
+}
+
+/* One field of a --dry-run line, escaped so that it stays one field. */
+static void redrive_print_field(const void *ptr, size_t len, char sep)
+{
+        const unsigned char *p = ptr;
+        size_t i;
+
+        for (i = 0; i < len; i++)
+                printf(p[i] > ' ' && p[i] < 0x7f && p[i] != '\\' ? "%c"
+                                                                 : "\\x%02x",
+                       p[i]);
+        printf("%s%c", len ? "" : "-", sep);
+}
+
+static void redrive_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                       void *opaque)
+{
+        struct redrive *r = opaque;
+
+        (void)rk;
+        if (m->err)
+                fprintf(stderr,
+                        "ews-redrive: delivery to %s [%" PRId32 "]: %s\n",
+                        rd_kafka_topic_name(m->rkt), m->partition,
+                        rd_kafka_err2str(m->err));
+        *(m->err ? &r->failed_cnt : &r->sent_cnt) += 1;
+}
+
+static void redrive_mark_done(struct redrive *r, int32_t partition)
+{
+        if (r->ends[partition] >= 0) {
+                r->ends[partition] = -1;
+                r->left_cnt--;
+        }
+}
+
+static void redrive_handle(struct redrive *r, const rd_kafka_message_t *msg)
+{
+        char reason[128], source[256], num[32];
+        rd_kafka_headers_t *hdrs = NULL;
+        int64_t partition = RD_KAFKA_PARTITION_UA, ts = 0;
+        bool selected = r->reason_cnt == 0;
+        rd_kafka_resp_err_t err;
+        const char *topic;
+        int i;
+
+        r->read_cnt++;
+        rd_kafka_message_headers(msg, &hdrs);
+        redrive_header(hdrs, "ews.error.reason", reason, sizeof(reason));
+        redrive_header(hdrs, "ews.source.topic", source, sizeof(source));
+        for (i = 0; i < r->reason_cnt; i++)
+                selected = selected || !strcmp(reason, r->reasons[i]);
+        if (r->source_topic && strcmp(source, r->source_topic))
+                selected = false;
+        topic = r->to_topic ? r->to_topic : source;
+        if (!selected || !*topic) {
+                r->skipped_cnt++;
+                return;
+        }
+        r->selected_cnt++;
+        if (r->dry_run) {
+                printf("%" PRId32 " %" PRId64 " ", msg->partition, msg->offset);
+                redrive_print_field(reason, strlen(reason), ' ');
+                redrive_print_field(source, strlen(source), ' ');
+                redrive_print_field(msg->key, msg->key_len, '\n');
+                return;
+        }
+        /* The processor keeps state per partition and the original
+         * producer's partitioner is unknown: back to the partition the
+         * record came from, next to its user's other events. */
+        if (strcmp(topic, source) ||
+            !redrive_header(hdrs, "ews.source.partition", num, sizeof(num)) ||
+            redrive_parse_int(num, 0, &partition) || partition > INT32_MAX)
+                partition = RD_KAFKA_PARTITION_UA;
+        /* Without one, 0 lets the producer stamp the time of sending. */
+        if (!redrive_header(hdrs, "ews.source.timestamp", num, sizeof(num)) ||
+            redrive_parse_int(num, 1, &ts))
+                ts = 0;
+        /* A full queue is back pressure: serve reports, then retry. */
+        while ((err = rd_kafka_producev(
+                        r->producer, RD_KAFKA_V_TOPIC(topic),
+                        RD_KAFKA_V_PARTITION((int32_t)partition),
+                        RD_KAFKA_V_KEY(msg->key, msg->key_len),
+                        RD_KAFKA_V_VALUE(msg->payload, msg->len),
+                        RD_KAFKA_V_TIMESTAMP(ts),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(r->producer, 100);
+        if (err) {
+                r->failed_cnt++;
+                fprintf(stderr, "ews-redrive: offset %" PRId64 " to %s: %s\n",
+                        msg->offset, topic, rd_kafka_err2str(err));
+        }
+}
+
+static void redrive_consumed(struct redrive *r, const rd_kafka_message_t *msg)
+{
+        int32_t p = msg->partition;
+        bool ours = p >= 0 && p < r->partition_cnt;
+
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                if (ours && msg->offset >= r->ends[p])
+                        redrive_mark_done(r, p);
+                return;
+        }
+        if (msg->err) {
+                fprintf(stderr, "ews-redrive: %s\n",
+                        rd_kafka_message_errstr(msg));
+                /* A failed partition is not waited for; errors without a
+                 * partition are the client's, and it retries on its own. */
+                if (msg->rkt && ours) {
+                        r->read_failed = true;
+                        redrive_mark_done(r, p);
+                }
+                return;
+        }
+        /* Records after the end as of start may be ones this run sent back
+         * and the processor dead-lettered again: reading on could loop. */
+        if (!ours || msg->offset >= r->ends[p])
+                return;
+        redrive_handle(r, msg);
+        if (msg->offset + 1 >= r->ends[p])
+                redrive_mark_done(r, p);
+}
+
+/* Every partition from --from-offset up to its end as of now. */
+static int redrive_assign(struct redrive *r)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->consumer, r->dlq, NULL);
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__INVALID_ARG;
+        int64_t low;
+        int i;
+
+        /* Asked for one topic, the metadata holds that one. */
+        if (rkt)
+                err = rd_kafka_metadata(r->consumer, 0, rkt, &md, 10000);
+        if (err || (err = md->topics[0].err))
+                goto out;
+        r->partition_cnt = r->left_cnt = md->topics[0].partition_cnt;
+        r->ends = calloc((size_t)r->partition_cnt + 1, sizeof(*r->ends));
+        parts = rd_kafka_topic_partition_list_new(r->partition_cnt);
+        if (!r->ends)
+                err = RD_KAFKA_RESP_ERR__FAIL;
+        /* Partition ids are 0..n-1 in Kafka: slot i is partition i. */
+        for (i = 0; i < r->partition_cnt && !err; i++) {
+                err = rd_kafka_query_watermark_offsets(
+                        r->consumer, r->dlq, i, &low, &r->ends[i], 10000);
+                if (err || r->from_offset >= r->ends[i])
+                        redrive_mark_done(r, i);
+                else
+                        rd_kafka_topic_partition_list_add(parts, r->dlq, i)
+                                ->offset =
+                                r->from_offset > low ? r->from_offset : low;
+        }
+        if (!err)
+                err = rd_kafka_assign(r->consumer, parts);
+out:
+        if (err)
+                fprintf(stderr, "ews-redrive: topic %s: %s\n", r->dlq,
+                        rd_kafka_err2str(err));
+        if (parts)
+                rd_kafka_topic_partition_list_destroy(parts);
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        return err ? -1 : 0;
+}
+
+/* The defaults first, then -X, so that an operator can override any.
+ * Returns 2 when a property is refused (bad usage), 1 when the client
+ * cannot start. */
+static int redrive_client(struct redrive *r, rd_kafka_type_t type,
+                          const char *(*props)[2], int prop_cnt)
+{
+        bool producer = type == RD_KAFKA_PRODUCER;
+        char errstr[512], group[64];
+        /* The producer's two, then the consumer's. Offsets come from
+         * assign(), never from the group: nothing joins or commits to it,
+         * and a fresh id per run keeps it that way. */
+        const char *defaults[][2] = {{"enable.idempotence", "true"},
+                                     {"linger.ms", "5"},
+                                     {"group.id", group},
+                                     {"enable.auto.commit", "false"},
+                                     {"enable.auto.offset.store", "false"},
+                                     {"enable.partition.eof", "true"},
+                                     {"auto.offset.reset", "earliest"}};
+        int i, first = producer ? 0 : 2, cnt = producer ? 2 : 5, rc = 2;
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_t **rkp = producer ? &r->producer : &r->consumer;
+        const char **kv;
+
+        snprintf(group, sizeof(group), "ews-redrive-%ld-%lld", (long)getpid(),
+                 (long long)time(NULL));
+        for (i = 0; i < cnt + prop_cnt; i++) {
+                kv = i < cnt ? defaults[first + i] : props[i - cnt];
+                if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr,
+                                      sizeof(errstr)) != RD_KAFKA_CONF_OK)
+                        goto out;
+        }
+        rc = 1;
+        rd_kafka_conf_set_dr_msg_cb(conf, redrive_dr);
+        rd_kafka_conf_set_opaque(conf, r);
+        *rkp = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+        if (*rkp)
+                return 0; /* rd_kafka_new() took conf */
+out:
+        fprintf(stderr, "ews-redrive: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return rc;
+}
+
+/* The usage lines only, the help up to its first blank line: exit 2. */
+static int redrive_usage(void)
+{
+        fprintf(stderr, "%.*s",
+                (int)(strstr(redrive_help, "\n\n") - redrive_help + 1),
+                redrive_help);
+        return 2;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+                {"bootstrap", required_argument, NULL, 'b'},
+                {"topic", required_argument, NULL, 't'},
+                {"reason", required_argument, NULL, 'r'},
+                {"source-topic", required_argument, NULL, 's'},
+                {"to-topic", required_argument, NULL, 'T'},
+                {"from-offset", required_argument, NULL, 'o'},
+                {"exit-at-end", no_argument, NULL, 'e'},
+                {"dry-run", no_argument, NULL, 'n'},
+                {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0}};
+        static const char *props[REDRIVE_PROPS_MAX + 1][2];
+        struct redrive r = {.dlq = "ews-dlq"};
+        const char *bootstrap = NULL;
+        rd_kafka_message_t *msg;
+        int opt, rc, prop_cnt = 0;
+        char *eq;
+
+        while ((opt = getopt_long(argc, argv, "b:t:eX:h", options, NULL)) !=
+               -1) {
+                switch (opt) {
+                case 'b':
+                        bootstrap = optarg;
+                        break;
+                case 't':
+                        r.dlq = optarg;
+                        break;
+                case 'r':
+                        if (r.reason_cnt == REDRIVE_REASONS_MAX)
+                                return redrive_usage();
+                        r.reasons[r.reason_cnt++] = optarg;
+                        break;
+                case 's':
+                        r.source_topic = optarg;
+                        break;
+                case 'T':
+                        r.to_topic = optarg;
+                        break;
+                case 'o':
+                        if (redrive_parse_int(optarg, 0, &r.from_offset))
+                                return redrive_usage();
+                        break;
+                case 'e':
+                        break; /* the only mode: see redrive_consumed() */
+                case 'n':
+                        r.dry_run = true;
+                        break;
+                case 'X':
+                        eq = strchr(optarg, '=');
+                        if (!eq || prop_cnt == REDRIVE_PROPS_MAX)
+                                return redrive_usage();
+                        *eq = '\0';
+                        props[prop_cnt][0] = optarg;
+                        props[prop_cnt++][1] = eq + 1;
+                        break;
+                case 'h':
+                        fputs(redrive_help, stdout);
+                        return 0;
+                default:
+                        return redrive_usage();
+                }
+        }
+        if (!bootstrap || optind < argc || (r.to_topic && !*r.to_topic))
+                return redrive_usage();
+        props[prop_cnt][0] = "bootstrap.servers";
+        props[prop_cnt++][1] = bootstrap;
+        /* A dry run has no producer, so it cannot send anything. */
+        if ((rc = redrive_client(&r, RD_KAFKA_CONSUMER, props, prop_cnt)) ||
+            (!r.dry_run &&
+             (rc = redrive_client(&r, RD_KAFKA_PRODUCER, props, prop_cnt))))
+                goto out;
+        rc = 1;
+        rd_kafka_poll_set_consumer(r.consumer);
+        if (redrive_assign(&r))
+                goto out;
+
+        signal(SIGINT, redrive_on_signal);
+        signal(SIGTERM, redrive_on_signal);
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        while (!redrive_stop && r.left_cnt > 0) {
+                msg = rd_kafka_consumer_poll(r.consumer, 100);
+                if (r.producer)
+                        rd_kafka_poll(r.producer, 0);
+                if (!msg)
+                        continue;
+                redrive_consumed(&r, msg);
+                rd_kafka_message_destroy(msg);
+        }
+        /* What the producer holds is delivered before exit; a second
+         * signal gives up on it, and what is left counts as failed. */
+        while (r.producer && rd_kafka_outq_len(r.producer) > 0 &&
+               redrive_stop < 2)
+                rd_kafka_flush(r.producer, 500);
+        if (r.producer)
+                r.failed_cnt += rd_kafka_outq_len(r.producer);
+        fprintf(stderr,
+                "ews-redrive: read=%" PRId64 " sent=%" PRId64
+                " skipped=%" PRId64 " failed=%" PRId64 "%s%s\n",
+                r.read_cnt, r.sent_cnt, r.skipped_cnt, r.failed_cnt,
+                r.dry_run ? " (dry run)" : "",
+                redrive_stop ? " (interrupted)" : "");
+        rc = redrive_stop || r.read_failed || r.failed_cnt ||
+             (!r.dry_run && r.sent_cnt != r.selected_cnt);
+out:
+        if (r.consumer) {
+                rd_kafka_consumer_close(r.consumer);
+                rd_kafka_destroy(r.consumer);
+        }
+        if (r.producer)
+                rd_kafka_destroy(r.producer);
+        free(r.ends);
+        return rc;
+}
