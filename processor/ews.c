@@ -21,3 +21,20 @@ const char *ews_stage_name(enum ews_stage stage)
                                                      "customer",  "lost"};
         return (unsigned)stage < EWS_STAGE_COUNT ? names[stage] : "unknown";
 }
+
+const char *ews_alert_status_name(enum ews_alert_status status)
+{
+        return status == EWS_ALERT_RESOLVED ? "RESOLVED" : "FIRING";
+}
+
+const char *ews_severity_name(enum ews_severity severity)
+{
+        static const char *names[] = {"INFO", "WARNING", "CRITICAL"};
+        return (unsigned)severity < 3 ? names[severity] : "UNKNOWN";
+}
+
+const char *ews_subject_name(enum ews_subject subject)
+{
+        static const char *names[] = {"USER", "ACCOUNT", "CAMPAIGN"};
+        return (unsigned)subject < 3 ? names[subject] : "UNKNOWN";
+}

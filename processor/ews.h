@@ -154,7 +154,7 @@ enum ews_subject {
 #define EWS_ALERT_VALUES_MAX 8
 
 struct ews_alert_value {
-        const char *name; /* static string */
+        char name[32];
         double value;
 };
 
@@ -186,6 +186,9 @@ struct ews_alert {
 };
 
 const char *ews_rule_name(enum ews_rule rule);
+const char *ews_alert_status_name(enum ews_alert_status status);
+const char *ews_severity_name(enum ews_severity severity);
+const char *ews_subject_name(enum ews_subject subject);
 const char *ews_stage_name(enum ews_stage stage);
 
 #endif

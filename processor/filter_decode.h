@@ -98,6 +98,14 @@ enum ews_decode_err ews_decode_campaign(struct ews_decoder *decoder,
                                         struct ews_campaign_event *event,
                                         char *errstr, size_t errstr_size);
 
+/* Reads an alert (Avro binary of schemas/alert.avsc, as published), for
+ * tools that read the alert topic. Values and contributors beyond the
+ * struct's room are left out. */
+enum ews_decode_err ews_decode_alert(struct ews_decoder *decoder,
+                                     const void *buf, size_t len,
+                                     struct ews_alert *alert, char *errstr,
+                                     size_t errstr_size);
+
 /* Writes alert as Avro binary (schemas/alert.avsc) into buf. Returns the
  * length, or -1 with errstr set (buf too small). */
 int ews_decode_alert_encode(struct ews_decoder *decoder,

@@ -152,3 +152,140 @@ fail:
                  avro_strerror());
         return -1;
 }
+
+static void alert_get_string(avro_value_t *record, const char *name, char *dst,
+                             size_t size)
+{
+        avro_value_t field, branch;
+        const char *s = NULL;
+        size_t n = 0;
+
+        dst[0] = '\0';
+        if (alert_field(record, name, &field))
+                return;
+        if (avro_value_get_type(&field) == AVRO_UNION) {
+                if (avro_value_get_current_branch(&field, &branch) ||
+                    avro_value_get_type(&branch) == AVRO_NULL)
+                        return;
+                field = branch;
+        }
+        if (!avro_value_get_string(&field, &s, &n) && n)
+                snprintf(dst, size, "%.*s", (int)(n - 1), s);
+}
+
+static int alert_get_enum(avro_value_t *record, const char *name, int max)
+{
+        avro_value_t field;
+        int symbol = -1;
+
+        if (alert_field(record, name, &field) ||
+            avro_value_get_enum(&field, &symbol) || symbol < 0 || symbol >= max)
+                return -1;
+        return symbol;
+}
+
+static int64_t alert_get_long(avro_value_t *record, const char *name)
+{
+        avro_value_t field, branch;
+        int64_t v = 0;
+
+        if (alert_field(record, name, &field))
+                return 0;
+        if (avro_value_get_type(&field) == AVRO_UNION) {
+                if (avro_value_get_current_branch(&field, &branch) ||
+                    avro_value_get_type(&branch) == AVRO_NULL)
+                        return 0;
+                field = branch;
+        }
+        return avro_value_get_long(&field, &v) ? 0 : v;
+}
+
+static void alert_get_lists(avro_value_t *record, struct ews_alert *alert)
+{
+        avro_value_t map, array, element, field;
+        const char *key;
+        size_t n, i;
+        int32_t seq = 0;
+
+        if (!alert_field(record, "seq", &field) &&
+            !avro_value_get_int(&field, &seq))
+                alert->seq = seq;
+        if (!alert_field(record, "values", &map) &&
+            !avro_value_get_size(&map, &n))
+                for (i = 0; i < n && alert->value_cnt < EWS_ALERT_VALUES_MAX;
+                     i++) {
+                        struct ews_alert_value *v =
+                                &alert->values[alert->value_cnt];
+                        if (avro_value_get_by_index(&map, i, &element, &key) ||
+                            avro_value_get_double(&element, &v->value))
+                                continue;
+                        snprintf(v->name, sizeof(v->name), "%s", key);
+                        alert->value_cnt++;
+                }
+        if (!alert_field(record, "top_contributors", &array) &&
+            !avro_value_get_size(&array, &n))
+                for (i = 0; i < n && alert->contributor_cnt < EWS_CONTRIB_MAX;
+                     i++) {
+                        struct ews_contributor *c =
+                                &alert->contributors[alert->contributor_cnt];
+                        if (avro_value_get_by_index(&array, i, &element,
+                                                    NULL) ||
+                            alert_field(&element, "score", &field) ||
+                            avro_value_get_double(&field, &c->score))
+                                continue;
+                        alert_get_string(&element, "event_type", c->event_type,
+                                         sizeof(c->event_type));
+                        alert->contributor_cnt++;
+                }
+}
+
+enum ews_decode_err ews_decode_alert(struct ews_decoder *decoder,
+                                     const void *buf, size_t len,
+                                     struct ews_alert *alert, char *errstr,
+                                     size_t errstr_size)
+{
+        avro_value_t *record = &decoder->alert.value;
+        enum ews_decode_err err;
+        int rule, status, severity, subject;
+
+        err = ews_decode_check(decoder->alert.schema, buf, len,
+                               &decoder->limits, errstr, errstr_size);
+        if (err)
+                return err;
+        avro_value_reset(record);
+        avro_reader_memory_set_source(decoder->avro_reader, buf, (int64_t)len);
+        if (avro_value_read(decoder->avro_reader, record)) {
+                snprintf(errstr, errstr_size, "avro: %s", avro_strerror());
+                return EWS_DECODE_AVRO;
+        }
+        memset(alert, 0, sizeof(*alert));
+        rule = alert_get_enum(record, "rule", EWS_RULE_COUNT);
+        status = alert_get_enum(record, "status", 2);
+        severity = alert_get_enum(record, "severity", 3);
+        subject = alert_get_enum(record, "subject_type", 3);
+        if (rule < 0 || status < 0 || severity < 0 || subject < 0) {
+                snprintf(errstr, errstr_size, "alert: an unknown symbol");
+                return EWS_DECODE_BAD_INDEX;
+        }
+        alert->rule = (enum ews_rule)rule;
+        alert->status = (enum ews_alert_status)status;
+        alert->severity = (enum ews_severity)severity;
+        alert->subject_type = (enum ews_subject)subject;
+        alert_get_string(record, "alert_id", alert->alert_id,
+                         sizeof(alert->alert_id));
+        alert_get_string(record, "episode_id", alert->episode_id,
+                         sizeof(alert->episode_id));
+        alert_get_string(record, "subject_id", alert->subject_id,
+                         sizeof(alert->subject_id));
+        alert_get_string(record, "account_id", alert->account_id,
+                         sizeof(alert->account_id));
+        alert_get_string(record, "campaign_id", alert->campaign_id,
+                         sizeof(alert->campaign_id));
+        alert_get_string(record, "reason", alert->reason,
+                         sizeof(alert->reason));
+        alert->event_time_ms = alert_get_long(record, "event_time");
+        alert->emitted_at_ms = alert_get_long(record, "emitted_at");
+        alert->last_activity_ms = alert_get_long(record, "last_activity_at");
+        alert_get_lists(record, alert);
+        return EWS_DECODE_OK;
+}

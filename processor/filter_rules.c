@@ -18,7 +18,8 @@ static void rules_alert_value(struct ews_alert *alert, const char *name,
                               double value)
 {
         if (alert->value_cnt < EWS_ALERT_VALUES_MAX) {
-                alert->values[alert->value_cnt].name = name;
+                snprintf(alert->values[alert->value_cnt].name,
+                         sizeof(alert->values[0].name), "%s", name);
                 alert->values[alert->value_cnt].value = value;
                 alert->value_cnt++;
         }

@@ -106,3 +106,40 @@ json_t *ews_json_campaign(const struct ews_campaign *c)
                                     : json_null());
         return json;
 }
+
+json_t *ews_json_alert(const struct ews_alert *alert)
+{
+        json_t *values = json_object(), *contributors = json_array(), *json;
+        int i;
+
+        for (i = 0; values && i < alert->value_cnt; i++)
+                json_object_set_new(values, alert->values[i].name,
+                                    json_real(alert->values[i].value));
+        for (i = 0; contributors && i < alert->contributor_cnt; i++)
+                json_array_append_new(
+                        contributors,
+                        json_pack("{s:s, s:f}", "event_type",
+                                  alert->contributors[i].event_type, "score",
+                                  alert->contributors[i].score));
+        json = json_pack(
+                "{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, "
+                "s:I, s:s, s:o, s:o}",
+                "alert_id", alert->alert_id, "episode_id", alert->episode_id,
+                "seq", (int)alert->seq, "rule", ews_rule_name(alert->rule),
+                "status", ews_alert_status_name(alert->status), "severity",
+                ews_severity_name(alert->severity), "subject_type",
+                ews_subject_name(alert->subject_type), "subject_id",
+                alert->subject_id, "account_id",
+                alert->account_id[0] ? alert->account_id : NULL, "campaign_id",
+                alert->campaign_id[0] ? alert->campaign_id : NULL, "event_time",
+                (json_int_t)alert->event_time_ms, "emitted_at",
+                (json_int_t)alert->emitted_at_ms, "reason", alert->reason,
+                "values", values, "top_contributors", contributors);
+        if (json)
+                json_object_set_new(
+                        json, "last_activity_at",
+                        alert->last_activity_ms
+                                ? json_integer(alert->last_activity_ms)
+                                : json_null());
+        return json;
+}

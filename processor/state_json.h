@@ -15,4 +15,7 @@ json_t *ews_json_user(const struct ews_user *user, double half_life_ms,
 json_t *ews_json_account(const struct ews_account *account);
 json_t *ews_json_campaign(const struct ews_campaign *campaign);
 
+/* An alert with the fields of schemas/alert.avsc (times in ms). */
+json_t *ews_json_alert(const struct ews_alert *alert);
+
 #endif

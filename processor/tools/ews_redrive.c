@@ -1,10 +1,7 @@
 /*
- * ews-redrive: sends dead letters back through decoding once their cause
- * is fixed (a schema registered, a producer bug fixed, config changed).
- *
- * Reads the dead-letter topic with a plain assign(), up to each partition's
- * end as of start, and produces each record's original key, value and
- * timestamp to the topic and partition it came from. Nothing is committed.
+ * ews-redrive: sends dead letters back through decoding once their cause is
+ * fixed (a schema registered, a producer bug fixed, config changed): each
+ * record's original key, value and timestamp go back where they came from.
  */
 #include <librdkafka/rdkafka.h>
 
@@ -13,7 +10,6 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +33,8 @@ static const char redrive_help[] =
         "  --to-topic T          produce to T (the key picks the partition)\n"
         "  --from-offset N       start every partition at N, not the start\n"
         "  -e, --exit-at-end     stop at each partition's end as of start\n"
-        "                        (always on: later records may be this\n"
-        "                        run's, dead-lettered again)\n"
-        "  --dry-run             send nothing; print one line per record:\n"
-        "                        partition offset reason source-topic key\n"
+        "  --dry-run             print, not send: partition offset reason\n"
+        "                        source-topic key, one line per record\n"
         "  -X key=value          librdkafka property for both clients\n\n"
         "Nothing is committed: records are redriven each time the tool runs;\n"
         "use --reason/--source-topic to select (--reason is repeatable).\n"
@@ -48,8 +42,7 @@ static const char redrive_help[] =
         "window (the user's last dedup.events ids), so a record that reached\n"
         "it before is not counted twice while its id is in that window.\n"
         "Records without ews.source.topic are skipped unless --to-topic.\n"
-        "Exit status: 0 all selected records delivered, 1 any failure, 2 bad\n"
-        "usage.\n";
+        "Exit: 0 all selected records delivered, 1 any failure, 2 bad usage.\n";
 
 struct redrive {
         const char *dlq, *source_topic, *to_topic;
@@ -59,15 +52,15 @@ struct redrive {
         bool dry_run, read_failed;
         rd_kafka_t *consumer, *producer;
         int64_t *ends; /* by partition: its end as of start, -1 once done */
-        int64_t read_cnt, sent_cnt, skipped_cnt, failed_cnt, selected_cnt;
+        int64_t read_cnt, sent_cnt, skipped_cnt, failed_cnt;
 };
 
 static volatile sig_atomic_t redrive_stop;
 
 static void redrive_on_signal(int sig)
 {
-        (void)sig;
-        redrive_stop++;
+        redrive_stop = 1;
+        signal(sig, SIG_DFL); /* a second one ends the process at once */
 }
 
 static int redrive_parse_int(const char *str, int64_t min, int64_t *num)
@@ -88,16 +81,15 @@ static int redrive_parse_int(const char *str, int64_t min, int64_t *num)
 static bool redrive_header(rd_kafka_headers_t *hdrs, const char *name,
                            char *buf, size_t size)
 {
-        const void *val;
-        size_t len;
+        const void *val = NULL;
+        size_t len = 0;
 
-        buf[0] = '\0';
         if (!hdrs || rd_kafka_header_get_last(hdrs, name, &val, &len) || !val ||
             len >= size)
-                return false;
-        memcpy(buf, val, len);
+                len = 0;
+        memcpy(buf, len ? val : "", len + 1);
         buf[len] = '\0';
-        return true;
+        return len > 0;
 }
 
 /* One field of a --dry-run line, escaped so that it stays one field. */
@@ -106,10 +98,12 @@ static void redrive_print_field(const void *ptr, size_t len, char sep)
         const unsigned char *p = ptr;
         size_t i;
 
-        for (i = 0; i < len; i++)
-                printf(p[i] > ' ' && p[i] < 0x7f && p[i] != '\\' ? "%c"
-                                                                 : "\\x%02x",
-                       p[i]);
+        for (i = 0; i < len; i++) {
+                if (p[i] > ' ' && p[i] < 0x7f && p[i] != '\\')
+                        putchar(p[i]);
+                else
+                        printf("\\x%02x", p[i]);
+        }
         printf("%s%c", len ? "" : "-", sep);
 }
 
@@ -119,20 +113,14 @@ static void redrive_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
         struct redrive *r = opaque;
 
         (void)rk;
-        if (m->err)
-                fprintf(stderr,
-                        "ews-redrive: delivery to %s [%" PRId32 "]: %s\n",
-                        rd_kafka_topic_name(m->rkt), m->partition,
-                        rd_kafka_err2str(m->err));
-        *(m->err ? &r->failed_cnt : &r->sent_cnt) += 1;
-}
-
-static void redrive_mark_done(struct redrive *r, int32_t partition)
-{
-        if (r->ends[partition] >= 0) {
-                r->ends[partition] = -1;
-                r->left_cnt--;
+        if (!m->err) {
+                r->sent_cnt++;
+                return;
         }
+        r->failed_cnt++;
+        fprintf(stderr, "ews-redrive: delivery to %s [%" PRId32 "]: %s\n",
+                rd_kafka_topic_name(m->rkt), m->partition,
+                rd_kafka_err2str(m->err));
 }
 
 static void redrive_handle(struct redrive *r, const rd_kafka_message_t *msg)
@@ -156,72 +144,67 @@ static void redrive_handle(struct redrive *r, const rd_kafka_message_t *msg)
         topic = r->to_topic ? r->to_topic : source;
         if (!selected || !*topic) {
                 r->skipped_cnt++;
-                return;
-        }
-        r->selected_cnt++;
-        if (r->dry_run) {
+        } else if (r->dry_run) {
                 printf("%" PRId32 " %" PRId64 " ", msg->partition, msg->offset);
                 redrive_print_field(reason, strlen(reason), ' ');
                 redrive_print_field(source, strlen(source), ' ');
                 redrive_print_field(msg->key, msg->key_len, '\n');
-                return;
-        }
-        /* The processor keeps state per partition and the original
-         * producer's partitioner is unknown: back to the partition the
-         * record came from, next to its user's other events. */
-        if (strcmp(topic, source) ||
-            !redrive_header(hdrs, "ews.source.partition", num, sizeof(num)) ||
-            redrive_parse_int(num, 0, &partition) || partition > INT32_MAX)
-                partition = RD_KAFKA_PARTITION_UA;
-        /* Without one, 0 lets the producer stamp the time of sending. */
-        if (!redrive_header(hdrs, "ews.source.timestamp", num, sizeof(num)) ||
-            redrive_parse_int(num, 1, &ts))
-                ts = 0;
-        /* A full queue is back pressure: serve reports, then retry. */
-        while ((err = rd_kafka_producev(
-                        r->producer, RD_KAFKA_V_TOPIC(topic),
-                        RD_KAFKA_V_PARTITION((int32_t)partition),
-                        RD_KAFKA_V_KEY(msg->key, msg->key_len),
-                        RD_KAFKA_V_VALUE(msg->payload, msg->len),
-                        RD_KAFKA_V_TIMESTAMP(ts),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(r->producer, 100);
-        if (err) {
-                r->failed_cnt++;
-                fprintf(stderr, "ews-redrive: offset %" PRId64 " to %s: %s\n",
-                        msg->offset, topic, rd_kafka_err2str(err));
+        } else {
+                /* The processor keeps state per partition and the original
+                 * producer's partitioner is unknown: back to the partition
+                 * the record came from, next to its user's other events. */
+                if (strcmp(topic, source) ||
+                    !redrive_header(hdrs, "ews.source.partition", num,
+                                    sizeof(num)) ||
+                    redrive_parse_int(num, 0, &partition) ||
+                    partition > INT32_MAX)
+                        partition = RD_KAFKA_PARTITION_UA;
+                /* Without one, 0 lets the producer stamp the sending time. */
+                if (!redrive_header(hdrs, "ews.source.timestamp", num,
+                                    sizeof(num)) ||
+                    redrive_parse_int(num, 1, &ts))
+                        ts = 0;
+                /* A full queue is back pressure: serve reports, retry. */
+                while ((err = rd_kafka_producev(
+                                r->producer, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_PARTITION((int32_t)partition),
+                                RD_KAFKA_V_KEY(msg->key, msg->key_len),
+                                RD_KAFKA_V_VALUE(msg->payload, msg->len),
+                                RD_KAFKA_V_TIMESTAMP(ts),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_END)) ==
+                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(r->producer, 100);
+                if (err) {
+                        r->failed_cnt++;
+                        fprintf(stderr,
+                                "ews-redrive: offset %" PRId64 " to %s: %s\n",
+                                msg->offset, topic, rd_kafka_err2str(err));
+                }
         }
 }
 
+/* Each partition is done at its end as of start: records after it may be
+ * ones this run sent back and the processor dead-lettered again, and
+ * reading on could loop. A partition that fails is not waited for. */
 static void redrive_consumed(struct redrive *r, const rd_kafka_message_t *msg)
 {
         int32_t p = msg->partition;
-        bool ours = p >= 0 && p < r->partition_cnt;
+        bool failed = msg->err && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF;
 
-        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                if (ours && msg->offset >= r->ends[p])
-                        redrive_mark_done(r, p);
-                return;
-        }
-        if (msg->err) {
+        if (failed)
                 fprintf(stderr, "ews-redrive: %s\n",
                         rd_kafka_message_errstr(msg));
-                /* A failed partition is not waited for; errors without a
-                 * partition are the client's, and it retries on its own. */
-                if (msg->rkt && ours) {
-                        r->read_failed = true;
-                        redrive_mark_done(r, p);
-                }
+        /* Errors of no partition are the client's: it retries them. */
+        if (p < 0 || p >= r->partition_cnt || r->ends[p] < 0)
                 return;
+        if (!msg->err && msg->offset < r->ends[p])
+                redrive_handle(r, msg);
+        if (failed || msg->offset + !msg->err >= r->ends[p]) {
+                r->read_failed = r->read_failed || failed;
+                r->ends[p] = -1;
+                r->left_cnt--;
         }
-        /* Records after the end as of start may be ones this run sent back
-         * and the processor dead-lettered again: reading on could loop. */
-        if (!ours || msg->offset >= r->ends[p])
-                return;
-        redrive_handle(r, msg);
-        if (msg->offset + 1 >= r->ends[p])
-                redrive_mark_done(r, p);
 }
 
 /* Every partition from --from-offset up to its end as of now. */
@@ -239,7 +222,7 @@ static int redrive_assign(struct redrive *r)
                 err = rd_kafka_metadata(r->consumer, 0, rkt, &md, 10000);
         if (err || (err = md->topics[0].err))
                 goto out;
-        r->partition_cnt = r->left_cnt = md->topics[0].partition_cnt;
+        r->partition_cnt = md->topics[0].partition_cnt;
         r->ends = calloc((size_t)r->partition_cnt + 1, sizeof(*r->ends));
         parts = rd_kafka_topic_partition_list_new(r->partition_cnt);
         if (!r->ends)
@@ -248,12 +231,13 @@ static int redrive_assign(struct redrive *r)
         for (i = 0; i < r->partition_cnt && !err; i++) {
                 err = rd_kafka_query_watermark_offsets(
                         r->consumer, r->dlq, i, &low, &r->ends[i], 10000);
-                if (err || r->from_offset >= r->ends[i])
-                        redrive_mark_done(r, i);
-                else
-                        rd_kafka_topic_partition_list_add(parts, r->dlq, i)
-                                ->offset =
-                                r->from_offset > low ? r->from_offset : low;
+                if (err || r->from_offset >= r->ends[i]) {
+                        r->ends[i] = -1; /* nothing to read there */
+                        continue;
+                }
+                rd_kafka_topic_partition_list_add(parts, r->dlq, i)->offset =
+                        r->from_offset > low ? r->from_offset : low;
+                r->left_cnt++;
         }
         if (!err)
                 err = rd_kafka_assign(r->consumer, parts);
@@ -274,21 +258,19 @@ out:
  * Returns 2 when a property is refused (bad usage), 1 when the client
  * cannot start. */
 static int redrive_client(struct redrive *r, rd_kafka_type_t type,
-                          const char *(*props)[2], int prop_cnt)
+                          const char **props, int prop_cnt)
 {
         bool producer = type == RD_KAFKA_PRODUCER;
         char errstr[512], group[64];
-        /* The producer's two, then the consumer's. Offsets come from
+        /* The producer's one, then the consumer's. Offsets come from
          * assign(), never from the group: nothing joins or commits to it,
          * and a fresh id per run keeps it that way. */
         const char *defaults[][2] = {{"enable.idempotence", "true"},
-                                     {"linger.ms", "5"},
                                      {"group.id", group},
                                      {"enable.auto.commit", "false"},
-                                     {"enable.auto.offset.store", "false"},
                                      {"enable.partition.eof", "true"},
                                      {"auto.offset.reset", "earliest"}};
-        int i, first = producer ? 0 : 2, cnt = producer ? 2 : 5, rc = 2;
+        int i, first = producer ? 0 : 1, cnt = producer ? 1 : 4, rc = 2;
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_t **rkp = producer ? &r->producer : &r->consumer;
         const char **kv;
@@ -296,7 +278,7 @@ static int redrive_client(struct redrive *r, rd_kafka_type_t type,
         snprintf(group, sizeof(group), "ews-redrive-%ld-%lld", (long)getpid(),
                  (long long)time(NULL));
         for (i = 0; i < cnt + prop_cnt; i++) {
-                kv = i < cnt ? defaults[first + i] : props[i - cnt];
+                kv = i < cnt ? defaults[first + i] : &props[2 * (i - cnt)];
                 if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr,
                                       sizeof(errstr)) != RD_KAFKA_CONF_OK)
                         goto out;
@@ -313,12 +295,9 @@ out:
         return rc;
 }
 
-/* The usage lines only, the help up to its first blank line: exit 2. */
 static int redrive_usage(void)
 {
-        fprintf(stderr, "%.*s",
-                (int)(strstr(redrive_help, "\n\n") - redrive_help + 1),
-                redrive_help);
+        fputs(redrive_help, stderr);
         return 2;
 }
 
@@ -335,7 +314,7 @@ int main(int argc, char **argv)
                 {"dry-run", no_argument, NULL, 'n'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0}};
-        static const char *props[REDRIVE_PROPS_MAX + 1][2];
+        static const char *props[2 * REDRIVE_PROPS_MAX + 2];
         struct redrive r = {.dlq = "ews-dlq"};
         const char *bootstrap = NULL;
         rd_kafka_message_t *msg;
@@ -376,8 +355,8 @@ int main(int argc, char **argv)
                         if (!eq || prop_cnt == REDRIVE_PROPS_MAX)
                                 return redrive_usage();
                         *eq = '\0';
-                        props[prop_cnt][0] = optarg;
-                        props[prop_cnt++][1] = eq + 1;
+                        props[2 * prop_cnt] = optarg;
+                        props[2 * prop_cnt++ + 1] = eq + 1;
                         break;
                 case 'h':
                         fputs(redrive_help, stdout);
@@ -388,8 +367,8 @@ int main(int argc, char **argv)
         }
         if (!bootstrap || optind < argc || (r.to_topic && !*r.to_topic))
                 return redrive_usage();
-        props[prop_cnt][0] = "bootstrap.servers";
-        props[prop_cnt++][1] = bootstrap;
+        props[2 * prop_cnt] = "bootstrap.servers";
+        props[2 * prop_cnt++ + 1] = bootstrap;
         /* A dry run has no producer, so it cannot send anything. */
         if ((rc = redrive_client(&r, RD_KAFKA_CONSUMER, props, prop_cnt)) ||
             (!r.dry_run &&
@@ -412,21 +391,16 @@ int main(int argc, char **argv)
                 redrive_consumed(&r, msg);
                 rd_kafka_message_destroy(msg);
         }
-        /* What the producer holds is delivered before exit; a second
-         * signal gives up on it, and what is left counts as failed. */
-        while (r.producer && rd_kafka_outq_len(r.producer) > 0 &&
-               redrive_stop < 2)
-                rd_kafka_flush(r.producer, 500);
+        /* Each record handed over is delivered or fails within
+         * message.timeout.ms; its report counts it. */
         if (r.producer)
-                r.failed_cnt += rd_kafka_outq_len(r.producer);
+                rd_kafka_flush(r.producer, -1);
         fprintf(stderr,
                 "ews-redrive: read=%" PRId64 " sent=%" PRId64
-                " skipped=%" PRId64 " failed=%" PRId64 "%s%s\n",
+                " skipped=%" PRId64 " failed=%" PRId64 "%s\n",
                 r.read_cnt, r.sent_cnt, r.skipped_cnt, r.failed_cnt,
-                r.dry_run ? " (dry run)" : "",
                 redrive_stop ? " (interrupted)" : "");
-        rc = redrive_stop || r.read_failed || r.failed_cnt ||
-             (!r.dry_run && r.sent_cnt != r.selected_cnt);
+        rc = redrive_stop || r.read_failed || r.failed_cnt;
 out:
         if (r.consumer) {
                 rd_kafka_consumer_close(r.consumer);

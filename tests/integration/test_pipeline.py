@@ -2,6 +2,7 @@
 broker, Redis and processor, checked against the generator's truth."""
 
 import collections
+import json
 import subprocess
 
 import ewsenv
@@ -32,6 +33,18 @@ def test_quiet_users_get_exactly_one_alert(broker, redis, names, tmp_path):
         f"missed: {sorted(quiet - set(firing))[:10]}, "
         f"false: {sorted(set(firing) - quiet)[:10]}")
     assert all(n == 1 for n in firing.values()), firing.most_common(3)
+
+    # ews-alerts reads the same alerts as the independent decoder
+    printed = subprocess.run(
+        [f"{ewsenv.BUILD}/ews-alerts", "-b", broker.bootstrap, "-t",
+         names.alerts, "--schemas", ewsenv.SCHEMAS, "--json", "-e"],
+        capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    ours = sorted((j["alert_id"], j["event_time"], j["reason"])
+                  for j in map(json.loads, printed.stdout.splitlines()))
+    theirs = sorted((a["alert_id"], ewsenv.millis(a["event_time"]),
+                     a["reason"]) for a in alerts)
+    assert ours == theirs
 
     for a in alerts:
         user = users[a["subject_id"]]
