@@ -348,7 +348,7 @@ static void test_alert_encode(void **state)
         strcpy(alert.subject_id, "u-1");
         strcpy(alert.reason, "quiet");
         alert.seq = 1;
-        alert.values[0].name = "engagement";
+        strcpy(alert.values[0].name, "engagement");
         alert.values[0].value = 2.5;
         alert.value_cnt = 1;
         len = ews_decode_alert_encode(decoder, &alert, buf, sizeof(buf), errstr,
