@@ -39,6 +39,9 @@ C_FILES  := $(wildcard processor/*.[ch] processor/tools/*.c tests/unit/*.[ch] \
 FUZZ_TARGETS := fuzz_avro fuzz_confluent fuzz_json
 FUZZ_REPLAY  := $(patsubst %,$(BUILD)/tests/replay_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 60
+# LeakSanitizer's options for the fuzz targets: lsan.supp names avro-c's
+# own leaks.
+FUZZ_LSAN    := print_suppressions=0:suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 .PHONY: all deps test unit integration asan demo format format-check clean \
         fuzz fuzz-build install
@@ -86,7 +89,7 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
 	@for t in $(FUZZ_TARGETS); do \
-	  LSAN_OPTIONS=$(FUZZ_LSAN_OPTIONS) $(BUILD)/tests/replay_$$t \
+	  LSAN_OPTIONS=$(FUZZ_LSAN) $(BUILD)/tests/replay_$$t \
 	    tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t || exit 1; \
 	done
 
@@ -96,11 +99,6 @@ $(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c \
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< tests/fuzz/replay.c \
 	  $(LIB) -o $@ $(LDFLAGS) $(PKG_LIBS)
-
-# avro-c's generic values keep pointers at unaligned offsets, which LSan
-# would miss and call leaks; lsan.supp names avro-c's own leaks.
-FUZZ_LSAN_OPTIONS := use_unaligned=1:print_suppressions=0:$\
-                     suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 # Each target for FUZZ_SECONDS, from its seeds, its regressions and what
 # earlier runs found (build/fuzz/corpus-<target>/, not committed). A crash
@@ -112,7 +110,7 @@ fuzz-build: deps
 
 fuzz: fuzz-build
 	@rc=0; for t in $(FUZZ_TARGETS); do \
-	  LSAN_OPTIONS=$(FUZZ_LSAN_OPTIONS) tests/fuzz/run.sh $$t \
+	  LSAN_OPTIONS=$(FUZZ_LSAN) tests/fuzz/run.sh $$t \
 	    $(FUZZ_SECONDS) || rc=1; \
 	done; exit $$rc
 
