@@ -177,11 +177,11 @@ static avro_schema_t decode_projection(avro_schema_t writer,
         for (i = 0; i < avro_schema_record_size(ours); i++) {
                 name = avro_schema_record_field_name(ours, (int)i);
                 if (avro_schema_record_field_get_index(writer, name) >= 0) {
+                        /* append takes its own reference */
                         avro_schema_record_field_append(
                                 projection, name,
-                                avro_schema_incref(
-                                        avro_schema_record_field_get_by_index(
-                                                ours, (int)i)));
+                                avro_schema_record_field_get_by_index(ours,
+                                                                      (int)i));
                 } else if (!decode_schema_has_default(reader, name)) {
                         snprintf(errstr, errstr_size,
                                  "writer schema lacks field %s, which has no "
