@@ -1,7 +1,6 @@
 /*
  * ews-redrive: sends dead letters back through decoding once their cause is
- * fixed (a schema registered, a producer bug fixed, config changed): each
- * record's original key, value and timestamp go back where they came from.
+ * fixed (a schema registered, a producer bug fixed, config changed).
  */
 #include <librdkafka/rdkafka.h>
 
@@ -48,11 +47,10 @@ struct redrive {
         const char *dlq, *source_topic, *to_topic;
         const char *reasons[REDRIVE_REASONS_MAX];
         int reason_cnt, partition_cnt, left_cnt;
-        int64_t from_offset;
         bool dry_run, read_failed;
         rd_kafka_t *consumer, *producer;
         int64_t *ends; /* by partition: its end as of start, -1 once done */
-        int64_t read_cnt, sent_cnt, skipped_cnt, failed_cnt;
+        int64_t from_offset, read_cnt, sent_cnt, skipped_cnt, failed_cnt;
 };
 
 static volatile sig_atomic_t redrive_stop;
@@ -66,14 +64,10 @@ static void redrive_on_signal(int sig)
 static int redrive_parse_int(const char *str, int64_t min, int64_t *num)
 {
         char *end;
-        long long v;
 
         errno = 0;
-        v = strtoll(str, &end, 10);
-        if (errno || end == str || *end || v < min)
-                return -1;
-        *num = v;
-        return 0;
+        *num = strtoll(str, &end, 10);
+        return errno || end == str || *end || *num < min ? -1 : 0;
 }
 
 /* Header values are not NUL-terminated. One that does not fit counts as
@@ -87,24 +81,24 @@ static bool redrive_header(rd_kafka_headers_t *hdrs, const char *name,
         if (!hdrs || rd_kafka_header_get_last(hdrs, name, &val, &len) || !val ||
             len >= size)
                 len = 0;
-        memcpy(buf, len ? val : "", len + 1);
+        else
+                memcpy(buf, val, len);
         buf[len] = '\0';
         return len > 0;
 }
 
-/* One field of a --dry-run line, escaped so that it stays one field. */
-static void redrive_print_field(const void *ptr, size_t len, char sep)
+/* Keys are bytes: escaped, a --dry-run line stays one line of fields. */
+static void redrive_print_key(const unsigned char *key, size_t len)
 {
-        const unsigned char *p = ptr;
         size_t i;
 
         for (i = 0; i < len; i++) {
-                if (p[i] > ' ' && p[i] < 0x7f && p[i] != '\\')
-                        putchar(p[i]);
+                if (key[i] > ' ' && key[i] < 0x7f && key[i] != '\\')
+                        putchar(key[i]);
                 else
-                        printf("\\x%02x", p[i]);
+                        printf("\\x%02x", key[i]);
         }
-        printf("%s%c", len ? "" : "-", sep);
+        puts(len ? "" : "-");
 }
 
 static void redrive_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -144,49 +138,45 @@ static void redrive_handle(struct redrive *r, const rd_kafka_message_t *msg)
         topic = r->to_topic ? r->to_topic : source;
         if (!selected || !*topic) {
                 r->skipped_cnt++;
-        } else if (r->dry_run) {
-                printf("%" PRId32 " %" PRId64 " ", msg->partition, msg->offset);
-                redrive_print_field(reason, strlen(reason), ' ');
-                redrive_print_field(source, strlen(source), ' ');
-                redrive_print_field(msg->key, msg->key_len, '\n');
-        } else {
-                /* The processor keeps state per partition and the original
-                 * producer's partitioner is unknown: back to the partition
-                 * the record came from, next to its user's other events. */
-                if (strcmp(topic, source) ||
-                    !redrive_header(hdrs, "ews.source.partition", num,
-                                    sizeof(num)) ||
-                    redrive_parse_int(num, 0, &partition) ||
-                    partition > INT32_MAX)
-                        partition = RD_KAFKA_PARTITION_UA;
-                /* Without one, 0 lets the producer stamp the sending time. */
-                if (!redrive_header(hdrs, "ews.source.timestamp", num,
-                                    sizeof(num)) ||
-                    redrive_parse_int(num, 1, &ts))
-                        ts = 0;
-                /* A full queue is back pressure: serve reports, retry. */
-                while ((err = rd_kafka_producev(
-                                r->producer, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_PARTITION((int32_t)partition),
-                                RD_KAFKA_V_KEY(msg->key, msg->key_len),
-                                RD_KAFKA_V_VALUE(msg->payload, msg->len),
-                                RD_KAFKA_V_TIMESTAMP(ts),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_END)) ==
-                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                        rd_kafka_poll(r->producer, 100);
-                if (err) {
-                        r->failed_cnt++;
-                        fprintf(stderr,
-                                "ews-redrive: offset %" PRId64 " to %s: %s\n",
-                                msg->offset, topic, rd_kafka_err2str(err));
-                }
+                return;
+        }
+        if (r->dry_run) {
+                printf("%" PRId32 " %" PRId64 " %s %s ", msg->partition,
+                       msg->offset, *reason ? reason : "-",
+                       *source ? source : "-");
+                redrive_print_key(msg->key, msg->key_len);
+                return;
+        }
+        /* The processor keeps state per partition, and the original
+         * producer's partitioner is unknown: back where it came from. */
+        if (strcmp(topic, source) ||
+            !redrive_header(hdrs, "ews.source.partition", num, sizeof(num)) ||
+            redrive_parse_int(num, 0, &partition) || partition > INT32_MAX)
+                partition = RD_KAFKA_PARTITION_UA;
+        /* Without one, 0 lets the producer stamp the time of sending. */
+        if (!redrive_header(hdrs, "ews.source.timestamp", num, sizeof(num)) ||
+            redrive_parse_int(num, 1, &ts))
+                ts = 0;
+        /* A full queue is back pressure: serve reports, then retry. */
+        while ((err = rd_kafka_producev(
+                        r->producer, RD_KAFKA_V_TOPIC(topic),
+                        RD_KAFKA_V_PARTITION((int32_t)partition),
+                        RD_KAFKA_V_KEY(msg->key, msg->key_len),
+                        RD_KAFKA_V_VALUE(msg->payload, msg->len),
+                        RD_KAFKA_V_TIMESTAMP(ts),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(r->producer, 100);
+        rd_kafka_poll(r->producer, 0);
+        if (err) {
+                r->failed_cnt++;
+                fprintf(stderr, "ews-redrive: offset %" PRId64 " to %s: %s\n",
+                        msg->offset, topic, rd_kafka_err2str(err));
         }
 }
 
-/* Each partition is done at its end as of start: records after it may be
- * ones this run sent back and the processor dead-lettered again, and
- * reading on could loop. A partition that fails is not waited for. */
+/* A partition is done at its end as of start: later records may be ones
+ * this run sent back, dead-lettered again. A failed one is not waited for. */
 static void redrive_consumed(struct redrive *r, const rd_kafka_message_t *msg)
 {
         int32_t p = msg->partition;
@@ -195,8 +185,9 @@ static void redrive_consumed(struct redrive *r, const rd_kafka_message_t *msg)
         if (failed)
                 fprintf(stderr, "ews-redrive: %s\n",
                         rd_kafka_message_errstr(msg));
-        /* Errors of no partition are the client's: it retries them. */
-        if (p < 0 || p >= r->partition_cnt || r->ends[p] < 0)
+        /* Errors of no topic are the client's: it retries them. */
+        if ((failed && !msg->rkt) || p < 0 || p >= r->partition_cnt ||
+            r->ends[p] < 0)
                 return;
         if (!msg->err && msg->offset < r->ends[p])
                 redrive_handle(r, msg);
@@ -217,10 +208,10 @@ static int redrive_assign(struct redrive *r)
         int64_t low;
         int i;
 
-        /* Asked for one topic, the metadata holds that one. */
         if (rkt)
                 err = rd_kafka_metadata(r->consumer, 0, rkt, &md, 10000);
-        if (err || (err = md->topics[0].err))
+        if (err || (err = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+                                             : md->topics[0].err))
                 goto out;
         r->partition_cnt = md->topics[0].partition_cnt;
         r->ends = calloc((size_t)r->partition_cnt + 1, sizeof(*r->ends));
@@ -254,9 +245,8 @@ out:
         return err ? -1 : 0;
 }
 
-/* The defaults first, then -X, so that an operator can override any.
- * Returns 2 when a property is refused (bad usage), 1 when the client
- * cannot start. */
+/* The defaults, then -X to override any. Returns 2 when a property is
+ * refused (bad usage), 1 when the client cannot start. */
 static int redrive_client(struct redrive *r, rd_kafka_type_t type,
                           const char **props, int prop_cnt)
 {
@@ -284,7 +274,8 @@ static int redrive_client(struct redrive *r, rd_kafka_type_t type,
                         goto out;
         }
         rc = 1;
-        rd_kafka_conf_set_dr_msg_cb(conf, redrive_dr);
+        if (producer)
+                rd_kafka_conf_set_dr_msg_cb(conf, redrive_dr);
         rd_kafka_conf_set_opaque(conf, r);
         *rkp = rd_kafka_new(type, conf, errstr, sizeof(errstr));
         if (*rkp)
@@ -381,18 +372,13 @@ int main(int argc, char **argv)
 
         signal(SIGINT, redrive_on_signal);
         signal(SIGTERM, redrive_on_signal);
-        setvbuf(stdout, NULL, _IOLBF, 0);
         while (!redrive_stop && r.left_cnt > 0) {
-                msg = rd_kafka_consumer_poll(r.consumer, 100);
-                if (r.producer)
-                        rd_kafka_poll(r.producer, 0);
-                if (!msg)
+                if (!(msg = rd_kafka_consumer_poll(r.consumer, 100)))
                         continue;
                 redrive_consumed(&r, msg);
                 rd_kafka_message_destroy(msg);
         }
-        /* Each record handed over is delivered or fails within
-         * message.timeout.ms; its report counts it. */
+        /* Each record is delivered or fails within message.timeout.ms. */
         if (r.producer)
                 rd_kafka_flush(r.producer, -1);
         fprintf(stderr,
