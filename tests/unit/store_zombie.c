@@ -86,8 +86,9 @@ static void test_zombie(void **state)
                          EWS_STORE_FENCED);
 
         c = store_open();
-        assert_int_equal(
-                ews_store_user_get(c, "u-z", &user, errstr, sizeof(errstr)), 1);
+        assert_int_equal(ews_store_user_get(c, "u-z", &user, NULL, errstr,
+                                            sizeof(errstr)),
+                         1);
         assert_float_equal(user.engagement, 2.0, 0);
         assert_int_equal(ews_store_fence_claim(c, EWS_SOURCE_USAGE, 0, &fc,
                                                errstr, sizeof(errstr)),
