@@ -21,8 +21,15 @@ static int port;
 static struct ews_store *store_open(void)
 {
         struct ews_store_conf conf = {
-                host,     port,      2000, "zombie:", {"usage", "campaign"},
-                86400000, 3600000.0, 100};
+                .host = host,
+                .port = port,
+                .timeout_ms = 2000,
+                .prefix = "zombie:",
+                .topics = {"usage", "campaign"},
+                .retention_ms = 86400000,
+                .half_life_ms = 3600000.0,
+                .cache_users = 100,
+        };
         char errstr[512];
         struct ews_store *store = ews_store_new(&conf, errstr, sizeof(errstr));
 
