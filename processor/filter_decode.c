@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Timestamps before 2000 are producer bugs (seconds sent as millis). */
 #define DECODE_MIN_TIME_MS 946684800000LL
@@ -324,11 +325,49 @@ void ews_decoder_destroy(struct ews_decoder *decoder)
         free(decoder);
 }
 
+/* An id the registry did not know is asked again after this long: it may
+ * have been registered since, or a replica may have lagged. */
+#define DECODE_UNKNOWN_TTL_MS 60000
+/* Ids remembered at the most; hostile ids must not grow memory forever. */
+#define DECODE_REGISTERED_MAX 4096
+#define DECODE_FREE_ID        INT32_MIN
+
+static int64_t decode_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A free slot, or when the table is full one that only remembers a
+ * refusal (those are cheap to learn again). */
+static struct decode_registered *
+decode_registered_reuse(struct ews_decoder *decoder)
+{
+        size_t i;
+
+        for (i = 0; i < decoder->registered_cnt; i++)
+                if (decoder->registered[i].id == DECODE_FREE_ID)
+                        return &decoder->registered[i];
+        if (decoder->registered_cnt < DECODE_REGISTERED_MAX)
+                return NULL;
+        for (i = 0; i < decoder->registered_cnt; i++)
+                if (decoder->registered[i].status)
+                        return &decoder->registered[i];
+        return NULL;
+}
+
 static struct decode_registered *
 decode_registered_add(struct ews_decoder *decoder, int32_t id,
                       enum ews_source source)
 {
-        struct decode_registered *r;
+        struct decode_registered *r = decode_registered_reuse(decoder);
+
+        if (r) {
+                decode_path_clear(&r->path);
+                goto init;
+        }
 
         if (decoder->registered_cnt == decoder->registered_cap) {
                 size_t cap = decoder->registered_cap
@@ -341,9 +380,11 @@ decode_registered_add(struct ews_decoder *decoder, int32_t id,
                 decoder->registered_cap = cap;
         }
         r = &decoder->registered[decoder->registered_cnt++];
+init:
         memset(r, 0, sizeof(*r));
         r->id = id;
         r->source = source;
+        r->checked_ms = decode_now_ms();
         return r;
 }
 
@@ -410,6 +451,12 @@ static enum ews_decode_err decode_lookup(struct ews_decoder *decoder,
                 if (decoder->registered[i].id == id &&
                     decoder->registered[i].source == source)
                         r = &decoder->registered[i];
+        if (r && r->status == EWS_DECODE_UNKNOWN_SCHEMA && decoder->registry &&
+            decode_now_ms() - r->checked_ms > DECODE_UNKNOWN_TTL_MS) {
+                decode_path_clear(&r->path);
+                r->id = DECODE_FREE_ID;
+                r = NULL;
+        }
         if (!r) {
                 if (!decoder->registry) {
                         snprintf(errstr, errstr_size,
@@ -603,12 +650,14 @@ enum ews_decode_err ews_decode_campaign(struct ews_decoder *decoder,
             (err = decode_time_valid(decoder, event->occurred_at_ms, now_ms,
                                      errstr, errstr_size)))
                 return err;
+        /* A bounded amount keeps every sum of them finite in the store. */
         if ((event->has_target && !(event->target_activation_rate >= 0.0 &&
                                     event->target_activation_rate <= 1.0)) ||
-            (event->has_amount && !decode_finite(event->amount))) {
+            (event->has_amount &&
+             !(event->amount >= -1e12 && event->amount <= 1e12))) {
                 snprintf(errstr, errstr_size,
-                         "target_activation_rate outside 0..1 or amount not "
-                         "finite");
+                         "target_activation_rate outside 0..1 or amount "
+                         "outside +-1e12");
                 return EWS_DECODE_BAD_VALUE;
         }
         return EWS_DECODE_OK;

@@ -51,6 +51,7 @@ struct decode_registered {
         int32_t id;
         enum ews_source source;
         enum ews_decode_err status; /* OK, UNKNOWN_SCHEMA or INCOMPATIBLE_ */
+        int64_t checked_ms;         /* monotonic, when the registry said so */
         char reason[256];
         struct decode_path path;
 };

@@ -19,8 +19,9 @@ struct ews_http {
         struct MHD_Daemon *daemon;
         pthread_mutex_t lock;
         struct ews_metrics *published; /* under lock */
-        struct ews_metrics *rendering; /* the HTTP thread's copy */
-        struct ews_store *store;       /* the HTTP thread's, made on demand */
+        /* /v1's own connection, made on demand; one request at a time. */
+        pthread_mutex_t store_lock;
+        struct ews_store *store;
 };
 
 static enum MHD_Result http_reply(struct MHD_Connection *connection,
@@ -68,18 +69,24 @@ static enum MHD_Result http_json(struct MHD_Connection *connection,
 static enum MHD_Result http_metrics(struct ews_http *http,
                                     struct MHD_Connection *connection)
 {
+        struct ews_metrics *copy = malloc(sizeof(*copy));
         char *body = NULL;
         size_t len = 0;
         FILE *fp;
 
+        if (!copy)
+                return http_text(connection, 500, "out of memory\n");
         pthread_mutex_lock(&http->lock);
-        memcpy(http->rendering, http->published, sizeof(*http->rendering));
+        memcpy(copy, http->published, sizeof(*copy));
         pthread_mutex_unlock(&http->lock);
         fp = open_memstream(&body, &len);
-        if (!fp)
+        if (!fp) {
+                free(copy);
                 return http_text(connection, 500, "out of memory\n");
-        ews_metrics_render(http->rendering, fp);
+        }
+        ews_metrics_render(copy, fp);
         fclose(fp);
+        free(copy);
         return http_reply(connection, 200, "text/plain; version=0.0.4", body,
                           len);
 }
@@ -112,9 +119,9 @@ static bool http_authorized(struct ews_http *http,
         return diff == 0;
 }
 
-static enum MHD_Result http_v1(struct ews_http *http,
-                               struct MHD_Connection *connection,
-                               const char *method, const char *path)
+static enum MHD_Result http_v1_locked(struct ews_http *http,
+                                      struct MHD_Connection *connection,
+                                      const char *method, const char *path)
 {
         char kind[16], id[EWS_ID_MAX], errstr[512];
         json_t *json = NULL;
@@ -178,6 +185,18 @@ static enum MHD_Result http_v1(struct ews_http *http,
         return http_json(connection, 200, json);
 }
 
+static enum MHD_Result http_v1(struct ews_http *http,
+                               struct MHD_Connection *connection,
+                               const char *method, const char *path)
+{
+        enum MHD_Result rc;
+
+        pthread_mutex_lock(&http->store_lock);
+        rc = http_v1_locked(http, connection, method, path);
+        pthread_mutex_unlock(&http->store_lock);
+        return rc;
+}
+
 static enum MHD_Result http_handle(void *opaque,
                                    struct MHD_Connection *connection,
                                    const char *url, const char *method,
@@ -229,9 +248,9 @@ struct ews_http *ews_http_new(const struct ews_http_conf *conf, char *errstr,
         snprintf(http->token, sizeof(http->token), "%s",
                  conf->token ? conf->token : "");
         pthread_mutex_init(&http->lock, NULL);
+        pthread_mutex_init(&http->store_lock, NULL);
         http->published = calloc(1, sizeof(*http->published));
-        http->rendering = calloc(1, sizeof(*http->rendering));
-        if (!http->published || !http->rendering) {
+        if (!http->published) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
@@ -244,7 +263,8 @@ struct ews_http *ews_http_new(const struct ews_http_conf *conf, char *errstr,
                 goto fail;
         }
         http->daemon = MHD_start_daemon(
-                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+                MHD_USE_INTERNAL_POLLING_THREAD |
+                        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
                 (uint16_t)conf->port, NULL, NULL, http_handle, http,
                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
@@ -268,8 +288,8 @@ void ews_http_destroy(struct ews_http *http)
                 MHD_stop_daemon(http->daemon);
         ews_store_destroy(http->store);
         pthread_mutex_destroy(&http->lock);
+        pthread_mutex_destroy(&http->store_lock);
         free(http->published);
-        free(http->rendering);
         free(http);
 }
 

@@ -1,5 +1,5 @@
 /*
- * The operations endpoint (libmicrohttpd, one internal thread):
+ * The operations endpoint (libmicrohttpd):
  *   GET /metrics   Prometheus text format (metrics.h)
  *   GET /healthz   200 while the process is alive
  *   GET /readyz    200 when ready: joined the group, Redis and a broker
@@ -9,8 +9,9 @@
  *                  the state as JSON, as ews-inspect prints it
  *   DELETE /v1/users/{id}  erasure of the user's personal data
  * /v1 asks for "Authorization: Bearer <http.token>" when a token is set.
- * The thread reads a snapshot the main loop publishes, never the
- * pipeline, and has its own store connection for /v1.
+ * A thread per connection, so that probes never wait behind a /v1 request
+ * waiting on Redis. The threads read a snapshot the main loop publishes,
+ * never the pipeline, and /v1 has its own store connection.
  */
 #ifndef EWS_HTTP_SERVER_H
 #define EWS_HTTP_SERVER_H

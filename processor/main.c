@@ -214,6 +214,7 @@ static int main_partitions_check(struct ews_in_kafka *in,
                         ews_err("main", "refusing to run: %s", errstr);
                         return -1;
                 case EWS_STORE_ERROR:
+                case EWS_STORE_REJECTED:
                         ews_err("main", "%s", errstr);
                         return -1;
                 }

@@ -9,8 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-/* A dead letter whose delivery failed, to be produced again. */
+/* An alert or a dead letter whose delivery failed, to be produced again. */
 struct out_kafka_retry {
+        bool dlq; /* else an alert */
         void *key, *value;
         size_t key_len, len;
         rd_kafka_headers_t *headers;
@@ -54,6 +55,7 @@ static void out_kafka_keep(struct ews_out_kafka *out,
                 out->retry_cap = cap;
         }
         r = &out->retry[out->retry_cnt];
+        r->dlq = !strcmp(rd_kafka_topic_name(m->rkt), out->topic_dlq);
         if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
                 r->headers = rd_kafka_headers_copy(headers);
         else
@@ -85,9 +87,9 @@ static void out_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
                 out->stats.failed++;
                 ews_err("out_kafka", "delivery to %s failed: %s",
                         rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-                /* Bad input must never vanish: send it again. */
-                if (!strcmp(rd_kafka_topic_name(m->rkt), out->topic_dlq))
-                        out_kafka_keep(out, m);
+                /* An alert's state is committed and bad input must never
+                 * vanish: send it again (consumers dedupe by alert_id). */
+                out_kafka_keep(out, m);
         } else {
                 out->stats.delivered++;
         }
@@ -230,24 +232,34 @@ int ews_out_kafka_dead_letter(struct ews_out_kafka *out,
 
 void ews_out_kafka_poll(struct ews_out_kafka *out)
 {
-        struct out_kafka_retry *r;
+        struct out_kafka_retry *list;
         size_t i, cnt;
 
         rd_kafka_poll(out->rk, 0);
+        if (!out->retry_cnt)
+                return;
+        /* Producing serves delivery reports, which may keep new failures:
+         * they go to a fresh list, never into the one walked here. */
+        list = out->retry;
         cnt = out->retry_cnt;
-        out->retry_cnt = 0;
+        out->retry = NULL;
+        out->retry_cnt = out->retry_cap = 0;
         for (i = 0; i < cnt; i++) {
-                r = &out->retry[i];
+                struct out_kafka_retry *r = &list[i];
+
                 out->stats.retried++;
-                if (out_kafka_produce(out, out->topic_dlq, r->key, r->key_len,
-                                      r->value, r->len, r->headers))
-                        ews_err("out_kafka", "dead letter not produced again");
+                if (out_kafka_produce(
+                            out, r->dlq ? out->topic_dlq : out->topic_alerts,
+                            r->key, r->key_len, r->value, r->len, r->headers))
+                        ews_err("out_kafka", "not produced again");
                 free(r->key);
                 free(r->value);
         }
+        free(list);
 }
 
-/* Dead letters that failed are produced again within the same time. */
+/* Alerts and dead letters that failed are produced again within the same time.
+ */
 int ews_out_kafka_flush(struct ews_out_kafka *out, int timeout_ms)
 {
         struct timespec start, now;

@@ -27,7 +27,7 @@ struct ews_out_kafka_stats {
         int64_t produced;
         int64_t delivered;
         int64_t failed;
-        int64_t retried; /* dead letters produced again after a failure */
+        int64_t retried; /* produced again after a failed delivery */
 };
 
 struct ews_out_kafka;

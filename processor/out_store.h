@@ -13,7 +13,7 @@
  *   <prefix>t:<topic>:<partition>  zset    user id -> inactivity deadline
  *   <prefix>u:<user id>            string  the packed user (out_store_codec.h)
  *   <prefix>a:<account id>         hash    e, er: the account's (A, t_ref)
- *   <prefix>a:<account id>:u       zset    user id -> last activity (ms)
+ *   <prefix>am:<account id>        zset    user id -> last activity (ms)
  *   <prefix>c:<campaign id>        hash    attributes and counters
  * Users and accounts expire after the retention period without events.
  */
@@ -38,7 +38,8 @@ struct ews_store_conf {
 enum ews_store_result {
         EWS_STORE_ERROR = -1, /* connection or reply: outcome unknown */
         EWS_STORE_OK = 0,
-        EWS_STORE_FENCED = 1, /* epoch or offset did not match: reclaim */
+        EWS_STORE_FENCED = 1,   /* epoch or offset did not match: reclaim */
+        EWS_STORE_REJECTED = 2, /* the script refused the data: not retried */
 };
 
 struct ews_fence {

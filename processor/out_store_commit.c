@@ -34,7 +34,7 @@ static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
                                     commit->accounts[i].account_id))
                         return -1;
         for (i = 0; i < commit->account_cnt; i++)
-                if (store_argv_addf(a, "%sa:%s:u", store->prefix,
+                if (store_argv_addf(a, "%sam:%s", store->prefix,
                                     commit->accounts[i].account_id))
                         return -1;
         return 0;
@@ -144,8 +144,14 @@ enum ews_store_result ews_store_commit(struct ews_store *store,
                               errstr, errstr_size);
         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
             reply->element[0]->type != REDIS_REPLY_INTEGER) {
-                if (reply && reply->type == REDIS_REPLY_ERROR)
-                        ews_err("store", "commit rejected: %s", reply->str);
+                if (reply && reply->type == REDIS_REPLY_ERROR) {
+                        /* The script ran and refused: not an unknown
+                         * outcome, and the connection is fine. */
+                        snprintf(errstr, errstr_size, "commit rejected: %s",
+                                 reply->str);
+                        result = EWS_STORE_REJECTED;
+                        goto out;
+                }
                 result = store_fail(store, errstr, errstr_size, "commit");
                 goto out;
         }

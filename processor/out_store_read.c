@@ -69,7 +69,7 @@ int ews_store_account_get(struct ews_store *store, const char *account_id,
                           int64_t active_window_ms, struct ews_account *account,
                           char *errstr, size_t errstr_size)
 {
-        char key[512];
+        char key[512], members[512];
         redisReply *reply;
 
         memset(account, 0, sizeof(*account));
@@ -88,13 +88,15 @@ int ews_store_account_get(struct ews_store *store, const char *account_id,
         account->engagement_ref_ms = (int64_t)read_double(reply->element[1]);
         freeReplyObject(reply);
 
-        reply = read_command(store, errstr, errstr_size, "ZCARD %s:u", key);
+        snprintf(members, sizeof(members), "%sam:%s", store->prefix,
+                 account_id);
+        reply = read_command(store, errstr, errstr_size, "ZCARD %s", members);
         if (!reply)
                 return -1;
         account->users = reply->integer;
         freeReplyObject(reply);
         reply = read_command(
-                store, errstr, errstr_size, "ZCOUNT %s:u %lld +inf", key,
+                store, errstr, errstr_size, "ZCOUNT %s %lld +inf", members,
                 (long long)(account->engagement_ref_ms - active_window_ms));
         if (!reply)
                 return -1;
@@ -175,7 +177,7 @@ int ews_store_user_erase(struct ews_store *store, const char *user_id,
                  store->topics[EWS_SOURCE_USAGE], (int)partition);
         snprintf(keys[2], sizeof(keys[2]), "%sp:%s:%d", store->prefix,
                  store->topics[EWS_SOURCE_USAGE], (int)partition);
-        snprintf(keys[3], sizeof(keys[3]), "%sa:%s:u", store->prefix,
+        snprintf(keys[3], sizeof(keys[3]), "%sam:%s", store->prefix,
                  user.account_id);
         reply = read_command(store, errstr, errstr_size,
                              "EVAL %s 4 %s %s %s %s %s %s", store_script_erase,

@@ -172,6 +172,9 @@ void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
         int64_t offset;
 
         part->recovering = true;
+        /* Going back to the fence replaces waiting at a later message. */
+        part->blocked = false;
+        part->backoff_ms = 0;
         if (part->rewind < 0)
                 part->rewind = rewind_offset;
         if (!pipeline_claim(p, source, partition)) {

@@ -243,6 +243,20 @@ static void apply_commit(struct ews_pipeline *p, enum ews_source source,
                                           part->next_offset);
                 return;
         }
+        if (result == EWS_STORE_REJECTED) {
+                /* Deterministic: replaying the batch would fail the same
+                 * way. Stop this partition where people will see it. */
+                p->stats.store_errors++;
+                ews_err("pipeline",
+                        "%s [%d]: the store rejected the batch at %lld: %s; "
+                        "the partition is paused until this is resolved",
+                        p->config->topics[source], (int)partition,
+                        (long long)part->next_offset, errstr);
+                part->failed = true;
+                if (!ews_in_kafka_pause(p->in, source, partition, true))
+                        part->paused = true;
+                return;
+        }
         if (result == EWS_STORE_FENCED)
                 p->stats.fenced++;
         else
@@ -276,15 +290,23 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                     msgs[i].partition != partition || item->kind == ITEM_SKIP)
                         continue;
                 if (item->kind == ITEM_USAGE) {
-                        watermark_ms = pipeline_watermark(
+                        int64_t w = pipeline_watermark(
                                 p, part, p->usage[item->event].occurred_at_ms);
+
+                        /* the largest event time seen: a late event does
+                         * not take it back */
+                        if (w > watermark_ms)
+                                watermark_ms = w;
                         apply_fire(p, watermark_ms);
                         apply_usage(p, item);
                         apply_fire(p, watermark_ms);
                 } else if (item->kind == ITEM_CAMPAIGN) {
-                        watermark_ms = pipeline_watermark(
+                        int64_t w = pipeline_watermark(
                                 p, part,
                                 p->campaign[item->event].occurred_at_ms);
+
+                        if (w > watermark_ms)
+                                watermark_ms = w;
                         apply_campaign_event(p, item);
                 }
         }
