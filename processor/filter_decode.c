@@ -155,6 +155,27 @@ static void decode_schema_clear(struct decode_schema *ds)
                 avro_schema_decref(ds->schema);
 }
 
+/* avro-c 1.11.1 resolves enum values by position, not by symbol: a
+ * writer listing the same symbols in another order would be read wrong.
+ * The writer may have fewer symbols, never other ones where ours are. */
+static int decode_enum_mismatch(avro_schema_t writer, avro_schema_t ours)
+{
+        int i, n;
+
+        if (avro_typeof(ours) != AVRO_ENUM)
+                return 0;
+        if (avro_typeof(writer) != AVRO_ENUM)
+                return 0; /* resolution itself refuses that */
+        n = avro_schema_enum_number_of_symbols(writer);
+        if (n > avro_schema_enum_number_of_symbols(ours))
+                return 1;
+        for (i = 0; i < n; i++)
+                if (strcmp(avro_schema_enum_get(writer, i),
+                           avro_schema_enum_get(ours, i)))
+                        return 1;
+        return 0;
+}
+
 /* Ours, projected onto the fields the writer has; NULL with errstr when
  * a field the writer lacks has no default in ours. */
 static avro_schema_t decode_projection(avro_schema_t writer,
@@ -178,6 +199,17 @@ static avro_schema_t decode_projection(avro_schema_t writer,
         for (i = 0; i < avro_schema_record_size(ours); i++) {
                 name = avro_schema_record_field_name(ours, (int)i);
                 if (avro_schema_record_field_get_index(writer, name) >= 0) {
+                        if (decode_enum_mismatch(
+                                    avro_schema_record_field_get(writer, name),
+                                    avro_schema_record_field_get_by_index(
+                                            ours, (int)i))) {
+                                snprintf(errstr, errstr_size,
+                                         "field %s: the writer's enum symbols "
+                                         "are not ours in our order",
+                                         name);
+                                avro_schema_decref(projection);
+                                return NULL;
+                        }
                         /* append takes its own reference */
                         avro_schema_record_field_append(
                                 projection, name,

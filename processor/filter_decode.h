@@ -78,7 +78,9 @@ struct ews_decoder *ews_decoder_new(const struct ews_decode_conf *conf,
 void ews_decoder_destroy(struct ews_decoder *decoder);
 
 /* Registers a writer schema under a registry id as if fetched, for tests,
- * fuzzing and preloading. Returns 0, or -1 with errstr. */
+ * fuzzing and preloading. A schema that cannot be read as ours is
+ * remembered as such and refuses its messages (incompatible_schema).
+ * Returns 0, or -1 with errstr when out of memory. */
 int ews_decoder_schema_add(struct ews_decoder *decoder, int32_t id,
                            const char *json, size_t len, char *errstr,
                            size_t errstr_size);

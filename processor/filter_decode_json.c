@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -59,6 +60,19 @@ static enum ews_decode_err json_number(json_t *object, const char *name,
         return EWS_DECODE_OK;
 }
 
+/* timegm() would turn February 31st into March 3rd: refuse what does not
+ * come back the same. */
+static bool json_time_real(const struct tm *tm)
+{
+        struct tm copy = *tm, back;
+        time_t t = timegm(&copy);
+
+        return gmtime_r(&t, &back) && back.tm_year == tm->tm_year &&
+               back.tm_mon == tm->tm_mon && back.tm_mday == tm->tm_mday &&
+               back.tm_hour == tm->tm_hour && back.tm_min == tm->tm_min &&
+               back.tm_sec == tm->tm_sec;
+}
+
 /* Milliseconds, or "YYYY-MM-DDTHH:MM:SS[.mmm]Z"; 0 when absent. */
 static enum ews_decode_err json_time(json_t *object, int64_t *out, char *errstr,
                                      size_t errstr_size)
@@ -78,11 +92,16 @@ static enum ews_decode_err json_time(json_t *object, int64_t *out, char *errstr,
         if (json_is_string(v)) {
                 s = json_string_value(v);
                 memset(&tm, 0, sizeof(tm));
-                rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-                if (rest && *rest == '.' &&
+                /* strptime skips spaces and takes signs: only digits here */
+                rest = isdigit((unsigned char)s[0])
+                               ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)
+                               : NULL;
+                if (rest && rest[0] == '.' && isdigit((unsigned char)rest[1]) &&
+                    isdigit((unsigned char)rest[2]) &&
+                    isdigit((unsigned char)rest[3]) &&
                     sscanf(rest, ".%3d%n", &ms, &n) == 1 && n == 4)
                         rest += n;
-                if (rest && !strcmp(rest, "Z")) {
+                if (rest && !strcmp(rest, "Z") && json_time_real(&tm)) {
                         *out = (int64_t)timegm(&tm) * 1000 + ms;
                         return EWS_DECODE_OK;
                 }

@@ -31,21 +31,21 @@ static const char *const fuzz_schemas[] = {
         "tests/fuzz/schemas/usage_event_narrow.avsc",
 };
 
-static struct ews_decoder *fuzz_confluent_decoder(void)
+static struct ews_decoder *fuzz_decoder;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-        static struct ews_decoder *decoder;
-        struct ews_decode_conf conf;
+        struct ews_decode_conf conf = fuzz_conf(EWS_FORMAT_CONFLUENT);
         char errstr[512], *json;
         size_t id, len;
 
-        if (decoder)
-                return decoder;
-        conf = fuzz_conf(EWS_FORMAT_CONFLUENT);
-        decoder = fuzz_decoder_new(&conf);
+        (void)argc;
+        (void)argv;
+        fuzz_decoder = fuzz_decoder_new(&conf);
         for (id = 1; id < sizeof(fuzz_schemas) / sizeof(fuzz_schemas[0]);
              id++) {
                 json = fuzz_file_read(fuzz_schemas[id], &len);
-                if (ews_decoder_schema_add(decoder, (int32_t)id, json, len,
+                if (ews_decoder_schema_add(fuzz_decoder, (int32_t)id, json, len,
                                            errstr, sizeof(errstr))) {
                         fprintf(stderr, "fuzz: schema id %zu: %s\n", id,
                                 errstr);
@@ -53,11 +53,11 @@ static struct ews_decoder *fuzz_confluent_decoder(void)
                 }
                 free(json);
         }
-        return decoder;
+        return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        fuzz_decode(fuzz_confluent_decoder(), data, size);
+        fuzz_decode(fuzz_decoder, data, size);
         return 0;
 }

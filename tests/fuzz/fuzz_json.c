@@ -4,15 +4,20 @@
  */
 #include "fuzz_common.h"
 
+static struct ews_decoder *fuzz_decoder;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+        struct ews_decode_conf conf = fuzz_conf(EWS_FORMAT_JSON);
+
+        (void)argc;
+        (void)argv;
+        fuzz_decoder = fuzz_decoder_new(&conf);
+        return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        static struct ews_decoder *decoder;
-
-        if (!decoder) {
-                struct ews_decode_conf conf = fuzz_conf(EWS_FORMAT_JSON);
-
-                decoder = fuzz_decoder_new(&conf);
-        }
-        fuzz_decode(decoder, data, size);
+        fuzz_decode(fuzz_decoder, data, size);
         return 0;
 }

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The sanitizers' hook for their reports; absent without a sanitizer. */
@@ -142,6 +143,7 @@ int main(int argc, char **argv)
                         signal(signals[i], replay_on_signal);
         if (__sanitizer_set_death_callback)
                 __sanitizer_set_death_callback(replay_blame);
+        LLVMFuzzerInitialize(&argc, &argv);
         for (a = 1; a < argc; a++) {
                 if ((cnt = replay_path(argv[a])) < 0)
                         return 1;

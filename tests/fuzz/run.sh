@@ -19,7 +19,10 @@ work=build/fuzz/corpus-$target
 crashes=build/fuzz/crashes/$target
 log=build/fuzz/logs/$target.log
 
-[ -x "$bin" ] || { echo "fuzz $target: $bin missing (tests/fuzz/build.sh)"; exit 2; }
+if [ ! -x "$bin" ]; then
+        echo "fuzz $target: $bin missing (tests/fuzz/build.sh)"
+        exit 2
+fi
 mkdir -p "$work" "$crashes" "$(dirname "$log")"
 dict=()
 [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
@@ -31,18 +34,23 @@ echo "fuzz $target: ${seconds}s"
         >"$log" 2>&1
 rc=$?
 
-# The last status line (#N DONE cov: ... ft: ... corp: ...) and the stats.
-grep -E '^#[0-9]+[[:space:]]+(DONE|INITED|NEW|REDUCE|pulse)' "$log" | tail -1 |
-        sed "s/^/fuzz $target: /"
-grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
-        "$log" | sed "s/^/fuzz $target: /"
+# The last status line (#N DONE cov: ... ft: ... corp: ...) and the stats,
+# which libFuzzer prints twice when a leak check fails at exit: the last.
+say() { sed "s/^/fuzz $target: /"; }
+grep -E '^#[0-9]+[[:space:]]+(DONE|INITED|NEW|REDUCE|pulse)' "$log" |
+        tail -1 | say
+stats='number_of_executed_units|average_exec_per_sec|new_units_added'
+stats="$stats|peak_rss_mb"
+grep -E "^stat::($stats):" "$log" |
+        awk -F: '{ v[$3] = $0; if (!($3 in seen)) { seen[$3]; k[n++] = $3 } }
+                 END { for (i = 0; i < n; i++) print v[k[i]] }' | say
 if [ "$rc" != 0 ]; then
-        grep -E '^(SUMMARY|==[0-9]+==ERROR)' "$log" | head -3 |
-                sed "s/^/fuzz $target: /"
-        sed -n "s|.*Test unit written to \(.*\)|\1|p" "$log" | while read -r f; do
-                echo "fuzz $target: FAILED, input $f"
-                echo "fuzz $target:   keep it: cp $f tests/fuzz/regressions/$target/"
-        done
-        echo "fuzz $target: see $log"
+        grep -E '^(SUMMARY|==[0-9]+==ERROR)' "$log" | head -3 | say
+        sed -n "s|.*Test unit written to \(.*\)|\1|p" "$log" |
+                while read -r f; do
+                        echo "FAILED on $f; to keep it as a regression:"
+                        echo "  cp $f tests/fuzz/regressions/$target/"
+                done | say
+        echo "full log: $log" | say
 fi
 exit "$rc"

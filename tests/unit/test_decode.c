@@ -527,6 +527,15 @@ static void test_json(void **state)
                 {"{\"event_id\":", EWS_DECODE_BAD_JSON},
                 {"[1,2]", EWS_DECODE_BAD_JSON},
                 {"{\"a\":1,\"a\":2}", EWS_DECODE_BAD_JSON},
+                {"{\"event_id\":\"e\",\"user_id\":\"u\",\"event_type\":"
+                 "\"x\",\"occurred_at\":\"2026-01-01T00:00:00.-12Z\"}",
+                 EWS_DECODE_BAD_TIMESTAMP},
+                {"{\"event_id\":\"e\",\"user_id\":\"u\",\"event_type\":"
+                 "\"x\",\"occurred_at\":\" 2026-01-01T00:00:00Z\"}",
+                 EWS_DECODE_BAD_TIMESTAMP},
+                {"{\"event_id\":\"e\",\"user_id\":\"u\",\"event_type\":"
+                 "\"x\",\"occurred_at\":\"2026-02-31T00:00:00Z\"}",
+                 EWS_DECODE_BAD_TIMESTAMP},
         };
         struct ews_decoder *d = decoder_make(EWS_FORMAT_JSON, NULL);
         struct ews_usage_event ev;
@@ -551,6 +560,38 @@ static void test_json(void **state)
         ews_decoder_destroy(d);
 }
 
+/* avro-c resolves enums by position: a writer with our symbols in another
+ * order would turn SPEND into LAUNCHED, so it is refused. */
+static void test_enum_order(void **state)
+{
+        struct ews_decoder *d = decoder_make(EWS_FORMAT_CONFLUENT, NULL);
+        struct ews_campaign_event ev;
+        struct enc body = {{0}, 0}, e;
+        char errstr[256], *json;
+        size_t len;
+
+        (void)state;
+        json = file_read("tests/schemas/campaign_event_reordered.avsc", &len);
+        assert_int_equal(
+                ews_decoder_schema_add(d, 5, json, len, errstr, sizeof(errstr)),
+                0);
+        enc_str(&body, "ce-1");
+        enc_str(&body, "c-9");
+        enc_long(&body, 0); /* SPEND in the writer's order */
+        enc_long(&body, 0);
+        enc_long(&body, 0);
+        enc_long(&body, 0);
+        enc_long(&body, 1);
+        enc_double(&body, 250.0);
+        enc_long(&body, T0);
+        enc_confluent(&e, 5, &body);
+        assert_int_equal(ews_decode_campaign(d, e.buf, e.len, NOW, &ev, errstr,
+                                             sizeof(errstr)),
+                         EWS_DECODE_INCOMPATIBLE_SCHEMA);
+        assert_non_null(strstr(errstr, "enum symbols"));
+        ews_decoder_destroy(d);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -562,6 +603,7 @@ int main(void)
                 cmocka_unit_test(test_confluent_evolution),
                 cmocka_unit_test(test_avro_writer_schema),
                 cmocka_unit_test(test_json),
+                cmocka_unit_test(test_enum_order),
         };
         return cmocka_run_group_tests_name("decode", tests, setup, teardown);
 }
