@@ -157,7 +157,8 @@ static void decode_schema_clear(struct decode_schema *ds)
 
 /* avro-c 1.11.1 resolves enum values by position, not by symbol: a
  * writer listing the same symbols in another order would be read wrong.
- * The writer may have fewer symbols, never other ones where ours are. */
+ * Where both have a symbol it must be the same one; symbols the writer
+ * adds after ours are refused per message, as unknown. */
 static int decode_enum_mismatch(avro_schema_t writer, avro_schema_t ours)
 {
         int i, n;
@@ -168,7 +169,7 @@ static int decode_enum_mismatch(avro_schema_t writer, avro_schema_t ours)
                 return 0; /* resolution itself refuses that */
         n = avro_schema_enum_number_of_symbols(writer);
         if (n > avro_schema_enum_number_of_symbols(ours))
-                return 1;
+                n = avro_schema_enum_number_of_symbols(ours);
         for (i = 0; i < n; i++)
                 if (strcmp(avro_schema_enum_get(writer, i),
                            avro_schema_enum_get(ours, i)))
