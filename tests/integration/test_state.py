@@ -111,3 +111,39 @@ def test_zombie_commit_is_rejected(redis):
         capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "zombie: rejected" in proc.stdout
+
+
+def test_account_engagement_is_the_sum_of_its_users(broker, redis, names,
+                                                    tmp_path):
+    """A(t) = sum of the members' E(t): folded in the commit script from
+    each batch's points, it must agree with the users' own scores."""
+    truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth"),
+                           ["--seed", "21", "--campaigns", "2", "--days", "6"])
+    ewsenv.run_processor_to_end(names, broker, redis)
+    half_life_ms = 7 * 86400 * 1000
+    members = {}
+    for t in truth:
+        if t["kind"] == "user":
+            members.setdefault(t["account"], []).append(t["id"])
+    checked = 0
+    for account, users in sorted(members.items())[:25]:
+        a = ewsenv.inspect(names, broker, redis, "account", account)
+        at = a["engagement"]["as_of"]
+        total = 0.0
+        for u in users:
+            e = ewsenv.inspect(names, broker, redis, "user", u)["engagement"]
+            dt = (iso_ms(at) - iso_ms(e["as_of"])) if e["as_of"] else 0
+            total += e["score"] * 2 ** (-dt / half_life_ms)
+        assert math.isclose(a["engagement"]["score"], total, rel_tol=1e-9), \
+            (account, a, total)
+        assert a["users"] == len(users)
+        checked += 1
+    assert checked == 25
+
+
+def iso_ms(text):
+    """Exact milliseconds of "YYYY-MM-DDTHH:MM:SS.mmmZ" (no float)."""
+    import calendar
+    import datetime
+    d = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return calendar.timegm(d.timetuple()) * 1000 + d.microsecond // 1000
