@@ -1,8 +1,10 @@
 /*
  * ews-inspect: a user's, account's or campaign's state as JSON, read from
- * the store the processor writes, with the processor's configuration.
+ * the store the processor writes, with the processor's configuration; and
+ * the erasure of a user's state (`erase ID`), as DELETE /v1/users/{id}.
  *
- * Exit codes: 0 found, 1 not found or the store failed, 2 bad usage.
+ * Exit codes: 0 found (or erased), 1 not found or the store failed, 2 bad
+ * usage.
  */
 #include "config.h"
 #include "out_store.h"
@@ -60,7 +62,7 @@ int main(int argc, char **argv)
         kind = argv[optind];
         id = argv[optind + 1];
         if (strcmp(kind, "user") && strcmp(kind, "account") &&
-            strcmp(kind, "campaign")) {
+            strcmp(kind, "campaign") && strcmp(kind, "erase")) {
                 inspect_usage(stderr);
                 return 2;
         }
@@ -85,7 +87,13 @@ int main(int argc, char **argv)
         if (!store)
                 goto fail;
 
-        if (!strcmp(kind, "user")) {
+        if (!strcmp(kind, "erase")) {
+                found = ews_store_user_erase(store, id, errstr, sizeof(errstr));
+                if (found == 1)
+                        json = json_pack("{s:s, s:b}", "user_id", id, "erased",
+                                         1);
+                kind = "user";
+        } else if (!strcmp(kind, "user")) {
                 static struct ews_user user;
                 struct timespec ts;
 

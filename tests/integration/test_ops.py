@@ -279,3 +279,35 @@ def test_sighup_reloads_scoring_and_keeps_state(broker, redis, names,
     assert code == 0
     assert "reloaded the scoring and rule sections" in err
     assert "reload refused: scoring.half.life changed" in err
+
+
+def test_inspect_erases_a_user(broker, redis, names, tmp_path):
+    truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth"),
+                           ["--campaigns", "1", "--users-per-campaign", "3",
+                            "--days", "2"])
+    ewsenv.run_processor_to_end(names, broker, redis)
+    user = next(t for t in truth if t["kind"] == "user")["id"]
+    assert ewsenv.inspect(names, broker, redis, "user", user) is not None
+    erased = ewsenv.inspect(names, broker, redis, "erase", user)
+    assert erased == {"user_id": user, "erased": True}
+    assert ewsenv.inspect(names, broker, redis, "user", user) is None
+
+
+def test_redis_auth(broker, names, tmp_path):
+    ewsenv.run_gen(names, broker, str(tmp_path / "truth"),
+                   ["--campaigns", "1", "--users-per-campaign", "2",
+                    "--days", "1"])
+    locked = ewsenv.Redis(extra=["--requirepass", "pw-1"])
+    try:
+        locked.cli_args = ["-a", "pw-1", "--no-auth-warning"]
+        err = ewsenv.run_processor_to_end(
+            names, broker, locked, env_extra={"EWS_REDIS_PASSWORD": "pw-1"})
+        assert "commits=" in err and "store_errors=0" in err, err[-1500:]
+        proc = ewsenv.processor(names, broker, locked,
+                                env_extra={"EWS_REDIS_PASSWORD": "wrong"},
+                                stderr=subprocess.PIPE)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1
+        assert "redis AUTH" in err, err[-1500:]
+    finally:
+        locked.close()

@@ -64,13 +64,17 @@ class Redis:
                 stop(self.proc)
         raise RuntimeError("redis-server did not start")
 
+    cli_args = []  # e.g. a password
+
     def ping(self):
         if self.proc.poll() is not None:
             return False
-        return self.cli("PING").strip() == "PONG"
+        reply = self.cli("PING").strip()
+        return reply == "PONG" or reply.startswith("NOAUTH")
 
     def cli(self, *args):
-        return subprocess.run(["redis-cli", "-p", str(self.port), *args],
+        return subprocess.run(["redis-cli", "-p", str(self.port),
+                               *self.cli_args, *args],
                               capture_output=True, text=True).stdout
 
     def close(self):
