@@ -369,33 +369,41 @@ out:
         return result;
 }
 
-enum ews_store_result
-ews_store_timers_due(struct ews_store *store, int32_t partition,
-                     int64_t upto_ms,
-                     void (*cb)(void *opaque, const char *user_id),
-                     void *opaque, char *errstr, size_t errstr_size)
+enum ews_store_result ews_store_timers_due(
+        struct ews_store *store, const int32_t *partitions,
+        const int64_t *upto_ms, size_t cnt,
+        void (*cb)(void *opaque, int32_t partition, const char *user_id),
+        void *opaque, char *errstr, size_t errstr_size)
 {
-        char key[512], upto[32];
         redisReply *reply;
-        size_t i;
+        size_t i, j;
 
+        if (!cnt)
+                return EWS_STORE_OK;
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
-        snprintf(key, sizeof(key), "%st:%s:%d", store->prefix,
-                 store->topics[EWS_SOURCE_USAGE], (int)partition);
-        snprintf(upto, sizeof(upto), "%lld", (long long)upto_ms);
-        reply = redisCommand(store->redis, "ZRANGEBYSCORE %s -inf %s", key,
-                             upto);
-        if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-                if (reply)
+        for (i = 0; i < cnt; i++)
+                if (redisAppendCommand(
+                            store->redis, "ZRANGEBYSCORE %st:%s:%d -inf %lld",
+                            store->prefix, store->topics[EWS_SOURCE_USAGE],
+                            (int)partitions[i],
+                            (long long)upto_ms[i]) != REDIS_OK)
+                        return store_fail(store, errstr, errstr_size, "timers");
+        for (i = 0; i < cnt; i++) {
+                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+                    !reply)
+                        return store_fail(store, errstr, errstr_size, "timers");
+                if (reply->type != REDIS_REPLY_ARRAY) {
                         freeReplyObject(reply);
-                return store_fail(store, errstr, errstr_size, "timers");
+                        return store_fail(store, errstr, errstr_size, "timers");
+                }
+                for (j = 0; j < reply->elements; j++)
+                        if (reply->element[j]->type == REDIS_REPLY_STRING &&
+                            reply->element[j]->len < EWS_ID_MAX)
+                                cb(opaque, partitions[i],
+                                   reply->element[j]->str);
+                freeReplyObject(reply);
         }
-        for (i = 0; i < reply->elements; i++)
-                if (reply->element[i]->type == REDIS_REPLY_STRING &&
-                    reply->element[i]->len < EWS_ID_MAX)
-                        cb(opaque, reply->element[i]->str);
-        freeReplyObject(reply);
         return EWS_STORE_OK;
 }
 

@@ -122,12 +122,13 @@ enum ews_store_result ews_store_fence_claim(struct ews_store *store,
                                             struct ews_fence *fence,
                                             char *errstr, size_t errstr_size);
 
-/* Calls cb for each user whose timer in the partition is due by upto_ms. */
-enum ews_store_result
-ews_store_timers_due(struct ews_store *store, int32_t partition,
-                     int64_t upto_ms,
-                     void (*cb)(void *opaque, const char *user_id),
-                     void *opaque, char *errstr, size_t errstr_size);
+/* Calls cb for each user whose timer in partitions[i] (of the usage topic)
+ * is due by upto_ms[i]: one pipelined round trip for all of them. */
+enum ews_store_result ews_store_timers_due(
+        struct ews_store *store, const int32_t *partitions,
+        const int64_t *upto_ms, size_t cnt,
+        void (*cb)(void *opaque, int32_t partition, const char *user_id),
+        void *opaque, char *errstr, size_t errstr_size);
 
 /* Loads users[i] by users[i].user_id: from the cache, and the misses in
  * one pipelined round trip. A user not stored yet comes back zeroed but

@@ -110,20 +110,24 @@ static int commit_args(struct ews_store *store, const struct ews_commit *commit)
         return 0;
 }
 
-/* The users as committed are the truth of this partition: cache them. */
+/* The users as committed are the truth of this partition: cache them,
+ * from the packed values still in the command (EVALSHA, sha, key count,
+ * the keys, the header arguments, then STORE_USER_ARGS per user with the
+ * packed value third). */
 static void commit_cache(struct ews_store *store,
                          const struct ews_commit *commit)
 {
-        size_t i;
-        int len;
+        const struct store_argv *a = &store->argv;
+        size_t keys = 2 + commit->user_cnt + commit->campaign_cnt +
+                      2 * commit->account_cnt;
+        size_t first = 3 + keys + STORE_HEADER_ARGS + 2, i, arg;
 
         for (i = 0; i < commit->user_cnt; i++) {
-                len = ews_user_pack(commit->users[i].user, commit->partition,
-                                    store->packed, sizeof(store->packed));
-                if (len > 0)
-                        ews_user_cache_put(
-                                store->cache, commit->users[i].user->user_id,
-                                commit->partition, store->packed, (size_t)len);
+                arg = first + i * STORE_USER_ARGS;
+                ews_user_cache_put(store->cache, commit->users[i].user->user_id,
+                                   commit->partition,
+                                   (const unsigned char *)a->ptr[arg],
+                                   a->len[arg]);
         }
 }
 

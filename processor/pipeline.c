@@ -356,11 +356,12 @@ int64_t pipeline_watermark(const struct ews_pipeline *p,
         return w > part->watermark_ms ? w : part->watermark_ms;
 }
 
-static void pipeline_timer_due(void *opaque, const char *user_id)
+static void pipeline_timer_due(void *opaque, int32_t partition,
+                               const char *user_id)
 {
         struct ews_pipeline *p = opaque;
 
-        if (pipeline_user_add(p, user_id, p->partition) < 0)
+        if (pipeline_user_add(p, user_id, partition) < 0)
                 ews_err("pipeline", "out of memory");
 }
 
@@ -368,22 +369,23 @@ static void pipeline_timer_due(void *opaque, const char *user_id)
  * timers are due by the partitions' new watermarks. */
 static bool pipeline_load(struct ews_pipeline *p)
 {
-        enum ews_store_result result = EWS_STORE_OK;
+        enum ews_store_result result;
         char errstr[512];
-        size_t i;
+        size_t i, due = 0;
         int32_t k;
 
-        for (k = 0; k < EWS_PARTITIONS_MAX && result == EWS_STORE_OK; k++) {
+        for (k = 0; k < EWS_PARTITIONS_MAX; k++) {
                 struct pipeline_part *part = &p->parts[EWS_SOURCE_USAGE][k];
 
                 if (!part->in_batch || !part->batch_max_ms)
                         continue;
-                p->partition = k;
-                result = ews_store_timers_due(
-                        p->store, k,
-                        pipeline_watermark(p, part, part->batch_max_ms),
-                        pipeline_timer_due, p, errstr, sizeof(errstr));
+                p->due_partitions[due] = k;
+                p->due_upto[due++] =
+                        pipeline_watermark(p, part, part->batch_max_ms);
         }
+        result = ews_store_timers_due(p->store, p->due_partitions, p->due_upto,
+                                      due, pipeline_timer_due, p, errstr,
+                                      sizeof(errstr));
         if (result == EWS_STORE_OK && p->users.cnt) {
                 if (!pipeline_grow((void **)&p->load, &p->load_cap,
                                    p->users.cnt, sizeof(*p->load)))

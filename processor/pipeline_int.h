@@ -65,9 +65,11 @@ struct ews_pipeline {
         size_t commit_users_cap;
         struct ews_alert *alerts;
         size_t alert_cnt, alert_cap;
-        int64_t now_ms;    /* wall clock of the batch */
-        int64_t mono_ms;   /* monotonic clock of the batch, for retries */
-        int32_t partition; /* the partition being processed */
+        int64_t now_ms;  /* wall clock of the batch */
+        int64_t mono_ms; /* monotonic clock of the batch, for retries */
+        /* the usage partitions whose due timers the batch reads */
+        int32_t due_partitions[EWS_PARTITIONS_MAX];
+        int64_t due_upto[EWS_PARTITIONS_MAX];
 };
 
 static inline struct batch_user *pipeline_user(const struct ews_pipeline *p,

@@ -35,36 +35,11 @@ def redrive(broker, names, *args):
 
 
 def records(broker, topic, timeout=20):
-    """Every record of topic with where it is: dicts of partition, offset,
-    timestamp, key, value and headers (decoded)."""
-    from confluent_kafka import Consumer, TopicPartition
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap,
-                         "group.id": f"redrive-test-{time.monotonic_ns()}",
-                         "enable.partition.eof": True,
-                         "enable.auto.commit": False})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None or not meta.partitions:
-            return []
-        consumer.assign([TopicPartition(topic, p, 0)
-                         for p in meta.partitions])
-        pending, out = set(meta.partitions), []
-        deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
-            m = consumer.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                pending.discard(m.partition())
-                continue
-            out.append({"partition": m.partition(), "offset": m.offset(),
-                        "timestamp": m.timestamp()[1], "key": m.key(),
-                        "value": m.value(),
-                        "headers": {k: v.decode()
-                                    for k, v in (m.headers() or [])}})
-        return out
-    finally:
-        consumer.close()
+    """Every record of topic with where it is, headers decoded."""
+    out = ewsenv.consume_records(broker, topic, timeout)
+    for r in out:
+        r["headers"] = {k: v.decode() for k, v in r["headers"].items()}
+    return out
 
 
 def events(names, broker, redis, user):

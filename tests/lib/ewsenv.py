@@ -206,8 +206,9 @@ def utc(ms):
     return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
 
 
-def consume_all(broker, topic, timeout=20):
-    """Every message of topic from the start: (key, value, headers)."""
+def consume_records(broker, topic, timeout=20):
+    """Every record of topic from the start, as dicts of partition, offset,
+    timestamp, key, value and headers (name -> bytes)."""
     from confluent_kafka import Consumer, TopicPartition
     consumer = Consumer({"bootstrap.servers": broker.bootstrap,
                          "group.id": f"reader-{topic}-{time.monotonic_ns()}",
@@ -217,8 +218,8 @@ def consume_all(broker, topic, timeout=20):
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
             return []
-        parts = [TopicPartition(topic, p, 0) for p in meta.partitions]
-        consumer.assign(parts)
+        consumer.assign([TopicPartition(topic, p, 0)
+                         for p in meta.partitions])
         pending, out = set(meta.partitions), []
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
@@ -228,10 +229,18 @@ def consume_all(broker, topic, timeout=20):
             if m.error():
                 pending.discard(m.partition())
                 continue
-            out.append((m.key(), m.value(), dict(m.headers() or [])))
+            out.append({"partition": m.partition(), "offset": m.offset(),
+                        "timestamp": m.timestamp()[1], "key": m.key(),
+                        "value": m.value(), "headers": dict(m.headers() or [])})
         return out
     finally:
         consumer.close()
+
+
+def consume_all(broker, topic, timeout=20):
+    """Every message of topic from the start: (key, value, headers)."""
+    return [(r["key"], r["value"], r["headers"])
+            for r in consume_records(broker, topic, timeout)]
 
 
 def produce(broker, topic, messages):
