@@ -78,6 +78,13 @@ $(BUILD)/ews-%: processor/tools/ews_%.c $(LIB) | $(BUILD)
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS)
 
+# ews-gen's scenario model is a file of its own.
+$(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
+                  processor/tools/ews_gen.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \

@@ -83,8 +83,40 @@ const struct config_key config_keys[] = {
         CK("scoring.dedup.events", CONFIG_INT, score.dedup_events, 0,
            EWS_DEDUP_MAX),
         {"scoring.fit", CONFIG_FIT, 0, 0, 0, 0, 0},
+        CK("time.mode", CONFIG_STR, time_mode, 0, 0),
+        CK("time.max.alert.age", CONFIG_MS, max_alert_age_ms, 0, 3650 * DAY_MS),
+        CK("rules.dwell", CONFIG_MS, rules.dwell_ms, 0, 365 * DAY_MS),
+        CK("rules.cooldown", CONFIG_MS, rules.cooldown_ms, 0, 365 * DAY_MS),
         CK("rules.user.disengaged.inactivity", CONFIG_MS, rules.inactivity_ms,
-           60000, 365 * DAY_MS),
+           1000, 365 * DAY_MS),
+        CK("rules.user.disengaged.drop.share", CONFIG_DOUBLE, rules.drop_share,
+           0, 1),
+        CK("rules.user.disengaged.drop.min.peak", CONFIG_DOUBLE,
+           rules.drop_min_peak, 0, 1e9),
+        CK("rules.user.disengaged.exit.share", CONFIG_DOUBLE, rules.exit_share,
+           0, 10),
+        CK("rules.sales.ready.exit.points", CONFIG_DOUBLE,
+           rules.sales_ready_exit, 0, 1e9),
+        CK("rules.campaign.underperforming.maturity", CONFIG_MS,
+           rules.maturity_ms, 60000, 365 * DAY_MS),
+        CK("rules.campaign.underperforming.min.sample", CONFIG_INT,
+           rules.min_sample, 1, 1000000000),
+        CK("rules.campaign.underperforming.confidence.z", CONFIG_DOUBLE,
+           rules.confidence_z, 0, 10),
+        CK("rules.campaign.underperforming.default.target", CONFIG_DOUBLE,
+           rules.default_target, 0, 1),
+        CK("rules.campaign.underperforming.resolve.margin", CONFIG_DOUBLE,
+           rules.resolve_margin, 0, 1),
+        CK("rules.account.at.risk.trailing.days", CONFIG_INT,
+           rules.trailing_days, 1, 365),
+        CK("rules.account.at.risk.share", CONFIG_DOUBLE, rules.at_risk_share, 0,
+           1),
+        CK("rules.account.at.risk.resolve.share", CONFIG_DOUBLE,
+           rules.at_risk_resolve_share, 0, 10),
+        CK("rules.account.at.risk.min.level", CONFIG_DOUBLE,
+           rules.at_risk_min_level, 0, 1e9),
+        CK("outbox.resend.interval", CONFIG_MS, outbox_resend_ms, 1000, DAY_MS),
+        CK("leader.lease", CONFIG_MS, leader_lease_ms, 2000, 600000),
         CK("log.level", CONFIG_STR, log_level, 0, 0),
         CK("log.format", CONFIG_STR, log_format, 0, 0),
 };
@@ -179,7 +211,26 @@ void ews_config_defaults(struct ews_config *config)
         config->score.sales_ready_points = 100;
         config->score.dedup_events = 8;
         config_fit_defaults(&config->score);
+        config_copy(config->time_mode, sizeof(config->time_mode), "auto");
+        config->max_alert_age_ms = (int64_t)(3 * DAY_MS);
+        config->rules.dwell_ms = 3600000;
+        config->rules.cooldown_ms = 6 * 3600000;
         config->rules.inactivity_ms = (int64_t)(3 * DAY_MS);
+        config->rules.drop_share = 0.4;
+        config->rules.drop_min_peak = 30;
+        config->rules.exit_share = 0.5;
+        config->rules.sales_ready_exit = 70;
+        config->rules.maturity_ms = (int64_t)(3 * DAY_MS);
+        config->rules.min_sample = 20;
+        config->rules.confidence_z = 1.645;
+        config->rules.default_target = 0.3;
+        config->rules.resolve_margin = 0.05;
+        config->rules.trailing_days = 14;
+        config->rules.at_risk_share = 0.5;
+        config->rules.at_risk_resolve_share = 0.8;
+        config->rules.at_risk_min_level = 3;
+        config->outbox_resend_ms = 10000;
+        config->leader_lease_ms = 10000;
         config_copy(config->log_level, sizeof(config->log_level), "info");
         config_copy(config->log_format, sizeof(config->log_format), "text");
 }
@@ -551,7 +602,21 @@ static int config_check(struct config_ctx *ctx)
             strcmp(config->log_level, "debug"))
                 return config_fail(ctx, 0, "log.level",
                                    "expected error, warn, info or debug");
+        if (strcmp(config->time_mode, "auto") &&
+            strcmp(config->time_mode, "event") &&
+            strcmp(config->time_mode, "wall"))
+                return config_fail(ctx, 0, "time.mode",
+                                   "expected auto, event or wall");
+        if (config->rules.exit_share < config->rules.drop_share)
+                return config_fail(ctx, 0, "rules.user.disengaged.exit.share",
+                                   "must not be below drop.share");
+        if (config->rules.sales_ready_exit > config->score.sales_ready_points)
+                return config_fail(ctx, 0, "rules.sales.ready.exit.points",
+                                   "must not be above "
+                                   "scoring.sales.ready.points");
         config->rules.half_life_ms = config->score.half_life_ms;
+        config->rules.sales_ready_points = config->score.sales_ready_points;
+        config->rules.active_window_ms = config->account_active_window_ms;
         return 0;
 }
 

@@ -59,6 +59,11 @@ struct ews_config {
         int max_items;
         /* time */
         int64_t allowed_lateness_ms;
+        char time_mode[16];       /* auto | event | wall */
+        int64_t max_alert_age_ms; /* 0: off */
+        /* delivery */
+        int64_t outbox_resend_ms;
+        int64_t leader_lease_ms;
         /* model */
         struct ews_score_conf score;
         struct ews_rules_conf rules;

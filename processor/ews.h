@@ -19,6 +19,7 @@
 #define EWS_ATTR_MAX       16
 #define EWS_ATTR_VALUE_MAX 128
 #define EWS_CONTRIB_MAX    3
+#define EWS_PARTITIONS_MAX 1024 /* per input topic */
 
 /* Input topics, in the order they are configured. */
 enum ews_source {
@@ -109,18 +110,25 @@ struct ews_user {
         char account_id[EWS_ID_MAX];  /* "" when none named yet */
         char campaign_id[EWS_ID_MAX]; /* "" when not attributed */
         enum ews_stage stage;
-        int64_t stage_at_ms;         /* when stage last changed */
-        double engagement;           /* E at engagement_ref_ms */
-        double peak_engagement;      /* the largest E reached */
-        int64_t engagement_ref_ms;   /* t_ref of E and its components */
-        int64_t last_activity_ms;    /* 0 when never active */
-        int64_t trial_started_ms;    /* 0 when unknown */
-        int64_t activated_ms;        /* 0 when not (yet) activated */
-        int64_t disengaged_since_ms; /* open USER_DISENGAGED episode, or 0 */
-        int64_t events;              /* events counted for this user */
-        uint32_t fit_matched;        /* bit i: fit rule i matched */
-        double fit;                  /* F: points of the matched rules */
-        int reason_cnt;              /* E by event type */
+        int64_t stage_at_ms;       /* when stage last changed */
+        double engagement;         /* E at engagement_ref_ms */
+        double peak_engagement;    /* the largest E reached */
+        int64_t engagement_ref_ms; /* t_ref of E and its components */
+        int64_t last_activity_ms;  /* 0 when never active */
+        int64_t trial_started_ms;  /* 0 when unknown */
+        int64_t activated_ms;      /* 0 when not (yet) activated */
+        /* Rule state: open episodes start at *_since_ms (0: none); the
+         * last resolution starts the cooldown. */
+        int64_t disengaged_since_ms;
+        int64_t disengaged_resolved_ms;
+        double rule_peak; /* largest E since the last disengaged episode */
+        int64_t sales_ready_since_ms;
+        int64_t sales_ready_resolved_ms;
+        int64_t matured_ms;   /* counted into its campaign's cohort, or 0 */
+        int64_t events;       /* events counted for this user */
+        uint32_t fit_matched; /* bit i: fit rule i matched */
+        double fit;           /* F: points of the matched rules */
+        int reason_cnt;       /* E by event type */
         struct ews_component reasons[EWS_REASONS_MAX];
         int interest_cnt; /* I_p by product */
         struct ews_component interests[EWS_INTERESTS_MAX];

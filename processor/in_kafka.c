@@ -473,3 +473,10 @@ bool ews_in_kafka_healthy(const struct ews_in_kafka *in)
 {
         return in->joined && !in->brokers_down;
 }
+
+bool ews_in_kafka_partition_at_end(const struct ews_in_kafka *in,
+                                   enum ews_source source, int32_t partition)
+{
+        return partition >= 0 && partition < EWS_PARTITIONS_MAX &&
+               in->state[source][partition] == IN_AT_END;
+}

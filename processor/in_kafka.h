@@ -19,8 +19,6 @@
 #include "config.h"
 #include "ews.h"
 
-#define EWS_PARTITIONS_MAX 1024
-
 /* No stored position: start where conf->offset_reset says. */
 #define EWS_OFFSET_DEFAULT (-1001)
 
@@ -85,6 +83,11 @@ int64_t ews_in_kafka_lag(const struct ews_in_kafka *in, enum ews_source source,
 
 /* Joined the group (with or without partitions) and a broker reachable. */
 bool ews_in_kafka_healthy(const struct ews_in_kafka *in);
+
+/* True when the partition is assigned and consumed to its end, with
+ * nothing arrived since. */
+bool ews_in_kafka_partition_at_end(const struct ews_in_kafka *in,
+                                   enum ews_source source, int32_t partition);
 
 /* True when partitions are assigned and every one is at its end. */
 bool ews_in_kafka_at_end(const struct ews_in_kafka *in);

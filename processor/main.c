@@ -139,6 +139,8 @@ static void main_cron(struct main_ctx *ctx, int64_t now_ms)
         if (now_ms - ctx->last_recover_ms >= 1000) {
                 ctx->last_recover_ms = now_ms;
                 ews_pipeline_cron(pipeline, now_ms);
+                ews_pipeline_tick(pipeline, main_clock_ms(CLOCK_REALTIME),
+                                  now_ms);
         }
         if (now_ms - ctx->last_metrics_ms >= 1000) {
                 ctx->last_metrics_ms = now_ms;
@@ -276,7 +278,7 @@ int main(int argc, char **argv)
         struct ews_pipeline *pipeline = NULL;
         struct ews_msg *msgs = NULL;
         struct main_ctx ctx;
-        struct ews_out_kafka_stats out_stats = {0, 0, 0, 0};
+        struct ews_out_kafka_stats out_stats = {0, 0, 0};
         struct sigaction sa;
         char errstr[1024];
         int opt, i, rc = 1;
@@ -445,8 +447,14 @@ int main(int argc, char **argv)
                         main_reload_config(&config, config_path);
                 }
                 if (exit_at_end && ews_in_kafka_at_end(in) &&
-                    !ews_pipeline_recovering(pipeline))
+                    !ews_pipeline_recovering(pipeline)) {
+                        /* what the end of the input decides: idle
+                         * watermarks, the leader's closed days */
+                        ews_pipeline_tick(pipeline,
+                                          main_clock_ms(CLOCK_REALTIME),
+                                          main_clock_ms(CLOCK_MONOTONIC));
                         break;
+                }
         }
         ews_info("main", "stopping");
         rc = 0;
@@ -455,7 +463,10 @@ out:
         ews_http_destroy(ctx.http);
         /* Alerts first: their state is committed, so they must go out. */
         if (out && ews_out_kafka_flush(out, MAIN_FLUSH_TIMEOUT_MS))
-                ews_err("main", "alerts not all delivered before exit");
+                ews_warn("main", "alerts not all delivered before exit: they "
+                                 "stay in the outbox");
+        if (pipeline)
+                ews_pipeline_finish(pipeline);
         ews_in_kafka_destroy(in);
         if (out)
                 out_stats = ews_out_kafka_stats(out);

@@ -7,91 +7,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-/* An alert or a dead letter whose delivery failed, to be produced again. */
-struct out_kafka_retry {
-        bool dlq; /* else an alert */
-        void *key, *value;
-        size_t key_len, len;
-        rd_kafka_headers_t *headers;
-};
 
 struct ews_out_kafka {
         rd_kafka_t *rk;
         char topic_alerts[256];
         char topic_dlq[256];
         struct ews_out_kafka_stats stats;
-        struct out_kafka_retry *retry;
-        size_t retry_cnt, retry_cap;
+        ews_out_kafka_delivered_fn delivered;
+        void *opaque;
 };
 
-static int out_kafka_produce(struct ews_out_kafka *out, const char *topic,
-                             const void *key, size_t key_len, const void *value,
-                             size_t len, rd_kafka_headers_t *headers);
-
-static void *out_kafka_dup(const void *p, size_t len)
-{
-        void *copy = malloc(len ? len : 1);
-
-        if (copy && len)
-                memcpy(copy, p, len);
-        return copy;
-}
-
-/* Delivery reports run inside poll: keep the letter, produce it later. */
-static void out_kafka_keep(struct ews_out_kafka *out,
-                           const rd_kafka_message_t *m)
-{
-        struct out_kafka_retry *r;
-        rd_kafka_headers_t *headers = NULL;
-
-        if (out->retry_cnt == out->retry_cap) {
-                size_t cap = out->retry_cap ? out->retry_cap * 2 : 64;
-                r = realloc(out->retry, cap * sizeof(*r));
-                if (!r)
-                        goto lost;
-                out->retry = r;
-                out->retry_cap = cap;
-        }
-        r = &out->retry[out->retry_cnt];
-        r->dlq = !strcmp(rd_kafka_topic_name(m->rkt), out->topic_dlq);
-        if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
-                r->headers = rd_kafka_headers_copy(headers);
-        else
-                r->headers = NULL;
-        r->key = out_kafka_dup(m->key, m->key_len);
-        r->key_len = m->key_len;
-        r->value = out_kafka_dup(m->payload, m->len);
-        r->len = m->len;
-        if (!r->key || !r->value) {
-                free(r->key);
-                free(r->value);
-                if (r->headers)
-                        rd_kafka_headers_destroy(r->headers);
-                goto lost;
-        }
-        out->retry_cnt++;
-        return;
-lost:
-        ews_err("out_kafka", "out of memory: a dead letter is lost");
-}
+/* What a delivery report needs to find the record again. */
+struct out_kafka_record {
+        struct ews_outbox_ref ref;
+        char id[];
+};
 
 static void out_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
                          void *opaque)
 {
         struct ews_out_kafka *out = opaque;
+        struct out_kafka_record *record = m->_private;
 
         (void)rk;
         if (m->err) {
                 out->stats.failed++;
-                ews_err("out_kafka", "delivery to %s failed: %s",
+                ews_err("out_kafka",
+                        "delivery to %s failed: %s (kept in the outbox, sent "
+                        "again)",
                         rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-                /* An alert's state is committed and bad input must never
-                 * vanish: send it again (consumers dedupe by alert_id). */
-                out_kafka_keep(out, m);
         } else {
                 out->stats.delivered++;
+        }
+        if (record) {
+                if (out->delivered)
+                        out->delivered(out->opaque, record->ref, record->id,
+                                       !m->err);
+                free(record);
         }
 }
 
@@ -150,29 +102,28 @@ void ews_out_kafka_destroy(struct ews_out_kafka *out, int timeout_ms)
                 return;
         if (out->rk) {
                 if (timeout_ms > 0 && ews_out_kafka_flush(out, timeout_ms))
-                        ews_err("out_kafka",
-                                "%d message(s) not delivered at exit",
-                                rd_kafka_outq_len(out->rk));
+                        ews_warn("out_kafka",
+                                 "%d message(s) not delivered at exit: they "
+                                 "stay in the outbox",
+                                 rd_kafka_outq_len(out->rk));
+                /* The owner of the callback may be gone: purged reports
+                 * only free their records. */
+                out->delivered = NULL;
+                rd_kafka_purge(out->rk, RD_KAFKA_PURGE_F_QUEUE |
+                                                RD_KAFKA_PURGE_F_INFLIGHT |
+                                                RD_KAFKA_PURGE_F_NON_BLOCKING);
+                rd_kafka_poll(out->rk, 0);
                 rd_kafka_destroy(out->rk);
         }
-        for (size_t i = 0; i < out->retry_cnt; i++) {
-                free(out->retry[i].key);
-                free(out->retry[i].value);
-                if (out->retry[i].headers)
-                        rd_kafka_headers_destroy(out->retry[i].headers);
-        }
-        if (out->retry_cnt)
-                ews_err("out_kafka", "%zu dead letter(s) not delivered at exit",
-                        out->retry_cnt);
-        free(out->retry);
         free(out);
 }
 
 /* A full local queue is back pressure, not an error: serve delivery
- * reports until there is room. */
+ * reports until there is room. Takes ownership of headers and record. */
 static int out_kafka_produce(struct ews_out_kafka *out, const char *topic,
                              const void *key, size_t key_len, const void *value,
-                             size_t len, rd_kafka_headers_t *headers)
+                             size_t len, rd_kafka_headers_t *headers,
+                             struct out_kafka_record *record)
 {
         rd_kafka_resp_err_t err;
 
@@ -182,7 +133,8 @@ static int out_kafka_produce(struct ews_out_kafka *out, const char *topic,
                         RD_KAFKA_V_KEY(key, key_len),
                         RD_KAFKA_V_VALUE((void *)value, len),
                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+                        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(record),
+                        RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         break;
                 rd_kafka_poll(out->rk, 100);
@@ -192,93 +144,69 @@ static int out_kafka_produce(struct ews_out_kafka *out, const char *topic,
                         rd_kafka_err2str(err));
                 if (headers)
                         rd_kafka_headers_destroy(headers);
+                free(record);
                 return -1;
         }
         out->stats.produced++;
         return 0;
 }
 
-int ews_out_kafka_alert(struct ews_out_kafka *out, const char *key,
-                        const void *value, size_t len)
-{
-        return out_kafka_produce(out, out->topic_alerts, key, strlen(key),
-                                 value, len, NULL);
-}
-
-int ews_out_kafka_dead_letter(struct ews_out_kafka *out,
-                              const struct ews_dead_letter *letter)
+static rd_kafka_headers_t *out_kafka_headers(const struct ews_outbox_entry *e)
 {
         rd_kafka_headers_t *headers = rd_kafka_headers_new(6);
         char partition[16], offset[32], timestamp[32];
 
-        snprintf(partition, sizeof(partition), "%" PRId32,
-                 letter->msg->partition);
-        snprintf(offset, sizeof(offset), "%" PRId64, letter->msg->offset);
-        snprintf(timestamp, sizeof(timestamp), "%" PRId64,
-                 letter->msg->timestamp_ms);
-        rd_kafka_header_add(headers, "ews.error.reason", -1, letter->reason,
-                            -1);
-        rd_kafka_header_add(headers, "ews.error.detail", -1, letter->detail,
-                            -1);
-        rd_kafka_header_add(headers, "ews.source.topic", -1,
-                            letter->source_topic, -1);
+        snprintf(partition, sizeof(partition), "%" PRId32, e->partition);
+        snprintf(offset, sizeof(offset), "%" PRId64, e->offset);
+        snprintf(timestamp, sizeof(timestamp), "%" PRId64, e->timestamp_ms);
+        rd_kafka_header_add(headers, "ews.error.reason", -1, e->reason,
+                            (ssize_t)e->reason_len);
+        rd_kafka_header_add(headers, "ews.error.detail", -1, e->detail,
+                            (ssize_t)e->detail_len);
+        rd_kafka_header_add(headers, "ews.source.topic", -1, e->source_topic,
+                            (ssize_t)e->source_topic_len);
         rd_kafka_header_add(headers, "ews.source.partition", -1, partition, -1);
         rd_kafka_header_add(headers, "ews.source.offset", -1, offset, -1);
         rd_kafka_header_add(headers, "ews.source.timestamp", -1, timestamp, -1);
-        return out_kafka_produce(out, out->topic_dlq, letter->msg->key,
-                                 letter->msg->key_len, letter->msg->value,
-                                 letter->msg->value_len, headers);
+        return headers;
+}
+
+int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
+                       const char *id, const struct ews_outbox_entry *entry)
+{
+        size_t id_len = strlen(id);
+        struct out_kafka_record *record = malloc(sizeof(*record) + id_len + 1);
+        bool dead = entry->kind == EWS_OUTBOX_DEAD;
+
+        if (!record) {
+                ews_err("out_kafka", "out of memory: %s stays in the outbox",
+                        id);
+                return -1;
+        }
+        record->ref = ref;
+        memcpy(record->id, id, id_len + 1);
+        return out_kafka_produce(
+                out, dead ? out->topic_dlq : out->topic_alerts, entry->key,
+                entry->key_len, entry->value, entry->value_len,
+                dead ? out_kafka_headers(entry) : NULL, record);
+}
+
+void ews_out_kafka_set_delivered(struct ews_out_kafka *out,
+                                 ews_out_kafka_delivered_fn delivered,
+                                 void *opaque)
+{
+        out->delivered = delivered;
+        out->opaque = opaque;
 }
 
 void ews_out_kafka_poll(struct ews_out_kafka *out)
 {
-        struct out_kafka_retry *list;
-        size_t i, cnt;
-
         rd_kafka_poll(out->rk, 0);
-        if (!out->retry_cnt)
-                return;
-        /* Producing serves delivery reports, which may keep new failures:
-         * they go to a fresh list, never into the one walked here. */
-        list = out->retry;
-        cnt = out->retry_cnt;
-        out->retry = NULL;
-        out->retry_cnt = out->retry_cap = 0;
-        for (i = 0; i < cnt; i++) {
-                struct out_kafka_retry *r = &list[i];
-
-                out->stats.retried++;
-                if (out_kafka_produce(
-                            out, r->dlq ? out->topic_dlq : out->topic_alerts,
-                            r->key, r->key_len, r->value, r->len, r->headers))
-                        ews_err("out_kafka", "not produced again");
-                free(r->key);
-                free(r->value);
-        }
-        free(list);
 }
 
-/* Alerts and dead letters that failed are produced again within the same time.
- */
 int ews_out_kafka_flush(struct ews_out_kafka *out, int timeout_ms)
 {
-        struct timespec start, now;
-        int left = timeout_ms;
-
-        clock_gettime(CLOCK_MONOTONIC, &start);
-        for (;;) {
-                if (rd_kafka_flush(out->rk, left))
-                        return -1;
-                if (!out->retry_cnt)
-                        return 0;
-                ews_out_kafka_poll(out);
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                left = timeout_ms -
-                       (int)((now.tv_sec - start.tv_sec) * 1000 +
-                             (now.tv_nsec - start.tv_nsec) / 1000000);
-                if (left <= 0)
-                        return -1;
-        }
+        return rd_kafka_flush(out->rk, timeout_ms) ? -1 : 0;
 }
 
 struct ews_out_kafka_stats ews_out_kafka_stats(const struct ews_out_kafka *out)
@@ -288,5 +216,5 @@ struct ews_out_kafka_stats ews_out_kafka_stats(const struct ews_out_kafka *out)
 
 int64_t ews_out_kafka_queue_len(const struct ews_out_kafka *out)
 {
-        return (int64_t)rd_kafka_outq_len(out->rk) + (int64_t)out->retry_cnt;
+        return (int64_t)rd_kafka_outq_len(out->rk);
 }

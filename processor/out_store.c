@@ -81,7 +81,7 @@ void store_argv_reset(struct store_argv *a)
         a->used = 0;
 }
 
-static void argv_finish(struct store_argv *a)
+void store_argv_finish(struct store_argv *a)
 {
         size_t i;
 
@@ -230,6 +230,10 @@ int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
             store_script_load(store, store_script_claim, store->sha_claim,
                               errstr, errstr_size) ||
             store_script_load(store, store_script_commit, store->sha_commit,
+                              errstr, errstr_size) ||
+            store_script_load(store, store_script_lease, store->sha_lease,
+                              errstr, errstr_size) ||
+            store_script_load(store, store_script_cohort, store->sha_cohort,
                               errstr, errstr_size))
                 goto fail;
         return 0;
@@ -281,7 +285,7 @@ void ews_store_destroy(struct ews_store *store)
         free(store);
 }
 
-static int store_parse_i64(const char *s, size_t len, int64_t *out)
+int store_parse_i64(const char *s, size_t len, int64_t *out)
 {
         char buf[32], *end;
 
@@ -309,7 +313,7 @@ redisReply *store_evalsha(struct ews_store *store, const char *script,
 {
         redisReply *reply;
 
-        argv_finish(&store->argv);
+        store_argv_finish(&store->argv);
         store->argv.ptr[1] = sha;
         store->argv.len[1] = 40;
         reply = redisCommandArgv(store->redis, (int)store->argv.cnt,
@@ -350,7 +354,7 @@ enum ews_store_result ews_store_fence_claim(struct ews_store *store,
         reply = store_evalsha(store, store_script_claim, store->sha_claim,
                               errstr, errstr_size);
         if (!reply || reply->type != REDIS_REPLY_ARRAY ||
-            reply->elements != 3 ||
+            reply->elements != 4 ||
             reply->element[0]->type != REDIS_REPLY_INTEGER) {
                 result = store_fail(store, errstr, errstr_size, "fence claim");
                 goto out;
@@ -362,6 +366,9 @@ enum ews_store_result ews_store_fence_claim(struct ews_store *store,
         if (store_parse_i64(reply->element[2]->str, reply->element[2]->len,
                             &fence->watermark_ms))
                 fence->watermark_ms = 0;
+        if (store_parse_i64(reply->element[3]->str, reply->element[3]->len,
+                            &fence->idle_ms))
+                fence->idle_ms = 0;
         result = EWS_STORE_OK;
 out:
         if (reply)
@@ -437,7 +444,7 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                         snprintf(errstr, errstr_size, "out of memory");
                         return EWS_STORE_ERROR;
                 }
-                argv_finish(a);
+                store_argv_finish(a);
                 if (redisAppendCommandArgv(store->redis, (int)a->cnt, a->ptr,
                                            a->len) != REDIS_OK)
                         return store_fail(store, errstr, errstr_size,

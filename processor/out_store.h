@@ -15,12 +15,23 @@
  *   <prefix>a:<account id>         hash    e, er: the account's (A, t_ref)
  *   <prefix>am:<account id>        zset    user id -> last activity (ms)
  *   <prefix>c:<campaign id>        hash    attributes and counters
+ *   <prefix>o:<topic>:<partition>  hash    outbox: record id -> record
+ *   <prefix>o:leader               hash    the leader's outbox
+ *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day> not yet
+ *                                          decided; s:* the leader's state
+ *   <prefix>ab:<account id>        hash    d<day>: users active at the
+ *                                          day's end; s:* as above
+ *   <prefix>cq, <prefix>aq         zset    id -> first undecided day
+ *   <prefix>leader                 string  "<owner> <token>", with a TTL
+ *   <prefix>leader:token           string  the last fencing token
  * Users and accounts expire after the retention period without events.
  */
 #ifndef EWS_OUT_STORE_H
 #define EWS_OUT_STORE_H
 
 #include "ews.h"
+#include "filter_rules.h"
+#include "outbox.h"
 
 struct ews_store_conf {
         const char *host;
@@ -46,6 +57,28 @@ struct ews_fence {
         int64_t epoch;
         int64_t next_offset;  /* -1: nothing stored yet */
         int64_t watermark_ms; /* 0: none yet */
+        int64_t idle_ms;      /* wall clock the watermark is good to */
+};
+
+/* A record for the commit's outbox, packed (outbox.h). */
+struct ews_outbox_record {
+        char id[EWS_OUTBOX_ID_MAX];
+        const unsigned char *data;
+        size_t len;
+};
+
+enum ews_cohort_kind {
+        EWS_COHORT_CAMPAIGN = 'c',
+        EWS_COHORT_ACCOUNT = 'a'
+};
+
+/* Added to a cohort's day: matured signups (n) and activated ones (k) of
+ * a campaign, or users newly active at an account's day end (n). */
+struct ews_cohort_delta {
+        char kind;
+        char id[EWS_ID_MAX];
+        int64_t day;
+        int64_t n, k;
 };
 
 /* A user as the commit writes it, with its inactivity deadline (0: none)
@@ -92,6 +125,11 @@ struct ews_commit {
         size_t campaign_cnt;
         const struct ews_account_delta *accounts;
         size_t account_cnt;
+        int64_t idle_ms;
+        const struct ews_outbox_record *outbox;
+        size_t outbox_cnt;
+        const struct ews_cohort_delta *cohorts;
+        size_t cohort_cnt;
 };
 
 struct ews_store;
@@ -183,6 +221,65 @@ int ews_store_account_get(struct ews_store *store, const char *account_id,
 int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
                            struct ews_campaign *campaign, char *errstr,
                            size_t errstr_size);
+
+/* Calls cb for up to max records of the outbox, *left to how many it
+ * holds. */
+enum ews_store_result ews_store_outbox_scan(
+        struct ews_store *store, struct ews_outbox_ref ref, size_t max,
+        void (*cb)(void *opaque, const char *id, const unsigned char *data,
+                   size_t len),
+        void *opaque, int64_t *left, char *errstr, size_t errstr_size);
+
+/* Deletes delivered records: one pipelined round trip. */
+enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
+                                              const struct ews_outbox_ref *refs,
+                                              char *const *ids, size_t cnt,
+                                              char *errstr, size_t errstr_size);
+
+/* The leader's lease: takes it when free, renews it when owner holds it.
+ * 1 with *token the fencing token, 0 when another holds it, -1 error. */
+int ews_store_lease(struct ews_store *store, const char *owner, int64_t ttl_ms,
+                    int64_t *token, char *errstr, size_t errstr_size);
+void ews_store_lease_release(struct ews_store *store, const char *owner,
+                             int64_t token);
+
+/* The smallest stored watermark over every partition of source's topic;
+ * 0 when one has none yet. 0 or -1 on error. */
+int ews_store_min_watermark(struct ews_store *store, enum ews_source source,
+                            int64_t *min_ms, char *errstr, size_t errstr_size);
+
+/* Ids queued for a decision by upto_day, at most max. */
+enum ews_store_result
+ews_store_cohort_due(struct ews_store *store, char kind, int64_t upto_day,
+                     size_t max, void (*cb)(void *opaque, const char *id),
+                     void *opaque, char *errstr, size_t errstr_size);
+
+#define EWS_COHORT_DAYS_MAX 128
+
+/* A campaign's or account's cohort as the leader reads and writes it. */
+struct ews_store_cohort {
+        char kind;
+        char id[EWS_ID_MAX];
+        int day_cnt; /* ascending; days beyond the bound are left out */
+        struct ews_cohort_day days[EWS_COHORT_DAYS_MAX];
+        struct ews_campaign_rule_state campaign;
+        struct ews_account_rule_state account;
+        struct ews_campaign info; /* campaigns: c:<id> */
+};
+
+int ews_store_cohort_get(struct ews_store *store, char kind, const char *id,
+                         struct ews_store_cohort *cohort, char *errstr,
+                         size_t errstr_size);
+
+/* Writes the leader's decision if token still holds the lease: the state,
+ * day fields before drop_before_day deleted, the id queued again at the
+ * first remaining day (not before next_day), the outbox records. */
+enum ews_store_result
+ews_store_cohort_commit(struct ews_store *store, const char *owner,
+                        int64_t token, const struct ews_store_cohort *cohort,
+                        int64_t drop_before_day, int64_t next_day,
+                        const struct ews_outbox_record *outbox, size_t cnt,
+                        char *errstr, size_t errstr_size);
 
 struct ews_store_stats {
         int64_t cache_hits, cache_misses;

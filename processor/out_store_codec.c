@@ -93,6 +93,11 @@ int ews_user_pack(const struct ews_user *user, int32_t partition,
         put_varint(&c, (uint64_t)user->trial_started_ms);
         put_varint(&c, (uint64_t)user->activated_ms);
         put_varint(&c, (uint64_t)user->disengaged_since_ms);
+        put_varint(&c, (uint64_t)user->disengaged_resolved_ms);
+        put_varint(&c, (uint64_t)user->sales_ready_since_ms);
+        put_varint(&c, (uint64_t)user->sales_ready_resolved_ms);
+        put_varint(&c, (uint64_t)user->matured_ms);
+        put_f64(&c, user->rule_peak);
         put_f64(&c, user->engagement);
         put_f64(&c, user->peak_engagement);
         put_f64(&c, user->fit);
@@ -199,11 +204,13 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
                     const unsigned char *buf, size_t len)
 {
         struct codec c = {(unsigned char *)buf, buf + len, 0};
-        unsigned stage;
+        unsigned stage, version;
         int64_t p;
         int i;
 
-        if (get_u8(&c) != EWS_USER_PACKED_VERSION)
+        /* Version 1 had no rule state: it reads as never alerted. */
+        version = get_u8(&c);
+        if (version != 1 && version != EWS_USER_PACKED_VERSION)
                 return -1;
         stage = get_u8(&c);
         if (stage >= EWS_STAGE_COUNT)
@@ -220,6 +227,19 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
         user->trial_started_ms = get_varint(&c);
         user->activated_ms = get_varint(&c);
         user->disengaged_since_ms = get_varint(&c);
+        if (version >= 2) {
+                user->disengaged_resolved_ms = get_varint(&c);
+                user->sales_ready_since_ms = get_varint(&c);
+                user->sales_ready_resolved_ms = get_varint(&c);
+                user->matured_ms = get_varint(&c);
+                user->rule_peak = get_f64(&c);
+        } else {
+                user->disengaged_resolved_ms = 0;
+                user->sales_ready_since_ms = 0;
+                user->sales_ready_resolved_ms = 0;
+                user->matured_ms = 0;
+                user->rule_peak = 0;
+        }
         user->engagement = get_f64(&c);
         user->peak_engagement = get_f64(&c);
         user->fit = get_f64(&c);

@@ -16,7 +16,7 @@
 
 #include "ews.h"
 
-#define EWS_USER_PACKED_VERSION 1
+#define EWS_USER_PACKED_VERSION 2
 #define EWS_USER_PACKED_MAX     4096
 
 /* Returns the length written to buf, or -1 when size is too small. */

@@ -7,19 +7,27 @@
 #include <stdio.h>
 #include <string.h>
 
+static size_t commit_key_cnt(const struct ews_commit *commit)
+{
+        return STORE_FIXED_KEYS + commit->user_cnt + commit->campaign_cnt +
+               2 * commit->account_cnt + commit->cohort_cnt;
+}
+
 static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
 {
         struct store_argv *a = &store->argv;
         size_t i;
 
         if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
-            store_argv_addf(a, "%zu",
-                            2 + commit->user_cnt + commit->campaign_cnt +
-                                    2 * commit->account_cnt) ||
+            store_argv_addf(a, "%zu", commit_key_cnt(commit)) ||
             store_add_partition_key(store, a, 'p', commit->source,
                                     commit->partition) ||
             store_add_partition_key(store, a, 't', commit->source,
-                                    commit->partition))
+                                    commit->partition) ||
+            store_add_partition_key(store, a, 'o', commit->source,
+                                    commit->partition) ||
+            store_argv_addf(a, "%scq", store->prefix) ||
+            store_argv_addf(a, "%saq", store->prefix))
                 return -1;
         for (i = 0; i < commit->user_cnt; i++)
                 if (store_argv_addf(a, "%su:%s", store->prefix,
@@ -36,6 +44,11 @@ static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
         for (i = 0; i < commit->account_cnt; i++)
                 if (store_argv_addf(a, "%sam:%s", store->prefix,
                                     commit->accounts[i].account_id))
+                        return -1;
+        for (i = 0; i < commit->cohort_cnt; i++)
+                if (store_argv_addf(a, "%s%cb:%s", store->prefix,
+                                    commit->cohorts[i].kind,
+                                    commit->cohorts[i].id))
                         return -1;
         return 0;
 }
@@ -78,13 +91,19 @@ static int commit_args(struct ews_store *store, const struct ews_commit *commit)
                      ? store_argv_addf(a, "%lld",
                                        (long long)commit->expected_offset)
                      : store_argv_add(a, "", 0)) ||
-            store_argv_addf(a, "%lld", (long long)commit->next_offset) ||
+            (commit->next_offset >= 0
+                     ? store_argv_addf(a, "%lld",
+                                       (long long)commit->next_offset)
+                     : store_argv_add(a, "", 0)) ||
             store_argv_addf(a, "%lld", (long long)commit->watermark_ms) ||
             store_argv_addf(a, "%zu", commit->user_cnt) ||
             store_argv_addf(a, "%zu", commit->campaign_cnt) ||
             store_argv_addf(a, "%zu", commit->account_cnt) ||
             store_argv_addf(a, "%lld", (long long)store->conf.retention_ms) ||
             store_argv_addf(a, "%.17g", store->conf.half_life_ms) ||
+            store_argv_addf(a, "%lld", (long long)commit->idle_ms) ||
+            store_argv_addf(a, "%zu", commit->outbox_cnt) ||
+            store_argv_addf(a, "%zu", commit->cohort_cnt) ||
             commit_users(store, commit))
                 return -1;
         for (i = 0; i < commit->campaign_cnt; i++) {
@@ -107,6 +126,22 @@ static int commit_args(struct ews_store *store, const struct ews_commit *commit)
                     store_argv_addf(a, "%lld",
                                     (long long)commit->accounts[i].at_ms))
                         return -1;
+        for (i = 0; i < commit->outbox_cnt; i++)
+                if (store_argv_add(a, commit->outbox[i].id,
+                                   strlen(commit->outbox[i].id)) ||
+                    store_argv_add(a, (const char *)commit->outbox[i].data,
+                                   commit->outbox[i].len))
+                        return -1;
+        for (i = 0; i < commit->cohort_cnt; i++) {
+                const struct ews_cohort_delta *h = &commit->cohorts[i];
+
+                if (store_argv_add(a, &h->kind, 1) ||
+                    store_argv_add(a, h->id, strlen(h->id)) ||
+                    store_argv_addf(a, "%lld", (long long)h->day) ||
+                    store_argv_addf(a, "%lld", (long long)h->n) ||
+                    store_argv_addf(a, "%lld", (long long)h->k))
+                        return -1;
+        }
         return 0;
 }
 
@@ -118,8 +153,7 @@ static void commit_cache(struct ews_store *store,
                          const struct ews_commit *commit)
 {
         const struct store_argv *a = &store->argv;
-        size_t keys = 2 + commit->user_cnt + commit->campaign_cnt +
-                      2 * commit->account_cnt;
+        size_t keys = commit_key_cnt(commit);
         size_t first = 3 + keys + STORE_HEADER_ARGS + 2, i, arg;
 
         for (i = 0; i < commit->user_cnt; i++) {

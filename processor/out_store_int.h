@@ -27,6 +27,8 @@ struct ews_store {
         redisContext *redis;
         char sha_claim[41];
         char sha_commit[41];
+        char sha_lease[41];
+        char sha_cohort[41];
         struct store_argv argv;
         struct ews_user_cache *cache;
         struct ews_store_stats stats;
@@ -39,6 +41,8 @@ __attribute__((format(printf, 2, 3)))
 #endif
 int store_argv_addf(struct store_argv *a, const char *fmt, ...);
 void store_argv_reset(struct store_argv *a);
+/* Fixes the pointers once all arguments are in. */
+void store_argv_finish(struct store_argv *a);
 
 /* Connects when not connected. */
 int store_connect(struct ews_store *store, char *errstr, size_t errstr_size);
@@ -51,6 +55,8 @@ enum ews_store_result store_fail(struct ews_store *store, char *errstr,
  * it. The arguments start with "EVALSHA", "" (the sha's place). */
 redisReply *store_evalsha(struct ews_store *store, const char *script,
                           char *sha, char *errstr, size_t errstr_size);
+
+int store_parse_i64(const char *s, size_t len, int64_t *out);
 
 int store_add_partition_key(struct ews_store *store, struct store_argv *a,
                             char kind, enum ews_source source,

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 bool pipeline_grow(void **v, size_t *cap, size_t need, size_t size)
 {
@@ -53,8 +55,22 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         batch_table_init(&p->users, sizeof(struct batch_user));
         batch_table_init(&p->accounts, sizeof(struct ews_account_delta));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
+        batch_table_init(&p->cohorts, sizeof(struct batch_cohort));
+        p->time_mode = !strcmp(config->time_mode, "event")  ? TIME_EVENT
+                       : !strcmp(config->time_mode, "wall") ? TIME_WALL
+                                                            : TIME_AUTO;
+        {
+                char host[64] = "";
+                struct timespec ts;
+
+                gethostname(host, sizeof(host) - 1);
+                clock_gettime(CLOCK_REALTIME, &ts);
+                snprintf(p->leader.owner, sizeof(p->leader.owner), "%s:%d:%lld",
+                         host, (int)getpid(), (long long)ts.tv_nsec);
+        }
         if (!p->items || !p->usage || !p->campaign)
                 goto nomem;
+        ews_out_kafka_set_delivered(out, pipeline_delivered, p);
         return p;
 nomem:
         snprintf(errstr, errstr_size, "out of memory");
@@ -72,6 +88,15 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->load);
         free(p->commit_users);
         free(p->alerts);
+        free(p->dead);
+        free(p->commit_cohorts);
+        free(p->records);
+        free(p->arena);
+        for (size_t i = 0; i < p->delivered_cnt; i++)
+                free(p->delivered[i].id);
+        free(p->delivered);
+        free(p->leader.due);
+        batch_table_free(&p->cohorts);
         batch_table_free(&p->users);
         batch_table_free(&p->accounts);
         batch_table_free(&p->campaigns);
@@ -110,9 +135,14 @@ static bool pipeline_claim(struct ews_pipeline *p, enum ews_source source,
         part->epoch = fence.epoch;
         part->next_offset = fence.next_offset;
         part->watermark_ms = fence.watermark_ms;
+        part->idle_ms = fence.idle_ms;
         ews_info("pipeline", "%s [%d]: epoch %lld, next offset %lld",
                  p->config->topics[source], (int)partition,
                  (long long)fence.epoch, (long long)fence.next_offset);
+        /* What an earlier owner committed and did not see delivered goes
+         * out again before anything new is committed. */
+        pipeline_outbox_resend(p,
+                               (struct ews_outbox_ref){(int)source, partition});
         return true;
 }
 
@@ -193,6 +223,23 @@ void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
         part->recovering = false;
 }
 
+void ews_pipeline_tick(struct ews_pipeline *p, int64_t now_ms, int64_t mono_ms)
+{
+        p->now_ms = now_ms;
+        p->mono_ms = mono_ms;
+        pipeline_idle(p);
+        pipeline_leader_cron(p);
+        pipeline_outbox_cron(p, mono_ms >= p->resend_at_ms);
+        if (mono_ms >= p->resend_at_ms)
+                p->resend_at_ms = mono_ms + p->config->outbox_resend_ms;
+}
+
+void ews_pipeline_finish(struct ews_pipeline *p)
+{
+        pipeline_outbox_cron(p, false);
+        pipeline_leader_release(p);
+}
+
 void ews_pipeline_cron(struct ews_pipeline *p, int64_t mono_ms)
 {
         int s, i;
@@ -229,18 +276,26 @@ bool ews_pipeline_recovering(const struct ews_pipeline *p)
         return false;
 }
 
-static void pipeline_dead_letter(struct ews_pipeline *p,
+/* Kept for the partition's commit, which puts it in the outbox. */
+static void pipeline_dead_letter(struct ews_pipeline *p, int i,
                                  const struct ews_msg *msg,
                                  enum ews_decode_err err, const char *detail)
 {
-        struct ews_dead_letter letter = {p->config->topics[msg->source], msg,
-                                         ews_decode_err_name(err), detail};
+        struct batch_dead *dead;
 
         p->stats.dead[msg->source][err]++;
         ews_debug("pipeline", "dead letter %s [%d] @%lld: %s: %s",
-                  letter.source_topic, (int)msg->partition,
-                  (long long)msg->offset, letter.reason, detail);
-        ews_out_kafka_dead_letter(p->out, &letter);
+                  p->config->topics[msg->source], (int)msg->partition,
+                  (long long)msg->offset, ews_decode_err_name(err), detail);
+        if (!pipeline_grow((void **)&p->dead, &p->dead_cap, p->dead_cnt + 1,
+                           sizeof(*p->dead))) {
+                ews_err("pipeline", "out of memory");
+                return;
+        }
+        dead = &p->dead[p->dead_cnt++];
+        dead->msg = i;
+        dead->err = err;
+        snprintf(dead->detail, sizeof(dead->detail), "%s", detail);
 }
 
 static int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
@@ -290,7 +345,7 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
         }
         if (err) {
                 item->kind = ITEM_DEAD;
-                pipeline_dead_letter(p, msg, err, errstr);
+                pipeline_dead_letter(p, i, msg, err, errstr);
                 return;
         }
         part->backoff_ms = 0;
@@ -351,7 +406,8 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
 int64_t pipeline_watermark(const struct ews_pipeline *p,
                            const struct pipeline_part *part, int64_t event_ms)
 {
-        int64_t w = event_ms - p->config->allowed_lateness_ms;
+        int64_t w = (p->time_mode == TIME_WALL ? p->now_ms : event_ms) -
+                    p->config->allowed_lateness_ms;
 
         return w > part->watermark_ms ? w : part->watermark_ms;
 }
@@ -369,9 +425,7 @@ static void pipeline_timer_due(void *opaque, int32_t partition,
  * timers are due by the partitions' new watermarks. */
 static bool pipeline_load(struct ews_pipeline *p)
 {
-        enum ews_store_result result;
-        char errstr[512];
-        size_t i, due = 0;
+        size_t due = 0;
         int32_t k;
 
         for (k = 0; k < EWS_PARTITIONS_MAX; k++) {
@@ -383,6 +437,15 @@ static bool pipeline_load(struct ews_pipeline *p)
                 p->due_upto[due++] =
                         pipeline_watermark(p, part, part->batch_max_ms);
         }
+        return pipeline_load_users(p, due);
+}
+
+bool pipeline_load_users(struct ews_pipeline *p, size_t due)
+{
+        enum ews_store_result result;
+        char errstr[512];
+        size_t i;
+
         result = ews_store_timers_due(p->store, p->due_partitions, p->due_upto,
                                       due, pipeline_timer_due, p, errstr,
                                       sizeof(errstr));
@@ -441,6 +504,7 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
         p->stats.batches++;
         ews_histogram_observe(&p->stats.batch_messages, cnt);
         batch_table_reset(&p->users);
+        p->dead_cnt = 0;
         pipeline_admit(p, msgs, cnt);
 
         if (!pipeline_load(p)) {
@@ -458,8 +522,10 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                             !p->parts[s][k].recovering &&
                             p->parts[s][k].batch_next !=
                                     p->parts[s][k].next_offset)
-                                pipeline_partition(p, msgs, cnt,
-                                                   (enum ews_source)s, k);
+                                pipeline_partition(
+                                        p, msgs, cnt, (enum ews_source)s, k,
+                                        pipeline_watermark(p, &p->parts[s][k],
+                                                           0));
 done:
         for (s = 0; s < EWS_SOURCE_COUNT; s++)
                 for (k = 0; k < EWS_PARTITIONS_MAX; k++) {

@@ -25,7 +25,15 @@ struct ews_pipeline_stats {
         int64_t replayed;         /* below the fence: applied before, skipped */
         int64_t duplicates;       /* event ids a user had already counted */
         int64_t registry_retries; /* messages that waited for the registry */
-        int64_t alerts[EWS_RULE_COUNT][2]; /* by status */
+        int64_t alerts[EWS_RULE_COUNT][2];      /* committed, by status */
+        int64_t alerts_too_old[EWS_RULE_COUNT]; /* recorded, not sent */
+        int64_t outbox_sent;    /* records produced from the outbox */
+        int64_t outbox_resent;  /* of those, sent again */
+        int64_t outbox_deleted; /* delivered and deleted */
+        int64_t outbox_pending; /* in owned outboxes at the last look */
+        int64_t idle_advances;  /* watermarks moved by the idle clock */
+        int64_t leader;         /* 1 while this instance leads */
+        int64_t leader_decisions;
         struct ews_histogram commit_seconds;
         struct ews_histogram batch_messages;
         int64_t commits;
@@ -56,6 +64,15 @@ void ews_pipeline_run(struct ews_pipeline *pipeline, const struct ews_msg *msgs,
 /* Periodic work: retries partitions that lost their fence or the store,
  * and resumes those that waited for the schema registry. */
 void ews_pipeline_cron(struct ews_pipeline *pipeline, int64_t mono_ms);
+
+/* Once a second: idle watermarks, the leader's rules, the outboxes
+ * (delivered records deleted, undelivered ones sent again). */
+void ews_pipeline_tick(struct ews_pipeline *pipeline, int64_t now_ms,
+                       int64_t mono_ms);
+
+/* Deletes the records delivered so far (at shutdown, after the flush) and
+ * gives up the leader's lease. */
+void ews_pipeline_finish(struct ews_pipeline *pipeline);
 
 /* True while some assigned partition waits for the store or the
  * registry. */

@@ -9,9 +9,13 @@
 #include <string.h>
 #include <time.h>
 
-static struct ews_alert *apply_alert_slot(struct ews_pipeline *p)
+#define APPLY_ALERTS_PER_CALL 4
+
+/* Room for the alerts one rules call may write. */
+static struct ews_alert *apply_alert_slots(struct ews_pipeline *p)
 {
-        if (!pipeline_grow((void **)&p->alerts, &p->alert_cap, p->alert_cnt + 1,
+        if (!pipeline_grow((void **)&p->alerts, &p->alert_cap,
+                           p->alert_cnt + APPLY_ALERTS_PER_CALL,
                            sizeof(*p->alerts)))
                 return NULL;
         return &p->alerts[p->alert_cnt];
@@ -26,12 +30,49 @@ static void apply_arm(struct ews_pipeline *p, int32_t u)
                 ews_err("pipeline", "out of memory");
 }
 
-/* Fires the inactivity timers due by watermark_ms. A heap entry whose user
- * has moved on since it was pushed is stale and passed over. */
+static uint32_t apply_hash(const char *s)
+{
+        uint32_t h = 2166136261u;
+
+        while (*s)
+                h = (h ^ (unsigned char)*s++) * 16777619u;
+        return h;
+}
+
+/* Adds to a cohort's day; ids too long for the key are told apart by
+ * their hash. */
+static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
+                         int64_t day, int64_t n, int64_t k)
+{
+        char key[EWS_ID_MAX];
+        struct batch_cohort *c;
+        bool added;
+        int i;
+
+        snprintf(key, sizeof(key), "%c%lld:%08x:%.80s", kind, (long long)day,
+                 apply_hash(id), id);
+        i = batch_table_add(&p->cohorts, key, &added);
+        if (i < 0) {
+                ews_err("pipeline", "out of memory");
+                return;
+        }
+        c = batch_table_at(&p->cohorts, (size_t)i);
+        if (added) {
+                c->delta.kind = kind;
+                snprintf(c->delta.id, sizeof(c->delta.id), "%s", id);
+                c->delta.day = day;
+        }
+        c->delta.n += n;
+        c->delta.k += k;
+}
+
+/* Fires the user timers due by watermark_ms. A heap entry whose user has
+ * moved on since it was pushed is stale and passed over. */
 static void apply_fire(struct ews_pipeline *p, int64_t watermark_ms)
 {
         struct timer_entry entry;
-        struct ews_alert *alert;
+        struct ews_alert *slots;
+        struct ews_rules_cohort cohort;
 
         while (timer_heap_pop_due(&p->heap, watermark_ms, &entry)) {
                 struct batch_user *bu = pipeline_user(p, entry.user);
@@ -40,11 +81,19 @@ static void apply_fire(struct ews_pipeline *p, int64_t watermark_ms)
                     entry.deadline_ms)
                         continue;
                 bu->dirty = true;
-                if (!(alert = apply_alert_slot(p)))
+                if (!(slots = apply_alert_slots(p)))
                         continue;
-                if (ews_rules_user_timer(&p->config->rules, &bu->user,
-                                         watermark_ms, p->now_ms, alert))
-                        p->alert_cnt++;
+                p->alert_cnt += (size_t)ews_rules_user_timer(
+                        &p->config->rules, &bu->user, watermark_ms, p->now_ms,
+                        slots, APPLY_ALERTS_PER_CALL, &cohort);
+                /* The day whose end is still ahead of this partition's
+                 * watermark: not closed, whatever other partitions do. */
+                if (cohort.matured)
+                        apply_cohort(p, EWS_COHORT_CAMPAIGN,
+                                     bu->user.campaign_id,
+                                     watermark_ms / EWS_DAY_MS, 1,
+                                     cohort.activated ? 1 : 0);
+                apply_arm(p, entry.user);
         }
 }
 
@@ -77,7 +126,28 @@ static void apply_account(struct ews_pipeline *p, const char *account_id,
                        p->config->score.half_life_ms);
 }
 
-static void apply_usage(struct ews_pipeline *p, const struct batch_item *item)
+/* Activity at t_ms makes the user active at every day end in
+ * [t, t + window); what an earlier activity covered already is not
+ * counted again, nor a day end this partition has passed. */
+static void apply_account_days(struct ews_pipeline *p, const char *account_id,
+                               int64_t before_ms, int64_t t_ms,
+                               int64_t watermark_ms)
+{
+        int64_t window = p->config->rules.active_window_ms;
+        int64_t from = before_ms && before_ms + window > t_ms
+                               ? before_ms + window
+                               : t_ms;
+        int64_t day = (from + EWS_DAY_MS - 1) / EWS_DAY_MS - 1;
+
+        for (; (day + 1) * EWS_DAY_MS < t_ms + window; day++)
+                if ((day + 1) * EWS_DAY_MS > watermark_ms &&
+                    (day + 1) * EWS_DAY_MS >= from)
+                        apply_cohort(p, EWS_COHORT_ACCOUNT, account_id, day, 1,
+                                     0);
+}
+
+static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
+                        int64_t watermark_ms)
 {
         const struct ews_usage_event *event = &p->usage[item->event];
         struct batch_user *bu = pipeline_user(p, item->user);
@@ -85,9 +155,10 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item)
         double before_e = user->engagement;
         int64_t before_ref = user->engagement_ref_ms;
         int64_t before_activated = user->activated_ms;
+        int64_t before_active = user->last_activity_ms;
         struct ews_score_result r;
         struct ews_campaign_delta *d;
-        struct ews_alert *alert;
+        struct ews_alert *slots;
 
         r = ews_score_apply(&p->config->score, user, event);
         if (r.duplicate) {
@@ -95,10 +166,11 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item)
                 return;
         }
         bu->dirty = true;
-        if ((alert = apply_alert_slot(p)) &&
-            ews_rules_user_event(&p->config->rules, user, r.activity,
-                                 event->occurred_at_ms, p->now_ms, alert))
-                p->alert_cnt++;
+        if ((slots = apply_alert_slots(p)))
+                p->alert_cnt += (size_t)ews_rules_user_event(
+                        &p->config->rules, user, r.activity,
+                        event->occurred_at_ms, p->now_ms, slots,
+                        APPLY_ALERTS_PER_CALL);
         apply_arm(p, item->user);
 
         if (user->account_id[0]) {
@@ -108,6 +180,9 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item)
                                       before_ref);
                 apply_account(p, user->account_id, r.points,
                               event->occurred_at_ms);
+                if (r.activity && event->occurred_at_ms > before_active)
+                        apply_account_days(p, user->account_id, before_active,
+                                           event->occurred_at_ms, watermark_ms);
         }
         if (!user->campaign_id[0])
                 return;
@@ -142,30 +217,49 @@ static void apply_campaign_event(struct ews_pipeline *p,
         }
 }
 
-static void apply_publish(struct ews_pipeline *p)
+/* The partition's dead letters and alerts, as outbox records. */
+static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
+                          enum ews_source source, int32_t partition)
 {
-        char buf[8192], errstr[256];
+        struct ews_outbox_entry entry;
+        char id[EWS_OUTBOX_ID_MAX];
         size_t i;
-        int len;
 
-        for (i = 0; i < p->alert_cnt; i++) {
-                const struct ews_alert *alert = &p->alerts[i];
+        pipeline_records_reset(p);
+        for (i = 0; i < p->dead_cnt; i++) {
+                const struct batch_dead *dead = &p->dead[i];
+                const struct ews_msg *msg = &msgs[dead->msg];
+                const char *reason = ews_decode_err_name(dead->err);
 
-                len = ews_decode_alert_encode(p->decoder, alert, buf,
-                                              sizeof(buf), errstr,
-                                              sizeof(errstr));
-                if (len < 0) {
-                        ews_err("pipeline", "%s", errstr);
+                if (msg->source != source || msg->partition != partition)
                         continue;
-                }
-                p->stats.alerts[alert->rule][alert->status]++;
-                ews_info("alert", "%s %s %s: %s", ews_rule_name(alert->rule),
-                         alert->status == EWS_ALERT_FIRING ? "FIRING"
-                                                           : "RESOLVED",
-                         alert->subject_id, alert->reason);
-                ews_out_kafka_alert(p->out, alert->subject_id, buf,
-                                    (size_t)len);
+                memset(&entry, 0, sizeof(entry));
+                entry.kind = EWS_OUTBOX_DEAD;
+                entry.key = msg->key;
+                entry.key_len = msg->key ? msg->key_len : 0;
+                entry.value = msg->value;
+                entry.value_len = msg->value ? msg->value_len : 0;
+                entry.reason = reason;
+                entry.reason_len = strlen(reason);
+                entry.detail = dead->detail;
+                entry.detail_len = strlen(dead->detail);
+                entry.source_topic = p->config->topics[source];
+                entry.source_topic_len = strlen(entry.source_topic);
+                entry.partition = partition;
+                entry.offset = msg->offset;
+                entry.timestamp_ms = msg->timestamp_ms;
+                snprintf(id, sizeof(id), "dlq:%s:%d:%lld",
+                         p->config->topics[source], (int)partition,
+                         (long long)msg->offset);
+                if (!pipeline_record_add(p, id, &entry))
+                        return false;
         }
+        for (i = 0; i < p->alert_cnt; i++)
+                if (!pipeline_alert_too_old(p, &p->alerts[i]) &&
+                    !pipeline_record_alert(p, &p->alerts[i]))
+                        return false;
+        pipeline_records_finish(p);
+        return true;
 }
 
 /* The partition's dirty users, with their deadlines and accounts. */
@@ -197,21 +291,61 @@ static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
         return cnt;
 }
 
-static void apply_commit(struct ews_pipeline *p, enum ews_source source,
-                         int32_t partition, int64_t watermark_ms)
+static void apply_log_alerts(struct ews_pipeline *p)
+{
+        size_t i;
+
+        for (i = 0; i < p->alert_cnt; i++) {
+                const struct ews_alert *alert = &p->alerts[i];
+
+                p->stats.alerts[alert->rule][alert->status]++;
+                ews_info("alert", "%s %s %s: %s", ews_rule_name(alert->rule),
+                         ews_alert_status_name(alert->status),
+                         alert->subject_id, alert->reason);
+        }
+}
+
+static bool apply_commit_prepare(struct ews_pipeline *p,
+                                 const struct ews_msg *msgs,
+                                 struct ews_commit *commit)
+{
+        size_t i;
+
+        if (!pipeline_grow((void **)&p->commit_users, &p->commit_users_cap,
+                           p->users.cnt + 1, sizeof(*p->commit_users)) ||
+            !pipeline_grow((void **)&p->commit_cohorts, &p->commit_cohorts_cap,
+                           p->cohorts.cnt + 1, sizeof(*p->commit_cohorts)) ||
+            !apply_records(p, msgs, commit->source, commit->partition))
+                return false;
+        commit->users = p->commit_users;
+        if (commit->source == EWS_SOURCE_USAGE)
+                commit->user_cnt = apply_commit_users(p, commit->partition);
+        commit->campaigns = batch_table_at(&p->campaigns, 0);
+        commit->campaign_cnt = p->campaigns.cnt;
+        commit->accounts = batch_table_at(&p->accounts, 0);
+        commit->account_cnt = p->accounts.cnt;
+        for (i = 0; i < p->cohorts.cnt; i++)
+                p->commit_cohorts[i] =
+                        ((struct batch_cohort *)batch_table_at(&p->cohorts, i))
+                                ->delta;
+        commit->cohorts = p->commit_cohorts;
+        commit->cohort_cnt = p->cohorts.cnt;
+        commit->outbox = p->records;
+        commit->outbox_cnt = p->record_cnt;
+        return true;
+}
+
+static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
+                         enum ews_source source, int32_t partition,
+                         int64_t watermark_ms)
 {
         struct pipeline_part *part = &p->parts[source][partition];
+        struct ews_outbox_ref ref = {(int)source, partition};
         struct ews_commit commit;
         enum ews_store_result result;
         struct timespec start, end;
         char errstr[512];
 
-        if (!pipeline_grow((void **)&p->commit_users, &p->commit_users_cap,
-                           p->users.cnt + 1, sizeof(*p->commit_users))) {
-                ews_err("pipeline", "out of memory");
-                pipeline_recover(p, source, partition, part->batch_first);
-                return;
-        }
         memset(&commit, 0, sizeof(commit));
         commit.source = source;
         commit.partition = partition;
@@ -219,13 +353,12 @@ static void apply_commit(struct ews_pipeline *p, enum ews_source source,
         commit.expected_offset = part->next_offset;
         commit.next_offset = part->batch_next;
         commit.watermark_ms = watermark_ms;
-        commit.users = p->commit_users;
-        if (source == EWS_SOURCE_USAGE)
-                commit.user_cnt = apply_commit_users(p, partition);
-        commit.campaigns = batch_table_at(&p->campaigns, 0);
-        commit.campaign_cnt = p->campaigns.cnt;
-        commit.accounts = batch_table_at(&p->accounts, 0);
-        commit.account_cnt = p->accounts.cnt;
+        commit.idle_ms = p->now_ms;
+        if (!apply_commit_prepare(p, msgs, &commit)) {
+                ews_err("pipeline", "out of memory");
+                pipeline_recover(p, source, partition, part->batch_first);
+                return;
+        }
 
         clock_gettime(CLOCK_MONOTONIC, &start);
         result = ews_store_commit(p->store, &commit, errstr, sizeof(errstr));
@@ -236,11 +369,15 @@ static void apply_commit(struct ews_pipeline *p, enum ews_source source,
                                               1e9);
         if (result == EWS_STORE_OK) {
                 p->stats.commits++;
-                apply_publish(p);
+                apply_log_alerts(p);
+                pipeline_records_send(p, ref);
                 part->next_offset = part->batch_next;
-                part->watermark_ms = watermark_ms;
-                ews_in_kafka_offset_store(p->in, source, partition,
-                                          part->next_offset);
+                if (watermark_ms > part->watermark_ms)
+                        part->watermark_ms = watermark_ms;
+                part->idle_ms = p->now_ms;
+                if (part->next_offset >= 0)
+                        ews_in_kafka_offset_store(p->in, source, partition,
+                                                  part->next_offset);
                 return;
         }
         if (result == EWS_STORE_REJECTED) {
@@ -267,10 +404,10 @@ static void apply_commit(struct ews_pipeline *p, enum ews_source source,
 }
 
 void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
-                        int cnt, enum ews_source source, int32_t partition)
+                        int cnt, enum ews_source source, int32_t partition,
+                        int64_t watermark_ms)
 {
         struct pipeline_part *part = &p->parts[source][partition];
-        int64_t watermark_ms = part->watermark_ms;
         size_t u;
         int i;
 
@@ -278,16 +415,20 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
         p->alert_cnt = 0;
         batch_table_reset(&p->accounts);
         batch_table_reset(&p->campaigns);
-        if (source == EWS_SOURCE_USAGE)
+        batch_table_reset(&p->cohorts);
+        if (source == EWS_SOURCE_USAGE) {
                 for (u = 0; u < p->users.cnt; u++)
                         if (pipeline_user(p, u)->partition == partition)
                                 apply_arm(p, (int32_t)u);
+                apply_fire(p, watermark_ms);
+        }
 
         for (i = 0; i < cnt; i++) {
                 const struct batch_item *item = &p->items[i];
 
                 if (msgs[i].source != source ||
-                    msgs[i].partition != partition || item->kind == ITEM_SKIP)
+                    msgs[i].partition != partition || item->kind == ITEM_SKIP ||
+                    item->kind == ITEM_DEAD)
                         continue;
                 if (item->kind == ITEM_USAGE) {
                         int64_t w = pipeline_watermark(
@@ -298,7 +439,7 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         if (w > watermark_ms)
                                 watermark_ms = w;
                         apply_fire(p, watermark_ms);
-                        apply_usage(p, item);
+                        apply_usage(p, item, watermark_ms);
                         apply_fire(p, watermark_ms);
                 } else if (item->kind == ITEM_CAMPAIGN) {
                         int64_t w = pipeline_watermark(
@@ -310,5 +451,5 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         apply_campaign_event(p, item);
                 }
         }
-        apply_commit(p, source, partition, watermark_ms);
+        apply_commit(p, msgs, source, partition, watermark_ms);
 }

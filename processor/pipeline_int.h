@@ -20,6 +20,7 @@ struct pipeline_part {
         int64_t epoch;
         int64_t next_offset; /* -1: nothing stored yet */
         int64_t watermark_ms;
+        int64_t idle_ms; /* wall clock the watermark accounts for */
         /* Where to go back to when no fence offset exists yet: the first
          * message consumed but not committed. -1: none. */
         int64_t rewind;
@@ -41,6 +42,42 @@ struct batch_item {
         enum item_kind kind;
         int event; /* index into the batch's events */
         int user;  /* index into the batch's users */
+};
+
+enum time_mode {
+        TIME_AUTO,
+        TIME_EVENT,
+        TIME_WALL
+};
+
+/* A message of the batch that goes to the dead-letter topic. */
+struct batch_dead {
+        int msg;
+        enum ews_decode_err err;
+        char detail[256];
+};
+
+struct batch_cohort {
+        char key[EWS_ID_MAX]; /* kind, day and id */
+        struct ews_cohort_delta delta;
+};
+
+/* A delivered outbox record, to be deleted. */
+struct pipeline_delivered {
+        struct ews_outbox_ref ref;
+        char *id;
+};
+
+struct pipeline_leader {
+        char owner[128];
+        int64_t token;
+        bool held;
+        bool resend;         /* just took the lease: its outbox is sent again */
+        int64_t renew_at_ms; /* monotonic */
+        int64_t closed_day;  /* the last day every partition has passed */
+        struct ews_store_cohort cohort;
+        char (*due)[EWS_ID_MAX];
+        size_t due_cnt, due_cap;
 };
 
 struct ews_pipeline {
@@ -65,6 +102,21 @@ struct ews_pipeline {
         size_t commit_users_cap;
         struct ews_alert *alerts;
         size_t alert_cnt, alert_cap;
+        struct batch_dead *dead;
+        size_t dead_cnt, dead_cap;
+        struct batch_table cohorts; /* of struct batch_cohort */
+        struct ews_cohort_delta *commit_cohorts;
+        size_t commit_cohorts_cap;
+        /* the outbox records of a commit: packed into one arena */
+        struct ews_outbox_record *records;
+        size_t record_cnt, record_cap;
+        unsigned char *arena;
+        size_t arena_used, arena_cap;
+        struct pipeline_delivered *delivered;
+        size_t delivered_cnt, delivered_cap;
+        enum time_mode time_mode;
+        int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
+        struct pipeline_leader leader;
         int64_t now_ms;  /* wall clock of the batch */
         int64_t mono_ms; /* monotonic clock of the batch, for retries */
         /* the usage partitions whose due timers the batch reads */
@@ -87,8 +139,45 @@ void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
                       int32_t partition, int64_t rewind_offset);
 
 /* Runs one partition's share of the batch through score and rules, in
- * offset order, then commits it. */
+ * offset order, then commits it. watermark_ms is where the partition's
+ * watermark starts (its stored one, or an idle advance). */
 void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
-                        int cnt, enum ews_source source, int32_t partition);
+                        int cnt, enum ews_source source, int32_t partition,
+                        int64_t watermark_ms);
+
+/* Loads the users whose timers are due in the usage partitions listed in
+ * p->due_partitions / due_upto, and those already in p->users. */
+bool pipeline_load_users(struct ews_pipeline *p, size_t due);
+
+/* The outbox: records of a commit, sending, delivery. */
+void pipeline_records_reset(struct ews_pipeline *p);
+/* Adds a record; false when out of memory. */
+bool pipeline_record_add(struct ews_pipeline *p, const char *id,
+                         const struct ews_outbox_entry *entry);
+/* Fixes the records' pointers into the arena once all are in. */
+void pipeline_records_finish(struct ews_pipeline *p);
+/* Sends the committed records of outbox ref. */
+void pipeline_records_send(struct ews_pipeline *p, struct ews_outbox_ref ref);
+/* Whether an alert is too old to publish (counted, not sent). */
+bool pipeline_alert_too_old(struct ews_pipeline *p,
+                            const struct ews_alert *alert);
+/* Encodes alert into the records; false on failure (logged). */
+bool pipeline_record_alert(struct ews_pipeline *p,
+                           const struct ews_alert *alert);
+void pipeline_delivered(void *opaque, struct ews_outbox_ref ref, const char *id,
+                        bool delivered);
+/* Deletes delivered records; resends outboxes due (on assignment, and
+ * every resend interval while nothing is in flight). */
+void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic);
+/* Sends outbox ref's records again; returns how many it holds. */
+int64_t pipeline_outbox_resend(struct ews_pipeline *p,
+                               struct ews_outbox_ref ref);
+
+/* Advances the watermarks of idle partitions and fires their timers. */
+void pipeline_idle(struct ews_pipeline *p);
+
+/* The leader's turn: lease, closed days, campaigns and accounts. */
+void pipeline_leader_cron(struct ews_pipeline *p);
+void pipeline_leader_release(struct ews_pipeline *p);
 
 #endif

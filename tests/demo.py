@@ -70,7 +70,9 @@ def main():
 
         users = len(redis.cli("--scan", "--pattern", "ews:u:*").split())
         counts = " ".join(f"{rule}={rules.get(rule, 0)}"
-                          for rule in ("USER_DISENGAGED",))
+                          for rule in ("USER_DISENGAGED",
+                                       "CAMPAIGN_UNDERPERFORMING",
+                                       "SALES_READY", "ACCOUNT_AT_RISK"))
         print(f"demo: events={summary['events']} users={users} "
               f"alerts={len(shown)} {counts} "
               f"seconds={time.monotonic() - started:.1f}", flush=True)

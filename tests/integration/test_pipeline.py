@@ -19,20 +19,44 @@ def test_quiet_users_get_exactly_one_alert(broker, redis, names, tmp_path):
                            ["--seed", "7"])
     users = {t["id"]: t for t in truth if t["kind"] == "user"}
     summary = next(t for t in truth if t["kind"] == "summary")
-    quiet = {u for u, t in users.items() if t["behaviour"] == "quiet"}
-    assert len(quiet) >= 20, "the scenario must have quiet users to find"
+    by = collections.defaultdict(set)
+    for u, t in users.items():
+        by[t["behaviour"]].add(u)
+    quiet, returning = by["quiet"], by["returning"]
+    fading = {u for u in by["fading"] if users[u]["drop_ms"] is not None}
+    assert len(quiet) >= 20 and returning and fading, \
+        "the scenario must have users going quiet in each way"
 
     err = ewsenv.run_processor_to_end(names, broker, redis)
     assert f"consumed={summary['events']} " in err, err[-2000:]
 
     alerts = alerts_of(broker, names)
-    firing = collections.Counter(a["subject_id"] for a in alerts
-                                 if a["rule"] == "USER_DISENGAGED"
-                                 and a["status"] == "FIRING")
-    assert set(firing) == quiet, (
-        f"missed: {sorted(quiet - set(firing))[:10]}, "
-        f"false: {sorted(set(firing) - quiet)[:10]}")
+    disengaged = [a for a in alerts if a["rule"] == "USER_DISENGAGED"]
+    firing = collections.Counter(a["subject_id"] for a in disengaged
+                                 if a["status"] == "FIRING")
+    resolved = collections.Counter(a["subject_id"] for a in disengaged
+                                   if a["status"] == "RESOLVED")
+    want = quiet | returning | fading
+    assert set(firing) == want, (
+        f"missed: {sorted(want - set(firing))[:10]}, "
+        f"false: {sorted(set(firing) - want)[:10]}")
     assert all(n == 1 for n in firing.values()), firing.most_common(3)
+    assert set(resolved) == returning, (
+        f"missed: {sorted(returning - set(resolved))[:10]}, "
+        f"false: {sorted(set(resolved) - returning)[:10]}")
+    assert all(n == 1 for n in resolved.values()), resolved.most_common(3)
+    for a in disengaged:
+        if a["status"] != "FIRING":
+            continue
+        user = users[a["subject_id"]]
+        if user["behaviour"] == "fading":
+            # the score stopped rising: caught by the drop, not inactivity
+            assert a["values"]["score_drop"] == 1, a["reason"]
+        else:
+            # fires 72h of event time after the last activity
+            last = user["quiet_from_ms"] or user["last_event_ms"]
+            assert ewsenv.millis(a["event_time"]) == last + 72 * 3600 * 1000
+            assert a["values"]["threshold_seconds"] == 72 * 3600
 
     # ews-alerts reads the same alerts as the independent decoder
     printed = subprocess.run(
@@ -47,14 +71,21 @@ def test_quiet_users_get_exactly_one_alert(broker, redis, names, tmp_path):
     assert ours == theirs
 
     for a in alerts:
+        assert a["alert_id"] == f"{a['episode_id']}:{a['seq']}"
+        if a["subject_type"] != "USER":
+            continue
         user = users[a["subject_id"]]
-        assert a["subject_type"] == "USER"
         assert a["campaign_id"] == user["campaign"]
         assert a["account_id"] == user["account"]
-        # fires 72h of event time after the user's last event
-        assert ewsenv.millis(a["event_time"]) == user["last_event_ms"] + 72 * 3600 * 1000
-        assert a["alert_id"] == f"{a['episode_id']}:{a['seq']}"
-        assert a["values"]["threshold_seconds"] == 72 * 3600
+
+    # the two campaigns whose trials rarely activate, and no other
+    flagged = {a["subject_id"] for a in alerts
+               if a["rule"] == "CAMPAIGN_UNDERPERFORMING"
+               and a["status"] == "FIRING"}
+    poor = {t["id"] for t in truth
+            if t["kind"] == "campaign" and t["poor"]}
+    assert flagged == poor, [line for line in err.splitlines()
+                             if "leader" in line][-5:]
 
     # the state is in Redis: every user, with its score and stage
     stored = redis.cli("--scan", "--pattern", f"{names.prefix}u:*").split()

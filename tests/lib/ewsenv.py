@@ -126,6 +126,9 @@ class Names:
             "EWS_REDIS_PREFIX": self.prefix,
             "EWS_DECODE_SCHEMA_DIR": SCHEMAS,
             "EWS_HTTP_PORT": str(free_port()),
+            # Generated scenarios lie in the past: event time alone
+            # decides, as in a replay (tests of the idle clock say auto).
+            "EWS_TIME_MODE": "event",
         })
         return env
 

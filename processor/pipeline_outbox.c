@@ -1,0 +1,228 @@
+/* The outboxes: what a commit writes for out_kafka, sending it after the
+ * commit, deleting it once delivered, sending again what was not. */
+#include "log.h"
+#include "pipeline_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUTBOX_SCAN_MAX 5000 /* records sent again per outbox and look */
+
+void pipeline_records_reset(struct ews_pipeline *p)
+{
+        p->record_cnt = 0;
+        p->arena_used = 0;
+}
+
+bool pipeline_record_add(struct ews_pipeline *p, const char *id,
+                         const struct ews_outbox_entry *entry)
+{
+        size_t size = ews_outbox_size(entry);
+        struct ews_outbox_record *r;
+        int64_t len;
+
+        if (!pipeline_grow((void **)&p->records, &p->record_cap,
+                           p->record_cnt + 1, sizeof(*p->records)))
+                return false;
+        if (!pipeline_grow((void **)&p->arena, &p->arena_cap,
+                           p->arena_used + size, 1))
+                return false;
+        len = ews_outbox_pack(entry, p->arena + p->arena_used, size);
+        if (len < 0)
+                return false;
+        r = &p->records[p->record_cnt++];
+        snprintf(r->id, sizeof(r->id), "%s", id);
+        /* an offset until the arena stops moving */
+        r->data = (const unsigned char *)(uintptr_t)p->arena_used;
+        r->len = (size_t)len;
+        p->arena_used += (size_t)len;
+        return true;
+}
+
+void pipeline_records_finish(struct ews_pipeline *p)
+{
+        size_t i;
+
+        for (i = 0; i < p->record_cnt; i++)
+                p->records[i].data = p->arena + (uintptr_t)p->records[i].data;
+}
+
+bool pipeline_alert_too_old(struct ews_pipeline *p,
+                            const struct ews_alert *alert)
+{
+        int64_t max_age = p->config->max_alert_age_ms;
+
+        if (p->time_mode == TIME_EVENT || max_age <= 0 ||
+            alert->event_time_ms >= p->now_ms - max_age)
+                return false;
+        p->stats.alerts_too_old[alert->rule]++;
+        ews_debug("alert", "%s: older than time.max.alert.age, not sent",
+                  alert->alert_id);
+        return true;
+}
+
+bool pipeline_record_alert(struct ews_pipeline *p,
+                           const struct ews_alert *alert)
+{
+        struct ews_outbox_entry entry;
+        char buf[8192], errstr[256];
+        int len = ews_decode_alert_encode(p->decoder, alert, buf, sizeof(buf),
+                                          errstr, sizeof(errstr));
+
+        if (len < 0) {
+                ews_err("pipeline", "%s: %s", alert->alert_id, errstr);
+                return true; /* cannot be encoded: nothing to keep */
+        }
+        memset(&entry, 0, sizeof(entry));
+        entry.kind = EWS_OUTBOX_ALERT;
+        entry.key = alert->subject_id;
+        entry.key_len = strlen(alert->subject_id);
+        entry.value = buf;
+        entry.value_len = (size_t)len;
+        return pipeline_record_add(p, alert->alert_id, &entry);
+}
+
+static void outbox_send(struct ews_pipeline *p, struct ews_outbox_ref ref,
+                        const char *id, const unsigned char *data, size_t len)
+{
+        struct ews_outbox_entry entry;
+
+        if (ews_outbox_unpack(&entry, data, len)) {
+                ews_err("pipeline",
+                        "outbox record %s is malformed: left "
+                        "where it is",
+                        id);
+                return;
+        }
+        if (!ews_out_kafka_send(p->out, ref, id, &entry))
+                p->stats.outbox_sent++;
+}
+
+void pipeline_records_send(struct ews_pipeline *p, struct ews_outbox_ref ref)
+{
+        size_t i;
+
+        for (i = 0; i < p->record_cnt; i++)
+                outbox_send(p, ref, p->records[i].id, p->records[i].data,
+                            p->records[i].len);
+}
+
+void pipeline_delivered(void *opaque, struct ews_outbox_ref ref, const char *id,
+                        bool delivered)
+{
+        struct ews_pipeline *p = opaque;
+        struct pipeline_delivered *d;
+
+        if (!delivered)
+                return; /* stays in the outbox, sent again later */
+        if (!pipeline_grow((void **)&p->delivered, &p->delivered_cap,
+                           p->delivered_cnt + 1, sizeof(*p->delivered)))
+                return;
+        d = &p->delivered[p->delivered_cnt];
+        d->ref = ref;
+        if (!(d->id = strdup(id)))
+                return;
+        p->delivered_cnt++;
+}
+
+static void outbox_delete(struct ews_pipeline *p)
+{
+        struct ews_outbox_ref *refs;
+        char **ids, errstr[256];
+        size_t i, n = p->delivered_cnt;
+
+        if (!n)
+                return;
+        refs = malloc(n * sizeof(*refs));
+        ids = malloc(n * sizeof(*ids));
+        if (refs && ids) {
+                for (i = 0; i < n; i++) {
+                        refs[i] = p->delivered[i].ref;
+                        ids[i] = p->delivered[i].id;
+                }
+                if (ews_store_outbox_delete(p->store, refs, ids, n, errstr,
+                                            sizeof(errstr)) == EWS_STORE_OK)
+                        p->stats.outbox_deleted += (int64_t)n;
+                else
+                        /* sent again later: a duplicate, never a loss */
+                        ews_warn("pipeline", "outbox delete: %s", errstr);
+        }
+        for (i = 0; i < n; i++)
+                free(p->delivered[i].id);
+        p->delivered_cnt = 0;
+        free(refs);
+        free(ids);
+}
+
+struct outbox_scan {
+        struct ews_pipeline *p;
+        struct ews_outbox_ref ref;
+};
+
+static void outbox_scan_cb(void *opaque, const char *id,
+                           const unsigned char *data, size_t len)
+{
+        struct outbox_scan *scan = opaque;
+
+        outbox_send(scan->p, scan->ref, id, data, len);
+        scan->p->stats.outbox_resent++;
+}
+
+int64_t pipeline_outbox_resend(struct ews_pipeline *p,
+                               struct ews_outbox_ref ref)
+{
+        struct outbox_scan scan = {p, ref};
+        char errstr[256];
+        int64_t seen = 0;
+
+        if (ews_store_outbox_scan(p->store, ref, OUTBOX_SCAN_MAX,
+                                  outbox_scan_cb, &scan, &seen, errstr,
+                                  sizeof(errstr)) != EWS_STORE_OK) {
+                ews_warn("pipeline", "outbox scan: %s", errstr);
+                return 0;
+        }
+        if (seen)
+                ews_info("pipeline",
+                         "outbox %s [%d]: %lld record(s) sent "
+                         "again",
+                         ref.source == EWS_OUTBOX_LEADER
+                                 ? "leader"
+                                 : p->config->topics[ref.source],
+                         (int)ref.partition, (long long)seen);
+        return seen;
+}
+
+void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
+{
+        /* In flight means its report is still to come: a look now would
+         * send it twice. */
+        bool quiet = ews_out_kafka_queue_len(p->out) == 0;
+        struct ews_outbox_ref ref;
+        int64_t pending = 0;
+        int s, i;
+
+        ews_out_kafka_poll(p->out);
+        outbox_delete(p);
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
+                        struct pipeline_part *part = &p->parts[s][i];
+
+                        if (!part->assigned || !part->claimed ||
+                            part->recovering)
+                                continue;
+                        if (!periodic || !quiet)
+                                continue;
+                        ref.source = s;
+                        ref.partition = i;
+                        pending += pipeline_outbox_resend(p, ref);
+                }
+        if (p->leader.held && (p->leader.resend || (periodic && quiet))) {
+                p->leader.resend = false;
+                ref.source = EWS_OUTBOX_LEADER;
+                ref.partition = 0;
+                pending += pipeline_outbox_resend(p, ref);
+        }
+        if (periodic && quiet)
+                p->stats.outbox_pending = pending;
+}

@@ -1,0 +1,103 @@
+/*
+ * ews-gen's scenario model: campaigns, their trial users and what each does
+ * when, apart from how events are encoded and produced (ews_gen.c).
+ *
+ * Memory is O(users): every campaign and user is a small generator state
+ * with a PRNG of its own, kept in a min-heap by next event time and index.
+ * Nothing else decides the order, so the same flags give the same stream.
+ */
+#ifndef EWS_GEN_H
+#define EWS_GEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define GEN_MIN       60000LL
+#define GEN_HOUR      (60 * GEN_MIN)
+#define GEN_DAY       (24 * GEN_HOUR)
+#define GEN_NEVER     INT64_MAX
+#define GEN_ID_MAX    64
+#define GEN_USERS_MAX 20000000
+#define GEN_ATTRS_MAX 5
+#define GEN_COUNT(a)  ((int64_t)(sizeof(a) / sizeof((a)[0])))
+
+enum gen_behaviour {
+        GEN_ACTIVE = 0,
+        GEN_QUIET,
+        GEN_RETURNING,
+        GEN_FADING,
+        GEN_CONVERTED,
+        GEN_BEHAVIOURS
+};
+
+/* One campaign or user; small, because there is one per user. */
+struct gen_entity {
+        uint64_t rng;
+        int64_t next_ms;
+        int64_t until_ms; /* end of the user's current run of sessions */
+        int64_t signup_ms;
+        int64_t last_ms;
+        /* Last event before a gap (quiet, returning) or before login-only
+         * days (fading); the first event back (returning). 0: none. */
+        int64_t pause_ms;
+        int64_t return_ms;
+        int64_t drop_ms; /* E first fell below 0.4 of its running peak */
+        double points_e; /* E at last_ms */
+        double peak_e;
+        double min_ratio; /* of E to its running peak; < 0 while unknown */
+        uint32_t seq;     /* events emitted, numbers the event ids */
+        int32_t account;
+        int16_t tz_min;
+        uint8_t phase, behaviour, session_left, day_left, product;
+        bool converted, activated;
+};
+
+/* One event as the model decided it, for the encoder; NULL strings and
+ * NAN numbers are nulls. */
+struct gen_event {
+        int64_t ms;
+        bool campaign;    /* campaign-events, else product-usage */
+        bool launch;      /* campaign: LAUNCHED, else SPEND */
+        const char *type; /* usage: event_type */
+        const char *product;
+        const char *campaign_id; /* usage: attribution */
+        const char *name, *channel;
+        double value, target, amount;
+        int attr_cnt;
+        const char *attr_keys[GEN_ATTRS_MAX];
+        const char *attr_values[GEN_ATTRS_MAX];
+        char key[GEN_ID_MAX]; /* user_id or campaign_id */
+        char event_id[2 * GEN_ID_MAX];
+        char account_id[32];
+        char attribution[GEN_ID_MAX];
+        char domain[GEN_ID_MAX];
+        char label[32];
+};
+
+struct gen_model {
+        long long seed, campaigns, poor, users_per_campaign, days, signup_days,
+                start_ms;
+        int64_t end_ms;  /* simulation end, exclusive */
+        long entity_cnt; /* campaigns first, then users */
+        long heap_cnt;
+        struct gen_entity *entities;
+        int32_t *heap;
+        int64_t usage_events, campaign_events, last_event_ms;
+        long behaviours[GEN_BEHAVIOURS];
+};
+
+extern const char *const gen_behaviour_names[GEN_BEHAVIOURS];
+
+/* Allocates and seeds the scenario the fields up to start_ms describe;
+ * -1 when out of memory. */
+int gen_model_init(struct gen_model *model);
+
+/* Fills event with the next event in event-time order; false at the end. */
+bool gen_model_next(struct gen_model *model, struct gen_event *event);
+
+/* The truth as JSON lines: campaigns, users, then a summary. */
+int gen_model_truth_write(const struct gen_model *model, const char *path);
+
+void gen_model_free(struct gen_model *model);
+
+#endif
