@@ -133,13 +133,12 @@ static void rules_contributors(const struct ews_rules_conf *conf,
                                const struct ews_user *user, int64_t t_ms,
                                struct ews_alert *alert)
 {
-        double factor = rules_e(conf, user, t_ms) /
-                        (user->engagement != 0 ? user->engagement : 1);
+        /* components share E's reference time and decay with it */
+        double factor = ews_score_value_at(1.0, user->engagement_ref_ms, t_ms,
+                                           conf->half_life_ms);
         bool used[EWS_REASONS_MAX] = {false};
         int i, n, best;
 
-        if (user->engagement == 0)
-                factor = 1;
         for (n = 0; n < EWS_CONTRIB_MAX; n++) {
                 best = -1;
                 for (i = 0; i < user->reason_cnt; i++)

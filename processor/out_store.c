@@ -298,6 +298,18 @@ int store_parse_i64(const char *s, size_t len, int64_t *out)
         return (errno || *end) ? -1 : 0;
 }
 
+int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
+                 const char *what)
+{
+        store_argv_finish(&store->argv);
+        if (redisAppendCommandArgv(store->redis, (int)store->argv.cnt,
+                                   store->argv.ptr,
+                                   store->argv.len) == REDIS_OK)
+                return 0;
+        store_fail(store, errstr, errstr_size, what);
+        return -1;
+}
+
 int store_add_partition_key(struct ews_store *store, struct store_argv *a,
                             char kind, enum ews_source source,
                             int32_t partition)
@@ -444,11 +456,8 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                         snprintf(errstr, errstr_size, "out of memory");
                         return EWS_STORE_ERROR;
                 }
-                store_argv_finish(a);
-                if (redisAppendCommandArgv(store->redis, (int)a->cnt, a->ptr,
-                                           a->len) != REDIS_OK)
-                        return store_fail(store, errstr, errstr_size,
-                                          "user load");
+                if (store_append(store, errstr, errstr_size, "user load"))
+                        return EWS_STORE_ERROR;
                 users[i].events = -1; /* marks a miss until its reply */
         }
         for (i = 0; i < cnt && misses; i++) {

@@ -240,8 +240,7 @@ enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
  * 1 with *token the fencing token, 0 when another holds it, -1 error. */
 int ews_store_lease(struct ews_store *store, const char *owner, int64_t ttl_ms,
                     int64_t *token, char *errstr, size_t errstr_size);
-void ews_store_lease_release(struct ews_store *store, const char *owner,
-                             int64_t token);
+void ews_store_lease_release(struct ews_store *store, const char *owner);
 
 /* The smallest stored watermark over every partition of source's topic;
  * 0 when one has none yet. 0 or -1 on error. */

@@ -56,6 +56,11 @@ enum ews_store_result store_fail(struct ews_store *store, char *errstr,
 redisReply *store_evalsha(struct ews_store *store, const char *script,
                           char *sha, char *errstr, size_t errstr_size);
 
+/* Pipelines the arguments as one command; -1 (connection dropped) on
+ * error. */
+int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
+                 const char *what);
+
 int store_parse_i64(const char *s, size_t len, int64_t *out);
 
 int store_add_partition_key(struct ews_store *store, struct store_argv *a,

@@ -89,11 +89,8 @@ enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
                         snprintf(errstr, errstr_size, "out of memory");
                         return EWS_STORE_ERROR;
                 }
-                store_argv_finish(a);
-                if (redisAppendCommandArgv(store->redis, (int)a->cnt, a->ptr,
-                                           a->len) != REDIS_OK)
-                        return store_fail(store, errstr, errstr_size,
-                                          "outbox delete");
+                if (store_append(store, errstr, errstr_size, "outbox delete"))
+                        return EWS_STORE_ERROR;
         }
         for (i = 0; i < cnt; i++) {
                 if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
@@ -152,13 +149,11 @@ int ews_store_lease(struct ews_store *store, const char *owner, int64_t ttl_ms,
                                  errstr_size);
 }
 
-void ews_store_lease_release(struct ews_store *store, const char *owner,
-                             int64_t token)
+void ews_store_lease_release(struct ews_store *store, const char *owner)
 {
         char errstr[256];
         int64_t unused;
 
-        (void)token;
         if (leader_lease_call(store, owner, 1, "release", &unused, errstr,
                               sizeof(errstr)) < 0)
                 ews_warn("store", "lease release: %s", errstr);

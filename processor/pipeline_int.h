@@ -74,7 +74,6 @@ struct pipeline_leader {
         bool held;
         bool resend;         /* just took the lease: its outbox is sent again */
         int64_t renew_at_ms; /* monotonic */
-        int64_t closed_day;  /* the last day every partition has passed */
         struct ews_store_cohort cohort;
         char (*due)[EWS_ID_MAX];
         size_t due_cnt, due_cap;

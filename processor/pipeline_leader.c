@@ -116,7 +116,7 @@ static bool leader_kind(struct ews_pipeline *p, char kind, int64_t closed_day)
 void pipeline_leader_cron(struct ews_pipeline *p)
 {
         struct pipeline_leader *leader = &p->leader;
-        int64_t token = 0, min_ms;
+        int64_t token = 0, min_ms, closed_day;
         char errstr[512];
         int rc;
 
@@ -147,15 +147,16 @@ void pipeline_leader_cron(struct ews_pipeline *p)
         }
         if (min_ms <= 0)
                 return; /* some partition has not begun */
-        leader->closed_day = min_ms / EWS_DAY_MS - 1;
-        if (leader_kind(p, EWS_COHORT_CAMPAIGN, leader->closed_day))
-                leader_kind(p, EWS_COHORT_ACCOUNT, leader->closed_day);
+        /* the last day every partition has passed */
+        closed_day = min_ms / EWS_DAY_MS - 1;
+        if (leader_kind(p, EWS_COHORT_CAMPAIGN, closed_day))
+                leader_kind(p, EWS_COHORT_ACCOUNT, closed_day);
 }
 
 void pipeline_leader_release(struct ews_pipeline *p)
 {
         if (!p->leader.held)
                 return;
-        ews_store_lease_release(p->store, p->leader.owner, p->leader.token);
+        ews_store_lease_release(p->store, p->leader.owner);
         p->leader.held = false;
 }
