@@ -36,7 +36,7 @@ C_FILES  := $(wildcard processor/*.[ch] processor/tools/*.c tests/unit/*.[ch] \
 
 # libFuzzer targets (tests/fuzz/README.md). `make test` replays their seed
 # corpus and regressions with gcc; `make fuzz` fuzzes each for FUZZ_SECONDS.
-FUZZ_TARGETS := fuzz_avro fuzz_confluent fuzz_json
+FUZZ_TARGETS := fuzz_avro fuzz_confluent fuzz_json fuzz_stored
 FUZZ_REPLAY  := $(patsubst %,$(BUILD)/tests/replay_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 60
 # LeakSanitizer's options for the fuzz targets: lsan.supp names avro-c's

@@ -39,6 +39,8 @@ struct config_ctx {
 int config_fail(struct config_ctx *ctx, size_t line, const char *key,
                 const char *what);
 void config_copy(char *dst, size_t size, const char *src);
+/* Sets type's points in scoring.weights, adding the type if new. */
+void config_weight(struct ews_config *config, const char *type, double points);
 int config_parse_double(const char *s, double *v);
 
 /* scoring.fit: the defaults, a YAML sequence of rules, and printing. */

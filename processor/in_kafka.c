@@ -57,6 +57,15 @@ static void in_kafka_set_state(struct ews_in_kafka *in, int source,
         *s = state;
 }
 
+/* NULL once the member has left or been dropped from the group (a close
+ * after the group moved on without it): then an eager unassign. */
+static bool in_kafka_cooperative(rd_kafka_t *rk)
+{
+        const char *protocol = rd_kafka_rebalance_protocol(rk);
+
+        return protocol && !strcmp(protocol, "COOPERATIVE");
+}
+
 /* Served inside consume, on the consuming thread: sequential with it. */
 static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *parts,
@@ -98,12 +107,12 @@ static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                                              : "revoked",
                  parts->cnt);
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                if (!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE"))
+                if (in_kafka_cooperative(rk))
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
                         rd_kafka_assign(rk, parts);
         } else {
-                if (!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE"))
+                if (in_kafka_cooperative(rk))
                         error = rd_kafka_incremental_unassign(rk, parts);
                 else
                         rd_kafka_assign(rk, NULL);

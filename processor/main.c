@@ -103,6 +103,15 @@ static void main_metrics(struct main_ctx *ctx)
         memcpy(m->decoded, s->decoded, sizeof(m->decoded));
         memcpy(m->dead, s->dead, sizeof(m->dead));
         memcpy(m->alerts, s->alerts, sizeof(m->alerts));
+        memcpy(m->alerts_too_old, s->alerts_too_old, sizeof(m->alerts_too_old));
+        m->outbox_sent = s->outbox_sent;
+        m->outbox_resent = s->outbox_resent;
+        m->outbox_deleted = s->outbox_deleted;
+        m->outbox_failed = s->outbox_failed;
+        m->outbox_records = s->outbox_pending;
+        m->idle_advances = s->idle_advances;
+        m->leader = s->leader != 0;
+        m->leader_decisions = s->leader_decisions;
         m->commits = s->commits;
         m->fenced = s->fenced;
         m->redis_errors = s->store_errors;
@@ -128,6 +137,26 @@ static void main_metrics(struct main_ctx *ctx)
                    ews_store_connected(ctx->store) && !m->partitions_paused;
         if (ctx->http)
                 ews_http_publish(ctx->http, m);
+}
+
+/* What the end of the input decides (--exit-at-end): idle watermarks and
+ * the leader's closed days. An instance that does not lead waits, up to a
+ * lease, for the one that does to finish or leave: the last to finish
+ * decides what the others' watermarks had not yet closed. */
+static void main_finish_input(struct ews_pipeline *pipeline,
+                              const struct ews_config *config)
+{
+        int64_t deadline =
+                main_clock_ms(CLOCK_MONOTONIC) + config->leader_lease_ms + 2000;
+
+        for (;;) {
+                ews_pipeline_tick(pipeline, main_clock_ms(CLOCK_REALTIME),
+                                  main_clock_ms(CLOCK_MONOTONIC));
+                if (ews_pipeline_leader_caught_up(pipeline) || main_stop ||
+                    main_clock_ms(CLOCK_MONOTONIC) >= deadline)
+                        return;
+                usleep(200 * 1000);
+        }
 }
 
 /* Periodic work happens here, each job at its own period. */
@@ -448,11 +477,7 @@ int main(int argc, char **argv)
                 }
                 if (exit_at_end && ews_in_kafka_at_end(in) &&
                     !ews_pipeline_recovering(pipeline)) {
-                        /* what the end of the input decides: idle
-                         * watermarks, the leader's closed days */
-                        ews_pipeline_tick(pipeline,
-                                          main_clock_ms(CLOCK_REALTIME),
-                                          main_clock_ms(CLOCK_MONOTONIC));
+                        main_finish_input(pipeline, &config);
                         break;
                 }
         }

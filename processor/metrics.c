@@ -153,9 +153,45 @@ void ews_metrics_render(const struct ews_metrics *m, FILE *fp)
                                 "%lld\n",
                                 ews_rule_name(r), i ? "RESOLVED" : "FIRING",
                                 (long long)m->alerts[r][i]);
+        metrics_help(fp, "ews_alerts_suppressed_total", "counter",
+                     "Alerts recorded, not published: older than "
+                     "time.max.alert.age.");
+        for (r = 0; r < EWS_RULE_COUNT; r++)
+                fprintf(fp, "ews_alerts_suppressed_total{rule=\"%s\"} %lld\n",
+                        ews_rule_name(r), (long long)m->alerts_too_old[r]);
+        metrics_gauge(fp, "ews_outbox_records",
+                      "Alerts and dead letters committed to the owned "
+                      "outboxes and not yet confirmed delivered.",
+                      (double)m->outbox_records);
+        metrics_counter(fp, "ews_outbox_sent_total",
+                        "Outbox records handed to the producer, resends "
+                        "included.",
+                        m->outbox_sent);
+        metrics_counter(fp, "ews_outbox_resent_total",
+                        "Outbox records sent again (after a failure, a "
+                        "restart or a rebalance).",
+                        m->outbox_resent);
+        metrics_counter(fp, "ews_outbox_delivered_total",
+                        "Outbox records delivered and deleted.",
+                        m->outbox_deleted);
+        metrics_counter(fp, "ews_outbox_failures_total",
+                        "Outbox records refused by the producer or not "
+                        "delivered; they stay and are sent again.",
+                        m->outbox_failed);
         metrics_gauge(fp, "ews_producer_queue_messages",
-                      "Alerts and dead letters not yet delivered.",
+                      "Messages in the producer's queue, not yet "
+                      "acknowledged by Kafka.",
                       (double)m->producer_queue);
+        metrics_counter(fp, "ews_idle_watermark_advances_total",
+                        "Watermarks moved by the idle clock.",
+                        m->idle_advances);
+        metrics_gauge(fp, "ews_leader",
+                      "1 while this instance holds the leader's lease.",
+                      m->leader ? 1 : 0);
+        metrics_counter(fp, "ews_leader_decisions_total",
+                        "Campaign and account cohorts decided by this "
+                        "instance as leader.",
+                        m->leader_decisions);
         metrics_counter(fp, "ews_user_cache_hits_total",
                         "User reads served by the in-process cache.",
                         m->cache_hits);

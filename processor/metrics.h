@@ -42,6 +42,12 @@ struct ews_metrics {
         int64_t commits, fenced, redis_errors, redis_reconnects;
         int64_t duplicates, replayed, registry_retries;
         int64_t alerts[EWS_RULE_COUNT][2];
+        int64_t alerts_too_old[EWS_RULE_COUNT];
+        int64_t outbox_sent, outbox_resent, outbox_deleted, outbox_failed;
+        int64_t outbox_records;
+        int64_t idle_advances;
+        bool leader;
+        int64_t leader_decisions;
         struct ews_histogram commit_seconds;
         struct ews_histogram batch_messages;
         int64_t producer_queue;

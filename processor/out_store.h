@@ -236,6 +236,13 @@ enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
                                               char *const *ids, size_t cnt,
                                               char *errstr, size_t errstr_size);
 
+/* *total to the records the outboxes of refs hold: one pipelined round
+ * trip. */
+enum ews_store_result ews_store_outbox_len(struct ews_store *store,
+                                           const struct ews_outbox_ref *refs,
+                                           size_t cnt, int64_t *total,
+                                           char *errstr, size_t errstr_size);
+
 /* The leader's lease: takes it when free, renews it when owner holds it.
  * 1 with *token the fencing token, 0 when another holds it, -1 error. */
 int ews_store_lease(struct ews_store *store, const char *owner, int64_t ttl_ms,

@@ -102,6 +102,42 @@ enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
         return EWS_STORE_OK;
 }
 
+enum ews_store_result ews_store_outbox_len(struct ews_store *store,
+                                           const struct ews_outbox_ref *refs,
+                                           size_t cnt, int64_t *total,
+                                           char *errstr, size_t errstr_size)
+{
+        struct store_argv *a = &store->argv;
+        redisReply *reply;
+        size_t i;
+
+        *total = 0;
+        if (!cnt)
+                return EWS_STORE_OK;
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        for (i = 0; i < cnt; i++) {
+                store_argv_reset(a);
+                if (store_argv_add(a, "HLEN", 4) ||
+                    leader_outbox_key(store, a, refs[i])) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return EWS_STORE_ERROR;
+                }
+                if (store_append(store, errstr, errstr_size, "outbox length"))
+                        return EWS_STORE_ERROR;
+        }
+        for (i = 0; i < cnt; i++) {
+                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+                    !reply)
+                        return store_fail(store, errstr, errstr_size,
+                                          "outbox length");
+                if (reply->type == REDIS_REPLY_INTEGER)
+                        *total += reply->integer;
+                freeReplyObject(reply);
+        }
+        return EWS_STORE_OK;
+}
+
 static int leader_lease_call(struct ews_store *store, const char *owner,
                              int64_t ttl_ms, const char *mode, int64_t *token,
                              char *errstr, size_t errstr_size)

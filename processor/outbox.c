@@ -95,7 +95,8 @@ int ews_outbox_unpack(struct ews_outbox_entry *e, const unsigned char *buf,
             outbox_get_bytes(&p, end, &topic, &e->source_topic_len) ||
             outbox_get_u64(&p, end, 8, &partition) ||
             outbox_get_u64(&p, end, 8, &offset) ||
-            outbox_get_u64(&p, end, 8, &timestamp) || p != end)
+            outbox_get_u64(&p, end, 8, &timestamp) || p != end ||
+            (int64_t)partition < INT32_MIN || (int64_t)partition > INT32_MAX)
                 return -1;
         e->reason = reason;
         e->detail = detail;

@@ -234,6 +234,11 @@ void ews_pipeline_tick(struct ews_pipeline *p, int64_t now_ms, int64_t mono_ms)
                 p->resend_at_ms = mono_ms + p->config->outbox_resend_ms;
 }
 
+bool ews_pipeline_leader_caught_up(const struct ews_pipeline *p)
+{
+        return p->leader.held && p->leader.caught_up;
+}
+
 void ews_pipeline_finish(struct ews_pipeline *p)
 {
         pipeline_outbox_cron(p, false);

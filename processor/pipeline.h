@@ -30,7 +30,8 @@ struct ews_pipeline_stats {
         int64_t outbox_sent;    /* records produced from the outbox */
         int64_t outbox_resent;  /* of those, sent again */
         int64_t outbox_deleted; /* delivered and deleted */
-        int64_t outbox_pending; /* in owned outboxes at the last look */
+        int64_t outbox_failed;  /* not accepted, or its delivery failed */
+        int64_t outbox_pending; /* in owned outboxes, sent or not */
         int64_t idle_advances;  /* watermarks moved by the idle clock */
         int64_t leader;         /* 1 while this instance leads */
         int64_t leader_decisions;
@@ -69,6 +70,11 @@ void ews_pipeline_cron(struct ews_pipeline *pipeline, int64_t mono_ms);
  * (delivered records deleted, undelivered ones sent again). */
 void ews_pipeline_tick(struct ews_pipeline *pipeline, int64_t now_ms,
                        int64_t mono_ms);
+
+/* True when this instance leads and its last tick decided every closed
+ * day that was due: the end of a bounded run (--exit-at-end) waits for it,
+ * as long as another instance holds the lease. */
+bool ews_pipeline_leader_caught_up(const struct ews_pipeline *pipeline);
 
 /* Deletes the records delivered so far (at shutdown, after the flush) and
  * gives up the leader's lease. */

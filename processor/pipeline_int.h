@@ -20,7 +20,8 @@ struct pipeline_part {
         int64_t epoch;
         int64_t next_offset; /* -1: nothing stored yet */
         int64_t watermark_ms;
-        int64_t idle_ms; /* wall clock the watermark accounts for */
+        int64_t idle_ms;    /* wall clock the watermark accounts for */
+        bool outbox_failed; /* a record of its outbox failed to go out */
         /* Where to go back to when no fence offset exists yet: the first
          * message consumed but not committed. -1: none. */
         int64_t rewind;
@@ -73,6 +74,8 @@ struct pipeline_leader {
         int64_t token;
         bool held;
         bool resend;         /* just took the lease: its outbox is sent again */
+        bool outbox_failed;  /* a record of its outbox failed to go out */
+        bool caught_up;      /* the last tick decided every closed day due */
         int64_t renew_at_ms; /* monotonic */
         struct ews_store_cohort cohort;
         char (*due)[EWS_ID_MAX];
@@ -165,12 +168,12 @@ bool pipeline_record_alert(struct ews_pipeline *p,
                            const struct ews_alert *alert);
 void pipeline_delivered(void *opaque, struct ews_outbox_ref ref, const char *id,
                         bool delivered);
-/* Deletes delivered records; resends outboxes due (on assignment, and
- * every resend interval while nothing is in flight). */
+/* Deletes delivered records; resends outboxes due (every resend interval
+ * while nothing is in flight, or after one of their records failed);
+ * measures what the owned outboxes hold. */
 void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic);
-/* Sends outbox ref's records again; returns how many it holds. */
-int64_t pipeline_outbox_resend(struct ews_pipeline *p,
-                               struct ews_outbox_ref ref);
+/* Sends outbox ref's records again. */
+void pipeline_outbox_resend(struct ews_pipeline *p, struct ews_outbox_ref ref);
 
 /* Advances the watermarks of idle partitions and fires their timers. */
 void pipeline_idle(struct ews_pipeline *p);

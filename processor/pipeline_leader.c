@@ -40,6 +40,7 @@ static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
         if (ews_store_cohort_get(p->store, kind, id, c, errstr,
                                  sizeof(errstr))) {
                 ews_warn("leader", "%s: %s", id, errstr);
+                leader->caught_up = false;
                 return true;
         }
         if (kind == EWS_COHORT_CAMPAIGN) {
@@ -68,6 +69,7 @@ static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
                 if (!pipeline_alert_too_old(p, &alerts[i]) &&
                     !pipeline_record_alert(p, &alerts[i])) {
                         ews_err("leader", "out of memory");
+                        leader->caught_up = false;
                         return true;
                 }
         pipeline_records_finish(p);
@@ -81,6 +83,7 @@ static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
         }
         if (result != EWS_STORE_OK) {
                 ews_warn("leader", "%s: %s", id, errstr);
+                leader->caught_up = false;
                 return true;
         }
         p->stats.leader_decisions++;
@@ -105,11 +108,14 @@ static bool leader_kind(struct ews_pipeline *p, char kind, int64_t closed_day)
                                  leader_due_cb, leader, errstr,
                                  sizeof(errstr)) != EWS_STORE_OK) {
                 ews_warn("leader", "%s", errstr);
+                leader->caught_up = false;
                 return true;
         }
         for (i = 0; i < leader->due_cnt; i++)
                 if (!leader_decide(p, kind, leader->due[i], closed_day))
                         return false;
+        if (leader->due_cnt == LEADER_IDS_MAX)
+                leader->caught_up = false; /* more are due: next tick */
         return true;
 }
 
@@ -120,6 +126,7 @@ void pipeline_leader_cron(struct ews_pipeline *p)
         char errstr[512];
         int rc;
 
+        leader->caught_up = false;
         rc = ews_store_lease(p->store, leader->owner,
                              p->config->leader_lease_ms, &token, errstr,
                              sizeof(errstr));
@@ -145,12 +152,14 @@ void pipeline_leader_cron(struct ews_pipeline *p)
                 ews_warn("leader", "watermarks: %s", errstr);
                 return;
         }
+        leader->caught_up = true;
         if (min_ms <= 0)
                 return; /* some partition has not begun */
         /* the last day every partition has passed */
         closed_day = min_ms / EWS_DAY_MS - 1;
-        if (leader_kind(p, EWS_COHORT_CAMPAIGN, closed_day))
-                leader_kind(p, EWS_COHORT_ACCOUNT, closed_day);
+        if (!leader_kind(p, EWS_COHORT_CAMPAIGN, closed_day) ||
+            !leader_kind(p, EWS_COHORT_ACCOUNT, closed_day))
+                leader->caught_up = false;
 }
 
 void pipeline_leader_release(struct ews_pipeline *p)

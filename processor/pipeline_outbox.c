@@ -83,6 +83,18 @@ bool pipeline_record_alert(struct ews_pipeline *p,
         return pipeline_record_add(p, alert->alert_id, &entry);
 }
 
+/* A record that did not go out is sent again at the next look at its
+ * outbox, even while other records are in flight. */
+static void outbox_failed(struct ews_pipeline *p, struct ews_outbox_ref ref)
+{
+        p->stats.outbox_failed++;
+        if (ref.source == EWS_OUTBOX_LEADER)
+                p->leader.outbox_failed = true;
+        else if (ref.source >= 0 && ref.source < EWS_SOURCE_COUNT &&
+                 ref.partition >= 0 && ref.partition < EWS_PARTITIONS_MAX)
+                p->parts[ref.source][ref.partition].outbox_failed = true;
+}
+
 static void outbox_send(struct ews_pipeline *p, struct ews_outbox_ref ref,
                         const char *id, const unsigned char *data, size_t len)
 {
@@ -93,10 +105,13 @@ static void outbox_send(struct ews_pipeline *p, struct ews_outbox_ref ref,
                         "outbox record %s is malformed: left "
                         "where it is",
                         id);
+                p->stats.outbox_failed++;
                 return;
         }
         if (!ews_out_kafka_send(p->out, ref, id, &entry))
                 p->stats.outbox_sent++;
+        else
+                outbox_failed(p, ref);
 }
 
 void pipeline_records_send(struct ews_pipeline *p, struct ews_outbox_ref ref)
@@ -114,8 +129,10 @@ void pipeline_delivered(void *opaque, struct ews_outbox_ref ref, const char *id,
         struct ews_pipeline *p = opaque;
         struct pipeline_delivered *d;
 
-        if (!delivered)
-                return; /* stays in the outbox, sent again later */
+        if (!delivered) {
+                outbox_failed(p, ref); /* stays in the outbox */
+                return;
+        }
         if (!pipeline_grow((void **)&p->delivered, &p->delivered_cap,
                            p->delivered_cnt + 1, sizeof(*p->delivered)))
                 return;
@@ -169,8 +186,7 @@ static void outbox_scan_cb(void *opaque, const char *id,
         scan->p->stats.outbox_resent++;
 }
 
-int64_t pipeline_outbox_resend(struct ews_pipeline *p,
-                               struct ews_outbox_ref ref)
+void pipeline_outbox_resend(struct ews_pipeline *p, struct ews_outbox_ref ref)
 {
         struct outbox_scan scan = {p, ref};
         char errstr[256];
@@ -180,7 +196,7 @@ int64_t pipeline_outbox_resend(struct ews_pipeline *p,
                                   outbox_scan_cb, &scan, &seen, errstr,
                                   sizeof(errstr)) != EWS_STORE_OK) {
                 ews_warn("pipeline", "outbox scan: %s", errstr);
-                return 0;
+                return; /* the next periodic look tries again */
         }
         if (seen)
                 ews_info("pipeline",
@@ -190,16 +206,35 @@ int64_t pipeline_outbox_resend(struct ews_pipeline *p,
                                  ? "leader"
                                  : p->config->topics[ref.source],
                          (int)ref.partition, (long long)seen);
-        return seen;
+}
+
+/* The records every outbox this instance owns holds, sent or not. */
+static void outbox_measure(struct ews_pipeline *p)
+{
+        struct ews_outbox_ref refs[EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX + 1];
+        size_t cnt = 0;
+        int64_t total;
+        char errstr[256];
+        int s, i;
+
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                for (i = 0; i < EWS_PARTITIONS_MAX; i++)
+                        if (p->parts[s][i].assigned && p->parts[s][i].claimed)
+                                refs[cnt++] = (struct ews_outbox_ref){s, i};
+        if (p->leader.held)
+                refs[cnt++] = (struct ews_outbox_ref){EWS_OUTBOX_LEADER, 0};
+        if (ews_store_outbox_len(p->store, refs, cnt, &total, errstr,
+                                 sizeof(errstr)) == EWS_STORE_OK)
+                p->stats.outbox_pending = total;
 }
 
 void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
 {
         /* In flight means its report is still to come: a look now would
-         * send it twice. */
+         * send it twice, so a full look waits for a moment with nothing in
+         * flight; an outbox with a failed record is looked at anyway. */
         bool quiet = ews_out_kafka_queue_len(p->out) == 0;
         struct ews_outbox_ref ref;
-        int64_t pending = 0;
         int s, i;
 
         ews_out_kafka_poll(p->out);
@@ -209,20 +244,22 @@ void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
                         struct pipeline_part *part = &p->parts[s][i];
 
                         if (!part->assigned || !part->claimed ||
-                            part->recovering)
+                            part->recovering || !periodic ||
+                            !(quiet || part->outbox_failed))
                                 continue;
-                        if (!periodic || !quiet)
-                                continue;
+                        part->outbox_failed = false;
                         ref.source = s;
                         ref.partition = i;
-                        pending += pipeline_outbox_resend(p, ref);
+                        pipeline_outbox_resend(p, ref);
                 }
-        if (p->leader.held && (p->leader.resend || (periodic && quiet))) {
+        if (p->leader.held &&
+            (p->leader.resend ||
+             (periodic && (quiet || p->leader.outbox_failed)))) {
                 p->leader.resend = false;
+                p->leader.outbox_failed = false;
                 ref.source = EWS_OUTBOX_LEADER;
                 ref.partition = 0;
-                pending += pipeline_outbox_resend(p, ref);
+                pipeline_outbox_resend(p, ref);
         }
-        if (periodic && quiet)
-                p->stats.outbox_pending = pending;
+        outbox_measure(p);
 }

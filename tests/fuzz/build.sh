@@ -22,7 +22,7 @@ OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
 AVRO_PKG=avro-c=1.11.1-1
 JANSSON_PKG=jansson=2.14-2
-TARGETS=(fuzz_avro fuzz_confluent fuzz_json)
+TARGETS=(fuzz_avro fuzz_confluent fuzz_json fuzz_stored)
 
 # UB is a finding, not a warning: stop at the first report.
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -163,10 +163,12 @@ INC=(-Iprocessor -I"$AVRO_SRC/src" -I"$OUT/jansson/include"
      $(pkg-config --cflags libcurl))
 # The headers these sources include, not all of processor/*.h: the other
 # stages change more often.
-deps=(processor/filter_decode*.h processor/ews.h processor/log.h "$AVRO_LIB"
+deps=(processor/filter_decode*.h processor/ews.h processor/log.h
+      processor/out_store_codec.h processor/outbox.h "$AVRO_LIB"
       "$JANSSON_LIB")
 objs=()
-for src in processor/filter_decode*.c processor/ews.c processor/log.c; do
+for src in processor/filter_decode*.c processor/ews.c processor/log.c \
+           processor/out_store_codec.c processor/outbox.c; do
         obj=$OUT/obj/$(basename "${src%.c}").o
         objs+=("$obj")
         if stale "$obj" "$src" "${deps[@]}"; then

@@ -374,10 +374,90 @@ def corpus_json():
     return files
 
 
+def varint(v):
+    out = b""
+    while v > 0x7f:
+        out += bytes([(v & 0x7f) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def short_str(s):
+    return bytes([len(s)]) + s
+
+
+def packed_user(version, partition=3, account=b"a-1", campaign=b"c-1",
+                reasons=((b"login", 2.5), (b"webinar", 10.0)),
+                interests=((b"analytics", 4.0),), dedup=(1, 2, 3)):
+    """A user's value as processor/out_store_codec.h lays it out."""
+    out = bytes([version, 1]) + varint(partition) + varint(42)
+    times = [T0, T0, T0 + 60000, T0 - 86400000, 0, 0]
+    if version >= 2:
+        times += [0, T0 + 3600000, 0, T0 + 3 * 86400000]
+    out += b"".join(varint(t) for t in times)
+    if version >= 2:
+        out += struct.pack("<d", 55.5)  # rule peak
+    out += struct.pack("<dddI", 50.0, 55.5, 12.0, 5)
+    out += short_str(account) + short_str(campaign)
+    for comps in (reasons, interests):
+        out += bytes([len(comps)]) + b"".join(
+            short_str(n) + struct.pack("<d", v) for n, v in comps)
+    return out + bytes([len(dedup)]) + b"".join(
+        struct.pack("<I", h) for h in dedup)
+
+
+def outbox_record(kind, key, value, reason=b"", detail=b"", topic=b"",
+                  partition=0, offset=0, timestamp=0):
+    """An outbox record as processor/outbox.h lays it out."""
+    return (bytes([1, kind]) + b"".join(
+        struct.pack("<I", len(f)) + f
+        for f in (key, value, reason, detail, topic)) +
+        struct.pack("<qqq", partition, offset, timestamp))
+
+
+def corpus_stored():
+    user, box = sel(0), sel(1)
+    v2 = packed_user(2)
+    files = [
+        ("user-v1", user + packed_user(1)),
+        ("user-v2", user + v2),
+        ("user-v2-empty", user + packed_user(2, account=b"", campaign=b"",
+                                             reasons=(), interests=(),
+                                             dedup=())),
+        ("user-v2-long-id", user + packed_user(2, account=b"a" * 127)),
+        ("user-bad-version", user + bytes([9]) + v2[1:]),
+        ("user-bad-stage", user + v2[:1] + bytes([200]) + v2[2:]),
+        ("user-truncated", user + v2[:-3]),
+        ("user-trailing", user + v2 + b"\x00"),
+        ("user-id-too-long", user + packed_user(2, account=b"a" * 200)),
+        ("user-too-many-reasons", user + packed_user(
+            2, reasons=tuple((b"r%d" % i, 1.0) for i in range(40)))),
+        ("user-varint-unending", user + v2[:2] + b"\xff" * 12),
+    ]
+    alert = outbox_record(1, b"u-1", b"\x02avro-alert-bytes")
+    dead = outbox_record(2, b"u-1", b"\xff\xff", b"bad_length",
+                         b"negative length", b"product-usage", 3, 1234,
+                         T0)
+    files += [
+        ("outbox-alert", box + alert),
+        ("outbox-dead", box + dead),
+        ("outbox-empty-fields", box + outbox_record(2, b"", b"")),
+        ("outbox-bad-kind", box + alert[:1] + b"\x07" + alert[2:]),
+        ("outbox-truncated", box + dead[:-5]),
+        ("outbox-trailing", box + alert + b"x"),
+        ("outbox-huge-length", box + alert[:2] + b"\xff\xff\xff\xff" +
+         alert[6:]),
+        ("outbox-partition-out-of-range", box + outbox_record(
+            2, b"k", b"v", partition=1 << 40)),
+    ]
+    return files
+
+
 def main():
     write("fuzz_avro", corpus_avro())
     write("fuzz_confluent", corpus_confluent())
     write("fuzz_json", corpus_json())
+    write("fuzz_stored", corpus_stored())
 
 
 if __name__ == "__main__":

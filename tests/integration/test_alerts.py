@@ -1,7 +1,9 @@
 """Alert delivery: the outbox between the Redis commit and Kafka."""
 
 import os
+import re
 import signal
+import subprocess
 
 import ewsenv
 
@@ -13,8 +15,9 @@ def test_kill_between_commit_and_delivery_loses_no_alert(broker, redis, names,
     # A producer that holds every message for ten minutes: the commits
     # happen, the deliveries cannot.
     with open(os.path.join(ewsenv.ROOT, "config", "ews.yaml")) as f:
-        conf = f.read().replace("  producer:\n",
-                                "  producer:\n    linger.ms: 600000\n")
+        conf = f.read().replace(
+            "  producer:\n", "  producer:\n    linger.ms: 600000\n"
+            "    message.timeout.ms: 1200000\n")
     held = tmp_path / "held.yaml"
     held.write_text(conf)
     outbox = f"{names.prefix}o:{names.usage}:*"
@@ -25,10 +28,21 @@ def test_kill_between_commit_and_delivery_loses_no_alert(broker, redis, names,
             ids |= set(redis.cli("HKEYS", key).split())
         return ids
 
-    proc = ewsenv.processor(names, broker, redis, ["-c", str(held)])
+    port = ewsenv.free_port()
+    proc = ewsenv.processor(names, broker, redis, ["-c", str(held)],
+                            env_extra={"EWS_HTTP_PORT": str(port)})
     try:
         ewsenv.wait_for(lambda: len(pending()) >= 10, 60,
                         "alerts committed to the outbox")
+        # what ops see: records waiting, none delivered
+        ewsenv.wait_for(
+            lambda: ewsenv.scrape(port).get("ews_outbox_records", 0) >= 10,
+            10, "ews_outbox_records")
+        metrics = ewsenv.scrape(port)
+        assert metrics["ews_outbox_delivered_total"] == 0
+        assert metrics["ews_outbox_sent_total"] >= 10
+        assert metrics["ews_leader"] == 1
+        assert metrics["ews_outbox_failures_total"] == 0
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -50,18 +64,33 @@ def test_replay_gives_the_same_alert_ids(broker, redis, names, tmp_path):
                    ["--seed", "11", "--campaigns", "3", "--poor-campaigns",
                     "1", "--days", "14"])
     sch = ewsenv.schema("alert.avsc")
-    runs = []
-    # the same input from empty state, cut into batches of 2000 and of 7
-    for batch in ("2000", "7"):
-        replay = ewsenv.Names(f"{names.prefix[:-1]}-b{batch}")
+    runs = {}
+    # the same input from empty state: cut into batches of 2000 and of 7,
+    # and shared by two instances of one group
+    for run, instances, batch in (("b2000", 1, "2000"), ("b7", 1, "7"),
+                                  ("two", 2, "50")):
+        replay = ewsenv.Names(f"{names.prefix[:-1]}-{run}")
         replay.usage, replay.campaign = names.usage, names.campaign
-        ewsenv.run_processor_to_end(replay, broker, redis,
-                                    env_extra={"EWS_KAFKA_BATCH_MAX": batch})
+        env = {"EWS_KAFKA_BATCH_MAX": batch}
+        procs = [ewsenv.processor(replay, broker, redis, ["--exit-at-end"],
+                                  env_extra=env, stderr=subprocess.PIPE)
+                 for _ in range(instances)]
+        try:
+            errs = [p.communicate(timeout=180)[1] for p in procs]
+        finally:
+            for p in procs:
+                ewsenv.stop(p)
+        assert [p.returncode for p in procs] == [0] * instances, errs
+        # both instances owned partitions and consumed from them
+        reports = [e.strip().splitlines()[-1] for e in errs]
+        assert all(int(re.search(r" consumed=(\d+) ", r).group(1))
+                   for r in reports), reports
         # at least once: a resend may repeat an id, never change one
-        runs.append({
+        runs[run] = {
             ewsenv.avro_decode(sch, value)["alert_id"]
-            for _, value, _ in ewsenv.consume_all(broker, replay.alerts)})
-    assert len(runs[0]) > 50
-    assert {a.split(":")[0] for a in runs[0]} >= {
+            for _, value, _ in ewsenv.consume_all(broker, replay.alerts)}
+    assert len(runs["b2000"]) > 50
+    assert {a.split(":")[0] for a in runs["b2000"]} >= {
         "USER_DISENGAGED", "SALES_READY", "CAMPAIGN_UNDERPERFORMING"}
-    assert runs[0] == runs[1]
+    assert runs["b7"] == runs["b2000"]
+    assert runs["two"] == runs["b2000"]

@@ -164,6 +164,19 @@ def run_processor_to_end(names, broker, redis, args=(), timeout=120,
     return err
 
 
+def scrape(port):
+    """The processor's /metrics as {'name{labels}': value}; {} if down."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                    timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and line[0] != "#"}
+
+
 def inspect(names, broker, redis, kind, subject):
     """A subject's state as ews-inspect prints it, or None when absent."""
     proc = subprocess.run([os.path.join(BUILD, "ews-inspect"), kind, subject],
@@ -247,10 +260,12 @@ def consume_all(broker, topic, timeout=20):
 
 
 def produce(broker, topic, messages):
-    """messages: (key, value) pairs, produced in order and flushed."""
+    """messages: (key, value) pairs, or (key, value, partition) to choose
+    the partition, produced in order and flushed."""
     from confluent_kafka import Producer
     producer = Producer({"bootstrap.servers": broker.bootstrap,
                          "enable.idempotence": True})
-    for key, value in messages:
-        producer.produce(topic, key=key, value=value)
+    for key, value, *partition in messages:
+        producer.produce(topic, key=key, value=value,
+                         **({"partition": partition[0]} if partition else {}))
     assert producer.flush(30) == 0

@@ -1,4 +1,5 @@
-/* The store's pure parts: the packed user value and the user cache. */
+/* The store's pure parts: the packed user value, the outbox record and the
+ * user cache. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include "out_store_cache.h"
 #include "out_store_codec.h"
+#include "outbox.h"
 
 static struct ews_user user_full(void)
 {
@@ -141,11 +143,64 @@ static void test_cache_bound_and_drop(void **state)
         ews_user_cache_destroy(NULL);
 }
 
+static void test_outbox_round_trip_and_refusals(void **state)
+{
+        struct ews_outbox_entry dead = {.kind = EWS_OUTBOX_DEAD,
+                                        .key = "u-1",
+                                        .key_len = 3,
+                                        .value = "\xff\x00\x01",
+                                        .value_len = 3,
+                                        .reason = "bad_length",
+                                        .reason_len = 10,
+                                        .detail = "negative length",
+                                        .detail_len = 15,
+                                        .source_topic = "product-usage",
+                                        .source_topic_len = 13,
+                                        .partition = 7,
+                                        .offset = 123456789012LL,
+                                        .timestamp_ms = 1767225600123LL};
+        struct ews_outbox_entry back;
+        unsigned char buf[256], bad[256];
+        size_t size = ews_outbox_size(&dead), cut;
+        int64_t len;
+
+        (void)state;
+        assert_int_equal(ews_outbox_pack(&dead, buf, size - 1), -1);
+        len = ews_outbox_pack(&dead, buf, sizeof(buf));
+        assert_int_equal(len, (int64_t)size);
+        assert_int_equal(ews_outbox_unpack(&back, buf, (size_t)len), 0);
+        assert_int_equal(back.kind, EWS_OUTBOX_DEAD);
+        assert_memory_equal(back.value, "\xff\x00\x01", 3);
+        assert_int_equal(back.detail_len, 15);
+        assert_memory_equal(back.source_topic, "product-usage", 13);
+        assert_int_equal(back.partition, 7);
+        assert_int_equal(back.offset, 123456789012LL);
+        assert_int_equal(back.timestamp_ms, 1767225600123LL);
+
+        for (cut = 0; cut < size; cut++)
+                assert_int_equal(ews_outbox_unpack(&back, buf, cut), -1);
+        memcpy(bad, buf, size);
+        bad[size] = 0; /* trailing byte */
+        assert_int_equal(ews_outbox_unpack(&back, bad, size + 1), -1);
+        bad[1] = 3; /* no such kind */
+        assert_int_equal(ews_outbox_unpack(&back, bad, size), -1);
+        memcpy(bad, buf, size);
+        bad[0] = 2; /* a later version */
+        assert_int_equal(ews_outbox_unpack(&back, bad, size), -1);
+        memcpy(bad, buf, size);
+        memset(bad + 2, 0xff, 4); /* a key longer than the record */
+        assert_int_equal(ews_outbox_unpack(&back, bad, size), -1);
+        memcpy(bad, buf, size);
+        bad[size - 24 + 5] = 1; /* a partition past int32 */
+        assert_int_equal(ews_outbox_unpack(&back, bad, size), -1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_codec_round_trip),
                 cmocka_unit_test(test_codec_rejects_malformed),
+                cmocka_unit_test(test_outbox_round_trip_and_refusals),
                 cmocka_unit_test(test_cache_bound_and_drop),
         };
         return cmocka_run_group_tests_name("state", tests, NULL, NULL);
