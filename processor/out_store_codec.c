@@ -176,7 +176,8 @@ static void get_str(struct codec *c, char *dst, size_t size)
         size_t n = get_u8(c);
         const unsigned char *p = get_bytes(c, n);
 
-        if (!p || n >= size) {
+        /* the packer writes strlen() bytes: a NUL inside is damage */
+        if (!p || n >= size || memchr(p, '\0', n)) {
                 c->bad = 1;
                 dst[0] = '\0';
                 return;

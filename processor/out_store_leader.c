@@ -68,10 +68,12 @@ enum ews_store_result ews_store_outbox_scan(
         return EWS_STORE_OK;
 }
 
-enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
-                                              const struct ews_outbox_ref *refs,
-                                              char *const *ids, size_t cnt,
-                                              char *errstr, size_t errstr_size)
+/* One command per outbox ref (with ids[i] when ids), pipelined: one round
+ * trip. *sum, when given, adds up the integer replies. */
+static enum ews_store_result
+leader_outbox_each(struct ews_store *store, const char *cmd,
+                   const struct ews_outbox_ref *refs, char *const *ids,
+                   size_t cnt, int64_t *sum, char *errstr, size_t errstr_size)
 {
         struct store_argv *a = &store->argv;
         redisReply *reply;
@@ -83,23 +85,33 @@ enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
                 return EWS_STORE_ERROR;
         for (i = 0; i < cnt; i++) {
                 store_argv_reset(a);
-                if (store_argv_add(a, "HDEL", 4) ||
+                if (store_argv_add(a, cmd, strlen(cmd)) ||
                     leader_outbox_key(store, a, refs[i]) ||
-                    store_argv_add(a, ids[i], strlen(ids[i]))) {
+                    (ids && store_argv_add(a, ids[i], strlen(ids[i])))) {
                         snprintf(errstr, errstr_size, "out of memory");
                         return EWS_STORE_ERROR;
                 }
-                if (store_append(store, errstr, errstr_size, "outbox delete"))
+                if (store_append(store, errstr, errstr_size, cmd))
                         return EWS_STORE_ERROR;
         }
         for (i = 0; i < cnt; i++) {
                 if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
                     !reply)
-                        return store_fail(store, errstr, errstr_size,
-                                          "outbox delete");
+                        return store_fail(store, errstr, errstr_size, cmd);
+                if (sum && reply->type == REDIS_REPLY_INTEGER)
+                        *sum += reply->integer;
                 freeReplyObject(reply);
         }
         return EWS_STORE_OK;
+}
+
+enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
+                                              const struct ews_outbox_ref *refs,
+                                              char *const *ids, size_t cnt,
+                                              char *errstr, size_t errstr_size)
+{
+        return leader_outbox_each(store, "HDEL", refs, ids, cnt, NULL, errstr,
+                                  errstr_size);
 }
 
 enum ews_store_result ews_store_outbox_len(struct ews_store *store,
@@ -107,35 +119,9 @@ enum ews_store_result ews_store_outbox_len(struct ews_store *store,
                                            size_t cnt, int64_t *total,
                                            char *errstr, size_t errstr_size)
 {
-        struct store_argv *a = &store->argv;
-        redisReply *reply;
-        size_t i;
-
         *total = 0;
-        if (!cnt)
-                return EWS_STORE_OK;
-        if (store_connect(store, errstr, errstr_size))
-                return EWS_STORE_ERROR;
-        for (i = 0; i < cnt; i++) {
-                store_argv_reset(a);
-                if (store_argv_add(a, "HLEN", 4) ||
-                    leader_outbox_key(store, a, refs[i])) {
-                        snprintf(errstr, errstr_size, "out of memory");
-                        return EWS_STORE_ERROR;
-                }
-                if (store_append(store, errstr, errstr_size, "outbox length"))
-                        return EWS_STORE_ERROR;
-        }
-        for (i = 0; i < cnt; i++) {
-                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
-                    !reply)
-                        return store_fail(store, errstr, errstr_size,
-                                          "outbox length");
-                if (reply->type == REDIS_REPLY_INTEGER)
-                        *total += reply->integer;
-                freeReplyObject(reply);
-        }
-        return EWS_STORE_OK;
+        return leader_outbox_each(store, "HLEN", refs, NULL, cnt, total, errstr,
+                                  errstr_size);
 }
 
 static int leader_lease_call(struct ews_store *store, const char *owner,
