@@ -78,8 +78,9 @@ $(BUILD)/ews-%: processor/tools/ews_%.c $(LIB) | $(BUILD)
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS)
 
-# ews-gen's scenario model is a file of its own.
+# ews-gen: the CLI and Kafka, the scenario model, its scores and truth.
 $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
+                  processor/tools/ews_gen_truth.c \
                   processor/tools/ews_gen.h $(LIB) | $(BUILD)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $(filter %.c,$^) $(LIB) \

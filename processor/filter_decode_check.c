@@ -52,6 +52,43 @@ static enum ews_decode_err check_skip(struct check *c, int64_t n,
         return EWS_DECODE_OK;
 }
 
+/* The n bytes before c->p are an Avro string: UTF-8 by the spec, and
+ * what the JSON of alerts and of /v1 needs. Overlong forms, surrogates
+ * and code points past U+10FFFF are refused too. */
+static enum ews_decode_err check_utf8(struct check *c, int64_t n,
+                                      const char *what)
+{
+        const unsigned char *p = c->p - n, *end = c->p;
+
+        while (p < end) {
+                unsigned b = *p++, len, cp, i;
+
+                if (b < 0x80)
+                        continue;
+                if (b >= 0xc2 && b <= 0xdf)
+                        len = 1, cp = b & 0x1f;
+                else if (b >= 0xe0 && b <= 0xef)
+                        len = 2, cp = b & 0x0f;
+                else if (b >= 0xf0 && b <= 0xf4)
+                        len = 3, cp = b & 0x07;
+                else
+                        return check_fail(c, EWS_DECODE_BAD_VALUE, what);
+                if ((size_t)(end - p) < len)
+                        return check_fail(c, EWS_DECODE_BAD_VALUE, what);
+                for (i = 0; i < len; i++, p++) {
+                        if ((*p & 0xc0) != 0x80)
+                                return check_fail(c, EWS_DECODE_BAD_VALUE,
+                                                  what);
+                        cp = cp << 6 | (*p & 0x3f);
+                }
+                if ((len == 2 &&
+                     (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+                    (len == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+                        return check_fail(c, EWS_DECODE_BAD_VALUE, what);
+        }
+        return EWS_DECODE_OK;
+}
+
 static enum ews_decode_err check_value(struct check *c, avro_schema_t schema);
 
 /* Arrays and maps come in blocks: a count (negative: followed by the
@@ -95,7 +132,9 @@ static enum ews_decode_err check_blocks(struct check *c, avro_schema_t items,
                                                           EWS_DECODE_BAD_LENGTH,
                                                           "map key length");
                                 if ((err = check_skip(c, key_len,
-                                                      "map key length")))
+                                                      "map key length")) ||
+                                    (err = check_utf8(c, key_len,
+                                                      "map key not UTF-8")))
                                         return err;
                         }
                         if ((err = check_value(c, items)))
@@ -143,8 +182,9 @@ static enum ews_decode_err check_value(struct check *c, avro_schema_t schema)
                 if (n >= 0 && (uint64_t)n > c->limits->max_bytes)
                         err = check_fail(c, EWS_DECODE_BAD_LENGTH,
                                          "string or bytes too long");
-                else
-                        err = check_skip(c, n, "string or bytes length");
+                else if (!(err = check_skip(c, n, "string or bytes length")) &&
+                         avro_typeof(schema) == AVRO_STRING)
+                        err = check_utf8(c, n, "string not UTF-8");
                 break;
         case AVRO_FIXED:
                 err = check_skip(c, avro_schema_fixed_size(schema), "fixed");

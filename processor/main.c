@@ -246,6 +246,7 @@ static int main_partitions_check(struct ews_in_kafka *in,
                         return -1;
                 case EWS_STORE_ERROR:
                 case EWS_STORE_REJECTED:
+                case EWS_STORE_GONE:
                         ews_err("main", "%s", errstr);
                         return -1;
                 }

@@ -8,6 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define STORE_BACKOFF_MIN_MS 100
+#define STORE_BACKOFF_MAX_MS 4000
 
 static int argv_reserve(struct store_argv *a, size_t bytes)
 {
@@ -201,14 +205,30 @@ out:
         return rc;
 }
 
+static int64_t store_mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
 {
         struct timeval tv = {(time_t)(store->conf.timeout_ms / 1000),
                              (suseconds_t)(store->conf.timeout_ms % 1000) *
                                      1000};
+        int64_t now;
 
         if (store->redis)
                 return 0;
+        now = store_mono_ms();
+        if (now < store->retry_at_ms) {
+                snprintf(errstr, errstr_size, "%s (next attempt in %lld ms)",
+                         store->connect_error,
+                         (long long)(store->retry_at_ms - now));
+                return -1;
+        }
         store->redis =
                 redisConnectWithTimeout(store->host, store->conf.port, tv);
         if (!store->redis || store->redis->err) {
@@ -236,11 +256,23 @@ int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
             store_script_load(store, store_script_cohort, store->sha_cohort,
                               errstr, errstr_size))
                 goto fail;
+        if (store->connected_once)
+                store->stats.reconnects++;
+        store->connected_once = true;
+        store->backoff_ms = 0;
+        store->retry_at_ms = 0;
         return 0;
 fail:
         if (store->redis)
                 redisFree(store->redis);
         store->redis = NULL;
+        snprintf(store->connect_error, sizeof(store->connect_error), "%s",
+                 errstr);
+        store->backoff_ms = store->backoff_ms ? store->backoff_ms * 2
+                                              : STORE_BACKOFF_MIN_MS;
+        if (store->backoff_ms > STORE_BACKOFF_MAX_MS)
+                store->backoff_ms = STORE_BACKOFF_MAX_MS;
+        store->retry_at_ms = now + store->backoff_ms;
         return -1;
 }
 
@@ -270,7 +302,6 @@ struct ews_store *ews_store_new(const struct ews_store_conf *conf, char *errstr,
                 ews_store_destroy(store);
                 return NULL;
         }
-        store->stats.reconnects = 0;
         return store;
 }
 

@@ -24,7 +24,8 @@
  *   <prefix>cq, <prefix>aq         zset    id -> first undecided day
  *   <prefix>leader                 string  "<owner> <token>", with a TTL
  *   <prefix>leader:token           string  the last fencing token
- * Users and accounts expire after the retention period without events.
+ * Users and accounts (a:, am:, ab:) expire after the retention period
+ * without events.
  */
 #ifndef EWS_OUT_STORE_H
 #define EWS_OUT_STORE_H
@@ -51,6 +52,7 @@ enum ews_store_result {
         EWS_STORE_OK = 0,
         EWS_STORE_FENCED = 1,   /* epoch or offset did not match: reclaim */
         EWS_STORE_REJECTED = 2, /* the script refused the data: not retried */
+        EWS_STORE_GONE = 3,     /* the subject expired: nothing written */
 };
 
 struct ews_fence {
@@ -279,7 +281,8 @@ int ews_store_cohort_get(struct ews_store *store, char kind, const char *id,
 
 /* Writes the leader's decision if token still holds the lease: the state,
  * day fields before drop_before_day deleted, the id queued again at the
- * first remaining day (not before next_day), the outbox records. */
+ * first remaining day (not before next_day), the outbox records.
+ * EWS_STORE_GONE when the cohort hash has expired: nothing written. */
 enum ews_store_result
 ews_store_cohort_commit(struct ews_store *store, const char *owner,
                         int64_t token, const struct ews_store_cohort *cohort,

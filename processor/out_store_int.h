@@ -32,6 +32,12 @@ struct ews_store {
         struct store_argv argv;
         struct ews_user_cache *cache;
         struct ews_store_stats stats;
+        /* After a failed connect, calls fail fast until retry_at_ms
+         * (monotonic): the backoff doubles from 0.1 s up to 4 s, so
+         * an unreachable Redis does not stall the loop a timeout per call. */
+        int64_t retry_at_ms, backoff_ms;
+        char connect_error[256];
+        bool connected_once;
         unsigned char packed[4096]; /* one user, as it goes to Redis */
 };
 
@@ -44,7 +50,7 @@ void store_argv_reset(struct store_argv *a);
 /* Fixes the pointers once all arguments are in. */
 void store_argv_finish(struct store_argv *a);
 
-/* Connects when not connected. */
+/* Connects when not connected (not before the backoff allows). */
 int store_connect(struct ews_store *store, char *errstr, size_t errstr_size);
 
 /* Drops the connection (dead after any error) and the cache with it. */

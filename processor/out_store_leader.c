@@ -444,6 +444,8 @@ ews_store_cohort_commit(struct ews_store *store, const char *owner,
                         store_fail(store, errstr, errstr_size, "cohort commit");
         } else if (reply->element[0]->integer == 1) {
                 result = EWS_STORE_OK;
+        } else if (reply->element[0]->integer == 2) {
+                result = EWS_STORE_GONE;
         } else {
                 snprintf(errstr, errstr_size, "the lease is gone");
                 result = EWS_STORE_FENCED;

@@ -164,6 +164,7 @@ static const char store_script_commit[] =
         "    redis.call('ZADD', KEYS[4], 'LT', day, ARGV[b + 1])\n"
         "  else\n"
         "    redis.call('HINCRBY', key, 'd' .. day, ARGV[b + 3])\n"
+        "    redis.call('PEXPIRE', key, retention)\n"
         "    redis.call('ZADD', KEYS[5], 'LT', day, ARGV[b + 1])\n"
         "  end\n"
         "end\n"
@@ -202,10 +203,16 @@ static const char store_script_lease[] =
  *       records (id, record).
  * Day fields (n<day>, k<day>, d<day>) before the drop day go; the id is
  * queued again at its first remaining day, not before the next day.
- * Returns {1}, or {0} when the lease is no longer the caller's.
+ * Returns {1}, {0} when the lease is no longer the caller's, or {2} when
+ * the cohort hash expired with its account meanwhile: nothing is written
+ * (state written now would outlive the account) and the id is unqueued.
  */
 static const char store_script_cohort[] =
         "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end\n"
+        "if redis.call('EXISTS', KEYS[2]) == 0 then\n"
+        "  redis.call('ZREM', KEYS[3], ARGV[2])\n"
+        "  return {2}\n"
+        "end\n"
         "local drop, nextd = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
         "local ns, no = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
         "if not drop or not nextd or not ns or not no or\n"

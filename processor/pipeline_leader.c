@@ -76,6 +76,10 @@ static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
         result = ews_store_cohort_commit(p->store, leader->owner, leader->token,
                                          c, drop, closed_day + 1, p->records,
                                          p->record_cnt, errstr, sizeof(errstr));
+        if (result == EWS_STORE_GONE) {
+                ews_info("leader", "%s: expired with its subject", id);
+                return true;
+        }
         if (result == EWS_STORE_FENCED) {
                 ews_warn("leader", "lost the lease: %s", errstr);
                 leader->held = false;

@@ -10,6 +10,7 @@
 #define EWS_GEN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define GEN_MIN       60000LL
@@ -20,6 +21,16 @@
 #define GEN_USERS_MAX 20000000
 #define GEN_ATTRS_MAX 5
 #define GEN_COUNT(a)  ((int64_t)(sizeof(a) / sizeof((a)[0])))
+
+/* Every campaign's target activation rate, on its LAUNCHED event. */
+#define GEN_TARGET 0.4
+/* The scoring model and the thresholds of the rules, as config/ews.yaml
+ * sets them by default. */
+#define GEN_HALF_LIFE         (7.0 * GEN_DAY)
+#define GEN_ACTIVATION_POINTS 40.0
+#define GEN_ACTIVATION_WINDOW (3 * GEN_DAY)
+#define GEN_DROP_SHARE        0.4
+#define GEN_DROP_MIN_PEAK     30.0
 
 enum gen_behaviour {
         GEN_ACTIVE = 0,
@@ -99,5 +110,19 @@ bool gen_model_next(struct gen_model *model, struct gen_event *event);
 int gen_model_truth_write(const struct gen_model *model, const char *path);
 
 void gen_model_free(struct gen_model *model);
+
+/* Shared by the model and the truth (ews_gen_truth.c). */
+void gen_user_id(const struct gen_model *model, long index, char *buf,
+                 size_t size);
+long gen_user_campaign(const struct gen_model *model, long index);
+bool gen_campaign_poor(const struct gen_model *model, long campaign);
+/* points decayed over elapsed_ms by the default half-life. */
+double gen_decay(double points, int64_t elapsed_ms);
+/* Folds the event into the user's E, as the processor would. */
+void gen_user_score(struct gen_entity *entity, const struct gen_event *event);
+/* When E, decaying from e at last_ms, falls below the drop share of the
+ * peak, if that peak counts and it happens by until_ms; else 0. */
+int64_t gen_drop_time(double e, double peak, int64_t last_ms,
+                      int64_t until_ms);
 
 #endif

@@ -114,6 +114,47 @@ static inline char *fuzz_file_read(const char *path, size_t *len)
                         FUZZ_FAIL("%s not terminated", #field);                \
         } while (0)
 
+/* RFC 3629's well-formed byte sequences (its table 3-7), written apart
+ * from the decoder's own check: what is accepted goes into JSON. */
+static inline int fuzz_utf8(const char *str)
+{
+        const unsigned char *s = (const unsigned char *)str;
+
+        while (*s) {
+                unsigned char b = *s, lo = 0x80, hi = 0xbf;
+                int n, i;
+
+                if (b < 0x80) {
+                        s++;
+                        continue;
+                }
+                if (b >= 0xc2 && b <= 0xdf)
+                        n = 1;
+                else if (b >= 0xe0 && b <= 0xef)
+                        n = 2, lo = b == 0xe0 ? 0xa0 : 0x80,
+                        hi = b == 0xed ? 0x9f : 0xbf;
+                else if (b >= 0xf0 && b <= 0xf4)
+                        n = 3, lo = b == 0xf0 ? 0x90 : 0x80,
+                        hi = b == 0xf4 ? 0x8f : 0xbf;
+                else
+                        return 0;
+                if (s[1] < lo || s[1] > hi)
+                        return 0;
+                for (i = 2; i <= n; i++)
+                        if (s[i] < 0x80 || s[i] > 0xbf)
+                                return 0;
+                s += n + 1;
+        }
+        return 1;
+}
+
+#define FUZZ_TEXT(field)                                                       \
+        do {                                                                   \
+                FUZZ_TERMINATED(field);                                        \
+                if (!fuzz_utf8(field))                                         \
+                        FUZZ_FAIL("%s not UTF-8", #field);                     \
+        } while (0)
+
 /* The promises the stages after decode rely on, checked on every input
  * the decoder accepts. */
 static inline void fuzz_check_time(int64_t t)
@@ -126,12 +167,12 @@ static inline void fuzz_check_usage(const struct ews_usage_event *ev)
 {
         int i;
 
-        FUZZ_TERMINATED(ev->event_id);
-        FUZZ_TERMINATED(ev->user_id);
-        FUZZ_TERMINATED(ev->account_id);
-        FUZZ_TERMINATED(ev->event_type);
-        FUZZ_TERMINATED(ev->product);
-        FUZZ_TERMINATED(ev->campaign_id);
+        FUZZ_TEXT(ev->event_id);
+        FUZZ_TEXT(ev->user_id);
+        FUZZ_TEXT(ev->account_id);
+        FUZZ_TEXT(ev->event_type);
+        FUZZ_TEXT(ev->product);
+        FUZZ_TEXT(ev->campaign_id);
         if (!ev->event_id[0] || !ev->user_id[0] || !ev->event_type[0])
                 FUZZ_FAIL("usage event accepted without a required id");
         fuzz_check_time(ev->occurred_at_ms);
@@ -140,17 +181,17 @@ static inline void fuzz_check_usage(const struct ews_usage_event *ev)
         if (ev->attr_cnt < 0 || ev->attr_cnt > EWS_ATTR_MAX)
                 FUZZ_FAIL("attr_cnt %d", ev->attr_cnt);
         for (i = 0; i < ev->attr_cnt; i++) {
-                FUZZ_TERMINATED(ev->attrs[i].key);
-                FUZZ_TERMINATED(ev->attrs[i].value);
+                FUZZ_TEXT(ev->attrs[i].key);
+                FUZZ_TEXT(ev->attrs[i].value);
         }
 }
 
 static inline void fuzz_check_campaign(const struct ews_campaign_event *ev)
 {
-        FUZZ_TERMINATED(ev->event_id);
-        FUZZ_TERMINATED(ev->campaign_id);
-        FUZZ_TERMINATED(ev->name);
-        FUZZ_TERMINATED(ev->channel);
+        FUZZ_TEXT(ev->event_id);
+        FUZZ_TEXT(ev->campaign_id);
+        FUZZ_TEXT(ev->name);
+        FUZZ_TEXT(ev->channel);
         if (!ev->event_id[0] || !ev->campaign_id[0])
                 FUZZ_FAIL("campaign event accepted without a required id");
         if ((unsigned)ev->type > EWS_CAMPAIGN_ENDED)

@@ -180,6 +180,8 @@ def test_redis_outage_pauses_and_changes_nothing(broker, names, tmp_path):
                         "ready again")
         ewsenv.wait_for(lambda: applied(client, names) == events, 60,
                         "the rest")
+        ewsenv.wait_for(lambda: ewsenv.scrape(port).get(
+            "ews_redis_reconnects_total", 0) >= 1, 10, "a reconnect counted")
         code, err = stop(proc)
         assert code == 0, err[-2000:]
         got = {u: ewsenv.inspect(names, broker, redis, "user", u)

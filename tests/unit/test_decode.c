@@ -165,6 +165,15 @@ static void test_usage_valid(void **state)
         assert_string_equal(ev.product, "");
         assert_false(ev.has_value);
         assert_int_equal(ev.attr_cnt, 0);
+
+        /* two-, three- and four-byte UTF-8 in ids is fine */
+        s = usage_valid();
+        s.user_id = "u-\xc3\xbc-\xe2\x82\xac-\xf0\x9f\x98\x80";
+        enc_usage(&e, &s);
+        assert_int_equal(ews_decode_usage(decoder, e.buf, e.len, NOW, &ev,
+                                          errstr, sizeof(errstr)),
+                         EWS_DECODE_OK);
+        assert_string_equal(ev.user_id, s.user_id);
 }
 
 static void test_campaign_valid(void **state)
@@ -218,6 +227,10 @@ static void test_usage_malformed(void **state)
                 HUGE_MAP,
                 NEG_BLOCK_SIZE,
                 EMPTY_MSG,
+                NOT_UTF8,
+                OVERLONG_UTF8,
+                SURROGATE_UTF8,
+                KEY_NOT_UTF8,
                 KIND_CNT
         };
         static const enum ews_decode_err want[KIND_CNT] = {
@@ -228,7 +241,9 @@ static void test_usage_malformed(void **state)
                 EWS_DECODE_BAD_TIMESTAMP,  EWS_DECODE_BAD_VALUE,
                 EWS_DECODE_BAD_VALUE,      EWS_DECODE_BAD_VALUE,
                 EWS_DECODE_BAD_LENGTH,     EWS_DECODE_BAD_LENGTH,
-                EWS_DECODE_EMPTY,
+                EWS_DECODE_EMPTY,          EWS_DECODE_BAD_VALUE,
+                EWS_DECODE_BAD_VALUE,      EWS_DECODE_BAD_VALUE,
+                EWS_DECODE_BAD_VALUE,
         };
 
         (void)state;
@@ -255,6 +270,18 @@ static void test_usage_malformed(void **state)
                         break;
                 case NAN_VALUE:
                         s.value = NAN;
+                        break;
+                case NOT_UTF8:
+                        s.user_id = "u-\xff";
+                        break;
+                case OVERLONG_UTF8: /* '/' in two bytes */
+                        s.account_id = "a-\xc0\xaf";
+                        break;
+                case SURROGATE_UTF8:
+                        s.campaign_id = "c-\xed\xa0\x80";
+                        break;
+                case KEY_NOT_UTF8:
+                        s.attr_key = "page\xe2\x82";
                         break;
                 }
                 enc_usage(&e, &s);
