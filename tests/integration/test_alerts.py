@@ -59,6 +59,56 @@ def test_kill_between_commit_and_delivery_loses_no_alert(broker, redis, names,
     ewsenv.wait_for(lambda: not pending(), 20, "the outbox to empty")
 
 
+def test_undeliverable_alerts_stay_until_they_can_go(broker, redis, names,
+                                                    tmp_path):
+    ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
+                   ["--seed", "5", "--campaigns", "2", "--days", "8"])
+    # The producer alone talks to a port where nothing listens: every
+    # delivery fails after 1.5 s.
+    nowhere = f"127.0.0.1:{ewsenv.free_port()}"
+    with open(os.path.join(ewsenv.ROOT, "config", "ews.yaml")) as f:
+        conf = f.read().replace(
+            "  producer:\n", f"  producer:\n    bootstrap.servers: {nowhere}\n"
+            "    message.timeout.ms: 1500\n")
+    cut_off = tmp_path / "cut-off.yaml"
+    cut_off.write_text(conf)
+    outbox = f"{names.prefix}o:{names.usage}:*"
+
+    def pending():
+        ids = set()
+        for key in redis.cli("--scan", "--pattern", outbox).split():
+            ids |= set(redis.cli("HKEYS", key).split())
+        return ids
+
+    port = ewsenv.free_port()
+    proc = ewsenv.processor(names, broker, redis, ["-c", str(cut_off)],
+                            env_extra={"EWS_HTTP_PORT": str(port),
+                                       "EWS_OUTBOX_RESEND_INTERVAL": "1s"},
+                            stderr=subprocess.DEVNULL)
+    try:
+        # failed, kept, counted, and sent again
+        ewsenv.wait_for(
+            lambda: (lambda m: m.get("ews_outbox_failures_total", 0) >= 10
+                     and m.get("ews_outbox_resent_total", 0) >= 1
+                     and m.get("ews_outbox_records", 0) >= 10)(
+                ewsenv.scrape(port)), 90, "failed deliveries sent again")
+        assert ewsenv.scrape(port)["ews_outbox_delivered_total"] == 0
+    finally:
+        ewsenv.stop(proc)
+    assert proc.returncode == 0
+    kept = pending()
+    assert len(kept) >= 10
+    assert ewsenv.consume_all(broker, names.alerts, timeout=3) == []
+
+    # the cause fixed: a restart delivers what was kept, then deletes it
+    ewsenv.run_processor_to_end(names, broker, redis)
+    sch = ewsenv.schema("alert.avsc")
+    sent = {ewsenv.avro_decode(sch, value)["alert_id"]
+            for _, value, _ in ewsenv.consume_all(broker, names.alerts)}
+    assert kept <= sent, sorted(kept - sent)[:5]
+    ewsenv.wait_for(lambda: not pending(), 20, "the outbox to empty")
+
+
 def test_replay_gives_the_same_alert_ids(broker, redis, names, tmp_path):
     ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
                    ["--seed", "11", "--campaigns", "3", "--poor-campaigns",

@@ -107,7 +107,7 @@ def test_bad_input_goes_to_the_dead_letter_topic(broker, redis, names):
             "attributes": {}})
 
     messages = [(b"u-1", event(0, "u-1", "trial_started")),
-                (b"u-1", b"\x02\xff\xff\xff\xff\x0f"),   # negative length
+                (b"u-1", b"\x02a\xff\xff\xff\xff\x0f"),  # negative length
                 (b"u-1", event(1, "u-1", "login")[:-3]),  # truncated
                 (b"u-1", b""),
                 (b"u-1", event(2, "u-1", "login"))]
