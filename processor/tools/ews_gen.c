@@ -247,7 +247,7 @@ static void gen_usage(FILE *fp)
                     "  [--signup-days N] [--start-ms MS] [--truth FILE] "
                     "[--usage-topic T]\n"
                     "  [--campaign-topic T] [--schemas DIR] "
-                    "[-X key=value]...\n");
+                    "[--no-campaign-events] [-X key=value]...\n");
 }
 
 int main(int argc, char **argv)
@@ -267,6 +267,7 @@ int main(int argc, char **argv)
                 {"campaign-topic", required_argument, NULL, GEN_OPT_STR + 3},
                 {"schemas", required_argument, NULL, GEN_OPT_STR + 4},
                 {"count-only", no_argument, NULL, 'N'},
+                {"no-campaign-events", no_argument, NULL, 'C'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0}};
         /* What the scenario relies on; -X comes later and may override. */
@@ -332,6 +333,9 @@ int main(int argc, char **argv)
                         break;
                 case 'N':
                         gen.count_only = true;
+                        break;
+                case 'C':
+                        model->no_campaign_events = true;
                         break;
                 case 'h':
                         gen_usage(stdout);

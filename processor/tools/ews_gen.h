@@ -95,6 +95,7 @@ struct gen_model {
         int32_t *heap;
         int64_t usage_events, campaign_events, last_event_ms;
         long behaviours[GEN_BEHAVIOURS];
+        bool no_campaign_events; /* campaigns known only by attribution */
 };
 
 extern const char *const gen_behaviour_names[GEN_BEHAVIOURS];

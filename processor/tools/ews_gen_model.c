@@ -535,8 +535,11 @@ int gen_model_init(struct gen_model *model)
                                            (uint64_t)i);
                 entity->next_ms = model->start_ms;
                 model->heap[i] = (int32_t)i;
-                if (i < model->campaigns)
+                if (i < model->campaigns) {
+                        if (model->no_campaign_events)
+                                entity->next_ms = GEN_NEVER;
                         continue;
+                }
                 /* Colleagues come through the same campaign, so an account
                  * never spans two of them. */
                 user = (long)(i - model->campaigns);
@@ -563,10 +566,17 @@ bool gen_model_next(struct gen_model *model, struct gen_event *event)
         struct gen_entity *entity;
         int32_t index;
 
-        if (model->heap_cnt == 0)
-                return false;
-        index = model->heap[0];
-        entity = &model->entities[index];
+        for (;;) {
+                if (model->heap_cnt == 0)
+                        return false;
+                index = model->heap[0];
+                entity = &model->entities[index];
+                if (entity->next_ms != GEN_NEVER)
+                        break;
+                /* a campaign that says nothing (--no-campaign-events) */
+                model->heap[0] = model->heap[--model->heap_cnt];
+                gen_heap_sift_down(model, 0);
+        }
         memset(event, 0, sizeof(*event));
         event->value = event->target = event->amount = NAN;
         if (index < model->campaigns) {

@@ -156,9 +156,11 @@ int gen_model_truth_write(const struct gen_model *model, const char *path)
         for (i = 0; i < model->campaigns; i++)
                 fprintf(fp,
                         "{\"kind\":\"campaign\",\"id\":\"c-%03ld\","
-                        "\"poor\":%s,\"target\":%g,\"mix\":\"%s\"}\n",
+                        "\"poor\":%s,\"target\":%g,\"launched\":%s,"
+                        "\"mix\":\"%s\"}\n",
                         i + 1, gen_campaign_poor(model, i) ? "true" : "false",
                         GEN_TARGET,
+                        model->no_campaign_events ? "false" : "true",
                         gen_campaign_poor(model, i) ? "poor" : "healthy");
         for (; i < model->entity_cnt; i++)
                 gen_truth_user(model, fp, i);
