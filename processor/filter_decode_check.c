@@ -52,39 +52,49 @@ static enum ews_decode_err check_skip(struct check *c, int64_t n,
         return EWS_DECODE_OK;
 }
 
+/* Bytes of the well-formed UTF-8 sequence at p, 0 when there is none:
+ * overlong forms, surrogates and code points past U+10FFFF are not. */
+static size_t check_utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+        unsigned b = *p, len, cp, i;
+
+        if (b < 0x80)
+                return 1;
+        if (b >= 0xc2 && b <= 0xdf)
+                len = 1, cp = b & 0x1f;
+        else if (b >= 0xe0 && b <= 0xef)
+                len = 2, cp = b & 0x0f;
+        else if (b >= 0xf0 && b <= 0xf4)
+                len = 3, cp = b & 0x07;
+        else
+                return 0;
+        if ((size_t)(end - p) <= len)
+                return 0;
+        for (i = 1; i <= len; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if ((len == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (len == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+                return 0;
+        return len + 1;
+}
+
 /* The n bytes before c->p are an Avro string: UTF-8 by the spec, and
- * what the JSON of alerts and of /v1 needs. Overlong forms, surrogates
- * and code points past U+10FFFF are refused too. */
+ * what the JSON of alerts and of /v1 needs. */
 static enum ews_decode_err check_utf8(struct check *c, int64_t n,
                                       const char *what)
 {
         const unsigned char *p = c->p - n, *end = c->p;
+        size_t len;
 
         while (p < end) {
-                unsigned b = *p++, len, cp, i;
-
-                if (b < 0x80)
-                        continue;
-                if (b >= 0xc2 && b <= 0xdf)
-                        len = 1, cp = b & 0x1f;
-                else if (b >= 0xe0 && b <= 0xef)
-                        len = 2, cp = b & 0x0f;
-                else if (b >= 0xf0 && b <= 0xf4)
-                        len = 3, cp = b & 0x07;
-                else
+                if (!(len = check_utf8_seq(p, end))) {
+                        c->p = p; /* the error names this byte */
                         return check_fail(c, EWS_DECODE_BAD_VALUE, what);
-                if ((size_t)(end - p) < len)
-                        return check_fail(c, EWS_DECODE_BAD_VALUE, what);
-                for (i = 0; i < len; i++, p++) {
-                        if ((*p & 0xc0) != 0x80)
-                                return check_fail(c, EWS_DECODE_BAD_VALUE,
-                                                  what);
-                        cp = cp << 6 | (*p & 0x3f);
                 }
-                if ((len == 2 &&
-                     (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-                    (len == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-                        return check_fail(c, EWS_DECODE_BAD_VALUE, what);
+                p += len;
         }
         return EWS_DECODE_OK;
 }

@@ -2,6 +2,7 @@
 #include "filter_score.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,30 @@ void rules_alert_init(struct ews_alert *alert, enum ews_rule rule,
                  alert->episode_id, alert->seq);
         alert->event_time_ms = event_ms;
         alert->emitted_at_ms = now_ms;
+}
+
+void rules_reason(struct ews_alert *alert, const char *fmt, ...)
+{
+        size_t len, start;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(alert->reason, sizeof(alert->reason), fmt, ap);
+        va_end(ap);
+        /* A cut may fall inside a name's multi-byte character: drop the
+         * partial character, the alert must stay UTF-8. */
+        len = strlen(alert->reason);
+        start = len;
+        while (start > 0 &&
+               ((unsigned char)alert->reason[start - 1] & 0xc0) == 0x80)
+                start--;
+        if (start > 0 && (unsigned char)alert->reason[start - 1] >= 0xc0) {
+                unsigned char lead = (unsigned char)alert->reason[start - 1];
+                size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+
+                if (len - (start - 1) < need)
+                        alert->reason[start - 1] = '\0';
+        }
 }
 
 void rules_format_time(char *buf, size_t size, int64_t ms)
@@ -209,14 +234,14 @@ static void rules_disengaged_fire(const struct ews_rules_conf *conf,
         rules_alert_value(alert, "score_drop", dropped ? 1 : 0);
         rules_format_time(since, sizeof(since), user->last_activity_ms);
         if (dropped)
-                snprintf(alert->reason, sizeof(alert->reason),
-                         "trial user's engagement fell to %.1f, below %.0f%% "
-                         "of its peak %.1f (last active %s)",
-                         e, conf->drop_share * 100, user->rule_peak, since);
+                rules_reason(
+                        alert,
+                        "trial user's engagement fell to %.1f, below %.0f%% "
+                        "of its peak %.1f (last active %s)",
+                        e, conf->drop_share * 100, user->rule_peak, since);
         else
-                snprintf(alert->reason, sizeof(alert->reason),
-                         "trial user inactive for %lldh since %s",
-                         (long long)(conf->inactivity_ms / 3600000), since);
+                rules_reason(alert, "trial user inactive for %lldh since %s",
+                             (long long)(conf->inactivity_ms / 3600000), since);
 }
 
 static void rules_disengaged_resolve(const struct ews_rules_conf *conf,
@@ -239,9 +264,9 @@ static void rules_disengaged_resolve(const struct ews_rules_conf *conf,
                                   conf->exit_share * user->rule_peak);
                 rules_alert_value(alert, "episode_seconds",
                                   (double)(t - start) / 1000.0);
-                snprintf(alert->reason, sizeof(alert->reason),
-                         "trial user active again (%s, engagement %.1f)",
-                         ews_stage_name(user->stage), e);
+                rules_reason(alert,
+                             "trial user active again (%s, engagement %.1f)",
+                             ews_stage_name(user->stage), e);
         }
         /* The peak that counts from here is the one the user rebuilds. */
         user->rule_peak = e;
@@ -273,18 +298,19 @@ static void rules_sales_ready(const struct ews_rules_conf *conf,
         rules_alert_value(alert, "exit_threshold", conf->sales_ready_exit);
         rules_alert_value(alert, "fit", user->fit);
         if (status == EWS_ALERT_FIRING) {
-                snprintf(alert->reason, sizeof(alert->reason),
-                         "engagement %.1f reached the sales-ready threshold "
-                         "%.0f (fit %.0f, %s)",
-                         e, conf->sales_ready_points, user->fit,
-                         ews_stage_name(user->stage));
+                rules_reason(
+                        alert,
+                        "engagement %.1f reached the sales-ready threshold "
+                        "%.0f (fit %.0f, %s)",
+                        e, conf->sales_ready_points, user->fit,
+                        ews_stage_name(user->stage));
         } else {
                 rules_alert_value(alert, "episode_seconds",
                                   (double)(t - start) / 1000.0);
-                snprintf(alert->reason, sizeof(alert->reason),
-                         "engagement fell to %.1f, below the sales-ready "
-                         "exit %.0f",
-                         e, conf->sales_ready_exit);
+                rules_reason(alert,
+                             "engagement fell to %.1f, below the sales-ready "
+                             "exit %.0f",
+                             e, conf->sales_ready_exit);
         }
 }
 

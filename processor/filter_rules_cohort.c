@@ -57,17 +57,18 @@ static void campaign_alert(const struct ews_rules_conf *conf,
                                  info->spend);
                 }
         }
-        snprintf(alert->reason, sizeof(alert->reason),
-                 "campaign %s%s%s%s: %lld of %lld mature trials activated "
-                 "(%.1f%%, at most %.1f%% at %.0f%% confidence) %s a target "
-                 "of %.0f%%%s",
-                 info->campaign_id, info->name && info->name[0] ? " (" : "",
-                 info->name ? info->name : "",
-                 info->name && info->name[0] ? ")" : "", (long long)state->k,
-                 (long long)state->n, rate * 100, upper * 100,
-                 100 * (0.5 * (1 + erf(conf->confidence_z / sqrt(2.0)))),
-                 status == EWS_ALERT_FIRING ? "against" : "back above",
-                 target * 100, cost);
+        rules_reason(
+                alert,
+                "campaign %s%s%s%s: %lld of %lld mature trials activated "
+                "(%.1f%%, at most %.1f%% at %.0f%% confidence) %s a target "
+                "of %.0f%%%s",
+                info->campaign_id, info->name && info->name[0] ? " (" : "",
+                info->name ? info->name : "",
+                info->name && info->name[0] ? ")" : "", (long long)state->k,
+                (long long)state->n, rate * 100, upper * 100,
+                100 * (0.5 * (1 + erf(conf->confidence_z / sqrt(2.0)))),
+                status == EWS_ALERT_FIRING ? "against" : "back above",
+                target * 100, cost);
 }
 
 int ews_rules_campaign_days(const struct ews_rules_conf *conf,
@@ -151,18 +152,18 @@ static void account_alert(const struct ews_rules_conf *conf,
         rules_alert_value(alert, "share", conf->at_risk_share);
         rules_alert_value(alert, "window_days",
                           (double)conf->active_window_ms / EWS_DAY_MS);
-        snprintf(alert->reason, sizeof(alert->reason),
-                 status == EWS_ALERT_FIRING
-                         ? "account %s: %lld users active in the last %.0f "
-                           "days, below %.0f%% of its trailing level %.1f"
-                         : "account %s: %lld users active in the last %.0f "
-                           "days, back to %.0f%% of its level %.1f",
-                 account_id, (long long)active,
-                 (double)conf->active_window_ms / EWS_DAY_MS,
-                 100 * (status == EWS_ALERT_FIRING
-                                ? conf->at_risk_share
-                                : conf->at_risk_resolve_share),
-                 status == EWS_ALERT_FIRING ? level : state->baseline);
+        rules_reason(alert,
+                     status == EWS_ALERT_FIRING
+                             ? "account %s: %lld users active in the last %.0f "
+                               "days, below %.0f%% of its trailing level %.1f"
+                             : "account %s: %lld users active in the last %.0f "
+                               "days, back to %.0f%% of its level %.1f",
+                     account_id, (long long)active,
+                     (double)conf->active_window_ms / EWS_DAY_MS,
+                     100 * (status == EWS_ALERT_FIRING
+                                    ? conf->at_risk_share
+                                    : conf->at_risk_resolve_share),
+                     status == EWS_ALERT_FIRING ? level : state->baseline);
 }
 
 int ews_rules_account_days(const struct ews_rules_conf *conf,

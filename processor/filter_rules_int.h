@@ -13,6 +13,12 @@ void rules_alert_init(struct ews_alert *alert, enum ews_rule rule,
                       enum ews_subject subject_type, const char *subject_id,
                       int64_t start_ms, int64_t event_ms, int64_t now_ms);
 void rules_alert_value(struct ews_alert *alert, const char *name, double value);
+/* The alert's one-line reason, cut to its buffer on a character
+ * boundary. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void rules_reason(struct ews_alert *alert, const char *fmt, ...);
 void rules_format_time(char *buf, size_t size, int64_t ms);
 
 #endif

@@ -68,12 +68,22 @@ enum ews_store_result ews_store_outbox_scan(
         return EWS_STORE_OK;
 }
 
+/* What to do with the i-th reply of a pipelined run. */
+struct outbox_replies {
+        int64_t *sum; /* adds up the integer replies */
+        /* gets the string replies (a missing field is nil: skipped) */
+        void (*cb)(void *opaque, size_t i, const unsigned char *data,
+                   size_t len);
+        void *opaque;
+};
+
 /* One command per outbox ref (with ids[i] when ids), pipelined: one round
- * trip. *sum, when given, adds up the integer replies. */
+ * trip. */
 static enum ews_store_result
 leader_outbox_each(struct ews_store *store, const char *cmd,
                    const struct ews_outbox_ref *refs, char *const *ids,
-                   size_t cnt, int64_t *sum, char *errstr, size_t errstr_size)
+                   size_t cnt, const struct outbox_replies *replies,
+                   char *errstr, size_t errstr_size)
 {
         struct store_argv *a = &store->argv;
         redisReply *reply;
@@ -88,6 +98,9 @@ leader_outbox_each(struct ews_store *store, const char *cmd,
                 if (store_argv_add(a, cmd, strlen(cmd)) ||
                     leader_outbox_key(store, a, refs[i]) ||
                     (ids && store_argv_add(a, ids[i], strlen(ids[i])))) {
+                        /* commands already queued would answer the next
+                         * call: drop the connection with them */
+                        store_fail(store, errstr, errstr_size, cmd);
                         snprintf(errstr, errstr_size, "out of memory");
                         return EWS_STORE_ERROR;
                 }
@@ -98,8 +111,13 @@ leader_outbox_each(struct ews_store *store, const char *cmd,
                 if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
                     !reply)
                         return store_fail(store, errstr, errstr_size, cmd);
-                if (sum && reply->type == REDIS_REPLY_INTEGER)
-                        *sum += reply->integer;
+                if (replies && replies->sum &&
+                    reply->type == REDIS_REPLY_INTEGER)
+                        *replies->sum += reply->integer;
+                if (replies && replies->cb && reply->type == REDIS_REPLY_STRING)
+                        replies->cb(replies->opaque, i,
+                                    (const unsigned char *)reply->str,
+                                    reply->len);
                 freeReplyObject(reply);
         }
         return EWS_STORE_OK;
@@ -114,14 +132,29 @@ enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
                                   errstr_size);
 }
 
+enum ews_store_result
+ews_store_outbox_get(struct ews_store *store, const struct ews_outbox_ref *refs,
+                     char *const *ids, size_t cnt,
+                     void (*cb)(void *opaque, size_t i,
+                                const unsigned char *data, size_t len),
+                     void *opaque, char *errstr, size_t errstr_size)
+{
+        struct outbox_replies replies = {NULL, cb, opaque};
+
+        return leader_outbox_each(store, "HGET", refs, ids, cnt, &replies,
+                                  errstr, errstr_size);
+}
+
 enum ews_store_result ews_store_outbox_len(struct ews_store *store,
                                            const struct ews_outbox_ref *refs,
                                            size_t cnt, int64_t *total,
                                            char *errstr, size_t errstr_size)
 {
+        struct outbox_replies replies = {total, NULL, NULL};
+
         *total = 0;
-        return leader_outbox_each(store, "HLEN", refs, NULL, cnt, total, errstr,
-                                  errstr_size);
+        return leader_outbox_each(store, "HLEN", refs, NULL, cnt, &replies,
+                                  errstr, errstr_size);
 }
 
 static int leader_lease_call(struct ews_store *store, const char *owner,

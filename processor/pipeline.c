@@ -95,6 +95,9 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         for (size_t i = 0; i < p->delivered_cnt; i++)
                 free(p->delivered[i].id);
         free(p->delivered);
+        for (size_t i = 0; i < p->failed_cnt; i++)
+                free(p->failed[i].id);
+        free(p->failed);
         free(p->leader.due);
         batch_table_free(&p->cohorts);
         batch_table_free(&p->users);

@@ -20,8 +20,7 @@ struct pipeline_part {
         int64_t epoch;
         int64_t next_offset; /* -1: nothing stored yet */
         int64_t watermark_ms;
-        int64_t idle_ms;    /* wall clock the watermark accounts for */
-        bool outbox_failed; /* a record of its outbox failed to go out */
+        int64_t idle_ms; /* wall clock the watermark accounts for */
         /* Where to go back to when no fence offset exists yet: the first
          * message consumed but not committed. -1: none. */
         int64_t rewind;
@@ -63,7 +62,8 @@ struct batch_cohort {
         struct ews_cohort_delta delta;
 };
 
-/* A delivered outbox record, to be deleted. */
+/* A delivered outbox record, to be deleted; or a failed one, to be sent
+ * again. */
 struct pipeline_delivered {
         struct ews_outbox_ref ref;
         char *id;
@@ -74,7 +74,6 @@ struct pipeline_leader {
         int64_t token;
         bool held;
         bool resend;         /* just took the lease: its outbox is sent again */
-        bool outbox_failed;  /* a record of its outbox failed to go out */
         bool caught_up;      /* the last tick decided every closed day due */
         int64_t renew_at_ms; /* monotonic */
         struct ews_store_cohort cohort;
@@ -116,6 +115,8 @@ struct ews_pipeline {
         size_t arena_used, arena_cap;
         struct pipeline_delivered *delivered;
         size_t delivered_cnt, delivered_cap;
+        struct pipeline_delivered *failed;
+        size_t failed_cnt, failed_cap;
         enum time_mode time_mode;
         int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
         struct pipeline_leader leader;

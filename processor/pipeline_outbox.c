@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OUTBOX_SCAN_MAX 5000 /* records sent again per outbox and look */
+#define OUTBOX_SCAN_MAX   5000   /* records sent again per outbox and look */
+#define OUTBOX_FAILED_MAX 100000 /* failed ids remembered */
 
 void pipeline_records_reset(struct ews_pipeline *p)
 {
@@ -83,19 +84,33 @@ bool pipeline_record_alert(struct ews_pipeline *p,
         return pipeline_record_add(p, alert->alert_id, &entry);
 }
 
-/* A record that did not go out is sent again at the next look at its
- * outbox, even while other records are in flight. */
-static void outbox_failed(struct ews_pipeline *p, struct ews_outbox_ref ref)
+/* A record that did not go out is sent again, by id, at the next
+ * periodic look, whatever else is in flight then. Past the cap (or out of
+ * memory), the full look of a quiet moment finds it instead. */
+static void outbox_remember(struct ews_pipeline *p, struct ews_outbox_ref ref,
+                            const char *id)
 {
-        p->stats.outbox_failed++;
-        if (ref.source == EWS_OUTBOX_LEADER)
-                p->leader.outbox_failed = true;
-        else if (ref.source >= 0 && ref.source < EWS_SOURCE_COUNT &&
-                 ref.partition >= 0 && ref.partition < EWS_PARTITIONS_MAX)
-                p->parts[ref.source][ref.partition].outbox_failed = true;
+        struct pipeline_delivered *f;
+
+        if (p->failed_cnt >= OUTBOX_FAILED_MAX ||
+            !pipeline_grow((void **)&p->failed, &p->failed_cap,
+                           p->failed_cnt + 1, sizeof(*p->failed)))
+                return;
+        f = &p->failed[p->failed_cnt];
+        f->ref = ref;
+        if ((f->id = strdup(id)))
+                p->failed_cnt++;
 }
 
-static void outbox_send(struct ews_pipeline *p, struct ews_outbox_ref ref,
+static void outbox_failed(struct ews_pipeline *p, struct ews_outbox_ref ref,
+                          const char *id)
+{
+        p->stats.outbox_failed++;
+        outbox_remember(p, ref, id);
+}
+
+/* True when the producer took the record. */
+static bool outbox_send(struct ews_pipeline *p, struct ews_outbox_ref ref,
                         const char *id, const unsigned char *data, size_t len)
 {
         struct ews_outbox_entry entry;
@@ -106,12 +121,14 @@ static void outbox_send(struct ews_pipeline *p, struct ews_outbox_ref ref,
                         "where it is",
                         id);
                 p->stats.outbox_failed++;
-                return;
+                return false;
         }
-        if (!ews_out_kafka_send(p->out, ref, id, &entry))
-                p->stats.outbox_sent++;
-        else
-                outbox_failed(p, ref);
+        if (ews_out_kafka_send(p->out, ref, id, &entry)) {
+                outbox_failed(p, ref, id);
+                return false;
+        }
+        p->stats.outbox_sent++;
+        return true;
 }
 
 void pipeline_records_send(struct ews_pipeline *p, struct ews_outbox_ref ref)
@@ -130,7 +147,7 @@ void pipeline_delivered(void *opaque, struct ews_outbox_ref ref, const char *id,
         struct pipeline_delivered *d;
 
         if (!delivered) {
-                outbox_failed(p, ref); /* stays in the outbox */
+                outbox_failed(p, ref, id); /* stays in the outbox */
                 return;
         }
         if (!pipeline_grow((void **)&p->delivered, &p->delivered_cap,
@@ -182,8 +199,8 @@ static void outbox_scan_cb(void *opaque, const char *id,
 {
         struct outbox_scan *scan = opaque;
 
-        outbox_send(scan->p, scan->ref, id, data, len);
-        scan->p->stats.outbox_resent++;
+        if (outbox_send(scan->p, scan->ref, id, data, len))
+                scan->p->stats.outbox_resent++;
 }
 
 void pipeline_outbox_resend(struct ews_pipeline *p, struct ews_outbox_ref ref)
@@ -228,35 +245,105 @@ static void outbox_measure(struct ews_pipeline *p)
                 p->stats.outbox_pending = total;
 }
 
+static bool outbox_owned(const struct ews_pipeline *p,
+                         struct ews_outbox_ref ref)
+{
+        const struct pipeline_part *part;
+
+        if (ref.source == EWS_OUTBOX_LEADER)
+                return p->leader.held;
+        if (ref.source < 0 || ref.source >= EWS_SOURCE_COUNT ||
+            ref.partition < 0 || ref.partition >= EWS_PARTITIONS_MAX)
+                return false;
+        part = &p->parts[ref.source][ref.partition];
+        return part->assigned && part->claimed && !part->recovering;
+}
+
+struct outbox_retry {
+        struct ews_pipeline *p;
+        struct pipeline_delivered *failed;
+};
+
+static void outbox_retry_cb(void *opaque, size_t i, const unsigned char *data,
+                            size_t len)
+{
+        struct outbox_retry *retry = opaque;
+
+        if (outbox_send(retry->p, retry->failed[i].ref, retry->failed[i].id,
+                        data, len))
+                retry->p->stats.outbox_resent++;
+}
+
+/* Sends the records that failed again, by id: the list is taken first, as
+ * a new failure adds to it. Records no longer owned are left to their new
+ * owner, which sends its outboxes when it claims them. */
+static void outbox_retry_failed(struct ews_pipeline *p)
+{
+        struct outbox_retry retry = {p, p->failed};
+        size_t cnt = p->failed_cnt, kept = 0, i;
+        struct ews_outbox_ref *refs = NULL;
+        char **ids = NULL, errstr[256];
+
+        if (!cnt)
+                return;
+        p->failed = NULL;
+        p->failed_cnt = p->failed_cap = 0;
+        for (i = 0; i < cnt; i++) {
+                if (outbox_owned(p, retry.failed[i].ref))
+                        retry.failed[kept++] = retry.failed[i];
+                else
+                        free(retry.failed[i].id);
+        }
+        refs = malloc((kept ? kept : 1) * sizeof(*refs));
+        ids = malloc((kept ? kept : 1) * sizeof(*ids));
+        if (refs && ids) {
+                for (i = 0; i < kept; i++) {
+                        refs[i] = retry.failed[i].ref;
+                        ids[i] = retry.failed[i].id;
+                }
+                if (ews_store_outbox_get(p->store, refs, ids, kept,
+                                         outbox_retry_cb, &retry, errstr,
+                                         sizeof(errstr)) != EWS_STORE_OK) {
+                        ews_warn("pipeline", "outbox: %s", errstr);
+                        /* tried again at the next look */
+                        for (i = 0; i < kept; i++)
+                                outbox_remember(p, refs[i], ids[i]);
+                }
+        }
+        for (i = 0; i < kept; i++)
+                free(retry.failed[i].id);
+        free(retry.failed);
+        free(refs);
+        free(ids);
+}
+
 void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
 {
-        /* In flight means its report is still to come: a look now would
-         * send it twice, so a full look waits for a moment with nothing in
-         * flight; an outbox with a failed record is looked at anyway. */
-        bool quiet = ews_out_kafka_queue_len(p->out) == 0;
         struct ews_outbox_ref ref;
+        bool quiet;
         int s, i;
 
         ews_out_kafka_poll(p->out);
         outbox_delete(p);
+        if (periodic)
+                outbox_retry_failed(p);
+        /* In flight means its report is still to come: a look at a whole
+         * outbox now would send it twice, so a full look waits for a
+         * moment with nothing in flight. */
+        quiet = ews_out_kafka_queue_len(p->out) == 0;
         for (s = 0; s < EWS_SOURCE_COUNT; s++)
                 for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
                         struct pipeline_part *part = &p->parts[s][i];
 
                         if (!part->assigned || !part->claimed ||
-                            part->recovering || !periodic ||
-                            !(quiet || part->outbox_failed))
+                            part->recovering || !periodic || !quiet)
                                 continue;
-                        part->outbox_failed = false;
                         ref.source = s;
                         ref.partition = i;
                         pipeline_outbox_resend(p, ref);
                 }
-        if (p->leader.held &&
-            (p->leader.resend ||
-             (periodic && (quiet || p->leader.outbox_failed)))) {
+        if (p->leader.held && (p->leader.resend || (periodic && quiet))) {
                 p->leader.resend = false;
-                p->leader.outbox_failed = false;
                 ref.source = EWS_OUTBOX_LEADER;
                 ref.partition = 0;
                 pipeline_outbox_resend(p, ref);

@@ -296,6 +296,35 @@ static void test_campaign_fires_and_resolves_by_closed_day(void **state)
         assert_true(st.n == 130 && st.k == 84);
 }
 
+/* A reason cut to its buffer inside a multi-byte character drops that
+ * character: the alert stays UTF-8. */
+static void test_long_names_are_cut_on_a_character(void **state)
+{
+        char id[128], name[128];
+        struct ews_campaign_rule_state st = {0, 0, 0, 0};
+        struct ews_campaign_rule_info info = {id, name, true, 0.4, 0, 0};
+        struct ews_cohort_day days[] = {{20455, 25, 3}};
+        struct ews_alert alerts[2];
+        const unsigned char *p;
+        size_t i, len;
+
+        (void)state;
+        /* 126 bytes of id put the cut one byte into a euro sign */
+        memset(id, 'c', 126);
+        id[126] = '\0';
+        for (i = 0; i + 3 < sizeof(name); i += 3)
+                memcpy(name + i, "\xe2\x82\xac", 3); /* the euro sign */
+        name[i] = '\0';
+        assert_int_equal(ews_rules_campaign_days(&conf, &st, &info, days, 1,
+                                                 NOW, alerts, 2),
+                         1);
+        len = strlen(alerts[0].reason);
+        assert_true(len > 200 && len < sizeof(alerts[0].reason));
+        /* ends on a whole euro sign */
+        p = (const unsigned char *)alerts[0].reason + len - 3;
+        assert_memory_equal(p, "\xe2\x82\xac", 3);
+}
+
 static void test_healthy_campaign_never_fires(void **state)
 {
         struct ews_campaign_rule_state st = {0, 0, 0, 0};
@@ -355,6 +384,7 @@ int main(void)
                 cmocka_unit_test(test_wilson_bounds),
                 cmocka_unit_test(
                         test_campaign_fires_and_resolves_by_closed_day),
+                cmocka_unit_test(test_long_names_are_cut_on_a_character),
                 cmocka_unit_test(test_healthy_campaign_never_fires),
                 cmocka_unit_test(test_account_at_risk),
         };
