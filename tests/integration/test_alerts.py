@@ -8,28 +8,39 @@ import subprocess
 import ewsenv
 
 
+def producer_config(tmp_path, name, settings):
+    """config/ews.yaml with settings added under kafka.producer."""
+    with open(os.path.join(ewsenv.ROOT, "config", "ews.yaml")) as f:
+        conf = f.read().replace("  producer:\n", "  producer:\n" + "".join(
+            f"    {key}: {value}\n" for key, value in settings.items()))
+    path = tmp_path / name
+    path.write_text(conf)
+    return str(path)
+
+
+def outbox_ids(redis, names):
+    """The record ids in the usage partitions' outboxes."""
+    ids = set()
+    for key in redis.cli("--scan", "--pattern",
+                         f"{names.prefix}o:{names.usage}:*").split():
+        ids |= set(redis.cli("HKEYS", key).split())
+    return ids
+
+
 def test_kill_between_commit_and_delivery_loses_no_alert(broker, redis, names,
                                                          tmp_path):
     ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
                    ["--seed", "5", "--campaigns", "2", "--days", "8"])
     # A producer that holds every message for ten minutes: the commits
     # happen, the deliveries cannot.
-    with open(os.path.join(ewsenv.ROOT, "config", "ews.yaml")) as f:
-        conf = f.read().replace(
-            "  producer:\n", "  producer:\n    linger.ms: 600000\n"
-            "    message.timeout.ms: 1200000\n")
-    held = tmp_path / "held.yaml"
-    held.write_text(conf)
-    outbox = f"{names.prefix}o:{names.usage}:*"
+    held = producer_config(tmp_path, "held.yaml", {
+        "linger.ms": 600000, "message.timeout.ms": 1200000})
 
     def pending():
-        ids = set()
-        for key in redis.cli("--scan", "--pattern", outbox).split():
-            ids |= set(redis.cli("HKEYS", key).split())
-        return ids
+        return outbox_ids(redis, names)
 
     port = ewsenv.free_port()
-    proc = ewsenv.processor(names, broker, redis, ["-c", str(held)],
+    proc = ewsenv.processor(names, broker, redis, ["-c", held],
                             env_extra={"EWS_HTTP_PORT": str(port)})
     try:
         ewsenv.wait_for(lambda: len(pending()) >= 10, 60,
@@ -65,23 +76,15 @@ def test_undeliverable_alerts_stay_until_they_can_go(broker, redis, names,
                    ["--seed", "5", "--campaigns", "2", "--days", "8"])
     # The producer alone talks to a port where nothing listens: every
     # delivery fails after 1.5 s.
-    nowhere = f"127.0.0.1:{ewsenv.free_port()}"
-    with open(os.path.join(ewsenv.ROOT, "config", "ews.yaml")) as f:
-        conf = f.read().replace(
-            "  producer:\n", f"  producer:\n    bootstrap.servers: {nowhere}\n"
-            "    message.timeout.ms: 1500\n")
-    cut_off = tmp_path / "cut-off.yaml"
-    cut_off.write_text(conf)
-    outbox = f"{names.prefix}o:{names.usage}:*"
+    cut_off = producer_config(tmp_path, "cut-off.yaml", {
+        "bootstrap.servers": f"127.0.0.1:{ewsenv.free_port()}",
+        "message.timeout.ms": 1500})
 
     def pending():
-        ids = set()
-        for key in redis.cli("--scan", "--pattern", outbox).split():
-            ids |= set(redis.cli("HKEYS", key).split())
-        return ids
+        return outbox_ids(redis, names)
 
     port = ewsenv.free_port()
-    proc = ewsenv.processor(names, broker, redis, ["-c", str(cut_off)],
+    proc = ewsenv.processor(names, broker, redis, ["-c", cut_off],
                             env_extra={"EWS_HTTP_PORT": str(port),
                                        "EWS_OUTBOX_RESEND_INTERVAL": "1s"},
                             stderr=subprocess.DEVNULL)
