@@ -31,7 +31,7 @@ TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
             $(BUILD)/ews-inspect $(BUILD)/ews-redrive
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-C_FILES  := $(wildcard processor/*.[ch] processor/tools/*.c tests/unit/*.[ch] \
+C_FILES  := $(wildcard processor/*.[ch] processor/tools/*.[ch] tests/unit/*.[ch] \
                       tests/fuzz/*.[ch])
 
 # libFuzzer targets (tests/fuzz/README.md). `make test` replays their seed

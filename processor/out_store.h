@@ -234,23 +234,23 @@ enum ews_store_result ews_store_outbox_scan(
 
 /* Deletes delivered records: one pipelined round trip. */
 enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
-                                              const struct ews_outbox_ref *refs,
-                                              char *const *ids, size_t cnt,
-                                              char *errstr, size_t errstr_size);
+                                              const struct ews_outbox_key *keys,
+                                              size_t cnt, char *errstr,
+                                              size_t errstr_size);
 
-/* Calls cb with the i-th record (refs[i], ids[i]) for each of them still
- * there: one pipelined round trip. */
+/* Calls cb with the i-th record (keys[i]) for each of them still there:
+ * one pipelined round trip. */
 enum ews_store_result
-ews_store_outbox_get(struct ews_store *store, const struct ews_outbox_ref *refs,
-                     char *const *ids, size_t cnt,
+ews_store_outbox_get(struct ews_store *store, const struct ews_outbox_key *keys,
+                     size_t cnt,
                      void (*cb)(void *opaque, size_t i,
                                 const unsigned char *data, size_t len),
                      void *opaque, char *errstr, size_t errstr_size);
 
-/* *total to the records the outboxes of refs hold: one pipelined round
- * trip. */
+/* *total to the records the outboxes of keys (ids NULL) hold: one
+ * pipelined round trip. */
 enum ews_store_result ews_store_outbox_len(struct ews_store *store,
-                                           const struct ews_outbox_ref *refs,
+                                           const struct ews_outbox_key *keys,
                                            size_t cnt, int64_t *total,
                                            char *errstr, size_t errstr_size);
 

@@ -77,13 +77,13 @@ struct outbox_replies {
         void *opaque;
 };
 
-/* One command per outbox ref (with ids[i] when ids), pipelined: one round
- * trip. */
+/* One command per key (its outbox, and its id when there is one),
+ * pipelined: one round trip. */
 static enum ews_store_result
 leader_outbox_each(struct ews_store *store, const char *cmd,
-                   const struct ews_outbox_ref *refs, char *const *ids,
-                   size_t cnt, const struct outbox_replies *replies,
-                   char *errstr, size_t errstr_size)
+                   const struct ews_outbox_key *keys, size_t cnt,
+                   const struct outbox_replies *replies, char *errstr,
+                   size_t errstr_size)
 {
         struct store_argv *a = &store->argv;
         redisReply *reply;
@@ -96,8 +96,9 @@ leader_outbox_each(struct ews_store *store, const char *cmd,
         for (i = 0; i < cnt; i++) {
                 store_argv_reset(a);
                 if (store_argv_add(a, cmd, strlen(cmd)) ||
-                    leader_outbox_key(store, a, refs[i]) ||
-                    (ids && store_argv_add(a, ids[i], strlen(ids[i])))) {
+                    leader_outbox_key(store, a, keys[i].ref) ||
+                    (keys[i].id &&
+                     store_argv_add(a, keys[i].id, strlen(keys[i].id)))) {
                         /* commands already queued would answer the next
                          * call: drop the connection with them */
                         store_fail(store, errstr, errstr_size, cmd);
@@ -124,37 +125,37 @@ leader_outbox_each(struct ews_store *store, const char *cmd,
 }
 
 enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
-                                              const struct ews_outbox_ref *refs,
-                                              char *const *ids, size_t cnt,
-                                              char *errstr, size_t errstr_size)
+                                              const struct ews_outbox_key *keys,
+                                              size_t cnt, char *errstr,
+                                              size_t errstr_size)
 {
-        return leader_outbox_each(store, "HDEL", refs, ids, cnt, NULL, errstr,
+        return leader_outbox_each(store, "HDEL", keys, cnt, NULL, errstr,
                                   errstr_size);
 }
 
 enum ews_store_result
-ews_store_outbox_get(struct ews_store *store, const struct ews_outbox_ref *refs,
-                     char *const *ids, size_t cnt,
+ews_store_outbox_get(struct ews_store *store, const struct ews_outbox_key *keys,
+                     size_t cnt,
                      void (*cb)(void *opaque, size_t i,
                                 const unsigned char *data, size_t len),
                      void *opaque, char *errstr, size_t errstr_size)
 {
         struct outbox_replies replies = {NULL, cb, opaque};
 
-        return leader_outbox_each(store, "HGET", refs, ids, cnt, &replies,
-                                  errstr, errstr_size);
+        return leader_outbox_each(store, "HGET", keys, cnt, &replies, errstr,
+                                  errstr_size);
 }
 
 enum ews_store_result ews_store_outbox_len(struct ews_store *store,
-                                           const struct ews_outbox_ref *refs,
+                                           const struct ews_outbox_key *keys,
                                            size_t cnt, int64_t *total,
                                            char *errstr, size_t errstr_size)
 {
         struct outbox_replies replies = {total, NULL, NULL};
 
         *total = 0;
-        return leader_outbox_each(store, "HLEN", refs, NULL, cnt, &replies,
-                                  errstr, errstr_size);
+        return leader_outbox_each(store, "HLEN", keys, cnt, &replies, errstr,
+                                  errstr_size);
 }
 
 static int leader_lease_call(struct ews_store *store, const char *owner,

@@ -28,6 +28,12 @@ struct ews_outbox_ref {
 };
 #define EWS_OUTBOX_LEADER (-1)
 
+/* One record of one outbox; id NULL: the outbox as a whole. */
+struct ews_outbox_key {
+        struct ews_outbox_ref ref;
+        char *id;
+};
+
 #define EWS_OUTBOX_ID_MAX 320
 
 /* The pointers borrow: from the caller's buffers when packing, from the

@@ -411,13 +411,13 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
         }
 }
 
-int64_t pipeline_watermark(const struct ews_pipeline *p,
-                           const struct pipeline_part *part, int64_t event_ms)
+int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
+                           int64_t event_ms)
 {
         int64_t w = (p->time_mode == TIME_WALL ? p->now_ms : event_ms) -
                     p->config->allowed_lateness_ms;
 
-        return w > part->watermark_ms ? w : part->watermark_ms;
+        return w > watermark_ms ? w : watermark_ms;
 }
 
 static void pipeline_timer_due(void *opaque, int32_t partition,
@@ -442,8 +442,8 @@ static bool pipeline_load(struct ews_pipeline *p)
                 if (!part->in_batch || !part->batch_max_ms)
                         continue;
                 p->due_partitions[due] = k;
-                p->due_upto[due++] =
-                        pipeline_watermark(p, part, part->batch_max_ms);
+                p->due_upto[due++] = pipeline_watermark(p, part->watermark_ms,
+                                                        part->batch_max_ms);
         }
         return pipeline_load_users(p, due);
 }
@@ -532,8 +532,9 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                                     p->parts[s][k].next_offset)
                                 pipeline_partition(
                                         p, msgs, cnt, (enum ews_source)s, k,
-                                        pipeline_watermark(p, &p->parts[s][k],
-                                                           0));
+                                        pipeline_watermark(
+                                                p, p->parts[s][k].watermark_ms,
+                                                0));
 done:
         for (s = 0; s < EWS_SOURCE_COUNT; s++)
                 for (k = 0; k < EWS_PARTITIONS_MAX; k++) {

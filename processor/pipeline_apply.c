@@ -407,7 +407,6 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         int cnt, enum ews_source source, int32_t partition,
                         int64_t watermark_ms)
 {
-        struct pipeline_part *part = &p->parts[source][partition];
         size_t u;
         int i;
 
@@ -431,23 +430,16 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                     item->kind == ITEM_DEAD)
                         continue;
                 if (item->kind == ITEM_USAGE) {
-                        int64_t w = pipeline_watermark(
-                                p, part, p->usage[item->event].occurred_at_ms);
-
-                        /* the largest event time seen: a late event does
-                         * not take it back */
-                        if (w > watermark_ms)
-                                watermark_ms = w;
+                        watermark_ms = pipeline_watermark(
+                                p, watermark_ms,
+                                p->usage[item->event].occurred_at_ms);
                         apply_fire(p, watermark_ms);
                         apply_usage(p, item, watermark_ms);
                         apply_fire(p, watermark_ms);
                 } else if (item->kind == ITEM_CAMPAIGN) {
-                        int64_t w = pipeline_watermark(
-                                p, part,
+                        watermark_ms = pipeline_watermark(
+                                p, watermark_ms,
                                 p->campaign[item->event].occurred_at_ms);
-
-                        if (w > watermark_ms)
-                                watermark_ms = w;
                         apply_campaign_event(p, item);
                 }
         }

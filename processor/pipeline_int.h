@@ -62,13 +62,6 @@ struct batch_cohort {
         struct ews_cohort_delta delta;
 };
 
-/* A delivered outbox record, to be deleted; or a failed one, to be sent
- * again. */
-struct pipeline_delivered {
-        struct ews_outbox_ref ref;
-        char *id;
-};
-
 struct pipeline_leader {
         char owner[128];
         int64_t token;
@@ -113,9 +106,11 @@ struct ews_pipeline {
         size_t record_cnt, record_cap;
         unsigned char *arena;
         size_t arena_used, arena_cap;
-        struct pipeline_delivered *delivered;
+        /* outbox records delivered, to be deleted; failed, to be sent
+         * again (the ids are ours) */
+        struct ews_outbox_key *delivered;
         size_t delivered_cnt, delivered_cap;
-        struct pipeline_delivered *failed;
+        struct ews_outbox_key *failed;
         size_t failed_cnt, failed_cap;
         enum time_mode time_mode;
         int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
@@ -134,8 +129,10 @@ static inline struct batch_user *pipeline_user(const struct ews_pipeline *p,
 }
 
 bool pipeline_grow(void **v, size_t *cap, size_t need, size_t size);
-int64_t pipeline_watermark(const struct ews_pipeline *p,
-                           const struct pipeline_part *part, int64_t event_ms);
+/* The watermark after an event at event_ms (0: none) moved it from
+ * watermark_ms: it never goes back, as a late event does not move it. */
+int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
+                           int64_t event_ms);
 
 /* Between consume calls: claim anew and go back to the fence. */
 void pipeline_recover(struct ews_pipeline *p, enum ews_source source,

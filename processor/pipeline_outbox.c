@@ -84,22 +84,30 @@ bool pipeline_record_alert(struct ews_pipeline *p,
         return pipeline_record_add(p, alert->alert_id, &entry);
 }
 
+/* Appends a copy of (ref, id) to a list of keys; out of memory, nothing. */
+static void outbox_key_add(struct ews_outbox_key **keys, size_t *cnt,
+                           size_t *cap, struct ews_outbox_ref ref,
+                           const char *id)
+{
+        struct ews_outbox_key *k;
+
+        if (!pipeline_grow((void **)keys, cap, *cnt + 1, sizeof(**keys)))
+                return;
+        k = &(*keys)[*cnt];
+        k->ref = ref;
+        if ((k->id = strdup(id)))
+                (*cnt)++;
+}
+
 /* A record that did not go out is sent again, by id, at the next
  * periodic look, whatever else is in flight then. Past the cap (or out of
  * memory), the full look of a quiet moment finds it instead. */
 static void outbox_remember(struct ews_pipeline *p, struct ews_outbox_ref ref,
                             const char *id)
 {
-        struct pipeline_delivered *f;
-
-        if (p->failed_cnt >= OUTBOX_FAILED_MAX ||
-            !pipeline_grow((void **)&p->failed, &p->failed_cap,
-                           p->failed_cnt + 1, sizeof(*p->failed)))
-                return;
-        f = &p->failed[p->failed_cnt];
-        f->ref = ref;
-        if ((f->id = strdup(id)))
-                p->failed_cnt++;
+        if (p->failed_cnt < OUTBOX_FAILED_MAX)
+                outbox_key_add(&p->failed, &p->failed_cnt, &p->failed_cap, ref,
+                               id);
 }
 
 static void outbox_failed(struct ews_pipeline *p, struct ews_outbox_ref ref,
@@ -144,49 +152,30 @@ void pipeline_delivered(void *opaque, struct ews_outbox_ref ref, const char *id,
                         bool delivered)
 {
         struct ews_pipeline *p = opaque;
-        struct pipeline_delivered *d;
 
-        if (!delivered) {
+        if (delivered)
+                outbox_key_add(&p->delivered, &p->delivered_cnt,
+                               &p->delivered_cap, ref, id);
+        else
                 outbox_failed(p, ref, id); /* stays in the outbox */
-                return;
-        }
-        if (!pipeline_grow((void **)&p->delivered, &p->delivered_cap,
-                           p->delivered_cnt + 1, sizeof(*p->delivered)))
-                return;
-        d = &p->delivered[p->delivered_cnt];
-        d->ref = ref;
-        if (!(d->id = strdup(id)))
-                return;
-        p->delivered_cnt++;
 }
 
 static void outbox_delete(struct ews_pipeline *p)
 {
-        struct ews_outbox_ref *refs;
-        char **ids, errstr[256];
+        char errstr[256];
         size_t i, n = p->delivered_cnt;
 
         if (!n)
                 return;
-        refs = malloc(n * sizeof(*refs));
-        ids = malloc(n * sizeof(*ids));
-        if (refs && ids) {
-                for (i = 0; i < n; i++) {
-                        refs[i] = p->delivered[i].ref;
-                        ids[i] = p->delivered[i].id;
-                }
-                if (ews_store_outbox_delete(p->store, refs, ids, n, errstr,
-                                            sizeof(errstr)) == EWS_STORE_OK)
-                        p->stats.outbox_deleted += (int64_t)n;
-                else
-                        /* sent again later: a duplicate, never a loss */
-                        ews_warn("pipeline", "outbox delete: %s", errstr);
-        }
+        if (ews_store_outbox_delete(p->store, p->delivered, n, errstr,
+                                    sizeof(errstr)) == EWS_STORE_OK)
+                p->stats.outbox_deleted += (int64_t)n;
+        else
+                /* sent again later: a duplicate, never a loss */
+                ews_warn("pipeline", "outbox delete: %s", errstr);
         for (i = 0; i < n; i++)
                 free(p->delivered[i].id);
         p->delivered_cnt = 0;
-        free(refs);
-        free(ids);
 }
 
 struct outbox_scan {
@@ -228,7 +217,7 @@ void pipeline_outbox_resend(struct ews_pipeline *p, struct ews_outbox_ref ref)
 /* The records every outbox this instance owns holds, sent or not. */
 static void outbox_measure(struct ews_pipeline *p)
 {
-        struct ews_outbox_ref refs[EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX + 1];
+        struct ews_outbox_key keys[EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX + 1];
         size_t cnt = 0;
         int64_t total;
         char errstr[256];
@@ -237,10 +226,12 @@ static void outbox_measure(struct ews_pipeline *p)
         for (s = 0; s < EWS_SOURCE_COUNT; s++)
                 for (i = 0; i < EWS_PARTITIONS_MAX; i++)
                         if (p->parts[s][i].assigned && p->parts[s][i].claimed)
-                                refs[cnt++] = (struct ews_outbox_ref){s, i};
+                                keys[cnt++] =
+                                        (struct ews_outbox_key){{s, i}, NULL};
         if (p->leader.held)
-                refs[cnt++] = (struct ews_outbox_ref){EWS_OUTBOX_LEADER, 0};
-        if (ews_store_outbox_len(p->store, refs, cnt, &total, errstr,
+                keys[cnt++] =
+                        (struct ews_outbox_key){{EWS_OUTBOX_LEADER, 0}, NULL};
+        if (ews_store_outbox_len(p->store, keys, cnt, &total, errstr,
                                  sizeof(errstr)) == EWS_STORE_OK)
                 p->stats.outbox_pending = total;
 }
@@ -261,7 +252,7 @@ static bool outbox_owned(const struct ews_pipeline *p,
 
 struct outbox_retry {
         struct ews_pipeline *p;
-        struct pipeline_delivered *failed;
+        const struct ews_outbox_key *failed;
 };
 
 static void outbox_retry_cb(void *opaque, size_t i, const unsigned char *data,
@@ -279,42 +270,32 @@ static void outbox_retry_cb(void *opaque, size_t i, const unsigned char *data,
  * owner, which sends its outboxes when it claims them. */
 static void outbox_retry_failed(struct ews_pipeline *p)
 {
-        struct outbox_retry retry = {p, p->failed};
+        struct ews_outbox_key *failed = p->failed;
+        struct outbox_retry retry = {p, failed};
         size_t cnt = p->failed_cnt, kept = 0, i;
-        struct ews_outbox_ref *refs = NULL;
-        char **ids = NULL, errstr[256];
+        char errstr[256];
 
         if (!cnt)
                 return;
         p->failed = NULL;
         p->failed_cnt = p->failed_cap = 0;
         for (i = 0; i < cnt; i++) {
-                if (outbox_owned(p, retry.failed[i].ref))
-                        retry.failed[kept++] = retry.failed[i];
+                if (outbox_owned(p, failed[i].ref))
+                        failed[kept++] = failed[i];
                 else
-                        free(retry.failed[i].id);
+                        free(failed[i].id);
         }
-        refs = malloc((kept ? kept : 1) * sizeof(*refs));
-        ids = malloc((kept ? kept : 1) * sizeof(*ids));
-        if (refs && ids) {
-                for (i = 0; i < kept; i++) {
-                        refs[i] = retry.failed[i].ref;
-                        ids[i] = retry.failed[i].id;
-                }
-                if (ews_store_outbox_get(p->store, refs, ids, kept,
-                                         outbox_retry_cb, &retry, errstr,
-                                         sizeof(errstr)) != EWS_STORE_OK) {
-                        ews_warn("pipeline", "outbox: %s", errstr);
-                        /* tried again at the next look */
-                        for (i = 0; i < kept; i++)
-                                outbox_remember(p, refs[i], ids[i]);
-                }
+        if (ews_store_outbox_get(p->store, failed, kept, outbox_retry_cb,
+                                 &retry, errstr,
+                                 sizeof(errstr)) != EWS_STORE_OK) {
+                ews_warn("pipeline", "outbox: %s", errstr);
+                /* tried again at the next look */
+                for (i = 0; i < kept; i++)
+                        outbox_remember(p, failed[i].ref, failed[i].id);
         }
         for (i = 0; i < kept; i++)
-                free(retry.failed[i].id);
-        free(retry.failed);
-        free(refs);
-        free(ids);
+                free(failed[i].id);
+        free(failed);
 }
 
 void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)

@@ -123,7 +123,6 @@ double gen_decay(double points, int64_t elapsed_ms);
 void gen_user_score(struct gen_entity *entity, const struct gen_event *event);
 /* When E, decaying from e at last_ms, falls below the drop share of the
  * peak, if that peak counts and it happens by until_ms; else 0. */
-int64_t gen_drop_time(double e, double peak, int64_t last_ms,
-                      int64_t until_ms);
+int64_t gen_drop_time(double e, double peak, int64_t last_ms, int64_t until_ms);
 
 #endif

@@ -27,6 +27,23 @@ def outbox_ids(redis, names):
     return ids
 
 
+def alert_ids(broker, topic):
+    sch = ewsenv.schema("alert.avsc")
+    return {ewsenv.avro_decode(sch, value)["alert_id"]
+            for _, value, _ in ewsenv.consume_all(broker, topic)}
+
+
+def restart_delivers(broker, redis, names, kept):
+    """Nothing of kept is on the alert topic yet; a restart puts all of it
+    there and, delivered, deletes it from the outbox."""
+    assert ewsenv.consume_all(broker, names.alerts, timeout=3) == []
+    ewsenv.run_processor_to_end(names, broker, redis)
+    sent = alert_ids(broker, names.alerts)
+    assert kept <= sent, sorted(kept - sent)[:5]
+    ewsenv.wait_for(lambda: not outbox_ids(redis, names), 20,
+                    "the outbox to empty")
+
+
 def test_kill_between_commit_and_delivery_loses_no_alert(broker, redis, names,
                                                          tmp_path):
     ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
@@ -36,14 +53,11 @@ def test_kill_between_commit_and_delivery_loses_no_alert(broker, redis, names,
     held = producer_config(tmp_path, "held.yaml", {
         "linger.ms": 600000, "message.timeout.ms": 1200000})
 
-    def pending():
-        return outbox_ids(redis, names)
-
     port = ewsenv.free_port()
     proc = ewsenv.processor(names, broker, redis, ["-c", held],
                             env_extra={"EWS_HTTP_PORT": str(port)})
     try:
-        ewsenv.wait_for(lambda: len(pending()) >= 10, 60,
+        ewsenv.wait_for(lambda: len(outbox_ids(redis, names)) >= 10, 60,
                         "alerts committed to the outbox")
         # what ops see: records waiting, none delivered
         ewsenv.wait_for(
@@ -58,16 +72,7 @@ def test_kill_between_commit_and_delivery_loses_no_alert(broker, redis, names,
         proc.wait(timeout=10)
     finally:
         ewsenv.stop(proc)
-    committed = pending()
-    assert ewsenv.consume_all(broker, names.alerts, timeout=3) == []
-
-    ewsenv.run_processor_to_end(names, broker, redis)
-    sch = ewsenv.schema("alert.avsc")
-    sent = {ewsenv.avro_decode(sch, value)["alert_id"]
-            for _, value, _ in ewsenv.consume_all(broker, names.alerts)}
-    assert committed <= sent, sorted(committed - sent)[:5]
-    # delivered, so deleted
-    ewsenv.wait_for(lambda: not pending(), 20, "the outbox to empty")
+    restart_delivers(broker, redis, names, outbox_ids(redis, names))
 
 
 def test_undeliverable_alerts_stay_until_they_can_go(broker, redis, names,
@@ -79,9 +84,6 @@ def test_undeliverable_alerts_stay_until_they_can_go(broker, redis, names,
     cut_off = producer_config(tmp_path, "cut-off.yaml", {
         "bootstrap.servers": f"127.0.0.1:{ewsenv.free_port()}",
         "message.timeout.ms": 1500})
-
-    def pending():
-        return outbox_ids(redis, names)
 
     port = ewsenv.free_port()
     proc = ewsenv.processor(names, broker, redis, ["-c", cut_off],
@@ -99,24 +101,16 @@ def test_undeliverable_alerts_stay_until_they_can_go(broker, redis, names,
     finally:
         ewsenv.stop(proc)
     assert proc.returncode == 0
-    kept = pending()
+    kept = outbox_ids(redis, names)
     assert len(kept) >= 10
-    assert ewsenv.consume_all(broker, names.alerts, timeout=3) == []
-
     # the cause fixed: a restart delivers what was kept, then deletes it
-    ewsenv.run_processor_to_end(names, broker, redis)
-    sch = ewsenv.schema("alert.avsc")
-    sent = {ewsenv.avro_decode(sch, value)["alert_id"]
-            for _, value, _ in ewsenv.consume_all(broker, names.alerts)}
-    assert kept <= sent, sorted(kept - sent)[:5]
-    ewsenv.wait_for(lambda: not pending(), 20, "the outbox to empty")
+    restart_delivers(broker, redis, names, kept)
 
 
 def test_replay_gives_the_same_alert_ids(broker, redis, names, tmp_path):
     ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
                    ["--seed", "11", "--campaigns", "3", "--poor-campaigns",
                     "1", "--days", "14"])
-    sch = ewsenv.schema("alert.avsc")
     runs = {}
     # the same input from empty state: cut into batches of 2000 and of 7,
     # and shared by two instances of one group
@@ -139,9 +133,7 @@ def test_replay_gives_the_same_alert_ids(broker, redis, names, tmp_path):
         assert all(int(re.search(r" consumed=(\d+) ", r).group(1))
                    for r in reports), reports
         # at least once: a resend may repeat an id, never change one
-        runs[run] = {
-            ewsenv.avro_decode(sch, value)["alert_id"]
-            for _, value, _ in ewsenv.consume_all(broker, replay.alerts)}
+        runs[run] = alert_ids(broker, replay.alerts)
     assert len(runs["b2000"]) > 50
     assert {a.split(":")[0] for a in runs["b2000"]} >= {
         "USER_DISENGAGED", "SALES_READY", "CAMPAIGN_UNDERPERFORMING"}

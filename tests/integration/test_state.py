@@ -43,10 +43,15 @@ def state(names, broker, redis, truth):
 
 
 def fence_offsets(client, names):
-    """The sum of the next offsets in the store's fences: how far it got."""
+    """The sum of the next offsets in the store's fences: how far it got.
+    Read by key, not by SCAN, which slows down with everything else the
+    suite left in this Redis, and a slow look kills too late."""
     total = 0
-    for key in client.scan_iter(f"{names.prefix}p:*"):
-        total += int(client.hget(key, "offset") or 0)
+    for topic in (names.usage, names.campaign):
+        partitions = int(client.get(f"{names.prefix}m:{topic}") or 0)
+        for k in range(partitions):
+            total += int(client.hget(f"{names.prefix}p:{topic}:{k}",
+                                     "offset") or 0)
     return total
 
 
@@ -61,13 +66,11 @@ def test_sigkill_at_random_moments_changes_nothing(broker, redis, names,
     ewsenv.run_processor_to_end(reference, broker, redis)
     want = state(reference, broker, redis, truth)
 
-    # Kill points drawn at random over the first 80% of the stream (a kill
-    # noticed late must still cut it); small batches so that the stream
-    # takes thousands of commits and a kill can land anywhere.
+    # Kill points drawn at random over the stream; small batches so that
+    # the stream takes thousands of commits and a kill can land anywhere.
     client = redis_py.Redis(port=redis.port)
     rng = random.Random(5)
-    points = sorted(rng.randrange(events // 20, events * 4 // 5)
-                    for _ in range(10))
+    points = sorted(rng.randrange(events // 20, events) for _ in range(10))
     crashing = ewsenv.Names(names.usage + "-crash")
     crashing.usage, crashing.campaign = names.usage, names.campaign
     env_batch = {"EWS_KAFKA_BATCH_MAX": "5"}
