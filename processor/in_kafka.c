@@ -66,15 +66,53 @@ static bool in_kafka_cooperative(rd_kafka_t *rk)
         return protocol && !strcmp(protocol, "COOPERATIVE");
 }
 
+static int64_t in_kafka_offset(int64_t offset)
+{
+        return offset == EWS_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING
+                                              : offset;
+}
+
+/* The group's committed offsets of an assignment, in parts' order, into a
+ * copy (one round trip to the coordinator); NULL when they could not be
+ * read: then every partition counts as never committed. */
+static rd_kafka_topic_partition_list_t *
+in_kafka_committed(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_topic_partition_list_t *copy =
+                rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy, 10000);
+
+        if (err) {
+                ews_warn("in_kafka", "committed offsets: %s",
+                         rd_kafka_err2str(err));
+                rd_kafka_topic_partition_list_destroy(copy);
+                return NULL;
+        }
+        return copy;
+}
+
+/* The committed offset of element i, -1 when none or unknown. */
+static int64_t in_kafka_mark(const rd_kafka_topic_partition_list_t *committed,
+                             int i)
+{
+        if (!committed || committed->elems[i].err ||
+            committed->elems[i].offset < 0)
+                return -1;
+        return committed->elems[i].offset;
+}
+
 /* Served inside consume, on the consuming thread: sequential with it. */
 static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *parts,
                                void *opaque)
 {
         struct ews_in_kafka *in = opaque;
+        rd_kafka_topic_partition_list_t *committed = NULL;
         rd_kafka_error_t *error = NULL;
         int i, source;
 
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && parts->cnt)
+                committed = in_kafka_committed(rk, parts);
         for (i = 0; i < parts->cnt; i++) {
                 rd_kafka_topic_partition_t *p = &parts->elems[i];
 
@@ -87,12 +125,13 @@ static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 }
                 if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                         int64_t offset = EWS_OFFSET_DEFAULT;
+                        int64_t mark = in_kafka_mark(committed, i);
 
                         in->cb.assigned(in->cb.opaque, (enum ews_source)source,
-                                        p->partition, &offset);
+                                        p->partition, mark, &offset);
                         p->offset = offset == EWS_OFFSET_DEFAULT
                                             ? in->start_offset
-                                            : offset;
+                                            : in_kafka_offset(offset);
                         in_kafka_set_state(in, source, p->partition,
                                            IN_ASSIGNED);
                 } else {
@@ -122,6 +161,8 @@ static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
         }
+        if (committed)
+                rd_kafka_topic_partition_list_destroy(committed);
 }
 
 static void in_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
@@ -413,7 +454,7 @@ int ews_in_kafka_seek(struct ews_in_kafka *in, enum ews_source source,
                       int32_t partition, int64_t offset)
 {
         rd_kafka_topic_partition_list_t *parts =
-                in_kafka_one(in, source, partition, offset);
+                in_kafka_one(in, source, partition, in_kafka_offset(offset));
         rd_kafka_error_t *error = rd_kafka_seek_partitions(in->rk, parts, 5000);
         int rc = 0;
 

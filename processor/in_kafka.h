@@ -21,12 +21,17 @@
 
 /* No stored position: start where conf->offset_reset says. */
 #define EWS_OFFSET_DEFAULT (-1001)
+/* The first offset the broker still has (a seek or a start offset). */
+#define EWS_OFFSET_BEGINNING (-1002)
 
 struct ews_in_kafka_cb {
         /* A partition was assigned: set *offset to where to start, or
-         * EWS_OFFSET_DEFAULT. */
+         * EWS_OFFSET_DEFAULT. committed is the group's committed offset
+         * on the broker (a mark outside the store that the group has
+         * worked here before), -1 when there is none or it could not be
+         * read. */
         void (*assigned)(void *opaque, enum ews_source source,
-                         int32_t partition, int64_t *offset);
+                         int32_t partition, int64_t committed, int64_t *offset);
         void (*revoked)(void *opaque, enum ews_source source,
                         int32_t partition);
         /* The partition cannot go on where it should (its offset is gone

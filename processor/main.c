@@ -477,7 +477,8 @@ int main(int argc, char **argv)
                         main_reload_config(&config, config_path);
                 }
                 if (exit_at_end && ews_in_kafka_at_end(in) &&
-                    !ews_pipeline_recovering(pipeline)) {
+                    !ews_pipeline_recovering(pipeline) &&
+                    ews_pipeline_fences_current(pipeline)) {
                         main_finish_input(pipeline, &config);
                         break;
                 }

@@ -419,6 +419,32 @@ out:
         return result;
 }
 
+enum ews_store_result ews_store_fence_read(struct ews_store *store,
+                                           enum ews_source source,
+                                           int32_t partition,
+                                           int64_t *next_offset, char *errstr,
+                                           size_t errstr_size)
+{
+        redisReply *reply;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        reply = redisCommand(store->redis, "HGET %sp:%s:%d offset",
+                             store->prefix, store->topics[source],
+                             (int)partition);
+        if (!reply || (reply->type != REDIS_REPLY_STRING &&
+                       reply->type != REDIS_REPLY_NIL)) {
+                if (reply)
+                        freeReplyObject(reply);
+                return store_fail(store, errstr, errstr_size, "fence read");
+        }
+        if (reply->type == REDIS_REPLY_NIL ||
+            store_parse_i64(reply->str, reply->len, next_offset))
+                *next_offset = -1;
+        freeReplyObject(reply);
+        return EWS_STORE_OK;
+}
+
 enum ews_store_result ews_store_timers_due(
         struct ews_store *store, const int32_t *partitions,
         const int64_t *upto_ms, size_t cnt,

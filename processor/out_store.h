@@ -162,6 +162,14 @@ enum ews_store_result ews_store_fence_claim(struct ews_store *store,
                                             struct ews_fence *fence,
                                             char *errstr, size_t errstr_size);
 
+/* Reads the partition's next offset without claiming it: -1 in
+ * *next_offset when the fence has none. */
+enum ews_store_result ews_store_fence_read(struct ews_store *store,
+                                           enum ews_source source,
+                                           int32_t partition,
+                                           int64_t *next_offset, char *errstr,
+                                           size_t errstr_size);
+
 /* Calls cb for each user whose timer in partitions[i] (of the usage topic)
  * is due by upto_ms[i]: one pipelined round trip for all of them. */
 enum ews_store_result ews_store_timers_due(

@@ -56,6 +56,7 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         batch_table_init(&p->accounts, sizeof(struct ews_account_delta));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
         batch_table_init(&p->cohorts, sizeof(struct batch_cohort));
+        p->store_reconnects = ews_store_stats(store).reconnects;
         p->time_mode = !strcmp(config->time_mode, "event")  ? TIME_EVENT
                        : !strcmp(config->time_mode, "wall") ? TIME_WALL
                                                             : TIME_AUTO;
@@ -142,6 +143,16 @@ static bool pipeline_claim(struct ews_pipeline *p, enum ews_source source,
         ews_info("pipeline", "%s [%d]: epoch %lld, next offset %lld",
                  p->config->topics[source], (int)partition,
                  (long long)fence.epoch, (long long)fence.next_offset);
+        if (fence.next_offset >= 0) {
+                part->worked = true;
+        } else if (part->worked) {
+                p->stats.fences_lost++;
+                ews_warn("pipeline",
+                         "%s [%d]: the fence is gone though this group has "
+                         "committed here (Redis lost its last writes): "
+                         "replaying from the first offset the broker has",
+                         p->config->topics[source], (int)partition);
+        }
         /* What an earlier owner committed and did not see delivered goes
          * out again before anything new is committed. */
         pipeline_outbox_resend(p,
@@ -149,8 +160,20 @@ static bool pipeline_claim(struct ews_pipeline *p, enum ews_source source,
         return true;
 }
 
+/* Where a claimed partition goes on: its fence; from the first offset
+ * the broker has where the fence was lost; else fallback (-1: where it
+ * is). */
+static int64_t pipeline_resume_offset(const struct pipeline_part *part,
+                                      int64_t fallback)
+{
+        if (part->next_offset >= 0)
+                return part->next_offset;
+        return part->worked ? EWS_OFFSET_BEGINNING : fallback;
+}
+
 static void pipeline_assigned(void *opaque, enum ews_source source,
-                              int32_t partition, int64_t *offset)
+                              int32_t partition, int64_t committed,
+                              int64_t *offset)
 {
         struct ews_pipeline *p = opaque;
         struct pipeline_part *part = &p->parts[source][partition];
@@ -158,13 +181,13 @@ static void pipeline_assigned(void *opaque, enum ews_source source,
         memset(part, 0, sizeof(*part));
         part->assigned = true;
         part->rewind = -1;
+        part->worked = committed >= 0;
         if (!pipeline_claim(p, source, partition)) {
                 /* Consumed messages are skipped until cron claims it. */
                 part->recovering = true;
                 return;
         }
-        if (part->next_offset >= 0)
-                *offset = part->next_offset;
+        *offset = pipeline_resume_offset(part, EWS_OFFSET_DEFAULT);
 }
 
 static void pipeline_revoked(void *opaque, enum ews_source source,
@@ -216,8 +239,8 @@ void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
                         part->paused = true;
                 return;
         }
-        offset = part->next_offset >= 0 ? part->next_offset : part->rewind;
-        if (offset >= 0 && ews_in_kafka_seek(p->in, source, partition, offset))
+        offset = pipeline_resume_offset(part, part->rewind);
+        if (offset != -1 && ews_in_kafka_seek(p->in, source, partition, offset))
                 return; /* try again at the next cron */
         part->rewind = -1;
         if (part->paused &&
@@ -248,11 +271,68 @@ void ews_pipeline_finish(struct ews_pipeline *p)
         pipeline_leader_release(p);
 }
 
+/* After a reconnect Redis may have lost its last writes (a restart that
+ * replayed an AOF short of its last second, a failover to a replica
+ * behind): every owned partition goes back to its fence, if there is
+ * nothing new to consume too. */
+static void pipeline_reconnected(struct ews_pipeline *p)
+{
+        int64_t reconnects = ews_store_stats(p->store).reconnects;
+        int s, i;
+
+        if (reconnects == p->store_reconnects)
+                return;
+        p->store_reconnects = reconnects;
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
+                        struct pipeline_part *part = &p->parts[s][i];
+
+                        if (part->assigned && !part->failed)
+                                part->recovering = true;
+                }
+}
+
+bool ews_pipeline_fences_current(struct ews_pipeline *p)
+{
+        bool current = true;
+        char errstr[512];
+        int64_t offset;
+        int s, i;
+
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
+                        struct pipeline_part *part = &p->parts[s][i];
+
+                        if (!part->assigned || part->failed ||
+                            part->recovering || part->next_offset < 0)
+                                continue;
+                        if (ews_store_fence_read(
+                                    p->store, (enum ews_source)s, i, &offset,
+                                    errstr, sizeof(errstr)) != EWS_STORE_OK) {
+                                p->stats.store_errors++;
+                                ews_warn("pipeline", "%s", errstr);
+                                return false;
+                        }
+                        if (offset >= part->next_offset)
+                                continue;
+                        ews_warn("pipeline",
+                                 "%s [%d]: the fence went back from %lld to "
+                                 "%lld: replaying",
+                                 p->config->topics[s], i,
+                                 (long long)part->next_offset,
+                                 (long long)offset);
+                        pipeline_recover(p, (enum ews_source)s, i, -1);
+                        current = false;
+                }
+        return current;
+}
+
 void ews_pipeline_cron(struct ews_pipeline *p, int64_t mono_ms)
 {
         int s, i;
 
         p->mono_ms = mono_ms;
+        pipeline_reconnected(p);
         for (s = 0; s < EWS_SOURCE_COUNT; s++)
                 for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
                         struct pipeline_part *part = &p->parts[s][i];

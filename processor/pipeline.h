@@ -25,6 +25,7 @@ struct ews_pipeline_stats {
         int64_t replayed;         /* below the fence: applied before, skipped */
         int64_t duplicates;       /* event ids a user had already counted */
         int64_t registry_retries; /* messages that waited for the registry */
+        int64_t fences_lost;      /* missing where the group had committed */
         int64_t alerts[EWS_RULE_COUNT][2];      /* committed, by status */
         int64_t alerts_too_old[EWS_RULE_COUNT]; /* recorded, not sent */
         int64_t outbox_sent;    /* records produced from the outbox */
@@ -79,6 +80,12 @@ bool ews_pipeline_leader_caught_up(const struct ews_pipeline *pipeline);
 /* Deletes the records delivered so far (at shutdown, after the flush) and
  * gives up the leader's lease. */
 void ews_pipeline_finish(struct ews_pipeline *pipeline);
+
+/* Reads every owned fence again: true when none is behind what this
+ * instance committed; those that are go back to their fence (a Redis
+ * that lost its last writes while the input was idle). For the end of a
+ * bounded run (--exit-at-end). */
+bool ews_pipeline_fences_current(struct ews_pipeline *pipeline);
 
 /* True while some assigned partition waits for the store or the
  * registry. */

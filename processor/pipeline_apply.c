@@ -372,6 +372,7 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
                 apply_log_alerts(p);
                 pipeline_records_send(p, ref);
                 part->next_offset = part->batch_next;
+                part->worked = true;
                 if (watermark_ms > part->watermark_ms)
                         part->watermark_ms = watermark_ms;
                 part->idle_ms = p->now_ms;

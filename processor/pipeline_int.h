@@ -17,6 +17,10 @@ struct pipeline_part {
         int64_t blocked_offset;
         int64_t retry_at_ms;
         int64_t backoff_ms;
+        /* The group has committed here before (a fence was read or
+         * written, or the broker holds a committed offset): a fence
+         * without an offset was lost, not never made. */
+        bool worked;
         int64_t epoch;
         int64_t next_offset; /* -1: nothing stored yet */
         int64_t watermark_ms;
@@ -113,7 +117,8 @@ struct ews_pipeline {
         struct ews_outbox_key *failed;
         size_t failed_cnt, failed_cap;
         enum time_mode time_mode;
-        int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
+        int64_t store_reconnects; /* as last seen: a change re-reads fences */
+        int64_t resend_at_ms;     /* monotonic: the next periodic outbox look */
         struct pipeline_leader leader;
         int64_t now_ms;  /* wall clock of the batch */
         int64_t mono_ms; /* monotonic clock of the batch, for retries */

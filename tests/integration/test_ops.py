@@ -170,12 +170,7 @@ def test_redis_outage_pauses_and_changes_nothing(broker, names, tmp_path):
                         "not ready")
         time.sleep(2)
         assert proc.poll() is None, "the processor must wait, not exit"
-        redis.proc = subprocess.Popen(
-            ["redis-server", "--port", str(redis.port), "--bind", "127.0.0.1",
-             "--dir", redis.dir.name, "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--maxmemory-policy", "noeviction"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ewsenv.wait_for(redis.ping, 10, "redis back")
+        redis.start()
         ewsenv.wait_for(lambda: http(port, "/readyz")[0] == 200, 60,
                         "ready again")
         ewsenv.wait_for(lambda: applied(client, names) == events, 60,

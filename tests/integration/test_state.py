@@ -42,14 +42,16 @@ def state(names, broker, redis, truth):
     return out
 
 
-def fence_offsets(client, names):
+def fence_offsets(client, names, partitions=None):
     """The sum of the next offsets in the store's fences: how far it got.
     Read by key, not by SCAN, which slows down with everything else the
-    suite left in this Redis, and a slow look kills too late."""
+    suite left in this Redis, and a slow look kills too late. partitions:
+    the topics' partition counts, when not from the store."""
     total = 0
     for topic in (names.usage, names.campaign):
-        partitions = int(client.get(f"{names.prefix}m:{topic}") or 0)
-        for k in range(partitions):
+        count = partitions[topic] if partitions else int(
+            client.get(f"{names.prefix}m:{topic}") or 0)
+        for k in range(count):
             total += int(client.hget(f"{names.prefix}p:{topic}:{k}",
                                      "offset") or 0)
     return total

@@ -52,19 +52,43 @@ class Redis:
         self.dir = tempfile.TemporaryDirectory(prefix="ews-redis-")
         for _ in range(5):
             self.port = free_port()
-            self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--dir", self.dir.name, "--save", "", "--appendonly", "no",
-                 "--maxmemory-policy", policy, *extra],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.args = ["redis-server", "--port", str(self.port), "--bind",
+                         "127.0.0.1", "--dir", self.dir.name, "--save", "",
+                         "--appendonly", "no", "--maxmemory-policy", policy,
+                         *extra]
             try:
-                wait_for(self.ping, 5, "redis-server")
+                self.start()
                 return
             except TimeoutError:
                 stop(self.proc)
         raise RuntimeError("redis-server did not start")
 
     cli_args = []  # e.g. a password
+
+    def start(self):
+        """Starts (again) on the same port and directory: an AOF is read."""
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for(self.ping, 5, "redis-server")
+
+    def crash(self, aof_size=None):
+        """SIGKILL; then, to model what `appendfsync everysec` may lose on
+        a machine crash, the AOF's increment cut back to aof_size bytes."""
+        self.proc.kill()
+        self.proc.wait()
+        if aof_size is not None:
+            os.truncate(self.aof_incr(), aof_size)
+
+    def aof_incr(self):
+        """The AOF's current increment file (Redis 7's multi-part AOF)."""
+        folder = os.path.join(self.dir.name, "appendonlydir")
+        incr = sorted((f for f in os.listdir(folder) if f.endswith(".aof")
+                       and ".incr." in f),
+                      key=lambda f: int(f.split(".")[-3]))
+        return os.path.join(folder, incr[-1])
+
+    def aof_size(self):
+        return os.path.getsize(self.aof_incr())
 
     def ping(self):
         if self.proc.poll() is not None:
