@@ -6,7 +6,7 @@ CC         ?= cc
 SAN_FLAGS  ?=
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
-              -Wstrict-prototypes -fno-common $(SAN_FLAGS)
+              -Wstrict-prototypes -fno-common -Iprocessor $(SAN_FLAGS)
 LDFLAGS    += $(SAN_FLAGS)
 PYTHON     := /usr/bin/python3
 
@@ -24,15 +24,20 @@ DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 prometheus docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-LIB_SRC  := $(filter-out processor/main.c,$(wildcard processor/*.c))
+# One folder per stage, in the order of the data flow, then the driver and
+# the shared pieces (README.md, "Layout").
+STAGES   := in_kafka decode score rules store out_kafka
+MODULES  := $(STAGES) pipeline ops util
+LIB_SRC  := $(foreach m,$(MODULES),$(wildcard processor/$(m)/*.c))
 LIB_OBJ  := $(patsubst processor/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+HEADERS  := $(foreach m,$(MODULES),$(wildcard processor/$(m)/*.h))
 LIB      := $(BUILD)/libews.a
 TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
             $(BUILD)/ews-inspect $(BUILD)/ews-redrive
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-C_FILES  := $(wildcard processor/*.[ch] processor/tools/*.[ch] tests/unit/*.[ch] \
-                      tests/fuzz/*.[ch])
+C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
+            $(wildcard processor/tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
 
 # libFuzzer targets (tests/fuzz/README.md). `make test` replays their seed
 # corpus and regressions with gcc; `make fuzz` fuzzes each for FUZZ_SECONDS.
@@ -62,7 +67,8 @@ deps:
 
 Q := $(if $(V),,@)
 
-$(BUILD)/obj/%.o: processor/%.c $(wildcard processor/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: processor/%.c $(HEADERS)
+	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -75,7 +81,7 @@ $(BUILD)/ews-processor: processor/main.c $(LIB)
 
 $(BUILD)/ews-%: processor/tools/ews_%.c $(LIB) | $(BUILD)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS)
 
 # ews-gen: the CLI and Kafka, the scenario model, its scores and truth.
@@ -83,15 +89,15 @@ $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
                   processor/tools/ews_gen_truth.c \
                   processor/tools/ews_gen.h $(LIB) | $(BUILD)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $(filter %.c,$^) $(LIB) \
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
 	  -o $@ $(LDFLAGS) $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
 
-$(BUILD) $(BUILD)/obj $(BUILD)/tests:
+$(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
 unit: $(UNIT_BIN) $(FUZZ_REPLAY)
@@ -105,7 +111,7 @@ unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 $(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c \
                          tests/fuzz/fuzz_common.h $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< tests/fuzz/replay.c \
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< tests/fuzz/replay.c \
 	  $(LIB) -o $@ $(LDFLAGS) $(PKG_LIBS)
 
 # Each target for FUZZ_SECONDS, from its seeds, its regressions and what
@@ -127,7 +133,7 @@ STORE_BIN := $(BUILD)/tests/store_zombie
 
 $(BUILD)/tests/store_%: tests/unit/store_%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iprocessor $< $(LIB) -o $@ $(LDFLAGS) \
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
 
 integration: all $(STORE_BIN)

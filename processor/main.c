@@ -5,14 +5,14 @@
  * 1 a runtime failure (store or broker client could not be set up);
  * 2 bad usage or configuration; 3 a stop that overran its time limit.
  */
-#include "config.h"
-#include "filter_decode.h"
-#include "http_server.h"
-#include "in_kafka.h"
-#include "log.h"
-#include "out_kafka.h"
-#include "out_store.h"
-#include "pipeline.h"
+#include "ops/config.h"
+#include "decode/decode.h"
+#include "ops/http.h"
+#include "in_kafka/in_kafka.h"
+#include "util/log.h"
+#include "out_kafka/out_kafka.h"
+#include "store/store.h"
+#include "pipeline/pipeline.h"
 
 #include <getopt.h>
 #include <signal.h>

@@ -7,9 +7,9 @@
  * binary of schemas/alert.avsc, read by the processor's own decode module,
  * which checks every length before avro-c sees it.
  */
-#include "ews.h"
-#include "filter_decode.h"
-#include "state_json.h"
+#include "util/ews.h"
+#include "decode/decode.h"
+#include "ops/state_json.h"
 
 #include <librdkafka/rdkafka.h>
 

@@ -6,9 +6,9 @@
  * Exit codes: 0 found (or erased), 1 not found or the store failed, 2 bad
  * usage.
  */
-#include "config.h"
-#include "out_store.h"
-#include "state_json.h"
+#include "ops/config.h"
+#include "store/store.h"
+#include "ops/state_json.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #
 # Everything the fuzzer should see inside is compiled by clang with the
 # fuzzer's coverage and ASan/UBSan: our decode module (processor/
-# filter_decode*.c and the little it needs), avro-c, and jansson (the JSON
+# processor/decode/ and the little it needs), avro-c, and jansson (the JSON
 # format's parser). Debian's libavro and libjansson are built without
 # either, so both are rebuilt from Debian's own source packages, patches
 # applied, so that we fuzz the code we ship against. libcurl (the registry
@@ -161,24 +161,25 @@ stale() {
 mkdir -p "$OUT/obj" "$OUT/bin"
 INC=(-Iprocessor -I"$AVRO_SRC/src" -I"$OUT/jansson/include"
      $(pkg-config --cflags libcurl))
-# The headers these sources include, not all of processor/*.h: the other
+# The headers these sources include, not all of processor/: the other
 # stages change more often.
-deps=(processor/filter_decode*.h processor/ews.h processor/log.h
-      processor/out_store_codec.h processor/outbox.h "$AVRO_LIB"
-      "$JANSSON_LIB")
+deps=(processor/decode/*.h processor/util/*.h processor/store/codec.h
+      "$AVRO_LIB" "$JANSSON_LIB")
 objs=()
-for src in processor/filter_decode*.c processor/ews.c processor/log.c \
-           processor/out_store_codec.c processor/outbox.c; do
-        obj=$OUT/obj/$(basename "${src%.c}").o
+for src in processor/decode/*.c processor/util/*.c processor/store/codec.c; do
+        obj=$OUT/obj/${src#processor/}
+        obj=${obj%.c}.o
         objs+=("$obj")
         if stale "$obj" "$src" "${deps[@]}"; then
                 echo "  CC      $src"
+                mkdir -p "$(dirname "$obj")"
                 $CC $EWS_CFLAGS "${INC[@]}" -c "$src" -o "$obj"
         fi
 done
-# A decode source removed since the last build must not stay linked in.
-for obj in "$OUT"/obj/filter_decode*.o; do
-        [ -f "processor/$(basename "${obj%.o}").c" ] || rm -f "$obj"
+# A source removed since the last build must not stay linked in.
+for obj in $(find "$OUT/obj" -name '*.o'); do
+        src=processor/${obj#"$OUT"/obj/}
+        [ -f "${src%.o}.c" ] || rm -f "$obj"
 done
 
 for t in "${TARGETS[@]}"; do

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filter_decode.h"
+#include "decode/decode.h"
 
 /* libFuzzer's entry points, also called by tests/fuzz/replay.c. The
  * decoders are made in LLVMFuzzerInitialize, before the first input: a
@@ -47,7 +47,7 @@ const char *__lsan_default_options(void)
 #define FUZZ_SEL_CAMPAIGN 0x01
 #define FUZZ_SEL_ALT      0x02
 
-/* The defaults of processor/config.c (decode.max.*), and no registry: an
+/* The defaults of processor/ops/config_keys.c (decode.max.*), and no registry: an
  * id the target did not register must be answered without the network. */
 static inline struct ews_decode_conf fuzz_conf(enum ews_decode_format format)
 {

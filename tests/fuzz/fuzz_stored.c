@@ -6,8 +6,8 @@
  * in the outbox. What is accepted must pack back to what was read.
  */
 #include "fuzz_common.h"
-#include "out_store_codec.h"
-#include "outbox.h"
+#include "store/codec.h"
+#include "util/outbox.h"
 
 static void fuzz_user(const unsigned char *data, size_t size)
 {

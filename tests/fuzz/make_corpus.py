@@ -389,7 +389,7 @@ def short_str(s):
 def packed_user(version, partition=3, account=b"a-1", campaign=b"c-1",
                 reasons=((b"login", 2.5), (b"webinar", 10.0)),
                 interests=((b"analytics", 4.0),), dedup=(1, 2, 3)):
-    """A user's value as processor/out_store_codec.h lays it out."""
+    """A user's value as processor/store/codec.h lays it out."""
     out = bytes([version, 1]) + varint(partition) + varint(42)
     times = [T0, T0, T0 + 60000, T0 - 86400000, 0, 0]
     if version >= 2:
@@ -408,7 +408,7 @@ def packed_user(version, partition=3, account=b"a-1", campaign=b"c-1",
 
 def outbox_record(kind, key, value, reason=b"", detail=b"", topic=b"",
                   partition=0, offset=0, timestamp=0):
-    """An outbox record as processor/outbox.h lays it out."""
+    """An outbox record as processor/util/outbox.h lays it out."""
     return (bytes([1, kind]) + b"".join(
         struct.pack("<I", len(f)) + f
         for f in (key, value, reason, detail, topic)) +

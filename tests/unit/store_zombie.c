@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "out_store.h"
+#include "store/store.h"
 
 static const char *host;
 static int port;

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "ops/config.h"
 
 static struct ews_config config;
 

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "filter_decode.h"
+#include "decode/decode.h"
 
 #define T0  1767225600000LL
 #define NOW (T0 + 3600000LL)

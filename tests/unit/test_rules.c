@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "filter_rules.h"
+#include "rules/rules.h"
 
 #define T0   1767225600000LL /* a day's start */
 #define HOUR 3600000LL

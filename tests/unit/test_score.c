@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "filter_score.h"
+#include "ops/config.h"
+#include "score/score.h"
 
 #define T0     1767225600000LL /* 2026-01-01T00:00:00Z */
 #define HOUR   3600000LL

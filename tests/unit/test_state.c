@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "out_store_cache.h"
-#include "out_store_codec.h"
-#include "outbox.h"
+#include "store/cache.h"
+#include "store/codec.h"
+#include "util/outbox.h"
 
 static struct ews_user user_full(void)
 {

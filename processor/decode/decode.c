@@ -1,0 +1,697 @@
+#include "decode/decode_int.h"
+
+#include <avro.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Timestamps before 2000 are producer bugs (seconds sent as millis). */
+#define DECODE_MIN_TIME_MS 946684800000LL
+
+static const char *decode_err_names[EWS_DECODE_ERR_COUNT] = {
+        "ok",
+        "empty",
+        "truncated",
+        "bad_length",
+        "bad_index",
+        "bad_value",
+        "trailing_bytes",
+        "avro",
+        "missing_field",
+        "id_too_long",
+        "bad_timestamp",
+        "future_timestamp",
+        "bad_magic",
+        "unknown_schema",
+        "incompatible_schema",
+        "bad_json",
+        "retry",
+};
+
+static const char *decode_reader_files[EWS_SOURCE_COUNT] = {
+        "usage_event.avsc", "campaign_event.avsc"};
+
+const char *ews_decode_err_name(enum ews_decode_err err)
+{
+        return (unsigned)err < EWS_DECODE_ERR_COUNT ? decode_err_names[err]
+                                                    : "unknown";
+}
+
+int ews_decode_format_parse(const char *name)
+{
+        if (!strcmp(name, "avro"))
+                return EWS_FORMAT_AVRO;
+        if (!strcmp(name, "confluent"))
+                return EWS_FORMAT_CONFLUENT;
+        if (!strcmp(name, "json"))
+                return EWS_FORMAT_JSON;
+        return -1;
+}
+
+static int decode_schema_parse(const char *json, size_t len,
+                               avro_schema_t *schema, const char *what,
+                               char *errstr, size_t errstr_size)
+{
+        if (avro_schema_from_json_length(json, len, schema)) {
+                snprintf(errstr, errstr_size, "%s: %s", what, avro_strerror());
+                return -1;
+        }
+        return 0;
+}
+
+static int decode_schema_file(const char *path, avro_schema_t *schema,
+                              char *errstr, size_t errstr_size)
+{
+        char *json = NULL;
+        FILE *fp = fopen(path, "rb");
+        long size;
+        int rc = -1;
+
+        if (!fp) {
+                snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+                return -1;
+        }
+        if (fseek(fp, 0, SEEK_END) || (size = ftell(fp)) < 0 ||
+            fseek(fp, 0, SEEK_SET)) {
+                snprintf(errstr, errstr_size, "%s: cannot size", path);
+                goto out;
+        }
+        json = malloc((size_t)size + 1);
+        if (!json || fread(json, 1, (size_t)size, fp) != (size_t)size) {
+                snprintf(errstr, errstr_size, "%s: cannot read", path);
+                goto out;
+        }
+        json[size] = '\0';
+        rc = decode_schema_parse(json, (size_t)size, schema, path, errstr,
+                                 errstr_size);
+out:
+        free(json);
+        fclose(fp);
+        return rc;
+}
+
+/* avro-c keeps no defaults it would tell: read them from the JSON. */
+static void decode_schema_defaults(struct decode_schema *ds, const char *path)
+{
+        json_t *root = json_load_file(path, 0, NULL);
+        json_t *fields = json_object_get(root, "fields"), *field;
+        size_t i;
+
+        json_array_foreach(fields, i, field)
+        {
+                const char *name =
+                        json_string_value(json_object_get(field, "name"));
+
+                if (name && json_object_get(field, "default") &&
+                    ds->default_cnt < DECODE_FIELDS_MAX)
+                        snprintf(ds->defaults[ds->default_cnt++],
+                                 sizeof(ds->defaults[0]), "%s", name);
+        }
+        json_decref(root);
+}
+
+static int decode_schema_has_default(const struct decode_schema *ds,
+                                     const char *name)
+{
+        int i;
+
+        for (i = 0; i < ds->default_cnt; i++)
+                if (!strcmp(ds->defaults[i], name))
+                        return 1;
+        return 0;
+}
+
+static int decode_schema_load(struct decode_schema *ds, const char *dir,
+                              const char *file, char *errstr,
+                              size_t errstr_size)
+{
+        char path[2048];
+
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        if (decode_schema_file(path, &ds->schema, errstr, errstr_size))
+                return -1;
+        decode_schema_defaults(ds, path);
+        ds->iface = avro_generic_class_from_schema(ds->schema);
+        if (!ds->iface || avro_generic_value_new(ds->iface, &ds->value)) {
+                snprintf(errstr, errstr_size, "%s: %s", path, avro_strerror());
+                return -1;
+        }
+        ds->value_ok = 1;
+        return 0;
+}
+
+static void decode_schema_clear(struct decode_schema *ds)
+{
+        if (ds->value_ok)
+                avro_value_decref(&ds->value);
+        if (ds->iface)
+                avro_value_iface_decref(ds->iface);
+        if (ds->schema)
+                avro_schema_decref(ds->schema);
+}
+
+/* avro-c 1.11.1 resolves enum values by position, not by symbol: a
+ * writer listing the same symbols in another order would be read wrong.
+ * Where both have a symbol it must be the same one; symbols the writer
+ * adds after ours are refused per message, as unknown. */
+static int decode_enum_mismatch(avro_schema_t writer, avro_schema_t ours)
+{
+        int i, n;
+
+        if (avro_typeof(ours) != AVRO_ENUM)
+                return 0;
+        if (avro_typeof(writer) != AVRO_ENUM)
+                return 0; /* resolution itself refuses that */
+        n = avro_schema_enum_number_of_symbols(writer);
+        if (n > avro_schema_enum_number_of_symbols(ours))
+                n = avro_schema_enum_number_of_symbols(ours);
+        for (i = 0; i < n; i++)
+                if (strcmp(avro_schema_enum_get(writer, i),
+                           avro_schema_enum_get(ours, i)))
+                        return 1;
+        return 0;
+}
+
+/* Ours, projected onto the fields the writer has; NULL with errstr when
+ * a field the writer lacks has no default in ours. */
+static avro_schema_t decode_projection(avro_schema_t writer,
+                                       const struct decode_schema *reader,
+                                       char *errstr, size_t errstr_size)
+{
+        avro_schema_t ours = reader->schema, projection;
+        const char *name;
+        size_t i;
+
+        if (avro_typeof(writer) != AVRO_RECORD) {
+                snprintf(errstr, errstr_size, "writer schema is not a record");
+                return NULL;
+        }
+        projection = avro_schema_record(avro_schema_name(ours),
+                                        avro_schema_namespace(ours));
+        if (!projection) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        for (i = 0; i < avro_schema_record_size(ours); i++) {
+                name = avro_schema_record_field_name(ours, (int)i);
+                if (avro_schema_record_field_get_index(writer, name) >= 0) {
+                        if (decode_enum_mismatch(
+                                    avro_schema_record_field_get(writer, name),
+                                    avro_schema_record_field_get_by_index(
+                                            ours, (int)i))) {
+                                snprintf(errstr, errstr_size,
+                                         "field %s: the writer's enum symbols "
+                                         "are not ours in our order",
+                                         name);
+                                avro_schema_decref(projection);
+                                return NULL;
+                        }
+                        /* append takes its own reference */
+                        avro_schema_record_field_append(
+                                projection, name,
+                                avro_schema_record_field_get_by_index(ours,
+                                                                      (int)i));
+                } else if (!decode_schema_has_default(reader, name)) {
+                        snprintf(errstr, errstr_size,
+                                 "writer schema lacks field %s, which has no "
+                                 "default in ours",
+                                 name);
+                        avro_schema_decref(projection);
+                        return NULL;
+                }
+        }
+        return projection;
+}
+
+/* Takes the reference to writer. The same schema as ours reads directly;
+ * another is resolved against ours (see struct decode_path), or is
+ * incompatible (-1). */
+static int decode_path_init(struct decode_path *path, avro_schema_t writer,
+                            struct decode_schema *reader, char *errstr,
+                            size_t errstr_size)
+{
+        path->writer = writer;
+        if (avro_schema_equal(writer, reader->schema))
+                return 0;
+        path->projection =
+                decode_projection(writer, reader, errstr, errstr_size);
+        if (!path->projection)
+                return -1;
+        path->dest_iface = avro_generic_class_from_schema(path->projection);
+        if (!path->dest_iface ||
+            avro_generic_value_new(path->dest_iface, &path->dest)) {
+                snprintf(errstr, errstr_size, "%s", avro_strerror());
+                return -1;
+        }
+        path->dest_ok = 1;
+        path->resolver = avro_resolved_writer_new(writer, path->projection);
+        if (!path->resolver ||
+            avro_resolved_writer_new_value(path->resolver, &path->resolved)) {
+                snprintf(errstr, errstr_size,
+                         "writer schema cannot be read as ours: %s",
+                         avro_strerror());
+                return -1;
+        }
+        path->resolved_ok = 1;
+        avro_resolved_writer_set_dest(&path->resolved, &path->dest);
+        return 0;
+}
+
+static void decode_path_clear(struct decode_path *path)
+{
+        if (path->resolved_ok)
+                avro_value_decref(&path->resolved);
+        if (path->resolver)
+                avro_value_iface_decref(path->resolver);
+        if (path->dest_ok)
+                avro_value_decref(&path->dest);
+        if (path->dest_iface)
+                avro_value_iface_decref(path->dest_iface);
+        if (path->projection)
+                avro_schema_decref(path->projection);
+        if (path->writer)
+                avro_schema_decref(path->writer);
+        memset(path, 0, sizeof(*path));
+}
+
+struct ews_decoder *ews_decoder_new(const struct ews_decode_conf *conf,
+                                    char *errstr, size_t errstr_size)
+{
+        struct ews_decoder *decoder = calloc(1, sizeof(*decoder));
+        avro_schema_t writer;
+        int s;
+
+        if (!decoder) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        decoder->conf = *conf;
+        decoder->limits.max_bytes = conf->max_bytes;
+        decoder->limits.max_items = conf->max_items;
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                if (decode_schema_load(&decoder->reader[s], conf->schema_dir,
+                                       decode_reader_files[s], errstr,
+                                       errstr_size))
+                        goto fail;
+                if (conf->format[s] != EWS_FORMAT_AVRO)
+                        continue;
+                writer = avro_schema_incref(decoder->reader[s].schema);
+                if (conf->writer_schema[s] && *conf->writer_schema[s]) {
+                        avro_schema_decref(writer);
+                        if (decode_schema_file(conf->writer_schema[s], &writer,
+                                               errstr, errstr_size))
+                                goto fail;
+                }
+                if (decode_path_init(&decoder->raw[s], writer,
+                                     &decoder->reader[s], errstr, errstr_size))
+                        goto fail;
+        }
+        if (decode_schema_load(&decoder->alert, conf->schema_dir, "alert.avsc",
+                               errstr, errstr_size))
+                goto fail;
+        if (conf->registry_url && *conf->registry_url) {
+                curl_global_init(CURL_GLOBAL_DEFAULT);
+                decoder->registry = registry_new(
+                        conf->registry_url, conf->registry_user,
+                        conf->registry_password, conf->registry_timeout_ms,
+                        errstr, errstr_size);
+                if (!decoder->registry)
+                        goto fail;
+        }
+        decoder->avro_reader = avro_reader_memory(NULL, 0);
+        decoder->avro_writer = avro_writer_memory(NULL, 0);
+        if (!decoder->avro_reader || !decoder->avro_writer) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        return decoder;
+fail:
+        ews_decoder_destroy(decoder);
+        return NULL;
+}
+
+void ews_decoder_destroy(struct ews_decoder *decoder)
+{
+        size_t i;
+        int s;
+
+        if (!decoder)
+                return;
+        if (decoder->avro_reader)
+                avro_reader_free(decoder->avro_reader);
+        if (decoder->avro_writer)
+                avro_writer_free(decoder->avro_writer);
+        for (i = 0; i < decoder->registered_cnt; i++)
+                decode_path_clear(&decoder->registered[i].path);
+        free(decoder->registered);
+        registry_destroy(decoder->registry);
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                decode_path_clear(&decoder->raw[s]);
+                decode_schema_clear(&decoder->reader[s]);
+        }
+        decode_schema_clear(&decoder->alert);
+        free(decoder);
+}
+
+/* An id the registry did not know is asked again after this long: it may
+ * have been registered since, or a replica may have lagged. */
+#define DECODE_UNKNOWN_TTL_MS 60000
+/* Ids remembered at the most; hostile ids must not grow memory forever. */
+#define DECODE_REGISTERED_MAX 4096
+#define DECODE_FREE_ID        INT32_MIN
+
+static int64_t decode_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A free slot, or when the table is full one that only remembers a
+ * refusal (those are cheap to learn again). */
+static struct decode_registered *
+decode_registered_reuse(struct ews_decoder *decoder)
+{
+        size_t i;
+
+        for (i = 0; i < decoder->registered_cnt; i++)
+                if (decoder->registered[i].id == DECODE_FREE_ID)
+                        return &decoder->registered[i];
+        if (decoder->registered_cnt < DECODE_REGISTERED_MAX)
+                return NULL;
+        for (i = 0; i < decoder->registered_cnt; i++)
+                if (decoder->registered[i].status)
+                        return &decoder->registered[i];
+        return NULL;
+}
+
+static struct decode_registered *
+decode_registered_add(struct ews_decoder *decoder, int32_t id,
+                      enum ews_source source)
+{
+        struct decode_registered *r = decode_registered_reuse(decoder);
+
+        if (r) {
+                decode_path_clear(&r->path);
+                goto init;
+        }
+
+        if (decoder->registered_cnt == decoder->registered_cap) {
+                size_t cap = decoder->registered_cap
+                                     ? 2 * decoder->registered_cap
+                                     : 16;
+                r = realloc(decoder->registered, cap * sizeof(*r));
+                if (!r)
+                        return NULL;
+                decoder->registered = r;
+                decoder->registered_cap = cap;
+        }
+        r = &decoder->registered[decoder->registered_cnt++];
+init:
+        memset(r, 0, sizeof(*r));
+        r->id = id;
+        r->source = source;
+        r->checked_ms = decode_now_ms();
+        return r;
+}
+
+/* Records what a schema id is for a source: a path, or why not. */
+static struct decode_registered *
+decode_register(struct ews_decoder *decoder, int32_t id, enum ews_source source,
+                const char *json, size_t len, enum ews_decode_err status,
+                const char *reason)
+{
+        struct decode_registered *r =
+                decode_registered_add(decoder, id, source);
+        avro_schema_t writer = NULL;
+        char what[64];
+
+        if (!r)
+                return NULL;
+        r->status = status;
+        snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
+        if (status)
+                return r;
+        snprintf(what, sizeof(what), "schema id %d", (int)id);
+        if (decode_schema_parse(json, len, &writer, what, r->reason,
+                                sizeof(r->reason)) ||
+            decode_path_init(&r->path, writer, &decoder->reader[source],
+                             r->reason, sizeof(r->reason))) {
+                decode_path_clear(&r->path); /* releases writer */
+                r->status = EWS_DECODE_INCOMPATIBLE_SCHEMA;
+        }
+        return r;
+}
+
+int ews_decoder_schema_add(struct ews_decoder *decoder, int32_t id,
+                           const char *json, size_t len, char *errstr,
+                           size_t errstr_size)
+{
+        struct decode_registered *r;
+        int s;
+
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                r = decode_register(decoder, id, (enum ews_source)s, json, len,
+                                    EWS_DECODE_OK, NULL);
+                if (!r) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* The path for a registry id: known, or fetched once. An unknown or
+ * incompatible id is remembered too, so that a stream of them costs one
+ * request; an outage is not, so that it is asked again. */
+static enum ews_decode_err decode_lookup(struct ews_decoder *decoder,
+                                         enum ews_source source, int32_t id,
+                                         struct decode_path **path,
+                                         char *errstr, size_t errstr_size)
+{
+        struct decode_registered *r = NULL;
+        enum registry_status status;
+        char *json = NULL;
+        size_t i;
+
+        for (i = 0; i < decoder->registered_cnt; i++)
+                if (decoder->registered[i].id == id &&
+                    decoder->registered[i].source == source)
+                        r = &decoder->registered[i];
+        if (r && r->status == EWS_DECODE_UNKNOWN_SCHEMA && decoder->registry &&
+            decode_now_ms() - r->checked_ms > DECODE_UNKNOWN_TTL_MS) {
+                decode_path_clear(&r->path);
+                r->id = DECODE_FREE_ID;
+                r = NULL;
+        }
+        if (!r) {
+                if (!decoder->registry) {
+                        snprintf(errstr, errstr_size,
+                                 "schema id %d: no registry configured",
+                                 (int)id);
+                        return EWS_DECODE_UNKNOWN_SCHEMA;
+                }
+                status = registry_fetch(decoder->registry, id, &json, errstr,
+                                        errstr_size);
+                if (status == REGISTRY_UNAVAILABLE)
+                        return EWS_DECODE_RETRY;
+                r = decode_register(
+                        decoder, id, source, json, json ? strlen(json) : 0,
+                        status == REGISTRY_OK ? EWS_DECODE_OK
+                                              : EWS_DECODE_UNKNOWN_SCHEMA,
+                        errstr);
+                free(json);
+                if (!r) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return EWS_DECODE_RETRY;
+                }
+        }
+        if (r->status) {
+                snprintf(errstr, errstr_size, "schema id %d: %s", (int)id,
+                         r->reason);
+                return r->status;
+        }
+        *path = &r->path;
+        return EWS_DECODE_OK;
+}
+
+/* Checks bytes against the path's writer schema, then reads them into a
+ * record of our fields, *record. */
+static enum ews_decode_err
+decode_read(struct ews_decoder *decoder, enum ews_source source,
+            struct decode_path *path, const void *buf, size_t len,
+            avro_value_t **record, char *errstr, size_t errstr_size)
+{
+        enum ews_decode_err err;
+        int rc;
+
+        err = ews_decode_check(path->writer, buf, len, &decoder->limits, errstr,
+                               errstr_size);
+        if (err)
+                return err;
+        *record = path->resolver ? &path->dest : &decoder->reader[source].value;
+        avro_value_reset(*record);
+        avro_reader_memory_set_source(decoder->avro_reader, buf, (int64_t)len);
+        rc = path->resolver
+                     ? avro_value_read(decoder->avro_reader, &path->resolved)
+                     : avro_value_read(decoder->avro_reader, *record);
+        if (rc) {
+                snprintf(errstr, errstr_size, "avro: %s", avro_strerror());
+                return EWS_DECODE_AVRO;
+        }
+        return EWS_DECODE_OK;
+}
+
+/* A record of our fields from either Avro format, into *record. */
+static enum ews_decode_err decode_avro(struct ews_decoder *decoder,
+                                       enum ews_source source,
+                                       const unsigned char *buf, size_t len,
+                                       avro_value_t **record, char *errstr,
+                                       size_t errstr_size)
+{
+        struct decode_path *path = &decoder->raw[source];
+        enum ews_decode_err err;
+        int32_t id;
+
+        if (!len) {
+                snprintf(errstr, errstr_size, "empty message");
+                return EWS_DECODE_EMPTY;
+        }
+        if (decoder->conf.format[source] == EWS_FORMAT_CONFLUENT) {
+                if (len < 5 || buf[0] != 0) {
+                        snprintf(errstr, errstr_size,
+                                 "not the registry wire format (magic byte "
+                                 "%d, %zu bytes)",
+                                 buf[0], len);
+                        return EWS_DECODE_BAD_MAGIC;
+                }
+                id = (int32_t)((uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 |
+                               (uint32_t)buf[3] << 8 | (uint32_t)buf[4]);
+                if ((err = decode_lookup(decoder, source, id, &path, errstr,
+                                         errstr_size)))
+                        return err;
+                buf += 5;
+                len -= 5;
+        }
+        return decode_read(decoder, source, path, buf, len, record, errstr,
+                           errstr_size);
+}
+
+static bool decode_finite(double v)
+{
+        return v == v && v - v == 0.0;
+}
+
+static enum ews_decode_err decode_time_valid(const struct ews_decoder *decoder,
+                                             int64_t t, int64_t now_ms,
+                                             char *errstr, size_t errstr_size)
+{
+        if (t < DECODE_MIN_TIME_MS) {
+                snprintf(errstr, errstr_size,
+                         "occurred_at: %lld is before 2000 (seconds, not "
+                         "milliseconds?)",
+                         (long long)t);
+                return EWS_DECODE_BAD_TIMESTAMP;
+        }
+        if (t > now_ms + decoder->conf.max_future_ms) {
+                snprintf(errstr, errstr_size,
+                         "occurred_at: %lld is %llds in the future",
+                         (long long)t, (long long)((t - now_ms) / 1000));
+                return EWS_DECODE_FUTURE_TIMESTAMP;
+        }
+        return EWS_DECODE_OK;
+}
+
+static enum ews_decode_err decode_required(const char *value, const char *name,
+                                           char *errstr, size_t errstr_size)
+{
+        if (value[0])
+                return EWS_DECODE_OK;
+        snprintf(errstr, errstr_size, "%s: missing or empty", name);
+        return EWS_DECODE_MISSING_FIELD;
+}
+
+enum ews_decode_err ews_decode_usage(struct ews_decoder *decoder,
+                                     const void *buf, size_t len,
+                                     int64_t now_ms,
+                                     struct ews_usage_event *event,
+                                     char *errstr, size_t errstr_size)
+{
+        enum ews_source s = EWS_SOURCE_USAGE;
+        enum ews_decode_err err;
+        avro_value_t *record;
+
+        if (decoder->conf.format[s] == EWS_FORMAT_JSON) {
+                err = len ? decode_usage_json(buf, len, event, errstr,
+                                              errstr_size)
+                          : EWS_DECODE_EMPTY;
+                if (err == EWS_DECODE_EMPTY)
+                        snprintf(errstr, errstr_size, "empty message");
+        } else if (!(err = decode_avro(decoder, s, buf, len, &record, errstr,
+                                       errstr_size))) {
+                err = decode_usage_fields(record, event, errstr, errstr_size);
+        }
+        if (err ||
+            (err = decode_required(event->event_id, "event_id", errstr,
+                                   errstr_size)) ||
+            (err = decode_required(event->user_id, "user_id", errstr,
+                                   errstr_size)) ||
+            (err = decode_required(event->event_type, "event_type", errstr,
+                                   errstr_size)) ||
+            (err = decode_time_valid(decoder, event->occurred_at_ms, now_ms,
+                                     errstr, errstr_size)))
+                return err;
+        if (event->has_value && !decode_finite(event->value)) {
+                snprintf(errstr, errstr_size, "value: not a finite number");
+                return EWS_DECODE_BAD_VALUE;
+        }
+        return EWS_DECODE_OK;
+}
+
+enum ews_decode_err ews_decode_campaign(struct ews_decoder *decoder,
+                                        const void *buf, size_t len,
+                                        int64_t now_ms,
+                                        struct ews_campaign_event *event,
+                                        char *errstr, size_t errstr_size)
+{
+        enum ews_source s = EWS_SOURCE_CAMPAIGN;
+        enum ews_decode_err err;
+        avro_value_t *record;
+
+        if (decoder->conf.format[s] == EWS_FORMAT_JSON) {
+                err = len ? decode_campaign_json(buf, len, event, errstr,
+                                                 errstr_size)
+                          : EWS_DECODE_EMPTY;
+                if (err == EWS_DECODE_EMPTY)
+                        snprintf(errstr, errstr_size, "empty message");
+        } else if (!(err = decode_avro(decoder, s, buf, len, &record, errstr,
+                                       errstr_size))) {
+                err = decode_campaign_fields(record, event, errstr,
+                                             errstr_size);
+        }
+        if (err ||
+            (err = decode_required(event->event_id, "event_id", errstr,
+                                   errstr_size)) ||
+            (err = decode_required(event->campaign_id, "campaign_id", errstr,
+                                   errstr_size)) ||
+            (err = decode_time_valid(decoder, event->occurred_at_ms, now_ms,
+                                     errstr, errstr_size)))
+                return err;
+        /* A bounded amount keeps every sum of them finite in the store. */
+        if ((event->has_target && !(event->target_activation_rate >= 0.0 &&
+                                    event->target_activation_rate <= 1.0)) ||
+            (event->has_amount &&
+             !(event->amount >= -1e12 && event->amount <= 1e12))) {
+                snprintf(errstr, errstr_size,
+                         "target_activation_rate outside 0..1 or amount "
+                         "outside +-1e12");
+                return EWS_DECODE_BAD_VALUE;
+        }
+        return EWS_DECODE_OK;
+}

@@ -1,0 +1,97 @@
+/*
+ * Internal to the decode module, the one place that knows avro-c.
+ */
+#ifndef EWS_FILTER_DECODE_INT_H
+#define EWS_FILTER_DECODE_INT_H
+
+#include <avro.h>
+
+#include "decode/decode.h"
+#include "decode/registry.h"
+
+struct ews_decode_check_limits {
+        size_t max_bytes; /* longest string, bytes or fixed */
+        size_t max_items; /* array and map entries, summed per message */
+};
+
+#define DECODE_FIELDS_MAX 64
+
+/* One of our schemas, with a value of it reused for every message. */
+struct decode_schema {
+        avro_schema_t schema;
+        avro_value_iface_t *iface;
+        avro_value_t value;
+        int value_ok;
+        /* Fields with a default: a writer may leave them out. */
+        int default_cnt;
+        char defaults[DECODE_FIELDS_MAX][64];
+};
+
+/*
+ * How bytes written with one writer schema become a record of our fields.
+ * avro-c 1.11.1 resolves only fields both schemas have (a reader default
+ * is not filled in), so another writer is resolved against our schema
+ * projected onto the writer's fields, once each field it lacks is known to
+ * have a default in ours; reading that record, a missing field is absent,
+ * which our defaults (null, empty) mean anyway.
+ */
+struct decode_path {
+        avro_schema_t writer;     /* the schema the bytes were written with */
+        avro_schema_t projection; /* ours, less what the writer lacks */
+        avro_value_iface_t *dest_iface;
+        avro_value_t dest; /* the record read; when not ours, the value */
+        int dest_ok;
+        avro_value_iface_t *resolver; /* NULL: the writer is our schema */
+        avro_value_t resolved;        /* a writer value filling dest */
+        int resolved_ok;
+};
+
+/* A registry schema id, as it was found for a source. */
+struct decode_registered {
+        int32_t id;
+        enum ews_source source;
+        enum ews_decode_err status; /* OK, UNKNOWN_SCHEMA or INCOMPATIBLE_ */
+        int64_t checked_ms;         /* monotonic, when the registry said so */
+        char reason[256];
+        struct decode_path path;
+};
+
+struct ews_decoder {
+        struct ews_decode_conf conf;
+        struct ews_decode_check_limits limits;
+        struct decode_schema reader[EWS_SOURCE_COUNT];
+        struct decode_schema alert;
+        struct decode_path raw[EWS_SOURCE_COUNT];
+        struct decode_registered *registered;
+        size_t registered_cnt, registered_cap;
+        struct registry *registry;
+        avro_reader_t avro_reader;
+        avro_writer_t avro_writer;
+};
+
+/* Walks Avro binary against a writer schema without allocating, so that
+ * avro-c only ever reads bytes whose every length, count and index is
+ * known to be sane. Checks that buf holds exactly one value of schema.
+ * EWS_DECODE_OK, or why not with the offending position in errstr. */
+enum ews_decode_err
+ews_decode_check(avro_schema_t schema, const void *buf, size_t len,
+                 const struct ews_decode_check_limits *limits, char *errstr,
+                 size_t errstr_size);
+
+/* Our structs from a reader-schema record. */
+enum ews_decode_err decode_usage_fields(avro_value_t *record,
+                                        struct ews_usage_event *event,
+                                        char *errstr, size_t errstr_size);
+enum ews_decode_err decode_campaign_fields(avro_value_t *record,
+                                           struct ews_campaign_event *event,
+                                           char *errstr, size_t errstr_size);
+
+/* Our structs from a JSON object with the schemas' field names. */
+enum ews_decode_err decode_usage_json(const void *buf, size_t len,
+                                      struct ews_usage_event *event,
+                                      char *errstr, size_t errstr_size);
+enum ews_decode_err decode_campaign_json(const void *buf, size_t len,
+                                         struct ews_campaign_event *event,
+                                         char *errstr, size_t errstr_size);
+
+#endif

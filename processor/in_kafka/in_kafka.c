@@ -1,0 +1,532 @@
+#include "in_kafka/in_kafka.h"
+#include "util/log.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ews_in_kafka {
+        rd_kafka_t *rk;
+        rd_kafka_queue_t *queue;
+        struct ews_in_kafka_cb cb;
+        char topics[EWS_SOURCE_COUNT][256];
+        int64_t start_offset; /* where no position is stored */
+        rd_kafka_message_t **batch;
+        int batch_cnt, batch_cap;
+        int assigned_cnt;
+        int eof_cnt;
+        /* per source and partition: 1 assigned, 2 assigned and at end */
+        unsigned char state[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        /* from librdkafka's statistics: messages behind, -1 unknown */
+        int64_t lag[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        bool joined;       /* a rebalance has reached us */
+        bool brokers_down; /* all brokers down, until one answers again */
+};
+
+#define IN_ASSIGNED 1
+#define IN_AT_END   2
+
+static int in_kafka_source(const struct ews_in_kafka *in, const char *topic)
+{
+        int i;
+
+        for (i = 0; i < EWS_SOURCE_COUNT; i++)
+                if (!strcmp(in->topics[i], topic))
+                        return i;
+        return -1;
+}
+
+static void in_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
+                         const char *buf)
+{
+        (void)rk;
+        ews_log(ews_log_level_from_syslog(level), "rdkafka", "%s: %s", fac,
+                buf);
+}
+
+static void in_kafka_set_state(struct ews_in_kafka *in, int source,
+                               int32_t partition, unsigned char state)
+{
+        unsigned char *s = &in->state[source][partition];
+
+        in->assigned_cnt += (state != 0) - (*s != 0);
+        in->eof_cnt += (state == IN_AT_END) - (*s == IN_AT_END);
+        *s = state;
+}
+
+/* NULL once the member has left or been dropped from the group (a close
+ * after the group moved on without it): then an eager unassign. */
+static bool in_kafka_cooperative(rd_kafka_t *rk)
+{
+        const char *protocol = rd_kafka_rebalance_protocol(rk);
+
+        return protocol && !strcmp(protocol, "COOPERATIVE");
+}
+
+static int64_t in_kafka_offset(int64_t offset)
+{
+        return offset == EWS_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING
+                                              : offset;
+}
+
+/* The group's committed offsets of an assignment, in parts' order, into a
+ * copy (one round trip to the coordinator); NULL when they could not be
+ * read: then every partition counts as never committed. */
+static rd_kafka_topic_partition_list_t *
+in_kafka_committed(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_topic_partition_list_t *copy =
+                rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy, 10000);
+
+        if (err) {
+                ews_warn("in_kafka", "committed offsets: %s",
+                         rd_kafka_err2str(err));
+                rd_kafka_topic_partition_list_destroy(copy);
+                return NULL;
+        }
+        return copy;
+}
+
+/* The committed offset of element i, -1 when none or unknown. */
+static int64_t in_kafka_mark(const rd_kafka_topic_partition_list_t *committed,
+                             int i)
+{
+        if (!committed || committed->elems[i].err ||
+            committed->elems[i].offset < 0)
+                return -1;
+        return committed->elems[i].offset;
+}
+
+/* Served inside consume, on the consuming thread: sequential with it. */
+static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *parts,
+                               void *opaque)
+{
+        struct ews_in_kafka *in = opaque;
+        rd_kafka_topic_partition_list_t *committed = NULL;
+        rd_kafka_error_t *error = NULL;
+        int i, source;
+
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && parts->cnt)
+                committed = in_kafka_committed(rk, parts);
+        for (i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *p = &parts->elems[i];
+
+                source = in_kafka_source(in, p->topic);
+                if (source < 0 || p->partition < 0 ||
+                    p->partition >= EWS_PARTITIONS_MAX) {
+                        ews_err("in_kafka", "%s [%d]: not one of ours",
+                                p->topic, (int)p->partition);
+                        continue;
+                }
+                if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                        int64_t offset = EWS_OFFSET_DEFAULT;
+                        int64_t mark = in_kafka_mark(committed, i);
+
+                        in->cb.assigned(in->cb.opaque, (enum ews_source)source,
+                                        p->partition, mark, &offset);
+                        p->offset = offset == EWS_OFFSET_DEFAULT
+                                            ? in->start_offset
+                                            : in_kafka_offset(offset);
+                        in_kafka_set_state(in, source, p->partition,
+                                           IN_ASSIGNED);
+                } else {
+                        in->cb.revoked(in->cb.opaque, (enum ews_source)source,
+                                       p->partition);
+                        in_kafka_set_state(in, source, p->partition, 0);
+                }
+        }
+        in->joined = true;
+        ews_info("in_kafka", "%s %d partition(s)",
+                 err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assigned"
+                                                             : "revoked",
+                 parts->cnt);
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                if (in_kafka_cooperative(rk))
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        rd_kafka_assign(rk, parts);
+        } else {
+                if (in_kafka_cooperative(rk))
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        rd_kafka_assign(rk, NULL);
+        }
+        if (error) {
+                ews_err("in_kafka", "rebalance: %s",
+                        rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+        if (committed)
+                rd_kafka_topic_partition_list_destroy(committed);
+}
+
+static void in_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
+                              void *opaque)
+{
+        struct ews_in_kafka *in = opaque;
+
+        (void)rk;
+        if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                in->brokers_down = true;
+        ews_warn("in_kafka", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* Lag per partition and whether any broker is up, from the statistics
+ * librdkafka emits every statistics.interval.ms. */
+static int in_kafka_stats_cb(rd_kafka_t *rk, char *json, size_t len,
+                             void *opaque)
+{
+        struct ews_in_kafka *in = opaque;
+        json_t *root = json_loadb(json, len, 0, NULL), *topic, *p, *broker;
+        const char *name, *key;
+        int source, partition, up = 0;
+
+        (void)rk;
+        json_object_foreach(json_object_get(root, "topics"), name, topic)
+        {
+                source = in_kafka_source(in, name);
+                if (source < 0)
+                        continue;
+                json_object_foreach(json_object_get(topic, "partitions"), key,
+                                    p)
+                {
+                        partition = atoi(key);
+                        if (partition < 0 || partition >= EWS_PARTITIONS_MAX ||
+                            !json_is_integer(
+                                    json_object_get(p, "consumer_lag")))
+                                continue;
+                        in->lag[source][partition] = json_integer_value(
+                                json_object_get(p, "consumer_lag"));
+                }
+        }
+        json_object_foreach(json_object_get(root, "brokers"), key, broker)
+        {
+                const char *state =
+                        json_string_value(json_object_get(broker, "state"));
+                up += state && !strcmp(state, "UP");
+        }
+        if (root)
+                in->brokers_down = up == 0;
+        json_decref(root);
+        return 0; /* librdkafka frees json */
+}
+
+static int in_kafka_set(rd_kafka_conf_t *conf, const char *key,
+                        const char *value, char *errstr, size_t errstr_size)
+{
+        if (rd_kafka_conf_set(conf, key, value, errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK)
+                return -1;
+        return 0;
+}
+
+struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
+                                      const struct ews_in_kafka_cb *cb,
+                                      char *errstr, size_t errstr_size)
+{
+        struct ews_in_kafka *in = calloc(1, sizeof(*in));
+        rd_kafka_conf_t *rk_conf = rd_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *subscription = NULL;
+        rd_kafka_resp_err_t err;
+        int i;
+
+        if (!in || !rk_conf) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        in->cb = *cb;
+        memset(in->lag, 0xff, sizeof(in->lag));
+        in->start_offset = strcmp(conf->offset_reset, "latest")
+                                   ? RD_KAFKA_OFFSET_BEGINNING
+                                   : RD_KAFKA_OFFSET_END;
+        for (i = 0; i < EWS_SOURCE_COUNT; i++)
+                snprintf(in->topics[i], sizeof(in->topics[i]), "%s",
+                         conf->topics[i]);
+
+        if (in_kafka_set(rk_conf, "bootstrap.servers", conf->bootstrap_servers,
+                         errstr, errstr_size) ||
+            in_kafka_set(rk_conf, "group.id", conf->group_id, errstr,
+                         errstr_size) ||
+            in_kafka_set(rk_conf, "enable.auto.offset.store", "false", errstr,
+                         errstr_size) ||
+            in_kafka_set(rk_conf, "enable.partition.eof", "true", errstr,
+                         errstr_size) ||
+            in_kafka_set(rk_conf, "statistics.interval.ms", "5000", errstr,
+                         errstr_size))
+                goto fail;
+        for (i = 0; i < conf->props->cnt; i++) {
+                if (in_kafka_set(rk_conf, conf->props->prop[i].key,
+                                 conf->props->prop[i].value, errstr,
+                                 errstr_size))
+                        goto fail;
+        }
+        /* Offsets must never be stored behind the store's back, and a lost
+         * position must never be skipped silently. */
+        if (in_kafka_set(rk_conf, "enable.auto.offset.store", "false", errstr,
+                         errstr_size) ||
+            in_kafka_set(rk_conf, "auto.offset.reset", "error", errstr,
+                         errstr_size))
+                goto fail;
+        rd_kafka_conf_set_log_cb(rk_conf, in_kafka_log);
+        rd_kafka_conf_set_rebalance_cb(rk_conf, in_kafka_rebalance);
+        rd_kafka_conf_set_error_cb(rk_conf, in_kafka_error_cb);
+        rd_kafka_conf_set_stats_cb(rk_conf, in_kafka_stats_cb);
+        rd_kafka_conf_set_opaque(rk_conf, in);
+
+        in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rk_conf, errstr, errstr_size);
+        if (!in->rk)
+                goto fail;
+        rk_conf = NULL; /* rd_kafka_new() took it */
+        rd_kafka_poll_set_consumer(in->rk);
+        in->queue = rd_kafka_queue_get_consumer(in->rk);
+
+        subscription = rd_kafka_topic_partition_list_new(EWS_SOURCE_COUNT);
+        for (i = 0; i < EWS_SOURCE_COUNT; i++)
+                rd_kafka_topic_partition_list_add(subscription, in->topics[i],
+                                                  RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(in->rk, subscription);
+        rd_kafka_topic_partition_list_destroy(subscription);
+        if (err) {
+                snprintf(errstr, errstr_size, "subscribe: %s",
+                         rd_kafka_err2str(err));
+                goto fail;
+        }
+        return in;
+fail:
+        if (rk_conf)
+                rd_kafka_conf_destroy(rk_conf);
+        ews_in_kafka_destroy(in);
+        return NULL;
+}
+
+void ews_in_kafka_destroy(struct ews_in_kafka *in)
+{
+        rd_kafka_resp_err_t err;
+
+        if (!in)
+                return;
+        ews_in_kafka_release(in);
+        free(in->batch);
+        if (in->rk) {
+                /* Close serves the final revoke through the callback and
+                 * commits what was stored. */
+                err = rd_kafka_consumer_close(in->rk);
+                if (err)
+                        ews_warn("in_kafka", "close: %s",
+                                 rd_kafka_err2str(err));
+        }
+        if (in->queue)
+                rd_kafka_queue_destroy(in->queue);
+        if (in->rk)
+                rd_kafka_destroy(in->rk);
+        free(in);
+}
+
+void ews_in_kafka_release(struct ews_in_kafka *in)
+{
+        int i;
+
+        for (i = 0; i < in->batch_cnt; i++)
+                rd_kafka_message_destroy(in->batch[i]);
+        in->batch_cnt = 0;
+}
+
+static void in_kafka_error(struct ews_in_kafka *in, rd_kafka_message_t *m)
+{
+        const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+        int source = m->rkt ? in_kafka_source(in, topic) : -1;
+
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                if (source >= 0 && m->partition >= 0 &&
+                    m->partition < EWS_PARTITIONS_MAX &&
+                    in->state[source][m->partition])
+                        in_kafka_set_state(in, source, m->partition, IN_AT_END);
+                return;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && source >= 0 &&
+            m->partition >= 0 && m->partition < EWS_PARTITIONS_MAX) {
+                ews_err("in_kafka",
+                        "%s [%d]: the broker no longer has the offset to "
+                        "resume from (%s); the partition is paused and "
+                        "nothing is skipped: restore the data, or move the "
+                        "store's fence knowingly",
+                        topic, (int)m->partition, rd_kafka_message_errstr(m));
+                ews_in_kafka_pause(in, (enum ews_source)source, m->partition,
+                                   true);
+                in->cb.failed(in->cb.opaque, (enum ews_source)source,
+                              m->partition, rd_kafka_message_errstr(m));
+                return;
+        }
+        ews_err("in_kafka", "%s [%d]: %s", topic, (int)m->partition,
+                rd_kafka_message_errstr(m));
+}
+
+int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
+                         int timeout_ms)
+{
+        ssize_t n;
+        int i, cnt = 0;
+
+        ews_in_kafka_release(in);
+        if (max > in->batch_cap) {
+                rd_kafka_message_t **batch =
+                        realloc(in->batch, (size_t)max * sizeof(*batch));
+                if (!batch)
+                        return 0;
+                in->batch = batch;
+                in->batch_cap = max;
+        }
+        n = rd_kafka_consume_batch_queue(in->queue, timeout_ms, in->batch,
+                                         (size_t)max);
+        if (n < 0)
+                return 0;
+        in->batch_cnt = (int)n;
+        if (n > 0)
+                in->brokers_down = false;
+
+        for (i = 0; i < in->batch_cnt; i++) {
+                rd_kafka_message_t *m = in->batch[i];
+                struct ews_msg *msg = &msgs[cnt];
+                int source;
+
+                if (m->err) {
+                        in_kafka_error(in, m);
+                        continue;
+                }
+                source = in_kafka_source(in, rd_kafka_topic_name(m->rkt));
+                if (source < 0 || m->partition < 0 ||
+                    m->partition >= EWS_PARTITIONS_MAX)
+                        continue;
+                if (in->state[source][m->partition] == IN_AT_END)
+                        in_kafka_set_state(in, source, m->partition,
+                                           IN_ASSIGNED);
+                msg->source = (enum ews_source)source;
+                msg->partition = m->partition;
+                msg->offset = m->offset;
+                msg->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+                msg->key = m->key;
+                msg->key_len = m->key_len;
+                msg->value = m->payload;
+                msg->value_len = m->len;
+                cnt++;
+        }
+        return cnt;
+}
+
+static rd_kafka_topic_partition_list_t *in_kafka_one(struct ews_in_kafka *in,
+                                                     enum ews_source source,
+                                                     int32_t partition,
+                                                     int64_t offset)
+{
+        rd_kafka_topic_partition_list_t *parts =
+                rd_kafka_topic_partition_list_new(1);
+
+        rd_kafka_topic_partition_list_add(parts, in->topics[source], partition)
+                ->offset = offset;
+        return parts;
+}
+
+int ews_in_kafka_offset_store(struct ews_in_kafka *in, enum ews_source source,
+                              int32_t partition, int64_t next_offset)
+{
+        rd_kafka_topic_partition_list_t *parts =
+                in_kafka_one(in, source, partition, next_offset);
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(in->rk, parts);
+
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (err) {
+                /* A partition revoked meanwhile: its next owner starts from
+                 * the store's fence, not from this offset. */
+                ews_debug("in_kafka", "offset store %s [%d]: %s",
+                          in->topics[source], (int)partition,
+                          rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
+int ews_in_kafka_seek(struct ews_in_kafka *in, enum ews_source source,
+                      int32_t partition, int64_t offset)
+{
+        rd_kafka_topic_partition_list_t *parts =
+                in_kafka_one(in, source, partition, in_kafka_offset(offset));
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(in->rk, parts, 5000);
+        int rc = 0;
+
+        if (!error && parts->elems[0].err)
+                rc = -1;
+        if (error) {
+                ews_err("in_kafka", "seek %s [%d] to %lld: %s",
+                        in->topics[source], (int)partition, (long long)offset,
+                        rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                rc = -1;
+        }
+        if (in->state[source][partition] == IN_AT_END)
+                in_kafka_set_state(in, source, partition, IN_ASSIGNED);
+        rd_kafka_topic_partition_list_destroy(parts);
+        return rc;
+}
+
+int ews_in_kafka_pause(struct ews_in_kafka *in, enum ews_source source,
+                       int32_t partition, bool pause)
+{
+        rd_kafka_topic_partition_list_t *parts =
+                in_kafka_one(in, source, partition, RD_KAFKA_OFFSET_INVALID);
+        rd_kafka_resp_err_t err =
+                pause ? rd_kafka_pause_partitions(in->rk, parts)
+                      : rd_kafka_resume_partitions(in->rk, parts);
+
+        rd_kafka_topic_partition_list_destroy(parts);
+        return err ? -1 : 0;
+}
+
+bool ews_in_kafka_at_end(const struct ews_in_kafka *in)
+{
+        return in->assigned_cnt > 0 && in->eof_cnt == in->assigned_cnt;
+}
+
+int ews_in_kafka_partition_count(struct ews_in_kafka *in,
+                                 enum ews_source source, int timeout_ms)
+{
+        const struct rd_kafka_metadata *metadata = NULL;
+        rd_kafka_topic_t *rkt =
+                rd_kafka_topic_new(in->rk, in->topics[source], NULL);
+        int cnt = -1;
+
+        if (!rkt)
+                return -1;
+        if (!rd_kafka_metadata(in->rk, 0, rkt, &metadata, timeout_ms) &&
+            metadata->topic_cnt == 1 && !metadata->topics[0].err)
+                cnt = metadata->topics[0].partition_cnt;
+        if (metadata)
+                rd_kafka_metadata_destroy(metadata);
+        rd_kafka_topic_destroy(rkt);
+        return cnt;
+}
+
+int64_t ews_in_kafka_lag(const struct ews_in_kafka *in, enum ews_source source,
+                         int32_t partition)
+{
+        if (partition < 0 || partition >= EWS_PARTITIONS_MAX ||
+            !in->state[source][partition])
+                return -1;
+        return in->lag[source][partition];
+}
+
+bool ews_in_kafka_healthy(const struct ews_in_kafka *in)
+{
+        return in->joined && !in->brokers_down;
+}
+
+bool ews_in_kafka_partition_at_end(const struct ews_in_kafka *in,
+                                   enum ews_source source, int32_t partition)
+{
+        return partition >= 0 && partition < EWS_PARTITIONS_MAX &&
+               in->state[source][partition] == IN_AT_END;
+}

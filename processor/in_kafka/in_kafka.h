@@ -1,0 +1,100 @@
+/*
+ * Stage 1, in: the consumer group member.
+ *
+ * Batches come from rd_kafka_consume_batch_queue on the calling thread.
+ * librdkafka 2.0.2's batch consume loses or repeats messages when a seek,
+ * pause, resume or rebalance runs in parallel with it, so all of those run
+ * here, sequentially: the rebalance callback is served inside consume, and
+ * seek, pause and resume are only called between two consume calls.
+ * Offsets are stored only when the caller says its state is safe
+ * (enable.auto.offset.store=false); auto commit then commits them.
+ * The consumer runs with auto.offset.reset=error: a partition whose stored
+ * position the broker no longer has is reported and paused, never skipped.
+ * Where no position is stored at all, conf->offset_reset says where to
+ * start, explicitly.
+ */
+#ifndef EWS_IN_KAFKA_H
+#define EWS_IN_KAFKA_H
+
+#include "ops/config.h"
+#include "util/ews.h"
+
+/* No stored position: start where conf->offset_reset says. */
+#define EWS_OFFSET_DEFAULT (-1001)
+/* The first offset the broker still has (a seek or a start offset). */
+#define EWS_OFFSET_BEGINNING (-1002)
+
+struct ews_in_kafka_cb {
+        /* A partition was assigned: set *offset to where to start, or
+         * EWS_OFFSET_DEFAULT. committed is the group's committed offset
+         * on the broker (a mark outside the store that the group has
+         * worked here before), -1 when there is none or it could not be
+         * read. */
+        void (*assigned)(void *opaque, enum ews_source source,
+                         int32_t partition, int64_t committed, int64_t *offset);
+        void (*revoked)(void *opaque, enum ews_source source,
+                        int32_t partition);
+        /* The partition cannot go on where it should (its offset is gone
+         * from the broker); it is paused and stays so. */
+        void (*failed)(void *opaque, enum ews_source source, int32_t partition,
+                       const char *reason);
+        void *opaque;
+};
+
+struct ews_in_kafka_conf {
+        const char *bootstrap_servers;
+        const char *group_id;
+        const char *offset_reset;
+        const char *topics[EWS_SOURCE_COUNT];
+        const struct ews_config_props *props; /* over the settings above */
+};
+
+struct ews_in_kafka;
+
+/* Subscribes to the topics. Returns NULL with errstr on error. */
+struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
+                                      const struct ews_in_kafka_cb *cb,
+                                      char *errstr, size_t errstr_size);
+
+/* Leaves the group (committing stored offsets) and frees. */
+void ews_in_kafka_destroy(struct ews_in_kafka *in);
+
+/* Fills msgs with up to max messages within timeout_ms. The messages
+ * borrow librdkafka's buffers until the next consume or release. Returns
+ * the count. */
+int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
+                         int timeout_ms);
+void ews_in_kafka_release(struct ews_in_kafka *in);
+
+/* The state produced by everything before next_offset is safe. */
+int ews_in_kafka_offset_store(struct ews_in_kafka *in, enum ews_source source,
+                              int32_t partition, int64_t next_offset);
+
+/* Between consume calls only (see above). */
+int ews_in_kafka_seek(struct ews_in_kafka *in, enum ews_source source,
+                      int32_t partition, int64_t offset);
+int ews_in_kafka_pause(struct ews_in_kafka *in, enum ews_source source,
+                       int32_t partition, bool pause);
+
+/* The topic's partition count from the broker's metadata, or -1 when the
+ * topic is not known (yet) or the broker did not answer in time. */
+int ews_in_kafka_partition_count(struct ews_in_kafka *in,
+                                 enum ews_source source, int timeout_ms);
+
+/* Messages behind the high watermark, from librdkafka's statistics; -1
+ * when unknown or not assigned. */
+int64_t ews_in_kafka_lag(const struct ews_in_kafka *in, enum ews_source source,
+                         int32_t partition);
+
+/* Joined the group (with or without partitions) and a broker reachable. */
+bool ews_in_kafka_healthy(const struct ews_in_kafka *in);
+
+/* True when the partition is assigned and consumed to its end, with
+ * nothing arrived since. */
+bool ews_in_kafka_partition_at_end(const struct ews_in_kafka *in,
+                                   enum ews_source source, int32_t partition);
+
+/* True when partitions are assigned and every one is at its end. */
+bool ews_in_kafka_at_end(const struct ews_in_kafka *in);
+
+#endif

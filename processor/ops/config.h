@@ -1,0 +1,94 @@
+/*
+ * Configuration: one YAML file, every key with a default (config/ews.yaml
+ * documents them), environment variables over the file (EWS_REDIS_HOST for
+ * redis.host), and librdkafka properties passed through as they are.
+ */
+#ifndef EWS_CONFIG_H
+#define EWS_CONFIG_H
+
+#include <stdio.h>
+
+#include "rules/rules.h"
+#include "score/score.h"
+
+#define EWS_CONFIG_PROPS_MAX 64
+
+struct ews_config_prop {
+        char key[128];
+        char value[512];
+};
+
+struct ews_config_props {
+        int cnt;
+        struct ews_config_prop prop[EWS_CONFIG_PROPS_MAX];
+};
+
+struct ews_config {
+        /* kafka */
+        char bootstrap_servers[1024];
+        char group_id[256];
+        char offset_reset[16]; /* earliest | latest: where no position is */
+        char topics[EWS_SOURCE_COUNT][256];
+        char topic_alerts[256];
+        char topic_dlq[256];
+        int batch_max;
+        int64_t batch_wait_ms;
+        struct ews_config_props consumer;
+        struct ews_config_props producer;
+        /* redis */
+        char redis_host[256];
+        int redis_port;
+        int64_t redis_timeout_ms;
+        char redis_prefix[64];
+        char redis_username[128]; /* ACL user; "" for the default user */
+        char redis_password[256];
+        /* state */
+        int64_t retention_ms;
+        int cache_users;
+        int64_t account_active_window_ms; /* "active users" of an account */
+        /* decode */
+        char schema_dir[1024];
+        char format[EWS_SOURCE_COUNT][16]; /* avro, confluent, json */
+        char writer_schema[EWS_SOURCE_COUNT][1024];
+        char registry_url[1024];
+        char registry_user[256];
+        char registry_password[256];
+        int64_t registry_timeout_ms;
+        int64_t max_future_ms;
+        int max_bytes;
+        int max_items;
+        /* time */
+        int64_t allowed_lateness_ms;
+        char time_mode[16];       /* auto | event | wall */
+        int64_t max_alert_age_ms; /* 0: off */
+        /* delivery */
+        int64_t outbox_resend_ms;
+        int64_t leader_lease_ms;
+        /* model */
+        struct ews_score_conf score;
+        struct ews_rules_conf rules;
+        /* http */
+        char http_bind[64];
+        int http_port; /* 0: no HTTP endpoint */
+        char http_token[256];
+        /* log */
+        char log_level[16];
+        char log_format[16];
+};
+
+/* Fills config with the defaults. */
+void ews_config_defaults(struct ews_config *config);
+
+/* Loads path over what config holds, then the environment over that.
+ * Returns 0, or -1 with errstr naming file, line and key. */
+int ews_config_load(struct ews_config *config, const char *path, char *errstr,
+                    size_t errstr_size);
+
+/* Applies "key=value" to both librdkafka clients, as kcat's -X does. */
+int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
+                              char *errstr, size_t errstr_size);
+
+/* Writes the effective configuration as YAML, secrets redacted. */
+void ews_config_print(const struct ews_config *config, FILE *fp);
+
+#endif

@@ -1,0 +1,52 @@
+/* Internal to the configuration module. */
+#ifndef EWS_CONFIG_INT_H
+#define EWS_CONFIG_INT_H
+
+#include <yaml.h>
+
+#include "ops/config.h"
+
+enum config_type {
+        CONFIG_STR,
+        CONFIG_INT,
+        CONFIG_MS,   /* duration into int64_t milliseconds */
+        CONFIG_MS_F, /* duration into double milliseconds */
+        CONFIG_DOUBLE,
+        CONFIG_LIST, /* sequence of names into char[][EWS_NAME_MAX] */
+        CONFIG_FIT,  /* sequence of fit rule mappings */
+};
+
+struct config_key {
+        const char *path;
+        enum config_type type;
+        size_t offset;
+        size_t size;       /* CONFIG_STR: buffer; CONFIG_LIST: entries */
+        size_t cnt_offset; /* CONFIG_LIST: where the count lives */
+        double min, max;
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_key_cnt;
+
+struct config_ctx {
+        struct ews_config *config;
+        const char *file;
+        char *errstr;
+        size_t errstr_size;
+};
+
+/* Fails with "file:line: key: what"; line 0 when not from the file. */
+int config_fail(struct config_ctx *ctx, size_t line, const char *key,
+                const char *what);
+void config_copy(char *dst, size_t size, const char *src);
+/* Sets type's points in scoring.weights, adding the type if new. */
+void config_weight(struct ews_config *config, const char *type, double points);
+int config_parse_double(const char *s, double *v);
+
+/* scoring.fit: the defaults, a YAML sequence of rules, and printing. */
+void config_fit_defaults(struct ews_score_conf *score);
+int config_fit(struct config_ctx *ctx, yaml_document_t *doc, yaml_node_t *node,
+               const char *path);
+void config_print_fit(FILE *fp, const struct ews_fit_rule *rule);
+
+#endif

@@ -1,0 +1,224 @@
+/* Every configuration key, its type and bounds, and the built-in
+ * defaults (config/ews.yaml shows the same, a unit test keeps them equal). */
+#include "ops/config.h"
+#include "ops/config_int.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define CK(path, type, field, min, max)                                        \
+        {                                                                      \
+                path, type, offsetof(struct ews_config, field),                \
+                        sizeof(((struct ews_config *)0)->field), 0, min, max   \
+        }
+#define CK_LIST(path, field, cnt)                                              \
+        {                                                                      \
+                path, CONFIG_LIST, offsetof(struct ews_config, field),         \
+                        EWS_SCORE_LIST_MAX, offsetof(struct ews_config, cnt),  \
+                        0, 0                                                   \
+        }
+
+#define DAY_MS (86400.0 * 1000.0)
+
+const struct config_key config_keys[] = {
+        CK("kafka.bootstrap.servers", CONFIG_STR, bootstrap_servers, 0, 0),
+        CK("kafka.group.id", CONFIG_STR, group_id, 0, 0),
+        CK("kafka.auto.offset.reset", CONFIG_STR, offset_reset, 0, 0),
+        CK("kafka.batch.max", CONFIG_INT, batch_max, 1, 100000),
+        CK("kafka.batch.wait", CONFIG_MS, batch_wait_ms, 1, 60000),
+        CK("topics.usage", CONFIG_STR, topics[EWS_SOURCE_USAGE], 0, 0),
+        CK("topics.campaign", CONFIG_STR, topics[EWS_SOURCE_CAMPAIGN], 0, 0),
+        CK("topics.alerts", CONFIG_STR, topic_alerts, 0, 0),
+        CK("topics.dlq", CONFIG_STR, topic_dlq, 0, 0),
+        CK("redis.host", CONFIG_STR, redis_host, 0, 0),
+        CK("redis.port", CONFIG_INT, redis_port, 1, 65535),
+        CK("redis.timeout", CONFIG_MS, redis_timeout_ms, 1, 600000),
+        CK("redis.prefix", CONFIG_STR, redis_prefix, 0, 0),
+        CK("redis.username", CONFIG_STR, redis_username, 0, 0),
+        CK("redis.password", CONFIG_STR, redis_password, 0, 0),
+        CK("http.bind", CONFIG_STR, http_bind, 0, 0),
+        CK("http.port", CONFIG_INT, http_port, 0, 65535),
+        CK("http.token", CONFIG_STR, http_token, 0, 0),
+        CK("state.retention", CONFIG_MS, retention_ms, 3600000, 3650 * DAY_MS),
+        CK("state.cache.users", CONFIG_INT, cache_users, 1, 100000000),
+        CK("scoring.account.active.window", CONFIG_MS, account_active_window_ms,
+           3600000, 365 * DAY_MS),
+        CK("decode.schema.dir", CONFIG_STR, schema_dir, 0, 0),
+        CK("decode.usage.format", CONFIG_STR, format[EWS_SOURCE_USAGE], 0, 0),
+        CK("decode.usage.writer.schema", CONFIG_STR,
+           writer_schema[EWS_SOURCE_USAGE], 0, 0),
+        CK("decode.campaign.format", CONFIG_STR, format[EWS_SOURCE_CAMPAIGN], 0,
+           0),
+        CK("decode.campaign.writer.schema", CONFIG_STR,
+           writer_schema[EWS_SOURCE_CAMPAIGN], 0, 0),
+        CK("decode.registry.url", CONFIG_STR, registry_url, 0, 0),
+        CK("decode.registry.username", CONFIG_STR, registry_user, 0, 0),
+        CK("decode.registry.password", CONFIG_STR, registry_password, 0, 0),
+        CK("decode.registry.timeout", CONFIG_MS, registry_timeout_ms, 100,
+           120000),
+        CK("decode.max.future", CONFIG_MS, max_future_ms, 0, 3650 * DAY_MS),
+        CK("decode.max.bytes", CONFIG_INT, max_bytes, 64, 16 << 20),
+        CK("decode.max.items", CONFIG_INT, max_items, 1, 1000000),
+        CK("time.allowed.lateness", CONFIG_MS, allowed_lateness_ms, 0,
+           30 * DAY_MS),
+        CK("scoring.half.life", CONFIG_MS_F, score.half_life_ms, 60000,
+           3650 * DAY_MS),
+        CK_LIST("scoring.value.scaled", score.value_scaled,
+                score.value_scaled_cnt),
+        CK_LIST("scoring.page.classes", score.page_classes,
+                score.page_class_cnt),
+        CK_LIST("scoring.not.activity", score.not_activity,
+                score.not_activity_cnt),
+        CK("scoring.activation.points", CONFIG_DOUBLE, score.activation_points,
+           0, 1e9),
+        CK("scoring.activation.window", CONFIG_MS, score.activation_window_ms,
+           60000, 365 * DAY_MS),
+        CK("scoring.sales.ready.points", CONFIG_DOUBLE,
+           score.sales_ready_points, 0, 1e9),
+        CK("scoring.dedup.events", CONFIG_INT, score.dedup_events, 0,
+           EWS_DEDUP_MAX),
+        {"scoring.fit", CONFIG_FIT, 0, 0, 0, 0, 0},
+        CK("time.mode", CONFIG_STR, time_mode, 0, 0),
+        CK("time.max.alert.age", CONFIG_MS, max_alert_age_ms, 0, 3650 * DAY_MS),
+        CK("rules.dwell", CONFIG_MS, rules.dwell_ms, 0, 365 * DAY_MS),
+        CK("rules.cooldown", CONFIG_MS, rules.cooldown_ms, 0, 365 * DAY_MS),
+        CK("rules.user.disengaged.inactivity", CONFIG_MS, rules.inactivity_ms,
+           1000, 365 * DAY_MS),
+        CK("rules.user.disengaged.drop.share", CONFIG_DOUBLE, rules.drop_share,
+           0, 1),
+        CK("rules.user.disengaged.drop.min.peak", CONFIG_DOUBLE,
+           rules.drop_min_peak, 0, 1e9),
+        CK("rules.user.disengaged.exit.share", CONFIG_DOUBLE, rules.exit_share,
+           0, 10),
+        CK("rules.sales.ready.exit.points", CONFIG_DOUBLE,
+           rules.sales_ready_exit, 0, 1e9),
+        CK("rules.campaign.underperforming.maturity", CONFIG_MS,
+           rules.maturity_ms, 60000, 365 * DAY_MS),
+        CK("rules.campaign.underperforming.min.sample", CONFIG_INT,
+           rules.min_sample, 1, 1000000000),
+        CK("rules.campaign.underperforming.confidence.z", CONFIG_DOUBLE,
+           rules.confidence_z, 0, 10),
+        CK("rules.campaign.underperforming.default.target", CONFIG_DOUBLE,
+           rules.default_target, 0, 1),
+        CK("rules.campaign.underperforming.resolve.margin", CONFIG_DOUBLE,
+           rules.resolve_margin, 0, 1),
+        CK("rules.account.at.risk.trailing.days", CONFIG_INT,
+           rules.trailing_days, 1, 365),
+        CK("rules.account.at.risk.share", CONFIG_DOUBLE, rules.at_risk_share, 0,
+           1),
+        CK("rules.account.at.risk.resolve.share", CONFIG_DOUBLE,
+           rules.at_risk_resolve_share, 0, 10),
+        CK("rules.account.at.risk.min.level", CONFIG_DOUBLE,
+           rules.at_risk_min_level, 0, 1e9),
+        CK("outbox.resend.interval", CONFIG_MS, outbox_resend_ms, 1000, DAY_MS),
+        CK("leader.lease", CONFIG_MS, leader_lease_ms, 2000, 600000),
+        CK("log.level", CONFIG_STR, log_level, 0, 0),
+        CK("log.format", CONFIG_STR, log_format, 0, 0),
+};
+
+const size_t config_key_cnt = sizeof(config_keys) / sizeof(config_keys[0]);
+
+void config_weight(struct ews_config *config, const char *type, double points)
+{
+        struct ews_score_conf *score = &config->score;
+        int i;
+
+        for (i = 0; i < score->weight_cnt; i++)
+                if (!strcmp(score->weights[i].event_type, type))
+                        break;
+        if (i == score->weight_cnt)
+                config_copy(score->weights[score->weight_cnt++].event_type,
+                            EWS_NAME_MAX, type);
+        score->weights[i].points = points;
+}
+
+void ews_config_defaults(struct ews_config *config)
+{
+        static const struct {
+                const char *type;
+                double points;
+        } weights[] = {
+                {"trial_started", 5},      {"login", 1},
+                {"feature_used", 3},       {"page_view", 4},
+                {"video_play", 6},         {"content_download", 4},
+                {"invite_sent", 8},        {"unsubscribed", -10},
+                {"careers_page_view", -5},
+        };
+        static const char *page_classes[] = {"pricing", "demo_request",
+                                             "integrations"};
+        static const char *not_activity[] = {"converted", "trial_ended",
+                                             "unsubscribed"};
+        size_t i;
+
+        memset(config, 0, sizeof(*config));
+        config_copy(config->bootstrap_servers,
+                    sizeof(config->bootstrap_servers), "127.0.0.1:9092");
+        config_copy(config->group_id, sizeof(config->group_id), "ews");
+        config_copy(config->offset_reset, sizeof(config->offset_reset),
+                    "earliest");
+        config->batch_max = 2000;
+        config->batch_wait_ms = 100;
+        config_copy(config->topics[EWS_SOURCE_USAGE], 256, "product-usage");
+        config_copy(config->topics[EWS_SOURCE_CAMPAIGN], 256,
+                    "campaign-events");
+        config_copy(config->topic_alerts, 256, "ews-alerts");
+        config_copy(config->topic_dlq, 256, "ews-dlq");
+        config_copy(config->redis_host, sizeof(config->redis_host),
+                    "127.0.0.1");
+        config->redis_port = 6379;
+        config->redis_timeout_ms = 2000;
+        config_copy(config->http_bind, sizeof(config->http_bind), "127.0.0.1");
+        config->http_port = 9464;
+        config_copy(config->redis_prefix, sizeof(config->redis_prefix), "ews:");
+        config->retention_ms = (int64_t)(90 * DAY_MS);
+        config->cache_users = 200000;
+        config->account_active_window_ms = (int64_t)(7 * DAY_MS);
+        config_copy(config->schema_dir, sizeof(config->schema_dir), "schemas");
+        config_copy(config->format[EWS_SOURCE_USAGE], 16, "avro");
+        config_copy(config->format[EWS_SOURCE_CAMPAIGN], 16, "avro");
+        config->registry_timeout_ms = 5000;
+        config->max_future_ms = (int64_t)DAY_MS;
+        config->max_bytes = 65536;
+        config->max_items = 1000;
+        config->allowed_lateness_ms = 5 * 60 * 1000;
+        config->score.half_life_ms = 7 * DAY_MS;
+        for (i = 0; i < sizeof(weights) / sizeof(weights[0]); i++)
+                config_weight(config, weights[i].type, weights[i].points);
+        config_copy(config->score.value_scaled[0], EWS_NAME_MAX, "video_play");
+        config->score.value_scaled_cnt = 1;
+        for (i = 0; i < sizeof(page_classes) / sizeof(page_classes[0]); i++)
+                config_copy(config->score.page_classes[i], EWS_NAME_MAX,
+                            page_classes[i]);
+        config->score.page_class_cnt = (int)i;
+        for (i = 0; i < sizeof(not_activity) / sizeof(not_activity[0]); i++)
+                config_copy(config->score.not_activity[i], EWS_NAME_MAX,
+                            not_activity[i]);
+        config->score.not_activity_cnt = (int)i;
+        config->score.activation_points = 40;
+        config->score.activation_window_ms = (int64_t)(3 * DAY_MS);
+        config->score.sales_ready_points = 100;
+        config->score.dedup_events = 8;
+        config_fit_defaults(&config->score);
+        config_copy(config->time_mode, sizeof(config->time_mode), "auto");
+        config->max_alert_age_ms = (int64_t)(3 * DAY_MS);
+        config->rules.dwell_ms = 3600000;
+        config->rules.cooldown_ms = 6 * 3600000;
+        config->rules.inactivity_ms = (int64_t)(3 * DAY_MS);
+        config->rules.drop_share = 0.4;
+        config->rules.drop_min_peak = 30;
+        config->rules.exit_share = 0.5;
+        config->rules.sales_ready_exit = 70;
+        config->rules.maturity_ms = (int64_t)(3 * DAY_MS);
+        config->rules.min_sample = 20;
+        config->rules.confidence_z = 1.645;
+        config->rules.default_target = 0.3;
+        config->rules.resolve_margin = 0.05;
+        config->rules.trailing_days = 14;
+        config->rules.at_risk_share = 0.5;
+        config->rules.at_risk_resolve_share = 0.8;
+        config->rules.at_risk_min_level = 3;
+        config->outbox_resend_ms = 10000;
+        config->leader_lease_ms = 10000;
+        config_copy(config->log_level, sizeof(config->log_level), "info");
+        config_copy(config->log_format, sizeof(config->log_format), "text");
+}

@@ -1,0 +1,41 @@
+/*
+ * The operations endpoint (libmicrohttpd):
+ *   GET /metrics   Prometheus text format (metrics.h)
+ *   GET /healthz   200 while the process is alive
+ *   GET /readyz    200 when ready: joined the group, Redis and a broker
+ *                  reachable, no owned partition paused; 503 otherwise.
+ *                  Owning no partition is fine: a standby is ready.
+ *   GET /v1/users/{id}, /v1/accounts/{id}, /v1/campaigns/{id}
+ *                  the state as JSON, as ews-inspect prints it
+ *   DELETE /v1/users/{id}  erasure of the user's personal data
+ * /v1 asks for "Authorization: Bearer <http.token>" when a token is set.
+ * A thread per connection, so that probes never wait behind a /v1 request
+ * waiting on Redis. The threads read a snapshot the main loop publishes,
+ * never the pipeline, and /v1 has its own store connection.
+ */
+#ifndef EWS_HTTP_SERVER_H
+#define EWS_HTTP_SERVER_H
+
+#include "ops/metrics.h"
+#include "store/store.h"
+
+struct ews_http_conf {
+        const char *bind; /* an IPv4 address; 127.0.0.1 by default */
+        int port;
+        const char *token; /* "" or NULL: /v1 is open */
+        struct ews_store_conf store;
+        double half_life_ms;
+        int64_t account_active_window_ms;
+};
+
+struct ews_http;
+
+/* Listens at once. NULL with errstr when the address cannot be bound. */
+struct ews_http *ews_http_new(const struct ews_http_conf *conf, char *errstr,
+                              size_t errstr_size);
+void ews_http_destroy(struct ews_http *http);
+
+/* Copies m as what /metrics and /readyz say from now on. */
+void ews_http_publish(struct ews_http *http, const struct ews_metrics *m);
+
+#endif

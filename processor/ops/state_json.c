@@ -1,0 +1,145 @@
+#include "ops/state_json.h"
+#include "score/score.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static json_t *json_time(int64_t ms)
+{
+        char buf[40];
+        struct tm tm;
+        time_t sec = (time_t)(ms / 1000);
+
+        if (!ms)
+                return json_null();
+        gmtime_r(&sec, &tm);
+        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03dZ",
+                 (int)(ms % 1000));
+        return json_string(buf);
+}
+
+static int json_component_cmp(const void *a, const void *b)
+{
+        double x = ((const struct ews_component *)a)->value;
+        double y = ((const struct ews_component *)b)->value;
+
+        return (y > x) - (y < x);
+}
+
+/* Components largest first, decayed by factor: "why is the score this". */
+static json_t *json_components(const struct ews_component *v, int cnt,
+                               double factor)
+{
+        struct ews_component sorted[EWS_REASONS_MAX];
+        json_t *array = json_array();
+        int i;
+
+        if (cnt > EWS_REASONS_MAX)
+                cnt = EWS_REASONS_MAX;
+        memcpy(sorted, v, (size_t)cnt * sizeof(*v));
+        qsort(sorted, (size_t)cnt, sizeof(*sorted), json_component_cmp);
+        for (i = 0; array && i < cnt; i++)
+                json_array_append_new(
+                        array, json_pack("{s:s, s:f}", "name", sorted[i].name,
+                                         "score", sorted[i].value * factor));
+        return array;
+}
+
+json_t *ews_json_user(const struct ews_user *user, double half_life_ms,
+                      int64_t as_of_ms)
+{
+        double factor = 1.0;
+        int64_t at = user->engagement_ref_ms;
+
+        if (as_of_ms > at && at) {
+                factor = ews_score_value_at(1.0, at, as_of_ms, half_life_ms);
+                at = as_of_ms;
+        }
+        return json_pack(
+                "{s:s, s:s, s:o, s:{s:f, s:o, s:f}, s:f, s:o, s:o, s:s?, "
+                "s:s?, s:o, s:o, s:o, s:o, s:I}",
+                "user_id", user->user_id, "stage", ews_stage_name(user->stage),
+                "stage_at", json_time(user->stage_at_ms), "engagement", "score",
+                user->engagement * factor, "as_of", json_time(at), "peak",
+                user->peak_engagement, "fit", user->fit, "top_contributors",
+                json_components(user->reasons, user->reason_cnt, factor),
+                "interest",
+                json_components(user->interests, user->interest_cnt, factor),
+                "account_id", user->account_id[0] ? user->account_id : NULL,
+                "campaign_id", user->campaign_id[0] ? user->campaign_id : NULL,
+                "trial_started_at", json_time(user->trial_started_ms),
+                "activated_at", json_time(user->activated_ms),
+                "last_activity_at", json_time(user->last_activity_ms),
+                "disengaged_since", json_time(user->disengaged_since_ms),
+                "events", (json_int_t)user->events);
+}
+
+json_t *ews_json_account(const struct ews_account *account)
+{
+        return json_pack("{s:s, s:{s:f, s:o}, s:I, s:I}", "account_id",
+                         account->account_id, "engagement", "score",
+                         account->engagement, "as_of",
+                         json_time(account->engagement_ref_ms), "users",
+                         (json_int_t)account->users, "active_users",
+                         (json_int_t)account->active_users);
+}
+
+json_t *ews_json_campaign(const struct ews_campaign *c)
+{
+        json_t *json = json_pack(
+                "{s:s, s:s, s:s, s:s, s:o, s:f, s:I, s:I}", "campaign_id",
+                c->campaign_id, "name", c->name, "channel", c->channel,
+                "status", c->status, "launched_at", json_time(c->launched_ms),
+                "spend", c->spend, "signups", (json_int_t)c->signups,
+                "activated", (json_int_t)c->activated);
+
+        if (!json)
+                return NULL;
+        json_object_set_new(json, "target_activation_rate",
+                            c->has_target ? json_real(c->target_activation_rate)
+                                          : json_null());
+        json_object_set_new(json, "cost_per_activated_trial",
+                            c->activated
+                                    ? json_real(c->spend / (double)c->activated)
+                                    : json_null());
+        return json;
+}
+
+json_t *ews_json_alert(const struct ews_alert *alert)
+{
+        json_t *values = json_object(), *contributors = json_array(), *json;
+        int i;
+
+        for (i = 0; values && i < alert->value_cnt; i++)
+                json_object_set_new(values, alert->values[i].name,
+                                    json_real(alert->values[i].value));
+        for (i = 0; contributors && i < alert->contributor_cnt; i++)
+                json_array_append_new(
+                        contributors,
+                        json_pack("{s:s, s:f}", "event_type",
+                                  alert->contributors[i].event_type, "score",
+                                  alert->contributors[i].score));
+        json = json_pack(
+                "{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, "
+                "s:I, s:s, s:o, s:o}",
+                "alert_id", alert->alert_id, "episode_id", alert->episode_id,
+                "seq", (int)alert->seq, "rule", ews_rule_name(alert->rule),
+                "status", ews_alert_status_name(alert->status), "severity",
+                ews_severity_name(alert->severity), "subject_type",
+                ews_subject_name(alert->subject_type), "subject_id",
+                alert->subject_id, "account_id",
+                alert->account_id[0] ? alert->account_id : NULL, "campaign_id",
+                alert->campaign_id[0] ? alert->campaign_id : NULL, "event_time",
+                (json_int_t)alert->event_time_ms, "emitted_at",
+                (json_int_t)alert->emitted_at_ms, "reason", alert->reason,
+                "values", values, "top_contributors", contributors);
+        if (json)
+                json_object_set_new(
+                        json, "last_activity_at",
+                        alert->last_activity_ms
+                                ? json_integer(alert->last_activity_ms)
+                                : json_null());
+        return json;
+}

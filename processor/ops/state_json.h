@@ -1,0 +1,21 @@
+/*
+ * Subjects' state as JSON, the same for ews-inspect and the HTTP API.
+ * The caller owns (json_decref) what these return; NULL when out of memory.
+ */
+#ifndef EWS_STATE_JSON_H
+#define EWS_STATE_JSON_H
+
+#include <jansson.h>
+
+#include "store/store.h"
+
+/* half_life_ms decays the stored values to as_of_ms (0: as stored). */
+json_t *ews_json_user(const struct ews_user *user, double half_life_ms,
+                      int64_t as_of_ms);
+json_t *ews_json_account(const struct ews_account *account);
+json_t *ews_json_campaign(const struct ews_campaign *campaign);
+
+/* An alert with the fields of schemas/alert.avsc (times in ms). */
+json_t *ews_json_alert(const struct ews_alert *alert);
+
+#endif

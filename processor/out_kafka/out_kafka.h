@@ -1,0 +1,62 @@
+/*
+ * Stage 6, out: alerts and dead letters to Kafka, from one idempotent
+ * producer, each sent from its outbox record (outbox.h). The delivery
+ * report comes back through the delivered callback with the record's
+ * outbox and id, so the record can be deleted from the outbox; a record
+ * whose delivery failed stays there and is sent again.
+ */
+#ifndef EWS_OUT_KAFKA_H
+#define EWS_OUT_KAFKA_H
+
+#include "ops/config.h"
+#include "util/ews.h"
+#include "util/outbox.h"
+
+/* Called from ews_out_kafka_poll() and flush, on the calling thread. */
+typedef void (*ews_out_kafka_delivered_fn)(void *opaque,
+                                           struct ews_outbox_ref ref,
+                                           const char *id, bool delivered);
+
+struct ews_out_kafka_conf {
+        const char *bootstrap_servers;
+        const char *topic_alerts;
+        const char *topic_dlq;
+        const struct ews_config_props *props; /* over the settings above */
+};
+
+struct ews_out_kafka_stats {
+        int64_t produced;
+        int64_t delivered;
+        int64_t failed;
+};
+
+struct ews_out_kafka;
+
+struct ews_out_kafka *ews_out_kafka_new(const struct ews_out_kafka_conf *conf,
+                                        char *errstr, size_t errstr_size);
+
+/* Where delivery reports go; until set, they only free their records. */
+void ews_out_kafka_set_delivered(struct ews_out_kafka *out,
+                                 ews_out_kafka_delivered_fn delivered,
+                                 void *opaque);
+
+/* Flushes for up to timeout_ms, then frees. */
+void ews_out_kafka_destroy(struct ews_out_kafka *out, int timeout_ms);
+
+/* Produces the record id of outbox ref: an alert to the alert topic keyed
+ * as the record says, a dead letter to the dead-letter topic with its
+ * source in headers. The payload is copied. 0, or -1 when librdkafka
+ * refused it (it stays in the outbox). */
+int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
+                       const char *id, const struct ews_outbox_entry *entry);
+
+/* Serves delivery reports. */
+void ews_out_kafka_poll(struct ews_out_kafka *out);
+int ews_out_kafka_flush(struct ews_out_kafka *out, int timeout_ms);
+
+struct ews_out_kafka_stats ews_out_kafka_stats(const struct ews_out_kafka *out);
+
+/* Messages produced and not yet delivered. */
+int64_t ews_out_kafka_queue_len(const struct ews_out_kafka *out);
+
+#endif

@@ -1,0 +1,448 @@
+/* One partition's share of a batch: score, rules, then the commit. */
+#include "rules/rules.h"
+#include "score/score.h"
+#include "util/log.h"
+#include "pipeline/pipeline_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define APPLY_ALERTS_PER_CALL 4
+
+/* Room for the alerts one rules call may write. */
+static struct ews_alert *apply_alert_slots(struct ews_pipeline *p)
+{
+        if (!pipeline_grow((void **)&p->alerts, &p->alert_cap,
+                           p->alert_cnt + APPLY_ALERTS_PER_CALL,
+                           sizeof(*p->alerts)))
+                return NULL;
+        return &p->alerts[p->alert_cnt];
+}
+
+static void apply_arm(struct ews_pipeline *p, int32_t u)
+{
+        int64_t deadline = ews_rules_user_deadline(&p->config->rules,
+                                                   &pipeline_user(p, u)->user);
+
+        if (deadline && timer_heap_push(&p->heap, deadline, u))
+                ews_err("pipeline", "out of memory");
+}
+
+static uint32_t apply_hash(const char *s)
+{
+        uint32_t h = 2166136261u;
+
+        while (*s)
+                h = (h ^ (unsigned char)*s++) * 16777619u;
+        return h;
+}
+
+/* Adds to a cohort's day; ids too long for the key are told apart by
+ * their hash. */
+static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
+                         int64_t day, int64_t n, int64_t k)
+{
+        char key[EWS_ID_MAX];
+        struct batch_cohort *c;
+        bool added;
+        int i;
+
+        snprintf(key, sizeof(key), "%c%lld:%08x:%.80s", kind, (long long)day,
+                 apply_hash(id), id);
+        i = batch_table_add(&p->cohorts, key, &added);
+        if (i < 0) {
+                ews_err("pipeline", "out of memory");
+                return;
+        }
+        c = batch_table_at(&p->cohorts, (size_t)i);
+        if (added) {
+                c->delta.kind = kind;
+                snprintf(c->delta.id, sizeof(c->delta.id), "%s", id);
+                c->delta.day = day;
+        }
+        c->delta.n += n;
+        c->delta.k += k;
+}
+
+/* Fires the user timers due by watermark_ms. A heap entry whose user has
+ * moved on since it was pushed is stale and passed over. */
+static void apply_fire(struct ews_pipeline *p, int64_t watermark_ms)
+{
+        struct timer_entry entry;
+        struct ews_alert *slots;
+        struct ews_rules_cohort cohort;
+
+        while (timer_heap_pop_due(&p->heap, watermark_ms, &entry)) {
+                struct batch_user *bu = pipeline_user(p, entry.user);
+
+                if (ews_rules_user_deadline(&p->config->rules, &bu->user) !=
+                    entry.deadline_ms)
+                        continue;
+                bu->dirty = true;
+                if (!(slots = apply_alert_slots(p)))
+                        continue;
+                p->alert_cnt += (size_t)ews_rules_user_timer(
+                        &p->config->rules, &bu->user, watermark_ms, p->now_ms,
+                        slots, APPLY_ALERTS_PER_CALL, &cohort);
+                /* The day whose end is still ahead of this partition's
+                 * watermark: not closed, whatever other partitions do. */
+                if (cohort.matured)
+                        apply_cohort(p, EWS_COHORT_CAMPAIGN,
+                                     bu->user.campaign_id,
+                                     watermark_ms / EWS_DAY_MS, 1,
+                                     cohort.activated ? 1 : 0);
+                apply_arm(p, entry.user);
+        }
+}
+
+static struct ews_campaign_delta *apply_campaign(struct ews_pipeline *p,
+                                                 const char *campaign_id)
+{
+        int i = batch_table_add(&p->campaigns, campaign_id, NULL);
+
+        if (i < 0) {
+                ews_err("pipeline", "out of memory");
+                return NULL;
+        }
+        return batch_table_at(&p->campaigns, (size_t)i);
+}
+
+/* Folds points at t_ms into the account's share of this commit; the store
+ * folds that share into the account's (A, t_ref) the same way. */
+static void apply_account(struct ews_pipeline *p, const char *account_id,
+                          double points, int64_t t_ms)
+{
+        struct ews_account_delta *d;
+        int i = batch_table_add(&p->accounts, account_id, NULL);
+
+        if (i < 0) {
+                ews_err("pipeline", "out of memory");
+                return;
+        }
+        d = batch_table_at(&p->accounts, (size_t)i);
+        ews_score_fold(&d->points, &d->at_ms, points, t_ms,
+                       p->config->score.half_life_ms);
+}
+
+/* Activity at t_ms makes the user active at every day end in
+ * [t, t + window); what an earlier activity covered already is not
+ * counted again, nor a day end this partition has passed. */
+static void apply_account_days(struct ews_pipeline *p, const char *account_id,
+                               int64_t before_ms, int64_t t_ms,
+                               int64_t watermark_ms)
+{
+        int64_t window = p->config->rules.active_window_ms;
+        int64_t from = before_ms && before_ms + window > t_ms
+                               ? before_ms + window
+                               : t_ms;
+        int64_t day = (from + EWS_DAY_MS - 1) / EWS_DAY_MS - 1;
+
+        for (; (day + 1) * EWS_DAY_MS < t_ms + window; day++)
+                if ((day + 1) * EWS_DAY_MS > watermark_ms &&
+                    (day + 1) * EWS_DAY_MS >= from)
+                        apply_cohort(p, EWS_COHORT_ACCOUNT, account_id, day, 1,
+                                     0);
+}
+
+static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
+                        int64_t watermark_ms)
+{
+        const struct ews_usage_event *event = &p->usage[item->event];
+        struct batch_user *bu = pipeline_user(p, item->user);
+        struct ews_user *user = &bu->user;
+        double before_e = user->engagement;
+        int64_t before_ref = user->engagement_ref_ms;
+        int64_t before_activated = user->activated_ms;
+        int64_t before_active = user->last_activity_ms;
+        struct ews_score_result r;
+        struct ews_campaign_delta *d;
+        struct ews_alert *slots;
+
+        r = ews_score_apply(&p->config->score, user, event);
+        if (r.duplicate) {
+                p->stats.duplicates++;
+                return;
+        }
+        bu->dirty = true;
+        if ((slots = apply_alert_slots(p)))
+                p->alert_cnt += (size_t)ews_rules_user_event(
+                        &p->config->rules, user, r.activity,
+                        event->occurred_at_ms, p->now_ms, slots,
+                        APPLY_ALERTS_PER_CALL);
+        apply_arm(p, item->user);
+
+        if (user->account_id[0]) {
+                /* A user joining an account brings the E it has so far. */
+                if (r.joined_account && before_ref)
+                        apply_account(p, user->account_id, before_e,
+                                      before_ref);
+                apply_account(p, user->account_id, r.points,
+                              event->occurred_at_ms);
+                if (r.activity && event->occurred_at_ms > before_active)
+                        apply_account_days(p, user->account_id, before_active,
+                                           event->occurred_at_ms, watermark_ms);
+        }
+        if (!user->campaign_id[0])
+                return;
+        if (r.stage_before == EWS_STAGE_NONE && user->stage != EWS_STAGE_NONE &&
+            (d = apply_campaign(p, user->campaign_id)))
+                d->signups_add++;
+        if (!before_activated && user->activated_ms &&
+            (d = apply_campaign(p, user->campaign_id)))
+                d->activated_add++;
+}
+
+static void apply_campaign_event(struct ews_pipeline *p,
+                                 const struct batch_item *item)
+{
+        const struct ews_campaign_event *event = &p->campaign[item->event];
+        struct ews_campaign_delta *d = apply_campaign(p, event->campaign_id);
+        static const char *status[] = {"active", "", "paused", "ended"};
+
+        if (!d)
+                return;
+        if (status[event->type][0])
+                snprintf(d->status, sizeof(d->status), "%s",
+                         status[event->type]);
+        if (event->type == EWS_CAMPAIGN_LAUNCHED) {
+                memcpy(d->name, event->name, sizeof(d->name));
+                memcpy(d->channel, event->channel, sizeof(d->channel));
+                d->has_target = event->has_target;
+                d->target_activation_rate = event->target_activation_rate;
+                d->launched_ms = event->occurred_at_ms;
+        } else if (event->type == EWS_CAMPAIGN_SPEND && event->has_amount) {
+                d->spend_add += event->amount;
+        }
+}
+
+/* The partition's dead letters and alerts, as outbox records. */
+static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
+                          enum ews_source source, int32_t partition)
+{
+        struct ews_outbox_entry entry;
+        char id[EWS_OUTBOX_ID_MAX];
+        size_t i;
+
+        pipeline_records_reset(p);
+        for (i = 0; i < p->dead_cnt; i++) {
+                const struct batch_dead *dead = &p->dead[i];
+                const struct ews_msg *msg = &msgs[dead->msg];
+                const char *reason = ews_decode_err_name(dead->err);
+
+                if (msg->source != source || msg->partition != partition)
+                        continue;
+                memset(&entry, 0, sizeof(entry));
+                entry.kind = EWS_OUTBOX_DEAD;
+                entry.key = msg->key;
+                entry.key_len = msg->key ? msg->key_len : 0;
+                entry.value = msg->value;
+                entry.value_len = msg->value ? msg->value_len : 0;
+                entry.reason = reason;
+                entry.reason_len = strlen(reason);
+                entry.detail = dead->detail;
+                entry.detail_len = strlen(dead->detail);
+                entry.source_topic = p->config->topics[source];
+                entry.source_topic_len = strlen(entry.source_topic);
+                entry.partition = partition;
+                entry.offset = msg->offset;
+                entry.timestamp_ms = msg->timestamp_ms;
+                snprintf(id, sizeof(id), "dlq:%s:%d:%lld",
+                         p->config->topics[source], (int)partition,
+                         (long long)msg->offset);
+                if (!pipeline_record_add(p, id, &entry))
+                        return false;
+        }
+        for (i = 0; i < p->alert_cnt; i++)
+                if (!pipeline_alert_too_old(p, &p->alerts[i]) &&
+                    !pipeline_record_alert(p, &p->alerts[i]))
+                        return false;
+        pipeline_records_finish(p);
+        return true;
+}
+
+/* The partition's dirty users, with their deadlines and accounts. */
+static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
+{
+        size_t i, cnt = 0;
+        int account;
+
+        for (i = 0; i < p->users.cnt; i++) {
+                struct batch_user *bu = pipeline_user(p, i);
+
+                if (!bu->dirty || bu->partition != partition)
+                        continue;
+                account = -1;
+                if (bu->user.account_id[0]) {
+                        /* every member's activity goes to its account */
+                        apply_account(p, bu->user.account_id, 0.0,
+                                      bu->user.engagement_ref_ms
+                                              ? bu->user.engagement_ref_ms
+                                              : bu->user.last_activity_ms);
+                        account = batch_table_add(&p->accounts,
+                                                  bu->user.account_id, NULL);
+                }
+                p->commit_users[cnt].user = &bu->user;
+                p->commit_users[cnt].deadline_ms =
+                        ews_rules_user_deadline(&p->config->rules, &bu->user);
+                p->commit_users[cnt++].account = account;
+        }
+        return cnt;
+}
+
+static void apply_log_alerts(struct ews_pipeline *p)
+{
+        size_t i;
+
+        for (i = 0; i < p->alert_cnt; i++) {
+                const struct ews_alert *alert = &p->alerts[i];
+
+                p->stats.alerts[alert->rule][alert->status]++;
+                ews_info("alert", "%s %s %s: %s", ews_rule_name(alert->rule),
+                         ews_alert_status_name(alert->status),
+                         alert->subject_id, alert->reason);
+        }
+}
+
+static bool apply_commit_prepare(struct ews_pipeline *p,
+                                 const struct ews_msg *msgs,
+                                 struct ews_commit *commit)
+{
+        size_t i;
+
+        if (!pipeline_grow((void **)&p->commit_users, &p->commit_users_cap,
+                           p->users.cnt + 1, sizeof(*p->commit_users)) ||
+            !pipeline_grow((void **)&p->commit_cohorts, &p->commit_cohorts_cap,
+                           p->cohorts.cnt + 1, sizeof(*p->commit_cohorts)) ||
+            !apply_records(p, msgs, commit->source, commit->partition))
+                return false;
+        commit->users = p->commit_users;
+        if (commit->source == EWS_SOURCE_USAGE)
+                commit->user_cnt = apply_commit_users(p, commit->partition);
+        commit->campaigns = batch_table_at(&p->campaigns, 0);
+        commit->campaign_cnt = p->campaigns.cnt;
+        commit->accounts = batch_table_at(&p->accounts, 0);
+        commit->account_cnt = p->accounts.cnt;
+        for (i = 0; i < p->cohorts.cnt; i++)
+                p->commit_cohorts[i] =
+                        ((struct batch_cohort *)batch_table_at(&p->cohorts, i))
+                                ->delta;
+        commit->cohorts = p->commit_cohorts;
+        commit->cohort_cnt = p->cohorts.cnt;
+        commit->outbox = p->records;
+        commit->outbox_cnt = p->record_cnt;
+        return true;
+}
+
+static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
+                         enum ews_source source, int32_t partition,
+                         int64_t watermark_ms)
+{
+        struct pipeline_part *part = &p->parts[source][partition];
+        struct ews_outbox_ref ref = {(int)source, partition};
+        struct ews_commit commit;
+        enum ews_store_result result;
+        struct timespec start, end;
+        char errstr[512];
+
+        memset(&commit, 0, sizeof(commit));
+        commit.source = source;
+        commit.partition = partition;
+        commit.epoch = part->epoch;
+        commit.expected_offset = part->next_offset;
+        commit.next_offset = part->batch_next;
+        commit.watermark_ms = watermark_ms;
+        commit.idle_ms = p->now_ms;
+        if (!apply_commit_prepare(p, msgs, &commit)) {
+                ews_err("pipeline", "out of memory");
+                pipeline_recover(p, source, partition, part->batch_first);
+                return;
+        }
+
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        result = ews_store_commit(p->store, &commit, errstr, sizeof(errstr));
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        ews_histogram_observe(&p->stats.commit_seconds,
+                              (double)(end.tv_sec - start.tv_sec) +
+                                      (double)(end.tv_nsec - start.tv_nsec) /
+                                              1e9);
+        if (result == EWS_STORE_OK) {
+                p->stats.commits++;
+                apply_log_alerts(p);
+                pipeline_records_send(p, ref);
+                part->next_offset = part->batch_next;
+                part->worked = true;
+                if (watermark_ms > part->watermark_ms)
+                        part->watermark_ms = watermark_ms;
+                part->idle_ms = p->now_ms;
+                if (part->next_offset >= 0)
+                        ews_in_kafka_offset_store(p->in, source, partition,
+                                                  part->next_offset);
+                return;
+        }
+        if (result == EWS_STORE_REJECTED) {
+                /* Deterministic: replaying the batch would fail the same
+                 * way. Stop this partition where people will see it. */
+                p->stats.store_errors++;
+                ews_err("pipeline",
+                        "%s [%d]: the store rejected the batch at %lld: %s; "
+                        "the partition is paused until this is resolved",
+                        p->config->topics[source], (int)partition,
+                        (long long)part->next_offset, errstr);
+                part->failed = true;
+                if (!ews_in_kafka_pause(p->in, source, partition, true))
+                        part->paused = true;
+                return;
+        }
+        if (result == EWS_STORE_FENCED)
+                p->stats.fenced++;
+        else
+                p->stats.store_errors++;
+        ews_warn("pipeline", "%s [%d]: %s", p->config->topics[source],
+                 (int)partition, errstr);
+        pipeline_recover(p, source, partition, part->batch_first);
+}
+
+void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
+                        int cnt, enum ews_source source, int32_t partition,
+                        int64_t watermark_ms)
+{
+        size_t u;
+        int i;
+
+        p->heap.cnt = 0;
+        p->alert_cnt = 0;
+        batch_table_reset(&p->accounts);
+        batch_table_reset(&p->campaigns);
+        batch_table_reset(&p->cohorts);
+        if (source == EWS_SOURCE_USAGE) {
+                for (u = 0; u < p->users.cnt; u++)
+                        if (pipeline_user(p, u)->partition == partition)
+                                apply_arm(p, (int32_t)u);
+                apply_fire(p, watermark_ms);
+        }
+
+        for (i = 0; i < cnt; i++) {
+                const struct batch_item *item = &p->items[i];
+
+                if (msgs[i].source != source ||
+                    msgs[i].partition != partition || item->kind == ITEM_SKIP ||
+                    item->kind == ITEM_DEAD)
+                        continue;
+                if (item->kind == ITEM_USAGE) {
+                        watermark_ms = pipeline_watermark(
+                                p, watermark_ms,
+                                p->usage[item->event].occurred_at_ms);
+                        apply_fire(p, watermark_ms);
+                        apply_usage(p, item, watermark_ms);
+                        apply_fire(p, watermark_ms);
+                } else if (item->kind == ITEM_CAMPAIGN) {
+                        watermark_ms = pipeline_watermark(
+                                p, watermark_ms,
+                                p->campaign[item->event].occurred_at_ms);
+                        apply_campaign_event(p, item);
+                }
+        }
+        apply_commit(p, msgs, source, partition, watermark_ms);
+}

@@ -1,0 +1,52 @@
+/*
+ * Scratch memory of one batch, kept across batches so that steady state
+ * allocates nothing: tables of what the batch touches (users, accounts,
+ * campaigns) indexed by id, and a min-heap of inactivity deadlines.
+ */
+#ifndef EWS_PIPELINE_BATCH_H
+#define EWS_PIPELINE_BATCH_H
+
+#include "util/ews.h"
+
+/* Elements of elem_size bytes that each begin with their id, a
+ * char[EWS_ID_MAX]. */
+struct batch_table {
+        size_t elem_size;
+        char *v;
+        size_t cnt, cap;
+        int32_t *slots; /* open addressing over v, -1 when free */
+        size_t slot_cap;
+};
+
+void batch_table_init(struct batch_table *table, size_t elem_size);
+
+/* The index of id, added zeroed but for its id when new; -1 when out of
+ * memory. *added tells which, when not NULL. */
+int batch_table_add(struct batch_table *table, const char *id, bool *added);
+void *batch_table_at(const struct batch_table *table, size_t i);
+void batch_table_reset(struct batch_table *table);
+void batch_table_free(struct batch_table *table);
+
+struct batch_user {
+        struct ews_user user; /* begins with user_id */
+        int32_t partition;
+        bool dirty; /* to be written by the partition's commit */
+};
+
+struct timer_entry {
+        int64_t deadline_ms;
+        int32_t user;
+};
+
+struct timer_heap {
+        struct timer_entry *v;
+        size_t cnt, cap;
+};
+
+int timer_heap_push(struct timer_heap *heap, int64_t deadline_ms, int32_t user);
+/* Pops the earliest entry due by upto_ms into *entry; false when none. */
+bool timer_heap_pop_due(struct timer_heap *heap, int64_t upto_ms,
+                        struct timer_entry *entry);
+void timer_heap_free(struct timer_heap *heap);
+
+#endif

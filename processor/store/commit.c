@@ -1,0 +1,211 @@
+/* The fenced commit of one partition's batch: one EVALSHA. */
+#include "util/log.h"
+#include "store/codec.h"
+#include "store/store_int.h"
+#include "store/scripts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static size_t commit_key_cnt(const struct ews_commit *commit)
+{
+        return STORE_FIXED_KEYS + commit->user_cnt + commit->campaign_cnt +
+               2 * commit->account_cnt + commit->cohort_cnt;
+}
+
+static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
+{
+        struct store_argv *a = &store->argv;
+        size_t i;
+
+        if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
+            store_argv_addf(a, "%zu", commit_key_cnt(commit)) ||
+            store_add_partition_key(store, a, 'p', commit->source,
+                                    commit->partition) ||
+            store_add_partition_key(store, a, 't', commit->source,
+                                    commit->partition) ||
+            store_add_partition_key(store, a, 'o', commit->source,
+                                    commit->partition) ||
+            store_argv_addf(a, "%scq", store->prefix) ||
+            store_argv_addf(a, "%saq", store->prefix))
+                return -1;
+        for (i = 0; i < commit->user_cnt; i++)
+                if (store_argv_addf(a, "%su:%s", store->prefix,
+                                    commit->users[i].user->user_id))
+                        return -1;
+        for (i = 0; i < commit->campaign_cnt; i++)
+                if (store_argv_addf(a, "%sc:%s", store->prefix,
+                                    commit->campaigns[i].campaign_id))
+                        return -1;
+        for (i = 0; i < commit->account_cnt; i++)
+                if (store_argv_addf(a, "%sa:%s", store->prefix,
+                                    commit->accounts[i].account_id))
+                        return -1;
+        for (i = 0; i < commit->account_cnt; i++)
+                if (store_argv_addf(a, "%sam:%s", store->prefix,
+                                    commit->accounts[i].account_id))
+                        return -1;
+        for (i = 0; i < commit->cohort_cnt; i++)
+                if (store_argv_addf(a, "%s%cb:%s", store->prefix,
+                                    commit->cohorts[i].kind,
+                                    commit->cohorts[i].id))
+                        return -1;
+        return 0;
+}
+
+static int commit_users(struct ews_store *store,
+                        const struct ews_commit *commit)
+{
+        struct store_argv *a = &store->argv;
+        size_t i;
+        int len;
+
+        for (i = 0; i < commit->user_cnt; i++) {
+                const struct ews_store_user *su = &commit->users[i];
+
+                len = ews_user_pack(su->user, commit->partition, store->packed,
+                                    sizeof(store->packed));
+                if (len < 0 ||
+                    store_argv_add(a, su->user->user_id,
+                                   strlen(su->user->user_id)) ||
+                    store_argv_addf(a, "%lld", (long long)su->deadline_ms) ||
+                    store_argv_add(a, (const char *)store->packed,
+                                   (size_t)len) ||
+                    store_argv_addf(a, "%lld",
+                                    (long long)su->user->last_activity_ms) ||
+                    store_argv_addf(a, "%d", su->account + 1))
+                        return -1;
+        }
+        return 0;
+}
+
+static int commit_args(struct ews_store *store, const struct ews_commit *commit)
+{
+        struct store_argv *a = &store->argv;
+        size_t i;
+
+        store_argv_reset(a);
+        if (commit_keys(store, commit) ||
+            store_argv_addf(a, "%lld", (long long)commit->epoch) ||
+            (commit->expected_offset >= 0
+                     ? store_argv_addf(a, "%lld",
+                                       (long long)commit->expected_offset)
+                     : store_argv_add(a, "", 0)) ||
+            (commit->next_offset >= 0
+                     ? store_argv_addf(a, "%lld",
+                                       (long long)commit->next_offset)
+                     : store_argv_add(a, "", 0)) ||
+            store_argv_addf(a, "%lld", (long long)commit->watermark_ms) ||
+            store_argv_addf(a, "%zu", commit->user_cnt) ||
+            store_argv_addf(a, "%zu", commit->campaign_cnt) ||
+            store_argv_addf(a, "%zu", commit->account_cnt) ||
+            store_argv_addf(a, "%lld", (long long)store->conf.retention_ms) ||
+            store_argv_addf(a, "%.17g", store->conf.half_life_ms) ||
+            store_argv_addf(a, "%lld", (long long)commit->idle_ms) ||
+            store_argv_addf(a, "%zu", commit->outbox_cnt) ||
+            store_argv_addf(a, "%zu", commit->cohort_cnt) ||
+            commit_users(store, commit))
+                return -1;
+        for (i = 0; i < commit->campaign_cnt; i++) {
+                const struct ews_campaign_delta *c = &commit->campaigns[i];
+
+                if (store_argv_add(a, c->name, strlen(c->name)) ||
+                    store_argv_add(a, c->channel, strlen(c->channel)) ||
+                    store_argv_add(a, c->status, strlen(c->status)) ||
+                    (c->has_target ? store_argv_addf(a, "%.17g",
+                                                     c->target_activation_rate)
+                                   : store_argv_add(a, "", 0)) ||
+                    store_argv_addf(a, "%lld", (long long)c->launched_ms) ||
+                    store_argv_addf(a, "%.17g", c->spend_add) ||
+                    store_argv_addf(a, "%lld", (long long)c->signups_add) ||
+                    store_argv_addf(a, "%lld", (long long)c->activated_add))
+                        return -1;
+        }
+        for (i = 0; i < commit->account_cnt; i++)
+                if (store_argv_addf(a, "%.17g", commit->accounts[i].points) ||
+                    store_argv_addf(a, "%lld",
+                                    (long long)commit->accounts[i].at_ms))
+                        return -1;
+        for (i = 0; i < commit->outbox_cnt; i++)
+                if (store_argv_add(a, commit->outbox[i].id,
+                                   strlen(commit->outbox[i].id)) ||
+                    store_argv_add(a, (const char *)commit->outbox[i].data,
+                                   commit->outbox[i].len))
+                        return -1;
+        for (i = 0; i < commit->cohort_cnt; i++) {
+                const struct ews_cohort_delta *h = &commit->cohorts[i];
+
+                if (store_argv_add(a, &h->kind, 1) ||
+                    store_argv_add(a, h->id, strlen(h->id)) ||
+                    store_argv_addf(a, "%lld", (long long)h->day) ||
+                    store_argv_addf(a, "%lld", (long long)h->n) ||
+                    store_argv_addf(a, "%lld", (long long)h->k))
+                        return -1;
+        }
+        return 0;
+}
+
+/* The users as committed are the truth of this partition: cache them,
+ * from the packed values still in the command (EVALSHA, sha, key count,
+ * the keys, the header arguments, then STORE_USER_ARGS per user with the
+ * packed value third). */
+static void commit_cache(struct ews_store *store,
+                         const struct ews_commit *commit)
+{
+        const struct store_argv *a = &store->argv;
+        size_t keys = commit_key_cnt(commit);
+        size_t first = 3 + keys + STORE_HEADER_ARGS + 2, i, arg;
+
+        for (i = 0; i < commit->user_cnt; i++) {
+                arg = first + i * STORE_USER_ARGS;
+                ews_user_cache_put(store->cache, commit->users[i].user->user_id,
+                                   commit->partition,
+                                   (const unsigned char *)a->ptr[arg],
+                                   a->len[arg]);
+        }
+}
+
+enum ews_store_result ews_store_commit(struct ews_store *store,
+                                       const struct ews_commit *commit,
+                                       char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result = EWS_STORE_ERROR;
+        redisReply *reply = NULL;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        if (commit_args(store, commit)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
+        reply = store_evalsha(store, store_script_commit, store->sha_commit,
+                              errstr, errstr_size);
+        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+            reply->element[0]->type != REDIS_REPLY_INTEGER) {
+                if (reply && reply->type == REDIS_REPLY_ERROR) {
+                        /* The script ran and refused: not an unknown
+                         * outcome, and the connection is fine. */
+                        snprintf(errstr, errstr_size, "commit rejected: %s",
+                                 reply->str);
+                        result = EWS_STORE_REJECTED;
+                        goto out;
+                }
+                result = store_fail(store, errstr, errstr_size, "commit");
+                goto out;
+        }
+        if (reply->element[0]->integer == 1) {
+                commit_cache(store, commit);
+                result = EWS_STORE_OK;
+        } else {
+                snprintf(errstr, errstr_size, "fenced off: stored %s is '%s'",
+                         reply->elements > 1 ? reply->element[1]->str : "?",
+                         reply->elements > 2 ? reply->element[2]->str : "?");
+                if (commit->source == EWS_SOURCE_USAGE)
+                        ews_user_cache_drop(store->cache, commit->partition);
+                result = EWS_STORE_FENCED;
+        }
+out:
+        if (reply)
+                freeReplyObject(reply);
+        return result;
+}

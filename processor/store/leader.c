@@ -1,0 +1,493 @@
+/* The outboxes, and what the leader reads and writes: the lease, the
+ * watermarks of all partitions, the cohorts. */
+#include "util/log.h"
+#include "store/store_int.h"
+#include "store/scripts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int leader_outbox_key(struct ews_store *store, struct store_argv *a,
+                             struct ews_outbox_ref ref)
+{
+        if (ref.source == EWS_OUTBOX_LEADER)
+                return store_argv_addf(a, "%so:leader", store->prefix);
+        return store_add_partition_key(
+                store, a, 'o', (enum ews_source)ref.source, ref.partition);
+}
+
+enum ews_store_result ews_store_outbox_scan(
+        struct ews_store *store, struct ews_outbox_ref ref, size_t max,
+        void (*cb)(void *opaque, const char *id, const unsigned char *data,
+                   size_t len),
+        void *opaque, int64_t *left, char *errstr, size_t errstr_size)
+{
+        struct store_argv *a = &store->argv;
+        redisReply *reply = NULL, *items;
+        char cursor[32] = "0";
+        size_t seen = 0, i;
+
+        *left = 0;
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        do {
+                store_argv_reset(a);
+                if (store_argv_add(a, "HSCAN", 5) ||
+                    leader_outbox_key(store, a, ref) ||
+                    store_argv_add(a, cursor, strlen(cursor)) ||
+                    store_argv_add(a, "COUNT", 5) ||
+                    store_argv_add(a, "200", 3)) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return EWS_STORE_ERROR;
+                }
+                store_argv_finish(a);
+                reply = redisCommandArgv(store->redis, (int)a->cnt, a->ptr,
+                                         a->len);
+                if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+                    reply->elements != 2 ||
+                    reply->element[0]->type != REDIS_REPLY_STRING ||
+                    reply->element[1]->type != REDIS_REPLY_ARRAY) {
+                        if (reply)
+                                freeReplyObject(reply);
+                        return store_fail(store, errstr, errstr_size,
+                                          "outbox scan");
+                }
+                snprintf(cursor, sizeof(cursor), "%s", reply->element[0]->str);
+                items = reply->element[1];
+                for (i = 0; i + 1 < items->elements; i += 2) {
+                        if (seen++ >= max)
+                                continue;
+                        cb(opaque, items->element[i]->str,
+                           (const unsigned char *)items->element[i + 1]->str,
+                           items->element[i + 1]->len);
+                }
+                freeReplyObject(reply);
+        } while (strcmp(cursor, "0") && seen < max);
+        *left = (int64_t)seen;
+        return EWS_STORE_OK;
+}
+
+/* What to do with the i-th reply of a pipelined run. */
+struct outbox_replies {
+        int64_t *sum; /* adds up the integer replies */
+        /* gets the string replies (a missing field is nil: skipped) */
+        void (*cb)(void *opaque, size_t i, const unsigned char *data,
+                   size_t len);
+        void *opaque;
+};
+
+/* One command per key (its outbox, and its id when there is one),
+ * pipelined: one round trip. */
+static enum ews_store_result
+leader_outbox_each(struct ews_store *store, const char *cmd,
+                   const struct ews_outbox_key *keys, size_t cnt,
+                   const struct outbox_replies *replies, char *errstr,
+                   size_t errstr_size)
+{
+        struct store_argv *a = &store->argv;
+        redisReply *reply;
+        size_t i;
+
+        if (!cnt)
+                return EWS_STORE_OK;
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        for (i = 0; i < cnt; i++) {
+                store_argv_reset(a);
+                if (store_argv_add(a, cmd, strlen(cmd)) ||
+                    leader_outbox_key(store, a, keys[i].ref) ||
+                    (keys[i].id &&
+                     store_argv_add(a, keys[i].id, strlen(keys[i].id)))) {
+                        /* commands already queued would answer the next
+                         * call: drop the connection with them */
+                        store_fail(store, errstr, errstr_size, cmd);
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return EWS_STORE_ERROR;
+                }
+                if (store_append(store, errstr, errstr_size, cmd))
+                        return EWS_STORE_ERROR;
+        }
+        for (i = 0; i < cnt; i++) {
+                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+                    !reply)
+                        return store_fail(store, errstr, errstr_size, cmd);
+                if (replies && replies->sum &&
+                    reply->type == REDIS_REPLY_INTEGER)
+                        *replies->sum += reply->integer;
+                if (replies && replies->cb && reply->type == REDIS_REPLY_STRING)
+                        replies->cb(replies->opaque, i,
+                                    (const unsigned char *)reply->str,
+                                    reply->len);
+                freeReplyObject(reply);
+        }
+        return EWS_STORE_OK;
+}
+
+enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
+                                              const struct ews_outbox_key *keys,
+                                              size_t cnt, char *errstr,
+                                              size_t errstr_size)
+{
+        return leader_outbox_each(store, "HDEL", keys, cnt, NULL, errstr,
+                                  errstr_size);
+}
+
+enum ews_store_result
+ews_store_outbox_get(struct ews_store *store, const struct ews_outbox_key *keys,
+                     size_t cnt,
+                     void (*cb)(void *opaque, size_t i,
+                                const unsigned char *data, size_t len),
+                     void *opaque, char *errstr, size_t errstr_size)
+{
+        struct outbox_replies replies = {NULL, cb, opaque};
+
+        return leader_outbox_each(store, "HGET", keys, cnt, &replies, errstr,
+                                  errstr_size);
+}
+
+enum ews_store_result ews_store_outbox_len(struct ews_store *store,
+                                           const struct ews_outbox_key *keys,
+                                           size_t cnt, int64_t *total,
+                                           char *errstr, size_t errstr_size)
+{
+        struct outbox_replies replies = {total, NULL, NULL};
+
+        *total = 0;
+        return leader_outbox_each(store, "HLEN", keys, cnt, &replies, errstr,
+                                  errstr_size);
+}
+
+static int leader_lease_call(struct ews_store *store, const char *owner,
+                             int64_t ttl_ms, const char *mode, int64_t *token,
+                             char *errstr, size_t errstr_size)
+{
+        struct store_argv *a = &store->argv;
+        redisReply *reply;
+        int rc = -1;
+
+        if (store_connect(store, errstr, errstr_size))
+                return -1;
+        store_argv_reset(a);
+        if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
+            store_argv_add(a, "2", 1) ||
+            store_argv_addf(a, "%sleader", store->prefix) ||
+            store_argv_addf(a, "%sleader:token", store->prefix) ||
+            store_argv_add(a, owner, strlen(owner)) ||
+            store_argv_addf(a, "%lld", (long long)ttl_ms) ||
+            store_argv_add(a, mode, strlen(mode))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        reply = store_evalsha(store, store_script_lease, store->sha_lease,
+                              errstr, errstr_size);
+        if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+            reply->elements != 2 ||
+            reply->element[0]->type != REDIS_REPLY_INTEGER ||
+            reply->element[1]->type != REDIS_REPLY_STRING) {
+                store_fail(store, errstr, errstr_size, "lease");
+                goto out;
+        }
+        rc = (int)reply->element[0]->integer;
+        if (rc == 1 && store_parse_i64(reply->element[1]->str,
+                                       reply->element[1]->len, token))
+                rc = -1;
+out:
+        if (reply)
+                freeReplyObject(reply);
+        return rc;
+}
+
+int ews_store_lease(struct ews_store *store, const char *owner, int64_t ttl_ms,
+                    int64_t *token, char *errstr, size_t errstr_size)
+{
+        return leader_lease_call(store, owner, ttl_ms, "hold", token, errstr,
+                                 errstr_size);
+}
+
+void ews_store_lease_release(struct ews_store *store, const char *owner)
+{
+        char errstr[256];
+        int64_t unused;
+
+        if (leader_lease_call(store, owner, 1, "release", &unused, errstr,
+                              sizeof(errstr)) < 0)
+                ews_warn("store", "lease release: %s", errstr);
+}
+
+int ews_store_min_watermark(struct ews_store *store, enum ews_source source,
+                            int64_t *min_ms, char *errstr, size_t errstr_size)
+{
+        redisReply *reply;
+        int64_t cnt = 0, w, i, min = 0;
+        int rc = 0;
+
+        *min_ms = 0;
+        if (store_connect(store, errstr, errstr_size))
+                return -1;
+        reply = redisCommand(store->redis, "GET %sm:%s", store->prefix,
+                             store->topics[source]);
+        if (!reply || (reply->type != REDIS_REPLY_STRING &&
+                       reply->type != REDIS_REPLY_NIL)) {
+                if (reply)
+                        freeReplyObject(reply);
+                store_fail(store, errstr, errstr_size, "watermarks");
+                return -1;
+        }
+        if (reply->type == REDIS_REPLY_NIL ||
+            store_parse_i64(reply->str, reply->len, &cnt) || cnt <= 0 ||
+            cnt > EWS_PARTITIONS_MAX) {
+                freeReplyObject(reply);
+                return 0;
+        }
+        freeReplyObject(reply);
+        for (i = 0; i < cnt; i++)
+                if (redisAppendCommand(store->redis, "HGET %sp:%s:%d watermark",
+                                       store->prefix, store->topics[source],
+                                       (int)i) != REDIS_OK) {
+                        store_fail(store, errstr, errstr_size, "watermarks");
+                        return -1;
+                }
+        for (i = 0; i < cnt; i++) {
+                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+                    !reply) {
+                        store_fail(store, errstr, errstr_size, "watermarks");
+                        return -1;
+                }
+                if (reply->type != REDIS_REPLY_STRING ||
+                    store_parse_i64(reply->str, reply->len, &w) || w <= 0)
+                        rc = 1; /* a partition without one holds all back */
+                else if (!min || w < min)
+                        min = w;
+                freeReplyObject(reply);
+        }
+        *min_ms = rc ? 0 : min;
+        return 0;
+}
+
+enum ews_store_result
+ews_store_cohort_due(struct ews_store *store, char kind, int64_t upto_day,
+                     size_t max, void (*cb)(void *opaque, const char *id),
+                     void *opaque, char *errstr, size_t errstr_size)
+{
+        redisReply *reply;
+        char key[EWS_ID_MAX + 80];
+        size_t i;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        /* hiredis 0.14 formats neither %c nor %zu */
+        snprintf(key, sizeof(key), "%s%cq", store->prefix, kind);
+        reply = redisCommand(store->redis,
+                             "ZRANGEBYSCORE %s -inf %lld LIMIT 0 %lld", key,
+                             (long long)upto_day, (long long)max);
+        if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+                if (reply)
+                        freeReplyObject(reply);
+                return store_fail(store, errstr, errstr_size, "cohort queue");
+        }
+        for (i = 0; i < reply->elements; i++)
+                if (reply->element[i]->type == REDIS_REPLY_STRING &&
+                    reply->element[i]->len < EWS_ID_MAX)
+                        cb(opaque, reply->element[i]->str);
+        freeReplyObject(reply);
+        return EWS_STORE_OK;
+}
+
+static int leader_day_cmp(const void *a, const void *b)
+{
+        const struct ews_cohort_day *x = a, *y = b;
+
+        return (x->day > y->day) - (x->day < y->day);
+}
+
+static struct ews_cohort_day *leader_day(struct ews_store_cohort *c,
+                                         int64_t day)
+{
+        int i;
+
+        for (i = 0; i < c->day_cnt; i++)
+                if (c->days[i].day == day)
+                        return &c->days[i];
+        if (c->day_cnt == EWS_COHORT_DAYS_MAX)
+                return NULL;
+        c->days[c->day_cnt].day = day;
+        c->days[c->day_cnt].n = 0;
+        c->days[c->day_cnt].k = 0;
+        return &c->days[c->day_cnt++];
+}
+
+static double leader_f64(const char *s)
+{
+        return strtod(s, NULL);
+}
+
+static int64_t leader_i64(const char *s)
+{
+        return strtoll(s, NULL, 10);
+}
+
+static void leader_field(struct ews_store_cohort *c, const char *name,
+                         const char *value)
+{
+        struct ews_cohort_day *d;
+        char *end;
+        long long day;
+
+        if (name[0] == 's' && name[1] == ':') {
+                const char *f = name + 2;
+
+                if (!strcmp(f, "n"))
+                        c->campaign.n = leader_i64(value);
+                else if (!strcmp(f, "k"))
+                        c->campaign.k = leader_i64(value);
+                else if (!strcmp(f, "open"))
+                        c->campaign.open_ms = c->account.open_ms =
+                                leader_i64(value);
+                else if (!strcmp(f, "res"))
+                        c->campaign.resolved_ms = c->account.resolved_ms =
+                                leader_i64(value);
+                else if (!strcmp(f, "first"))
+                        c->account.first_day = leader_i64(value);
+                else if (!strcmp(f, "last"))
+                        c->account.last_day = leader_i64(value);
+                else if (!strcmp(f, "base"))
+                        c->account.baseline = leader_f64(value);
+                return;
+        }
+        if (name[0] != 'n' && name[0] != 'k' && name[0] != 'd')
+                return;
+        day = strtoll(name + 1, &end, 10);
+        if (*end || end == name + 1 || !(d = leader_day(c, day)))
+                return;
+        if (name[0] == 'k')
+                d->k = leader_i64(value);
+        else
+                d->n = leader_i64(value);
+}
+
+int ews_store_cohort_get(struct ews_store *store, char kind, const char *id,
+                         struct ews_store_cohort *cohort, char *errstr,
+                         size_t errstr_size)
+{
+        redisReply *reply;
+        char key[128];
+        size_t i;
+        int rc;
+
+        memset(cohort, 0, sizeof(*cohort));
+        cohort->kind = kind;
+        snprintf(cohort->id, sizeof(cohort->id), "%s", id);
+        cohort->account.first_day = cohort->account.last_day = -1;
+        if (store_connect(store, errstr, errstr_size))
+                return -1;
+        snprintf(key, sizeof(key), "%s%cb:", store->prefix, kind);
+        reply = redisCommand(store->redis, "HGETALL %s%s", key, id);
+        if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+                if (reply)
+                        freeReplyObject(reply);
+                store_fail(store, errstr, errstr_size, "cohort");
+                return -1;
+        }
+        for (i = 0; i + 1 < reply->elements; i += 2)
+                if (reply->element[i]->type == REDIS_REPLY_STRING &&
+                    reply->element[i + 1]->type == REDIS_REPLY_STRING)
+                        leader_field(cohort, reply->element[i]->str,
+                                     reply->element[i + 1]->str);
+        freeReplyObject(reply);
+        qsort(cohort->days, (size_t)cohort->day_cnt, sizeof(cohort->days[0]),
+              leader_day_cmp);
+        if (kind != EWS_COHORT_CAMPAIGN)
+                return 0;
+        rc = ews_store_campaign_get(store, id, &cohort->info, errstr,
+                                    errstr_size);
+        return rc < 0 ? -1 : 0;
+}
+
+static int leader_state_args(struct store_argv *a,
+                             const struct ews_store_cohort *c)
+{
+        if (c->kind == EWS_COHORT_CAMPAIGN)
+                return store_argv_add(a, "s:n", 3) ||
+                       store_argv_addf(a, "%lld", (long long)c->campaign.n) ||
+                       store_argv_add(a, "s:k", 3) ||
+                       store_argv_addf(a, "%lld", (long long)c->campaign.k) ||
+                       store_argv_add(a, "s:open", 6) ||
+                       store_argv_addf(a, "%lld",
+                                       (long long)c->campaign.open_ms) ||
+                       store_argv_add(a, "s:res", 5) ||
+                       store_argv_addf(a, "%lld",
+                                       (long long)c->campaign.resolved_ms);
+        return store_argv_add(a, "s:first", 7) ||
+               store_argv_addf(a, "%lld", (long long)c->account.first_day) ||
+               store_argv_add(a, "s:last", 6) ||
+               store_argv_addf(a, "%lld", (long long)c->account.last_day) ||
+               store_argv_add(a, "s:open", 6) ||
+               store_argv_addf(a, "%lld", (long long)c->account.open_ms) ||
+               store_argv_add(a, "s:res", 5) ||
+               store_argv_addf(a, "%lld", (long long)c->account.resolved_ms) ||
+               store_argv_add(a, "s:base", 6) ||
+               store_argv_addf(a, "%.17g", c->account.baseline);
+}
+
+enum ews_store_result
+ews_store_cohort_commit(struct ews_store *store, const char *owner,
+                        int64_t token, const struct ews_store_cohort *cohort,
+                        int64_t drop_before_day, int64_t next_day,
+                        const struct ews_outbox_record *outbox, size_t cnt,
+                        char *errstr, size_t errstr_size)
+{
+        struct store_argv *a = &store->argv;
+        enum ews_store_result result = EWS_STORE_ERROR;
+        redisReply *reply;
+        size_t i;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        store_argv_reset(a);
+        if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
+            store_argv_add(a, "4", 1) ||
+            store_argv_addf(a, "%sleader", store->prefix) ||
+            store_argv_addf(a, "%s%cb:%s", store->prefix, cohort->kind,
+                            cohort->id) ||
+            store_argv_addf(a, "%s%cq", store->prefix, cohort->kind) ||
+            store_argv_addf(a, "%so:leader", store->prefix) ||
+            store_argv_addf(a, "%s %lld", owner, (long long)token) ||
+            store_argv_add(a, cohort->id, strlen(cohort->id)) ||
+            store_argv_addf(a, "%lld", (long long)drop_before_day) ||
+            store_argv_addf(a, "%lld", (long long)next_day) ||
+            store_argv_add(a, cohort->kind == EWS_COHORT_CAMPAIGN ? "4" : "5",
+                           1) ||
+            store_argv_addf(a, "%zu", cnt) || leader_state_args(a, cohort))
+                goto nomem;
+        for (i = 0; i < cnt; i++)
+                if (store_argv_add(a, outbox[i].id, strlen(outbox[i].id)) ||
+                    store_argv_add(a, (const char *)outbox[i].data,
+                                   outbox[i].len))
+                        goto nomem;
+        reply = store_evalsha(store, store_script_cohort, store->sha_cohort,
+                              errstr, errstr_size);
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+                snprintf(errstr, errstr_size, "cohort commit rejected: %s",
+                         reply->str);
+                result = EWS_STORE_REJECTED;
+        } else if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+                   reply->elements < 1 ||
+                   reply->element[0]->type != REDIS_REPLY_INTEGER) {
+                result =
+                        store_fail(store, errstr, errstr_size, "cohort commit");
+        } else if (reply->element[0]->integer == 1) {
+                result = EWS_STORE_OK;
+        } else if (reply->element[0]->integer == 2) {
+                result = EWS_STORE_GONE;
+        } else {
+                snprintf(errstr, errstr_size, "the lease is gone");
+                result = EWS_STORE_FENCED;
+        }
+        if (reply)
+                freeReplyObject(reply);
+        return result;
+nomem:
+        snprintf(errstr, errstr_size, "out of memory");
+        return EWS_STORE_ERROR;
+}

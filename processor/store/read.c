@@ -1,0 +1,191 @@
+/* Reads of single subjects, for inspection: never on the hot path. */
+#include "store/codec.h"
+#include "store/store_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static redisReply *read_command(struct ews_store *store, char *errstr,
+                                size_t errstr_size, const char *fmt, ...)
+{
+        redisReply *reply;
+        va_list ap;
+
+        if (store_connect(store, errstr, errstr_size))
+                return NULL;
+        va_start(ap, fmt);
+        reply = redisvCommand(store->redis, fmt, ap);
+        va_end(ap);
+        if (!reply || reply->type == REDIS_REPLY_ERROR) {
+                if (reply)
+                        freeReplyObject(reply);
+                store_fail(store, errstr, errstr_size, "read");
+                return NULL;
+        }
+        return reply;
+}
+
+int ews_store_user_get(struct ews_store *store, const char *user_id,
+                       struct ews_user *user, int32_t *partition, char *errstr,
+                       size_t errstr_size)
+{
+        char key[512];
+        redisReply *reply;
+        int32_t unused;
+        int rc;
+
+        if (!partition)
+                partition = &unused;
+
+        snprintf(key, sizeof(key), "%su:%s", store->prefix, user_id);
+        reply = read_command(store, errstr, errstr_size, "GET %s", key);
+        if (!reply)
+                return -1;
+        memset(user, 0, sizeof(*user));
+        snprintf(user->user_id, sizeof(user->user_id), "%s", user_id);
+        rc = reply->type == REDIS_REPLY_STRING;
+        if (rc && ews_user_unpack(user, partition, (unsigned char *)reply->str,
+                                  reply->len)) {
+                snprintf(errstr, errstr_size, "%s: not a packed user", key);
+                rc = -1;
+        }
+        freeReplyObject(reply);
+        return rc;
+}
+
+static double read_double(redisReply *r)
+{
+        return r->type == REDIS_REPLY_STRING ? strtod(r->str, NULL) : 0.0;
+}
+
+static int64_t read_i64(redisReply *r)
+{
+        return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+}
+
+int ews_store_account_get(struct ews_store *store, const char *account_id,
+                          int64_t active_window_ms, struct ews_account *account,
+                          char *errstr, size_t errstr_size)
+{
+        char key[512], members[512];
+        redisReply *reply;
+
+        memset(account, 0, sizeof(*account));
+        snprintf(account->account_id, sizeof(account->account_id), "%s",
+                 account_id);
+        snprintf(key, sizeof(key), "%sa:%s", store->prefix, account_id);
+        reply = read_command(store, errstr, errstr_size, "HMGET %s e er", key);
+        if (!reply)
+                return -1;
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+            reply->element[1]->type != REDIS_REPLY_STRING) {
+                freeReplyObject(reply);
+                return 0;
+        }
+        account->engagement = read_double(reply->element[0]);
+        account->engagement_ref_ms = (int64_t)read_double(reply->element[1]);
+        freeReplyObject(reply);
+
+        snprintf(members, sizeof(members), "%sam:%s", store->prefix,
+                 account_id);
+        reply = read_command(store, errstr, errstr_size, "ZCARD %s", members);
+        if (!reply)
+                return -1;
+        account->users = reply->integer;
+        freeReplyObject(reply);
+        reply = read_command(
+                store, errstr, errstr_size, "ZCOUNT %s %lld +inf", members,
+                (long long)(account->engagement_ref_ms - active_window_ms));
+        if (!reply)
+                return -1;
+        account->active_users = reply->integer;
+        freeReplyObject(reply);
+        return 1;
+}
+
+int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
+                           struct ews_campaign *campaign, char *errstr,
+                           size_t errstr_size)
+{
+        char key[512];
+        redisReply *reply, **f;
+        int rc = 0;
+
+        memset(campaign, 0, sizeof(*campaign));
+        snprintf(campaign->campaign_id, sizeof(campaign->campaign_id), "%s",
+                 campaign_id);
+        snprintf(key, sizeof(key), "%sc:%s", store->prefix, campaign_id);
+        reply = read_command(store, errstr, errstr_size,
+                             "HMGET %s name channel status target launched "
+                             "spend signups activated",
+                             key);
+        if (!reply)
+                return -1;
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 8)
+                goto out;
+        f = reply->element;
+        for (size_t i = 0; i < 8; i++)
+                if (f[i]->type == REDIS_REPLY_STRING)
+                        rc = 1;
+        if (f[0]->type == REDIS_REPLY_STRING)
+                snprintf(campaign->name, sizeof(campaign->name), "%s",
+                         f[0]->str);
+        if (f[1]->type == REDIS_REPLY_STRING)
+                snprintf(campaign->channel, sizeof(campaign->channel), "%s",
+                         f[1]->str);
+        if (f[2]->type == REDIS_REPLY_STRING)
+                snprintf(campaign->status, sizeof(campaign->status), "%s",
+                         f[2]->str);
+        campaign->has_target = f[3]->type == REDIS_REPLY_STRING;
+        campaign->target_activation_rate = read_double(f[3]);
+        campaign->launched_ms = read_i64(f[4]);
+        campaign->spend = read_double(f[5]);
+        campaign->signups = read_i64(f[6]);
+        campaign->activated = read_i64(f[7]);
+out:
+        freeReplyObject(reply);
+        return rc;
+}
+
+/* Removes the user's state and timer and its membership of its account,
+ * and takes a new epoch for its partition: the owner's next commit there
+ * is fenced off, so it drops its cache and cannot write the user back. */
+static const char store_script_erase[] =
+        "local n = redis.call('DEL', KEYS[1])\n"
+        "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+        "if ARGV[2] == '1' then redis.call('ZREM', KEYS[4], ARGV[1]) end\n"
+        "if n == 1 then redis.call('HINCRBY', KEYS[3], 'epoch', 1) end\n"
+        "return n\n";
+
+int ews_store_user_erase(struct ews_store *store, const char *user_id,
+                         char *errstr, size_t errstr_size)
+{
+        static struct ews_user user;
+        char keys[4][512];
+        int32_t partition;
+        redisReply *reply;
+        int found, rc;
+
+        found = ews_store_user_get(store, user_id, &user, &partition, errstr,
+                                   errstr_size);
+        if (found <= 0)
+                return found;
+        snprintf(keys[0], sizeof(keys[0]), "%su:%s", store->prefix, user_id);
+        snprintf(keys[1], sizeof(keys[1]), "%st:%s:%d", store->prefix,
+                 store->topics[EWS_SOURCE_USAGE], (int)partition);
+        snprintf(keys[2], sizeof(keys[2]), "%sp:%s:%d", store->prefix,
+                 store->topics[EWS_SOURCE_USAGE], (int)partition);
+        snprintf(keys[3], sizeof(keys[3]), "%sam:%s", store->prefix,
+                 user.account_id);
+        reply = read_command(store, errstr, errstr_size,
+                             "EVAL %s 4 %s %s %s %s %s %s", store_script_erase,
+                             keys[0], keys[1], keys[2], keys[3], user_id,
+                             user.account_id[0] ? "1" : "0");
+        if (!reply)
+                return -1;
+        rc = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+        freeReplyObject(reply);
+        return rc;
+}

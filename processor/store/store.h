@@ -1,0 +1,319 @@
+/*
+ * Stage 5, store: the state in Redis, written by one atomic, fenced call
+ * per partition and batch.
+ *
+ * Each input partition has a fence in Redis: a fencing epoch and the next
+ * offset to apply. Claiming a partition takes a new epoch; a commit applies
+ * only when the epoch is still ours and the stored offset is the one the
+ * batch starts from, so a zombie owner or a replay changes nothing.
+ *
+ * Key layout (prefix from redis.prefix, "ews:" by default):
+ *   <prefix>m:<topic>              string  the topic's partition count
+ *   <prefix>p:<topic>:<partition>  hash    epoch, offset, watermark
+ *   <prefix>t:<topic>:<partition>  zset    user id -> inactivity deadline
+ *   <prefix>u:<user id>            string  the packed user (out_store_codec.h)
+ *   <prefix>a:<account id>         hash    e, er: the account's (A, t_ref)
+ *   <prefix>am:<account id>        zset    user id -> last activity (ms)
+ *   <prefix>c:<campaign id>        hash    attributes and counters
+ *   <prefix>o:<topic>:<partition>  hash    outbox: record id -> record
+ *   <prefix>o:leader               hash    the leader's outbox
+ *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day> not yet
+ *                                          decided; s:* the leader's state
+ *   <prefix>ab:<account id>        hash    d<day>: users active at the
+ *                                          day's end; s:* as above
+ *   <prefix>cq, <prefix>aq         zset    id -> first undecided day
+ *   <prefix>leader                 string  "<owner> <token>", with a TTL
+ *   <prefix>leader:token           string  the last fencing token
+ * Users and accounts (a:, am:, ab:) expire after the retention period
+ * without events.
+ */
+#ifndef EWS_OUT_STORE_H
+#define EWS_OUT_STORE_H
+
+#include "util/ews.h"
+#include "rules/rules.h"
+#include "util/outbox.h"
+
+struct ews_store_conf {
+        const char *host;
+        int port;
+        int64_t timeout_ms;
+        const char *prefix;
+        const char *topics[EWS_SOURCE_COUNT];
+        int64_t retention_ms; /* users and accounts without events expire */
+        double half_life_ms;  /* the model's, for account roll-ups */
+        size_t cache_users;   /* bound of the in-process user cache */
+        const char *username; /* AUTH: ACL user, NULL or "" for default */
+        const char *password; /* AUTH: NULL or "" for none */
+};
+
+enum ews_store_result {
+        EWS_STORE_ERROR = -1, /* connection or reply: outcome unknown */
+        EWS_STORE_OK = 0,
+        EWS_STORE_FENCED = 1,   /* epoch or offset did not match: reclaim */
+        EWS_STORE_REJECTED = 2, /* the script refused the data: not retried */
+        EWS_STORE_GONE = 3,     /* the subject expired: nothing written */
+};
+
+struct ews_fence {
+        int64_t epoch;
+        int64_t next_offset;  /* -1: nothing stored yet */
+        int64_t watermark_ms; /* 0: none yet */
+        int64_t idle_ms;      /* wall clock the watermark is good to */
+};
+
+/* A record for the commit's outbox, packed (outbox.h). */
+struct ews_outbox_record {
+        char id[EWS_OUTBOX_ID_MAX];
+        const unsigned char *data;
+        size_t len;
+};
+
+enum ews_cohort_kind {
+        EWS_COHORT_CAMPAIGN = 'c',
+        EWS_COHORT_ACCOUNT = 'a'
+};
+
+/* Added to a cohort's day: matured signups (n) and activated ones (k) of
+ * a campaign, or users newly active at an account's day end (n). */
+struct ews_cohort_delta {
+        char kind;
+        char id[EWS_ID_MAX];
+        int64_t day;
+        int64_t n, k;
+};
+
+/* A user as the commit writes it, with its inactivity deadline (0: none)
+ * and its account's index in the commit (-1: none). */
+struct ews_store_user {
+        const struct ews_user *user;
+        int64_t deadline_ms;
+        int account;
+};
+
+/* Engagement points of an account's users, all decayed to at_ms: the
+ * commit folds them into the account's (A, t_ref) like a user's E. */
+struct ews_account_delta {
+        char account_id[EWS_ID_MAX];
+        double points;
+        int64_t at_ms;
+};
+
+/* What a campaign event or a signup changes on a campaign. Strings left
+ * empty and has_* false leave the stored field as it is. */
+struct ews_campaign_delta {
+        char campaign_id[EWS_ID_MAX];
+        char name[EWS_ATTR_VALUE_MAX];
+        char channel[EWS_NAME_MAX];
+        char status[16];
+        bool has_target;
+        double target_activation_rate;
+        int64_t launched_ms;
+        double spend_add;
+        int64_t signups_add;
+        int64_t activated_add;
+};
+
+struct ews_commit {
+        enum ews_source source;
+        int32_t partition;
+        int64_t epoch;
+        int64_t expected_offset; /* the fence's next_offset, -1 for none */
+        int64_t next_offset;
+        int64_t watermark_ms;
+        const struct ews_store_user *users;
+        size_t user_cnt;
+        const struct ews_campaign_delta *campaigns;
+        size_t campaign_cnt;
+        const struct ews_account_delta *accounts;
+        size_t account_cnt;
+        int64_t idle_ms;
+        const struct ews_outbox_record *outbox;
+        size_t outbox_cnt;
+        const struct ews_cohort_delta *cohorts;
+        size_t cohort_cnt;
+};
+
+struct ews_store;
+
+/* Connects and checks the server: maxmemory-policy must be noeviction (an
+ * evicted fence is a silent loss). Returns NULL with errstr on error. */
+struct ews_store *ews_store_new(const struct ews_store_conf *conf, char *errstr,
+                                size_t errstr_size);
+void ews_store_destroy(struct ews_store *store);
+
+/* Records the topic's partition count on first use; EWS_STORE_FENCED when
+ * it differs from the recorded one (fences, timers are per partition). */
+enum ews_store_result ews_store_partitions_check(struct ews_store *store,
+                                                 enum ews_source source,
+                                                 int partition_cnt,
+                                                 int *stored_cnt, char *errstr,
+                                                 size_t errstr_size);
+
+/* Forgets the cached users of a partition (-1: all), as when it is
+ * revoked. */
+void ews_store_cache_drop(struct ews_store *store, int32_t partition);
+
+/* Takes a new epoch for the partition and reads its fence; drops the
+ * partition's cached users. */
+enum ews_store_result ews_store_fence_claim(struct ews_store *store,
+                                            enum ews_source source,
+                                            int32_t partition,
+                                            struct ews_fence *fence,
+                                            char *errstr, size_t errstr_size);
+
+/* Reads the partition's next offset without claiming it: -1 in
+ * *next_offset when the fence has none. */
+enum ews_store_result ews_store_fence_read(struct ews_store *store,
+                                           enum ews_source source,
+                                           int32_t partition,
+                                           int64_t *next_offset, char *errstr,
+                                           size_t errstr_size);
+
+/* Calls cb for each user whose timer in partitions[i] (of the usage topic)
+ * is due by upto_ms[i]: one pipelined round trip for all of them. */
+enum ews_store_result ews_store_timers_due(
+        struct ews_store *store, const int32_t *partitions,
+        const int64_t *upto_ms, size_t cnt,
+        void (*cb)(void *opaque, int32_t partition, const char *user_id),
+        void *opaque, char *errstr, size_t errstr_size);
+
+/* Loads users[i] by users[i].user_id: from the cache, and the misses in
+ * one pipelined round trip. A user not stored yet comes back zeroed but
+ * for its id. */
+enum ews_store_result ews_store_users_load(struct ews_store *store,
+                                           struct ews_user *users, size_t cnt,
+                                           char *errstr, size_t errstr_size);
+
+/* Applies commit atomically if the fence still matches; on success the
+ * users are cached under the commit's partition. */
+enum ews_store_result ews_store_commit(struct ews_store *store,
+                                       const struct ews_commit *commit,
+                                       char *errstr, size_t errstr_size);
+
+/* An account as stored: its roll-up and its members' activity. */
+struct ews_account {
+        char account_id[EWS_ID_MAX];
+        double engagement; /* A at engagement_ref_ms */
+        int64_t engagement_ref_ms;
+        int64_t users;        /* members seen within the retention */
+        int64_t active_users; /* active within the window before t_ref */
+};
+
+struct ews_campaign {
+        char campaign_id[EWS_ID_MAX];
+        char name[EWS_ATTR_VALUE_MAX];
+        char channel[EWS_NAME_MAX];
+        char status[16];
+        bool has_target;
+        double target_activation_rate;
+        int64_t launched_ms;
+        double spend;
+        int64_t signups;
+        int64_t activated;
+};
+
+/* Reads for inspection: 1 when found, 0 when not, -1 on error. The
+ * user's partition (of the usage topic) into *partition unless NULL. */
+int ews_store_user_get(struct ews_store *store, const char *user_id,
+                       struct ews_user *user, int32_t *partition, char *errstr,
+                       size_t errstr_size);
+
+/* Erasure of a user's personal data (privacy requests): its state, its
+ * inactivity timer, its membership of its account. Counters and account
+ * scores keep what they summed, without the user's identity. 1 erased, 0
+ * not found, -1 error. */
+int ews_store_user_erase(struct ews_store *store, const char *user_id,
+                         char *errstr, size_t errstr_size);
+int ews_store_account_get(struct ews_store *store, const char *account_id,
+                          int64_t active_window_ms, struct ews_account *account,
+                          char *errstr, size_t errstr_size);
+int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
+                           struct ews_campaign *campaign, char *errstr,
+                           size_t errstr_size);
+
+/* Calls cb for up to max records of the outbox, *left to how many it
+ * holds. */
+enum ews_store_result ews_store_outbox_scan(
+        struct ews_store *store, struct ews_outbox_ref ref, size_t max,
+        void (*cb)(void *opaque, const char *id, const unsigned char *data,
+                   size_t len),
+        void *opaque, int64_t *left, char *errstr, size_t errstr_size);
+
+/* Deletes delivered records: one pipelined round trip. */
+enum ews_store_result ews_store_outbox_delete(struct ews_store *store,
+                                              const struct ews_outbox_key *keys,
+                                              size_t cnt, char *errstr,
+                                              size_t errstr_size);
+
+/* Calls cb with the i-th record (keys[i]) for each of them still there:
+ * one pipelined round trip. */
+enum ews_store_result
+ews_store_outbox_get(struct ews_store *store, const struct ews_outbox_key *keys,
+                     size_t cnt,
+                     void (*cb)(void *opaque, size_t i,
+                                const unsigned char *data, size_t len),
+                     void *opaque, char *errstr, size_t errstr_size);
+
+/* *total to the records the outboxes of keys (ids NULL) hold: one
+ * pipelined round trip. */
+enum ews_store_result ews_store_outbox_len(struct ews_store *store,
+                                           const struct ews_outbox_key *keys,
+                                           size_t cnt, int64_t *total,
+                                           char *errstr, size_t errstr_size);
+
+/* The leader's lease: takes it when free, renews it when owner holds it.
+ * 1 with *token the fencing token, 0 when another holds it, -1 error. */
+int ews_store_lease(struct ews_store *store, const char *owner, int64_t ttl_ms,
+                    int64_t *token, char *errstr, size_t errstr_size);
+void ews_store_lease_release(struct ews_store *store, const char *owner);
+
+/* The smallest stored watermark over every partition of source's topic;
+ * 0 when one has none yet. 0 or -1 on error. */
+int ews_store_min_watermark(struct ews_store *store, enum ews_source source,
+                            int64_t *min_ms, char *errstr, size_t errstr_size);
+
+/* Ids queued for a decision by upto_day, at most max. */
+enum ews_store_result
+ews_store_cohort_due(struct ews_store *store, char kind, int64_t upto_day,
+                     size_t max, void (*cb)(void *opaque, const char *id),
+                     void *opaque, char *errstr, size_t errstr_size);
+
+#define EWS_COHORT_DAYS_MAX 128
+
+/* A campaign's or account's cohort as the leader reads and writes it. */
+struct ews_store_cohort {
+        char kind;
+        char id[EWS_ID_MAX];
+        int day_cnt; /* ascending; days beyond the bound are left out */
+        struct ews_cohort_day days[EWS_COHORT_DAYS_MAX];
+        struct ews_campaign_rule_state campaign;
+        struct ews_account_rule_state account;
+        struct ews_campaign info; /* campaigns: c:<id> */
+};
+
+int ews_store_cohort_get(struct ews_store *store, char kind, const char *id,
+                         struct ews_store_cohort *cohort, char *errstr,
+                         size_t errstr_size);
+
+/* Writes the leader's decision if token still holds the lease: the state,
+ * day fields before drop_before_day deleted, the id queued again at the
+ * first remaining day (not before next_day), the outbox records.
+ * EWS_STORE_GONE when the cohort hash has expired: nothing written. */
+enum ews_store_result
+ews_store_cohort_commit(struct ews_store *store, const char *owner,
+                        int64_t token, const struct ews_store_cohort *cohort,
+                        int64_t drop_before_day, int64_t next_day,
+                        const struct ews_outbox_record *outbox, size_t cnt,
+                        char *errstr, size_t errstr_size);
+
+struct ews_store_stats {
+        int64_t cache_hits, cache_misses;
+        int64_t reconnects;
+};
+struct ews_store_stats ews_store_stats(const struct ews_store *store);
+
+/* Whether the last call reached Redis. */
+bool ews_store_connected(const struct ews_store *store);
+
+#endif

@@ -1,0 +1,76 @@
+/* Internal to the store module, the one place that knows hiredis. */
+#ifndef EWS_OUT_STORE_INT_H
+#define EWS_OUT_STORE_INT_H
+
+#include <hiredis/hiredis.h>
+
+#include "store/store.h"
+#include "store/cache.h"
+
+/* Arguments of one command, in memory kept across commands: the strings
+ * live in buf and are addressed by offset until the command is sent, as
+ * buf may move while it grows. */
+struct store_argv {
+        size_t cnt, cap;
+        size_t *off;
+        size_t *len;
+        const char **ptr;
+        char *buf;
+        size_t used, size;
+};
+
+struct ews_store {
+        struct ews_store_conf conf;
+        char host[256];
+        char prefix[64];
+        char topics[EWS_SOURCE_COUNT][256];
+        redisContext *redis;
+        char sha_claim[41];
+        char sha_commit[41];
+        char sha_lease[41];
+        char sha_cohort[41];
+        struct store_argv argv;
+        struct ews_user_cache *cache;
+        struct ews_store_stats stats;
+        /* After a failed connect, calls fail fast until retry_at_ms
+         * (monotonic): the backoff doubles from 0.1 s up to 4 s, so
+         * an unreachable Redis does not stall the loop a timeout per call. */
+        int64_t retry_at_ms, backoff_ms;
+        char connect_error[256];
+        bool connected_once;
+        unsigned char packed[4096]; /* one user, as it goes to Redis */
+};
+
+int store_argv_add(struct store_argv *a, const char *s, size_t len);
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+int store_argv_addf(struct store_argv *a, const char *fmt, ...);
+void store_argv_reset(struct store_argv *a);
+/* Fixes the pointers once all arguments are in. */
+void store_argv_finish(struct store_argv *a);
+
+/* Connects when not connected (not before the backoff allows). */
+int store_connect(struct ews_store *store, char *errstr, size_t errstr_size);
+
+/* Drops the connection (dead after any error) and the cache with it. */
+enum ews_store_result store_fail(struct ews_store *store, char *errstr,
+                                 size_t errstr_size, const char *what);
+
+/* EVALSHA of the arguments, loading the script again when the server lost
+ * it. The arguments start with "EVALSHA", "" (the sha's place). */
+redisReply *store_evalsha(struct ews_store *store, const char *script,
+                          char *sha, char *errstr, size_t errstr_size);
+
+/* Pipelines the arguments as one command; -1 (connection dropped) on
+ * error. */
+int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
+                 const char *what);
+
+int store_parse_i64(const char *s, size_t len, int64_t *out);
+
+int store_add_partition_key(struct ews_store *store, struct store_argv *a,
+                            char kind, enum ews_source source,
+                            int32_t partition);
+
+#endif
