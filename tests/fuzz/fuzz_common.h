@@ -47,8 +47,8 @@ const char *__lsan_default_options(void)
 #define FUZZ_SEL_CAMPAIGN 0x01
 #define FUZZ_SEL_ALT      0x02
 
-/* The defaults of processor/ops/config_keys.c (decode.max.*), and no registry: an
- * id the target did not register must be answered without the network. */
+/* The defaults of processor/ops/config_keys.c (decode.max.*), and no registry:
+ * an id the target did not register must be answered without the network. */
 static inline struct ews_decode_conf fuzz_conf(enum ews_decode_format format)
 {
         struct ews_decode_conf conf;
