@@ -72,8 +72,9 @@ $(BUILD)/obj/%.o: processor/%.c $(HEADERS)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
+# Made anew: members of sources moved or removed must not stay in it.
 $(LIB): $(LIB_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/ews-processor: processor/main.c $(LIB)
 	@echo "  LD      $@"

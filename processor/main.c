@@ -84,59 +84,50 @@ struct main_ctx {
         struct ews_in_kafka *in;
         struct ews_http *http;
         struct ews_metrics *metrics;
+        int64_t ready; /* ews_ready */
         int64_t last_recover_ms;
         int64_t last_metrics_ms;
         int64_t last_report_ms;
 };
 
+/* The main loop's own rows, and every stage's. */
+static int main_metrics_register(struct main_ctx *ctx)
+{
+        struct ews_metrics *m = ctx->metrics;
+
+        if (ews_pipeline_metrics_register(ctx->pipeline, ctx->config, m) ||
+            ews_store_metrics_register(ctx->store, m) ||
+            ews_in_kafka_metrics_register(ctx->in, m) ||
+            ews_out_kafka_metrics_register(ctx->out, m) ||
+            ews_metrics_add_i64(m, "ews_ready", "1 when ready (as /readyz).",
+                                EWS_METRIC_GAUGE, "", &ctx->ready) ||
+            ews_metrics_add_process(m))
+                return -1;
+        return 0;
+}
+
+/* Renders the table and hands it to the HTTP thread. */
 static void main_metrics(struct main_ctx *ctx)
 {
-        const struct ews_pipeline_stats *s = ews_pipeline_stats(ctx->pipeline);
-        struct ews_store_stats store = ews_store_stats(ctx->store);
-        struct ews_metrics *m = ctx->metrics;
-        int i;
+        char *text = NULL;
+        size_t len = 0;
+        int paused;
+        FILE *fp;
 
-        for (i = 0; i < EWS_SOURCE_COUNT; i++)
-                memcpy(m->topics[i], ctx->config->topics[i],
-                       sizeof(m->topics[i])); /* both char[256] */
-        memcpy(m->consumed, s->consumed, sizeof(m->consumed));
-        memcpy(m->decoded, s->decoded, sizeof(m->decoded));
-        memcpy(m->dead, s->dead, sizeof(m->dead));
-        memcpy(m->alerts, s->alerts, sizeof(m->alerts));
-        memcpy(m->alerts_too_old, s->alerts_too_old, sizeof(m->alerts_too_old));
-        m->outbox_sent = s->outbox_sent;
-        m->outbox_resent = s->outbox_resent;
-        m->outbox_deleted = s->outbox_deleted;
-        m->outbox_failed = s->outbox_failed;
-        m->outbox_records = s->outbox_pending;
-        m->idle_advances = s->idle_advances;
-        m->leader = s->leader != 0;
-        m->leader_decisions = s->leader_decisions;
-        m->commits = s->commits;
-        m->fenced = s->fenced;
-        m->redis_errors = s->store_errors;
-        m->redis_reconnects = store.reconnects;
-        m->duplicates = s->duplicates;
-        m->replayed = s->replayed;
-        m->registry_retries = s->registry_retries;
-        m->commit_seconds = s->commit_seconds;
-        m->batch_messages = s->batch_messages;
-        m->producer_queue = ews_out_kafka_queue_len(ctx->out);
-        m->cache_hits = store.cache_hits;
-        m->cache_misses = store.cache_misses;
-        m->partition_cnt = ews_pipeline_partitions(
-                ctx->pipeline, m->partitions, EWS_METRICS_PARTITIONS_MAX,
-                main_clock_ms(CLOCK_REALTIME), &m->partitions_paused);
-        m->partitions_assigned = m->partition_cnt;
-        for (i = 0; i < m->partition_cnt; i++)
-                m->partitions[i].lag =
-                        ews_in_kafka_lag(ctx->in, m->partitions[i].source,
-                                         m->partitions[i].partition);
+        ews_pipeline_partitions(ctx->pipeline, NULL, 0,
+                                main_clock_ms(CLOCK_REALTIME), &paused);
         /* A standby that owns no partition is ready: rollouts need it. */
-        m->ready = ews_in_kafka_healthy(ctx->in) &&
-                   ews_store_connected(ctx->store) && !m->partitions_paused;
-        if (ctx->http)
-                ews_http_publish(ctx->http, m);
+        ctx->ready = ews_in_kafka_healthy(ctx->in) &&
+                     ews_store_connected(ctx->store) && !paused;
+        if (!ctx->http)
+                return;
+        fp = open_memstream(&text, &len);
+        if (!fp)
+                return;
+        ews_metrics_render(ctx->metrics, fp);
+        if (!fclose(fp))
+                ews_http_publish(ctx->http, text, len, ctx->ready);
+        free(text);
 }
 
 /* What the end of the input decides (--exit-at-end): idle watermarks and
@@ -449,8 +440,8 @@ int main(int argc, char **argv)
         ctx.store = store;
         ctx.out = out;
         ctx.in = in;
-        ctx.metrics = calloc(1, sizeof(*ctx.metrics));
-        if (!ctx.metrics) {
+        ctx.metrics = ews_metrics_new();
+        if (!ctx.metrics || main_metrics_register(&ctx)) {
                 ews_err("main", "out of memory");
                 goto out;
         }
@@ -503,7 +494,7 @@ out:
         ews_out_kafka_destroy(out, MAIN_FLUSH_TIMEOUT_MS);
         ews_store_destroy(store);
         ews_decoder_destroy(decoder);
-        free(ctx.metrics);
+        ews_metrics_destroy(ctx.metrics);
         free(msgs);
         return rc;
 }

@@ -530,3 +530,29 @@ bool ews_in_kafka_partition_at_end(const struct ews_in_kafka *in,
         return partition >= 0 && partition < EWS_PARTITIONS_MAX &&
                in->state[source][partition] == IN_AT_END;
 }
+
+static void in_kafka_metrics_lag(void *opaque, struct ews_metrics_out *out)
+{
+        const struct ews_in_kafka *in = opaque;
+        char labels[320];
+        int s, p;
+
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                for (p = 0; p < EWS_PARTITIONS_MAX; p++) {
+                        if (!in->state[s][p] || in->lag[s][p] < 0)
+                                continue;
+                        snprintf(labels, sizeof(labels),
+                                 "topic=\"%s\",partition=\"%d\"", in->topics[s],
+                                 p);
+                        ews_metrics_series(out, labels, (double)in->lag[s][p]);
+                }
+}
+
+int ews_in_kafka_metrics_register(struct ews_in_kafka *in,
+                                  struct ews_metrics *metrics)
+{
+        return ews_metrics_add_fn(metrics, "ews_consumer_lag_messages",
+                                  "Messages behind the partition's high "
+                                  "watermark.",
+                                  EWS_METRIC_GAUGE, in_kafka_metrics_lag, in);
+}

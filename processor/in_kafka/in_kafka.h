@@ -18,6 +18,7 @@
 
 #include "ops/config.h"
 #include "util/ews.h"
+#include "util/metrics.h"
 
 /* No stored position: start where conf->offset_reset says. */
 #define EWS_OFFSET_DEFAULT (-1001)
@@ -85,6 +86,11 @@ int ews_in_kafka_partition_count(struct ews_in_kafka *in,
  * when unknown or not assigned. */
 int64_t ews_in_kafka_lag(const struct ews_in_kafka *in, enum ews_source source,
                          int32_t partition);
+
+/* Registers the consumer's rows (lag per owned partition, from
+ * librdkafka's statistics); they borrow in. 0, or -1 when out of memory. */
+int ews_in_kafka_metrics_register(struct ews_in_kafka *in,
+                                  struct ews_metrics *metrics);
 
 /* Joined the group (with or without partitions) and a broker reachable. */
 bool ews_in_kafka_healthy(const struct ews_in_kafka *in);

@@ -18,7 +18,10 @@ struct ews_http {
         char token[256];
         struct MHD_Daemon *daemon;
         pthread_mutex_t lock;
-        struct ews_metrics *published; /* under lock */
+        /* under lock: what the main loop published last */
+        char *metrics;
+        size_t metrics_len;
+        bool ready;
         /* /v1's own connection, made on demand; one request at a time. */
         pthread_mutex_t store_lock;
         struct ews_store *store;
@@ -69,24 +72,17 @@ static enum MHD_Result http_json(struct MHD_Connection *connection,
 static enum MHD_Result http_metrics(struct ews_http *http,
                                     struct MHD_Connection *connection)
 {
-        struct ews_metrics *copy = malloc(sizeof(*copy));
-        char *body = NULL;
-        size_t len = 0;
-        FILE *fp;
+        char *body;
+        size_t len;
 
-        if (!copy)
-                return http_text(connection, 500, "out of memory\n");
         pthread_mutex_lock(&http->lock);
-        memcpy(copy, http->published, sizeof(*copy));
+        len = http->metrics_len;
+        body = malloc(len + 1);
+        if (body)
+                memcpy(body, http->metrics ? http->metrics : "", len + 1);
         pthread_mutex_unlock(&http->lock);
-        fp = open_memstream(&body, &len);
-        if (!fp) {
-                free(copy);
+        if (!body)
                 return http_text(connection, 500, "out of memory\n");
-        }
-        ews_metrics_render(copy, fp);
-        fclose(fp);
-        free(copy);
         return http_reply(connection, 200, "text/plain; version=0.0.4", body,
                           len);
 }
@@ -96,7 +92,7 @@ static bool http_ready(struct ews_http *http)
         bool ready;
 
         pthread_mutex_lock(&http->lock);
-        ready = http->published->ready;
+        ready = http->ready;
         pthread_mutex_unlock(&http->lock);
         return ready;
 }
@@ -249,11 +245,6 @@ struct ews_http *ews_http_new(const struct ews_http_conf *conf, char *errstr,
                  conf->token ? conf->token : "");
         pthread_mutex_init(&http->lock, NULL);
         pthread_mutex_init(&http->store_lock, NULL);
-        http->published = calloc(1, sizeof(*http->published));
-        if (!http->published) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto fail;
-        }
         memset(&addr, 0, sizeof(addr));
         addr.sin_family = AF_INET;
         addr.sin_port = htons((uint16_t)conf->port);
@@ -289,13 +280,25 @@ void ews_http_destroy(struct ews_http *http)
         ews_store_destroy(http->store);
         pthread_mutex_destroy(&http->lock);
         pthread_mutex_destroy(&http->store_lock);
-        free(http->published);
+        free(http->metrics);
         free(http);
 }
 
-void ews_http_publish(struct ews_http *http, const struct ews_metrics *m)
+void ews_http_publish(struct ews_http *http, const char *metrics, size_t len,
+                      bool ready)
 {
+        char *copy = malloc(len + 1);
+
+        if (copy) {
+                memcpy(copy, metrics, len);
+                copy[len] = '\0';
+        }
         pthread_mutex_lock(&http->lock);
-        memcpy(http->published, m, sizeof(*m));
+        if (copy) {
+                free(http->metrics);
+                http->metrics = copy;
+                http->metrics_len = len;
+        }
+        http->ready = ready;
         pthread_mutex_unlock(&http->lock);
 }

@@ -1,6 +1,7 @@
 /*
  * The operations endpoint (libmicrohttpd):
- *   GET /metrics   Prometheus text format (metrics.h)
+ *   GET /metrics   Prometheus text format: the metrics table (util/metrics.h)
+ *                  as the main loop last rendered it
  *   GET /healthz   200 while the process is alive
  *   GET /readyz    200 when ready: joined the group, Redis and a broker
  *                  reachable, no owned partition paused; 503 otherwise.
@@ -16,7 +17,9 @@
 #ifndef EWS_HTTP_SERVER_H
 #define EWS_HTTP_SERVER_H
 
-#include "ops/metrics.h"
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "store/store.h"
 
 struct ews_http_conf {
@@ -35,7 +38,9 @@ struct ews_http *ews_http_new(const struct ews_http_conf *conf, char *errstr,
                               size_t errstr_size);
 void ews_http_destroy(struct ews_http *http);
 
-/* Copies m as what /metrics and /readyz say from now on. */
-void ews_http_publish(struct ews_http *http, const struct ews_metrics *m);
+/* Copies the rendered metrics (len bytes) and readiness as what /metrics
+ * and /readyz say from now on. */
+void ews_http_publish(struct ews_http *http, const char *metrics, size_t len,
+                      bool ready);
 
 #endif

@@ -218,3 +218,18 @@ int64_t ews_out_kafka_queue_len(const struct ews_out_kafka *out)
 {
         return (int64_t)rd_kafka_outq_len(out->rk);
 }
+
+static void out_kafka_metrics_queue(void *opaque, struct ews_metrics_out *out)
+{
+        ews_metrics_series(out, "", (double)ews_out_kafka_queue_len(opaque));
+}
+
+int ews_out_kafka_metrics_register(struct ews_out_kafka *out,
+                                   struct ews_metrics *metrics)
+{
+        return ews_metrics_add_fn(metrics, "ews_producer_queue_messages",
+                                  "Messages in the producer's queue, not yet "
+                                  "acknowledged by Kafka.",
+                                  EWS_METRIC_GAUGE, out_kafka_metrics_queue,
+                                  out);
+}

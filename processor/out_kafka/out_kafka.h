@@ -10,6 +10,7 @@
 
 #include "ops/config.h"
 #include "util/ews.h"
+#include "util/metrics.h"
 #include "util/outbox.h"
 
 /* Called from ews_out_kafka_poll() and flush, on the calling thread. */
@@ -58,5 +59,10 @@ struct ews_out_kafka_stats ews_out_kafka_stats(const struct ews_out_kafka *out);
 
 /* Messages produced and not yet delivered. */
 int64_t ews_out_kafka_queue_len(const struct ews_out_kafka *out);
+
+/* Registers the producer's rows (its queue); they borrow out. 0, or -1
+ * when out of memory. */
+int ews_out_kafka_metrics_register(struct ews_out_kafka *out,
+                                   struct ews_metrics *metrics);
 
 #endif

@@ -643,6 +643,7 @@ int ews_pipeline_partitions(const struct ews_pipeline *p,
                                    part->failed;
                         if (cnt == max)
                                 continue;
+                        out[cnt].topic = p->config->topics[s];
                         out[cnt].source = (enum ews_source)s;
                         out[cnt].partition = i;
                         out[cnt].lag = -1;

@@ -12,7 +12,7 @@
 #define EWS_PIPELINE_H
 
 #include "ops/config.h"
-#include "ops/metrics.h"
+#include "util/metrics.h"
 #include "decode/decode.h"
 #include "in_kafka/in_kafka.h"
 #include "out_kafka/out_kafka.h"
@@ -93,6 +93,13 @@ bool ews_pipeline_recovering(const struct ews_pipeline *pipeline);
 
 const struct ews_pipeline_stats *
 ews_pipeline_stats(const struct ews_pipeline *pipeline);
+
+/* Registers the pipeline's rows (pipeline/metrics.c): its counters, by
+ * topic, rule and reason, and its owned partitions. The rows borrow the
+ * pipeline and config. 0, or -1 when out of memory. */
+int ews_pipeline_metrics_register(const struct ews_pipeline *pipeline,
+                                  const struct ews_config *config,
+                                  struct ews_metrics *metrics);
 
 /* The owned partitions, for metrics: fills up to max entries (lag is left
  * -1 for the caller), counts the paused ones. Returns the count. */

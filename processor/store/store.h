@@ -30,6 +30,7 @@
 #ifndef EWS_OUT_STORE_H
 #define EWS_OUT_STORE_H
 
+#include "util/metrics.h"
 #include "util/ews.h"
 #include "rules/rules.h"
 #include "util/outbox.h"
@@ -312,6 +313,11 @@ struct ews_store_stats {
         int64_t reconnects;
 };
 struct ews_store_stats ews_store_stats(const struct ews_store *store);
+
+/* Registers the store's rows (reconnects, user cache) in the metrics
+ * table; they borrow store. 0, or -1 when out of memory. */
+int ews_store_metrics_register(struct ews_store *store,
+                               struct ews_metrics *metrics);
 
 /* Whether the last call reached Redis. */
 bool ews_store_connected(const struct ews_store *store);
