@@ -37,7 +37,8 @@ TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
-            $(wildcard processor/tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
+            $(wildcard processor/tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] \
+                       tests/integration/c/*.[ch])
 
 # libFuzzer targets (tests/fuzz/README.md). `make test` replays their seed
 # corpus and regressions with gcc; `make fuzz` fuzzes each for FUZZ_SECONDS.
@@ -128,10 +129,12 @@ fuzz: fuzz-build
 	    $(FUZZ_SECONDS) || rc=1; \
 	done; exit $$rc
 
-# Tests of the store that need a real Redis: run by the integration suite.
+# C tests that need a live process (a real Redis): in tests/integration/c/,
+# built here and run by the integration suite. tests/unit/ holds only tests
+# that need no process.
 STORE_BIN := $(BUILD)/tests/store_zombie
 
-$(BUILD)/tests/store_%: tests/unit/store_%.c $(LIB) | $(BUILD)/tests
+$(BUILD)/tests/store_%: tests/integration/c/store_%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
