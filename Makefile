@@ -101,12 +101,19 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
-unit: $(UNIT_BIN) $(FUZZ_REPLAY)
-	@for t in $(UNIT_BIN); do $$t || exit 1; done
-	@for t in $(FUZZ_TARGETS); do \
+# make unit T=pattern: only the unit tests whose name matches the cmocka
+# pattern (`*` and `?` wildcards, e.g. T='test_codec_*'), passed to each
+# binary as EWS_TEST_FILTER; the fuzz corpus replays are then neither built
+# nor run.
+T ?=
+unit: $(UNIT_BIN) $(if $(T),,$(FUZZ_REPLAY))
+	@for t in $(UNIT_BIN); do \
+	  $(if $(T),EWS_TEST_FILTER='$(T)') $$t || exit 1; \
+	done
+	$(if $(T),@true,@for t in $(FUZZ_TARGETS); do \
 	  LSAN_OPTIONS=$(FUZZ_LSAN) $(BUILD)/tests/replay_$$t \
 	    tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t || exit 1; \
-	done
+	done)
 
 # A fuzz target linked with tests/fuzz/replay.c instead of libFuzzer.
 $(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c \
@@ -139,8 +146,11 @@ $(BUILD)/tests/store_%: tests/integration/c/store_%.c $(LIB) | $(BUILD)/tests
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
 
+# make integration K=expr: only the tests pytest's `-k expr` selects.
+K ?=
 integration: all $(STORE_BIN)
-	EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration
+	EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration \
+	  $(if $(K),-k '$(K)')
 
 # The whole suite; its last line is pytest's summary.
 test: deps
