@@ -50,7 +50,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_LSAN    := print_suppressions=0:suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 .PHONY: all deps test unit integration asan demo format format-check clean \
-        fuzz fuzz-build install
+        fuzz fuzz-build install lint
 
 all: $(BUILD)/ews-processor $(TOOLS)
 
@@ -178,6 +178,12 @@ format:
 
 format-check: deps
 	@clang-format --dry-run -Werror $(C_FILES) && echo "format-check: ok"
+
+# The include graph between the modules (processor/<module>/) and its
+# rules: no cycles, each library only in its modules, no stage including
+# the driver, ops or main. The tables are at the top of the script.
+lint:
+	@$(PYTHON) tests/lint/include_graph.py processor
 
 clean:
 	rm -rf build
