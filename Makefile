@@ -37,7 +37,8 @@ TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
-            $(wildcard processor/tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch])
+            $(wildcard processor/tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] \
+                       tests/integration/c/*.[ch])
 
 # libFuzzer targets (tests/fuzz/README.md). `make test` replays their seed
 # corpus and regressions with gcc; `make fuzz` fuzzes each for FUZZ_SECONDS.
@@ -49,7 +50,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_LSAN    := print_suppressions=0:suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 .PHONY: all deps test unit integration asan demo format format-check clean \
-        fuzz fuzz-build install
+        fuzz fuzz-build install lint
 
 all: $(BUILD)/ews-processor $(TOOLS)
 
@@ -101,12 +102,19 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
-unit: $(UNIT_BIN) $(FUZZ_REPLAY)
-	@for t in $(UNIT_BIN); do $$t || exit 1; done
-	@for t in $(FUZZ_TARGETS); do \
+# make unit T=pattern: only the unit tests whose name matches the cmocka
+# pattern (`*` and `?` wildcards, e.g. T='test_codec_*'), passed to each
+# binary as EWS_TEST_FILTER; the fuzz corpus replays are then neither built
+# nor run.
+T ?=
+unit: $(UNIT_BIN) $(if $(T),,$(FUZZ_REPLAY))
+	@for t in $(UNIT_BIN); do \
+	  $(if $(T),EWS_TEST_FILTER='$(T)') $$t || exit 1; \
+	done
+	$(if $(T),@true,@for t in $(FUZZ_TARGETS); do \
 	  LSAN_OPTIONS=$(FUZZ_LSAN) $(BUILD)/tests/replay_$$t \
 	    tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t || exit 1; \
-	done
+	done)
 
 # A fuzz target linked with tests/fuzz/replay.c instead of libFuzzer.
 $(BUILD)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c \
@@ -129,16 +137,21 @@ fuzz: fuzz-build
 	    $(FUZZ_SECONDS) || rc=1; \
 	done; exit $$rc
 
-# Tests of the store that need a real Redis: run by the integration suite.
+# C tests that need a live process (a real Redis): in tests/integration/c/,
+# built here and run by the integration suite. tests/unit/ holds only tests
+# that need no process.
 STORE_BIN := $(BUILD)/tests/store_zombie
 
-$(BUILD)/tests/store_%: tests/unit/store_%.c $(LIB) | $(BUILD)/tests
+$(BUILD)/tests/store_%: tests/integration/c/store_%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
 
+# make integration K=expr: only the tests pytest's `-k expr` selects.
+K ?=
 integration: all $(STORE_BIN)
-	EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration
+	EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration \
+	  $(if $(K),-k '$(K)')
 
 # The whole suite; its last line is pytest's summary.
 test: deps
@@ -166,6 +179,12 @@ format:
 
 format-check: deps
 	@clang-format --dry-run -Werror $(C_FILES) && echo "format-check: ok"
+
+# The include graph between the modules (processor/<module>/) and its
+# rules: no cycles, each library only in its modules, no stage including
+# the driver, ops or main. The tables are at the top of the script.
+lint:
+	@$(PYTHON) tests/lint/include_graph.py processor
 
 clean:
 	rm -rf build

@@ -112,7 +112,8 @@ def test_refuses_a_changed_partition_count(broker, redis, names, tmp_path):
 
 def test_zombie_commit_is_rejected(redis):
     """An owner that lost its partition cannot write: its commit is fenced
-    off and changes nothing (tests/unit/store_zombie.c, on a real Redis)."""
+    off and changes nothing (tests/integration/c/store_zombie.c, on a real
+    Redis)."""
     proc = subprocess.run(
         [f"{ewsenv.BUILD}/tests/store_zombie", "127.0.0.1", str(redis.port)],
         capture_output=True, text=True, timeout=60)

@@ -198,5 +198,6 @@ int main(void)
                 cmocka_unit_test(test_kafka_prop_passthrough),
                 cmocka_unit_test(test_example_is_the_defaults),
         };
+        cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
         return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

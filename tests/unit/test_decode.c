@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "decode/decode.h"
@@ -632,5 +633,6 @@ int main(void)
                 cmocka_unit_test(test_json),
                 cmocka_unit_test(test_enum_order),
         };
+        cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
         return cmocka_run_group_tests_name("decode", tests, setup, teardown);
 }

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rules/rules.h"
@@ -389,5 +390,6 @@ int main(void)
                 cmocka_unit_test(test_account_at_risk),
         };
 
+        cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

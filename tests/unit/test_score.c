@@ -472,5 +472,6 @@ int main(void)
                 cmocka_unit_test(test_duplicates_count_once),
                 cmocka_unit_test(test_apply_order_independent),
         };
+        cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
         return cmocka_run_group_tests_name("score", tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/cache.h"
@@ -203,5 +204,6 @@ int main(void)
                 cmocka_unit_test(test_outbox_round_trip_and_refusals),
                 cmocka_unit_test(test_cache_bound_and_drop),
         };
+        cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
         return cmocka_run_group_tests_name("state", tests, NULL, NULL);
 }
