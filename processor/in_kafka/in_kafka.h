@@ -16,7 +16,7 @@
 #ifndef EWS_IN_KAFKA_H
 #define EWS_IN_KAFKA_H
 
-#include "ops/config.h"
+#include "util/props.h"
 #include "util/ews.h"
 #include "util/metrics.h"
 

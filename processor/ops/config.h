@@ -10,18 +10,7 @@
 
 #include "rules/rules.h"
 #include "score/score.h"
-
-#define EWS_CONFIG_PROPS_MAX 64
-
-struct ews_config_prop {
-        char key[128];
-        char value[512];
-};
-
-struct ews_config_props {
-        int cnt;
-        struct ews_config_prop prop[EWS_CONFIG_PROPS_MAX];
-};
+#include "util/props.h"
 
 struct ews_config {
         /* kafka */

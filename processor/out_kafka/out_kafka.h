@@ -8,7 +8,7 @@
 #ifndef EWS_OUT_KAFKA_H
 #define EWS_OUT_KAFKA_H
 
-#include "ops/config.h"
+#include "util/props.h"
 #include "util/ews.h"
 #include "util/metrics.h"
 #include "util/outbox.h"

@@ -173,5 +173,6 @@ int main(void)
                 cmocka_unit_test(test_a_row_added_once_is_on_metrics),
         };
 
+        cmocka_set_test_filter(getenv("EWS_TEST_FILTER"));
         return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

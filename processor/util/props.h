@@ -1,0 +1,22 @@
+/*
+ * Properties passed through as they are: the librdkafka settings of the
+ * consumer and of the producer (`kafka.consumer`, `kafka.producer`, -X),
+ * which the configuration collects and the Kafka stages apply. Shared here
+ * so that those stages need nothing else of the configuration.
+ */
+#ifndef EWS_PROPS_H
+#define EWS_PROPS_H
+
+#define EWS_CONFIG_PROPS_MAX 64
+
+struct ews_config_prop {
+        char key[128];
+        char value[512];
+};
+
+struct ews_config_props {
+        int cnt;
+        struct ews_config_prop prop[EWS_CONFIG_PROPS_MAX];
+};
+
+#endif
