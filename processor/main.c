@@ -75,19 +75,21 @@ static void main_usage(FILE *fp)
                 "configuration error.\n");
 }
 
-/* What the periodic work reads and writes. */
+/* What the main loop drives. It owns the stages (made in main_open,
+ * freed in main_close); the stages own their state. */
 struct main_ctx {
-        const struct ews_config *config;
-        struct ews_pipeline *pipeline;
+        struct ews_config *config;
+        const char *config_path;
+        bool exit_at_end;
+        struct ews_decoder *decoder;
         struct ews_store *store;
         struct ews_out_kafka *out;
         struct ews_in_kafka *in;
+        struct ews_pipeline *pipeline;
         struct ews_http *http;
         struct ews_metrics *metrics;
+        struct ews_msg *msgs;
         int64_t ready; /* ews_ready */
-        int64_t last_recover_ms;
-        int64_t last_metrics_ms;
-        int64_t last_report_ms;
 };
 
 /* The main loop's own rows, and every stage's. */
@@ -150,34 +152,55 @@ static void main_finish_input(struct ews_pipeline *pipeline,
         }
 }
 
-/* Periodic work happens here, each job at its own period. */
-static void main_cron(struct main_ctx *ctx, int64_t now_ms)
+/* The partitions' retries and the pipeline's timers, idle watermarks,
+ * leader and outboxes. */
+static void main_job_pipeline(struct main_ctx *ctx, int64_t mono_ms)
 {
-        struct ews_pipeline *pipeline = ctx->pipeline;
+        ews_pipeline_cron(ctx->pipeline, mono_ms);
+        ews_pipeline_tick(ctx->pipeline, main_clock_ms(CLOCK_REALTIME),
+                          mono_ms);
+}
+
+static void main_job_metrics(struct main_ctx *ctx, int64_t mono_ms)
+{
+        (void)mono_ms;
+        main_metrics(ctx);
+}
+
+static void main_job_report(struct main_ctx *ctx, int64_t mono_ms)
+{
+        const struct ews_pipeline_stats *s = ews_pipeline_stats(ctx->pipeline);
+
+        (void)mono_ms;
+        ews_info("main",
+                 "consumed=%lld commits=%lld fenced=%lld "
+                 "store_errors=%lld",
+                 (long long)(s->consumed[0] + s->consumed[1]),
+                 (long long)s->commits, (long long)s->fenced,
+                 (long long)s->store_errors);
+}
+
+/* All periodic work happens here, each job at its own period (as Redis'
+ * serverCron runs its jobs with run_with_period). */
+static void main_cron(struct main_ctx *ctx, int64_t mono_ms)
+{
+        static struct {
+                int64_t period_ms;
+                void (*run)(struct main_ctx *ctx, int64_t mono_ms);
+                int64_t last_ms;
+        } jobs[] = {
+                {1000, main_job_pipeline, 0},
+                {1000, main_job_metrics, 0},
+                {30000, main_job_report, 0},
+        };
+        size_t i;
 
         ews_out_kafka_poll(ctx->out);
-        if (now_ms - ctx->last_recover_ms >= 1000) {
-                ctx->last_recover_ms = now_ms;
-                ews_pipeline_cron(pipeline, now_ms);
-                ews_pipeline_tick(pipeline, main_clock_ms(CLOCK_REALTIME),
-                                  now_ms);
-        }
-        if (now_ms - ctx->last_metrics_ms >= 1000) {
-                ctx->last_metrics_ms = now_ms;
-                main_metrics(ctx);
-        }
-        if (now_ms - ctx->last_report_ms >= 30000) {
-                const struct ews_pipeline_stats *s =
-                        ews_pipeline_stats(pipeline);
-
-                ctx->last_report_ms = now_ms;
-                ews_info("main",
-                         "consumed=%lld commits=%lld fenced=%lld "
-                         "store_errors=%lld",
-                         (long long)(s->consumed[0] + s->consumed[1]),
-                         (long long)s->commits, (long long)s->fenced,
-                         (long long)s->store_errors);
-        }
+        for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++)
+                if (mono_ms - jobs[i].last_ms >= jobs[i].period_ms) {
+                        jobs[i].last_ms = mono_ms;
+                        jobs[i].run(ctx, mono_ms);
+                }
 }
 
 static void main_report(const struct ews_pipeline_stats *s,
@@ -280,7 +303,9 @@ static enum ews_log_level main_log_level(const char *name)
         return EWS_LOG_INFO;
 }
 
-int main(int argc, char **argv)
+/* Parses the command line into ctx and the configuration. Returns -1 to
+ * go on, else the exit code. */
+static int main_args(int argc, char **argv, struct main_ctx *ctx)
 {
         static const struct option options[] = {
                 {"config", required_argument, NULL, 'c'},
@@ -288,39 +313,27 @@ int main(int argc, char **argv)
                 {"exit-at-end", no_argument, NULL, 'e'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0}};
-        static struct ews_config config; /* large: not on the stack */
-        const char *config_path = NULL;
-        const char *kafka_props[EWS_CONFIG_PROPS_MAX];
-        int kafka_prop_cnt = 0, check_only = 0, exit_at_end = 0;
-        struct ews_decoder *decoder = NULL;
-        struct ews_store *store = NULL;
-        struct ews_out_kafka *out = NULL;
-        struct ews_in_kafka *in = NULL;
-        struct ews_pipeline *pipeline = NULL;
-        struct ews_msg *msgs = NULL;
-        struct main_ctx ctx;
-        struct ews_out_kafka_stats out_stats = {0, 0, 0};
-        struct sigaction sa;
+        const char *props[EWS_CONFIG_PROPS_MAX];
+        int prop_cnt = 0, check_only = 0, opt, i;
         char errstr[1024];
-        int opt, i, rc = 1;
 
         while ((opt = getopt_long(argc, argv, "c:X:h", options, NULL)) != -1) {
                 switch (opt) {
                 case 'c':
-                        config_path = optarg;
+                        ctx->config_path = optarg;
                         break;
                 case 'X':
-                        if (kafka_prop_cnt == EWS_CONFIG_PROPS_MAX) {
+                        if (prop_cnt == EWS_CONFIG_PROPS_MAX) {
                                 fprintf(stderr, "ews-processor: too many -X\n");
                                 return 2;
                         }
-                        kafka_props[kafka_prop_cnt++] = optarg;
+                        props[prop_cnt++] = optarg;
                         break;
                 case 'C':
                         check_only = 1;
                         break;
                 case 'e':
-                        exit_at_end = 1;
+                        ctx->exit_at_end = true;
                         break;
                 case 'h':
                         main_usage(stdout);
@@ -334,25 +347,27 @@ int main(int argc, char **argv)
                 main_usage(stderr);
                 return 2;
         }
-
-        ews_config_defaults(&config);
-        if (ews_config_load(&config, config_path, errstr, sizeof(errstr))) {
-                fprintf(stderr, "ews-processor: %s\n", errstr);
-                return 2;
-        }
-        for (i = 0; i < kafka_prop_cnt; i++) {
-                if (ews_config_set_kafka_prop(&config, kafka_props[i], errstr,
-                                              sizeof(errstr))) {
-                        fprintf(stderr, "ews-processor: %s\n", errstr);
-                        return 2;
-                }
-        }
+        ews_config_defaults(ctx->config);
+        if (ews_config_load(ctx->config, ctx->config_path, errstr,
+                            sizeof(errstr)))
+                goto bad;
+        for (i = 0; i < prop_cnt; i++)
+                if (ews_config_set_kafka_prop(ctx->config, props[i], errstr,
+                                              sizeof(errstr)))
+                        goto bad;
         if (check_only) {
-                ews_config_print(&config, stdout);
+                ews_config_print(ctx->config, stdout);
                 return 0;
         }
-        ews_log_setup(main_log_level(config.log_level),
-                      !strcmp(config.log_format, "json"));
+        return -1;
+bad:
+        fprintf(stderr, "ews-processor: %s\n", errstr);
+        return 2;
+}
+
+static void main_signals(void)
+{
+        struct sigaction sa;
 
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = main_on_signal;
@@ -361,140 +376,190 @@ int main(int argc, char **argv)
         sigaction(SIGHUP, &sa, NULL);
         sa.sa_handler = main_on_alarm;
         sigaction(SIGALRM, &sa, NULL);
-        memset(&ctx, 0, sizeof(ctx));
-        ctx.config = &config;
+}
 
-        {
-                struct ews_decode_conf decode_conf = {
-                        config.schema_dir,
-                        {ews_decode_format_parse(config.format[0]),
-                         ews_decode_format_parse(config.format[1])},
-                        {config.writer_schema[0], config.writer_schema[1]},
-                        config.registry_url,
-                        config.registry_user,
-                        config.registry_password,
-                        config.registry_timeout_ms,
-                        config.max_future_ms,
-                        (size_t)config.max_bytes,
-                        (size_t)config.max_items};
-                struct ews_store_conf store_conf = {
-                        config.redis_host,
-                        config.redis_port,
-                        config.redis_timeout_ms,
-                        config.redis_prefix,
-                        {config.topics[0], config.topics[1]},
-                        config.retention_ms,
-                        config.score.half_life_ms,
-                        (size_t)config.cache_users,
-                        config.redis_username,
-                        config.redis_password};
-                struct ews_out_kafka_conf out_conf = {
-                        config.bootstrap_servers, config.topic_alerts,
-                        config.topic_dlq, &config.producer};
-                struct ews_in_kafka_conf in_conf = {
-                        config.bootstrap_servers,
-                        config.group_id,
-                        config.offset_reset,
-                        {config.topics[0], config.topics[1]},
-                        &config.consumer};
-                struct ews_in_kafka_cb cb;
+static struct ews_store_conf main_store_conf(const struct ews_config *c)
+{
+        return (struct ews_store_conf){
+                .host = c->redis_host,
+                .port = c->redis_port,
+                .timeout_ms = c->redis_timeout_ms,
+                .prefix = c->redis_prefix,
+                .topics = {c->topics[0], c->topics[1]},
+                .retention_ms = c->retention_ms,
+                .half_life_ms = c->score.half_life_ms,
+                .cache_users = (size_t)c->cache_users,
+                .username = c->redis_username,
+                .password = c->redis_password,
+        };
+}
 
-                if (!(decoder = ews_decoder_new(&decode_conf, errstr,
-                                                sizeof(errstr))) ||
-                    !(store = ews_store_new(&store_conf, errstr,
-                                            sizeof(errstr))) ||
-                    !(out = ews_out_kafka_new(&out_conf, errstr,
-                                              sizeof(errstr))) ||
-                    !(pipeline = ews_pipeline_new(&config, decoder, store, out,
-                                                  errstr, sizeof(errstr)))) {
-                        ews_err("main", "%s", errstr);
-                        goto out;
-                }
-                cb = ews_pipeline_callbacks(pipeline);
-                if (!(in = ews_in_kafka_new(&in_conf, &cb, errstr,
-                                            sizeof(errstr)))) {
-                        ews_err("main", "%s", errstr);
-                        goto out;
-                }
-                ews_pipeline_set_input(pipeline, in);
-                if (main_partitions_check(in, store, &config))
-                        goto out;
-                if (config.http_port) {
-                        struct ews_http_conf http_conf = {
-                                config.http_bind,
-                                config.http_port,
-                                config.http_token,
-                                store_conf,
-                                config.score.half_life_ms,
-                                config.account_active_window_ms};
+static struct ews_decoder *main_decoder(const struct ews_config *c,
+                                        char *errstr, size_t errstr_size)
+{
+        struct ews_decode_conf conf = {
+                .schema_dir = c->schema_dir,
+                .format = {ews_decode_format_parse(c->format[0]),
+                           ews_decode_format_parse(c->format[1])},
+                .writer_schema = {c->writer_schema[0], c->writer_schema[1]},
+                .registry_url = c->registry_url,
+                .registry_user = c->registry_user,
+                .registry_password = c->registry_password,
+                .registry_timeout_ms = c->registry_timeout_ms,
+                .max_future_ms = c->max_future_ms,
+                .max_bytes = (size_t)c->max_bytes,
+                .max_items = (size_t)c->max_items,
+        };
 
-                        http_conf.store.cache_users = 1;
-                        if (!(ctx.http = ews_http_new(&http_conf, errstr,
-                                                      sizeof(errstr)))) {
-                                ews_err("main", "%s", errstr);
-                                goto out;
-                        }
-                }
+        return ews_decoder_new(&conf, errstr, errstr_size);
+}
+
+static struct ews_in_kafka *main_input(const struct ews_config *c,
+                                       struct ews_pipeline *pipeline,
+                                       char *errstr, size_t errstr_size)
+{
+        struct ews_in_kafka_conf conf = {
+                .bootstrap_servers = c->bootstrap_servers,
+                .group_id = c->group_id,
+                .offset_reset = c->offset_reset,
+                .topics = {c->topics[0], c->topics[1]},
+                .props = &c->consumer,
+        };
+        struct ews_in_kafka_cb cb = ews_pipeline_callbacks(pipeline);
+
+        return ews_in_kafka_new(&conf, &cb, errstr, errstr_size);
+}
+
+static struct ews_http *main_http(const struct ews_config *c, char *errstr,
+                                  size_t errstr_size)
+{
+        struct ews_http_conf conf = {
+                .bind = c->http_bind,
+                .port = c->http_port,
+                .token = c->http_token,
+                .store = main_store_conf(c),
+                .half_life_ms = c->score.half_life_ms,
+                .account_active_window_ms = c->account_active_window_ms,
+        };
+
+        conf.store.cache_users = 1;
+        return ews_http_new(&conf, errstr, errstr_size);
+}
+
+/* Makes the stages, in the order of the data flow, and wires them.
+ * 0, or -1 with errstr (what was made is freed by main_close). */
+static int main_open(struct main_ctx *ctx, char *errstr, size_t errstr_size)
+{
+        const struct ews_config *c = ctx->config;
+        struct ews_store_conf store_conf = main_store_conf(c);
+        struct ews_out_kafka_conf out_conf = {
+                .bootstrap_servers = c->bootstrap_servers,
+                .topic_alerts = c->topic_alerts,
+                .topic_dlq = c->topic_dlq,
+                .props = &c->producer,
+        };
+
+        if (!(ctx->decoder = main_decoder(c, errstr, errstr_size)) ||
+            !(ctx->store = ews_store_new(&store_conf, errstr, errstr_size)) ||
+            !(ctx->out = ews_out_kafka_new(&out_conf, errstr, errstr_size)) ||
+            !(ctx->pipeline =
+                      ews_pipeline_new(c, ctx->decoder, ctx->store, ctx->out,
+                                       errstr, errstr_size)) ||
+            !(ctx->in = main_input(c, ctx->pipeline, errstr, errstr_size)))
+                return -1;
+        ews_pipeline_set_input(ctx->pipeline, ctx->in);
+        if (main_partitions_check(ctx->in, ctx->store, c)) {
+                snprintf(errstr, errstr_size, "partition check failed");
+                return -1;
         }
-        ctx.pipeline = pipeline;
-        ctx.store = store;
-        ctx.out = out;
-        ctx.in = in;
-        ctx.metrics = ews_metrics_new();
-        if (!ctx.metrics || main_metrics_register(&ctx)) {
-                ews_err("main", "out of memory");
-                goto out;
+        if (c->http_port && !(ctx->http = main_http(c, errstr, errstr_size)))
+                return -1;
+        ctx->metrics = ews_metrics_new();
+        ctx->msgs = calloc((size_t)c->batch_max, sizeof(*ctx->msgs));
+        if (!ctx->metrics || !ctx->msgs || main_metrics_register(ctx)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
         }
-        msgs = calloc((size_t)config.batch_max, sizeof(*msgs));
-        if (!msgs) {
-                ews_err("main", "out of memory");
-                goto out;
-        }
-        ews_info("main", "consuming %s, %s from %s as group %s",
-                 config.topics[0], config.topics[1], config.bootstrap_servers,
-                 config.group_id);
+        return 0;
+}
 
+/* Consumes until a signal (or the end of the input, --exit-at-end). */
+static void main_loop(struct main_ctx *ctx)
+{
+        const struct ews_config *c = ctx->config;
+
+        ews_info("main", "consuming %s, %s from %s as group %s", c->topics[0],
+                 c->topics[1], c->bootstrap_servers, c->group_id);
         while (!main_stop) {
-                int cnt = ews_in_kafka_consume(in, msgs, config.batch_max,
-                                               (int)config.batch_wait_ms);
+                int cnt = ews_in_kafka_consume(ctx->in, ctx->msgs, c->batch_max,
+                                               (int)c->batch_wait_ms);
                 if (cnt > 0)
-                        ews_pipeline_run(pipeline, msgs, cnt,
+                        ews_pipeline_run(ctx->pipeline, ctx->msgs, cnt,
                                          main_clock_ms(CLOCK_REALTIME),
                                          main_clock_ms(CLOCK_MONOTONIC));
-                ews_in_kafka_release(in);
-                main_cron(&ctx, main_clock_ms(CLOCK_MONOTONIC));
+                ews_in_kafka_release(ctx->in);
+                main_cron(ctx, main_clock_ms(CLOCK_MONOTONIC));
                 if (main_reload) {
                         main_reload = 0;
-                        main_reload_config(&config, config_path);
+                        main_reload_config(ctx->config, ctx->config_path);
                 }
-                if (exit_at_end && ews_in_kafka_at_end(in) &&
-                    !ews_pipeline_recovering(pipeline) &&
-                    ews_pipeline_fences_current(pipeline)) {
-                        main_finish_input(pipeline, &config);
+                if (ctx->exit_at_end && ews_in_kafka_at_end(ctx->in) &&
+                    !ews_pipeline_recovering(ctx->pipeline) &&
+                    ews_pipeline_fences_current(ctx->pipeline)) {
+                        main_finish_input(ctx->pipeline, c);
                         break;
                 }
         }
         ews_info("main", "stopping");
-        rc = 0;
-out:
+}
+
+/* Stops in the order that loses nothing: alerts out, outboxes cleaned,
+ * the group left (committing stored offsets), then the rest. */
+static void main_close(struct main_ctx *ctx)
+{
+        struct ews_out_kafka_stats out_stats = {0, 0, 0};
+
         alarm(MAIN_STOP_TIMEOUT_S);
-        ews_http_destroy(ctx.http);
+        ews_http_destroy(ctx->http);
         /* Alerts first: their state is committed, so they must go out. */
-        if (out && ews_out_kafka_flush(out, MAIN_FLUSH_TIMEOUT_MS))
+        if (ctx->out && ews_out_kafka_flush(ctx->out, MAIN_FLUSH_TIMEOUT_MS))
                 ews_warn("main", "alerts not all delivered before exit: they "
                                  "stay in the outbox");
-        if (pipeline)
-                ews_pipeline_finish(pipeline);
-        ews_in_kafka_destroy(in);
-        if (out)
-                out_stats = ews_out_kafka_stats(out);
-        if (pipeline)
-                main_report(ews_pipeline_stats(pipeline), &out_stats);
-        ews_pipeline_destroy(pipeline);
-        ews_out_kafka_destroy(out, MAIN_FLUSH_TIMEOUT_MS);
-        ews_store_destroy(store);
-        ews_decoder_destroy(decoder);
-        ews_metrics_destroy(ctx.metrics);
-        free(msgs);
+        if (ctx->pipeline)
+                ews_pipeline_finish(ctx->pipeline);
+        ews_in_kafka_destroy(ctx->in);
+        if (ctx->out)
+                out_stats = ews_out_kafka_stats(ctx->out);
+        if (ctx->pipeline)
+                main_report(ews_pipeline_stats(ctx->pipeline), &out_stats);
+        ews_pipeline_destroy(ctx->pipeline);
+        ews_out_kafka_destroy(ctx->out, MAIN_FLUSH_TIMEOUT_MS);
+        ews_store_destroy(ctx->store);
+        ews_decoder_destroy(ctx->decoder);
+        ews_metrics_destroy(ctx->metrics);
+        free(ctx->msgs);
+}
+
+int main(int argc, char **argv)
+{
+        static struct ews_config config; /* large: not on the stack */
+        struct main_ctx ctx = {.config = &config};
+        char errstr[1024];
+        int rc = main_args(argc, argv, &ctx);
+
+        if (rc >= 0)
+                return rc;
+        ews_log_setup(main_log_level(config.log_level),
+                      !strcmp(config.log_format, "json"));
+        main_signals();
+        rc = 1;
+        if (main_open(&ctx, errstr, sizeof(errstr))) {
+                ews_err("main", "%s", errstr);
+                goto out;
+        }
+        main_loop(&ctx);
+        rc = 0;
+out:
+        main_close(&ctx);
         return rc;
 }
