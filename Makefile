@@ -112,9 +112,10 @@ $(BUILD)/ews-%: processor/tools/ews_%.c $(LIB) | $(BUILD)
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS)
 
-# ews-gen: the CLI and Kafka, the scenario model, its scores and truth.
+# ews-gen: the CLI and Kafka, the scenario model, its random numbers, its
+# scores and truth.
 $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
-                  processor/tools/ews_gen_truth.c \
+                  processor/tools/ews_gen_rng.c processor/tools/ews_gen_truth.c \
                   processor/tools/ews_gen.h $(LIB) | $(BUILD)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
