@@ -1,5 +1,9 @@
 /*
- * Internal to the decode module, the one place that knows avro-c.
+ * Internal to the decode module, the one place that knows avro-c: what its
+ * files share. decode.c is the decoder and its per-message paths, schema.c
+ * our schemas and the paths from a writer's, check.c the walk that comes
+ * before avro-c reads, fields.c and json.c our structs from a record or a
+ * JSON object, alert_encode.c alerts as Avro.
  */
 #ifndef EWS_FILTER_DECODE_INT_H
 #define EWS_FILTER_DECODE_INT_H
@@ -68,6 +72,25 @@ struct ews_decoder {
         avro_reader_t avro_reader;
         avro_writer_t avro_writer;
 };
+
+/* schema.c: a schema from JSON (what names it in errstr) or from a file;
+ * -1 with errstr when it does not parse. */
+int decode_schema_parse(const char *json, size_t len, avro_schema_t *schema,
+                        const char *what, char *errstr, size_t errstr_size);
+int decode_schema_file(const char *path, avro_schema_t *schema, char *errstr,
+                       size_t errstr_size);
+/* One of our schemas, dir/file, with its defaults and its reused value. */
+int decode_schema_load(struct decode_schema *ds, const char *dir,
+                       const char *file, char *errstr, size_t errstr_size);
+void decode_schema_clear(struct decode_schema *ds);
+/* Takes the reference to writer. The same schema as ours reads directly;
+ * another is resolved against ours (see struct decode_path), or is
+ * incompatible (-1). decode_path_clear releases what init took, writer
+ * too, and may be called on a path init failed on. */
+int decode_path_init(struct decode_path *path, avro_schema_t writer,
+                     struct decode_schema *reader, char *errstr,
+                     size_t errstr_size);
+void decode_path_clear(struct decode_path *path);
 
 /* Walks Avro binary against a writer schema without allocating, so that
  * avro-c only ever reads bytes whose every length, count and index is

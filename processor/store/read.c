@@ -1,6 +1,7 @@
 /* Reads of single subjects, for inspection: never on the hot path. */
 #include "store/codec.h"
 #include "store/store_int.h"
+#include "store/scripts.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,16 +150,8 @@ out:
         return rc;
 }
 
-/* Removes the user's state and timer and its membership of its account,
- * and takes a new epoch for its partition: the owner's next commit there
- * is fenced off, so it drops its cache and cannot write the user back. */
-static const char store_script_erase[] =
-        "local n = redis.call('DEL', KEYS[1])\n"
-        "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-        "if ARGV[2] == '1' then redis.call('ZREM', KEYS[4], ARGV[1]) end\n"
-        "if n == 1 then redis.call('HINCRBY', KEYS[3], 'epoch', 1) end\n"
-        "return n\n";
-
+/* scripts/erase.lua: removes the user's state and timer and its
+ * membership of its account, and takes a new epoch for its partition. */
 int ews_store_user_erase(struct ews_store *store, const char *user_id,
                          char *errstr, size_t errstr_size)
 {

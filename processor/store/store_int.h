@@ -1,4 +1,7 @@
-/* Internal to the store module, the one place that knows hiredis. */
+/* Internal to the store module, the one place that knows hiredis: what its
+ * files share. store.c owns the connection, argv.c the arguments of a
+ * command; fence.c, commit.c, read.c, outbox.c and leader.c build their
+ * commands with them. */
 #ifndef EWS_OUT_STORE_INT_H
 #define EWS_OUT_STORE_INT_H
 
@@ -49,6 +52,7 @@ int store_argv_addf(struct store_argv *a, const char *fmt, ...);
 void store_argv_reset(struct store_argv *a);
 /* Fixes the pointers once all arguments are in. */
 void store_argv_finish(struct store_argv *a);
+void store_argv_free(struct store_argv *a);
 
 /* Connects when not connected (not before the backoff allows). */
 int store_connect(struct ews_store *store, char *errstr, size_t errstr_size);

@@ -112,6 +112,16 @@ int gen_model_truth_write(const struct gen_model *model, const char *path);
 
 void gen_model_free(struct gen_model *model);
 
+/* ews_gen_rng.c: the next number of a stream; the first state of the
+ * stream of entity index of a kind; a double in [0, 1); an integer in
+ * [lo, hi); an index drawn with the given weights. */
+uint64_t gen_rng_next(uint64_t *rng);
+uint64_t gen_rng_seed(const struct gen_model *model, uint64_t kind,
+                      uint64_t index);
+double gen_rng_unit(uint64_t *rng);
+int64_t gen_rng_range(uint64_t *rng, int64_t lo, int64_t hi);
+int gen_rng_pick(uint64_t *rng, const int *weights, int weight_cnt);
+
 /* Shared by the model and the truth (ews_gen_truth.c). */
 void gen_user_id(const struct gen_model *model, long index, char *buf,
                  size_t size);
