@@ -212,8 +212,11 @@ format-check: deps
 # The include graph between the modules (processor/<module>/) and its
 # rules: no cycles, each library only in its modules, no stage including
 # the driver, ops or main. The tables are at the top of the script.
+# The include graph of processor/ and its rules (tests/lint), and the
+# script's own tests.
 lint:
 	@$(PYTHON) tests/lint/include_graph.py processor
+	@$(PYTHON) -m pytest -q tests/lint
 
 clean:
 	rm -rf build
