@@ -14,9 +14,8 @@
 /* Room for the alerts one rules call may write. */
 static struct ews_alert *apply_alert_slots(struct ews_pipeline *p)
 {
-        if (!pipeline_grow((void **)&p->alerts, &p->alert_cap,
-                           p->alert_cnt + APPLY_ALERTS_PER_CALL,
-                           sizeof(*p->alerts)))
+        if (!ews_grow((void **)&p->alerts, &p->alert_cap,
+                      p->alert_cnt + APPLY_ALERTS_PER_CALL, sizeof(*p->alerts)))
                 return NULL;
         return &p->alerts[p->alert_cnt];
 }
@@ -311,10 +310,10 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
 {
         size_t i;
 
-        if (!pipeline_grow((void **)&p->commit_users, &p->commit_users_cap,
-                           p->users.cnt + 1, sizeof(*p->commit_users)) ||
-            !pipeline_grow((void **)&p->commit_cohorts, &p->commit_cohorts_cap,
-                           p->cohorts.cnt + 1, sizeof(*p->commit_cohorts)) ||
+        if (!ews_grow((void **)&p->commit_users, &p->commit_users_cap,
+                      p->users.cnt + 1, sizeof(*p->commit_users)) ||
+            !ews_grow((void **)&p->commit_cohorts, &p->commit_cohorts_cap,
+                      p->cohorts.cnt + 1, sizeof(*p->commit_cohorts)) ||
             !apply_records(p, msgs, commit->source, commit->partition))
                 return false;
         commit->users = p->commit_users;

@@ -23,11 +23,11 @@ bool pipeline_record_add(struct ews_pipeline *p, const char *id,
         struct ews_outbox_record *r;
         int64_t len;
 
-        if (!pipeline_grow((void **)&p->records, &p->record_cap,
-                           p->record_cnt + 1, sizeof(*p->records)))
+        if (!ews_grow((void **)&p->records, &p->record_cap, p->record_cnt + 1,
+                      sizeof(*p->records)))
                 return false;
-        if (!pipeline_grow((void **)&p->arena, &p->arena_cap,
-                           p->arena_used + size, 1))
+        if (!ews_grow((void **)&p->arena, &p->arena_cap, p->arena_used + size,
+                      1))
                 return false;
         len = ews_outbox_pack(entry, p->arena + p->arena_used, size);
         if (len < 0)
@@ -91,7 +91,7 @@ static void outbox_key_add(struct ews_outbox_key **keys, size_t *cnt,
 {
         struct ews_outbox_key *k;
 
-        if (!pipeline_grow((void **)keys, cap, *cnt + 1, sizeof(**keys)))
+        if (!ews_grow((void **)keys, cap, *cnt + 1, sizeof(**keys)))
                 return;
         k = &(*keys)[*cnt];
         k->ref = ref;

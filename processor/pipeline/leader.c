@@ -18,8 +18,8 @@ static void leader_due_cb(void *opaque, const char *id)
 {
         struct pipeline_leader *leader = opaque;
 
-        if (!pipeline_grow((void **)&leader->due, &leader->due_cap,
-                           leader->due_cnt + 1, sizeof(*leader->due)))
+        if (!ews_grow((void **)&leader->due, &leader->due_cap,
+                      leader->due_cnt + 1, sizeof(*leader->due)))
                 return;
         snprintf(leader->due[leader->due_cnt++], EWS_ID_MAX, "%s", id);
 }

@@ -7,23 +7,6 @@
 #include <time.h>
 #include <unistd.h>
 
-bool pipeline_grow(void **v, size_t *cap, size_t need, size_t size)
-{
-        size_t n = *cap ? *cap : 64;
-        void *p;
-
-        if (need <= *cap)
-                return true;
-        while (n < need)
-                n *= 2;
-        p = realloc(*v, n * size);
-        if (!p)
-                return false;
-        *v = p;
-        *cap = n;
-        return true;
-}
-
 struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
                                       struct ews_decoder *decoder,
                                       struct ews_store *store,
@@ -375,8 +358,8 @@ static void pipeline_dead_letter(struct ews_pipeline *p, int i,
         ews_debug("pipeline", "dead letter %s [%d] @%lld: %s: %s",
                   p->config->topics[msg->source], (int)msg->partition,
                   (long long)msg->offset, ews_decode_err_name(err), detail);
-        if (!pipeline_grow((void **)&p->dead, &p->dead_cap, p->dead_cnt + 1,
-                           sizeof(*p->dead))) {
+        if (!ews_grow((void **)&p->dead, &p->dead_cap, p->dead_cnt + 1,
+                      sizeof(*p->dead))) {
                 ews_err("pipeline", "out of memory");
                 return;
         }
@@ -538,8 +521,8 @@ bool pipeline_load_users(struct ews_pipeline *p, size_t due)
                                       due, pipeline_timer_due, p, errstr,
                                       sizeof(errstr));
         if (result == EWS_STORE_OK && p->users.cnt) {
-                if (!pipeline_grow((void **)&p->load, &p->load_cap,
-                                   p->users.cnt, sizeof(*p->load)))
+                if (!ews_grow((void **)&p->load, &p->load_cap, p->users.cnt,
+                              sizeof(*p->load)))
                         return false;
                 for (i = 0; i < p->users.cnt; i++)
                         memcpy(p->load[i].user_id,

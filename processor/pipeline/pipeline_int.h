@@ -4,6 +4,7 @@
 
 #include "pipeline/pipeline.h"
 #include "pipeline/batch.h"
+#include "util/grow.h"
 
 struct pipeline_part {
         bool assigned;
@@ -133,7 +134,6 @@ static inline struct batch_user *pipeline_user(const struct ews_pipeline *p,
         return batch_table_at(&p->users, i);
 }
 
-bool pipeline_grow(void **v, size_t *cap, size_t need, size_t size);
 /* The watermark after an event at event_ms (0: none) moved it from
  * watermark_ms: it never goes back, as a late event does not move it. */
 int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
