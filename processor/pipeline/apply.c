@@ -224,7 +224,7 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
         char id[EWS_OUTBOX_ID_MAX];
         size_t i;
 
-        pipeline_records_reset(p);
+        ews_delivery_records_reset(p->delivery);
         for (i = 0; i < p->dead_cnt; i++) {
                 const struct batch_dead *dead = &p->dead[i];
                 const struct ews_msg *msg = &msgs[dead->msg];
@@ -250,14 +250,15 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
                 snprintf(id, sizeof(id), "dlq:%s:%d:%lld",
                          p->config->topics[source], (int)partition,
                          (long long)msg->offset);
-                if (!pipeline_record_add(p, id, &entry))
+                if (!ews_delivery_record_add(p->delivery, id, &entry))
                         return false;
         }
         for (i = 0; i < p->alert_cnt; i++)
-                if (!pipeline_alert_too_old(p, &p->alerts[i]) &&
-                    !pipeline_record_alert(p, &p->alerts[i]))
+                if (!ews_delivery_alert_too_old(p->delivery, &p->alerts[i],
+                                                p->now_ms) &&
+                    !ews_delivery_record_alert(p->delivery, &p->alerts[i]))
                         return false;
-        pipeline_records_finish(p);
+        ews_delivery_records_finish(p->delivery);
         return true;
 }
 
@@ -329,8 +330,7 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
                                 ->delta;
         commit->cohorts = p->commit_cohorts;
         commit->cohort_cnt = p->cohorts.cnt;
-        commit->outbox = p->records;
-        commit->outbox_cnt = p->record_cnt;
+        commit->outbox = ews_delivery_records(p->delivery, &commit->outbox_cnt);
         return true;
 }
 
@@ -369,7 +369,7 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
         if (result == EWS_STORE_OK) {
                 p->stats.commits++;
                 apply_log_alerts(p);
-                pipeline_records_send(p, ref);
+                ews_delivery_records_send(p->delivery, ref);
                 part->next_offset = part->batch_next;
                 part->worked = true;
                 if (watermark_ms > part->watermark_ms)

@@ -32,6 +32,8 @@ static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
         struct ews_store_cohort *c = &leader->cohort;
         struct ews_alert alerts[LEADER_ALERTS_MAX];
         struct ews_outbox_ref ref = {EWS_OUTBOX_LEADER, 0};
+        const struct ews_outbox_record *records;
+        size_t record_cnt;
         enum ews_store_result result;
         int64_t drop;
         char errstr[512];
@@ -64,18 +66,20 @@ static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
                         closed_day, p->now_ms, alerts, LEADER_ALERTS_MAX);
                 drop = closed_day + 1 - p->config->rules.trailing_days;
         }
-        pipeline_records_reset(p);
+        ews_delivery_records_reset(p->delivery);
         for (i = 0; i < n; i++)
-                if (!pipeline_alert_too_old(p, &alerts[i]) &&
-                    !pipeline_record_alert(p, &alerts[i])) {
+                if (!ews_delivery_alert_too_old(p->delivery, &alerts[i],
+                                                p->now_ms) &&
+                    !ews_delivery_record_alert(p->delivery, &alerts[i])) {
                         ews_err("leader", "out of memory");
                         leader->caught_up = false;
                         return true;
                 }
-        pipeline_records_finish(p);
+        ews_delivery_records_finish(p->delivery);
+        records = ews_delivery_records(p->delivery, &record_cnt);
         result = ews_store_cohort_commit(p->store, leader->owner, leader->token,
-                                         c, drop, closed_day + 1, p->records,
-                                         p->record_cnt, errstr, sizeof(errstr));
+                                         c, drop, closed_day + 1, records,
+                                         record_cnt, errstr, sizeof(errstr));
         if (result == EWS_STORE_GONE) {
                 ews_info("leader", "%s: expired with its subject", id);
                 return true;
@@ -97,7 +101,7 @@ static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
                          ews_alert_status_name(alerts[i].status),
                          alerts[i].subject_id, alerts[i].reason);
         }
-        pipeline_records_send(p, ref);
+        ews_delivery_records_send(p->delivery, ref);
         return true;
 }
 

@@ -54,10 +54,15 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         }
         if (!p->items || !p->usage || !p->campaign)
                 goto nomem;
-        ews_out_kafka_set_delivered(out, pipeline_delivered, p);
+        p->delivery = ews_delivery_new(config, decoder, store, out,
+                                       p->time_mode == TIME_EVENT, &p->stats,
+                                       errstr, errstr_size);
+        if (!p->delivery)
+                goto fail;
         return p;
 nomem:
         snprintf(errstr, errstr_size, "out of memory");
+fail:
         ews_pipeline_destroy(p);
         return NULL;
 }
@@ -74,14 +79,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->alerts);
         free(p->dead);
         free(p->commit_cohorts);
-        free(p->records);
-        free(p->arena);
-        for (size_t i = 0; i < p->delivered_cnt; i++)
-                free(p->delivered[i].id);
-        free(p->delivered);
-        for (size_t i = 0; i < p->failed_cnt; i++)
-                free(p->failed[i].id);
-        free(p->failed);
+        ews_delivery_destroy(p->delivery);
         free(p->leader.due);
         batch_table_free(&p->cohorts);
         batch_table_free(&p->users);
@@ -138,8 +136,8 @@ static bool pipeline_claim(struct ews_pipeline *p, enum ews_source source,
         }
         /* What an earlier owner committed and did not see delivered goes
          * out again before anything new is committed. */
-        pipeline_outbox_resend(p,
-                               (struct ews_outbox_ref){(int)source, partition});
+        ews_delivery_resend(p->delivery,
+                            (struct ews_outbox_ref){(int)source, partition});
         return true;
 }
 
@@ -230,6 +228,73 @@ void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
             !ews_in_kafka_pause(p->in, source, partition, false))
                 part->paused = false;
         part->recovering = false;
+}
+
+/* Whether outbox ref is this instance's to send now. */
+static bool pipeline_outbox_owned(void *opaque, struct ews_outbox_ref ref)
+{
+        const struct ews_pipeline *p = opaque;
+        const struct pipeline_part *part;
+
+        if (ref.source == EWS_OUTBOX_LEADER)
+                return p->leader.held;
+        if (ref.source < 0 || ref.source >= EWS_SOURCE_COUNT ||
+            ref.partition < 0 || ref.partition >= EWS_PARTITIONS_MAX)
+                return false;
+        part = &p->parts[ref.source][ref.partition];
+        return part->assigned && part->claimed && !part->recovering;
+}
+
+/* The records every outbox this instance owns holds, sent or not. */
+static void pipeline_outbox_measure(struct ews_pipeline *p)
+{
+        struct ews_outbox_key keys[EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX + 1];
+        size_t cnt = 0;
+        int s, i;
+
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                for (i = 0; i < EWS_PARTITIONS_MAX; i++)
+                        if (p->parts[s][i].assigned && p->parts[s][i].claimed)
+                                keys[cnt++] =
+                                        (struct ews_outbox_key){{s, i}, NULL};
+        if (p->leader.held)
+                keys[cnt++] =
+                        (struct ews_outbox_key){{EWS_OUTBOX_LEADER, 0}, NULL};
+        ews_delivery_measure(p->delivery, keys, cnt);
+}
+
+/* Deletes delivered records; resends outboxes due (every resend interval
+ * while nothing is in flight, or after one of their records failed);
+ * measures what the owned outboxes hold. */
+static void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
+{
+        bool quiet;
+        int s, i;
+
+        ews_delivery_poll(p->delivery);
+        if (periodic)
+                ews_delivery_retry_failed(p->delivery, pipeline_outbox_owned,
+                                          p);
+        /* In flight means its report is still to come: a look at a whole
+         * outbox now would send it twice, so a full look waits for a
+         * moment with nothing in flight. */
+        quiet = ews_delivery_quiet(p->delivery);
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
+                        struct pipeline_part *part = &p->parts[s][i];
+
+                        if (!part->assigned || !part->claimed ||
+                            part->recovering || !periodic || !quiet)
+                                continue;
+                        ews_delivery_resend(p->delivery,
+                                            (struct ews_outbox_ref){s, i});
+                }
+        if (p->leader.held && (p->leader.resend || (periodic && quiet))) {
+                p->leader.resend = false;
+                ews_delivery_resend(p->delivery, (struct ews_outbox_ref){
+                                                         EWS_OUTBOX_LEADER, 0});
+        }
+        pipeline_outbox_measure(p);
 }
 
 void ews_pipeline_tick(struct ews_pipeline *p, int64_t now_ms, int64_t mono_ms)

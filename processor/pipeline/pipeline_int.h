@@ -4,6 +4,7 @@
 
 #include "pipeline/pipeline.h"
 #include "pipeline/batch.h"
+#include "pipeline/delivery.h"
 #include "util/grow.h"
 
 struct pipeline_part {
@@ -106,17 +107,7 @@ struct ews_pipeline {
         struct batch_table cohorts; /* of struct batch_cohort */
         struct ews_cohort_delta *commit_cohorts;
         size_t commit_cohorts_cap;
-        /* the outbox records of a commit: packed into one arena */
-        struct ews_outbox_record *records;
-        size_t record_cnt, record_cap;
-        unsigned char *arena;
-        size_t arena_used, arena_cap;
-        /* outbox records delivered, to be deleted; failed, to be sent
-         * again (the ids are ours) */
-        struct ews_outbox_key *delivered;
-        size_t delivered_cnt, delivered_cap;
-        struct ews_outbox_key *failed;
-        size_t failed_cnt, failed_cap;
+        struct ews_delivery *delivery;
         enum time_mode time_mode;
         int64_t store_reconnects; /* as last seen: a change re-reads fences */
         int64_t resend_at_ms;     /* monotonic: the next periodic outbox look */
@@ -153,30 +144,6 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
 /* Loads the users whose timers are due in the usage partitions listed in
  * p->due_partitions / due_upto, and those already in p->users. */
 bool pipeline_load_users(struct ews_pipeline *p, size_t due);
-
-/* The outbox: records of a commit, sending, delivery. */
-void pipeline_records_reset(struct ews_pipeline *p);
-/* Adds a record; false when out of memory. */
-bool pipeline_record_add(struct ews_pipeline *p, const char *id,
-                         const struct ews_outbox_entry *entry);
-/* Fixes the records' pointers into the arena once all are in. */
-void pipeline_records_finish(struct ews_pipeline *p);
-/* Sends the committed records of outbox ref. */
-void pipeline_records_send(struct ews_pipeline *p, struct ews_outbox_ref ref);
-/* Whether an alert is too old to publish (counted, not sent). */
-bool pipeline_alert_too_old(struct ews_pipeline *p,
-                            const struct ews_alert *alert);
-/* Encodes alert into the records; false on failure (logged). */
-bool pipeline_record_alert(struct ews_pipeline *p,
-                           const struct ews_alert *alert);
-void pipeline_delivered(void *opaque, struct ews_outbox_ref ref, const char *id,
-                        bool delivered);
-/* Deletes delivered records; resends outboxes due (every resend interval
- * while nothing is in flight, or after one of their records failed);
- * measures what the owned outboxes hold. */
-void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic);
-/* Sends outbox ref's records again. */
-void pipeline_outbox_resend(struct ews_pipeline *p, struct ews_outbox_ref ref);
 
 /* Advances the watermarks of idle partitions and fires their timers. */
 void pipeline_idle(struct ews_pipeline *p);
