@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
                                       struct ews_decoder *decoder,
@@ -43,21 +41,16 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         p->time_mode = !strcmp(config->time_mode, "event")  ? TIME_EVENT
                        : !strcmp(config->time_mode, "wall") ? TIME_WALL
                                                             : TIME_AUTO;
-        {
-                char host[64] = "";
-                struct timespec ts;
-
-                gethostname(host, sizeof(host) - 1);
-                clock_gettime(CLOCK_REALTIME, &ts);
-                snprintf(p->leader.owner, sizeof(p->leader.owner), "%s:%d:%lld",
-                         host, (int)getpid(), (long long)ts.tv_nsec);
-        }
         if (!p->items || !p->usage || !p->campaign)
                 goto nomem;
         p->delivery = ews_delivery_new(config, decoder, store, out,
                                        p->time_mode == TIME_EVENT, &p->stats,
                                        errstr, errstr_size);
         if (!p->delivery)
+                goto fail;
+        p->leader = ews_leader_new(config, store, p->delivery, &p->stats,
+                                   errstr, errstr_size);
+        if (!p->leader)
                 goto fail;
         return p;
 nomem:
@@ -80,7 +73,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->dead);
         free(p->commit_cohorts);
         ews_delivery_destroy(p->delivery);
-        free(p->leader.due);
+        ews_leader_destroy(p->leader);
         batch_table_free(&p->cohorts);
         batch_table_free(&p->users);
         batch_table_free(&p->accounts);
@@ -237,7 +230,7 @@ static bool pipeline_outbox_owned(void *opaque, struct ews_outbox_ref ref)
         const struct pipeline_part *part;
 
         if (ref.source == EWS_OUTBOX_LEADER)
-                return p->leader.held;
+                return ews_leader_held(p->leader);
         if (ref.source < 0 || ref.source >= EWS_SOURCE_COUNT ||
             ref.partition < 0 || ref.partition >= EWS_PARTITIONS_MAX)
                 return false;
@@ -257,7 +250,7 @@ static void pipeline_outbox_measure(struct ews_pipeline *p)
                         if (p->parts[s][i].assigned && p->parts[s][i].claimed)
                                 keys[cnt++] =
                                         (struct ews_outbox_key){{s, i}, NULL};
-        if (p->leader.held)
+        if (ews_leader_held(p->leader))
                 keys[cnt++] =
                         (struct ews_outbox_key){{EWS_OUTBOX_LEADER, 0}, NULL};
         ews_delivery_measure(p->delivery, keys, cnt);
@@ -289,11 +282,7 @@ static void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
                         ews_delivery_resend(p->delivery,
                                             (struct ews_outbox_ref){s, i});
                 }
-        if (p->leader.held && (p->leader.resend || (periodic && quiet))) {
-                p->leader.resend = false;
-                ews_delivery_resend(p->delivery, (struct ews_outbox_ref){
-                                                         EWS_OUTBOX_LEADER, 0});
-        }
+        ews_leader_outbox_cron(p->leader, periodic && quiet);
         pipeline_outbox_measure(p);
 }
 
@@ -302,7 +291,7 @@ void ews_pipeline_tick(struct ews_pipeline *p, int64_t now_ms, int64_t mono_ms)
         p->now_ms = now_ms;
         p->mono_ms = mono_ms;
         pipeline_idle(p);
-        pipeline_leader_cron(p);
+        ews_leader_cron(p->leader, now_ms);
         pipeline_outbox_cron(p, mono_ms >= p->resend_at_ms);
         if (mono_ms >= p->resend_at_ms)
                 p->resend_at_ms = mono_ms + p->config->outbox_resend_ms;
@@ -310,13 +299,13 @@ void ews_pipeline_tick(struct ews_pipeline *p, int64_t now_ms, int64_t mono_ms)
 
 bool ews_pipeline_leader_caught_up(const struct ews_pipeline *p)
 {
-        return p->leader.held && p->leader.caught_up;
+        return ews_leader_caught_up(p->leader);
 }
 
 void ews_pipeline_finish(struct ews_pipeline *p)
 {
         pipeline_outbox_cron(p, false);
-        pipeline_leader_release(p);
+        ews_leader_release(p->leader);
 }
 
 /* After a reconnect Redis may have lost its last writes (a restart that

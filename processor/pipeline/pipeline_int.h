@@ -5,6 +5,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/batch.h"
 #include "pipeline/delivery.h"
+#include "pipeline/leader.h"
 #include "util/grow.h"
 
 struct pipeline_part {
@@ -68,18 +69,6 @@ struct batch_cohort {
         struct ews_cohort_delta delta;
 };
 
-struct pipeline_leader {
-        char owner[128];
-        int64_t token;
-        bool held;
-        bool resend;         /* just took the lease: its outbox is sent again */
-        bool caught_up;      /* the last tick decided every closed day due */
-        int64_t renew_at_ms; /* monotonic */
-        struct ews_store_cohort cohort;
-        char (*due)[EWS_ID_MAX];
-        size_t due_cnt, due_cap;
-};
-
 struct ews_pipeline {
         const struct ews_config *config;
         struct ews_decoder *decoder;
@@ -111,7 +100,7 @@ struct ews_pipeline {
         enum time_mode time_mode;
         int64_t store_reconnects; /* as last seen: a change re-reads fences */
         int64_t resend_at_ms;     /* monotonic: the next periodic outbox look */
-        struct pipeline_leader leader;
+        struct ews_leader *leader;
         int64_t now_ms;  /* wall clock of the batch */
         int64_t mono_ms; /* monotonic clock of the batch, for retries */
         /* the usage partitions whose due timers the batch reads */
@@ -147,9 +136,5 @@ bool pipeline_load_users(struct ews_pipeline *p, size_t due);
 
 /* Advances the watermarks of idle partitions and fires their timers. */
 void pipeline_idle(struct ews_pipeline *p);
-
-/* The leader's turn: lease, closed days, campaigns and accounts. */
-void pipeline_leader_cron(struct ews_pipeline *p);
-void pipeline_leader_release(struct ews_pipeline *p);
 
 #endif
