@@ -338,7 +338,8 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
                          enum ews_source source, int32_t partition,
                          int64_t watermark_ms)
 {
-        struct pipeline_part *part = &p->parts[source][partition];
+        struct pipeline_part *part =
+                ews_partitions_get(p->parts, source, partition);
         struct ews_outbox_ref ref = {(int)source, partition};
         struct ews_commit commit;
         enum ews_store_result result;
@@ -355,7 +356,8 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
         commit.idle_ms = p->now_ms;
         if (!apply_commit_prepare(p, msgs, &commit)) {
                 ews_err("pipeline", "out of memory");
-                pipeline_recover(p, source, partition, part->batch_first);
+                ews_partitions_recover(p->parts, source, partition,
+                                       part->batch_first);
                 return;
         }
 
@@ -370,11 +372,8 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
                 p->stats.commits++;
                 apply_log_alerts(p);
                 ews_delivery_records_send(p->delivery, ref);
-                part->next_offset = part->batch_next;
-                part->worked = true;
-                if (watermark_ms > part->watermark_ms)
-                        part->watermark_ms = watermark_ms;
-                part->idle_ms = p->now_ms;
+                ews_partitions_committed(p->parts, source, partition,
+                                         watermark_ms, p->now_ms);
                 if (part->next_offset >= 0)
                         ews_in_kafka_offset_store(p->in, source, partition,
                                                   part->next_offset);
@@ -389,9 +388,7 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
                         "the partition is paused until this is resolved",
                         p->config->topics[source], (int)partition,
                         (long long)part->next_offset, errstr);
-                part->failed = true;
-                if (!ews_in_kafka_pause(p->in, source, partition, true))
-                        part->paused = true;
+                ews_partitions_reject(p->parts, source, partition);
                 return;
         }
         if (result == EWS_STORE_FENCED)
@@ -400,7 +397,7 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
                 p->stats.store_errors++;
         ews_warn("pipeline", "%s [%d]: %s", p->config->topics[source],
                  (int)partition, errstr);
-        pipeline_recover(p, source, partition, part->batch_first);
+        ews_partitions_recover(p->parts, source, partition, part->batch_first);
 }
 
 void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,

@@ -5,6 +5,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+static bool pipeline_io_claim(void *opaque, enum ews_source source,
+                              int32_t partition, struct ews_fence *fence,
+                              char *errstr, size_t errstr_size)
+{
+        struct ews_pipeline *p = opaque;
+
+        return ews_store_fence_claim(p->store, source, partition, fence, errstr,
+                                     errstr_size) == EWS_STORE_OK;
+}
+
+static bool pipeline_io_fence_read(void *opaque, enum ews_source source,
+                                   int32_t partition, int64_t *next_offset,
+                                   char *errstr, size_t errstr_size)
+{
+        struct ews_pipeline *p = opaque;
+
+        return ews_store_fence_read(p->store, source, partition, next_offset,
+                                    errstr, errstr_size) == EWS_STORE_OK;
+}
+
+static int pipeline_io_seek(void *opaque, enum ews_source source,
+                            int32_t partition, int64_t offset)
+{
+        struct ews_pipeline *p = opaque;
+
+        return ews_in_kafka_seek(p->in, source, partition, offset);
+}
+
+static int pipeline_io_pause(void *opaque, enum ews_source source,
+                             int32_t partition, bool pause)
+{
+        struct ews_pipeline *p = opaque;
+
+        return ews_in_kafka_pause(p->in, source, partition, pause);
+}
+
+static void pipeline_io_claimed(void *opaque, enum ews_source source,
+                                int32_t partition)
+{
+        struct ews_pipeline *p = opaque;
+
+        ews_delivery_resend(p->delivery,
+                            (struct ews_outbox_ref){(int)source, partition});
+}
+
+/* The partitions' way to the store, the consumer and the outboxes. */
+static struct ews_partitions *pipeline_partitions_new(struct ews_pipeline *p,
+                                                      char *errstr,
+                                                      size_t errstr_size)
+{
+        struct ews_partitions_io io = {
+                pipeline_io_claim, pipeline_io_fence_read, pipeline_io_seek,
+                pipeline_io_pause, pipeline_io_claimed,    p};
+        struct ews_partitions *parts = ews_partitions_new(
+                p->config, &io, &p->stats, errstr, errstr_size);
+
+        if (parts)
+                ews_partitions_reconnected(
+                        parts, ews_store_stats(p->store).reconnects);
+        return parts;
+}
+
 struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
                                       struct ews_decoder *decoder,
                                       struct ews_store *store,
@@ -37,7 +99,6 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         batch_table_init(&p->accounts, sizeof(struct ews_account_delta));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
         batch_table_init(&p->cohorts, sizeof(struct batch_cohort));
-        p->store_reconnects = ews_store_stats(store).reconnects;
         p->time_mode = !strcmp(config->time_mode, "event")  ? TIME_EVENT
                        : !strcmp(config->time_mode, "wall") ? TIME_WALL
                                                             : TIME_AUTO;
@@ -51,6 +112,9 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         p->leader = ews_leader_new(config, store, p->delivery, &p->stats,
                                    errstr, errstr_size);
         if (!p->leader)
+                goto fail;
+        p->parts = pipeline_partitions_new(p, errstr, errstr_size);
+        if (!p->parts)
                 goto fail;
         return p;
 nomem:
@@ -74,6 +138,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->commit_cohorts);
         ews_delivery_destroy(p->delivery);
         ews_leader_destroy(p->leader);
+        ews_partitions_destroy(p->parts);
         batch_table_free(&p->cohorts);
         batch_table_free(&p->users);
         batch_table_free(&p->accounts);
@@ -93,75 +158,13 @@ ews_pipeline_stats(const struct ews_pipeline *p)
         return &p->stats;
 }
 
-/* Takes a new epoch and reads the fence. */
-static bool pipeline_claim(struct ews_pipeline *p, enum ews_source source,
-                           int32_t partition)
-{
-        struct pipeline_part *part = &p->parts[source][partition];
-        struct ews_fence fence;
-        char errstr[512];
-
-        if (ews_store_fence_claim(p->store, source, partition, &fence, errstr,
-                                  sizeof(errstr)) != EWS_STORE_OK) {
-                p->stats.store_errors++;
-                ews_warn("pipeline", "%s [%d]: claim: %s",
-                         p->config->topics[source], (int)partition, errstr);
-                part->claimed = false;
-                return false;
-        }
-        part->claimed = true;
-        part->epoch = fence.epoch;
-        part->next_offset = fence.next_offset;
-        part->watermark_ms = fence.watermark_ms;
-        part->idle_ms = fence.idle_ms;
-        ews_info("pipeline", "%s [%d]: epoch %lld, next offset %lld",
-                 p->config->topics[source], (int)partition,
-                 (long long)fence.epoch, (long long)fence.next_offset);
-        if (fence.next_offset >= 0) {
-                part->worked = true;
-        } else if (part->worked) {
-                p->stats.fences_lost++;
-                ews_warn("pipeline",
-                         "%s [%d]: the fence is gone though this group has "
-                         "committed here (Redis lost its last writes): "
-                         "replaying from the first offset the broker has",
-                         p->config->topics[source], (int)partition);
-        }
-        /* What an earlier owner committed and did not see delivered goes
-         * out again before anything new is committed. */
-        ews_delivery_resend(p->delivery,
-                            (struct ews_outbox_ref){(int)source, partition});
-        return true;
-}
-
-/* Where a claimed partition goes on: its fence; from the first offset
- * the broker has where the fence was lost; else fallback (-1: where it
- * is). */
-static int64_t pipeline_resume_offset(const struct pipeline_part *part,
-                                      int64_t fallback)
-{
-        if (part->next_offset >= 0)
-                return part->next_offset;
-        return part->worked ? EWS_OFFSET_BEGINNING : fallback;
-}
-
 static void pipeline_assigned(void *opaque, enum ews_source source,
                               int32_t partition, int64_t committed,
                               int64_t *offset)
 {
         struct ews_pipeline *p = opaque;
-        struct pipeline_part *part = &p->parts[source][partition];
 
-        memset(part, 0, sizeof(*part));
-        part->assigned = true;
-        part->rewind = -1;
-        part->worked = committed >= 0;
-        if (!pipeline_claim(p, source, partition)) {
-                /* Consumed messages are skipped until cron claims it. */
-                part->recovering = true;
-                return;
-        }
-        *offset = pipeline_resume_offset(part, EWS_OFFSET_DEFAULT);
+        ews_partitions_assigned(p->parts, source, partition, committed, offset);
 }
 
 static void pipeline_revoked(void *opaque, enum ews_source source,
@@ -169,7 +172,7 @@ static void pipeline_revoked(void *opaque, enum ews_source source,
 {
         struct ews_pipeline *p = opaque;
 
-        memset(&p->parts[source][partition], 0, sizeof(p->parts[0][0]));
+        ews_partitions_revoked(p->parts, source, partition);
         /* Its next owner writes these users now. */
         if (source == EWS_SOURCE_USAGE)
                 ews_store_cache_drop(p->store, partition);
@@ -179,11 +182,9 @@ static void pipeline_failed(void *opaque, enum ews_source source,
                             int32_t partition, const char *reason)
 {
         struct ews_pipeline *p = opaque;
-        struct pipeline_part *part = &p->parts[source][partition];
 
         (void)reason;
-        part->failed = true;
-        part->paused = true;
+        ews_partitions_failed(p->parts, source, partition);
 }
 
 struct ews_in_kafka_cb ews_pipeline_callbacks(struct ews_pipeline *p)
@@ -193,40 +194,10 @@ struct ews_in_kafka_cb ews_pipeline_callbacks(struct ews_pipeline *p)
         return cb;
 }
 
-/* Between consume calls: claim anew and go back to the fence. A partition
- * that cannot be claimed is paused until cron manages. */
-void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
-                      int32_t partition, int64_t rewind_offset)
-{
-        struct pipeline_part *part = &p->parts[source][partition];
-        int64_t offset;
-
-        part->recovering = true;
-        /* Going back to the fence replaces waiting at a later message. */
-        part->blocked = false;
-        part->backoff_ms = 0;
-        if (part->rewind < 0)
-                part->rewind = rewind_offset;
-        if (!pipeline_claim(p, source, partition)) {
-                if (!part->paused &&
-                    !ews_in_kafka_pause(p->in, source, partition, true))
-                        part->paused = true;
-                return;
-        }
-        offset = pipeline_resume_offset(part, part->rewind);
-        if (offset != -1 && ews_in_kafka_seek(p->in, source, partition, offset))
-                return; /* try again at the next cron */
-        part->rewind = -1;
-        if (part->paused &&
-            !ews_in_kafka_pause(p->in, source, partition, false))
-                part->paused = false;
-        part->recovering = false;
-}
-
 /* Whether outbox ref is this instance's to send now. */
 static bool pipeline_outbox_owned(void *opaque, struct ews_outbox_ref ref)
 {
-        const struct ews_pipeline *p = opaque;
+        struct ews_pipeline *p = opaque;
         const struct pipeline_part *part;
 
         if (ref.source == EWS_OUTBOX_LEADER)
@@ -234,7 +205,8 @@ static bool pipeline_outbox_owned(void *opaque, struct ews_outbox_ref ref)
         if (ref.source < 0 || ref.source >= EWS_SOURCE_COUNT ||
             ref.partition < 0 || ref.partition >= EWS_PARTITIONS_MAX)
                 return false;
-        part = &p->parts[ref.source][ref.partition];
+        part = ews_partitions_get(p->parts, (enum ews_source)ref.source,
+                                  ref.partition);
         return part->assigned && part->claimed && !part->recovering;
 }
 
@@ -242,14 +214,14 @@ static bool pipeline_outbox_owned(void *opaque, struct ews_outbox_ref ref)
 static void pipeline_outbox_measure(struct ews_pipeline *p)
 {
         struct ews_outbox_key keys[EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX + 1];
+        struct ews_partitions_iter it = EWS_PARTITIONS_ITER_INIT;
+        struct pipeline_part *part;
         size_t cnt = 0;
-        int s, i;
 
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++)
-                        if (p->parts[s][i].assigned && p->parts[s][i].claimed)
-                                keys[cnt++] =
-                                        (struct ews_outbox_key){{s, i}, NULL};
+        while ((part = ews_partitions_next(p->parts, &it)))
+                if (part->claimed)
+                        keys[cnt++] = (struct ews_outbox_key){
+                                {part->source, part->partition}, NULL};
         if (ews_leader_held(p->leader))
                 keys[cnt++] =
                         (struct ews_outbox_key){{EWS_OUTBOX_LEADER, 0}, NULL};
@@ -261,8 +233,9 @@ static void pipeline_outbox_measure(struct ews_pipeline *p)
  * measures what the owned outboxes hold. */
 static void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
 {
+        struct ews_partitions_iter it = EWS_PARTITIONS_ITER_INIT;
+        struct pipeline_part *part;
         bool quiet;
-        int s, i;
 
         ews_delivery_poll(p->delivery);
         if (periodic)
@@ -272,16 +245,12 @@ static void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
          * outbox now would send it twice, so a full look waits for a
          * moment with nothing in flight. */
         quiet = ews_delivery_quiet(p->delivery);
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
-                        struct pipeline_part *part = &p->parts[s][i];
-
-                        if (!part->assigned || !part->claimed ||
-                            part->recovering || !periodic || !quiet)
-                                continue;
-                        ews_delivery_resend(p->delivery,
-                                            (struct ews_outbox_ref){s, i});
-                }
+        while (periodic && quiet && (part = ews_partitions_next(p->parts, &it)))
+                if (part->claimed && !part->recovering)
+                        ews_delivery_resend(
+                                p->delivery,
+                                (struct ews_outbox_ref){part->source,
+                                                        part->partition});
         ews_leader_outbox_cron(p->leader, periodic && quiet);
         pipeline_outbox_measure(p);
 }
@@ -308,97 +277,26 @@ void ews_pipeline_finish(struct ews_pipeline *p)
         ews_leader_release(p->leader);
 }
 
+bool ews_pipeline_fences_current(struct ews_pipeline *p)
+{
+        return ews_partitions_fences_current(p->parts);
+}
+
 /* After a reconnect Redis may have lost its last writes (a restart that
  * replayed an AOF short of its last second, a failover to a replica
  * behind): every owned partition goes back to its fence, if there is
  * nothing new to consume too. */
-static void pipeline_reconnected(struct ews_pipeline *p)
-{
-        int64_t reconnects = ews_store_stats(p->store).reconnects;
-        int s, i;
-
-        if (reconnects == p->store_reconnects)
-                return;
-        p->store_reconnects = reconnects;
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
-                        struct pipeline_part *part = &p->parts[s][i];
-
-                        if (part->assigned && !part->failed)
-                                part->recovering = true;
-                }
-}
-
-bool ews_pipeline_fences_current(struct ews_pipeline *p)
-{
-        bool current = true;
-        char errstr[512];
-        int64_t offset;
-        int s, i;
-
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
-                        struct pipeline_part *part = &p->parts[s][i];
-
-                        if (!part->assigned || part->failed ||
-                            part->recovering || part->next_offset < 0)
-                                continue;
-                        if (ews_store_fence_read(
-                                    p->store, (enum ews_source)s, i, &offset,
-                                    errstr, sizeof(errstr)) != EWS_STORE_OK) {
-                                p->stats.store_errors++;
-                                ews_warn("pipeline", "%s", errstr);
-                                return false;
-                        }
-                        if (offset >= part->next_offset)
-                                continue;
-                        ews_warn("pipeline",
-                                 "%s [%d]: the fence went back from %lld to "
-                                 "%lld: replaying",
-                                 p->config->topics[s], i,
-                                 (long long)part->next_offset,
-                                 (long long)offset);
-                        pipeline_recover(p, (enum ews_source)s, i, -1);
-                        current = false;
-                }
-        return current;
-}
-
 void ews_pipeline_cron(struct ews_pipeline *p, int64_t mono_ms)
 {
-        int s, i;
-
         p->mono_ms = mono_ms;
-        pipeline_reconnected(p);
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
-                        struct pipeline_part *part = &p->parts[s][i];
-
-                        if (!part->assigned)
-                                continue;
-                        if (part->recovering)
-                                pipeline_recover(p, (enum ews_source)s, i, -1);
-                        else if (part->blocked && part->paused &&
-                                 mono_ms >= part->retry_at_ms &&
-                                 !ews_in_kafka_pause(p->in, (enum ews_source)s,
-                                                     i, false)) {
-                                part->paused = false;
-                                part->blocked = false;
-                        }
-                }
+        ews_partitions_reconnected(p->parts,
+                                   ews_store_stats(p->store).reconnects);
+        ews_partitions_cron(p->parts, mono_ms);
 }
 
 bool ews_pipeline_recovering(const struct ews_pipeline *p)
 {
-        int s, i;
-
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++)
-                        if (p->parts[s][i].assigned &&
-                            (p->parts[s][i].recovering ||
-                             p->parts[s][i].blocked))
-                                return true;
-        return false;
+        return ews_partitions_recovering(p->parts);
 }
 
 /* Kept for the partition's commit, which puts it in the outbox. */
@@ -439,7 +337,8 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
                             const struct ews_msg *msg)
 {
         struct batch_item *item = &p->items[i];
-        struct pipeline_part *part = &p->parts[msg->source][msg->partition];
+        struct pipeline_part *part =
+                ews_partitions_get(p->parts, msg->source, msg->partition);
         enum ews_decode_err err;
         char errstr[256];
         int64_t t;
@@ -460,8 +359,8 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
                 /* Not bad input: stop this partition here for now. */
                 item->kind = ITEM_SKIP;
                 part->batch_next = msg->offset;
-                part->blocked = true;
-                part->blocked_offset = msg->offset;
+                ews_partitions_wait(p->parts, msg->source, msg->partition,
+                                    msg->offset);
                 p->stats.registry_retries++;
                 ews_warn("pipeline", "%s [%d] @%lld: %s",
                          p->config->topics[msg->source], (int)msg->partition,
@@ -473,7 +372,7 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
                 pipeline_dead_letter(p, i, msg, err, errstr);
                 return;
         }
-        part->backoff_ms = 0;
+        ews_partitions_registry_ok(p->parts, msg->source, msg->partition);
         p->stats.decoded[msg->source]++;
         if (t > part->batch_max_ms)
                 part->batch_max_ms = t;
@@ -499,7 +398,8 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
         for (i = 0; i < cnt; i++) {
                 const struct ews_msg *msg = &msgs[i];
 
-                part = &p->parts[msg->source][msg->partition];
+                part = ews_partitions_get(p->parts, msg->source,
+                                          msg->partition);
                 p->stats.consumed[msg->source]++;
                 p->items[i].kind = ITEM_SKIP;
                 if (!part->assigned || part->failed)
@@ -550,15 +450,15 @@ static void pipeline_timer_due(void *opaque, int32_t partition,
  * timers are due by the partitions' new watermarks. */
 static bool pipeline_load(struct ews_pipeline *p)
 {
+        struct ews_partitions_iter it = EWS_PARTITIONS_ITER_INIT;
+        struct pipeline_part *part;
         size_t due = 0;
-        int32_t k;
 
-        for (k = 0; k < EWS_PARTITIONS_MAX; k++) {
-                struct pipeline_part *part = &p->parts[EWS_SOURCE_USAGE][k];
-
-                if (!part->in_batch || !part->batch_max_ms)
+        while ((part = ews_partitions_next(p->parts, &it))) {
+                if (part->source != EWS_SOURCE_USAGE || !part->in_batch ||
+                    !part->batch_max_ms)
                         continue;
-                p->due_partitions[due] = k;
+                p->due_partitions[due] = part->partition;
                 p->due_upto[due++] = pipeline_watermark(p, part->watermark_ms,
                                                         part->batch_max_ms);
         }
@@ -594,35 +494,12 @@ bool pipeline_load_users(struct ews_pipeline *p, size_t due)
         return true;
 }
 
-/* Between consume calls: back to the message that waits, paused until
- * its retry, each retry waiting twice as long up to 30 s. */
-static void pipeline_block(struct ews_pipeline *p, enum ews_source source,
-                           int32_t partition)
-{
-        struct pipeline_part *part = &p->parts[source][partition];
-
-        part->backoff_ms = part->backoff_ms ? part->backoff_ms * 2 : 1000;
-        if (part->backoff_ms > 30000)
-                part->backoff_ms = 30000;
-        part->retry_at_ms = p->mono_ms + part->backoff_ms;
-        if (ews_in_kafka_seek(p->in, source, partition, part->blocked_offset) ||
-            ews_in_kafka_pause(p->in, source, partition, true)) {
-                /* cannot hold it here: go back to the fence instead */
-                part->blocked = false;
-                pipeline_recover(p, source, partition, part->blocked_offset);
-                return;
-        }
-        part->paused = true;
-        ews_warn("pipeline", "%s [%d]: paused at %lld, retrying in %llds",
-                 p->config->topics[source], (int)partition,
-                 (long long)part->blocked_offset,
-                 (long long)(part->backoff_ms / 1000));
-}
-
 void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                       int cnt, int64_t now_ms, int64_t mono_ms)
 {
-        int s, k;
+        struct ews_partitions_iter it = EWS_PARTITIONS_ITER_INIT;
+        struct pipeline_part *part;
+        bool loaded;
 
         p->now_ms = now_ms;
         p->mono_ms = mono_ms;
@@ -632,64 +509,50 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
         p->dead_cnt = 0;
         pipeline_admit(p, msgs, cnt);
 
-        if (!pipeline_load(p)) {
-                for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                        for (k = 0; k < EWS_PARTITIONS_MAX; k++)
-                                if (p->parts[s][k].in_batch)
-                                        pipeline_recover(
-                                                p, (enum ews_source)s, k,
-                                                p->parts[s][k].batch_first);
-                goto done;
+        loaded = pipeline_load(p);
+        while ((part = ews_partitions_next(p->parts, &it))) {
+                if (!part->in_batch)
+                        continue;
+                if (!loaded)
+                        ews_partitions_recover(p->parts, part->source,
+                                               part->partition,
+                                               part->batch_first);
+                else if (!part->recovering &&
+                         part->batch_next != part->next_offset)
+                        pipeline_partition(
+                                p, msgs, cnt, part->source, part->partition,
+                                pipeline_watermark(p, part->watermark_ms, 0));
         }
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (k = 0; k < EWS_PARTITIONS_MAX; k++)
-                        if (p->parts[s][k].in_batch &&
-                            !p->parts[s][k].recovering &&
-                            p->parts[s][k].batch_next !=
-                                    p->parts[s][k].next_offset)
-                                pipeline_partition(
-                                        p, msgs, cnt, (enum ews_source)s, k,
-                                        pipeline_watermark(
-                                                p, p->parts[s][k].watermark_ms,
-                                                0));
-done:
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (k = 0; k < EWS_PARTITIONS_MAX; k++) {
-                        struct pipeline_part *part = &p->parts[s][k];
-
-                        if (part->in_batch && part->blocked && !part->paused)
-                                pipeline_block(p, (enum ews_source)s, k);
-                        part->in_batch = false;
-                }
+        it = (struct ews_partitions_iter)EWS_PARTITIONS_ITER_INIT;
+        while ((part = ews_partitions_next(p->parts, &it))) {
+                if (part->in_batch && part->blocked && !part->paused)
+                        ews_partitions_block(p->parts, part->source,
+                                             part->partition, p->mono_ms);
+                part->in_batch = false;
+        }
 }
 
 int ews_pipeline_partitions(const struct ews_pipeline *p,
                             struct ews_partition_metrics *out, int max,
                             int64_t now_ms, int *paused)
 {
-        int s, i, cnt = 0;
+        struct ews_partitions_iter it = EWS_PARTITIONS_ITER_INIT;
+        const struct pipeline_part *part;
+        int cnt = 0;
 
         *paused = 0;
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
-                        const struct pipeline_part *part = &p->parts[s][i];
-
-                        if (!part->assigned)
-                                continue;
-                        *paused += part->paused || part->recovering ||
-                                   part->failed;
-                        if (cnt == max)
-                                continue;
-                        out[cnt].source = (enum ews_source)s;
-                        out[cnt].partition = i;
-                        out[cnt].lag = -1;
-                        out[cnt].watermark_delay_s =
-                                part->watermark_ms
-                                        ? (double)(now_ms -
-                                                   part->watermark_ms) /
-                                                  1000.0
-                                        : -1.0;
-                        cnt++;
-                }
+        while ((part = ews_partitions_next(p->parts, &it))) {
+                *paused += part->paused || part->recovering || part->failed;
+                if (cnt == max)
+                        continue;
+                out[cnt].source = part->source;
+                out[cnt].partition = part->partition;
+                out[cnt].lag = -1;
+                out[cnt].watermark_delay_s =
+                        part->watermark_ms
+                                ? (double)(now_ms - part->watermark_ms) / 1000.0
+                                : -1.0;
+                cnt++;
+        }
         return cnt;
 }

@@ -6,37 +6,8 @@
 #include "pipeline/batch.h"
 #include "pipeline/delivery.h"
 #include "pipeline/leader.h"
+#include "pipeline/partitions.h"
 #include "util/grow.h"
-
-struct pipeline_part {
-        bool assigned;
-        bool claimed;    /* the fence below was read under our epoch */
-        bool recovering; /* waits for a new claim; its messages are skipped */
-        bool paused;
-        bool failed; /* its offset is gone from the broker: stays paused */
-        /* The registry could not be asked: from blocked_offset on, the
-         * partition waits (paused) until retry_at_ms, then tries again. */
-        bool blocked;
-        int64_t blocked_offset;
-        int64_t retry_at_ms;
-        int64_t backoff_ms;
-        /* The group has committed here before (a fence was read or
-         * written, or the broker holds a committed offset): a fence
-         * without an offset was lost, not never made. */
-        bool worked;
-        int64_t epoch;
-        int64_t next_offset; /* -1: nothing stored yet */
-        int64_t watermark_ms;
-        int64_t idle_ms; /* wall clock the watermark accounts for */
-        /* Where to go back to when no fence offset exists yet: the first
-         * message consumed but not committed. -1: none. */
-        int64_t rewind;
-        /* this batch */
-        bool in_batch;
-        int64_t batch_next;   /* next offset to accept */
-        int64_t batch_first;  /* first accepted offset */
-        int64_t batch_max_ms; /* largest event time */
-};
 
 enum item_kind {
         ITEM_SKIP,
@@ -75,7 +46,7 @@ struct ews_pipeline {
         struct ews_store *store;
         struct ews_out_kafka *out;
         struct ews_in_kafka *in;
-        struct pipeline_part parts[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        struct ews_partitions *parts;
         struct ews_pipeline_stats stats;
         /* batch scratch, sized for config->batch_max */
         struct batch_item *items;
@@ -98,8 +69,7 @@ struct ews_pipeline {
         size_t commit_cohorts_cap;
         struct ews_delivery *delivery;
         enum time_mode time_mode;
-        int64_t store_reconnects; /* as last seen: a change re-reads fences */
-        int64_t resend_at_ms;     /* monotonic: the next periodic outbox look */
+        int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
         struct ews_leader *leader;
         int64_t now_ms;  /* wall clock of the batch */
         int64_t mono_ms; /* monotonic clock of the batch, for retries */
@@ -118,10 +88,6 @@ static inline struct batch_user *pipeline_user(const struct ews_pipeline *p,
  * watermark_ms: it never goes back, as a late event does not move it. */
 int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
                            int64_t event_ms);
-
-/* Between consume calls: claim anew and go back to the fence. */
-void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
-                      int32_t partition, int64_t rewind_offset);
 
 /* Runs one partition's share of the batch through score and rules, in
  * offset order, then commits it. watermark_ms is where the partition's
