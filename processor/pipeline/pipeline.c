@@ -321,17 +321,6 @@ static void pipeline_dead_letter(struct ews_pipeline *p, int i,
         snprintf(dead->detail, sizeof(dead->detail), "%s", detail);
 }
 
-static int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
-                             int32_t partition)
-{
-        bool added;
-        int i = batch_table_add(&p->users, user_id, &added);
-
-        if (i >= 0 && added)
-                pipeline_user(p, (size_t)i)->partition = partition;
-        return i;
-}
-
 /* Decodes msg into the batch, or sends it to the dead-letter topic. */
 static void pipeline_decode(struct ews_pipeline *p, int i,
                             const struct ews_msg *msg)
@@ -428,24 +417,6 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
         }
 }
 
-int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
-                           int64_t event_ms)
-{
-        int64_t w = (p->time_mode == TIME_WALL ? p->now_ms : event_ms) -
-                    p->config->allowed_lateness_ms;
-
-        return w > watermark_ms ? w : watermark_ms;
-}
-
-static void pipeline_timer_due(void *opaque, int32_t partition,
-                               const char *user_id)
-{
-        struct ews_pipeline *p = opaque;
-
-        if (pipeline_user_add(p, user_id, partition) < 0)
-                ews_err("pipeline", "out of memory");
-}
-
 /* Loads every user the batch needs: those of its events and those whose
  * timers are due by the partitions' new watermarks. */
 static bool pipeline_load(struct ews_pipeline *p)
@@ -463,35 +434,6 @@ static bool pipeline_load(struct ews_pipeline *p)
                                                         part->batch_max_ms);
         }
         return pipeline_load_users(p, due);
-}
-
-bool pipeline_load_users(struct ews_pipeline *p, size_t due)
-{
-        enum ews_store_result result;
-        char errstr[512];
-        size_t i;
-
-        result = ews_store_timers_due(p->store, p->due_partitions, p->due_upto,
-                                      due, pipeline_timer_due, p, errstr,
-                                      sizeof(errstr));
-        if (result == EWS_STORE_OK && p->users.cnt) {
-                if (!ews_grow((void **)&p->load, &p->load_cap, p->users.cnt,
-                              sizeof(*p->load)))
-                        return false;
-                for (i = 0; i < p->users.cnt; i++)
-                        memcpy(p->load[i].user_id,
-                               pipeline_user(p, i)->user.user_id, EWS_ID_MAX);
-                result = ews_store_users_load(p->store, p->load, p->users.cnt,
-                                              errstr, sizeof(errstr));
-                for (i = 0; result == EWS_STORE_OK && i < p->users.cnt; i++)
-                        pipeline_user(p, i)->user = p->load[i];
-        }
-        if (result != EWS_STORE_OK) {
-                p->stats.store_errors++;
-                ews_warn("pipeline", "load: %s", errstr);
-                return false;
-        }
-        return true;
 }
 
 void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,

@@ -1,4 +1,9 @@
-/* Internal to the pipeline. */
+/* Internal to the pipeline, the driver: pipeline.c (the batch, the
+ * consumer's callbacks, the periodic work), idle.c (idle watermarks) and
+ * apply.c (a partition's share of a batch, loading its users, the
+ * commit), which calls no other driver file. The driver holds the batch
+ * scratch and calls the partitions, the outboxes (delivery) and the
+ * leader, which never call back into it. */
 #ifndef EWS_PIPELINE_INT_H
 #define EWS_PIPELINE_INT_H
 
@@ -88,6 +93,11 @@ static inline struct batch_user *pipeline_user(const struct ews_pipeline *p,
  * watermark_ms: it never goes back, as a late event does not move it. */
 int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
                            int64_t event_ms);
+
+/* The index of user_id in p->users, added (for partition) when new; -1
+ * when out of memory. */
+int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
+                      int32_t partition);
 
 /* Runs one partition's share of the batch through score and rules, in
  * offset order, then commits it. watermark_ms is where the partition's
