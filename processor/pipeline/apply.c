@@ -11,12 +11,69 @@
 
 #define APPLY_ALERTS_PER_CALL 4
 
+int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
+                      int32_t partition)
+{
+        bool added;
+        int i = batch_table_add(&p->users, user_id, &added);
+
+        if (i >= 0 && added)
+                pipeline_user(p, (size_t)i)->partition = partition;
+        return i;
+}
+
+int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
+                           int64_t event_ms)
+{
+        int64_t w = (p->time_mode == TIME_WALL ? p->now_ms : event_ms) -
+                    p->config->allowed_lateness_ms;
+
+        return w > watermark_ms ? w : watermark_ms;
+}
+
+static void pipeline_timer_due(void *opaque, int32_t partition,
+                               const char *user_id)
+{
+        struct ews_pipeline *p = opaque;
+
+        if (pipeline_user_add(p, user_id, partition) < 0)
+                ews_err("pipeline", "out of memory");
+}
+
+bool pipeline_load_users(struct ews_pipeline *p, size_t due)
+{
+        enum ews_store_result result;
+        char errstr[512];
+        size_t i;
+
+        result = ews_store_timers_due(p->store, p->due_partitions, p->due_upto,
+                                      due, pipeline_timer_due, p, errstr,
+                                      sizeof(errstr));
+        if (result == EWS_STORE_OK && p->users.cnt) {
+                if (!ews_grow((void **)&p->load, &p->load_cap, p->users.cnt,
+                              sizeof(*p->load)))
+                        return false;
+                for (i = 0; i < p->users.cnt; i++)
+                        memcpy(p->load[i].user_id,
+                               pipeline_user(p, i)->user.user_id, EWS_ID_MAX);
+                result = ews_store_users_load(p->store, p->load, p->users.cnt,
+                                              errstr, sizeof(errstr));
+                for (i = 0; result == EWS_STORE_OK && i < p->users.cnt; i++)
+                        pipeline_user(p, i)->user = p->load[i];
+        }
+        if (result != EWS_STORE_OK) {
+                p->stats.store_errors++;
+                ews_warn("pipeline", "load: %s", errstr);
+                return false;
+        }
+        return true;
+}
+
 /* Room for the alerts one rules call may write. */
 static struct ews_alert *apply_alert_slots(struct ews_pipeline *p)
 {
-        if (!pipeline_grow((void **)&p->alerts, &p->alert_cap,
-                           p->alert_cnt + APPLY_ALERTS_PER_CALL,
-                           sizeof(*p->alerts)))
+        if (!ews_grow((void **)&p->alerts, &p->alert_cap,
+                      p->alert_cnt + APPLY_ALERTS_PER_CALL, sizeof(*p->alerts)))
                 return NULL;
         return &p->alerts[p->alert_cnt];
 }
@@ -225,7 +282,7 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
         char id[EWS_OUTBOX_ID_MAX];
         size_t i;
 
-        pipeline_records_reset(p);
+        ews_delivery_records_reset(p->delivery);
         for (i = 0; i < p->dead_cnt; i++) {
                 const struct batch_dead *dead = &p->dead[i];
                 const struct ews_msg *msg = &msgs[dead->msg];
@@ -251,14 +308,15 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
                 snprintf(id, sizeof(id), "dlq:%s:%d:%lld",
                          p->config->topics[source], (int)partition,
                          (long long)msg->offset);
-                if (!pipeline_record_add(p, id, &entry))
+                if (!ews_delivery_record_add(p->delivery, id, &entry))
                         return false;
         }
         for (i = 0; i < p->alert_cnt; i++)
-                if (!pipeline_alert_too_old(p, &p->alerts[i]) &&
-                    !pipeline_record_alert(p, &p->alerts[i]))
+                if (!ews_delivery_alert_too_old(p->delivery, &p->alerts[i],
+                                                p->now_ms) &&
+                    !ews_delivery_record_alert(p->delivery, &p->alerts[i]))
                         return false;
-        pipeline_records_finish(p);
+        ews_delivery_records_finish(p->delivery);
         return true;
 }
 
@@ -311,10 +369,10 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
 {
         size_t i;
 
-        if (!pipeline_grow((void **)&p->commit_users, &p->commit_users_cap,
-                           p->users.cnt + 1, sizeof(*p->commit_users)) ||
-            !pipeline_grow((void **)&p->commit_cohorts, &p->commit_cohorts_cap,
-                           p->cohorts.cnt + 1, sizeof(*p->commit_cohorts)) ||
+        if (!ews_grow((void **)&p->commit_users, &p->commit_users_cap,
+                      p->users.cnt + 1, sizeof(*p->commit_users)) ||
+            !ews_grow((void **)&p->commit_cohorts, &p->commit_cohorts_cap,
+                      p->cohorts.cnt + 1, sizeof(*p->commit_cohorts)) ||
             !apply_records(p, msgs, commit->source, commit->partition))
                 return false;
         commit->users = p->commit_users;
@@ -330,8 +388,7 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
                                 ->delta;
         commit->cohorts = p->commit_cohorts;
         commit->cohort_cnt = p->cohorts.cnt;
-        commit->outbox = p->records;
-        commit->outbox_cnt = p->record_cnt;
+        commit->outbox = ews_delivery_records(p->delivery, &commit->outbox_cnt);
         return true;
 }
 
@@ -339,7 +396,8 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
                          enum ews_source source, int32_t partition,
                          int64_t watermark_ms)
 {
-        struct pipeline_part *part = &p->parts[source][partition];
+        struct pipeline_part *part =
+                ews_partitions_get(p->parts, source, partition);
         struct ews_outbox_ref ref = {(int)source, partition};
         struct ews_commit commit;
         enum ews_store_result result;
@@ -356,7 +414,8 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
         commit.idle_ms = p->now_ms;
         if (!apply_commit_prepare(p, msgs, &commit)) {
                 ews_err("pipeline", "out of memory");
-                pipeline_recover(p, source, partition, part->batch_first);
+                ews_partitions_recover(p->parts, source, partition,
+                                       part->batch_first);
                 return;
         }
 
@@ -370,12 +429,9 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
         if (result == EWS_STORE_OK) {
                 p->stats.commits++;
                 apply_log_alerts(p);
-                pipeline_records_send(p, ref);
-                part->next_offset = part->batch_next;
-                part->worked = true;
-                if (watermark_ms > part->watermark_ms)
-                        part->watermark_ms = watermark_ms;
-                part->idle_ms = p->now_ms;
+                ews_delivery_records_send(p->delivery, ref);
+                ews_partitions_committed(p->parts, source, partition,
+                                         watermark_ms, p->now_ms);
                 if (part->next_offset >= 0)
                         ews_in_kafka_offset_store(p->in, source, partition,
                                                   part->next_offset);
@@ -390,9 +446,7 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
                         "the partition is paused until this is resolved",
                         p->config->topics[source], (int)partition,
                         (long long)part->next_offset, errstr);
-                part->failed = true;
-                if (!ews_in_kafka_pause(p->in, source, partition, true))
-                        part->paused = true;
+                ews_partitions_reject(p->parts, source, partition);
                 return;
         }
         if (result == EWS_STORE_FENCED)
@@ -401,7 +455,7 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
                 p->stats.store_errors++;
         ews_warn("pipeline", "%s [%d]: %s", p->config->topics[source],
                  (int)partition, errstr);
-        pipeline_recover(p, source, partition, part->batch_first);
+        ews_partitions_recover(p->parts, source, partition, part->batch_first);
 }
 
 void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,

@@ -1,7 +1,8 @@
 /* The outboxes: what a commit writes for out_kafka, sending it after the
  * commit, deleting it once delivered, sending again what was not. */
+#include "pipeline/delivery.h"
+#include "util/grow.h"
 #include "util/log.h"
-#include "pipeline/pipeline_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,65 +11,140 @@
 #define OUTBOX_SCAN_MAX   5000   /* records sent again per outbox and look */
 #define OUTBOX_FAILED_MAX 100000 /* failed ids remembered */
 
-void pipeline_records_reset(struct ews_pipeline *p)
+struct ews_delivery {
+        const struct ews_config *config;
+        struct ews_decoder *decoder;
+        struct ews_store *store;
+        struct ews_out_kafka *out;
+        struct ews_pipeline_stats *stats;
+        bool event_time;
+        /* the outbox records of a commit: packed into one arena */
+        struct ews_outbox_record *records;
+        size_t record_cnt, record_cap;
+        unsigned char *arena;
+        size_t arena_used, arena_cap;
+        /* outbox records delivered, to be deleted; failed, to be sent
+         * again (the ids are ours) */
+        struct ews_outbox_key *delivered;
+        size_t delivered_cnt, delivered_cap;
+        struct ews_outbox_key *failed;
+        size_t failed_cnt, failed_cap;
+};
+
+static void delivery_report(void *opaque, struct ews_outbox_ref ref,
+                            const char *id, bool delivered);
+
+struct ews_delivery *
+ews_delivery_new(const struct ews_config *config, struct ews_decoder *decoder,
+                 struct ews_store *store, struct ews_out_kafka *out,
+                 bool event_time, struct ews_pipeline_stats *stats,
+                 char *errstr, size_t errstr_size)
 {
-        p->record_cnt = 0;
-        p->arena_used = 0;
+        struct ews_delivery *d = calloc(1, sizeof(*d));
+
+        if (!d) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        d->config = config;
+        d->decoder = decoder;
+        d->store = store;
+        d->out = out;
+        d->event_time = event_time;
+        d->stats = stats;
+        ews_out_kafka_set_delivered(out, delivery_report, d);
+        return d;
 }
 
-bool pipeline_record_add(struct ews_pipeline *p, const char *id,
-                         const struct ews_outbox_entry *entry)
+static void delivery_keys_free(struct ews_outbox_key *keys, size_t cnt)
+{
+        for (size_t i = 0; i < cnt; i++)
+                free(keys[i].id);
+        free(keys);
+}
+
+void ews_delivery_destroy(struct ews_delivery *d)
+{
+        if (!d)
+                return;
+        free(d->records);
+        free(d->arena);
+        delivery_keys_free(d->delivered, d->delivered_cnt);
+        delivery_keys_free(d->failed, d->failed_cnt);
+        free(d);
+}
+
+const struct ews_outbox_record *
+ews_delivery_records(const struct ews_delivery *d, size_t *cnt)
+{
+        *cnt = d->record_cnt;
+        return d->records;
+}
+
+bool ews_delivery_quiet(const struct ews_delivery *d)
+{
+        return ews_out_kafka_queue_len(d->out) == 0;
+}
+
+void ews_delivery_records_reset(struct ews_delivery *d)
+{
+        d->record_cnt = 0;
+        d->arena_used = 0;
+}
+
+bool ews_delivery_record_add(struct ews_delivery *d, const char *id,
+                             const struct ews_outbox_entry *entry)
 {
         size_t size = ews_outbox_size(entry);
         struct ews_outbox_record *r;
         int64_t len;
 
-        if (!pipeline_grow((void **)&p->records, &p->record_cap,
-                           p->record_cnt + 1, sizeof(*p->records)))
+        if (!ews_grow((void **)&d->records, &d->record_cap, d->record_cnt + 1,
+                      sizeof(*d->records)))
                 return false;
-        if (!pipeline_grow((void **)&p->arena, &p->arena_cap,
-                           p->arena_used + size, 1))
+        if (!ews_grow((void **)&d->arena, &d->arena_cap, d->arena_used + size,
+                      1))
                 return false;
-        len = ews_outbox_pack(entry, p->arena + p->arena_used, size);
+        len = ews_outbox_pack(entry, d->arena + d->arena_used, size);
         if (len < 0)
                 return false;
-        r = &p->records[p->record_cnt++];
+        r = &d->records[d->record_cnt++];
         snprintf(r->id, sizeof(r->id), "%s", id);
         /* an offset until the arena stops moving */
-        r->data = (const unsigned char *)(uintptr_t)p->arena_used;
+        r->data = (const unsigned char *)(uintptr_t)d->arena_used;
         r->len = (size_t)len;
-        p->arena_used += (size_t)len;
+        d->arena_used += (size_t)len;
         return true;
 }
 
-void pipeline_records_finish(struct ews_pipeline *p)
+void ews_delivery_records_finish(struct ews_delivery *d)
 {
         size_t i;
 
-        for (i = 0; i < p->record_cnt; i++)
-                p->records[i].data = p->arena + (uintptr_t)p->records[i].data;
+        for (i = 0; i < d->record_cnt; i++)
+                d->records[i].data = d->arena + (uintptr_t)d->records[i].data;
 }
 
-bool pipeline_alert_too_old(struct ews_pipeline *p,
-                            const struct ews_alert *alert)
+bool ews_delivery_alert_too_old(struct ews_delivery *d,
+                                const struct ews_alert *alert, int64_t now_ms)
 {
-        int64_t max_age = p->config->max_alert_age_ms;
+        int64_t max_age = d->config->max_alert_age_ms;
 
-        if (p->time_mode == TIME_EVENT || max_age <= 0 ||
-            alert->event_time_ms >= p->now_ms - max_age)
+        if (d->event_time || max_age <= 0 ||
+            alert->event_time_ms >= now_ms - max_age)
                 return false;
-        p->stats.alerts_too_old[alert->rule]++;
+        d->stats->alerts_too_old[alert->rule]++;
         ews_debug("alert", "%s: older than time.max.alert.age, not sent",
                   alert->alert_id);
         return true;
 }
 
-bool pipeline_record_alert(struct ews_pipeline *p,
-                           const struct ews_alert *alert)
+bool ews_delivery_record_alert(struct ews_delivery *d,
+                               const struct ews_alert *alert)
 {
         struct ews_outbox_entry entry;
         char buf[8192], errstr[256];
-        int len = ews_decode_alert_encode(p->decoder, alert, buf, sizeof(buf),
+        int len = ews_decode_alert_encode(d->decoder, alert, buf, sizeof(buf),
                                           errstr, sizeof(errstr));
 
         if (len < 0) {
@@ -81,7 +157,7 @@ bool pipeline_record_alert(struct ews_pipeline *p,
         entry.key_len = strlen(alert->subject_id);
         entry.value = buf;
         entry.value_len = (size_t)len;
-        return pipeline_record_add(p, alert->alert_id, &entry);
+        return ews_delivery_record_add(d, alert->alert_id, &entry);
 }
 
 /* Appends a copy of (ref, id) to a list of keys; out of memory, nothing. */
@@ -91,7 +167,7 @@ static void outbox_key_add(struct ews_outbox_key **keys, size_t *cnt,
 {
         struct ews_outbox_key *k;
 
-        if (!pipeline_grow((void **)keys, cap, *cnt + 1, sizeof(**keys)))
+        if (!ews_grow((void **)keys, cap, *cnt + 1, sizeof(**keys)))
                 return;
         k = &(*keys)[*cnt];
         k->ref = ref;
@@ -102,23 +178,23 @@ static void outbox_key_add(struct ews_outbox_key **keys, size_t *cnt,
 /* A record that did not go out is sent again, by id, at the next
  * periodic look, whatever else is in flight then. Past the cap (or out of
  * memory), the full look of a quiet moment finds it instead. */
-static void outbox_remember(struct ews_pipeline *p, struct ews_outbox_ref ref,
+static void outbox_remember(struct ews_delivery *d, struct ews_outbox_ref ref,
                             const char *id)
 {
-        if (p->failed_cnt < OUTBOX_FAILED_MAX)
-                outbox_key_add(&p->failed, &p->failed_cnt, &p->failed_cap, ref,
+        if (d->failed_cnt < OUTBOX_FAILED_MAX)
+                outbox_key_add(&d->failed, &d->failed_cnt, &d->failed_cap, ref,
                                id);
 }
 
-static void outbox_failed(struct ews_pipeline *p, struct ews_outbox_ref ref,
+static void outbox_failed(struct ews_delivery *d, struct ews_outbox_ref ref,
                           const char *id)
 {
-        p->stats.outbox_failed++;
-        outbox_remember(p, ref, id);
+        d->stats->outbox_failed++;
+        outbox_remember(d, ref, id);
 }
 
 /* True when the producer took the record. */
-static bool outbox_send(struct ews_pipeline *p, struct ews_outbox_ref ref,
+static bool outbox_send(struct ews_delivery *d, struct ews_outbox_ref ref,
                         const char *id, const unsigned char *data, size_t len)
 {
         struct ews_outbox_entry entry;
@@ -128,58 +204,61 @@ static bool outbox_send(struct ews_pipeline *p, struct ews_outbox_ref ref,
                         "outbox record %s is malformed: left "
                         "where it is",
                         id);
-                p->stats.outbox_failed++;
+                d->stats->outbox_failed++;
                 return false;
         }
-        if (ews_out_kafka_send(p->out, ref, id, &entry)) {
-                outbox_failed(p, ref, id);
+        if (ews_out_kafka_send(d->out, ref, id, &entry)) {
+                outbox_failed(d, ref, id);
                 return false;
         }
-        p->stats.outbox_sent++;
+        d->stats->outbox_sent++;
         return true;
 }
 
-void pipeline_records_send(struct ews_pipeline *p, struct ews_outbox_ref ref)
+void ews_delivery_records_send(struct ews_delivery *d,
+                               struct ews_outbox_ref ref)
 {
         size_t i;
 
-        for (i = 0; i < p->record_cnt; i++)
-                outbox_send(p, ref, p->records[i].id, p->records[i].data,
-                            p->records[i].len);
+        for (i = 0; i < d->record_cnt; i++)
+                outbox_send(d, ref, d->records[i].id, d->records[i].data,
+                            d->records[i].len);
 }
 
-void pipeline_delivered(void *opaque, struct ews_outbox_ref ref, const char *id,
-                        bool delivered)
+static void delivery_report(void *opaque, struct ews_outbox_ref ref,
+                            const char *id, bool delivered)
 {
-        struct ews_pipeline *p = opaque;
+        struct ews_delivery *d = opaque;
 
         if (delivered)
-                outbox_key_add(&p->delivered, &p->delivered_cnt,
-                               &p->delivered_cap, ref, id);
+                outbox_key_add(&d->delivered, &d->delivered_cnt,
+                               &d->delivered_cap, ref, id);
         else
-                outbox_failed(p, ref, id); /* stays in the outbox */
+                outbox_failed(d, ref, id); /* stays in the outbox */
 }
 
-static void outbox_delete(struct ews_pipeline *p)
+void ews_delivery_poll(struct ews_delivery *d)
 {
         char errstr[256];
-        size_t i, n = p->delivered_cnt;
+        size_t i, n;
 
+        ews_out_kafka_poll(d->out);
+        n = d->delivered_cnt;
         if (!n)
                 return;
-        if (ews_store_outbox_delete(p->store, p->delivered, n, errstr,
+        if (ews_store_outbox_delete(d->store, d->delivered, n, errstr,
                                     sizeof(errstr)) == EWS_STORE_OK)
-                p->stats.outbox_deleted += (int64_t)n;
+                d->stats->outbox_deleted += (int64_t)n;
         else
                 /* sent again later: a duplicate, never a loss */
                 ews_warn("pipeline", "outbox delete: %s", errstr);
         for (i = 0; i < n; i++)
-                free(p->delivered[i].id);
-        p->delivered_cnt = 0;
+                free(d->delivered[i].id);
+        d->delivered_cnt = 0;
 }
 
 struct outbox_scan {
-        struct ews_pipeline *p;
+        struct ews_delivery *d;
         struct ews_outbox_ref ref;
 };
 
@@ -188,17 +267,17 @@ static void outbox_scan_cb(void *opaque, const char *id,
 {
         struct outbox_scan *scan = opaque;
 
-        if (outbox_send(scan->p, scan->ref, id, data, len))
-                scan->p->stats.outbox_resent++;
+        if (outbox_send(scan->d, scan->ref, id, data, len))
+                scan->d->stats->outbox_resent++;
 }
 
-void pipeline_outbox_resend(struct ews_pipeline *p, struct ews_outbox_ref ref)
+void ews_delivery_resend(struct ews_delivery *d, struct ews_outbox_ref ref)
 {
-        struct outbox_scan scan = {p, ref};
+        struct outbox_scan scan = {d, ref};
         char errstr[256];
         int64_t seen = 0;
 
-        if (ews_store_outbox_scan(p->store, ref, OUTBOX_SCAN_MAX,
+        if (ews_store_outbox_scan(d->store, ref, OUTBOX_SCAN_MAX,
                                   outbox_scan_cb, &scan, &seen, errstr,
                                   sizeof(errstr)) != EWS_STORE_OK) {
                 ews_warn("pipeline", "outbox scan: %s", errstr);
@@ -210,48 +289,12 @@ void pipeline_outbox_resend(struct ews_pipeline *p, struct ews_outbox_ref ref)
                          "again",
                          ref.source == EWS_OUTBOX_LEADER
                                  ? "leader"
-                                 : p->config->topics[ref.source],
+                                 : d->config->topics[ref.source],
                          (int)ref.partition, (long long)seen);
 }
 
-/* The records every outbox this instance owns holds, sent or not. */
-static void outbox_measure(struct ews_pipeline *p)
-{
-        struct ews_outbox_key keys[EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX + 1];
-        size_t cnt = 0;
-        int64_t total;
-        char errstr[256];
-        int s, i;
-
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++)
-                        if (p->parts[s][i].assigned && p->parts[s][i].claimed)
-                                keys[cnt++] =
-                                        (struct ews_outbox_key){{s, i}, NULL};
-        if (p->leader.held)
-                keys[cnt++] =
-                        (struct ews_outbox_key){{EWS_OUTBOX_LEADER, 0}, NULL};
-        if (ews_store_outbox_len(p->store, keys, cnt, &total, errstr,
-                                 sizeof(errstr)) == EWS_STORE_OK)
-                p->stats.outbox_pending = total;
-}
-
-static bool outbox_owned(const struct ews_pipeline *p,
-                         struct ews_outbox_ref ref)
-{
-        const struct pipeline_part *part;
-
-        if (ref.source == EWS_OUTBOX_LEADER)
-                return p->leader.held;
-        if (ref.source < 0 || ref.source >= EWS_SOURCE_COUNT ||
-            ref.partition < 0 || ref.partition >= EWS_PARTITIONS_MAX)
-                return false;
-        part = &p->parts[ref.source][ref.partition];
-        return part->assigned && part->claimed && !part->recovering;
-}
-
 struct outbox_retry {
-        struct ews_pipeline *p;
+        struct ews_delivery *d;
         const struct ews_outbox_key *failed;
 };
 
@@ -260,74 +303,52 @@ static void outbox_retry_cb(void *opaque, size_t i, const unsigned char *data,
 {
         struct outbox_retry *retry = opaque;
 
-        if (outbox_send(retry->p, retry->failed[i].ref, retry->failed[i].id,
+        if (outbox_send(retry->d, retry->failed[i].ref, retry->failed[i].id,
                         data, len))
-                retry->p->stats.outbox_resent++;
+                retry->d->stats->outbox_resent++;
 }
 
 /* Sends the records that failed again, by id: the list is taken first, as
  * a new failure adds to it. Records no longer owned are left to their new
  * owner, which sends its outboxes when it claims them. */
-static void outbox_retry_failed(struct ews_pipeline *p)
+void ews_delivery_retry_failed(struct ews_delivery *d,
+                               ews_delivery_owned_fn owned, void *opaque)
 {
-        struct ews_outbox_key *failed = p->failed;
-        struct outbox_retry retry = {p, failed};
-        size_t cnt = p->failed_cnt, kept = 0, i;
+        struct ews_outbox_key *failed = d->failed;
+        struct outbox_retry retry = {d, failed};
+        size_t cnt = d->failed_cnt, kept = 0, i;
         char errstr[256];
 
         if (!cnt)
                 return;
-        p->failed = NULL;
-        p->failed_cnt = p->failed_cap = 0;
+        d->failed = NULL;
+        d->failed_cnt = d->failed_cap = 0;
         for (i = 0; i < cnt; i++) {
-                if (outbox_owned(p, failed[i].ref))
+                if (owned(opaque, failed[i].ref))
                         failed[kept++] = failed[i];
                 else
                         free(failed[i].id);
         }
-        if (ews_store_outbox_get(p->store, failed, kept, outbox_retry_cb,
+        if (ews_store_outbox_get(d->store, failed, kept, outbox_retry_cb,
                                  &retry, errstr,
                                  sizeof(errstr)) != EWS_STORE_OK) {
                 ews_warn("pipeline", "outbox: %s", errstr);
                 /* tried again at the next look */
                 for (i = 0; i < kept; i++)
-                        outbox_remember(p, failed[i].ref, failed[i].id);
+                        outbox_remember(d, failed[i].ref, failed[i].id);
         }
         for (i = 0; i < kept; i++)
                 free(failed[i].id);
         free(failed);
 }
 
-void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
+void ews_delivery_measure(struct ews_delivery *d,
+                          const struct ews_outbox_key *keys, size_t cnt)
 {
-        struct ews_outbox_ref ref;
-        bool quiet;
-        int s, i;
+        int64_t total;
+        char errstr[256];
 
-        ews_out_kafka_poll(p->out);
-        outbox_delete(p);
-        if (periodic)
-                outbox_retry_failed(p);
-        /* In flight means its report is still to come: a look at a whole
-         * outbox now would send it twice, so a full look waits for a
-         * moment with nothing in flight. */
-        quiet = ews_out_kafka_queue_len(p->out) == 0;
-        for (s = 0; s < EWS_SOURCE_COUNT; s++)
-                for (i = 0; i < EWS_PARTITIONS_MAX; i++) {
-                        struct pipeline_part *part = &p->parts[s][i];
-
-                        if (!part->assigned || !part->claimed ||
-                            part->recovering || !periodic || !quiet)
-                                continue;
-                        ref.source = s;
-                        ref.partition = i;
-                        pipeline_outbox_resend(p, ref);
-                }
-        if (p->leader.held && (p->leader.resend || (periodic && quiet))) {
-                p->leader.resend = false;
-                ref.source = EWS_OUTBOX_LEADER;
-                ref.partition = 0;
-                pipeline_outbox_resend(p, ref);
-        }
-        outbox_measure(p);
+        if (ews_store_outbox_len(d->store, keys, cnt, &total, errstr,
+                                 sizeof(errstr)) == EWS_STORE_OK)
+                d->stats->outbox_pending = total;
 }

@@ -22,28 +22,28 @@ static int64_t time_idle_target(const struct ews_pipeline *p,
 
 void pipeline_idle(struct ews_pipeline *p)
 {
-        int64_t target[EWS_PARTITIONS_MAX];
+        struct ews_partitions_iter it = EWS_PARTITIONS_ITER_INIT;
+        struct pipeline_part *part;
+        int64_t target;
         size_t due = 0, i;
-        int32_t k;
 
         if (p->time_mode == TIME_EVENT || !p->in)
                 return;
-        for (k = 0; k < EWS_PARTITIONS_MAX; k++) {
-                struct pipeline_part *part = &p->parts[EWS_SOURCE_USAGE][k];
-
+        while ((part = ews_partitions_next(p->parts, &it))) {
                 /* A lagging, paused or just assigned partition is not
                  * idle: its events will move its watermark. */
-                if (!part->assigned || !part->claimed || part->recovering ||
-                    part->paused || part->failed || part->blocked ||
+                if (part->source != EWS_SOURCE_USAGE || !part->claimed ||
+                    part->recovering || part->paused || part->failed ||
+                    part->blocked ||
                     (p->time_mode == TIME_AUTO &&
                      !ews_in_kafka_partition_at_end(p->in, EWS_SOURCE_USAGE,
-                                                    k)))
+                                                    part->partition)))
                         continue;
-                target[k] = time_idle_target(p, part);
-                if (target[k] - part->watermark_ms < TIME_IDLE_STEP_MS)
+                target = time_idle_target(p, part);
+                if (target - part->watermark_ms < TIME_IDLE_STEP_MS)
                         continue;
-                p->due_partitions[due] = k;
-                p->due_upto[due++] = target[k];
+                p->due_partitions[due] = part->partition;
+                p->due_upto[due++] = target;
         }
         if (!due)
                 return;
@@ -52,8 +52,8 @@ void pipeline_idle(struct ews_pipeline *p)
         if (!pipeline_load_users(p, due))
                 return;
         for (i = 0; i < due; i++) {
-                struct pipeline_part *part =
-                        &p->parts[EWS_SOURCE_USAGE][p->due_partitions[i]];
+                part = ews_partitions_get(p->parts, EWS_SOURCE_USAGE,
+                                          p->due_partitions[i]);
 
                 part->batch_next = part->next_offset;
                 part->batch_first = part->next_offset;

@@ -1,43 +1,110 @@
-/*
- * The leader: one instance, holder of a Redis lease, decides campaigns and
- * accounts. Their inputs are cohort days that usage commits fill; a day is
- * closed, and decided, once every usage partition's stored watermark has
- * passed its end, so the decisions do not depend on how partitions
- * interleave or which instance leads.
- */
+/* The leader: the lease, closed days, campaigns and accounts. */
+#include "pipeline/leader.h"
+#include "util/grow.h"
 #include "util/log.h"
-#include "pipeline/pipeline_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define LEADER_IDS_MAX    500 /* ids decided per kind and tick */
 #define LEADER_ALERTS_MAX 64
 
+struct ews_leader {
+        const struct ews_config *config;
+        struct ews_store *store;
+        struct ews_delivery *delivery;
+        struct ews_pipeline_stats *stats;
+        char owner[128];
+        int64_t token;
+        bool held;
+        bool resend;    /* just took the lease: its outbox is sent again */
+        bool caught_up; /* the last turn decided every closed day due */
+        int64_t now_ms; /* wall clock of the turn */
+        struct ews_store_cohort cohort;
+        char (*due)[EWS_ID_MAX];
+        size_t due_cnt, due_cap;
+};
+
+struct ews_leader *ews_leader_new(const struct ews_config *config,
+                                  struct ews_store *store,
+                                  struct ews_delivery *delivery,
+                                  struct ews_pipeline_stats *stats,
+                                  char *errstr, size_t errstr_size)
+{
+        struct ews_leader *leader = calloc(1, sizeof(*leader));
+        char host[64] = "";
+        struct timespec ts;
+
+        if (!leader) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        leader->config = config;
+        leader->store = store;
+        leader->delivery = delivery;
+        leader->stats = stats;
+        gethostname(host, sizeof(host) - 1);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(leader->owner, sizeof(leader->owner), "%s:%d:%lld", host,
+                 (int)getpid(), (long long)ts.tv_nsec);
+        return leader;
+}
+
+void ews_leader_destroy(struct ews_leader *leader)
+{
+        if (!leader)
+                return;
+        free(leader->due);
+        free(leader);
+}
+
+bool ews_leader_held(const struct ews_leader *leader)
+{
+        return leader->held;
+}
+
+bool ews_leader_caught_up(const struct ews_leader *leader)
+{
+        return leader->held && leader->caught_up;
+}
+
+void ews_leader_outbox_cron(struct ews_leader *leader, bool look)
+{
+        if (!leader->held || !(leader->resend || look))
+                return;
+        leader->resend = false;
+        ews_delivery_resend(leader->delivery,
+                            (struct ews_outbox_ref){EWS_OUTBOX_LEADER, 0});
+}
+
 static void leader_due_cb(void *opaque, const char *id)
 {
-        struct pipeline_leader *leader = opaque;
+        struct ews_leader *leader = opaque;
 
-        if (!pipeline_grow((void **)&leader->due, &leader->due_cap,
-                           leader->due_cnt + 1, sizeof(*leader->due)))
+        if (!ews_grow((void **)&leader->due, &leader->due_cap,
+                      leader->due_cnt + 1, sizeof(*leader->due)))
                 return;
         snprintf(leader->due[leader->due_cnt++], EWS_ID_MAX, "%s", id);
 }
 
 /* Decides one cohort up to closed_day; false when the lease is gone. */
-static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
+static bool leader_decide(struct ews_leader *leader, char kind, const char *id,
                           int64_t closed_day)
 {
-        struct pipeline_leader *leader = &p->leader;
         struct ews_store_cohort *c = &leader->cohort;
         struct ews_alert alerts[LEADER_ALERTS_MAX];
         struct ews_outbox_ref ref = {EWS_OUTBOX_LEADER, 0};
+        const struct ews_outbox_record *records;
+        size_t record_cnt;
         enum ews_store_result result;
         int64_t drop;
         char errstr[512];
         int n, i, closed = 0;
 
-        if (ews_store_cohort_get(p->store, kind, id, c, errstr,
+        if (ews_store_cohort_get(leader->store, kind, id, c, errstr,
                                  sizeof(errstr))) {
                 ews_warn("leader", "%s: %s", id, errstr);
                 leader->caught_up = false;
@@ -54,28 +121,31 @@ static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
 
                 while (closed < c->day_cnt && c->days[closed].day <= closed_day)
                         closed++;
-                n = ews_rules_campaign_days(&p->config->rules, &c->campaign,
-                                            &info, c->days, closed, p->now_ms,
-                                            alerts, LEADER_ALERTS_MAX);
+                n = ews_rules_campaign_days(
+                        &leader->config->rules, &c->campaign, &info, c->days,
+                        closed, leader->now_ms, alerts, LEADER_ALERTS_MAX);
                 drop = closed_day + 1;
         } else {
-                n = ews_rules_account_days(
-                        &p->config->rules, &c->account, id, c->days, c->day_cnt,
-                        closed_day, p->now_ms, alerts, LEADER_ALERTS_MAX);
-                drop = closed_day + 1 - p->config->rules.trailing_days;
+                n = ews_rules_account_days(&leader->config->rules, &c->account,
+                                           id, c->days, c->day_cnt, closed_day,
+                                           leader->now_ms, alerts,
+                                           LEADER_ALERTS_MAX);
+                drop = closed_day + 1 - leader->config->rules.trailing_days;
         }
-        pipeline_records_reset(p);
+        ews_delivery_records_reset(leader->delivery);
         for (i = 0; i < n; i++)
-                if (!pipeline_alert_too_old(p, &alerts[i]) &&
-                    !pipeline_record_alert(p, &alerts[i])) {
+                if (!ews_delivery_alert_too_old(leader->delivery, &alerts[i],
+                                                leader->now_ms) &&
+                    !ews_delivery_record_alert(leader->delivery, &alerts[i])) {
                         ews_err("leader", "out of memory");
                         leader->caught_up = false;
                         return true;
                 }
-        pipeline_records_finish(p);
-        result = ews_store_cohort_commit(p->store, leader->owner, leader->token,
-                                         c, drop, closed_day + 1, p->records,
-                                         p->record_cnt, errstr, sizeof(errstr));
+        ews_delivery_records_finish(leader->delivery);
+        records = ews_delivery_records(leader->delivery, &record_cnt);
+        result = ews_store_cohort_commit(
+                leader->store, leader->owner, leader->token, c, drop,
+                closed_day + 1, records, record_cnt, errstr, sizeof(errstr));
         if (result == EWS_STORE_GONE) {
                 ews_info("leader", "%s: expired with its subject", id);
                 return true;
@@ -90,49 +160,49 @@ static bool leader_decide(struct ews_pipeline *p, char kind, const char *id,
                 leader->caught_up = false;
                 return true;
         }
-        p->stats.leader_decisions++;
+        leader->stats->leader_decisions++;
         for (i = 0; i < n; i++) {
-                p->stats.alerts[alerts[i].rule][alerts[i].status]++;
+                leader->stats->alerts[alerts[i].rule][alerts[i].status]++;
                 ews_info("alert", "%s %s %s: %s", ews_rule_name(alerts[i].rule),
                          ews_alert_status_name(alerts[i].status),
                          alerts[i].subject_id, alerts[i].reason);
         }
-        pipeline_records_send(p, ref);
+        ews_delivery_records_send(leader->delivery, ref);
         return true;
 }
 
-static bool leader_kind(struct ews_pipeline *p, char kind, int64_t closed_day)
+static bool leader_kind(struct ews_leader *leader, char kind,
+                        int64_t closed_day)
 {
-        struct pipeline_leader *leader = &p->leader;
         char errstr[512];
         size_t i;
 
         leader->due_cnt = 0;
-        if (ews_store_cohort_due(p->store, kind, closed_day, LEADER_IDS_MAX,
-                                 leader_due_cb, leader, errstr,
+        if (ews_store_cohort_due(leader->store, kind, closed_day,
+                                 LEADER_IDS_MAX, leader_due_cb, leader, errstr,
                                  sizeof(errstr)) != EWS_STORE_OK) {
                 ews_warn("leader", "%s", errstr);
                 leader->caught_up = false;
                 return true;
         }
         for (i = 0; i < leader->due_cnt; i++)
-                if (!leader_decide(p, kind, leader->due[i], closed_day))
+                if (!leader_decide(leader, kind, leader->due[i], closed_day))
                         return false;
         if (leader->due_cnt == LEADER_IDS_MAX)
                 leader->caught_up = false; /* more are due: next tick */
         return true;
 }
 
-void pipeline_leader_cron(struct ews_pipeline *p)
+void ews_leader_cron(struct ews_leader *leader, int64_t now_ms)
 {
-        struct pipeline_leader *leader = &p->leader;
         int64_t token = 0, min_ms, closed_day;
         char errstr[512];
         int rc;
 
+        leader->now_ms = now_ms;
         leader->caught_up = false;
-        rc = ews_store_lease(p->store, leader->owner,
-                             p->config->leader_lease_ms, &token, errstr,
+        rc = ews_store_lease(leader->store, leader->owner,
+                             leader->config->leader_lease_ms, &token, errstr,
                              sizeof(errstr));
         if (rc < 0)
                 ews_warn("leader", "lease: %s", errstr);
@@ -140,7 +210,7 @@ void pipeline_leader_cron(struct ews_pipeline *p)
                 if (leader->held)
                         ews_warn("leader", "no longer the leader");
                 leader->held = false;
-                p->stats.leader = 0;
+                leader->stats->leader = 0;
                 return;
         }
         if (!leader->held || token != leader->token) {
@@ -150,9 +220,9 @@ void pipeline_leader_cron(struct ews_pipeline *p)
         }
         leader->held = true;
         leader->token = token;
-        p->stats.leader = 1;
-        if (ews_store_min_watermark(p->store, EWS_SOURCE_USAGE, &min_ms, errstr,
-                                    sizeof(errstr))) {
+        leader->stats->leader = 1;
+        if (ews_store_min_watermark(leader->store, EWS_SOURCE_USAGE, &min_ms,
+                                    errstr, sizeof(errstr))) {
                 ews_warn("leader", "watermarks: %s", errstr);
                 return;
         }
@@ -161,15 +231,15 @@ void pipeline_leader_cron(struct ews_pipeline *p)
                 return; /* some partition has not begun */
         /* the last day every partition has passed */
         closed_day = min_ms / EWS_DAY_MS - 1;
-        if (!leader_kind(p, EWS_COHORT_CAMPAIGN, closed_day) ||
-            !leader_kind(p, EWS_COHORT_ACCOUNT, closed_day))
+        if (!leader_kind(leader, EWS_COHORT_CAMPAIGN, closed_day) ||
+            !leader_kind(leader, EWS_COHORT_ACCOUNT, closed_day))
                 leader->caught_up = false;
 }
 
-void pipeline_leader_release(struct ews_pipeline *p)
+void ews_leader_release(struct ews_leader *leader)
 {
-        if (!p->leader.held)
+        if (!leader->held)
                 return;
-        ews_store_lease_release(p->store, p->leader.owner);
-        p->leader.held = false;
+        ews_store_lease_release(leader->store, leader->owner);
+        leader->held = false;
 }

@@ -1,39 +1,18 @@
-/* Internal to the pipeline. */
+/* Internal to the pipeline, the driver: pipeline.c (the batch, the
+ * consumer's callbacks, the periodic work), idle.c (idle watermarks) and
+ * apply.c (a partition's share of a batch, loading its users, the
+ * commit), which calls no other driver file. The driver holds the batch
+ * scratch and calls the partitions, the outboxes (delivery) and the
+ * leader, which never call back into it. */
 #ifndef EWS_PIPELINE_INT_H
 #define EWS_PIPELINE_INT_H
 
 #include "pipeline/pipeline.h"
 #include "pipeline/batch.h"
-
-struct pipeline_part {
-        bool assigned;
-        bool claimed;    /* the fence below was read under our epoch */
-        bool recovering; /* waits for a new claim; its messages are skipped */
-        bool paused;
-        bool failed; /* its offset is gone from the broker: stays paused */
-        /* The registry could not be asked: from blocked_offset on, the
-         * partition waits (paused) until retry_at_ms, then tries again. */
-        bool blocked;
-        int64_t blocked_offset;
-        int64_t retry_at_ms;
-        int64_t backoff_ms;
-        /* The group has committed here before (a fence was read or
-         * written, or the broker holds a committed offset): a fence
-         * without an offset was lost, not never made. */
-        bool worked;
-        int64_t epoch;
-        int64_t next_offset; /* -1: nothing stored yet */
-        int64_t watermark_ms;
-        int64_t idle_ms; /* wall clock the watermark accounts for */
-        /* Where to go back to when no fence offset exists yet: the first
-         * message consumed but not committed. -1: none. */
-        int64_t rewind;
-        /* this batch */
-        bool in_batch;
-        int64_t batch_next;   /* next offset to accept */
-        int64_t batch_first;  /* first accepted offset */
-        int64_t batch_max_ms; /* largest event time */
-};
+#include "pipeline/delivery.h"
+#include "pipeline/leader.h"
+#include "pipeline/partitions.h"
+#include "util/grow.h"
 
 enum item_kind {
         ITEM_SKIP,
@@ -66,25 +45,13 @@ struct batch_cohort {
         struct ews_cohort_delta delta;
 };
 
-struct pipeline_leader {
-        char owner[128];
-        int64_t token;
-        bool held;
-        bool resend;         /* just took the lease: its outbox is sent again */
-        bool caught_up;      /* the last tick decided every closed day due */
-        int64_t renew_at_ms; /* monotonic */
-        struct ews_store_cohort cohort;
-        char (*due)[EWS_ID_MAX];
-        size_t due_cnt, due_cap;
-};
-
 struct ews_pipeline {
         const struct ews_config *config;
         struct ews_decoder *decoder;
         struct ews_store *store;
         struct ews_out_kafka *out;
         struct ews_in_kafka *in;
-        struct pipeline_part parts[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        struct ews_partitions *parts;
         struct ews_pipeline_stats stats;
         /* batch scratch, sized for config->batch_max */
         struct batch_item *items;
@@ -105,21 +72,10 @@ struct ews_pipeline {
         struct batch_table cohorts; /* of struct batch_cohort */
         struct ews_cohort_delta *commit_cohorts;
         size_t commit_cohorts_cap;
-        /* the outbox records of a commit: packed into one arena */
-        struct ews_outbox_record *records;
-        size_t record_cnt, record_cap;
-        unsigned char *arena;
-        size_t arena_used, arena_cap;
-        /* outbox records delivered, to be deleted; failed, to be sent
-         * again (the ids are ours) */
-        struct ews_outbox_key *delivered;
-        size_t delivered_cnt, delivered_cap;
-        struct ews_outbox_key *failed;
-        size_t failed_cnt, failed_cap;
+        struct ews_delivery *delivery;
         enum time_mode time_mode;
-        int64_t store_reconnects; /* as last seen: a change re-reads fences */
-        int64_t resend_at_ms;     /* monotonic: the next periodic outbox look */
-        struct pipeline_leader leader;
+        int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
+        struct ews_leader *leader;
         int64_t now_ms;  /* wall clock of the batch */
         int64_t mono_ms; /* monotonic clock of the batch, for retries */
         /* the usage partitions whose due timers the batch reads */
@@ -133,15 +89,15 @@ static inline struct batch_user *pipeline_user(const struct ews_pipeline *p,
         return batch_table_at(&p->users, i);
 }
 
-bool pipeline_grow(void **v, size_t *cap, size_t need, size_t size);
 /* The watermark after an event at event_ms (0: none) moved it from
  * watermark_ms: it never goes back, as a late event does not move it. */
 int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
                            int64_t event_ms);
 
-/* Between consume calls: claim anew and go back to the fence. */
-void pipeline_recover(struct ews_pipeline *p, enum ews_source source,
-                      int32_t partition, int64_t rewind_offset);
+/* The index of user_id in p->users, added (for partition) when new; -1
+ * when out of memory. */
+int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
+                      int32_t partition);
 
 /* Runs one partition's share of the batch through score and rules, in
  * offset order, then commits it. watermark_ms is where the partition's
@@ -154,35 +110,7 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
  * p->due_partitions / due_upto, and those already in p->users. */
 bool pipeline_load_users(struct ews_pipeline *p, size_t due);
 
-/* The outbox: records of a commit, sending, delivery. */
-void pipeline_records_reset(struct ews_pipeline *p);
-/* Adds a record; false when out of memory. */
-bool pipeline_record_add(struct ews_pipeline *p, const char *id,
-                         const struct ews_outbox_entry *entry);
-/* Fixes the records' pointers into the arena once all are in. */
-void pipeline_records_finish(struct ews_pipeline *p);
-/* Sends the committed records of outbox ref. */
-void pipeline_records_send(struct ews_pipeline *p, struct ews_outbox_ref ref);
-/* Whether an alert is too old to publish (counted, not sent). */
-bool pipeline_alert_too_old(struct ews_pipeline *p,
-                            const struct ews_alert *alert);
-/* Encodes alert into the records; false on failure (logged). */
-bool pipeline_record_alert(struct ews_pipeline *p,
-                           const struct ews_alert *alert);
-void pipeline_delivered(void *opaque, struct ews_outbox_ref ref, const char *id,
-                        bool delivered);
-/* Deletes delivered records; resends outboxes due (every resend interval
- * while nothing is in flight, or after one of their records failed);
- * measures what the owned outboxes hold. */
-void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic);
-/* Sends outbox ref's records again. */
-void pipeline_outbox_resend(struct ews_pipeline *p, struct ews_outbox_ref ref);
-
 /* Advances the watermarks of idle partitions and fires their timers. */
 void pipeline_idle(struct ews_pipeline *p);
-
-/* The leader's turn: lease, closed days, campaigns and accounts. */
-void pipeline_leader_cron(struct ews_pipeline *p);
-void pipeline_leader_release(struct ews_pipeline *p);
 
 #endif
