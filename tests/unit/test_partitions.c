@@ -341,5 +341,6 @@ int main(void)
 #undef T
         };
 
+        cmocka_set_test_filter(getenv("EWS_TEST_FILTER"));
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
