@@ -292,17 +292,6 @@ static void main_reload_config(struct ews_config *config, const char *path)
                  path ? path : "(defaults)");
 }
 
-static enum ews_log_level main_log_level(const char *name)
-{
-        if (!strcmp(name, "error"))
-                return EWS_LOG_ERR;
-        if (!strcmp(name, "warn"))
-                return EWS_LOG_WARN;
-        if (!strcmp(name, "debug"))
-                return EWS_LOG_DEBUG;
-        return EWS_LOG_INFO;
-}
-
 /* Parses the command line into ctx and the configuration. Returns -1 to
  * go on, else the exit code. */
 static int main_args(int argc, char **argv, struct main_ctx *ctx)
@@ -399,8 +388,7 @@ static struct ews_decoder *main_decoder(const struct ews_config *c,
 {
         struct ews_decode_conf conf = {
                 .schema_dir = c->schema_dir,
-                .format = {ews_decode_format_parse(c->format[0]),
-                           ews_decode_format_parse(c->format[1])},
+                .format = {c->format[0], c->format[1]},
                 .writer_schema = {c->writer_schema[0], c->writer_schema[1]},
                 .registry_url = c->registry_url,
                 .registry_user = c->registry_user,
@@ -421,7 +409,7 @@ static struct ews_in_kafka *main_input(const struct ews_config *c,
         struct ews_in_kafka_conf conf = {
                 .bootstrap_servers = c->bootstrap_servers,
                 .group_id = c->group_id,
-                .offset_reset = c->offset_reset,
+                .from_end = c->offset_reset == EWS_RESET_LATEST,
                 .topics = {c->topics[0], c->topics[1]},
                 .props = &c->consumer,
         };
@@ -549,8 +537,7 @@ int main(int argc, char **argv)
 
         if (rc >= 0)
                 return rc;
-        ews_log_setup(main_log_level(config.log_level),
-                      !strcmp(config.log_format, "json"));
+        ews_log_setup(config.log_level, config.log_format == EWS_LOG_JSON);
         main_signals();
         rc = 1;
         if (main_open(&ctx, errstr, sizeof(errstr))) {

@@ -241,9 +241,8 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
         }
         in->cb = *cb;
         memset(in->lag, 0xff, sizeof(in->lag));
-        in->start_offset = strcmp(conf->offset_reset, "latest")
-                                   ? RD_KAFKA_OFFSET_BEGINNING
-                                   : RD_KAFKA_OFFSET_END;
+        in->start_offset = conf->from_end ? RD_KAFKA_OFFSET_END
+                                          : RD_KAFKA_OFFSET_BEGINNING;
         for (i = 0; i < EWS_SOURCE_COUNT; i++)
                 snprintf(in->topics[i], sizeof(in->topics[i]), "%s",
                          conf->topics[i]);

@@ -45,7 +45,8 @@ struct ews_in_kafka_cb {
 struct ews_in_kafka_conf {
         const char *bootstrap_servers;
         const char *group_id;
-        const char *offset_reset;
+        bool from_end; /* where no position is stored: the end, else the
+                        * beginning */
         const char *topics[EWS_SOURCE_COUNT];
         const struct ews_config_props *props; /* over the settings above */
 };

@@ -62,6 +62,40 @@ int config_fail(struct config_ctx *ctx, size_t line, const char *key,
         return -1;
 }
 
+/* One of the key's names, or a failure listing them with what was given. */
+static int config_set_enum(struct config_ctx *ctx, const struct config_key *key,
+                           const char *value, size_t line)
+{
+        const struct config_enum *e = key->values;
+        char what[256];
+        size_t used;
+        int v, n = 0, last = -1;
+
+        for (v = 0; v < e->cnt; v++)
+                if (e->names[v] && !strcmp(e->names[v], value)) {
+                        *(int *)((char *)ctx->config + key->offset) = v;
+                        return 0;
+                }
+        for (v = 0; v < e->cnt; v++)
+                if (e->names[v])
+                        last = v;
+        used = (size_t)snprintf(what, sizeof(what), "expected");
+        for (v = 0; v < e->cnt && used < sizeof(what); v++) {
+                if (!e->names[v])
+                        continue;
+                used += (size_t)snprintf(what + used, sizeof(what) - used,
+                                         "%s%s",
+                                         !n++        ? " "
+                                         : v == last ? " or "
+                                                     : ", ",
+                                         e->names[v]);
+        }
+        if (used < sizeof(what))
+                snprintf(what + used, sizeof(what) - used, ", got '%.64s'",
+                         value);
+        return config_fail(ctx, line, key->path, what);
+}
+
 static int config_set_scalar(struct config_ctx *ctx,
                              const struct config_key *key, const char *value,
                              size_t line)
@@ -97,6 +131,8 @@ static int config_set_scalar(struct config_ctx *ctx,
                 else
                         *(double *)field = v;
                 return 0;
+        case CONFIG_ENUM:
+                return config_set_enum(ctx, key, value, line);
         case CONFIG_LIST:
         case CONFIG_FIT:
                 return config_fail(ctx, line, key->path, "expected a list");
@@ -356,38 +392,11 @@ static int config_check(struct config_ctx *ctx)
 {
         struct ews_config *config = ctx->config;
 
-        if (strcmp(config->offset_reset, "earliest") &&
-            strcmp(config->offset_reset, "latest"))
-                return config_fail(ctx, 0, "kafka.auto.offset.reset",
-                                   "expected earliest or latest");
-        for (int s = 0; s < EWS_SOURCE_COUNT; s++)
-                if (strcmp(config->format[s], "avro") &&
-                    strcmp(config->format[s], "confluent") &&
-                    strcmp(config->format[s], "json"))
-                        return config_fail(ctx, 0,
-                                           s ? "decode.campaign.format"
-                                             : "decode.usage.format",
-                                           "expected avro, confluent or json");
-        if ((!strcmp(config->format[0], "confluent") ||
-             !strcmp(config->format[1], "confluent")) &&
+        if ((config->format[0] == EWS_FORMAT_CONFLUENT ||
+             config->format[1] == EWS_FORMAT_CONFLUENT) &&
             !config->registry_url[0])
                 return config_fail(ctx, 0, "decode.registry.url",
                                    "the confluent format needs a registry");
-        if (strcmp(config->log_format, "text") &&
-            strcmp(config->log_format, "json"))
-                return config_fail(ctx, 0, "log.format",
-                                   "expected text or json");
-        if (strcmp(config->log_level, "error") &&
-            strcmp(config->log_level, "warn") &&
-            strcmp(config->log_level, "info") &&
-            strcmp(config->log_level, "debug"))
-                return config_fail(ctx, 0, "log.level",
-                                   "expected error, warn, info or debug");
-        if (strcmp(config->time_mode, "auto") &&
-            strcmp(config->time_mode, "event") &&
-            strcmp(config->time_mode, "wall"))
-                return config_fail(ctx, 0, "time.mode",
-                                   "expected auto, event or wall");
         if (config->rules.exit_share < config->rules.drop_share)
                 return config_fail(ctx, 0, "rules.user.disengaged.exit.share",
                                    "must not be below drop.share");

@@ -8,15 +8,35 @@
 
 #include <stdio.h>
 
+#include "decode/decode.h"
 #include "rules/rules.h"
 #include "score/score.h"
+#include "util/log.h"
 #include "util/props.h"
+
+/* The keys with a fixed set of values are parsed once, here, into these
+ * (and enum ews_decode_format, enum ews_log_level). */
+enum ews_offset_reset {
+        EWS_RESET_EARLIEST,
+        EWS_RESET_LATEST
+};
+
+enum ews_time_mode {
+        EWS_TIME_AUTO,  /* event time, and the wall clock on idle partitions */
+        EWS_TIME_EVENT, /* event time alone: replays, backfills */
+        EWS_TIME_WALL   /* the wall clock */
+};
+
+enum ews_log_format {
+        EWS_LOG_TEXT,
+        EWS_LOG_JSON
+};
 
 struct ews_config {
         /* kafka */
         char bootstrap_servers[1024];
         char group_id[256];
-        char offset_reset[16]; /* earliest | latest: where no position is */
+        enum ews_offset_reset offset_reset; /* where no position is */
         char topics[EWS_SOURCE_COUNT][256];
         char topic_alerts[256];
         char topic_dlq[256];
@@ -37,7 +57,7 @@ struct ews_config {
         int64_t account_active_window_ms; /* "active users" of an account */
         /* decode */
         char schema_dir[1024];
-        char format[EWS_SOURCE_COUNT][16]; /* avro, confluent, json */
+        enum ews_decode_format format[EWS_SOURCE_COUNT];
         char writer_schema[EWS_SOURCE_COUNT][1024];
         char registry_url[1024];
         char registry_user[256];
@@ -48,7 +68,7 @@ struct ews_config {
         int max_items;
         /* time */
         int64_t allowed_lateness_ms;
-        char time_mode[16];       /* auto | event | wall */
+        enum ews_time_mode time_mode;
         int64_t max_alert_age_ms; /* 0: off */
         /* delivery */
         int64_t outbox_resend_ms;
@@ -61,8 +81,8 @@ struct ews_config {
         int http_port; /* 0: no HTTP endpoint */
         char http_token[256];
         /* log */
-        char log_level[16];
-        char log_format[16];
+        enum ews_log_level log_level;
+        enum ews_log_format log_format;
 };
 
 /* Fills config with the defaults. */

@@ -14,6 +14,14 @@ enum config_type {
         CONFIG_DOUBLE,
         CONFIG_LIST, /* sequence of names into char[][EWS_NAME_MAX] */
         CONFIG_FIT,  /* sequence of fit rule mappings */
+        CONFIG_ENUM, /* one of names, into an int-sized enum */
+};
+
+/* An enumerated key's values: names[v] is the name of value v; NULL for
+ * numbers that are not a value. */
+struct config_enum {
+        const char *const *names;
+        int cnt;
 };
 
 struct config_key {
@@ -23,6 +31,7 @@ struct config_key {
         size_t size;       /* CONFIG_STR: buffer; CONFIG_LIST: entries */
         size_t cnt_offset; /* CONFIG_LIST: where the count lives */
         double min, max;
+        const struct config_enum *values; /* CONFIG_ENUM */
 };
 
 extern const struct config_key config_keys[];

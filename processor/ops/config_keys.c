@@ -6,24 +6,58 @@
 #include <stddef.h>
 #include <string.h>
 
-#define CK(path, type, field, min, max)                                        \
+#define CK(p, t, field, lo, hi)                                                \
         {                                                                      \
-                path, type, offsetof(struct ews_config, field),                \
-                        sizeof(((struct ews_config *)0)->field), 0, min, max   \
+                .path = p, .type = t,                                          \
+                .offset = offsetof(struct ews_config, field),                  \
+                .size = sizeof(((struct ews_config *)0)->field), .min = lo,    \
+                .max = hi                                                      \
         }
-#define CK_LIST(path, field, cnt)                                              \
+#define CK_LIST(p, field, cnt)                                                 \
         {                                                                      \
-                path, CONFIG_LIST, offsetof(struct ews_config, field),         \
-                        EWS_SCORE_LIST_MAX, offsetof(struct ews_config, cnt),  \
-                        0, 0                                                   \
+                .path = p, .type = CONFIG_LIST,                                \
+                .offset = offsetof(struct ews_config, field),                  \
+                .size = EWS_SCORE_LIST_MAX,                                    \
+                .cnt_offset = offsetof(struct ews_config, cnt)                 \
+        }
+#define CK_ENUM(p, field, v)                                                   \
+        {                                                                      \
+                .path = p, .type = CONFIG_ENUM,                                \
+                .offset = offsetof(struct ews_config, field),                  \
+                .size = sizeof(((struct ews_config *)0)->field), .values = &v  \
         }
 
 #define DAY_MS (86400.0 * 1000.0)
 
+static const char *const offset_reset_names[] = {
+        [EWS_RESET_EARLIEST] = "earliest", [EWS_RESET_LATEST] = "latest"};
+static const char *const format_names[] = {[EWS_FORMAT_AVRO] = "avro",
+                                           [EWS_FORMAT_CONFLUENT] = "confluent",
+                                           [EWS_FORMAT_JSON] = "json"};
+static const char *const time_mode_names[] = {[EWS_TIME_AUTO] = "auto",
+                                              [EWS_TIME_EVENT] = "event",
+                                              [EWS_TIME_WALL] = "wall"};
+static const char *const log_level_names[] = {[EWS_LOG_ERR] = "error",
+                                              [EWS_LOG_WARN] = "warn",
+                                              [EWS_LOG_INFO] = "info",
+                                              [EWS_LOG_DEBUG] = "debug"};
+static const char *const log_format_names[] = {
+        [EWS_LOG_TEXT] = "text", [EWS_LOG_JSON] = "json"};
+#define VALUES(names)                                                          \
+        {                                                                      \
+                names, (int)(sizeof(names) / sizeof(names[0]))                 \
+        }
+static const struct config_enum offset_reset_values =
+        VALUES(offset_reset_names);
+static const struct config_enum format_values = VALUES(format_names);
+static const struct config_enum time_mode_values = VALUES(time_mode_names);
+static const struct config_enum log_level_values = VALUES(log_level_names);
+static const struct config_enum log_format_values = VALUES(log_format_names);
+
 const struct config_key config_keys[] = {
         CK("kafka.bootstrap.servers", CONFIG_STR, bootstrap_servers, 0, 0),
         CK("kafka.group.id", CONFIG_STR, group_id, 0, 0),
-        CK("kafka.auto.offset.reset", CONFIG_STR, offset_reset, 0, 0),
+        CK_ENUM("kafka.auto.offset.reset", offset_reset, offset_reset_values),
         CK("kafka.batch.max", CONFIG_INT, batch_max, 1, 100000),
         CK("kafka.batch.wait", CONFIG_MS, batch_wait_ms, 1, 60000),
         CK("topics.usage", CONFIG_STR, topics[EWS_SOURCE_USAGE], 0, 0),
@@ -44,11 +78,11 @@ const struct config_key config_keys[] = {
         CK("scoring.account.active.window", CONFIG_MS, account_active_window_ms,
            3600000, 365 * DAY_MS),
         CK("decode.schema.dir", CONFIG_STR, schema_dir, 0, 0),
-        CK("decode.usage.format", CONFIG_STR, format[EWS_SOURCE_USAGE], 0, 0),
+        CK_ENUM("decode.usage.format", format[EWS_SOURCE_USAGE], format_values),
         CK("decode.usage.writer.schema", CONFIG_STR,
            writer_schema[EWS_SOURCE_USAGE], 0, 0),
-        CK("decode.campaign.format", CONFIG_STR, format[EWS_SOURCE_CAMPAIGN], 0,
-           0),
+        CK_ENUM("decode.campaign.format", format[EWS_SOURCE_CAMPAIGN],
+                format_values),
         CK("decode.campaign.writer.schema", CONFIG_STR,
            writer_schema[EWS_SOURCE_CAMPAIGN], 0, 0),
         CK("decode.registry.url", CONFIG_STR, registry_url, 0, 0),
@@ -77,8 +111,8 @@ const struct config_key config_keys[] = {
            score.sales_ready_points, 0, 1e9),
         CK("scoring.dedup.events", CONFIG_INT, score.dedup_events, 0,
            EWS_DEDUP_MAX),
-        {"scoring.fit", CONFIG_FIT, 0, 0, 0, 0, 0},
-        CK("time.mode", CONFIG_STR, time_mode, 0, 0),
+        {.path = "scoring.fit", .type = CONFIG_FIT},
+        CK_ENUM("time.mode", time_mode, time_mode_values),
         CK("time.max.alert.age", CONFIG_MS, max_alert_age_ms, 0, 3650 * DAY_MS),
         CK("rules.dwell", CONFIG_MS, rules.dwell_ms, 0, 365 * DAY_MS),
         CK("rules.cooldown", CONFIG_MS, rules.cooldown_ms, 0, 365 * DAY_MS),
@@ -112,8 +146,8 @@ const struct config_key config_keys[] = {
            rules.at_risk_min_level, 0, 1e9),
         CK("outbox.resend.interval", CONFIG_MS, outbox_resend_ms, 1000, DAY_MS),
         CK("leader.lease", CONFIG_MS, leader_lease_ms, 2000, 600000),
-        CK("log.level", CONFIG_STR, log_level, 0, 0),
-        CK("log.format", CONFIG_STR, log_format, 0, 0),
+        CK_ENUM("log.level", log_level, log_level_values),
+        CK_ENUM("log.format", log_format, log_format_values),
 };
 
 const size_t config_key_cnt = sizeof(config_keys) / sizeof(config_keys[0]);
@@ -154,8 +188,7 @@ void ews_config_defaults(struct ews_config *config)
         config_copy(config->bootstrap_servers,
                     sizeof(config->bootstrap_servers), "127.0.0.1:9092");
         config_copy(config->group_id, sizeof(config->group_id), "ews");
-        config_copy(config->offset_reset, sizeof(config->offset_reset),
-                    "earliest");
+        config->offset_reset = EWS_RESET_EARLIEST;
         config->batch_max = 2000;
         config->batch_wait_ms = 100;
         config_copy(config->topics[EWS_SOURCE_USAGE], 256, "product-usage");
@@ -174,8 +207,8 @@ void ews_config_defaults(struct ews_config *config)
         config->cache_users = 200000;
         config->account_active_window_ms = (int64_t)(7 * DAY_MS);
         config_copy(config->schema_dir, sizeof(config->schema_dir), "schemas");
-        config_copy(config->format[EWS_SOURCE_USAGE], 16, "avro");
-        config_copy(config->format[EWS_SOURCE_CAMPAIGN], 16, "avro");
+        config->format[EWS_SOURCE_USAGE] = EWS_FORMAT_AVRO;
+        config->format[EWS_SOURCE_CAMPAIGN] = EWS_FORMAT_AVRO;
         config->registry_timeout_ms = 5000;
         config->max_future_ms = (int64_t)DAY_MS;
         config->max_bytes = 65536;
@@ -199,7 +232,7 @@ void ews_config_defaults(struct ews_config *config)
         config->score.sales_ready_points = 100;
         config->score.dedup_events = 8;
         config_fit_defaults(&config->score);
-        config_copy(config->time_mode, sizeof(config->time_mode), "auto");
+        config->time_mode = EWS_TIME_AUTO;
         config->max_alert_age_ms = (int64_t)(3 * DAY_MS);
         config->rules.dwell_ms = 3600000;
         config->rules.cooldown_ms = 6 * 3600000;
@@ -219,6 +252,6 @@ void ews_config_defaults(struct ews_config *config)
         config->rules.at_risk_min_level = 3;
         config->outbox_resend_ms = 10000;
         config->leader_lease_ms = 10000;
-        config_copy(config->log_level, sizeof(config->log_level), "info");
-        config_copy(config->log_format, sizeof(config->log_format), "text");
+        config->log_level = EWS_LOG_INFO;
+        config->log_format = EWS_LOG_TEXT;
 }

@@ -43,6 +43,10 @@ void ews_config_print(const struct ews_config *config, FILE *fp)
                 case CONFIG_INT:
                         fprintf(fp, "%d\n", *(const int *)field);
                         break;
+                case CONFIG_ENUM:
+                        fprintf(fp, "%s\n",
+                                key->values->names[*(const int *)field]);
+                        break;
                 case CONFIG_MS:
                         fprintf(fp, "%lldms\n",
                                 (long long)*(const int64_t *)field);

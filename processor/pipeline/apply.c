@@ -25,7 +25,7 @@ int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
 int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
                            int64_t event_ms)
 {
-        int64_t w = (p->time_mode == TIME_WALL ? p->now_ms : event_ms) -
+        int64_t w = (p->time_mode == EWS_TIME_WALL ? p->now_ms : event_ms) -
                     p->config->allowed_lateness_ms;
 
         return w > watermark_ms ? w : watermark_ms;

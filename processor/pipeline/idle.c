@@ -14,7 +14,7 @@ static int64_t time_idle_target(const struct ews_pipeline *p,
 {
         int64_t now_wm = p->now_ms - p->config->allowed_lateness_ms;
 
-        if (p->time_mode == TIME_WALL || !part->watermark_ms)
+        if (p->time_mode == EWS_TIME_WALL || !part->watermark_ms)
                 return now_wm; /* never had an event: now is all there is */
         return part->watermark_ms +
                (p->now_ms - (part->idle_ms ? part->idle_ms : p->now_ms));
@@ -27,7 +27,7 @@ void pipeline_idle(struct ews_pipeline *p)
         int64_t target;
         size_t due = 0, i;
 
-        if (p->time_mode == TIME_EVENT || !p->in)
+        if (p->time_mode == EWS_TIME_EVENT || !p->in)
                 return;
         while ((part = ews_partitions_next(p->parts, &it))) {
                 /* A lagging, paused or just assigned partition is not
@@ -35,7 +35,7 @@ void pipeline_idle(struct ews_pipeline *p)
                 if (part->source != EWS_SOURCE_USAGE || !part->claimed ||
                     part->recovering || part->paused || part->failed ||
                     part->blocked ||
-                    (p->time_mode == TIME_AUTO &&
+                    (p->time_mode == EWS_TIME_AUTO &&
                      !ews_in_kafka_partition_at_end(p->in, EWS_SOURCE_USAGE,
                                                     part->partition)))
                         continue;

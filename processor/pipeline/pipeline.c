@@ -99,14 +99,12 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         batch_table_init(&p->accounts, sizeof(struct ews_account_delta));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
         batch_table_init(&p->cohorts, sizeof(struct batch_cohort));
-        p->time_mode = !strcmp(config->time_mode, "event")  ? TIME_EVENT
-                       : !strcmp(config->time_mode, "wall") ? TIME_WALL
-                                                            : TIME_AUTO;
+        p->time_mode = config->time_mode;
         if (!p->items || !p->usage || !p->campaign)
                 goto nomem;
         p->delivery = ews_delivery_new(config, decoder, store, out,
-                                       p->time_mode == TIME_EVENT, &p->stats,
-                                       errstr, errstr_size);
+                                       p->time_mode == EWS_TIME_EVENT,
+                                       &p->stats, errstr, errstr_size);
         if (!p->delivery)
                 goto fail;
         p->leader = ews_leader_new(config, store, p->delivery, &p->stats,

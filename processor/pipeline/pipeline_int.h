@@ -27,12 +27,6 @@ struct batch_item {
         int user;  /* index into the batch's users */
 };
 
-enum time_mode {
-        TIME_AUTO,
-        TIME_EVENT,
-        TIME_WALL
-};
-
 /* A message of the batch that goes to the dead-letter topic. */
 struct batch_dead {
         int msg;
@@ -73,7 +67,7 @@ struct ews_pipeline {
         struct ews_cohort_delta *commit_cohorts;
         size_t commit_cohorts_cap;
         struct ews_delivery *delivery;
-        enum time_mode time_mode;
+        enum ews_time_mode time_mode;
         int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
         struct ews_leader *leader;
         int64_t now_ms;  /* wall clock of the batch */
