@@ -1,5 +1,6 @@
 /* One partition's share of a batch: score, rules, then the commit. */
 #include "rules/rules.h"
+#include "util/hash.h"
 #include "score/score.h"
 #include "util/log.h"
 #include "pipeline/pipeline_int.h"
@@ -87,15 +88,6 @@ static void apply_arm(struct ews_pipeline *p, int32_t u)
                 ews_err("pipeline", "out of memory");
 }
 
-static uint32_t apply_hash(const char *s)
-{
-        uint32_t h = 2166136261u;
-
-        while (*s)
-                h = (h ^ (unsigned char)*s++) * 16777619u;
-        return h;
-}
-
 /* Adds to a cohort's day; ids too long for the key are told apart by
  * their hash. */
 static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
@@ -107,7 +99,7 @@ static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
         int i;
 
         snprintf(key, sizeof(key), "%c%lld:%08x:%.80s", kind, (long long)day,
-                 apply_hash(id), id);
+                 ews_hash32(id), id);
         i = batch_table_add(&p->cohorts, key, &added);
         if (i < 0) {
                 ews_err("pipeline", "out of memory");

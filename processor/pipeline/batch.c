@@ -1,17 +1,9 @@
 #include "pipeline/batch.h"
+#include "util/hash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t batch_hash(const char *s)
-{
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-        while (*s)
-                h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-        return h;
-}
 
 static const char *batch_id(const struct batch_table *table, size_t i)
 {
@@ -21,7 +13,7 @@ static const char *batch_id(const struct batch_table *table, size_t i)
 static size_t batch_slot(const struct batch_table *table, const char *id)
 {
         size_t mask = table->slot_cap - 1;
-        size_t i = (size_t)batch_hash(id) & mask;
+        size_t i = (size_t)ews_hash64(id) & mask;
 
         while (table->slots[i] >= 0 &&
                strcmp(batch_id(table, (size_t)table->slots[i]), id))

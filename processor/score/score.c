@@ -1,4 +1,5 @@
 #include "score/score.h"
+#include "util/hash.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -115,11 +116,7 @@ double ews_score_fit(const struct ews_score_conf *conf, uint32_t matched)
 
 uint32_t ews_score_event_hash(const char *event_id)
 {
-        uint32_t h = 2166136261u; /* FNV-1a */
-
-        while (*event_id)
-                h = (h ^ (unsigned char)*event_id++) * 16777619u;
-        return h;
+        return ews_hash32(event_id);
 }
 
 static bool score_fit_match(const struct ews_fit_rule *rule, const char *value)

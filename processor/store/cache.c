@@ -1,4 +1,5 @@
 #include "store/cache.h"
+#include "util/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,7 @@ struct ews_user_cache {
 
 static size_t cache_bucket(const struct ews_user_cache *cache, const char *id)
 {
-        uint64_t h = 1469598103934665603ULL;
-
-        while (*id)
-                h = (h ^ (unsigned char)*id++) * 1099511628211ULL;
-        return (size_t)h & (cache->bucket_cnt - 1);
+        return (size_t)ews_hash64(id) & (cache->bucket_cnt - 1);
 }
 
 struct ews_user_cache *ews_user_cache_new(size_t max_users)

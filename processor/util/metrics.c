@@ -1,4 +1,5 @@
 #include "util/metrics.h"
+#include "util/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -81,21 +82,6 @@ void ews_metrics_destroy(struct ews_metrics *metrics)
         free(metrics);
 }
 
-static int metrics_reserve(struct ews_metrics *metrics)
-{
-        size_t cap = metrics->cap ? metrics->cap * 2 : 64;
-        struct metrics_row *rows;
-
-        if (metrics->cnt < metrics->cap)
-                return 0;
-        rows = realloc(metrics->rows, cap * sizeof(*rows));
-        if (!rows)
-                return -1;
-        metrics->rows = rows;
-        metrics->cap = cap;
-        return 0;
-}
-
 /* A new row after the last one of the same name, so that a name's rows
  * stay together; NULL when out of memory or the type differs. */
 static struct metrics_row *metrics_row(struct ews_metrics *metrics,
@@ -113,7 +99,8 @@ static struct metrics_row *metrics_row(struct ews_metrics *metrics,
                                 goto fail;
                         at = i + 1;
                 }
-        if (!copy || metrics_reserve(metrics))
+        if (!copy || !ews_grow((void **)&metrics->rows, &metrics->cap,
+                               metrics->cnt + 1, sizeof(*metrics->rows)))
                 goto fail;
         memmove(&metrics->rows[at + 1], &metrics->rows[at],
                 (metrics->cnt - at) * sizeof(*metrics->rows));
