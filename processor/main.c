@@ -261,6 +261,8 @@ static int main_partitions_check(struct ews_in_kafka *in,
                 case EWS_STORE_ERROR:
                 case EWS_STORE_REJECTED:
                 case EWS_STORE_GONE:
+                case EWS_STORE_NOT_FOUND:
+                case EWS_STORE_HELD:
                         ews_err("main", "%s", errstr);
                         return -1;
                 }

@@ -120,8 +120,9 @@ static enum MHD_Result http_v1_locked(struct ews_http *http,
                                       const char *method, const char *path)
 {
         char kind[16], id[EWS_ID_MAX], errstr[512];
+        enum ews_store_result result = EWS_STORE_ERROR;
         json_t *json = NULL;
-        int found = -1, n = 0;
+        int n = 0;
 
         if (!http_authorized(http, connection))
                 return http_text(connection, 401, "bearer token required\n");
@@ -139,9 +140,9 @@ static enum MHD_Result http_v1_locked(struct ews_http *http,
         if (!strcmp(method, "DELETE")) {
                 if (strcmp(kind, "users"))
                         return http_text(connection, 405, "only users\n");
-                found = ews_store_user_erase(http->store, id, errstr,
-                                             sizeof(errstr));
-                if (found == 1) {
+                result = ews_store_user_erase(http->store, id, errstr,
+                                              sizeof(errstr));
+                if (result == EWS_STORE_OK) {
                         ews_info("http", "erased user %s", id);
                         return http_json(connection, 200,
                                          json_pack("{s:s, s:b}", "user_id", id,
@@ -150,34 +151,34 @@ static enum MHD_Result http_v1_locked(struct ews_http *http,
         } else if (!strcmp(kind, "users")) {
                 static struct ews_user user;
 
-                found = ews_store_user_get(http->store, id, &user, NULL, errstr,
-                                           sizeof(errstr));
-                if (found == 1)
+                result = ews_store_user_get(http->store, id, &user, NULL,
+                                            errstr, sizeof(errstr));
+                if (result == EWS_STORE_OK)
                         json = ews_json_user(&user, http->conf.half_life_ms, 0);
         } else if (!strcmp(kind, "accounts")) {
                 struct ews_account account;
 
-                found = ews_store_account_get(
+                result = ews_store_account_get(
                         http->store, id, http->conf.account_active_window_ms,
                         &account, errstr, sizeof(errstr));
-                if (found == 1)
+                if (result == EWS_STORE_OK)
                         json = ews_json_account(&account);
         } else if (!strcmp(kind, "campaigns")) {
                 struct ews_campaign campaign;
 
-                found = ews_store_campaign_get(http->store, id, &campaign,
-                                               errstr, sizeof(errstr));
-                if (found == 1)
+                result = ews_store_campaign_get(http->store, id, &campaign,
+                                                errstr, sizeof(errstr));
+                if (result == EWS_STORE_OK)
                         json = ews_json_campaign(&campaign);
         } else {
                 return http_text(connection, 404, "not found\n");
         }
-        if (found < 0) {
+        if (result == EWS_STORE_NOT_FOUND)
+                return http_text(connection, 404, "not found\n");
+        if (result != EWS_STORE_OK) {
                 ews_warn("http", "%s", errstr);
                 return http_text(connection, 503, "store unavailable\n");
         }
-        if (!found)
-                return http_text(connection, 404, "not found\n");
         return http_json(connection, 200, json);
 }
 

@@ -105,7 +105,7 @@ static bool leader_decide(struct ews_leader *leader, char kind, const char *id,
         int n, i, closed = 0;
 
         if (ews_store_cohort_get(leader->store, kind, id, c, errstr,
-                                 sizeof(errstr))) {
+                                 sizeof(errstr)) != EWS_STORE_OK) {
                 ews_warn("leader", "%s: %s", id, errstr);
                 leader->caught_up = false;
                 return true;
@@ -196,17 +196,17 @@ static bool leader_kind(struct ews_leader *leader, char kind,
 void ews_leader_cron(struct ews_leader *leader, int64_t now_ms)
 {
         int64_t token = 0, min_ms, closed_day;
+        enum ews_store_result result;
         char errstr[512];
-        int rc;
 
         leader->now_ms = now_ms;
         leader->caught_up = false;
-        rc = ews_store_lease(leader->store, leader->owner,
-                             leader->config->leader_lease_ms, &token, errstr,
-                             sizeof(errstr));
-        if (rc < 0)
+        result = ews_store_lease(leader->store, leader->owner,
+                                 leader->config->leader_lease_ms, &token,
+                                 errstr, sizeof(errstr));
+        if (result == EWS_STORE_ERROR)
                 ews_warn("leader", "lease: %s", errstr);
-        if (rc != 1) {
+        if (result != EWS_STORE_OK) {
                 if (leader->held)
                         ews_warn("leader", "no longer the leader");
                 leader->held = false;
@@ -222,7 +222,7 @@ void ews_leader_cron(struct ews_leader *leader, int64_t now_ms)
         leader->token = token;
         leader->stats->leader = 1;
         if (ews_store_min_watermark(leader->store, EWS_SOURCE_USAGE, &min_ms,
-                                    errstr, sizeof(errstr))) {
+                                    errstr, sizeof(errstr)) != EWS_STORE_OK) {
                 ews_warn("leader", "watermarks: %s", errstr);
                 return;
         }
@@ -240,6 +240,7 @@ void ews_leader_release(struct ews_leader *leader)
 {
         if (!leader->held)
                 return;
-        ews_store_lease_release(leader->store, leader->owner);
+        /* the store logs a failure; the lease then lapses with its TTL */
+        (void)ews_store_lease_release(leader->store, leader->owner);
         leader->held = false;
 }

@@ -8,16 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int leader_lease_call(struct ews_store *store, const char *owner,
-                             int64_t ttl_ms, const char *mode, int64_t *token,
-                             char *errstr, size_t errstr_size)
+/* scripts/lease.lua in mode "hold" or "release": EWS_STORE_OK when owner
+ * holds the lease (*token its token), EWS_STORE_HELD when not. */
+static enum ews_store_result leader_lease_call(struct ews_store *store,
+                                               const char *owner,
+                                               int64_t ttl_ms, const char *mode,
+                                               int64_t *token, char *errstr,
+                                               size_t errstr_size)
 {
+        enum ews_store_result result = EWS_STORE_ERROR;
         struct store_argv *a = &store->argv;
         redisReply *reply;
-        int rc = -1;
 
         if (store_connect(store, errstr, errstr_size))
-                return -1;
+                return EWS_STORE_ERROR;
         store_argv_reset(a);
         if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
             store_argv_add(a, "2", 1) ||
@@ -27,7 +31,7 @@ static int leader_lease_call(struct ews_store *store, const char *owner,
             store_argv_addf(a, "%lld", (long long)ttl_ms) ||
             store_argv_add(a, mode, strlen(mode))) {
                 snprintf(errstr, errstr_size, "out of memory");
-                return -1;
+                return EWS_STORE_ERROR;
         }
         reply = store_evalsha(store, store_script_lease, store->sha_lease,
                               errstr, errstr_size);
@@ -38,35 +42,49 @@ static int leader_lease_call(struct ews_store *store, const char *owner,
                 store_fail(store, errstr, errstr_size, "lease");
                 goto out;
         }
-        rc = (int)reply->element[0]->integer;
-        if (rc == 1 && store_parse_i64(reply->element[1]->str,
-                                       reply->element[1]->len, token))
-                rc = -1;
+        result =
+                reply->element[0]->integer == 1 ? EWS_STORE_OK : EWS_STORE_HELD;
+        if (result == EWS_STORE_OK &&
+            store_parse_i64(reply->element[1]->str, reply->element[1]->len,
+                            token)) {
+                snprintf(errstr, errstr_size, "lease: not a token");
+                result = EWS_STORE_ERROR;
+        }
 out:
         if (reply)
                 freeReplyObject(reply);
-        return rc;
+        return result;
 }
 
-int ews_store_lease(struct ews_store *store, const char *owner, int64_t ttl_ms,
-                    int64_t *token, char *errstr, size_t errstr_size)
+enum ews_store_result ews_store_lease(struct ews_store *store,
+                                      const char *owner, int64_t ttl_ms,
+                                      int64_t *token, char *errstr,
+                                      size_t errstr_size)
 {
         return leader_lease_call(store, owner, ttl_ms, "hold", token, errstr,
                                  errstr_size);
 }
 
-void ews_store_lease_release(struct ews_store *store, const char *owner)
+enum ews_store_result ews_store_lease_release(struct ews_store *store,
+                                              const char *owner)
 {
         char errstr[256];
         int64_t unused;
 
+        /* the script answers "not held" when it let go, as when it was not
+         * owner's: either way owner no longer holds it */
         if (leader_lease_call(store, owner, 1, "release", &unused, errstr,
-                              sizeof(errstr)) < 0)
+                              sizeof(errstr)) == EWS_STORE_ERROR) {
                 ews_warn("store", "lease release: %s", errstr);
+                return EWS_STORE_ERROR;
+        }
+        return EWS_STORE_OK;
 }
 
-int ews_store_min_watermark(struct ews_store *store, enum ews_source source,
-                            int64_t *min_ms, char *errstr, size_t errstr_size)
+enum ews_store_result ews_store_min_watermark(struct ews_store *store,
+                                              enum ews_source source,
+                                              int64_t *min_ms, char *errstr,
+                                              size_t errstr_size)
 {
         redisReply *reply;
         int64_t cnt = 0, w, i, min = 0;
@@ -74,36 +92,33 @@ int ews_store_min_watermark(struct ews_store *store, enum ews_source source,
 
         *min_ms = 0;
         if (store_connect(store, errstr, errstr_size))
-                return -1;
+                return EWS_STORE_ERROR;
         reply = redisCommand(store->redis, "GET %sm:%s", store->prefix,
                              store->topics[source]);
         if (!reply || (reply->type != REDIS_REPLY_STRING &&
                        reply->type != REDIS_REPLY_NIL)) {
                 if (reply)
                         freeReplyObject(reply);
-                store_fail(store, errstr, errstr_size, "watermarks");
-                return -1;
+                return store_fail(store, errstr, errstr_size, "watermarks");
         }
         if (reply->type == REDIS_REPLY_NIL ||
             store_parse_i64(reply->str, reply->len, &cnt) || cnt <= 0 ||
             cnt > EWS_PARTITIONS_MAX) {
                 freeReplyObject(reply);
-                return 0;
+                return EWS_STORE_OK; /* no partition count: none begun */
         }
         freeReplyObject(reply);
         for (i = 0; i < cnt; i++)
                 if (redisAppendCommand(store->redis, "HGET %sp:%s:%d watermark",
                                        store->prefix, store->topics[source],
-                                       (int)i) != REDIS_OK) {
-                        store_fail(store, errstr, errstr_size, "watermarks");
-                        return -1;
-                }
+                                       (int)i) != REDIS_OK)
+                        return store_fail(store, errstr, errstr_size,
+                                          "watermarks");
         for (i = 0; i < cnt; i++) {
                 if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
-                    !reply) {
-                        store_fail(store, errstr, errstr_size, "watermarks");
-                        return -1;
-                }
+                    !reply)
+                        return store_fail(store, errstr, errstr_size,
+                                          "watermarks");
                 if (reply->type != REDIS_REPLY_STRING ||
                     store_parse_i64(reply->str, reply->len, &w) || w <= 0)
                         rc = 1; /* a partition without one holds all back */
@@ -112,7 +127,7 @@ int ews_store_min_watermark(struct ews_store *store, enum ews_source source,
                 freeReplyObject(reply);
         }
         *min_ms = rc ? 0 : min;
-        return 0;
+        return EWS_STORE_OK;
 }
 
 enum ews_store_result
@@ -216,28 +231,27 @@ static void leader_field(struct ews_store_cohort *c, const char *name,
                 d->n = leader_i64(value);
 }
 
-int ews_store_cohort_get(struct ews_store *store, char kind, const char *id,
-                         struct ews_store_cohort *cohort, char *errstr,
-                         size_t errstr_size)
+enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
+                                           const char *id,
+                                           struct ews_store_cohort *cohort,
+                                           char *errstr, size_t errstr_size)
 {
         redisReply *reply;
         char key[128];
         size_t i;
-        int rc;
 
         memset(cohort, 0, sizeof(*cohort));
         cohort->kind = kind;
         snprintf(cohort->id, sizeof(cohort->id), "%s", id);
         cohort->account.first_day = cohort->account.last_day = -1;
         if (store_connect(store, errstr, errstr_size))
-                return -1;
+                return EWS_STORE_ERROR;
         snprintf(key, sizeof(key), "%s%cb:", store->prefix, kind);
         reply = redisCommand(store->redis, "HGETALL %s%s", key, id);
         if (!reply || reply->type != REDIS_REPLY_ARRAY) {
                 if (reply)
                         freeReplyObject(reply);
-                store_fail(store, errstr, errstr_size, "cohort");
-                return -1;
+                return store_fail(store, errstr, errstr_size, "cohort");
         }
         for (i = 0; i + 1 < reply->elements; i += 2)
                 if (reply->element[i]->type == REDIS_REPLY_STRING &&
@@ -248,10 +262,12 @@ int ews_store_cohort_get(struct ews_store *store, char kind, const char *id,
         qsort(cohort->days, (size_t)cohort->day_cnt, sizeof(cohort->days[0]),
               leader_day_cmp);
         if (kind != EWS_COHORT_CAMPAIGN)
-                return 0;
-        rc = ews_store_campaign_get(store, id, &cohort->info, errstr,
-                                    errstr_size);
-        return rc < 0 ? -1 : 0;
+                return EWS_STORE_OK;
+        /* a campaign without c:<id> is decided with its fields zeroed */
+        if (ews_store_campaign_get(store, id, &cohort->info, errstr,
+                                   errstr_size) == EWS_STORE_ERROR)
+                return EWS_STORE_ERROR;
+        return EWS_STORE_OK;
 }
 
 static int leader_state_args(struct store_argv *a,

@@ -28,14 +28,16 @@ static redisReply *read_command(struct ews_store *store, char *errstr,
         return reply;
 }
 
-int ews_store_user_get(struct ews_store *store, const char *user_id,
-                       struct ews_user *user, int32_t *partition, char *errstr,
-                       size_t errstr_size)
+enum ews_store_result ews_store_user_get(struct ews_store *store,
+                                         const char *user_id,
+                                         struct ews_user *user,
+                                         int32_t *partition, char *errstr,
+                                         size_t errstr_size)
 {
+        enum ews_store_result result = EWS_STORE_NOT_FOUND;
         char key[512];
         redisReply *reply;
         int32_t unused;
-        int rc;
 
         if (!partition)
                 partition = &unused;
@@ -43,17 +45,19 @@ int ews_store_user_get(struct ews_store *store, const char *user_id,
         snprintf(key, sizeof(key), "%su:%s", store->prefix, user_id);
         reply = read_command(store, errstr, errstr_size, "GET %s", key);
         if (!reply)
-                return -1;
+                return EWS_STORE_ERROR;
         memset(user, 0, sizeof(*user));
         snprintf(user->user_id, sizeof(user->user_id), "%s", user_id);
-        rc = reply->type == REDIS_REPLY_STRING;
-        if (rc && ews_user_unpack(user, partition, (unsigned char *)reply->str,
-                                  reply->len)) {
+        if (reply->type == REDIS_REPLY_STRING)
+                result = EWS_STORE_OK;
+        if (result == EWS_STORE_OK &&
+            ews_user_unpack(user, partition, (unsigned char *)reply->str,
+                            reply->len)) {
                 snprintf(errstr, errstr_size, "%s: not a packed user", key);
-                rc = -1;
+                result = EWS_STORE_ERROR;
         }
         freeReplyObject(reply);
-        return rc;
+        return result;
 }
 
 static double read_double(redisReply *r)
@@ -66,9 +70,11 @@ static int64_t read_i64(redisReply *r)
         return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
 }
 
-int ews_store_account_get(struct ews_store *store, const char *account_id,
-                          int64_t active_window_ms, struct ews_account *account,
-                          char *errstr, size_t errstr_size)
+enum ews_store_result ews_store_account_get(struct ews_store *store,
+                                            const char *account_id,
+                                            int64_t active_window_ms,
+                                            struct ews_account *account,
+                                            char *errstr, size_t errstr_size)
 {
         char key[512], members[512];
         redisReply *reply;
@@ -79,11 +85,11 @@ int ews_store_account_get(struct ews_store *store, const char *account_id,
         snprintf(key, sizeof(key), "%sa:%s", store->prefix, account_id);
         reply = read_command(store, errstr, errstr_size, "HMGET %s e er", key);
         if (!reply)
-                return -1;
+                return EWS_STORE_ERROR;
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
             reply->element[1]->type != REDIS_REPLY_STRING) {
                 freeReplyObject(reply);
-                return 0;
+                return EWS_STORE_NOT_FOUND; /* no roll-up: no account */
         }
         account->engagement = read_double(reply->element[0]);
         account->engagement_ref_ms = (int64_t)read_double(reply->element[1]);
@@ -93,26 +99,27 @@ int ews_store_account_get(struct ews_store *store, const char *account_id,
                  account_id);
         reply = read_command(store, errstr, errstr_size, "ZCARD %s", members);
         if (!reply)
-                return -1;
+                return EWS_STORE_ERROR;
         account->users = reply->integer;
         freeReplyObject(reply);
         reply = read_command(
                 store, errstr, errstr_size, "ZCOUNT %s %lld +inf", members,
                 (long long)(account->engagement_ref_ms - active_window_ms));
         if (!reply)
-                return -1;
+                return EWS_STORE_ERROR;
         account->active_users = reply->integer;
         freeReplyObject(reply);
-        return 1;
+        return EWS_STORE_OK;
 }
 
-int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
-                           struct ews_campaign *campaign, char *errstr,
-                           size_t errstr_size)
+enum ews_store_result ews_store_campaign_get(struct ews_store *store,
+                                             const char *campaign_id,
+                                             struct ews_campaign *campaign,
+                                             char *errstr, size_t errstr_size)
 {
+        enum ews_store_result result = EWS_STORE_NOT_FOUND;
         char key[512];
         redisReply *reply, **f;
-        int rc = 0;
 
         memset(campaign, 0, sizeof(*campaign));
         snprintf(campaign->campaign_id, sizeof(campaign->campaign_id), "%s",
@@ -123,13 +130,13 @@ int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
                              "spend signups activated",
                              key);
         if (!reply)
-                return -1;
+                return EWS_STORE_ERROR;
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 8)
                 goto out;
         f = reply->element;
         for (size_t i = 0; i < 8; i++)
                 if (f[i]->type == REDIS_REPLY_STRING)
-                        rc = 1;
+                        result = EWS_STORE_OK; /* any field: it exists */
         if (f[0]->type == REDIS_REPLY_STRING)
                 snprintf(campaign->name, sizeof(campaign->name), "%s",
                          f[0]->str);
@@ -147,24 +154,26 @@ int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
         campaign->activated = read_i64(f[7]);
 out:
         freeReplyObject(reply);
-        return rc;
+        return result;
 }
 
 /* scripts/erase.lua: removes the user's state and timer and its
  * membership of its account, and takes a new epoch for its partition. */
-int ews_store_user_erase(struct ews_store *store, const char *user_id,
-                         char *errstr, size_t errstr_size)
+enum ews_store_result ews_store_user_erase(struct ews_store *store,
+                                           const char *user_id, char *errstr,
+                                           size_t errstr_size)
 {
         static struct ews_user user;
+        enum ews_store_result result;
         char keys[4][512];
         int32_t partition;
         redisReply *reply;
-        int found, rc;
 
-        found = ews_store_user_get(store, user_id, &user, &partition, errstr,
-                                   errstr_size);
-        if (found <= 0)
-                return found;
+        /* the partition and account name the keys to erase */
+        result = ews_store_user_get(store, user_id, &user, &partition, errstr,
+                                    errstr_size);
+        if (result != EWS_STORE_OK)
+                return result;
         snprintf(keys[0], sizeof(keys[0]), "%su:%s", store->prefix, user_id);
         snprintf(keys[1], sizeof(keys[1]), "%st:%s:%d", store->prefix,
                  store->topics[EWS_SOURCE_USAGE], (int)partition);
@@ -177,8 +186,11 @@ int ews_store_user_erase(struct ews_store *store, const char *user_id,
                              keys[0], keys[1], keys[2], keys[3], user_id,
                              user.account_id[0] ? "1" : "0");
         if (!reply)
-                return -1;
-        rc = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+                return EWS_STORE_ERROR;
+        /* 0: erased by another call since the read */
+        result = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1
+                         ? EWS_STORE_OK
+                         : EWS_STORE_NOT_FOUND;
         freeReplyObject(reply);
-        return rc;
+        return result;
 }

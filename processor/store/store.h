@@ -48,12 +48,16 @@ struct ews_store_conf {
         const char *password; /* AUTH: NULL or "" for none */
 };
 
+/* What every fallible store call returns: EWS_STORE_OK, EWS_STORE_ERROR
+ * with errstr set, and only the other values its comment names. */
 enum ews_store_result {
         EWS_STORE_ERROR = -1, /* connection or reply: outcome unknown */
         EWS_STORE_OK = 0,
-        EWS_STORE_FENCED = 1,   /* epoch or offset did not match: reclaim */
-        EWS_STORE_REJECTED = 2, /* the script refused the data: not retried */
-        EWS_STORE_GONE = 3,     /* the subject expired: nothing written */
+        EWS_STORE_FENCED = 1,    /* epoch or offset did not match: reclaim */
+        EWS_STORE_REJECTED = 2,  /* the script refused the data: not retried */
+        EWS_STORE_GONE = 3,      /* the subject expired: nothing written */
+        EWS_STORE_NOT_FOUND = 4, /* a read or an erase found no subject */
+        EWS_STORE_HELD = 5,      /* another instance holds the lease */
 };
 
 struct ews_fence {
@@ -187,7 +191,8 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                                            char *errstr, size_t errstr_size);
 
 /* Applies commit atomically if the fence still matches; on success the
- * users are cached under the commit's partition. */
+ * users are cached under the commit's partition. EWS_STORE_FENCED when the
+ * fence did not match, EWS_STORE_REJECTED when the script refused it. */
 enum ews_store_result ews_store_commit(struct ews_store *store,
                                        const struct ews_commit *commit,
                                        char *errstr, size_t errstr_size);
@@ -214,24 +219,37 @@ struct ews_campaign {
         int64_t activated;
 };
 
-/* Reads for inspection: 1 when found, 0 when not, -1 on error. The
- * user's partition (of the usage topic) into *partition unless NULL. */
-int ews_store_user_get(struct ews_store *store, const char *user_id,
-                       struct ews_user *user, int32_t *partition, char *errstr,
-                       size_t errstr_size);
+/* Reads for inspection: EWS_STORE_OK when found, EWS_STORE_NOT_FOUND when
+ * not, EWS_STORE_ERROR with errstr. The user's partition (of the usage
+ * topic) into *partition unless NULL. */
+enum ews_store_result ews_store_user_get(struct ews_store *store,
+                                         const char *user_id,
+                                         struct ews_user *user,
+                                         int32_t *partition, char *errstr,
+                                         size_t errstr_size);
 
 /* Erasure of a user's personal data (privacy requests): its state, its
  * inactivity timer, its membership of its account. Counters and account
- * scores keep what they summed, without the user's identity. 1 erased, 0
- * not found, -1 error. */
-int ews_store_user_erase(struct ews_store *store, const char *user_id,
-                         char *errstr, size_t errstr_size);
-int ews_store_account_get(struct ews_store *store, const char *account_id,
-                          int64_t active_window_ms, struct ews_account *account,
-                          char *errstr, size_t errstr_size);
-int ews_store_campaign_get(struct ews_store *store, const char *campaign_id,
-                           struct ews_campaign *campaign, char *errstr,
-                           size_t errstr_size);
+ * scores keep what they summed, without the user's identity.
+ * EWS_STORE_OK erased, EWS_STORE_NOT_FOUND no such user, EWS_STORE_ERROR. */
+enum ews_store_result ews_store_user_erase(struct ews_store *store,
+                                           const char *user_id, char *errstr,
+                                           size_t errstr_size);
+
+/* EWS_STORE_OK when the account has a roll-up, EWS_STORE_NOT_FOUND when
+ * not, EWS_STORE_ERROR. */
+enum ews_store_result ews_store_account_get(struct ews_store *store,
+                                            const char *account_id,
+                                            int64_t active_window_ms,
+                                            struct ews_account *account,
+                                            char *errstr, size_t errstr_size);
+
+/* EWS_STORE_OK when the campaign has any field, EWS_STORE_NOT_FOUND when
+ * not, EWS_STORE_ERROR. */
+enum ews_store_result ews_store_campaign_get(struct ews_store *store,
+                                             const char *campaign_id,
+                                             struct ews_campaign *campaign,
+                                             char *errstr, size_t errstr_size);
 
 /* Calls cb for up to max records of the outbox, *left to how many it
  * holds. */
@@ -264,15 +282,24 @@ enum ews_store_result ews_store_outbox_len(struct ews_store *store,
                                            char *errstr, size_t errstr_size);
 
 /* The leader's lease: takes it when free, renews it when owner holds it.
- * 1 with *token the fencing token, 0 when another holds it, -1 error. */
-int ews_store_lease(struct ews_store *store, const char *owner, int64_t ttl_ms,
-                    int64_t *token, char *errstr, size_t errstr_size);
-void ews_store_lease_release(struct ews_store *store, const char *owner);
+ * EWS_STORE_OK with *token the fencing token, EWS_STORE_HELD when another
+ * holds it, EWS_STORE_ERROR. */
+enum ews_store_result ews_store_lease(struct ews_store *store,
+                                      const char *owner, int64_t ttl_ms,
+                                      int64_t *token, char *errstr,
+                                      size_t errstr_size);
+
+/* Lets the lease go if owner holds it: EWS_STORE_OK (also when it did
+ * not), or EWS_STORE_ERROR, which it logs as well. */
+enum ews_store_result ews_store_lease_release(struct ews_store *store,
+                                              const char *owner);
 
 /* The smallest stored watermark over every partition of source's topic;
- * 0 when one has none yet. 0 or -1 on error. */
-int ews_store_min_watermark(struct ews_store *store, enum ews_source source,
-                            int64_t *min_ms, char *errstr, size_t errstr_size);
+ * 0 when one has none yet. EWS_STORE_OK or EWS_STORE_ERROR. */
+enum ews_store_result ews_store_min_watermark(struct ews_store *store,
+                                              enum ews_source source,
+                                              int64_t *min_ms, char *errstr,
+                                              size_t errstr_size);
 
 /* Ids queued for a decision by upto_day, at most max. */
 enum ews_store_result
@@ -293,14 +320,19 @@ struct ews_store_cohort {
         struct ews_campaign info; /* campaigns: c:<id> */
 };
 
-int ews_store_cohort_get(struct ews_store *store, char kind, const char *id,
-                         struct ews_store_cohort *cohort, char *errstr,
-                         size_t errstr_size);
+/* Reads a cohort and, for a campaign, its c:<id>: EWS_STORE_OK (an absent
+ * cohort reads empty) or EWS_STORE_ERROR. */
+enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
+                                           const char *id,
+                                           struct ews_store_cohort *cohort,
+                                           char *errstr, size_t errstr_size);
 
 /* Writes the leader's decision if token still holds the lease: the state,
  * day fields before drop_before_day deleted, the id queued again at the
  * first remaining day (not before next_day), the outbox records.
- * EWS_STORE_GONE when the cohort hash has expired: nothing written. */
+ * EWS_STORE_GONE when the cohort hash has expired: nothing written;
+ * EWS_STORE_FENCED when the lease is gone, EWS_STORE_REJECTED when the
+ * script refused the data. */
 enum ews_store_result
 ews_store_cohort_commit(struct ews_store *store, const char *owner,
                         int64_t token, const struct ews_store_cohort *cohort,

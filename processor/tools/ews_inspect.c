@@ -35,9 +35,10 @@ int main(int argc, char **argv)
         const char *config_path = NULL, *kind, *id;
         struct ews_store *store = NULL;
         struct ews_store_conf store_conf;
+        enum ews_store_result result = EWS_STORE_ERROR;
         json_t *json = NULL;
         char errstr[1024];
-        int opt, found = -1, now = 0, rc = 1;
+        int opt, now = 0, rc = 1;
 
         while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
                 switch (opt) {
@@ -88,8 +89,9 @@ int main(int argc, char **argv)
                 goto fail;
 
         if (!strcmp(kind, "erase")) {
-                found = ews_store_user_erase(store, id, errstr, sizeof(errstr));
-                if (found == 1)
+                result =
+                        ews_store_user_erase(store, id, errstr, sizeof(errstr));
+                if (result == EWS_STORE_OK)
                         json = json_pack("{s:s, s:b}", "user_id", id, "erased",
                                          1);
                 kind = "user";
@@ -98,34 +100,34 @@ int main(int argc, char **argv)
                 struct timespec ts;
 
                 clock_gettime(CLOCK_REALTIME, &ts);
-                found = ews_store_user_get(store, id, &user, NULL, errstr,
-                                           sizeof(errstr));
-                if (found == 1)
+                result = ews_store_user_get(store, id, &user, NULL, errstr,
+                                            sizeof(errstr));
+                if (result == EWS_STORE_OK)
                         json = ews_json_user(&user, config.score.half_life_ms,
                                              now ? (int64_t)ts.tv_sec * 1000
                                                  : 0);
         } else if (!strcmp(kind, "account")) {
                 struct ews_account account;
 
-                found = ews_store_account_get(store, id,
-                                              config.account_active_window_ms,
-                                              &account, errstr, sizeof(errstr));
-                if (found == 1)
+                result = ews_store_account_get(
+                        store, id, config.account_active_window_ms, &account,
+                        errstr, sizeof(errstr));
+                if (result == EWS_STORE_OK)
                         json = ews_json_account(&account);
         } else {
                 struct ews_campaign campaign;
 
-                found = ews_store_campaign_get(store, id, &campaign, errstr,
-                                               sizeof(errstr));
-                if (found == 1)
+                result = ews_store_campaign_get(store, id, &campaign, errstr,
+                                                sizeof(errstr));
+                if (result == EWS_STORE_OK)
                         json = ews_json_campaign(&campaign);
         }
-        if (found < 0)
-                goto fail;
-        if (!found) {
+        if (result == EWS_STORE_NOT_FOUND) {
                 fprintf(stderr, "ews-inspect: no %s %s\n", kind, id);
                 goto out;
         }
+        if (result != EWS_STORE_OK)
+                goto fail;
         if (!json || json_dumpf(json, stdout,
                                 JSON_INDENT(2) | JSON_SORT_KEYS |
                                         JSON_REAL_PRECISION(17))) {

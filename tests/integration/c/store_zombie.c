@@ -95,7 +95,7 @@ static void test_zombie(void **state)
         c = store_open();
         assert_int_equal(ews_store_user_get(c, "u-z", &user, NULL, errstr,
                                             sizeof(errstr)),
-                         1);
+                         EWS_STORE_OK);
         assert_float_equal(user.engagement, 2.0, 0);
         assert_int_equal(ews_store_fence_claim(c, EWS_SOURCE_USAGE, 0, &fc,
                                                errstr, sizeof(errstr)),
