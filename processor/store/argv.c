@@ -74,6 +74,37 @@ int store_argv_addf(struct store_argv *a, const char *fmt, ...)
         return 0;
 }
 
+/* The hot path's two shapes, without printf: an integer, and a key made
+ * of up to three parts (prefix, class, id). */
+int store_argv_i64(struct store_argv *a, int64_t v)
+{
+        char buf[24], *p = buf + sizeof(buf);
+        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+        do
+                *--p = (char)('0' + u % 10);
+        while (u /= 10);
+        if (v < 0)
+                *--p = '-';
+        return store_argv_add(a, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+int store_argv_cat(struct store_argv *a, const char *s1, const char *s2,
+                   const char *s3)
+{
+        size_t l1 = strlen(s1), l2 = strlen(s2), l3 = strlen(s3);
+
+        if (argv_reserve(a, l1 + l2 + l3))
+                return -1;
+        memcpy(a->buf + a->used, s1, l1);
+        memcpy(a->buf + a->used + l1, s2, l2);
+        memcpy(a->buf + a->used + l1 + l2, s3, l3);
+        a->off[a->cnt] = a->used;
+        a->len[a->cnt++] = l1 + l2 + l3;
+        a->used += l1 + l2 + l3;
+        return 0;
+}
+
 void store_argv_reset(struct store_argv *a)
 {
         a->cnt = 0;

@@ -19,7 +19,7 @@ static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
         size_t i;
 
         if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
-            store_argv_addf(a, "%zu", commit_key_cnt(commit)) ||
+            store_argv_i64(a, (int64_t)commit_key_cnt(commit)) ||
             store_add_partition_key(store, a, 'p', commit->source,
                                     commit->partition) ||
             store_add_partition_key(store, a, 't', commit->source,
@@ -30,20 +30,20 @@ static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
             store_argv_addf(a, "%saq", store->prefix))
                 return -1;
         for (i = 0; i < commit->user_cnt; i++)
-                if (store_argv_addf(a, "%su:%s", store->prefix,
-                                    commit->users[i].user->user_id))
+                if (store_argv_cat(a, store->prefix,
+                                   "u:", commit->users[i].user->user_id))
                         return -1;
         for (i = 0; i < commit->campaign_cnt; i++)
-                if (store_argv_addf(a, "%sc:%s", store->prefix,
-                                    commit->campaigns[i].campaign_id))
+                if (store_argv_cat(a, store->prefix,
+                                   "c:", commit->campaigns[i].campaign_id))
                         return -1;
         for (i = 0; i < commit->account_cnt; i++)
-                if (store_argv_addf(a, "%sa:%s", store->prefix,
-                                    commit->accounts[i].account_id))
+                if (store_argv_cat(a, store->prefix,
+                                   "a:", commit->accounts[i].account_id))
                         return -1;
         for (i = 0; i < commit->account_cnt; i++)
-                if (store_argv_addf(a, "%sam:%s", store->prefix,
-                                    commit->accounts[i].account_id))
+                if (store_argv_cat(a, store->prefix,
+                                   "am:", commit->accounts[i].account_id))
                         return -1;
         for (i = 0; i < commit->cohort_cnt; i++)
                 if (store_argv_addf(a, "%s%cb:%s", store->prefix,
@@ -68,12 +68,11 @@ static int commit_users(struct ews_store *store,
                 if (len < 0 ||
                     store_argv_add(a, su->user->user_id,
                                    strlen(su->user->user_id)) ||
-                    store_argv_addf(a, "%lld", (long long)su->deadline_ms) ||
+                    store_argv_i64(a, su->deadline_ms) ||
                     store_argv_add(a, (const char *)store->packed,
                                    (size_t)len) ||
-                    store_argv_addf(a, "%lld",
-                                    (long long)su->user->last_activity_ms) ||
-                    store_argv_addf(a, "%d", su->account + 1))
+                    store_argv_i64(a, su->user->last_activity_ms) ||
+                    store_argv_i64(a, su->account + 1))
                         return -1;
         }
         return 0;
@@ -85,25 +84,21 @@ static int commit_args(struct ews_store *store, const struct ews_commit *commit)
         size_t i;
 
         store_argv_reset(a);
-        if (commit_keys(store, commit) ||
-            store_argv_addf(a, "%lld", (long long)commit->epoch) ||
+        if (commit_keys(store, commit) || store_argv_i64(a, commit->epoch) ||
             (commit->expected_offset >= 0
-                     ? store_argv_addf(a, "%lld",
-                                       (long long)commit->expected_offset)
+                     ? store_argv_i64(a, commit->expected_offset)
                      : store_argv_add(a, "", 0)) ||
-            (commit->next_offset >= 0
-                     ? store_argv_addf(a, "%lld",
-                                       (long long)commit->next_offset)
-                     : store_argv_add(a, "", 0)) ||
-            store_argv_addf(a, "%lld", (long long)commit->watermark_ms) ||
-            store_argv_addf(a, "%zu", commit->user_cnt) ||
-            store_argv_addf(a, "%zu", commit->campaign_cnt) ||
-            store_argv_addf(a, "%zu", commit->account_cnt) ||
-            store_argv_addf(a, "%lld", (long long)store->conf.retention_ms) ||
+            (commit->next_offset >= 0 ? store_argv_i64(a, commit->next_offset)
+                                      : store_argv_add(a, "", 0)) ||
+            store_argv_i64(a, commit->watermark_ms) ||
+            store_argv_i64(a, (int64_t)commit->user_cnt) ||
+            store_argv_i64(a, (int64_t)commit->campaign_cnt) ||
+            store_argv_i64(a, (int64_t)commit->account_cnt) ||
+            store_argv_i64(a, store->conf.retention_ms) ||
             store_argv_addf(a, "%.17g", store->conf.half_life_ms) ||
-            store_argv_addf(a, "%lld", (long long)commit->idle_ms) ||
-            store_argv_addf(a, "%zu", commit->outbox_cnt) ||
-            store_argv_addf(a, "%zu", commit->cohort_cnt) ||
+            store_argv_i64(a, commit->idle_ms) ||
+            store_argv_i64(a, (int64_t)commit->outbox_cnt) ||
+            store_argv_i64(a, (int64_t)commit->cohort_cnt) ||
             commit_users(store, commit))
                 return -1;
         for (i = 0; i < commit->campaign_cnt; i++) {
@@ -115,16 +110,15 @@ static int commit_args(struct ews_store *store, const struct ews_commit *commit)
                     (c->has_target ? store_argv_addf(a, "%.17g",
                                                      c->target_activation_rate)
                                    : store_argv_add(a, "", 0)) ||
-                    store_argv_addf(a, "%lld", (long long)c->launched_ms) ||
+                    store_argv_i64(a, c->launched_ms) ||
                     store_argv_addf(a, "%.17g", c->spend_add) ||
-                    store_argv_addf(a, "%lld", (long long)c->signups_add) ||
-                    store_argv_addf(a, "%lld", (long long)c->activated_add))
+                    store_argv_i64(a, c->signups_add) ||
+                    store_argv_i64(a, c->activated_add))
                         return -1;
         }
         for (i = 0; i < commit->account_cnt; i++)
                 if (store_argv_addf(a, "%.17g", commit->accounts[i].points) ||
-                    store_argv_addf(a, "%lld",
-                                    (long long)commit->accounts[i].at_ms))
+                    store_argv_i64(a, commit->accounts[i].at_ms))
                         return -1;
         for (i = 0; i < commit->outbox_cnt; i++)
                 if (store_argv_add(a, commit->outbox[i].id,
@@ -137,9 +131,8 @@ static int commit_args(struct ews_store *store, const struct ews_commit *commit)
 
                 if (store_argv_add(a, &h->kind, 1) ||
                     store_argv_add(a, h->id, strlen(h->id)) ||
-                    store_argv_addf(a, "%lld", (long long)h->day) ||
-                    store_argv_addf(a, "%lld", (long long)h->n) ||
-                    store_argv_addf(a, "%lld", (long long)h->k))
+                    store_argv_i64(a, h->day) || store_argv_i64(a, h->n) ||
+                    store_argv_i64(a, h->k))
                         return -1;
         }
         return 0;

@@ -49,6 +49,10 @@ int store_argv_add(struct store_argv *a, const char *s, size_t len);
 __attribute__((format(printf, 2, 3)))
 #endif
 int store_argv_addf(struct store_argv *a, const char *fmt, ...);
+/* An integer in decimal; s1 s2 s3 concatenated (keys). Both 0 or -1. */
+int store_argv_i64(struct store_argv *a, int64_t v);
+int store_argv_cat(struct store_argv *a, const char *s1, const char *s2,
+                   const char *s3);
 void store_argv_reset(struct store_argv *a);
 /* Fixes the pointers once all arguments are in. */
 void store_argv_finish(struct store_argv *a);

@@ -66,6 +66,11 @@ for i = 0, nh - 1 do
     return redis.error_reply('ews: bad cohort delta')
   end
 end
+-- An account's expiry and its stale members are looked after once a day
+-- (of the idle clock, a wall clock), not at every commit: its hash keeps
+-- the day in 'x'. The expiry is then the retention plus a day, so that an
+-- account still lives at least the retention after its last event.
+local day = string.format('%d', math.floor(tonumber(ARGV[10]) / 86400000))
 local folded = {}
 for i = 0, na - 1 do
   local b, key = ab + i * 2, KEYS[ka + i]
@@ -73,12 +78,13 @@ for i = 0, na - 1 do
   if not p or not t then
     return redis.error_reply('ews: bad account points')
   end
-  local cur = redis.call('HMGET', key, 'e', 'er')
+  local cur = redis.call('HMGET', key, 'e', 'er', 'x')
   local e, er = tonumber(cur[1]) or 0, tonumber(cur[2]) or 0
   if er == 0 then e, er = e + p, t
   elseif t >= er then e, er = e * 2 ^ (-(t - er) / hl) + p, t
   else e = e + p * 2 ^ (-(er - t) / hl) end
-  folded[i] = {string.format('%.17g', e), string.format('%.17g', er)}
+  folded[i] = {string.format('%.17g', e), string.format('%d', er),
+               cur[3] ~= day}
 end
 for i = 0, nu - 1 do
   local b, key = ub + i * 5, KEYS[6 + i]
@@ -86,8 +92,12 @@ for i = 0, nu - 1 do
   if ARGV[b + 1] == '0' then redis.call('ZREM', KEYS[2], ARGV[b])
   else redis.call('ZADD', KEYS[2], ARGV[b + 1], ARGV[b]) end
   local acc = tonumber(ARGV[b + 4])
-  if acc > 0 and ARGV[b + 3] ~= '0' then
-    redis.call('ZADD', KEYS[km + acc - 1], 'GT', ARGV[b + 3], ARGV[b])
+  -- a member new to the set (or a set made anew) gets the expiry now: the
+  -- account's daily look may have been done today already
+  if acc > 0 and ARGV[b + 3] ~= '0' and
+     redis.call('ZADD', KEYS[km + acc - 1], 'GT', ARGV[b + 3], ARGV[b]) == 1
+  then
+    redis.call('PEXPIRE', KEYS[km + acc - 1], retention + 86400000)
   end
 end
 for i = 0, nc - 1 do
@@ -115,13 +125,17 @@ for i = 0, nc - 1 do
     redis.call('HINCRBY', key, 'activated', ARGV[b + 7])
   end
 end
+local stale = string.format('%.17g', wm - retention)
 for i = 0, na - 1 do
   local key, members = KEYS[ka + i], KEYS[km + i]
-  redis.call('HSET', key, 'e', folded[i][1], 'er', folded[i][2])
-  redis.call('PEXPIRE', key, retention)
-  redis.call('ZREMRANGEBYSCORE', members, '-inf',
-    string.format('%.17g', wm - retention))
-  redis.call('PEXPIRE', members, retention)
+  if folded[i][3] then
+    redis.call('HSET', key, 'e', folded[i][1], 'er', folded[i][2], 'x', day)
+    redis.call('PEXPIRE', key, retention + 86400000)
+    redis.call('ZREMRANGEBYSCORE', members, '-inf', stale)
+    redis.call('PEXPIRE', members, retention + 86400000)
+  else
+    redis.call('HSET', key, 'e', folded[i][1], 'er', folded[i][2])
+  end
 end
 for i = 0, no - 1 do
   redis.call('HSET', KEYS[3], ARGV[ob + i * 2], ARGV[ob + i * 2 + 1])
