@@ -1,7 +1,8 @@
-"""make bench: what the processor costs at 100,000 trial users.
+"""make bench: what the processor costs at USERS (100,000) trial users, and
+how fast its alerts follow live events.
 
 One run on real processes (ews-devbroker, redis-server, ews-processor, all on
-free loopback ports and all stopped at the end) measures two things.
+free loopback ports and all stopped at the end) measures these things.
 
 Redis memory per user
     A fresh redis-server; INFO used_memory just before the processor starts
@@ -32,18 +33,59 @@ Throughput, as ratios
 
 Nothing may be lost on the way
     The dev broker keeps at most 5 MiB per partition and drops older data.
-    The usage topic therefore has 64 partitions (2 simulated days of 100,000
-    users are a little under 4 MiB per partition), and before anything reads
+    The usage topic therefore has 64 partitions per 100,000 users (2
+    simulated days of 100,000 users are a little under 4 MiB per
+    partition), and before anything reads
     it the run checks that every partition still starts at offset 0 and that
     the topics hold exactly the events ews-gen reports. Afterwards the
     processor's consumed count must equal that number. Either mismatch fails
     the run.
 
-Usage (make bench sets EWS_BUILD):
-    EWS_BUILD=build /usr/bin/python3 tests/bench/bench.py [--days N] ...
+    The backlog is --campaigns (50) campaigns of --users / 50 users each,
+    the same events per user at any size; the usage topic gets 64
+    partitions per 100,000 users and 2 days unless --partitions says.
 
-The run ends with a summary block of `bench: key=value ...` lines; exit
-status 1 and a `bench: FAILED: ...` line when a figure would not be valid.
+Live latency (after the backlog run; --rate 0 skips it)
+    A second processor, on topics of its own (live-*) and in time.mode auto
+    with a 2 s inactivity, 0 s allowed lateness and no dwell (LIVE_ENV),
+    while this process produces --rate events/s for --seconds, paced from
+    the monotonic clock, event time and Kafka timestamp = the wall clock at
+    produce. Users come in cohorts of rate/20; each user sends
+    LIVE_SEQUENCE, one event a round (about 50 ms apart): trial_started
+    and 12 invite_sent take E to 101, which fires SALES_READY; 4
+    unsubscribed take it to 61, below exit.points 70, which resolves it.
+    A thread reads the alert topic (fetch.wait.max.ms 5) and notes when
+    each (rule, status, subject) first arrives. Reported:
+      live_direct  SALES_READY FIRING and RESOLVED: arrival - produce time
+                   of the triggering event; p50/p99/max ms, matched/expected
+      live_timer   USER_DISENGAGED FIRING: arrival - its deadline (the last
+                   activity's event time + 2 s); p50/p99/max ms
+      achieved_rate  events produced / seconds producing, next to the
+                   offered rate
+    After producing, the run waits until every expected alert arrived or
+    2 s + 10 s passed; what never arrived shows as matched < expected.
+
+Growth (--growth, make bench-growth; nothing else runs)
+    A light workload produced by this process: per user trial_started,
+    feature_used, login (3 events), an account per 10 users, signups over
+    one day of event time; at each of --growth-sizes (10,000 and 1,000,000
+    users), on a fresh broker and Redis with enough partitions (up to 256)
+    to stay well under 5 MiB each, checked as above. eps_10k and eps_1m are
+    the processor's rate from its first assignment to its exit (start-up
+    would dominate the 30,000 events of the small size); rss_mb_1m is its
+    peak RSS at 1,000,000 users.
+
+Usage (make bench sets EWS_BUILD; tests/bench/README.md has the targets):
+    EWS_BUILD=build /usr/bin/python3 tests/bench/bench.py [--users N]
+        [--rate N] [--seconds S] [--growth] [--days N] ...
+
+The run ends with a summary block of `bench: key=value ...` lines and one
+headline line holding every headline figure (-1 for one not measured):
+    bench: eps= ceiling_eps= ratio= cpu_us_per_event=
+           redis_cpu_us_per_event= redis_bytes_per_user= rss_mb_1m=
+           eps_10k= eps_1m= p50_ms= p99_ms=
+exit status 1 and a `bench: FAILED: ...` line when a figure would not be
+valid.
 """
 
 import argparse
