@@ -109,6 +109,9 @@ from confluent_kafka import (  # noqa: E402
 GEN_TIMEOUT = 240        # ews-gen producing the whole backlog
 BASELINE_TIMEOUT = 120   # one kcat pass over one topic
 PROCESSOR_TIMEOUT = 300  # the processor from start to --exit-at-end
+# The timeouts above are for 100,000 users and 2 days; a larger backlog
+# (make bench USERS=1000000) multiplies them by its size (set in main).
+TIMEOUT_SCALE = 1.0
 STAT_LINE = "ews-processor: consumed="
 
 
@@ -193,9 +196,10 @@ def generate(names, broker, args, tmp):
     started = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=GEN_TIMEOUT)
+                              timeout=GEN_TIMEOUT * TIMEOUT_SCALE)
     except subprocess.TimeoutExpired:
-        raise BenchError(f"ews-gen did not finish within {GEN_TIMEOUT}s")
+        raise BenchError("ews-gen did not finish within "
+                         f"{GEN_TIMEOUT * TIMEOUT_SCALE:.0f}s")
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise BenchError(f"ews-gen exit {proc.returncode}:\n{proc.stderr}")
@@ -250,7 +254,8 @@ def baseline(broker, topics):
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                     stderr=err)
             try:
-                reap(proc, BASELINE_TIMEOUT, f"kcat on {topic}")
+                reap(proc, BASELINE_TIMEOUT * TIMEOUT_SCALE,
+                     f"kcat on {topic}")
                 seconds += time.monotonic() - started
             finally:
                 ewsenv.stop(proc)
@@ -763,7 +768,7 @@ def measure_processor(names, broker, redis, client, events, started_procs):
     redis_cpu_before = redis_cpu_seconds(client)
     run = ProcessorRun(names, broker, redis)
     started_procs.append(run)
-    result = run.wait(PROCESSOR_TIMEOUT)
+    result = run.wait(PROCESSOR_TIMEOUT * TIMEOUT_SCALE)
     result["redis_cpu_seconds"] = redis_cpu_seconds(client) - redis_cpu_before
     result["mem_before"] = mem_before
     result["mem_after"] = client.info("memory")
@@ -902,7 +907,11 @@ def odd_things(stats, user_keys, users):
 
 
 def main():
+    global TIMEOUT_SCALE
     args = parse_args()
+    TIMEOUT_SCALE = max(1.0, args.users * args.days / 200000,
+                        max(args.growth_sizes or [0]) / 300000
+                        if args.growth else 1.0)
     started = time.monotonic()
     started_procs = []
     try:
