@@ -197,11 +197,25 @@ asan: deps
 demo: deps all
 	@EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/demo.py
 
-# Redis memory per user and processor throughput at 100,000 users, against
-# kcat as the baseline: a few minutes. See tests/bench/bench.py.
-.PHONY: bench
+# Redis memory per user and processor throughput at USERS trial users,
+# against kcat as the baseline, then alert latency with events offered live
+# at RATE events/s for SECONDS: a few minutes. bench-quick: a small version
+# for development (under a minute). bench-growth: a light workload (3
+# events a user) at 10,000 and 1,000,000 users, throughput and peak RSS.
+# Never part of make test. See tests/bench/README.md.
+USERS   ?= 100000
+RATE    ?= 20000
+SECONDS ?= 10
+BENCH    = @EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench.py
+.PHONY: bench bench-quick bench-growth
 bench: deps all
-	@EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench.py
+	$(BENCH) --users $(USERS) --rate $(RATE) --seconds $(SECONDS)
+
+bench-quick: deps all
+	$(BENCH) --users 10000 --rate $(RATE) --seconds 3
+
+bench-growth: deps all
+	$(BENCH) --growth
 
 format:
 	clang-format -i $(C_FILES)

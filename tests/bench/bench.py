@@ -1,7 +1,8 @@
-"""make bench: what the processor costs at 100,000 trial users.
+"""make bench: what the processor costs at USERS (100,000) trial users, and
+how fast its alerts follow live events.
 
 One run on real processes (ews-devbroker, redis-server, ews-processor, all on
-free loopback ports and all stopped at the end) measures two things.
+free loopback ports and all stopped at the end) measures these things.
 
 Redis memory per user
     A fresh redis-server; INFO used_memory just before the processor starts
@@ -32,18 +33,59 @@ Throughput, as ratios
 
 Nothing may be lost on the way
     The dev broker keeps at most 5 MiB per partition and drops older data.
-    The usage topic therefore has 64 partitions (2 simulated days of 100,000
-    users are a little under 4 MiB per partition), and before anything reads
+    The usage topic therefore has 64 partitions per 100,000 users (2
+    simulated days of 100,000 users are a little under 4 MiB per
+    partition), and before anything reads
     it the run checks that every partition still starts at offset 0 and that
     the topics hold exactly the events ews-gen reports. Afterwards the
     processor's consumed count must equal that number. Either mismatch fails
     the run.
 
-Usage (make bench sets EWS_BUILD):
-    EWS_BUILD=build /usr/bin/python3 tests/bench/bench.py [--days N] ...
+    The backlog is --campaigns (50) campaigns of --users / 50 users each,
+    the same events per user at any size; the usage topic gets 64
+    partitions per 100,000 users and 2 days unless --partitions says.
 
-The run ends with a summary block of `bench: key=value ...` lines; exit
-status 1 and a `bench: FAILED: ...` line when a figure would not be valid.
+Live latency (after the backlog run; --rate 0 skips it)
+    A second processor, on topics of its own (live-*) and in time.mode auto
+    with a 2 s inactivity, 0 s allowed lateness and no dwell (LIVE_ENV),
+    while this process produces --rate events/s for --seconds, paced from
+    the monotonic clock, event time and Kafka timestamp = the wall clock at
+    produce. Users come in cohorts of rate/20; each user sends
+    LIVE_SEQUENCE, one event a round (about 50 ms apart): trial_started
+    and 12 invite_sent take E to 101, which fires SALES_READY; 4
+    unsubscribed take it to 61, below exit.points 70, which resolves it.
+    A thread reads the alert topic (fetch.wait.max.ms 5) and notes when
+    each (rule, status, subject) first arrives. Reported:
+      live_direct  SALES_READY FIRING and RESOLVED: arrival - produce time
+                   of the triggering event; p50/p99/max ms, matched/expected
+      live_timer   USER_DISENGAGED FIRING: arrival - its deadline (the last
+                   activity's event time + 2 s); p50/p99/max ms
+      achieved_rate  events produced / seconds producing, next to the
+                   offered rate
+    After producing, the run waits until every expected alert arrived or
+    2 s + 10 s passed; what never arrived shows as matched < expected.
+
+Growth (--growth, make bench-growth; nothing else runs)
+    A light workload produced by this process: per user trial_started,
+    feature_used, login (3 events), an account per 10 users, signups over
+    one day of event time; at each of --growth-sizes (10,000 and 1,000,000
+    users), on a fresh broker and Redis with enough partitions (up to 256)
+    to stay well under 5 MiB each, checked as above. eps_10k and eps_1m are
+    the processor's rate from its first assignment to its exit (start-up
+    would dominate the 30,000 events of the small size); rss_mb_1m is its
+    peak RSS at 1,000,000 users.
+
+Usage (make bench sets EWS_BUILD; tests/bench/README.md has the targets):
+    EWS_BUILD=build /usr/bin/python3 tests/bench/bench.py [--users N]
+        [--rate N] [--seconds S] [--growth] [--days N] ...
+
+The run ends with a summary block of `bench: key=value ...` lines and one
+headline line holding every headline figure (-1 for one not measured):
+    bench: eps= ceiling_eps= ratio= cpu_us_per_event=
+           redis_cpu_us_per_event= redis_bytes_per_user= rss_mb_1m=
+           eps_10k= eps_1m= p50_ms= p99_ms=
+exit status 1 and a `bench: FAILED: ...` line when a figure would not be
+valid.
 """
 
 import argparse
@@ -62,11 +104,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import ewsenv  # noqa: E402
 import redis as redis_py  # noqa: E402
 from confluent_kafka import (  # noqa: E402
-    Consumer, KafkaException, TopicPartition)
+    Consumer, KafkaException, Producer, TopicPartition)
 
 GEN_TIMEOUT = 240        # ews-gen producing the whole backlog
 BASELINE_TIMEOUT = 120   # one kcat pass over one topic
 PROCESSOR_TIMEOUT = 300  # the processor from start to --exit-at-end
+# The timeouts above are for 100,000 users and 2 days; a larger backlog
+# (make bench USERS=1000000) multiplies them by its size (set in main).
+TIMEOUT_SCALE = 1.0
 STAT_LINE = "ews-processor: consumed="
 
 
@@ -76,15 +121,31 @@ class BenchError(Exception):
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--users", type=int, default=100000,
+                   help="trial users of the backlog: --campaigns campaigns "
+                   "of users/campaigns users each")
     p.add_argument("--campaigns", type=int, default=50)
-    p.add_argument("--users-per-campaign", type=int, default=2000)
     p.add_argument("--days", type=int, default=2,
                    help="simulated days; events grow with it, users do not")
     p.add_argument("--signup-days", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--partitions", type=int, default=64,
-                   help="partitions of the usage topic (see the docstring)")
-    return p.parse_args()
+    p.add_argument("--partitions", type=int, default=0,
+                   help="partitions of the usage topic; 0: 64 per 100,000 "
+                   "users and 2 days (see the docstring)")
+    p.add_argument("--rate", type=int, default=20000,
+                   help="live part: offered events/s (0: no live part)")
+    p.add_argument("--seconds", type=float, default=10,
+                   help="live part: seconds of producing")
+    p.add_argument("--growth", action="store_true",
+                   help="only the growth runs: --growth-sizes users each")
+    p.add_argument("--growth-sizes", default="10000,1000000")
+    args = p.parse_args()
+    args.users_per_campaign = max(1, args.users // args.campaigns)
+    if not args.partitions:
+        args.partitions = max(8, -(-64 * args.users * args.days
+                                   // (100000 * 2)))
+    args.growth_sizes = [int(x) for x in args.growth_sizes.split(",") if x]
+    return args
 
 
 def log(msg):
@@ -135,9 +196,10 @@ def generate(names, broker, args, tmp):
     started = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=GEN_TIMEOUT)
+                              timeout=GEN_TIMEOUT * TIMEOUT_SCALE)
     except subprocess.TimeoutExpired:
-        raise BenchError(f"ews-gen did not finish within {GEN_TIMEOUT}s")
+        raise BenchError("ews-gen did not finish within "
+                         f"{GEN_TIMEOUT * TIMEOUT_SCALE:.0f}s")
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise BenchError(f"ews-gen exit {proc.returncode}:\n{proc.stderr}")
@@ -192,7 +254,8 @@ def baseline(broker, topics):
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                     stderr=err)
             try:
-                reap(proc, BASELINE_TIMEOUT, f"kcat on {topic}")
+                reap(proc, BASELINE_TIMEOUT * TIMEOUT_SCALE,
+                     f"kcat on {topic}")
                 seconds += time.monotonic() - started
             finally:
                 ewsenv.stop(proc)
@@ -212,15 +275,19 @@ class ProcessorRun:
 
     ASSIGNED = re.compile(r"\bassigned \d+ partition")
 
-    def __init__(self, names, broker, redis):
+    def __init__(self, names, broker, redis, exit_at_end=True,
+                 env_extra=None):
         cmd = [os.path.join(ewsenv.BUILD, "ews-processor"), "-c",
                os.path.join(ewsenv.ROOT, "config", "ews.yaml"),
                # The tests' consumer settings, so that start-up and the end
                # of the backlog are noticed as quickly as in make test.
-               *ewsenv.FAST_CONSUMER, "--exit-at-end"]
+               *ewsenv.FAST_CONSUMER,
+               *(["--exit-at-end"] if exit_at_end else [])]
+        env = names.env(broker, redis)
+        env.update(env_extra or {})
         self.lines = []
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, env=names.env(broker, redis),
+        self.proc = subprocess.Popen(cmd, env=env,
                                      stderr=subprocess.PIPE, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -251,6 +318,22 @@ class ProcessorRun:
             "peak_rss_kib": usage.ru_maxrss,  # Linux reports KiB
             "cpu_seconds": cpu_seconds(usage),
         }
+
+    def wait_assigned(self, timeout):
+        deadline = time.monotonic() + timeout
+        while not any(self.ASSIGNED.search(line) for _, line in self.lines):
+            if self.proc.poll() is not None:
+                raise BenchError("processor exited:\n" + self.tail())
+            if time.monotonic() > deadline:
+                raise BenchError(f"no partition assignment in {timeout}s")
+            time.sleep(0.02)
+
+    def stop_and_stats(self):
+        """SIGTERM; the counters of its last stats line ({} if none)."""
+        self.stop()
+        stats = [line for _, line in self.lines if line.startswith(STAT_LINE)]
+        return ({k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", stats[-1])}
+                if stats else {})
 
     def tail(self, count=40):
         return "\n".join(line for _, line in self.lines[-count:])
@@ -320,6 +403,343 @@ def print_breakdown(rows, delta, users):
     return accounted
 
 
+# --- hand-rolled Avro ------------------------------------------------------
+# The producers below write millions of events; avro.io's pure-Python
+# writer would be the bottleneck, so the few shapes the bench needs are
+# encoded by hand (schemas/usage_event.avsc: event_id, user_id, account_id,
+# event_type, product, value, campaign_id, occurred_at, attributes).
+
+def avro_long(n):
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n & ~0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def avro_str(s):
+    b = s.encode()
+    return avro_long(len(b)) + b
+
+
+def avro_opt_str(s):
+    return b"\x00" if s is None else b"\x02" + avro_str(s)
+
+
+def usage_event(event_id, user_id, event_type, occurred_ms, account_id=None,
+                campaign_id=None):
+    # product null, value null, attributes {} (one empty block).
+    return b"".join((avro_str(event_id), avro_str(user_id),
+                     avro_opt_str(account_id), avro_str(event_type),
+                     b"\x00\x00", avro_opt_str(campaign_id),
+                     avro_long(occurred_ms), b"\x00"))
+
+
+class AvroReader:
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def long(self):
+        shift = result = 0
+        while True:
+            b = self.data[self.pos]
+            self.pos += 1
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return (result >> 1) ^ -(result & 1)
+
+    def str(self):
+        n = self.long()
+        self.pos += n
+        return self.data[self.pos - n:self.pos].decode()
+
+    def opt_str(self):
+        return self.str() if self.long() else None
+
+
+ALERT_RULES = ["USER_DISENGAGED", "CAMPAIGN_UNDERPERFORMING", "SALES_READY",
+               "ACCOUNT_AT_RISK"]
+ALERT_STATUS = ["FIRING", "RESOLVED"]
+
+
+def alert_head(data):
+    """The leading fields of an alert (schemas/alert.avsc) up to
+    emitted_at: (rule, status, subject_id, event_time_ms)."""
+    r = AvroReader(data)
+    r.str(), r.str(), r.long()  # alert_id, episode_id, seq
+    rule, status = ALERT_RULES[r.long()], ALERT_STATUS[r.long()]
+    r.long(), r.long()  # severity, subject_type
+    subject = r.str()
+    r.opt_str(), r.opt_str()  # account_id, campaign_id
+    return rule, status, subject, r.long()
+
+
+def new_producer(broker, **extra):
+    conf = {"bootstrap.servers": broker.bootstrap,
+            "queue.buffering.max.messages": 1000000,
+            "queue.buffering.max.kbytes": 1048576}
+    conf.update(extra)
+    return Producer(conf)
+
+
+def produce_one(producer, topic, key, value, **kw):
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, **kw)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
+# --- growth: the same light workload at several sizes ----------------------
+
+GROWTH_EVENTS = ("trial_started", "feature_used", "login")
+GROWTH_BASE_MS = 1767225600000  # 2026-01-01T00:00:00Z
+
+
+def produce_growth(broker, names, users):
+    """users x GROWTH_EVENTS, keyed by user, signups spread over one day of
+    event time, an account per 10 users and a campaign per 20,000; returns
+    the events produced and the seconds it took."""
+    producer = new_producer(broker, **{"linger.ms": 100,
+                                       "batch.num.messages": 10000})
+    started = time.monotonic()
+    count = 0
+    step = 86400000 / users
+    for i in range(users):
+        user, t = f"g{i}", GROWTH_BASE_MS + int(i * step)
+        key = user.encode()
+        account, campaign = f"ga{i // 10}", f"gc{i % 50}"
+        for j, kind in enumerate(GROWTH_EVENTS):
+            produce_one(producer, names.usage, key, usage_event(
+                f"{user}-{j}", user, kind, t + j * 60000, account,
+                campaign if j == 0 else None))
+            count += 1
+        if i % 1000 == 0:
+            producer.poll(0)
+    if producer.flush(120) != 0:
+        raise BenchError("growth producer: messages left undelivered")
+    return count, time.monotonic() - started
+
+
+def growth_partitions(users):
+    # About 70 bytes an event on the broker: 1M users x 3 events are
+    # ~1 MiB per partition at 256, well within the dev broker's 5 MiB.
+    return max(8, min(256, -(-users * len(GROWTH_EVENTS) * 100 // (2 << 20))))
+
+
+def growth_step(users, started_procs):
+    """One size: fresh broker and Redis, the backlog, the processor with
+    --exit-at-end; returns (events/s from start, events/s from assignment,
+    peak RSS MiB)."""
+    names = ewsenv.Names(f"growth{users}")
+    partitions = growth_partitions(users)
+    broker, redis = start_services(
+        [(names.usage, partitions), (names.campaign, 2), (names.alerts, 4),
+         (names.dlq, 1)], started_procs)
+    client = redis_py.Redis(port=redis.port, decode_responses=True)
+    try:
+        events, seconds = produce_growth(broker, names, users)
+        log(f"growth {users} users: {events} events on {partitions} "
+            f"partitions produced in {seconds:.1f}s")
+        check_backlog(broker, [names.usage, names.campaign], events)
+        run = measure_processor(names, broker, redis, client, events,
+                                started_procs)
+        mem = run["mem_after"]["used_memory"] - run["mem_before"]["used_memory"]
+        rate = events / run["seconds"]
+        run_rate = events / run["run_seconds"]
+        rss_mb = run["peak_rss_kib"] / 1024
+        log(f"growth_users={users} events={events} "
+            f"processor_events_per_s={rate:.0f} "
+            f"processor_run_events_per_s={run_rate:.0f} "
+            f"processor_seconds={run['seconds']:.1f} "
+            f"processor_peak_rss_mb={rss_mb:.0f} "
+            f"processor_cpu_s={run['cpu_seconds']:.1f} "
+            f"redis_cpu_s={run['redis_cpu_seconds']:.1f} "
+            f"redis_bytes_per_user={mem / users:.0f}")
+        return rate, run_rate, rss_mb
+    finally:
+        client.close()
+        for thing in (redis, broker):
+            started_procs.remove(thing)
+            thing.close()
+
+
+# --- live latency -----------------------------------------------------------
+
+# A live user's events: trial_started (5 points), then invite_sent (8 each):
+# E reaches 101 at the 12th invite, which fires SALES_READY; then four
+# unsubscribed (-10 each, not activity) take E to 61, below exit.points
+# (70), which resolves it. The last invite is the user's last activity, so
+# USER_DISENGAGED fires once the watermark passes it + the inactivity.
+LIVE_SEQUENCE = ["trial_started"] + ["invite_sent"] * 12 + ["unsubscribed"] * 4
+LIVE_FIRES_AT = 12     # index of the event that fires SALES_READY
+LIVE_RESOLVES_AT = 16  # and of the one that resolves it
+LIVE_LAST_ACTIVITY = 12
+LIVE_INACTIVITY_MS = 2000
+LIVE_ENV = {"EWS_TIME_MODE": "auto",
+            "EWS_RULES_USER_DISENGAGED_INACTIVITY": f"{LIVE_INACTIVITY_MS}ms",
+            "EWS_TIME_ALLOWED_LATENESS": "0s",
+            # An episode may resolve as soon as E allows it.
+            "EWS_RULES_DWELL": "0s"}
+
+
+def live_events(cohort_users):
+    """Yields (user, index, event_type) forever: cohorts of cohort_users
+    users; each round gives the next event to every user of the cohort, so
+    a user's events are a round apart and its sequence lasts one cohort."""
+    cohort = 0
+    while True:
+        users = [f"live{cohort}-{i}" for i in range(cohort_users)]
+        for index, kind in enumerate(LIVE_SEQUENCE):
+            for user in users:
+                yield user, index, kind
+        cohort += 1
+
+
+class AlertWatcher:
+    """Reads the alert topic on a thread from the beginning; keeps, per
+    (rule, status, subject), the wall time the alert was first seen and its
+    event time."""
+
+    def __init__(self, broker, topic):
+        self.seen = {}
+        self.consumer = Consumer({
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": f"bench-alerts-{os.getpid()}",
+            "enable.auto.commit": False, "fetch.wait.max.ms": 5,
+            "fetch.error.backoff.ms": 5})
+        meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
+        self.consumer.assign([TopicPartition(topic, p, 0)
+                              for p in meta.partitions])
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            for m in self.consumer.consume(1000, 0.05):
+                now = time.time()
+                if m.error():
+                    continue
+                rule, status, subject, event_ms = alert_head(m.value())
+                self.seen.setdefault((rule, status, subject),
+                                     (now, event_ms))
+
+    def count(self, rule, status):
+        return sum(1 for r, s, _ in list(self.seen) if (r, s) == (rule, status))
+
+    def close(self):
+        self.running = False
+        self.thread.join(10)
+        self.consumer.close()
+
+
+def percentiles(values):
+    values = sorted(values)
+    if not values:
+        return {"p50": -1, "p99": -1, "max": -1}
+
+    def at(q):
+        return values[max(0, min(len(values) - 1,
+                                 int(-(-q * len(values) // 1)) - 1))]
+    return {"p50": at(0.50), "p99": at(0.99), "max": values[-1]}
+
+
+def live(names, broker, redis, args, started_procs):
+    """The processor in time.mode auto while events are produced at
+    args.rate events/s for args.seconds; returns the latency figures."""
+    run = ProcessorRun(names, broker, redis, exit_at_end=False,
+                       env_extra=LIVE_ENV)
+    started_procs.append(run)
+    run.wait_assigned(60)
+    watcher = AlertWatcher(broker, names.alerts)
+    producer = new_producer(broker, **{"linger.ms": 1})
+    # A user's events are a round apart: keep a round (cohort_users events)
+    # near 50 ms so that the gaps stay far below the 2 s inactivity.
+    cohort_users = max(10, args.rate // 20)
+    events = live_events(cohort_users)
+    trigger_ms = {}        # (status, user) -> produce time, ms
+    last_activity_ms = {}  # user -> occurred_at of its last activity
+    sent = 0
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)  # let the watcher thread in promptly
+    try:
+        start = time.monotonic()
+        end = start + args.seconds
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                break
+            due = min(int((now - start) * args.rate), sent + 2000)
+            if sent >= due:
+                producer.poll(0)
+                time.sleep(0.0005)
+                continue
+            while sent < due:
+                user, index, kind = next(events)
+                ms = int(time.time() * 1000)
+                produce_one(producer, names.usage, user.encode(),
+                            usage_event(f"{user}-{index}", user, kind, ms),
+                            timestamp=ms)
+                sent += 1
+                if index == LIVE_FIRES_AT:
+                    trigger_ms[("FIRING", user)] = ms
+                elif index == LIVE_RESOLVES_AT:
+                    trigger_ms[("RESOLVED", user)] = ms
+                if index == LIVE_LAST_ACTIVITY:
+                    last_activity_ms[user] = ms
+            producer.poll(0)
+        produced_seconds = time.monotonic() - start
+        if producer.flush(30) != 0:
+            raise BenchError("live producer: messages left undelivered")
+        # Drain: until every expected alert is in, or inactivity + 10 s.
+        expected = len(trigger_ms) + len(last_activity_ms)
+        deadline = time.monotonic() + LIVE_INACTIVITY_MS / 1000 + 10
+        while time.monotonic() < deadline and len(watcher.seen) < expected:
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        sys.setswitchinterval(old_interval)
+        watcher.close()
+    stats = run.stop_and_stats()
+
+    direct, timers = [], []
+    for (status, user), ms in trigger_ms.items():
+        got = watcher.seen.get(("SALES_READY", status, user))
+        if got:
+            direct.append(got[0] * 1000 - ms)
+    for user, ms in last_activity_ms.items():
+        got = watcher.seen.get(("USER_DISENGAGED", "FIRING", user))
+        if got:
+            timers.append(got[0] * 1000 - (ms + LIVE_INACTIVITY_MS))
+    result = {"offered_rate": args.rate, "sent": sent,
+              "achieved_rate": sent / produced_seconds,
+              "seconds": produced_seconds,
+              "direct_expected": len(trigger_ms),
+              "direct_matched": len(direct),
+              "direct": percentiles(direct),
+              "timer_expected": len(last_activity_ms),
+              "timer_matched": len(timers),
+              "timer": percentiles(timers),
+              "stats": stats}
+    d, t = result["direct"], result["timer"]
+    log(f"live: offered_rate={args.rate} achieved_rate="
+        f"{result['achieved_rate']:.0f} sent={sent} "
+        f"seconds={produced_seconds:.1f} consumed="
+        f"{stats.get('consumed', -1)}")
+    log(f"live_direct (SALES_READY FIRING/RESOLVED, produce -> alert "
+        f"consumed): matched={len(direct)}/{len(trigger_ms)} "
+        f"p50_ms={d['p50']:.1f} p99_ms={d['p99']:.1f} max_ms={d['max']:.1f}")
+    log(f"live_timer (USER_DISENGAGED, deadline -> alert consumed): "
+        f"matched={len(timers)}/{len(last_activity_ms)} "
+        f"p50_ms={t['p50']:.1f} p99_ms={t['p99']:.1f} max_ms={t['max']:.1f}")
+    return result
+
+
 # --- the run ---------------------------------------------------------------
 
 def start_services(topics, started_procs):
@@ -348,7 +768,7 @@ def measure_processor(names, broker, redis, client, events, started_procs):
     redis_cpu_before = redis_cpu_seconds(client)
     run = ProcessorRun(names, broker, redis)
     started_procs.append(run)
-    result = run.wait(PROCESSOR_TIMEOUT)
+    result = run.wait(PROCESSOR_TIMEOUT * TIMEOUT_SCALE)
     result["redis_cpu_seconds"] = redis_cpu_seconds(client) - redis_cpu_before
     result["mem_before"] = mem_before
     result["mem_after"] = client.info("memory")
@@ -361,12 +781,31 @@ def measure_processor(names, broker, redis, client, events, started_procs):
 
 
 def bench(args, tmp, started_procs):
+    """Runs what args ask for; returns the headline figures."""
     check_tools()
+    head = dict.fromkeys(HEADLINE, -1)
+    if args.growth:
+        rates = {}
+        for users in args.growth_sizes:
+            rate, run_rate, rss_mb = growth_step(users, started_procs)
+            rates[users] = run_rate
+            if users == 1000000:
+                head["rss_mb_1m"] = rss_mb
+        head["eps_10k"] = rates.get(10000, -1)
+        head["eps_1m"] = rates.get(1000000, -1)
+        return head
+
     names = ewsenv.Names("bench")
+    live_names = ewsenv.Names("live")
     inputs = [names.usage, names.campaign]
+    # The live topic: about 60 bytes an event, at most 3 MiB a partition.
+    live_partitions = max(8, -(-int(args.rate * args.seconds) * 60
+                               // (3 << 20)))
     broker, redis = start_services(
         [(names.usage, args.partitions), (names.campaign, 2),
-         (names.alerts, 4), (names.dlq, 1)], started_procs)
+         (names.alerts, 4), (names.dlq, 1),
+         (live_names.usage, live_partitions), (live_names.campaign, 1),
+         (live_names.alerts, 4), (live_names.dlq, 1)], started_procs)
     client = redis_py.Redis(port=redis.port, decode_responses=True)
     log(f"redis-server {client.info('server')['redis_version']} "
         f"({client.info('memory')['mem_allocator']}), broker "
@@ -387,6 +826,37 @@ def bench(args, tmp, started_procs):
     accounted = print_breakdown(rows, delta, users)
     print()
     summarize(args, client, run, rows, baselines, events, users, accounted)
+
+    consumed = run["stats"]["consumed"]
+    head["eps"] = consumed / run["seconds"]
+    head["ceiling_eps"] = events / min(baselines)
+    head["ratio"] = head["eps"] / head["ceiling_eps"]
+    head["cpu_us_per_event"] = (1e6 * (run["cpu_seconds"]
+                                       + run["redis_cpu_seconds"]) / events)
+    head["redis_cpu_us_per_event"] = 1e6 * run["redis_cpu_seconds"] / events
+    head["redis_bytes_per_user"] = delta / users
+    if users == 1000000:
+        head["rss_mb_1m"] = run["peak_rss_kib"] / 1024
+    if args.rate > 0 and args.seconds > 0:
+        result = live(live_names, broker, redis, args, started_procs)
+        if result["direct_matched"]:
+            head["p50_ms"] = result["direct"]["p50"]
+            head["p99_ms"] = result["direct"]["p99"]
+    return head
+
+
+# The headline line's fields, in order, and their decimals.
+HEADLINE = {"eps": 0, "ceiling_eps": 0, "ratio": 3, "cpu_us_per_event": 1,
+            "redis_cpu_us_per_event": 1, "redis_bytes_per_user": 0,
+            "rss_mb_1m": 0, "eps_10k": 0, "eps_1m": 0, "p50_ms": 1,
+            "p99_ms": 1}
+
+
+def headline(head):
+    def fmt(key):
+        value = head[key]
+        return "-1" if value == -1 else f"{value:.{HEADLINE[key]}f}"
+    return "bench: " + " ".join(f"{key}={fmt(key)}" for key in HEADLINE)
 
 
 def summarize(args, client, run, rows, baselines, events, users, accounted):
@@ -437,12 +907,16 @@ def odd_things(stats, user_keys, users):
 
 
 def main():
+    global TIMEOUT_SCALE
     args = parse_args()
+    TIMEOUT_SCALE = max(1.0, args.users * args.days / 200000,
+                        max(args.growth_sizes or [0]) / 300000
+                        if args.growth else 1.0)
     started = time.monotonic()
     started_procs = []
     try:
         with tempfile.TemporaryDirectory(prefix="ews-bench-") as tmp:
-            bench(args, tmp, started_procs)
+            head = bench(args, tmp, started_procs)
     except (BenchError, TimeoutError, RuntimeError, KafkaException,
             redis_py.RedisError) as e:
         print(f"bench: FAILED: {e}", file=sys.stderr, flush=True)
@@ -455,6 +929,7 @@ def main():
             else:
                 thing.close()
     log(f"seconds={time.monotonic() - started:.1f}")
+    print(headline(head), flush=True)
     return 0
 
 
