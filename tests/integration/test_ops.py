@@ -218,8 +218,8 @@ BAD_CONFIGS = [
     ("scoring:\n  weights:\n    login: [1]\n", 3, "scoring.weights.login"),
     ("scoring:\n  fit:\n    - {attribute: x, points: 1}\n", 3,
      "scoring.fit[0]"),
-    ("log:\n  level: chatty\n", 0, "log.level"),
-    ("decode:\n  usage.format: xml\n", 0, "decode.usage.format"),
+    ("log:\n  level: chatty\n", 2, "log.level"),
+    ("decode:\n  usage.format: xml\n", 2, "decode.usage.format"),
     ("redis: [1]\n", 1, "redis"),
     ("http:\n  port: -1\n", 2, "http.port"),
 ]
