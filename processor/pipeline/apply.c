@@ -274,7 +274,6 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
         char id[EWS_OUTBOX_ID_MAX];
         size_t i;
 
-        ews_delivery_records_reset(p->delivery);
         for (i = 0; i < p->dead_cnt; i++) {
                 const struct batch_dead *dead = &p->dead[i];
                 const struct ews_msg *msg = &msgs[dead->msg];
@@ -303,12 +302,11 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
                 if (!ews_delivery_record_add(p->delivery, id, &entry))
                         return false;
         }
-        for (i = 0; i < p->alert_cnt; i++)
+        for (i = p->alert_first; i < p->alert_cnt; i++)
                 if (!ews_delivery_alert_too_old(p->delivery, &p->alerts[i],
                                                 p->now_ms) &&
                     !ews_delivery_record_alert(p->delivery, &p->alerts[i]))
                         return false;
-        ews_delivery_records_finish(p->delivery);
         return true;
 }
 
@@ -341,11 +339,12 @@ static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
         return cnt;
 }
 
-static void apply_log_alerts(struct ews_pipeline *p)
+static void apply_log_alerts(struct ews_pipeline *p,
+                             const struct pipeline_pending *c)
 {
         size_t i;
 
-        for (i = 0; i < p->alert_cnt; i++) {
+        for (i = c->alert_first; i < c->alert_first + c->alert_cnt; i++) {
                 const struct ews_alert *alert = &p->alerts[i];
 
                 p->stats.alerts[alert->rule][alert->status]++;
@@ -357,7 +356,7 @@ static void apply_log_alerts(struct ews_pipeline *p)
 
 static bool apply_commit_prepare(struct ews_pipeline *p,
                                  const struct ews_msg *msgs,
-                                 struct ews_commit *commit)
+                                 struct ews_commit *commit, size_t first)
 {
         size_t i;
 
@@ -380,22 +379,49 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
                                 ->delta;
         commit->cohorts = p->commit_cohorts;
         commit->cohort_cnt = p->cohorts.cnt;
-        commit->outbox = ews_delivery_records(p->delivery, &commit->outbox_cnt);
+        commit->outbox = ews_delivery_records_view(p->delivery, first,
+                                                   &commit->outbox_cnt);
         return true;
 }
 
+static struct pipeline_pending *apply_pending(struct ews_pipeline *p)
+{
+        struct pipeline_pending *c;
+
+        if (!ews_grow((void **)&p->pending, &p->pending_cap, p->pending_cnt + 1,
+                      sizeof(*p->pending)))
+                return NULL;
+        c = &p->pending[p->pending_cnt++];
+        memset(c, 0, sizeof(*c));
+        return c;
+}
+
+/* Prepares the partition's commit and sends it; its reply is read when
+ * the round finishes. */
 static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
                          enum ews_source source, int32_t partition,
                          int64_t watermark_ms)
 {
         struct pipeline_part *part =
                 ews_partitions_get(p->parts, source, partition);
-        struct ews_outbox_ref ref = {(int)source, partition};
+        struct pipeline_pending *c = apply_pending(p);
         struct ews_commit commit;
-        enum ews_store_result result;
-        struct timespec start, end;
-        char errstr[512];
 
+        if (!c) {
+                ews_err("pipeline", "out of memory");
+                /* the replies due first: recovering calls the store */
+                pipeline_round_finish(p);
+                ews_partitions_recover(p->parts, source, partition,
+                                       part->batch_first);
+                return;
+        }
+        c->source = source;
+        c->partition = partition;
+        c->watermark_ms = watermark_ms;
+        c->alert_first = p->alert_first;
+        c->alert_cnt = p->alert_cnt - p->alert_first;
+        c->record_first = ews_delivery_records_mark(p->delivery);
+        c->result = EWS_STORE_ERROR;
         memset(&commit, 0, sizeof(commit));
         commit.source = source;
         commit.partition = partition;
@@ -404,50 +430,90 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
         commit.next_offset = part->batch_next;
         commit.watermark_ms = watermark_ms;
         commit.idle_ms = p->now_ms;
-        if (!apply_commit_prepare(p, msgs, &commit)) {
-                ews_err("pipeline", "out of memory");
-                ews_partitions_recover(p->parts, source, partition,
-                                       part->batch_first);
+        if (!apply_commit_prepare(p, msgs, &commit, c->record_first)) {
+                snprintf(c->errstr, sizeof(c->errstr), "out of memory");
                 return;
         }
+        c->record_cnt = commit.outbox_cnt;
+        clock_gettime(CLOCK_MONOTONIC, &c->start);
+        c->result = ews_store_commit_send(p->store, &commit, c->errstr,
+                                          sizeof(c->errstr));
+        c->sent = c->result == EWS_STORE_OK;
+}
 
-        clock_gettime(CLOCK_MONOTONIC, &start);
-        result = ews_store_commit(p->store, &commit, errstr, sizeof(errstr));
-        clock_gettime(CLOCK_MONOTONIC, &end);
-        ews_histogram_observe(&p->stats.commit_seconds,
-                              (double)(end.tv_sec - start.tv_sec) +
-                                      (double)(end.tv_nsec - start.tv_nsec) /
-                                              1e9);
-        if (result == EWS_STORE_OK) {
+void pipeline_round_begin(struct ews_pipeline *p)
+{
+        p->alert_cnt = 0;
+        p->pending_cnt = 0;
+        ews_delivery_records_reset(p->delivery);
+}
+
+static void apply_commit_done(struct ews_pipeline *p,
+                              const struct pipeline_pending *c)
+{
+        struct pipeline_part *part =
+                ews_partitions_get(p->parts, c->source, c->partition);
+        struct ews_outbox_ref ref = {(int)c->source, c->partition};
+
+        if (c->result == EWS_STORE_OK) {
                 p->stats.commits++;
-                apply_log_alerts(p);
-                ews_delivery_records_send(p->delivery, ref);
-                ews_partitions_committed(p->parts, source, partition,
-                                         watermark_ms, p->now_ms);
+                apply_log_alerts(p, c);
+                ews_delivery_records_send(p->delivery, ref, c->record_first,
+                                          c->record_cnt);
+                ews_partitions_committed(p->parts, c->source, c->partition,
+                                         c->watermark_ms, p->now_ms);
                 if (part->next_offset >= 0)
-                        ews_in_kafka_offset_store(p->in, source, partition,
+                        ews_in_kafka_offset_store(p->in, c->source,
+                                                  c->partition,
                                                   part->next_offset);
                 return;
         }
-        if (result == EWS_STORE_REJECTED) {
+        if (c->result == EWS_STORE_REJECTED) {
                 /* Deterministic: replaying the batch would fail the same
                  * way. Stop this partition where people will see it. */
                 p->stats.store_errors++;
                 ews_err("pipeline",
                         "%s [%d]: the store rejected the batch at %lld: %s; "
                         "the partition is paused until this is resolved",
-                        p->config->topics[source], (int)partition,
-                        (long long)part->next_offset, errstr);
-                ews_partitions_reject(p->parts, source, partition);
+                        p->config->topics[c->source], (int)c->partition,
+                        (long long)part->next_offset, c->errstr);
+                ews_partitions_reject(p->parts, c->source, c->partition);
                 return;
         }
-        if (result == EWS_STORE_FENCED)
+        if (c->result == EWS_STORE_FENCED)
                 p->stats.fenced++;
         else
                 p->stats.store_errors++;
-        ews_warn("pipeline", "%s [%d]: %s", p->config->topics[source],
-                 (int)partition, errstr);
-        ews_partitions_recover(p->parts, source, partition, part->batch_first);
+        ews_warn("pipeline", "%s [%d]: %s", p->config->topics[c->source],
+                 (int)c->partition, c->errstr);
+        ews_partitions_recover(p->parts, c->source, c->partition,
+                               part->batch_first);
+}
+
+void pipeline_round_finish(struct ews_pipeline *p)
+{
+        struct timespec end;
+        size_t i;
+
+        /* every reply first: a partition going back to its fence calls the
+         * store, which must not happen with replies still due */
+        for (i = 0; i < p->pending_cnt; i++) {
+                struct pipeline_pending *c = &p->pending[i];
+
+                if (!c->sent)
+                        continue;
+                c->result =
+                        ews_store_commit_recv(p->store, c->source, c->partition,
+                                              c->errstr, sizeof(c->errstr));
+                clock_gettime(CLOCK_MONOTONIC, &end);
+                ews_histogram_observe(
+                        &p->stats.commit_seconds,
+                        (double)(end.tv_sec - c->start.tv_sec) +
+                                (double)(end.tv_nsec - c->start.tv_nsec) / 1e9);
+        }
+        for (i = 0; i < p->pending_cnt; i++)
+                apply_commit_done(p, &p->pending[i]);
+        p->pending_cnt = 0;
 }
 
 void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
@@ -458,7 +524,7 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
         int i;
 
         p->heap.cnt = 0;
-        p->alert_cnt = 0;
+        p->alert_first = p->alert_cnt;
         batch_table_reset(&p->accounts);
         batch_table_reset(&p->campaigns);
         batch_table_reset(&p->cohorts);

@@ -18,9 +18,13 @@ struct ews_delivery {
         struct ews_out_kafka *out;
         struct ews_pipeline_stats *stats;
         bool event_time;
-        /* the outbox records of a commit: packed into one arena */
+        /* the outbox records of the commits of a batch: packed into one
+         * arena, data an offset into it; view: one commit's, with
+         * pointers */
         struct ews_outbox_record *records;
         size_t record_cnt, record_cap;
+        struct ews_outbox_record *view;
+        size_t view_cap;
         unsigned char *arena;
         size_t arena_used, arena_cap;
         /* outbox records delivered, to be deleted; failed, to be sent
@@ -68,17 +72,11 @@ void ews_delivery_destroy(struct ews_delivery *d)
         if (!d)
                 return;
         free(d->records);
+        free(d->view);
         free(d->arena);
         delivery_keys_free(d->delivered, d->delivered_cnt);
         delivery_keys_free(d->failed, d->failed_cnt);
         free(d);
-}
-
-const struct ews_outbox_record *
-ews_delivery_records(const struct ews_delivery *d, size_t *cnt)
-{
-        *cnt = d->record_cnt;
-        return d->records;
 }
 
 bool ews_delivery_quiet(const struct ews_delivery *d)
@@ -99,8 +97,11 @@ bool ews_delivery_record_add(struct ews_delivery *d, const char *id,
         struct ews_outbox_record *r;
         int64_t len;
 
+        /* the view grows with the records: viewing never fails */
         if (!ews_grow((void **)&d->records, &d->record_cap, d->record_cnt + 1,
-                      sizeof(*d->records)))
+                      sizeof(*d->records)) ||
+            !ews_grow((void **)&d->view, &d->view_cap, d->record_cnt + 1,
+                      sizeof(*d->view)))
                 return false;
         if (!ews_grow((void **)&d->arena, &d->arena_cap, d->arena_used + size,
                       1))
@@ -117,12 +118,26 @@ bool ews_delivery_record_add(struct ews_delivery *d, const char *id,
         return true;
 }
 
-void ews_delivery_records_finish(struct ews_delivery *d)
+size_t ews_delivery_records_mark(const struct ews_delivery *d)
+{
+        return d->record_cnt;
+}
+
+/* The records keep their place in the arena as an offset (the arena moves
+ * as it grows); a view gives them pointers, in an array as large as the
+ * records'. */
+const struct ews_outbox_record *
+ews_delivery_records_view(struct ews_delivery *d, size_t first, size_t *cnt)
 {
         size_t i;
 
-        for (i = 0; i < d->record_cnt; i++)
-                d->records[i].data = d->arena + (uintptr_t)d->records[i].data;
+        *cnt = first < d->record_cnt ? d->record_cnt - first : 0;
+        for (i = 0; i < *cnt; i++) {
+                d->view[i] = d->records[first + i];
+                d->view[i].data =
+                        d->arena + (uintptr_t)d->records[first + i].data;
+        }
+        return d->view;
 }
 
 bool ews_delivery_alert_too_old(struct ews_delivery *d,
@@ -216,12 +231,14 @@ static bool outbox_send(struct ews_delivery *d, struct ews_outbox_ref ref,
 }
 
 void ews_delivery_records_send(struct ews_delivery *d,
-                               struct ews_outbox_ref ref)
+                               struct ews_outbox_ref ref, size_t first,
+                               size_t cnt)
 {
         size_t i;
 
-        for (i = 0; i < d->record_cnt; i++)
-                outbox_send(d, ref, d->records[i].id, d->records[i].data,
+        for (i = first; i < first + cnt && i < d->record_cnt; i++)
+                outbox_send(d, ref, d->records[i].id,
+                            d->arena + (uintptr_t)d->records[i].data,
                             d->records[i].len);
 }
 

@@ -27,8 +27,9 @@ ews_delivery_new(const struct ews_config *config, struct ews_decoder *decoder,
 /* Frees the records and the ids still remembered; NULL is fine. */
 void ews_delivery_destroy(struct ews_delivery *delivery);
 
-/* The records of the next commit: reset, add, finish, then read them for
- * the commit and send them once it succeeded. */
+/* The records of the commits of a batch: reset once, then per commit
+ * mark where its records start, add them, view them for the commit, and
+ * send them (by mark and count) once it applied. */
 void ews_delivery_records_reset(struct ews_delivery *delivery);
 /* Adds a copy of entry as record id; false when out of memory. */
 bool ews_delivery_record_add(struct ews_delivery *delivery, const char *id,
@@ -39,14 +40,17 @@ bool ews_delivery_alert_too_old(struct ews_delivery *delivery,
 /* Encodes alert into the records; false on failure (logged). */
 bool ews_delivery_record_alert(struct ews_delivery *delivery,
                                const struct ews_alert *alert);
-/* Fixes the records' pointers into the arena once all are in. */
-void ews_delivery_records_finish(struct ews_delivery *delivery);
-/* The records, valid until the next reset; *cnt their count. */
+/* Where the next record goes: a commit's records start there. */
+size_t ews_delivery_records_mark(const struct ews_delivery *delivery);
+/* The records from first on, with pointers valid until the next add;
+ * *cnt their count. */
 const struct ews_outbox_record *
-ews_delivery_records(const struct ews_delivery *delivery, size_t *cnt);
-/* Sends the committed records as those of outbox ref. */
+ews_delivery_records_view(struct ews_delivery *delivery, size_t first,
+                          size_t *cnt);
+/* Sends cnt committed records from first as those of outbox ref. */
 void ews_delivery_records_send(struct ews_delivery *delivery,
-                               struct ews_outbox_ref ref);
+                               struct ews_outbox_ref ref, size_t first,
+                               size_t cnt);
 
 /* Polls the producer (delivery reports) and deletes what was delivered. */
 void ews_delivery_poll(struct ews_delivery *delivery);

@@ -51,6 +51,7 @@ void pipeline_idle(struct ews_pipeline *p)
         p->dead_cnt = 0;
         if (!pipeline_load_users(p, due))
                 return;
+        pipeline_round_begin(p);
         for (i = 0; i < due; i++) {
                 part = ews_partitions_get(p->parts, EWS_SOURCE_USAGE,
                                           p->due_partitions[i]);
@@ -61,4 +62,5 @@ void pipeline_idle(struct ews_pipeline *p)
                 pipeline_partition(p, NULL, 0, EWS_SOURCE_USAGE,
                                    p->due_partitions[i], p->due_upto[i]);
         }
+        pipeline_round_finish(p);
 }

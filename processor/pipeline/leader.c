@@ -141,8 +141,7 @@ static bool leader_decide(struct ews_leader *leader, char kind, const char *id,
                         leader->caught_up = false;
                         return true;
                 }
-        ews_delivery_records_finish(leader->delivery);
-        records = ews_delivery_records(leader->delivery, &record_cnt);
+        records = ews_delivery_records_view(leader->delivery, 0, &record_cnt);
         result = ews_store_cohort_commit(
                 leader->store, leader->owner, leader->token, c, drop,
                 closed_day + 1, records, record_cnt, errstr, sizeof(errstr));
@@ -167,7 +166,7 @@ static bool leader_decide(struct ews_leader *leader, char kind, const char *id,
                          ews_alert_status_name(alerts[i].status),
                          alerts[i].subject_id, alerts[i].reason);
         }
-        ews_delivery_records_send(leader->delivery, ref);
+        ews_delivery_records_send(leader->delivery, ref, 0, record_cnt);
         return true;
 }
 

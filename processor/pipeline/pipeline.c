@@ -132,6 +132,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->load);
         free(p->commit_users);
         free(p->alerts);
+        free(p->pending);
         free(p->dead);
         free(p->commit_cohorts);
         ews_delivery_destroy(p->delivery);
@@ -450,6 +451,7 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
         pipeline_admit(p, msgs, cnt);
 
         loaded = pipeline_load(p);
+        pipeline_round_begin(p);
         while ((part = ews_partitions_next(p->parts, &it))) {
                 if (!part->in_batch)
                         continue;
@@ -463,6 +465,7 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                                 p, msgs, cnt, part->source, part->partition,
                                 pipeline_watermark(p, part->watermark_ms, 0));
         }
+        pipeline_round_finish(p);
         it = (struct ews_partitions_iter)EWS_PARTITIONS_ITER_INIT;
         while ((part = ews_partitions_next(p->parts, &it))) {
                 if (part->in_batch && part->blocked && !part->paused)

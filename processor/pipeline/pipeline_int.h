@@ -14,6 +14,8 @@
 #include "pipeline/partitions.h"
 #include "util/grow.h"
 
+#include <time.h>
+
 enum item_kind {
         ITEM_SKIP,
         ITEM_DEAD,
@@ -39,6 +41,20 @@ struct batch_cohort {
         struct ews_cohort_delta delta;
 };
 
+/* A partition's commit of this round: sent to the store with the others
+ * (one pipelined round trip), then finished in order. */
+struct pipeline_pending {
+        enum ews_source source;
+        int32_t partition;
+        int64_t watermark_ms;
+        size_t alert_first, alert_cnt;
+        size_t record_first, record_cnt;
+        bool sent;
+        enum ews_store_result result;
+        struct timespec start;
+        char errstr[256];
+};
+
 struct ews_pipeline {
         const struct ews_config *config;
         struct ews_decoder *decoder;
@@ -59,8 +75,13 @@ struct ews_pipeline {
         struct timer_heap heap;
         struct ews_store_user *commit_users;
         size_t commit_users_cap;
+        /* the round's alerts; the partition being applied has those from
+         * alert_first on */
         struct ews_alert *alerts;
-        size_t alert_cnt, alert_cap;
+        size_t alert_cnt, alert_cap, alert_first;
+        /* the round's commits, sent, waiting for their replies */
+        struct pipeline_pending *pending;
+        size_t pending_cnt, pending_cap;
         struct batch_dead *dead;
         size_t dead_cnt, dead_cap;
         struct batch_table cohorts; /* of struct batch_cohort */
@@ -93,9 +114,15 @@ int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
 int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
                       int32_t partition);
 
+/* A round of commits: begin, pipeline_partition() for each partition
+ * (it applies and sends the partition's commit), then finish: the replies
+ * are read in order and each partition goes on or back to its fence. */
+void pipeline_round_begin(struct ews_pipeline *p);
+void pipeline_round_finish(struct ews_pipeline *p);
+
 /* Runs one partition's share of the batch through score and rules, in
- * offset order, then commits it. watermark_ms is where the partition's
- * watermark starts (its stored one, or an idle advance). */
+ * offset order, then sends its commit. watermark_ms is where the
+ * partition's watermark starts (its stored one, or an idle advance). */
 void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         int cnt, enum ews_source source, int32_t partition,
                         int64_t watermark_ms);

@@ -158,47 +158,110 @@ static void commit_cache(struct ews_store *store,
         }
 }
 
-enum ews_store_result ews_store_commit(struct ews_store *store,
-                                       const struct ews_commit *commit,
-                                       char *errstr, size_t errstr_size)
+/* The reply of one commit; not OK drops the partition's cached users. */
+static enum ews_store_result commit_reply(struct ews_store *store,
+                                          redisReply *reply, int32_t partition,
+                                          bool usage, char *errstr,
+                                          size_t errstr_size)
 {
-        enum ews_store_result result = EWS_STORE_ERROR;
-        redisReply *reply = NULL;
+        enum ews_store_result result;
 
+        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+            reply->element[0]->type != REDIS_REPLY_INTEGER) {
+                if (reply && reply->type == REDIS_REPLY_ERROR &&
+                    strncmp(reply->str, "NOSCRIPT", 8)) {
+                        /* The script ran and refused: not an unknown
+                         * outcome, and the connection is fine. */
+                        snprintf(errstr, errstr_size, "commit rejected: %s",
+                                 reply->str);
+                        result = EWS_STORE_REJECTED;
+                } else {
+                        /* Also a script flushed under a pipeline: it did
+                         * not run; a new connection loads it again. */
+                        result = store_fail(store, errstr, errstr_size,
+                                            "commit");
+                }
+        } else if (reply->element[0]->integer == 1) {
+                return EWS_STORE_OK;
+        } else {
+                snprintf(errstr, errstr_size, "fenced off: stored %s is '%s'",
+                         reply->elements > 1 ? reply->element[1]->str : "?",
+                         reply->elements > 2 ? reply->element[2]->str : "?");
+                result = EWS_STORE_FENCED;
+        }
+        if (usage)
+                ews_user_cache_drop(store->cache, partition);
+        return result;
+}
+
+enum ews_store_result ews_store_commit_send(struct ews_store *store,
+                                            const struct ews_commit *commit,
+                                            char *errstr, size_t errstr_size)
+{
+        /* A connection lost under a pipeline: the replies went with it, and
+         * a new one must not answer for them. */
+        if (store->pending && !store->redis) {
+                snprintf(errstr, errstr_size, "redis commit: connection lost");
+                return EWS_STORE_ERROR;
+        }
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
         if (commit_args(store, commit)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return EWS_STORE_ERROR;
         }
-        reply = store_evalsha(store, store_script_commit, store->sha_commit,
-                              errstr, errstr_size);
-        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-            reply->element[0]->type != REDIS_REPLY_INTEGER) {
-                if (reply && reply->type == REDIS_REPLY_ERROR) {
-                        /* The script ran and refused: not an unknown
-                         * outcome, and the connection is fine. */
-                        snprintf(errstr, errstr_size, "commit rejected: %s",
-                                 reply->str);
-                        result = EWS_STORE_REJECTED;
-                        goto out;
-                }
-                result = store_fail(store, errstr, errstr_size, "commit");
-                goto out;
+        store_argv_finish(&store->argv);
+        store->argv.ptr[1] = store->sha_commit;
+        store->argv.len[1] = 40;
+        if (redisAppendCommandArgv(store->redis, (int)store->argv.cnt,
+                                   store->argv.ptr,
+                                   store->argv.len) != REDIS_OK)
+                return store_fail(store, errstr, errstr_size, "commit");
+        store->pending++;
+        /* Cached now, from the packed values still in the command: a
+         * commit that does not apply drops them when its reply comes. */
+        commit_cache(store, commit);
+        return EWS_STORE_OK;
+}
+
+enum ews_store_result ews_store_commit_recv(struct ews_store *store,
+                                            enum ews_source source,
+                                            int32_t partition, char *errstr,
+                                            size_t errstr_size)
+{
+        enum ews_store_result result;
+        redisReply *reply = NULL;
+
+        if (!store->pending)
+                return EWS_STORE_ERROR;
+        store->pending--;
+        if (!store->redis) {
+                snprintf(errstr, errstr_size, "redis commit: connection lost");
+                if (source == EWS_SOURCE_USAGE)
+                        ews_user_cache_drop(store->cache, partition);
+                return EWS_STORE_ERROR;
         }
-        if (reply->element[0]->integer == 1) {
-                commit_cache(store, commit);
-                result = EWS_STORE_OK;
-        } else {
-                snprintf(errstr, errstr_size, "fenced off: stored %s is '%s'",
-                         reply->elements > 1 ? reply->element[1]->str : "?",
-                         reply->elements > 2 ? reply->element[2]->str : "?");
-                if (commit->source == EWS_SOURCE_USAGE)
-                        ews_user_cache_drop(store->cache, commit->partition);
-                result = EWS_STORE_FENCED;
-        }
-out:
+        if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK)
+                reply = NULL;
+        result = commit_reply(store, reply, partition,
+                              source == EWS_SOURCE_USAGE, errstr, errstr_size);
         if (reply)
                 freeReplyObject(reply);
         return result;
+}
+
+enum ews_store_result ews_store_commit(struct ews_store *store,
+                                       const struct ews_commit *commit,
+                                       char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result =
+                ews_store_commit_send(store, commit, errstr, errstr_size);
+
+        if (result != EWS_STORE_OK) {
+                if (commit->source == EWS_SOURCE_USAGE)
+                        ews_user_cache_drop(store->cache, commit->partition);
+                return result;
+        }
+        return ews_store_commit_recv(store, commit->source, commit->partition,
+                                     errstr, errstr_size);
 }

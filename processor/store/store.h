@@ -190,6 +190,19 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                                            struct ews_user *users, size_t cnt,
                                            char *errstr, size_t errstr_size);
 
+/* Pipelined commits: ews_store_commit_send() queues one (its users go to
+ * the cache at once), ews_store_commit_recv() takes the result of the
+ * oldest one sent, in order; a commit that did not apply drops its
+ * partition's cached users. Between the first send and the last receive
+ * no other store call may be made. A send that fails was not queued. */
+enum ews_store_result ews_store_commit_send(struct ews_store *store,
+                                            const struct ews_commit *commit,
+                                            char *errstr, size_t errstr_size);
+enum ews_store_result ews_store_commit_recv(struct ews_store *store,
+                                            enum ews_source source,
+                                            int32_t partition, char *errstr,
+                                            size_t errstr_size);
+
 /* Applies commit atomically if the fence still matches; on success the
  * users are cached under the commit's partition. EWS_STORE_FENCED when the
  * fence did not match, EWS_STORE_REJECTED when the script refused it. */

@@ -41,6 +41,8 @@ struct ews_store {
         int64_t retry_at_ms, backoff_ms;
         char connect_error[256];
         bool connected_once;
+        /* commits sent and not yet received (ews_store_commit_send) */
+        size_t pending;
         unsigned char packed[4096]; /* one user, as it goes to Redis */
 };
 
