@@ -128,6 +128,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
                 return;
         free(p->items);
         free(p->usage);
+        free(p->attr_arena);
         free(p->campaign);
         free(p->load);
         free(p->commit_users);
@@ -320,6 +321,36 @@ static void pipeline_dead_letter(struct ews_pipeline *p, int i,
         snprintf(dead->detail, sizeof(dead->detail), "%s", detail);
 }
 
+/* Keeps the event's attributes (decoded into the scratch) in the batch's
+ * arena; its pointer is set once the arena stops moving
+ * (pipeline_attrs_place). -1 when out of memory. */
+static int pipeline_keep_attrs(struct ews_pipeline *p, struct batch_item *item,
+                               struct ews_usage_event *event)
+{
+        size_t n = (size_t)event->attr_cnt;
+
+        item->attr_off = p->attr_used;
+        if (!n)
+                return 0;
+        if (!ews_grow((void **)&p->attr_arena, &p->attr_cap, p->attr_used + n,
+                      sizeof(*p->attr_arena)))
+                return -1;
+        memcpy(p->attr_arena + p->attr_used, p->attr_scratch,
+               n * sizeof(*p->attr_arena));
+        p->attr_used += n;
+        return 0;
+}
+
+static void pipeline_attrs_place(struct ews_pipeline *p, int cnt)
+{
+        int i;
+
+        for (i = 0; i < cnt; i++)
+                if (p->items[i].kind == ITEM_USAGE)
+                        p->usage[i].attrs =
+                                p->attr_arena + p->items[i].attr_off;
+}
+
 /* Decodes msg into the batch, or sends it to the dead-letter topic. */
 static void pipeline_decode(struct ews_pipeline *p, int i,
                             const struct ews_msg *msg)
@@ -333,9 +364,15 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
 
         item->event = i;
         if (msg->source == EWS_SOURCE_USAGE) {
+                p->usage[i].attrs = p->attr_scratch;
                 err = ews_decode_usage(p->decoder, msg->value, msg->value_len,
                                        p->now_ms, &p->usage[i], errstr,
                                        sizeof(errstr));
+                if (!err && pipeline_keep_attrs(p, item, &p->usage[i])) {
+                        /* out of memory: wait here as for the registry */
+                        snprintf(errstr, sizeof(errstr), "out of memory");
+                        err = EWS_DECODE_RETRY;
+                }
                 t = p->usage[i].occurred_at_ms;
         } else {
                 err = ews_decode_campaign(
@@ -383,6 +420,7 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
         struct pipeline_part *part;
         int i;
 
+        p->attr_used = 0;
         for (i = 0; i < cnt; i++) {
                 const struct ews_msg *msg = &msgs[i];
 
@@ -414,6 +452,7 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
                 part->batch_next = msg->offset + 1;
                 pipeline_decode(p, i, msg);
         }
+        pipeline_attrs_place(p, cnt);
 }
 
 /* Loads every user the batch needs: those of its events and those whose

@@ -25,8 +25,9 @@ enum item_kind {
 
 struct batch_item {
         enum item_kind kind;
-        int event; /* index into the batch's events */
-        int user;  /* index into the batch's users */
+        int event;       /* index into the batch's events */
+        int user;        /* index into the batch's users */
+        size_t attr_off; /* its attributes in the batch's attr_arena */
 };
 
 /* A message of the batch that goes to the dead-letter topic. */
@@ -65,6 +66,11 @@ struct ews_pipeline {
         struct ews_pipeline_stats stats;
         /* batch scratch, sized for config->batch_max */
         struct batch_item *items;
+        /* the batch's attributes: decoded into attr_scratch, kept in
+         * attr_arena (usage[i].attrs points there once admitted) */
+        struct ews_attr attr_scratch[EWS_ATTR_MAX];
+        struct ews_attr *attr_arena;
+        size_t attr_used, attr_cap;
         struct ews_usage_event *usage;
         struct ews_campaign_event *campaign;
         struct batch_table users;     /* of struct batch_user */

@@ -57,8 +57,26 @@ struct ews_usage_event {
         double value;
         int64_t occurred_at_ms;
         int attr_cnt;
+        /* Borrowed: room for EWS_ATTR_MAX before decoding (the decoder
+         * fills it), attr_cnt of them after; most events have none, so a
+         * batch keeps only those that have (pipeline/) and the event stays
+         * small. */
+        struct ews_attr *attrs;
+};
+
+/* An event with room of its own for its attributes, for those who build
+ * or decode one at a time. */
+struct ews_usage_event_buf {
+        struct ews_usage_event event;
         struct ews_attr attrs[EWS_ATTR_MAX];
 };
+
+static inline struct ews_usage_event *
+ews_usage_event_init(struct ews_usage_event_buf *buf)
+{
+        buf->event.attrs = buf->attrs;
+        return &buf->event;
+}
 
 enum ews_campaign_type {
         EWS_CAMPAIGN_LAUNCHED = 0,

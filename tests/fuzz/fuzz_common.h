@@ -253,13 +253,15 @@ static inline void fuzz_decode(struct ews_decoder *decoder, const uint8_t *data,
                 if (!err)
                         fuzz_check_campaign(&ev);
         } else {
-                struct ews_usage_event ev;
+                struct ews_usage_event_buf buf;
+                struct ews_usage_event *ev;
 
-                memset(&ev, 0xa5, sizeof(ev));
+                memset(&buf, 0xa5, sizeof(buf));
+                ev = ews_usage_event_init(&buf);
                 err = ews_decode_usage(decoder, data + 1, size - 1, FUZZ_NOW_MS,
-                                       &ev, errstr, sizeof(errstr));
+                                       ev, errstr, sizeof(errstr));
                 if (!err)
-                        fuzz_check_usage(&ev);
+                        fuzz_check_usage(ev);
         }
         if (err)
                 fuzz_check_err(err, errstr, sizeof(errstr));

@@ -132,7 +132,8 @@ static int teardown(void **state)
 static void test_usage_valid(void **state)
 {
         struct usage_spec s = usage_valid();
-        struct ews_usage_event ev;
+        struct ews_usage_event_buf ev_buf;
+        struct ews_usage_event ev = *ews_usage_event_init(&ev_buf);
         struct enc e;
         char errstr[256];
 
@@ -209,7 +210,8 @@ static void test_usage_malformed(void **state)
 {
         char long_id[300];
         struct enc e;
-        struct ews_usage_event ev;
+        struct ews_usage_event_buf ev_buf;
+        struct ews_usage_event ev = *ews_usage_event_init(&ev_buf);
         char errstr[256];
         size_t i;
         enum {
@@ -425,7 +427,8 @@ static void test_confluent_evolution(void **state)
                 "tests/schemas/usage_event_v2_removed.avsc",
                 "tests/schemas/usage_event_incompatible.avsc"};
         struct usage_spec s = usage_valid();
-        struct ews_usage_event ev;
+        struct ews_usage_event_buf ev_buf;
+        struct ews_usage_event ev = *ews_usage_event_init(&ev_buf);
         struct enc body, e;
         char errstr[256], *json;
         size_t len;
@@ -508,7 +511,8 @@ static void test_avro_writer_schema(void **state)
 {
         struct ews_decoder *d = decoder_make(
                 EWS_FORMAT_AVRO, "tests/schemas/usage_event_v2_removed.avsc");
-        struct ews_usage_event ev;
+        struct ews_usage_event_buf ev_buf;
+        struct ews_usage_event ev = *ews_usage_event_init(&ev_buf);
         struct enc body = {{0}, 0};
         char errstr[256];
 
@@ -566,7 +570,8 @@ static void test_json(void **state)
                  EWS_DECODE_BAD_TIMESTAMP},
         };
         struct ews_decoder *d = decoder_make(EWS_FORMAT_JSON, NULL);
-        struct ews_usage_event ev;
+        struct ews_usage_event_buf ev_buf;
+        struct ews_usage_event ev = *ews_usage_event_init(&ev_buf);
         char errstr[256];
         size_t i;
 

@@ -26,11 +26,16 @@ static struct ews_score_conf score_conf(void)
         return config.score;
 }
 
+/* The attributes of the events the tests make: one event's at a time. */
+static struct ews_attr event_attrs[EWS_ATTR_MAX];
+
 static struct ews_usage_event event_make(const char *type, int64_t t)
 {
         struct ews_usage_event e;
 
         memset(&e, 0, sizeof(e));
+        memset(event_attrs, 0, sizeof(event_attrs));
+        e.attrs = event_attrs;
         snprintf(e.event_id, sizeof(e.event_id), "e-%lld", (long long)t);
         snprintf(e.user_id, sizeof(e.user_id), "u-1");
         snprintf(e.event_type, sizeof(e.event_type), "%s", type);
