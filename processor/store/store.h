@@ -241,6 +241,45 @@ enum ews_store_result ews_store_user_get(struct ews_store *store,
                                          int32_t *partition, char *errstr,
                                          size_t errstr_size);
 
+/* Bulk reads, for exports (ews-inspect export): never on the hot path. */
+#define EWS_FENCE_HAS_EPOCH     1u
+#define EWS_FENCE_HAS_OFFSET    2u
+#define EWS_FENCE_HAS_WATERMARK 4u
+#define EWS_FENCE_HAS_IDLE      8u
+
+/* Calls cb for each stored fence of both topics (partitions 0 to the
+ * count in m:<topic>), have saying which of its fields are stored: one
+ * pipelined round trip. A result other than EWS_STORE_OK from cb stops
+ * the calls and is returned; otherwise EWS_STORE_OK or EWS_STORE_ERROR. */
+enum ews_store_result ews_store_fences_read(
+        struct ews_store *store,
+        enum ews_store_result (*cb)(void *opaque, const char *topic,
+                                    int32_t partition,
+                                    const struct ews_fence *fence,
+                                    unsigned have),
+        void *opaque, char *errstr, size_t errstr_size);
+
+/* Masks of subject kinds (enum ews_subject): users are u:<id>, accounts
+ * a:<id>, campaigns c:<id>. */
+#define EWS_SUBJECTS_USERS     (1u << EWS_SUBJECT_USER)
+#define EWS_SUBJECTS_ACCOUNTS  (1u << EWS_SUBJECT_ACCOUNT)
+#define EWS_SUBJECTS_CAMPAIGNS (1u << EWS_SUBJECT_CAMPAIGN)
+#define EWS_SUBJECTS_ALL                                                       \
+        (EWS_SUBJECTS_USERS | EWS_SUBJECTS_ACCOUNTS | EWS_SUBJECTS_CAMPAIGNS)
+
+/* Calls cb with the kind and id of every stored subject of kinds (a mask
+ * of EWS_SUBJECTS_*), walking the keys with SCAN ... COUNT count (0:
+ * 1000) in constant memory; cb may make other store calls. As SCAN, a
+ * subject stored throughout comes at least once, one added or removed
+ * meanwhile may or may not, and one may come twice when Redis resizes its
+ * table during the walk. A result other than EWS_STORE_OK from cb stops
+ * the walk and is returned; otherwise EWS_STORE_OK or EWS_STORE_ERROR. */
+enum ews_store_result ews_store_subjects_scan(
+        struct ews_store *store, unsigned kinds, size_t count,
+        enum ews_store_result (*cb)(void *opaque, enum ews_subject kind,
+                                    const char *id),
+        void *opaque, char *errstr, size_t errstr_size);
+
 /* Erasure of a user's personal data (privacy requests): its state, its
  * inactivity timer, its membership of its account. Counters and account
  * scores keep what they summed, without the user's identity.

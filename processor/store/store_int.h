@@ -1,6 +1,6 @@
 /* Internal to the store module, the one place that knows hiredis: what its
  * files share. store.c owns the connection, argv.c the arguments of a
- * command; fence.c, commit.c, read.c, outbox.c and leader.c build their
+ * command; fence.c, commit.c, read.c, scan.c, outbox.c and leader.c build their
  * commands with them. */
 #ifndef EWS_OUT_STORE_INT_H
 #define EWS_OUT_STORE_INT_H

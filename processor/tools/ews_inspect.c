@@ -1,15 +1,18 @@
 /*
  * ews-inspect: a user's, account's or campaign's state as JSON, read from
  * the store the processor writes, with the processor's configuration; and
- * the erasure of a user's state (`erase ID`), as DELETE /v1/users/{id}.
+ * the erasure of a user's state (`erase ID`), as DELETE /v1/users/{id};
+ * and `export`: every subject as JSON lines, between a header with the
+ * fences it was read at and a trailer with the counts.
  *
- * Exit codes: 0 found (or erased), 1 not found or the store failed, 2 bad
- * usage.
+ * Exit codes: 0 found (or erased, or exported), 1 not found or the store
+ * (or, for export, the output) failed, 2 bad usage.
  */
 #include "ops/config.h"
 #include "store/store.h"
 #include "ops/state_json.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,10 +21,213 @@
 static void inspect_usage(FILE *fp)
 {
         fprintf(fp, "usage: ews-inspect [-c FILE] [--now] "
-                    "user|account|campaign ID\n"
+                    "user|account|campaign|erase ID\n"
+                    "       ews-inspect [-c FILE] [--now] export "
+                    "[--kind user|account|campaign] [--out FILE]\n"
+                    "  user|account|campaign ID  the subject's state as JSON\n"
+                    "  erase ID                  erase a user's state\n"
+                    "  export                    every user, account and "
+                    "campaign as JSON lines\n"
                     "  -c, --config FILE  the processor's configuration\n"
                     "  --now              decay scores to the wall clock, not "
-                    "to the last event\n");
+                    "to the last event\n"
+                    "  --kind KIND        export: only this kind of subject\n"
+                    "  --out FILE         export: write to FILE, not stdout\n");
+}
+
+/* What an export writes to and counts. */
+struct inspect_export {
+        struct ews_store *store;
+        const struct ews_config *config;
+        int64_t as_of_ms;
+        FILE *out;
+        json_t *fences;
+        int64_t counts[3];
+        char *errstr;
+        size_t errstr_size;
+};
+
+static const char *const inspect_kinds[] = {
+        [EWS_SUBJECT_USER] = "user",
+        [EWS_SUBJECT_ACCOUNT] = "account",
+        [EWS_SUBJECT_CAMPAIGN] = "campaign",
+};
+
+#define INSPECT_JSON_FLAGS (JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
+
+static json_t *inspect_i64(int64_t v, bool have)
+{
+        return have ? json_integer(v) : json_null();
+}
+
+static enum ews_store_result export_fence(void *opaque, const char *topic,
+                                          int32_t partition,
+                                          const struct ews_fence *fence,
+                                          unsigned have)
+{
+        struct inspect_export *x = opaque;
+        json_t *per_topic = json_object_get(x->fences, topic), *f;
+        char key[16];
+
+        if (!per_topic) {
+                per_topic = json_object();
+                if (json_object_set_new(x->fences, topic, per_topic))
+                        goto oom;
+        }
+        f = json_pack(
+                "{s:o, s:o, s:o}", "epoch",
+                inspect_i64(fence->epoch, have & EWS_FENCE_HAS_EPOCH), "offset",
+                inspect_i64(fence->next_offset, have & EWS_FENCE_HAS_OFFSET),
+                "watermark",
+                inspect_i64(fence->watermark_ms,
+                            have & EWS_FENCE_HAS_WATERMARK));
+        snprintf(key, sizeof(key), "%d", (int)partition);
+        if (!f || json_object_set_new(per_topic, key, f))
+                goto oom;
+        return EWS_STORE_OK;
+oom:
+        snprintf(x->errstr, x->errstr_size, "out of memory");
+        return EWS_STORE_ERROR;
+}
+
+static enum ews_store_result export_subject(void *opaque, enum ews_subject kind,
+                                            const char *id)
+{
+        struct inspect_export *x = opaque;
+        enum ews_store_result result;
+        json_t *state = NULL, *jid;
+        int bad;
+
+        if (kind == EWS_SUBJECT_USER) {
+                static struct ews_user user;
+
+                result = ews_store_user_get(x->store, id, &user, NULL,
+                                            x->errstr, x->errstr_size);
+                if (result == EWS_STORE_OK)
+                        state = ews_json_user(&user,
+                                              x->config->score.half_life_ms,
+                                              x->as_of_ms);
+        } else if (kind == EWS_SUBJECT_ACCOUNT) {
+                struct ews_account account;
+
+                result = ews_store_account_get(
+                        x->store, id, x->config->account_active_window_ms,
+                        &account, x->errstr, x->errstr_size);
+                if (result == EWS_STORE_OK)
+                        state = ews_json_account(&account);
+        } else {
+                struct ews_campaign campaign;
+
+                result = ews_store_campaign_get(x->store, id, &campaign,
+                                                x->errstr, x->errstr_size);
+                if (result == EWS_STORE_OK)
+                        state = ews_json_campaign(&campaign);
+        }
+        if (result == EWS_STORE_NOT_FOUND)
+                return EWS_STORE_OK; /* expired since the scan saw it */
+        if (result != EWS_STORE_OK)
+                return result;
+        jid = json_string(id);
+        if (!state || !jid) {
+                json_decref(state);
+                json_decref(jid);
+                snprintf(x->errstr, x->errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
+        /* kind, id, state in this order; the state as `ews-inspect KIND
+         * ID` has it, on one line */
+        bad = fprintf(x->out, "{\"kind\":\"%s\",\"id\":", inspect_kinds[kind]) <
+                      0 ||
+              json_dumpf(jid, x->out, JSON_ENCODE_ANY) ||
+              fputs(",\"state\":", x->out) < 0 ||
+              json_dumpf(state, x->out, JSON_COMPACT | INSPECT_JSON_FLAGS) ||
+              fputs("}\n", x->out) < 0;
+        json_decref(state);
+        json_decref(jid);
+        if (bad) {
+                snprintf(x->errstr, x->errstr_size, "write: %s",
+                         strerror(errno));
+                return EWS_STORE_ERROR;
+        }
+        x->counts[kind]++;
+        return EWS_STORE_OK;
+}
+
+/* ews-inspect export (kind checked): 0, or 1 (store or output). */
+static int inspect_export(struct ews_store *store,
+                          const struct ews_config *config, int64_t as_of_ms,
+                          const char *kind, const char *out_path)
+{
+        struct inspect_export x;
+        unsigned kinds = EWS_SUBJECTS_ALL;
+        enum ews_store_result result;
+        char errstr[1024];
+        json_t *header = NULL;
+        int rc = 1;
+
+        if (kind && !strcmp(kind, "user"))
+                kinds = EWS_SUBJECTS_USERS;
+        else if (kind && !strcmp(kind, "account"))
+                kinds = EWS_SUBJECTS_ACCOUNTS;
+        else if (kind && !strcmp(kind, "campaign"))
+                kinds = EWS_SUBJECTS_CAMPAIGNS;
+        memset(&x, 0, sizeof(x));
+        x.store = store;
+        x.config = config;
+        x.as_of_ms = as_of_ms;
+        x.errstr = errstr;
+        x.errstr_size = sizeof(errstr);
+        x.out = out_path ? fopen(out_path, "w") : stdout;
+        if (!x.out) {
+                fprintf(stderr, "ews-inspect: %s: %s\n", out_path,
+                        strerror(errno));
+                return 1;
+        }
+        /* the fences first: the state scanned after them is at least as
+         * new as their offsets */
+        x.fences = json_object();
+        if (!x.fences) {
+                snprintf(errstr, sizeof(errstr), "out of memory");
+                goto out;
+        }
+        result = ews_store_fences_read(store, export_fence, &x, errstr,
+                                       sizeof(errstr));
+        if (result != EWS_STORE_OK)
+                goto out;
+        header = json_pack("{s:s, s:O}", "kind", "fences", "fences", x.fences);
+        if (!header) {
+                snprintf(errstr, sizeof(errstr), "out of memory");
+                goto out;
+        }
+        if (json_dumpf(header, x.out, JSON_COMPACT) || fputc('\n', x.out) < 0) {
+                snprintf(errstr, sizeof(errstr), "write: %s", strerror(errno));
+                goto out;
+        }
+        result = ews_store_subjects_scan(store, kinds, 1000, export_subject, &x,
+                                         errstr, sizeof(errstr));
+        if (result != EWS_STORE_OK)
+                goto out;
+        if (fprintf(x.out,
+                    "{\"kind\":\"end\",\"users\":%lld,\"accounts\":%lld,"
+                    "\"campaigns\":%lld}\n",
+                    (long long)x.counts[EWS_SUBJECT_USER],
+                    (long long)x.counts[EWS_SUBJECT_ACCOUNT],
+                    (long long)x.counts[EWS_SUBJECT_CAMPAIGN]) < 0 ||
+            fflush(x.out)) {
+                snprintf(errstr, sizeof(errstr), "write: %s", strerror(errno));
+                goto out;
+        }
+        rc = 0;
+out:
+        if (x.out != stdout && fclose(x.out) && !rc) {
+                snprintf(errstr, sizeof(errstr), "write: %s", strerror(errno));
+                rc = 1;
+        }
+        if (rc)
+                fprintf(stderr, "ews-inspect: export: %s\n", errstr);
+        json_decref(header);
+        json_decref(x.fences);
+        return rc;
 }
 
 int main(int argc, char **argv)
@@ -30,9 +236,12 @@ int main(int argc, char **argv)
                 {"config", required_argument, NULL, 'c'},
                 {"now", no_argument, NULL, 'n'},
                 {"help", no_argument, NULL, 'h'},
+                {"kind", required_argument, NULL, 'k'},
+                {"out", required_argument, NULL, 'o'},
                 {NULL, 0, NULL, 0}};
         static struct ews_config config;
-        const char *config_path = NULL, *kind, *id;
+        const char *config_path = NULL, *kind, *id = NULL;
+        const char *export_kind = NULL, *export_out = NULL;
         struct ews_store *store = NULL;
         struct ews_store_conf store_conf;
         enum ews_store_result result = EWS_STORE_ERROR;
@@ -48,6 +257,12 @@ int main(int argc, char **argv)
                 case 'n':
                         now = 1;
                         break;
+                case 'k':
+                        export_kind = optarg;
+                        break;
+                case 'o':
+                        export_out = optarg;
+                        break;
                 case 'h':
                         inspect_usage(stdout);
                         return 0;
@@ -56,14 +271,24 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        if (argc - optind != 2) {
+        kind = optind < argc ? argv[optind] : "";
+        if (!strcmp(kind, "export")) {
+                if (argc - optind != 1 ||
+                    (export_kind && strcmp(export_kind, "user") &&
+                     strcmp(export_kind, "account") &&
+                     strcmp(export_kind, "campaign"))) {
+                        inspect_usage(stderr);
+                        return 2;
+                }
+        } else if (argc - optind != 2 || export_kind || export_out) {
                 inspect_usage(stderr);
                 return 2;
+        } else {
+                id = argv[optind + 1];
         }
-        kind = argv[optind];
-        id = argv[optind + 1];
         if (strcmp(kind, "user") && strcmp(kind, "account") &&
-            strcmp(kind, "campaign") && strcmp(kind, "erase")) {
+            strcmp(kind, "campaign") && strcmp(kind, "erase") &&
+            strcmp(kind, "export")) {
                 inspect_usage(stderr);
                 return 2;
         }
@@ -88,6 +313,15 @@ int main(int argc, char **argv)
         if (!store)
                 goto fail;
 
+        if (!strcmp(kind, "export")) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                rc = inspect_export(store, &config,
+                                    now ? (int64_t)ts.tv_sec * 1000 : 0,
+                                    export_kind, export_out);
+                goto out;
+        }
         if (!strcmp(kind, "erase")) {
                 result =
                         ews_store_user_erase(store, id, errstr, sizeof(errstr));

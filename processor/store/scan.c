@@ -1,0 +1,192 @@
+/* Bulk reads, for exports: every partition's fence, and the ids of every
+ * stored subject, streamed with SCAN (never KEYS). Never on the hot path. */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One field of an HMGET reply: 0 and *out when it holds an integer. */
+static int scan_field_i64(const redisReply *r, int64_t *out)
+{
+        return r->type == REDIS_REPLY_STRING
+                       ? store_parse_i64(r->str, r->len, out)
+                       : -1;
+}
+
+enum ews_store_result ews_store_fences_read(
+        struct ews_store *store,
+        enum ews_store_result (*cb)(void *opaque, const char *topic,
+                                    int32_t partition,
+                                    const struct ews_fence *fence,
+                                    unsigned have),
+        void *opaque, char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result = EWS_STORE_OK;
+        redisReply *reply;
+        int64_t count[EWS_SOURCE_COUNT];
+        struct ews_fence fence;
+        unsigned have;
+        int s, k;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                reply = redisCommand(store->redis, "GET %sm:%s", store->prefix,
+                                     store->topics[s]);
+                if (!reply || (reply->type != REDIS_REPLY_STRING &&
+                               reply->type != REDIS_REPLY_NIL)) {
+                        if (reply)
+                                freeReplyObject(reply);
+                        return store_fail(store, errstr, errstr_size,
+                                          "partition count");
+                }
+                if (reply->type == REDIS_REPLY_NIL ||
+                    store_parse_i64(reply->str, reply->len, &count[s]) ||
+                    count[s] < 0)
+                        count[s] = 0;
+                freeReplyObject(reply);
+        }
+        /* one pipelined round trip for all the fences */
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                for (k = 0; k < count[s]; k++)
+                        if (redisAppendCommand(
+                                    store->redis,
+                                    "HMGET %sp:%s:%d epoch offset watermark "
+                                    "idle",
+                                    store->prefix, store->topics[s],
+                                    k) != REDIS_OK)
+                                return store_fail(store, errstr, errstr_size,
+                                                  "fences");
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                for (k = 0; k < count[s]; k++) {
+                        if (redisGetReply(store->redis, (void **)&reply) !=
+                                    REDIS_OK ||
+                            !reply)
+                                return store_fail(store, errstr, errstr_size,
+                                                  "fences");
+                        if (reply->type != REDIS_REPLY_ARRAY ||
+                            reply->elements != 4) {
+                                freeReplyObject(reply);
+                                return store_fail(store, errstr, errstr_size,
+                                                  "fences");
+                        }
+                        memset(&fence, 0, sizeof(fence));
+                        fence.next_offset = -1;
+                        have = 0;
+                        if (!scan_field_i64(reply->element[0], &fence.epoch))
+                                have |= EWS_FENCE_HAS_EPOCH;
+                        if (!scan_field_i64(reply->element[1],
+                                            &fence.next_offset))
+                                have |= EWS_FENCE_HAS_OFFSET;
+                        else
+                                fence.next_offset = -1;
+                        if (!scan_field_i64(reply->element[2],
+                                            &fence.watermark_ms))
+                                have |= EWS_FENCE_HAS_WATERMARK;
+                        if (!scan_field_i64(reply->element[3], &fence.idle_ms))
+                                have |= EWS_FENCE_HAS_IDLE;
+                        freeReplyObject(reply);
+                        /* the replies still to come are read (and dropped)
+                         * even when the callback stops the walk */
+                        if (have && result == EWS_STORE_OK)
+                                result = cb(opaque, store->topics[s],
+                                            (int32_t)k, &fence, have);
+                }
+        }
+        return result;
+}
+
+/* The prefix with the glob's special characters escaped, for MATCH. */
+static void scan_glob_escape(const char *s, char *out, size_t size)
+{
+        size_t n = 0;
+
+        for (; *s && n + 3 < size; s++) {
+                if (strchr("*?[]\\", *s))
+                        out[n++] = '\\';
+                out[n++] = *s;
+        }
+        out[n] = '\0';
+}
+
+/* The kind of a key after the prefix and its id; -1 for other keys. */
+static int scan_kind(const char *rest, const char **id)
+{
+        if (rest[0] && rest[1] == ':' && rest[2]) {
+                *id = rest + 2;
+                switch (rest[0]) {
+                case 'u':
+                        return EWS_SUBJECT_USER;
+                case 'a':
+                        return EWS_SUBJECT_ACCOUNT;
+                case 'c':
+                        return EWS_SUBJECT_CAMPAIGN;
+                }
+        }
+        return -1;
+}
+
+enum ews_store_result ews_store_subjects_scan(
+        struct ews_store *store, unsigned kinds, size_t count,
+        enum ews_store_result (*cb)(void *opaque, enum ews_subject kind,
+                                    const char *id),
+        void *opaque, char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result = EWS_STORE_OK;
+        char prefix[2 * sizeof(store->prefix) + 1], match[sizeof(prefix) + 8];
+        char cursor[32] = "0", id_buf[EWS_ID_MAX];
+        size_t plen = strlen(store->prefix), i;
+        redisReply *reply, *keys;
+        const char *id;
+        int kind;
+
+        scan_glob_escape(store->prefix, prefix, sizeof(prefix));
+        if (kinds == EWS_SUBJECTS_USERS)
+                snprintf(match, sizeof(match), "%su:*", prefix);
+        else if (kinds == EWS_SUBJECTS_ACCOUNTS)
+                snprintf(match, sizeof(match), "%sa:*", prefix);
+        else if (kinds == EWS_SUBJECTS_CAMPAIGNS)
+                snprintf(match, sizeof(match), "%sc:*", prefix);
+        else
+                snprintf(match, sizeof(match), "%s*", prefix);
+        if (!count)
+                count = 1000;
+        do {
+                if (store_connect(store, errstr, errstr_size))
+                        return EWS_STORE_ERROR;
+                reply = redisCommand(store->redis,
+                                     "SCAN %s MATCH %s COUNT %lld", cursor,
+                                     match, (long long)count);
+                if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+                    reply->elements != 2 ||
+                    reply->element[0]->type != REDIS_REPLY_STRING ||
+                    reply->element[0]->len >= sizeof(cursor) ||
+                    reply->element[1]->type != REDIS_REPLY_ARRAY) {
+                        if (reply)
+                                freeReplyObject(reply);
+                        return store_fail(store, errstr, errstr_size, "scan");
+                }
+                memcpy(cursor, reply->element[0]->str,
+                       reply->element[0]->len + 1);
+                keys = reply->element[1];
+                for (i = 0; i < keys->elements && result == EWS_STORE_OK; i++) {
+                        const redisReply *key = keys->element[i];
+
+                        if (key->type != REDIS_REPLY_STRING ||
+                            key->len <= plen ||
+                            memcmp(key->str, store->prefix, plen))
+                                continue;
+                        kind = scan_kind(key->str + plen, &id);
+                        if (kind < 0 || !(kinds & (1u << kind)))
+                                continue;
+                        if (strlen(id) >= sizeof(id_buf) ||
+                            strlen(id) != key->len - plen - 2)
+                                continue; /* not an id the processor wrote */
+                        memcpy(id_buf, id, strlen(id) + 1);
+                        result = cb(opaque, (enum ews_subject)kind, id_buf);
+                }
+                freeReplyObject(reply);
+        } while (result == EWS_STORE_OK && strcmp(cursor, "0"));
+        return result;
+}
