@@ -50,7 +50,8 @@ FUZZ_SECONDS ?= 60
 # own leaks.
 FUZZ_LSAN    := print_suppressions=0:suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
-.PHONY: all deps test unit integration asan demo format format-check clean \
+.PHONY: all deps test unit integration asan valgrind demo format \
+        format-check clean \
         fuzz fuzz-build install lint
 
 all: $(BUILD)/ews-processor $(TOOLS)
@@ -193,6 +194,20 @@ asan: deps
 	$(MAKE) BUILD=build/asan CC=gcc \
 	  SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer \
 	             -fno-sanitize-recover=undefined" all unit integration
+
+# Memcheck: every unit test and one integration run of the processor
+# (start, consume, SIGTERM, restart to the end): no error and no definite
+# leak, or the target fails.
+VALGRIND := valgrind --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite -q
+valgrind: deps all $(UNIT_BIN) $(STORE_BIN)
+	@command -v valgrind >/dev/null || { $(SUDO) env \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind \
+	  >/dev/null; }
+	@for t in $(UNIT_BIN); do $(VALGRIND) $$t >/dev/null || exit 1; \
+	  echo "valgrind: $$t clean"; done
+	EWS_WRAP="$(VALGRIND)" EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest \
+	  -q tests/integration/test_ops.py -k sigterm
 
 demo: deps all
 	@EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/demo.py

@@ -6,6 +6,7 @@ import datetime
 import io
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -165,7 +166,9 @@ FAST_CONSUMER = ["-X", "fetch.wait.max.ms=50", "-X", "session.timeout.ms=6000",
 
 def processor(names, broker, redis, args=(), env_extra=None, **kw):
     """Starts the processor; the caller waits or stops it."""
-    cmd = [os.path.join(BUILD, "ews-processor"), "-c",
+    # EWS_WRAP: a command the processor runs under (make valgrind)
+    cmd = [*shlex.split(os.environ.get("EWS_WRAP", "")),
+           os.path.join(BUILD, "ews-processor"), "-c",
            os.path.join(ROOT, "config", "ews.yaml"), *FAST_CONSUMER, *args]
     env = names.env(broker, redis)
     env.update(env_extra or {})
