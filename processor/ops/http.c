@@ -358,7 +358,7 @@ static enum MHD_Result http_v1(struct ews_http *http,
                 return http_text(connection, 400, text);
         }
         if (sscanf(path, "/v1/%15[a-z]/%n", kind, &n) != 1 || !n || !path[n] ||
-            strchr(path + n, '/'))
+            strlen(path + n) >= EWS_ID_MAX || strchr(path + n, '/'))
                 return http_text(connection, 404, "not found\n");
         if (atomic_fetch_add(&http->v1_busy, 1) >= HTTP_V1_BUSY) {
                 atomic_fetch_sub(&http->v1_busy, 1);

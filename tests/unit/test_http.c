@@ -113,6 +113,13 @@ static void test_an_id_holds_no_nul_control_or_invalid_utf8(void **state)
         /* what an id may hold goes on to the store (503: none here) */
         expect(port, "DELETE", "/v1/users/garb-user2", NULL, " 503 ", NULL);
         expect(port, "GET", "/v1/users/caf%c3%a9%20x", NULL, " 503 ", NULL);
+        /* as before: an id of EWS_ID_MAX bytes or more names nothing */
+        expect(port, "GET",
+               "/v1/users/"
+               "0123456789012345678901234567890123456789012345678901234567890"
+               "1234567890123456789012345678901234567890123456789012345678901"
+               "234567",
+               NULL, " 404 ", NULL);
         expect(port, "GET", "/healthz", NULL, " 200 ", NULL);
         ews_http_destroy(http);
 }
