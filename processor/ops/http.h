@@ -9,10 +9,18 @@
  *   GET /v1/users/{id}, /v1/accounts/{id}, /v1/campaigns/{id}
  *                  the state as JSON, as ews-inspect prints it
  *   DELETE /v1/users/{id}  erasure of the user's personal data
- * /v1 asks for "Authorization: Bearer <http.token>" when a token is set.
- * A thread per connection, so that probes never wait behind a /v1 request
- * waiting on Redis. The threads read a snapshot the main loop publishes,
- * never the pipeline, and /v1 has its own store connection.
+ * /v1 asks for "Authorization: Bearer <http.token>" when a token is set
+ * (a 401 says WWW-Authenticate: Bearer). On an http.bind that is not
+ * loopback (127.0.0.0/8) /v1 needs a token: without one it answers 403.
+ * An id in a /v1 path is decoded here: a NUL, a control character or
+ * invalid UTF-8 in it is a 400. Every erasure is logged (info) with the
+ * client's address and the id.
+ * A few threads poll the connections (epoll), a connection per address
+ * and in all are bounded and idle ones dropped, so that slow clients
+ * cannot take /healthz down; /v1 (blocking on Redis, at most its timeout)
+ * may hold only some of the threads: see http.c. The threads read a
+ * snapshot the main loop publishes, never the pipeline, and /v1 has its
+ * own store connection.
  */
 #ifndef EWS_HTTP_SERVER_H
 #define EWS_HTTP_SERVER_H
