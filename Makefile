@@ -7,7 +7,7 @@ SAN_FLAGS  ?=
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
               -Wstrict-prototypes -fno-common -Iprocessor -I$(BUILD)/gen \
-              $(SAN_FLAGS)
+              $(SAN_FLAGS) -DEWS_SHARE_DIR='"$(PREFIX)/share/ews"'
 LDFLAGS    += $(SAN_FLAGS)
 PYTHON     := /usr/bin/python3
 
@@ -255,7 +255,10 @@ clean:
 # the configuration to /etc/ews/ews.yaml unless one is there already, and
 # the systemd unit to PREFIX/lib/systemd/system (searched by systemd for
 # PREFIX /usr/local and /usr). The installed configuration and unit name the
-# installed paths. ews-devbroker is a test broker and is not installed.
+# installed paths. The processor, built with EWS_SHARE_DIR=PREFIX/share/ews,
+# falls back to PREFIX/share/ews/schemas when decode.schema.dir is left at
+# its default and no schemas lie beside the configuration: build with the
+# PREFIX you install to (make clean after changing it). ews-devbroker is a test broker and is not installed.
 PREFIX      ?= /usr/local
 DESTDIR     ?=
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
@@ -267,7 +270,7 @@ install: all
 	  $(DESTDIR)/etc/ews $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 schemas/*.avsc $(DESTDIR)$(PREFIX)/share/ews/schemas/
-	sed 's|^\(  schema\.dir:\) schemas |\1 $(PREFIX)/share/ews/schemas |' \
+	sed 's|^\(  schema\.dir:\) \.\./schemas |\1 $(PREFIX)/share/ews/schemas |' \
 	  config/ews.yaml >$(DESTDIR)$(PREFIX)/share/ews/ews.yaml
 	chmod 0644 $(DESTDIR)$(PREFIX)/share/ews/ews.yaml
 	@if [ -e $(DESTDIR)/etc/ews/ews.yaml ]; then \

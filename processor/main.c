@@ -63,8 +63,8 @@ static void main_usage(FILE *fp)
                 "[--check-config] [--exit-at-end]\n"
                 "  -c, --config FILE   YAML configuration (see "
                 "config/ews.yaml)\n"
-                "  -X key=value        librdkafka property for the consumer "
-                "and the producer\n"
+                "  -X key=value        librdkafka property, for the client "
+                "whose it is (both if both)\n"
                 "  --check-config      validate, print the effective "
                 "configuration, exit\n"
                 "  --exit-at-end       stop once every assigned partition is "
@@ -294,6 +294,80 @@ static void main_reload_config(struct ews_config *config, const char *path)
                  path ? path : "(defaults)");
 }
 
+static struct ews_decoder *main_decoder(const struct ews_config *c,
+                                        char *errstr, size_t errstr_size);
+
+/* A librdkafka property the client would refuse, named where it was set. */
+static int main_check_props(const struct ews_config_props *props,
+                            const char *client, const char *config_path,
+                            char *errstr, size_t errstr_size)
+{
+        char what[512], env[192];
+        size_t j;
+        int i;
+
+        for (i = 0; i < props->cnt; i++) {
+                const struct ews_config_prop *p = &props->prop[i];
+
+                if (!ews_kafka_prop_check(p->key, p->value, what, sizeof(what)))
+                        continue;
+                switch (p->origin) {
+                case EWS_PROP_FILE:
+                        snprintf(errstr, errstr_size, "%s:%d: kafka.%s.%s: %s",
+                                 config_path, p->line, client, p->key, what);
+                        break;
+                case EWS_PROP_ENV:
+                        snprintf(env, sizeof(env), "EWS_KAFKA_%s_%s", client,
+                                 p->key);
+                        for (j = 0; env[j]; j++)
+                                env[j] = env[j] == '.' ? '_'
+                                         : (env[j] >= 'a' && env[j] <= 'z')
+                                                 ? (char)(env[j] - 'a' + 'A')
+                                                 : env[j];
+                        snprintf(errstr, errstr_size, "%s: kafka.%s.%s: %s",
+                                 env, client, p->key, what);
+                        break;
+                case EWS_PROP_ARG:
+                        snprintf(errstr, errstr_size, "-X: %s: %s", p->key,
+                                 what);
+                        break;
+                }
+                return -1;
+        }
+        return 0;
+}
+
+/* What a start would refuse, found before anything connects: librdkafka
+ * properties, and schema files that are missing or do not parse. */
+static int main_check(const struct ews_config *c, const char *config_path,
+                      char *errstr, size_t errstr_size)
+{
+        static const char *const writer_keys[EWS_SOURCE_COUNT] = {
+                [EWS_SOURCE_USAGE] = "decode.usage.writer.schema",
+                [EWS_SOURCE_CAMPAIGN] = "decode.campaign.writer.schema"};
+        const char *file = config_path ? config_path : "(defaults)";
+        const char *key = "decode.schema.dir";
+        struct ews_decoder *decoder;
+        char what[768];
+        int s;
+
+        if (main_check_props(&c->consumer, "consumer", file, errstr,
+                             errstr_size) ||
+            main_check_props(&c->producer, "producer", file, errstr,
+                             errstr_size))
+                return -1;
+        decoder = main_decoder(c, what, sizeof(what));
+        if (decoder) {
+                ews_decoder_destroy(decoder);
+                return 0;
+        }
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                if (c->writer_schema[s][0] && strstr(what, c->writer_schema[s]))
+                        key = writer_keys[s];
+        snprintf(errstr, errstr_size, "%s: %s: %s", file, key, what);
+        return -1;
+}
+
 /* Parses the command line into ctx and the configuration. Returns -1 to
  * go on, else the exit code. */
 static int main_args(int argc, char **argv, struct main_ctx *ctx)
@@ -346,6 +420,9 @@ static int main_args(int argc, char **argv, struct main_ctx *ctx)
                 if (ews_config_set_kafka_prop(ctx->config, props[i], errstr,
                                               sizeof(errstr)))
                         goto bad;
+        /* A start would refuse these: refused here, exit 2, for both. */
+        if (main_check(ctx->config, ctx->config_path, errstr, sizeof(errstr)))
+                goto bad;
         if (check_only) {
                 ews_config_print(ctx->config, stdout);
                 return 0;

@@ -225,6 +225,21 @@ static int in_kafka_set(rd_kafka_conf_t *conf, const char *key,
         return 0;
 }
 
+int ews_kafka_prop_check(const char *key, const char *value, char *errstr,
+                         size_t errstr_size)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        int rc;
+
+        if (!conf) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        rc = in_kafka_set(conf, key, value, errstr, errstr_size);
+        rd_kafka_conf_destroy(conf);
+        return rc;
+}
+
 struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                                       const struct ews_in_kafka_cb *cb,
                                       char *errstr, size_t errstr_size)

@@ -53,6 +53,11 @@ struct ews_in_kafka_conf {
 
 struct ews_in_kafka;
 
+/* Whether librdkafka knows the property and accepts the value (on a scratch
+ * configuration: nothing connects). 0, or -1 with librdkafka's reason. */
+int ews_kafka_prop_check(const char *key, const char *value, char *errstr,
+                         size_t errstr_size);
+
 /* Subscribes to the topics. Returns NULL with errstr on error. */
 struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                                       const struct ews_in_kafka_cb *cb,

@@ -5,11 +5,18 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef EWS_SHARE_DIR
+#define EWS_SHARE_DIR "/usr/local/share/ews" /* make install's PREFIX */
+#endif
 
 void config_copy(char *dst, size_t size, const char *src)
 {
@@ -177,7 +184,8 @@ static const struct config_key *config_key_find(const char *path)
 }
 
 static int config_prop_set(struct ews_config_props *props, const char *key,
-                           const char *value)
+                           const char *value, enum ews_prop_origin origin,
+                           size_t line)
 {
         int i;
 
@@ -194,6 +202,8 @@ static int config_prop_set(struct ews_config_props *props, const char *key,
         }
         config_copy(props->prop[i].key, sizeof(props->prop[i].key), key);
         config_copy(props->prop[i].value, sizeof(props->prop[i].value), value);
+        props->prop[i].origin = origin;
+        props->prop[i].line = (int)line;
         return 0;
 }
 
@@ -209,14 +219,16 @@ static int config_set_prefixed(struct config_ctx *ctx, const char *path,
 
         if (!strncmp(path, consumer, sizeof(consumer) - 1)) {
                 if (config_prop_set(&ctx->config->consumer,
-                                    path + sizeof(consumer) - 1, value))
+                                    path + sizeof(consumer) - 1, value,
+                                    line ? EWS_PROP_FILE : EWS_PROP_ENV, line))
                         return config_fail(ctx, line, path,
                                            "too long or too many");
                 return 0;
         }
         if (!strncmp(path, producer, sizeof(producer) - 1)) {
                 if (config_prop_set(&ctx->config->producer,
-                                    path + sizeof(producer) - 1, value))
+                                    path + sizeof(producer) - 1, value,
+                                    line ? EWS_PROP_FILE : EWS_PROP_ENV, line))
                         return config_fail(ctx, line, path,
                                            "too long or too many");
                 return 0;
@@ -241,6 +253,84 @@ static int config_set_prefixed(struct config_ctx *ctx, const char *path,
 
 static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
                        yaml_node_t *node, char *path, size_t path_len);
+
+/* The keys that name files: relative to the configuration file's folder
+ * when set there, to the current directory when set in the environment. */
+static const char *const config_path_keys[] = {"decode.schema.dir",
+                                               "decode.usage.writer.schema",
+                                               "decode.campaign.writer.schema"};
+
+/* base/path made absolute (and clean, if it exists) in field. */
+static int config_absolute(char *field, size_t size, const char *base)
+{
+        char joined[PATH_MAX + 1024], real[PATH_MAX];
+        const char *result = joined;
+
+        if (!*field)
+                return 0;
+        if (*field == '/')
+                config_copy(joined, sizeof(joined), field);
+        else
+                snprintf(joined, sizeof(joined), "%s/%s", base, field);
+        if (realpath(joined, real))
+                result = real;
+        if (strlen(result) >= size)
+                return -1;
+        config_copy(field, size, result);
+        return 0;
+}
+
+/* A path key just set: resolved against base, and remembered as set. */
+static int config_path_key(struct config_ctx *ctx, const struct config_key *key,
+                           const char *base, size_t line)
+{
+        size_t i;
+
+        for (i = 0; i < sizeof(config_path_keys) / sizeof(config_path_keys[0]);
+             i++)
+                if (!strcmp(key->path, config_path_keys[i]))
+                        break;
+        if (i == sizeof(config_path_keys) / sizeof(config_path_keys[0]))
+                return 0;
+        if (!i)
+                ctx->schema_dir_set = 1;
+        if (config_absolute((char *)ctx->config + key->offset, key->size, base))
+                return config_fail(ctx, line, key->path, "path too long");
+        return 0;
+}
+
+static int config_has_schemas(const char *dir)
+{
+        char file[PATH_MAX + 32];
+        struct stat st;
+
+        snprintf(file, sizeof(file), "%s/usage_event.avsc", dir);
+        return !stat(file, &st);
+}
+
+/* decode.schema.dir left at its default: "schemas" beside the
+ * configuration file (or in the current directory without one), else the
+ * installed copy. */
+static int config_default_schema_dir(struct config_ctx *ctx, const char *base)
+{
+        struct ews_config *config = ctx->config;
+        char dir[sizeof(config->schema_dir) + sizeof(EWS_SHARE_DIR) + 1];
+
+        if (ctx->schema_dir_set)
+                return 0;
+        config_copy(dir, sizeof(dir), config->schema_dir);
+        if (config_absolute(dir, sizeof(config->schema_dir), base))
+                return config_fail(ctx, 0, "decode.schema.dir",
+                                   "path too long");
+        if (!config_has_schemas(dir) && *config->schema_dir != '/')
+                snprintf(dir, sizeof(dir), "%s/%s", EWS_SHARE_DIR,
+                         config->schema_dir);
+        if (strlen(dir) >= sizeof(config->schema_dir))
+                return config_fail(ctx, 0, "decode.schema.dir",
+                                   "path too long");
+        config_copy(config->schema_dir, sizeof(config->schema_dir), dir);
+        return 0;
+}
 
 /* Whether path names a section: some key lies below it. */
 static int config_is_section(const char *path)
@@ -267,10 +357,32 @@ static int config_walk_mapping(struct config_ctx *ctx, yaml_document_t *doc,
                 yaml_node_t *value = yaml_document_get_node(doc, pair->value);
                 int n;
 
+                yaml_node_pair_t *prev;
+
                 if (!key || key->type != YAML_SCALAR_NODE)
                         return config_fail(ctx,
                                            key ? key->start_mark.line + 1 : 0,
                                            path, "keys must be plain names");
+                /* libyaml keeps both of a repeated key: the last would win
+                 * silently. */
+                for (prev = node->data.mapping.pairs.start; prev < pair;
+                     prev++) {
+                        yaml_node_t *k = yaml_document_get_node(doc, prev->key);
+                        char what[64];
+
+                        if (!k || k->type != YAML_SCALAR_NODE ||
+                            strcmp((const char *)k->data.scalar.value,
+                                   (const char *)key->data.scalar.value))
+                                continue;
+                        snprintf(path + path_len, 512 - path_len, "%s%s",
+                                 path_len ? "." : "",
+                                 (const char *)key->data.scalar.value);
+                        snprintf(what, sizeof(what),
+                                 "duplicate key (first at line %zu)",
+                                 k->start_mark.line + 1);
+                        return config_fail(ctx, key->start_mark.line + 1, path,
+                                           what);
+                }
                 n = snprintf(path + path_len, 512 - path_len, "%s%s",
                              path_len ? "." : "",
                              (const char *)key->data.scalar.value);
@@ -337,60 +449,186 @@ static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
                         return config_set_prefixed(
                                 ctx, path,
                                 (const char *)node->data.scalar.value, line);
-                return config_set_scalar(
-                        ctx, key, (const char *)node->data.scalar.value, line);
+                if (config_set_scalar(ctx, key,
+                                      (const char *)node->data.scalar.value,
+                                      line))
+                        return -1;
+                return config_path_key(ctx, key, ctx->dir, line);
         default:
                 return config_fail(ctx, line, path, "unexpected YAML node");
         }
 }
 
-/* EWS_REDIS_HOST overrides redis.host; lists are comma-separated. */
-static int config_env(struct config_ctx *ctx)
+/* A list key from the environment: comma-separated. */
+static int config_env_list(struct config_ctx *ctx, const struct config_key *key,
+                           const char *value)
 {
-        char name[160], item[EWS_NAME_MAX], *p;
-        const char *value, *s, *comma;
-        size_t i, j, len;
+        char item[EWS_NAME_MAX], *p;
+        const char *s, *comma;
+
+        *(int *)((char *)ctx->config + key->cnt_offset) = 0;
+        for (s = value; *s; s = *comma ? comma + 1 : comma) {
+                while (isspace((unsigned char)*s))
+                        s++;
+                comma = strchr(s, ',');
+                if (!comma)
+                        comma = s + strlen(s);
+                snprintf(item, sizeof(item), "%.*s", (int)(comma - s), s);
+                for (p = item + strlen(item);
+                     p > item && isspace((unsigned char)p[-1]); p--)
+                        p[-1] = '\0';
+                if (config_list_add(ctx, key, item, 0))
+                        return -1;
+        }
+        return 0;
+}
+
+/* key's variable: EWS_ and the path in capitals, dots as underscores. */
+static void config_env_name(const char *path, char *name, size_t size)
+{
+        size_t j, len = (size_t)snprintf(name, size, "EWS_%s", path);
+
+        for (j = 4; j < len && j < size; j++)
+                name[j] = name[j] == '.'
+                                  ? '_'
+                                  : (char)toupper((unsigned char)name[j]);
+}
+
+/* Whether EWS_<rest> looks like ours: <rest> starts with a section of the
+ * key table and an underscore (EWS_REDIS_..., EWS_SCORING_...). Others, as
+ * EWS_BUILD of the tests, are left alone. */
+static int config_env_ours(const char *rest)
+{
+        char section[64], name[64];
+        size_t i, len;
 
         for (i = 0; i < config_key_cnt; i++) {
-                const struct config_key *key = &config_keys[i];
+                len = strcspn(config_keys[i].path, ".");
+                snprintf(section, sizeof(section), "%.*s_", (int)len,
+                         config_keys[i].path);
+                config_env_name(section, name, sizeof(name));
+                if (!strncmp(rest, name + 4, strlen(name + 4)))
+                        return 1;
+        }
+        return 0;
+}
 
-                len = (size_t)snprintf(name, sizeof(name), "EWS_%s", key->path);
-                for (j = 4; j < len; j++)
-                        name[j] =
-                                name[j] == '.'
-                                        ? '_'
-                                        : (char)toupper((unsigned char)name[j]);
-                value = getenv(name);
-                if (!value || key->type == CONFIG_FIT)
+/* The open-ended keys: EWS_SCORING_WEIGHTS_<TYPE> (the event type in small
+ * letters), EWS_KAFKA_CONSUMER_<PROPERTY> and EWS_KAFKA_PRODUCER_<PROPERTY>
+ * (underscores as dots: EWS_KAFKA_CONSUMER_FETCH_WAIT_MAX_MS). */
+static int config_env_prefixed(struct config_ctx *ctx, const char *name,
+                               const char *value)
+{
+        static const struct {
+                const char *env, *path;
+                int dots;
+        } maps[] = {{"EWS_SCORING_WEIGHTS_", "scoring.weights.", 0},
+                    {"EWS_KAFKA_CONSUMER_", "kafka.consumer.", 1},
+                    {"EWS_KAFKA_PRODUCER_", "kafka.producer.", 1}};
+        char path[256];
+        size_t i, j, len;
+
+        for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+                if (strncmp(name, maps[i].env, strlen(maps[i].env)))
                         continue;
+                len = (size_t)snprintf(path, sizeof(path), "%s%s", maps[i].path,
+                                       name + strlen(maps[i].env));
+                if (len >= sizeof(path))
+                        return config_fail(ctx, 0, name, "too long");
+                for (j = strlen(maps[i].path); j < len; j++)
+                        path[j] =
+                                maps[i].dots && path[j] == '_'
+                                        ? '.'
+                                        : (char)tolower((unsigned char)path[j]);
+                /* line 0: from the environment */
+                return config_set_prefixed(ctx, path, value, 0);
+        }
+        return config_fail(ctx, 0, name,
+                           "names no configuration key (EWS_ and the key in "
+                           "capitals, dots as underscores: EWS_REDIS_HOST "
+                           "for redis.host)");
+}
+
+/* EWS_REDIS_HOST overrides redis.host; lists are comma-separated. Every
+ * variable that looks like ours must name a key. */
+static int config_env(struct config_ctx *ctx)
+{
+        static char name[256]; /* ctx->file points here on failure */
+        char key_name[256], cwd[PATH_MAX];
+        const struct config_key *key;
+        const char *value;
+        char **env;
+        size_t i, len;
+
+        if (!getcwd(cwd, sizeof(cwd)))
+                config_copy(cwd, sizeof(cwd), ".");
+        for (env = environ; *env; env++) {
+                if (strncmp(*env, "EWS_", 4) || !config_env_ours(*env + 4))
+                        continue;
+                value = strchr(*env, '=');
+                if (!value)
+                        continue;
+                len = (size_t)(value - *env);
+                value++;
+                snprintf(name, sizeof(name), "%.*s", (int)len, *env);
+                ctx->file = "environment";
+                for (i = 0; i < config_key_cnt; i++) {
+                        config_env_name(config_keys[i].path, key_name,
+                                        sizeof(key_name));
+                        if (!strcmp(key_name, name))
+                                break;
+                }
+                if (i == config_key_cnt) {
+                        if (config_env_prefixed(ctx, name, value))
+                                return -1;
+                        continue;
+                }
+                key = &config_keys[i];
                 ctx->file = name;
-                if (key->type != CONFIG_LIST) {
-                        if (config_set_scalar(ctx, key, value, 0))
+                if (key->type == CONFIG_FIT)
+                        return config_fail(ctx, 0, key->path,
+                                           "cannot be set from the "
+                                           "environment: use the file");
+                if (key->type == CONFIG_LIST) {
+                        if (config_env_list(ctx, key, value))
                                 return -1;
                         continue;
                 }
-                *(int *)((char *)ctx->config + key->cnt_offset) = 0;
-                for (s = value; *s; s = *comma ? comma + 1 : comma) {
-                        while (isspace((unsigned char)*s))
-                                s++;
-                        comma = strchr(s, ',');
-                        if (!comma)
-                                comma = s + strlen(s);
-                        snprintf(item, sizeof(item), "%.*s", (int)(comma - s),
-                                 s);
-                        for (p = item + strlen(item);
-                             p > item && isspace((unsigned char)p[-1]); p--)
-                                p[-1] = '\0';
-                        if (config_list_add(ctx, key, item, 0))
-                                return -1;
-                }
+                if (config_set_scalar(ctx, key, value, 0) ||
+                    config_path_key(ctx, key, cwd, 0))
+                        return -1;
         }
         return 0;
 }
 
 static int config_check(struct config_ctx *ctx)
 {
+        static const char *const topic_keys[EWS_SOURCE_COUNT] = {
+                [EWS_SOURCE_USAGE] = "topics.usage",
+                [EWS_SOURCE_CAMPAIGN] = "topics.campaign"};
         struct ews_config *config = ctx->config;
+        int s;
+
+        if (!config->bootstrap_servers[0])
+                return config_fail(ctx, 0, "kafka.bootstrap.servers",
+                                   "must not be empty");
+        if (!config->topic_alerts[0])
+                return config_fail(ctx, 0, "topics.alerts",
+                                   "must not be empty");
+        if (!config->topic_dlq[0])
+                return config_fail(ctx, 0, "topics.dlq", "must not be empty");
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                if (!config->topics[s][0])
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must not be empty");
+                /* Alerts or dead letters read back as input. */
+                if (!strcmp(config->topics[s], config->topic_alerts))
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must differ from topics.alerts");
+                if (!strcmp(config->topics[s], config->topic_dlq))
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must differ from topics.dlq");
+        }
 
         if ((config->format[0] == EWS_FORMAT_CONFLUENT ||
              config->format[1] == EWS_FORMAT_CONFLUENT) &&
@@ -413,7 +651,8 @@ static int config_check(struct config_ctx *ctx)
 int ews_config_load(struct ews_config *config, const char *path, char *errstr,
                     size_t errstr_size)
 {
-        struct config_ctx ctx = {config, path, errstr, errstr_size};
+        char dir[PATH_MAX], *slash;
+        struct config_ctx ctx = {config, path, errstr, errstr_size, dir, 0};
         yaml_parser_t parser;
         yaml_document_t doc;
         yaml_node_t *root;
@@ -421,6 +660,8 @@ int ews_config_load(struct ews_config *config, const char *path, char *errstr,
         FILE *fp = NULL;
         int parser_ok = 0, doc_ok = 0, rc = -1;
 
+        if (!getcwd(dir, sizeof(dir)))
+                config_copy(dir, sizeof(dir), ".");
         if (path) {
                 fp = fopen(path, "rb");
                 if (!fp) {
@@ -428,6 +669,9 @@ int ews_config_load(struct ews_config *config, const char *path, char *errstr,
                                  strerror(errno));
                         goto out;
                 }
+                /* Paths in the file are relative to its folder. */
+                if (realpath(path, dir) && (slash = strrchr(dir, '/')))
+                        *(slash == dir ? slash + 1 : slash) = '\0';
                 if (!yaml_parser_initialize(&parser)) {
                         snprintf(errstr, errstr_size, "%s: out of memory",
                                  path);
@@ -458,7 +702,7 @@ int ews_config_load(struct ews_config *config, const char *path, char *errstr,
         if (config_env(&ctx))
                 goto out;
         ctx.file = path ? path : "(defaults)";
-        if (config_check(&ctx))
+        if (config_default_schema_dir(&ctx, dir) || config_check(&ctx))
                 goto out;
         rc = 0;
 out:
@@ -471,11 +715,73 @@ out:
         return rc;
 }
 
+/* librdkafka's scopes (CONFIGURATION.md: C, P or *) for the properties
+ * that belong to one client only: a property given with -X goes to the
+ * client it is for (the other would log a CONFWARN for it), the rest to
+ * both. Names ending in a dot are prefixes. */
+static const char *const config_consumer_only[] = {
+        "group.",
+        "fetch.",
+        "auto.",
+        "enable.auto.",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "isolation.level",
+        "max.poll.interval.ms",
+        "partition.assignment.strategy",
+        "queued.",
+        "check.crcs",
+        "enable.partition.eof",
+        "consume.callback.max.messages",
+        "coordinator.query.interval.ms",
+        "offset.store.",
+        "consume.",
+        "rebalance_cb",
+        "offset_commit_cb"};
+static const char *const config_producer_only[] = {
+        "linger.ms",
+        "batch.",
+        "acks",
+        "request.required.acks",
+        "message.timeout.ms",
+        "delivery.timeout.ms",
+        "compression.",
+        "queue.buffering.",
+        "enable.idempotence",
+        "enable.gapless.guarantee",
+        "transactional.id",
+        "transaction.timeout.ms",
+        "message.send.max.retries",
+        "retries",
+        "partitioner",
+        "sticky.partitioning.linger.ms",
+        "queuing.strategy",
+        "request.timeout.ms",
+        "produce.offset.report",
+        "delivery.report.only.error",
+        "dr_cb",
+        "dr_msg_cb"};
+
+static int config_scope_in(const char *key, const char *const *names,
+                           size_t cnt)
+{
+        size_t i, len;
+
+        for (i = 0; i < cnt; i++) {
+                len = strlen(names[i]);
+                if (names[i][len - 1] == '.' ? !strncmp(key, names[i], len)
+                                             : !strcmp(key, names[i]))
+                        return 1;
+        }
+        return 0;
+}
+
 int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
                               char *errstr, size_t errstr_size)
 {
         const char *eq = strchr(kv, '=');
         char key[128];
+        int consumer, producer;
 
         if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key)) {
                 snprintf(errstr, errstr_size, "-X %s: expected key=value", kv);
@@ -484,6 +790,11 @@ int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
         snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
         /* Shared by both clients and shown in logs: keep it in one place. */
         if (!strcmp(key, "bootstrap.servers")) {
+                if (!eq[1]) {
+                        snprintf(errstr, errstr_size,
+                                 "-X: bootstrap.servers: must not be empty");
+                        return -1;
+                }
                 if (strlen(eq + 1) >= sizeof(config->bootstrap_servers)) {
                         snprintf(errstr, errstr_size, "-X %s: too long", kv);
                         return -1;
@@ -492,8 +803,16 @@ int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
                             sizeof(config->bootstrap_servers), eq + 1);
                 return 0;
         }
-        if (config_prop_set(&config->consumer, key, eq + 1) ||
-            config_prop_set(&config->producer, key, eq + 1)) {
+        consumer = !config_scope_in(key, config_producer_only,
+                                    sizeof(config_producer_only) /
+                                            sizeof(config_producer_only[0]));
+        producer = !config_scope_in(key, config_consumer_only,
+                                    sizeof(config_consumer_only) /
+                                            sizeof(config_consumer_only[0]));
+        if ((consumer && config_prop_set(&config->consumer, key, eq + 1,
+                                         EWS_PROP_ARG, 0)) ||
+            (producer && config_prop_set(&config->producer, key, eq + 1,
+                                         EWS_PROP_ARG, 0))) {
                 snprintf(errstr, errstr_size, "-X %s: too long or too many",
                          kv);
                 return -1;

@@ -88,12 +88,15 @@ struct ews_config {
 /* Fills config with the defaults. */
 void ews_config_defaults(struct ews_config *config);
 
-/* Loads path over what config holds, then the environment over that.
- * Returns 0, or -1 with errstr naming file, line and key. */
+/* Loads path over what config holds, then the environment over that
+ * (every EWS_<SECTION>_ variable must name a key). Paths become absolute:
+ * from the file relative to its folder, from the environment to the current
+ * directory. Returns 0, or -1 with errstr naming file, line and key. */
 int ews_config_load(struct ews_config *config, const char *path, char *errstr,
                     size_t errstr_size);
 
-/* Applies "key=value" to both librdkafka clients, as kcat's -X does. */
+/* Applies "key=value" as kcat's -X does: to the librdkafka client whose
+ * property it is (librdkafka's scope), to both when both have it. */
 int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
                               char *errstr, size_t errstr_size);
 

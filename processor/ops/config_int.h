@@ -42,6 +42,8 @@ struct config_ctx {
         const char *file;
         char *errstr;
         size_t errstr_size;
+        const char *dir;    /* the file's folder, or the current directory */
+        int schema_dir_set; /* decode.schema.dir came from file or env */
 };
 
 /* Fails with "file:line: key: what"; line 0 when not from the file. */

@@ -9,9 +9,18 @@
 
 #define EWS_CONFIG_PROPS_MAX 64
 
+/* Where a property was set, for the message that refuses it. */
+enum ews_prop_origin {
+        EWS_PROP_FILE, /* kafka.consumer.* or kafka.producer.*, at line */
+        EWS_PROP_ENV,  /* EWS_KAFKA_CONSUMER_*, EWS_KAFKA_PRODUCER_* */
+        EWS_PROP_ARG   /* -X */
+};
+
 struct ews_config_prop {
         char key[128];
         char value[512];
+        enum ews_prop_origin origin;
+        int line; /* EWS_PROP_FILE */
 };
 
 struct ews_config_props {

@@ -240,6 +240,106 @@ def test_bad_configuration_names_file_line_and_key(tmp_path):
                                                                  where)
 
 
+def test_check_config_works_from_any_directory(tmp_path):
+    """Paths in the file are relative to the file, not to the current
+    directory; and schemas that are not there are found by the check."""
+    config = os.path.join(ewsenv.ROOT, "config", "ews.yaml")
+    base = {k: v for k, v in os.environ.items()
+            if k != "EWS_DECODE_SCHEMA_DIR"}
+    proc = subprocess.run([os.path.join(ewsenv.BUILD, "ews-processor"), "-c",
+                           config, "--check-config"], capture_output=True,
+                          text=True, timeout=10, cwd=tmp_path, env=base)
+    assert proc.returncode == 0, proc.stderr
+    line = next(line for line in proc.stdout.splitlines()
+                if line.startswith("decode.schema.dir:"))
+    schema_dir = line.split(":", 1)[1].strip().strip('"')
+    assert os.path.isabs(schema_dir), line
+    assert os.path.exists(os.path.join(schema_dir, "usage_event.avsc"))
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = tmp_path / "ews.yaml"
+    bad.write_text("decode:\n  schema.dir: empty\n")
+    proc = subprocess.run([os.path.join(ewsenv.BUILD, "ews-processor"), "-c",
+                           str(bad), "--check-config"], capture_output=True,
+                          text=True, timeout=10, cwd="/", env=base)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"ews-processor: {bad}: decode.schema.dir: ")
+    assert str(empty / "usage_event.avsc") in lines[0]
+
+
+# What a start would refuse, --check-config refuses too: (file, env, args,
+# the start of the line after "ews-processor: ").
+REFUSED = [
+    ("kafka:\n  bootstrap.servers: ''\n", {}, [],
+     "{path}: kafka.bootstrap.servers: must not be empty"),
+    ("", {"EWS_KAFKA_BOOTSTRAP_SERVERS": ""}, [],
+     "{path}: kafka.bootstrap.servers: must not be empty"),
+    ("topics:\n  campaign: ''\n", {}, [],
+     "{path}: topics.campaign: must not be empty"),
+    ("topics:\n  alerts: x\n  usage: x\n", {}, [],
+     "{path}: topics.usage: must differ from topics.alerts"),
+    ("topics:\n  dlq: x\n  campaign: x\n", {}, [],
+     "{path}: topics.campaign: must differ from topics.dlq"),
+    ("redis:\n  host: a\n  port: 1\n  host: b\n", {}, [],
+     "{path}:4: redis.host: duplicate key (first at line 2)"),
+    ("", {"EWS_REDIS_HOSTNAME": "h"}, [],
+     "environment: EWS_REDIS_HOSTNAME: names no configuration key"),
+    ("", {"EWS_SCORING_FIT": "x"}, [],
+     "EWS_SCORING_FIT: scoring.fit: cannot be set from the environment"),
+    ("", {}, ["-X", "no.such.property=1"],
+     "-X: no.such.property: No such configuration property"),
+    ("", {}, ["-X", "session.timeout.ms=soon"],
+     "-X: session.timeout.ms: Invalid value"),
+    ("kafka:\n  producer:\n    acks: some\n", {}, [],
+     "{path}:3: kafka.producer.acks: Invalid value"),
+    ("", {"EWS_KAFKA_CONSUMER_NO_SUCH": "1"}, [],
+     "EWS_KAFKA_CONSUMER_NO_SUCH: kafka.consumer.no.such: No such"),
+]
+
+
+def test_check_config_refuses_what_a_start_would(tmp_path):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EWS_")
+            or k == "EWS_BUILD"}  # EWS_BUILD is the harness', not a key
+    base["EWS_DECODE_SCHEMA_DIR"] = ewsenv.SCHEMAS
+    for i, (text, env, args, want) in enumerate(REFUSED):
+        path = tmp_path / f"refused{i}.yaml"
+        path.write_text(text)
+        for check in (["--check-config"], []):
+            # a start refuses as the check does, before connecting (there
+            # is no broker here: it would wait for it)
+            proc = subprocess.run([os.path.join(ewsenv.BUILD, "ews-processor"),
+                                   "-c", str(path), *args, *check],
+                                  capture_output=True, text=True, timeout=10,
+                                  env={**base, **env})
+            assert proc.returncode == 2, (i, check, proc.stderr)
+            lines = proc.stderr.strip().splitlines()
+            assert len(lines) == 1, (i, proc.stderr)
+            assert lines[0].startswith(
+                "ews-processor: " + want.format(path=path)), (i, lines[0])
+    # map keys from the environment are keys
+    proc = subprocess.run([os.path.join(ewsenv.BUILD, "ews-processor"),
+                           "--check-config"], capture_output=True, text=True,
+                          timeout=10, env={**base,
+                                           "EWS_SCORING_WEIGHTS_LOGIN": "3"})
+    assert proc.returncode == 0, proc.stderr
+    assert "scoring.weights.login: 3\n" in proc.stdout
+
+
+def test_no_client_warns_of_the_other_clients_properties(broker, redis, names,
+                                                         tmp_path):
+    """-X consumer properties (ewsenv.FAST_CONSUMER) go to the consumer only:
+    the producer logged a CONFWARN for each."""
+    ewsenv.run_gen(names, broker, str(tmp_path / "truth"),
+                   ["--campaigns", "1", "--users-per-campaign", "2",
+                    "--days", "1"])
+    err = ewsenv.run_processor_to_end(names, broker, redis,
+                                      ["-X", "linger.ms=10"])
+    assert "CONFWARN" not in err, err[-4000:]
+
+
 def test_sighup_reloads_scoring_and_keeps_state(broker, redis, names,
                                                 tmp_path):
     config = tmp_path / "ews.yaml"

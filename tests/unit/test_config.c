@@ -119,6 +119,16 @@ static void test_bad_files(void **state)
                 {"kafka:\n  auto.offset.reset: middle\n",
                  "kafka.auto.offset.reset: expected earliest or latest"},
                 {"redis: {port: 1\n", "2: "}, /* not YAML */
+                /* libyaml keeps both: the second must not win silently */
+                {"redis:\n  port: 1\n  host: h\n  port: 2\n",
+                 "4: redis.port: duplicate key (first at line 2)"},
+                {"topics:\n  usage: ''\n", "topics.usage: must not be empty"},
+                {"kafka:\n  bootstrap.servers: ''\n",
+                 "kafka.bootstrap.servers: must not be empty"},
+                {"topics:\n  campaign: x\n  alerts: x\n",
+                 "topics.campaign: must differ from topics.alerts"},
+                {"topics:\n  usage: x\n  dlq: x\n",
+                 "topics.usage: must differ from topics.dlq"},
         };
         char errstr[512], want[600];
         const char *path;
@@ -138,6 +148,76 @@ static void test_bad_files(void **state)
                                  want);
                 unlink(path);
         }
+}
+
+/* Every EWS_<SECTION>_ variable names a key; map keys are reachable. */
+static void test_environment_names_keys(void **state)
+{
+        char errstr[512];
+        int i;
+
+        (void)state;
+        setenv("EWS_BUILD", "/not/a/key", 1); /* the tests' own: left alone */
+        setenv("EWS_SCORING_WEIGHTS_LOGIN", "3", 1);
+        setenv("EWS_SCORING_WEIGHTS_WEBINAR_ATTENDED", "7", 1);
+        setenv("EWS_KAFKA_CONSUMER_FETCH_WAIT_MAX_MS", "50", 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, NULL, errstr, sizeof(errstr)),
+                         0);
+        for (i = 0; i < config.score.weight_cnt; i++)
+                if (!strcmp(config.score.weights[i].event_type, "login"))
+                        assert_float_equal(config.score.weights[i].points, 3,
+                                           0);
+        assert_string_equal(
+                config.score.weights[config.score.weight_cnt - 1].event_type,
+                "webinar_attended");
+        assert_string_equal(config.consumer.prop[0].key, "fetch.wait.max.ms");
+        unsetenv("EWS_SCORING_WEIGHTS_LOGIN");
+        unsetenv("EWS_SCORING_WEIGHTS_WEBINAR_ATTENDED");
+        unsetenv("EWS_KAFKA_CONSUMER_FETCH_WAIT_MAX_MS");
+        setenv("EWS_REDIS_HOSTNAME", "h", 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, NULL, errstr, sizeof(errstr)),
+                         -1);
+        assert_non_null(strstr(errstr, "EWS_REDIS_HOSTNAME: names no"));
+        unsetenv("EWS_REDIS_HOSTNAME");
+        setenv("EWS_SCORING_FIT", "x", 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, NULL, errstr, sizeof(errstr)),
+                         -1);
+        assert_non_null(strstr(errstr, "scoring.fit: cannot be set"));
+        unsetenv("EWS_SCORING_FIT");
+        unsetenv("EWS_BUILD");
+}
+
+/* -X goes to the client whose property it is (CONFIGURATION.md's scope). */
+static void test_kafka_prop_scope(void **state)
+{
+        char errstr[256];
+
+        (void)state;
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_set_kafka_prop(&config,
+                                                   "fetch.wait.max.ms=50",
+                                                   errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(ews_config_set_kafka_prop(&config, "linger.ms=20",
+                                                   errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(ews_config_set_kafka_prop(&config,
+                                                   "socket.timeout.ms=9000",
+                                                   errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(config.consumer.cnt, 2);
+        assert_string_equal(config.consumer.prop[0].key, "fetch.wait.max.ms");
+        assert_string_equal(config.consumer.prop[1].key, "socket.timeout.ms");
+        assert_int_equal(config.producer.cnt, 2);
+        assert_string_equal(config.producer.prop[0].key, "linger.ms");
+        assert_string_equal(config.producer.prop[1].key, "socket.timeout.ms");
+        assert_int_equal(ews_config_set_kafka_prop(&config,
+                                                   "bootstrap.servers=", errstr,
+                                                   sizeof(errstr)),
+                         -1);
 }
 
 static void test_kafka_prop_passthrough(void **state)
@@ -196,6 +276,8 @@ int main(void)
                 cmocka_unit_test(test_environment_overrides_file),
                 cmocka_unit_test(test_bad_files),
                 cmocka_unit_test(test_kafka_prop_passthrough),
+                cmocka_unit_test(test_environment_names_keys),
+                cmocka_unit_test(test_kafka_prop_scope),
                 cmocka_unit_test(test_example_is_the_defaults),
         };
         cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
