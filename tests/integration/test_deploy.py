@@ -435,17 +435,27 @@ def test_shipped_configurations_are_valid(installed, tmp_path):
     installed configuration with the compose file's environment, as the
     processor reads them."""
     binary = os.path.join(ewsenv.BUILD, "ews-processor")
+    share = "/usr/local/share/ews/schemas"
+    # --check-config loads the schemas: here they are where make install
+    # put them under DESTDIR, in the image and on a host at share
+    schemas = {"EWS_DECODE_SCHEMA_DIR": installed + share}
     objs = k8s_objects()
+    text = objs[("ConfigMap", "ews-config")]["data"]["ews.yaml"]
+    assert yaml.safe_load(text)["decode"]["schema.dir"] == share
     cm = tmp_path / "ews.yaml"
-    cm.write_text(objs[("ConfigMap", "ews-config")]["data"]["ews.yaml"])
-    eff = check_config(binary, str(cm), objs[("ConfigMap", "ews-env")]["data"])
+    cm.write_text(text)
+    eff = check_config(binary, str(cm),
+                       {**objs[("ConfigMap", "ews-env")]["data"], **schemas})
     assert eff["http.bind"] == '"0.0.0.0"'
-    assert eff["decode.schema.dir"] == '"/usr/local/share/ews/schemas"'
 
+    config = os.path.join(installed, "etc/ews/ews.yaml")
+    with open(config) as f:
+        assert yaml.safe_load(f)["decode"]["schema.dir"] == share
     with open(os.path.join(DEPLOY, "compose.yaml")) as f:
         compose_env = yaml.safe_load(f)["services"]["ews"]["environment"]
-    eff = check_config(binary, os.path.join(installed, "etc/ews/ews.yaml"),
-                       {k: str(v) for k, v in compose_env.items()})
+    eff = check_config(binary, config,
+                       {**{k: str(v) for k, v in compose_env.items()},
+                        **schemas})
     assert eff["redis.host"] == '"redis"'
     assert eff["kafka.bootstrap.servers"] == '"kafka:9092"'
 
