@@ -16,47 +16,7 @@
 #include <unistd.h>
 
 #include "ops/http.h"
-
-static int free_port(void)
-{
-        struct sockaddr_in addr = {.sin_family = AF_INET};
-        socklen_t len = sizeof(addr);
-        int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_true(fd >= 0);
-        assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-        port = ntohs(addr.sin_port);
-        close(fd);
-        return port;
-}
-
-/* method path from 127.0.0.1:port with an optional Authorization header;
- * the whole response, headers included. */
-static char *http_request(int port, const char *method, const char *path,
-                          const char *authorization)
-{
-        struct sockaddr_in addr = {.sin_family = AF_INET};
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        char *buf = calloc(1, 65536);
-        size_t used = 0;
-        ssize_t n;
-
-        addr.sin_port = htons((uint16_t)port);
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_non_null(buf);
-        assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
-                         0);
-        dprintf(fd, "%s %s HTTP/1.0\r\nHost: x\r\n", method, path);
-        if (authorization)
-                dprintf(fd, "Authorization: %s\r\n", authorization);
-        dprintf(fd, "\r\n");
-        while (used < 65535 && (n = read(fd, buf + used, 65535 - used)) > 0)
-                used += (size_t)n;
-        close(fd);
-        return buf;
-}
+#include "unit_http.h"
 
 static struct ews_http *start(const char *bind, const char *token, int *port)
 {
@@ -64,9 +24,9 @@ static struct ews_http *start(const char *bind, const char *token, int *port)
         struct ews_http *http;
         char errstr[256];
 
-        conf.port = *port = free_port();
+        conf.port = *port = unit_free_port();
         conf.store.host = "127.0.0.1";
-        conf.store.port = free_port(); /* nothing listens */
+        conf.store.port = unit_free_port(); /* nothing listens */
         conf.store.timeout_ms = 200;
         conf.store.prefix = "t:";
         http = ews_http_new(&conf, errstr, sizeof(errstr));
@@ -78,7 +38,7 @@ static void expect(int port, const char *method, const char *path,
                    const char *authorization, const char *status,
                    const char *text)
 {
-        char *reply = http_request(port, method, path, authorization);
+        char *reply = unit_http(port, method, path, authorization);
 
         if (!strstr(reply, status) || (text && !strstr(reply, text)))
                 fail_msg("%s %s: %s", method, path, reply);

@@ -16,6 +16,7 @@
 
 #include "ops/http.h"
 #include "util/metrics.h"
+#include "unit_http.h"
 
 static char *render(const struct ews_metrics *m)
 {
@@ -99,42 +100,6 @@ static void test_rows_render_under_one_help(void **state)
         ews_metrics_destroy(NULL);
 }
 
-static int free_port(void)
-{
-        struct sockaddr_in addr = {.sin_family = AF_INET};
-        socklen_t len = sizeof(addr);
-        int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_true(fd >= 0);
-        assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-        port = ntohs(addr.sin_port);
-        close(fd);
-        return port;
-}
-
-/* GET path from 127.0.0.1:port; the whole response, headers included. */
-static char *http_get(int port, const char *path)
-{
-        struct sockaddr_in addr = {.sin_family = AF_INET};
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        char *buf = calloc(1, 65536);
-        size_t used = 0;
-        ssize_t n;
-
-        addr.sin_port = htons((uint16_t)port);
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_non_null(buf);
-        assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
-                         0);
-        dprintf(fd, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
-        while (used < 65535 && (n = read(fd, buf + used, 65535 - used)) > 0)
-                used += (size_t)n;
-        close(fd);
-        return buf;
-}
-
 static void test_a_row_added_once_is_on_metrics(void **state)
 {
         struct ews_http_conf conf = {.bind = "127.0.0.1"};
@@ -144,7 +109,7 @@ static void test_a_row_added_once_is_on_metrics(void **state)
         char errstr[256], *text, *reply;
 
         (void)state;
-        conf.port = free_port();
+        conf.port = unit_free_port();
         http = ews_http_new(&conf, errstr, sizeof(errstr));
         assert_non_null(http);
         assert_int_equal(ews_metrics_add_i64(m, "ews_test_widgets_total",
@@ -153,12 +118,12 @@ static void test_a_row_added_once_is_on_metrics(void **state)
                          0);
         text = render(m);
         ews_http_publish(http, text, strlen(text), true);
-        reply = http_get(conf.port, "/metrics");
+        reply = unit_http(conf.port, "GET", "/metrics", NULL);
         assert_non_null(strstr(reply, " 200 "));
         assert_non_null(strstr(reply, "# TYPE ews_test_widgets_total "
                                       "counter\news_test_widgets_total 42\n"));
         free(reply);
-        reply = http_get(conf.port, "/readyz");
+        reply = unit_http(conf.port, "GET", "/readyz", NULL);
         assert_non_null(strstr(reply, " 200 "));
         free(reply);
         free(text);
