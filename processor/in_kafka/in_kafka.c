@@ -101,6 +101,45 @@ static int64_t in_kafka_mark(const rd_kafka_topic_partition_list_t *committed,
         return committed->elems[i].offset;
 }
 
+/* The real offsets (>= 0) an assignment starts from, the store's fences,
+ * stored once assigned (a store before is reset by the assign): the next
+ * auto commit then reports them, so the group's committed offsets follow
+ * the fences even before a message arrives (a new group, or a broker that
+ * lost the commits). A failed commit leaves librdkafka's committed offset
+ * behind the stored one, and every auto.commit.interval.ms commits what is
+ * stored and not yet committed: failed commits are retried. */
+static void in_kafka_store_start(rd_kafka_t *rk,
+                                 const rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_topic_partition_list_t *start =
+                rd_kafka_topic_partition_list_new(parts->cnt);
+        rd_kafka_resp_err_t err;
+        int i;
+
+        for (i = 0; i < parts->cnt; i++)
+                if (parts->elems[i].offset >= 0)
+                        rd_kafka_topic_partition_list_add(
+                                start, parts->elems[i].topic,
+                                parts->elems[i].partition)
+                                ->offset = parts->elems[i].offset;
+        if (start->cnt) {
+                err = rd_kafka_offsets_store(rk, start);
+                for (i = 0; i < start->cnt; i++)
+                        if (err || start->elems[i].err)
+                                ews_warn("in_kafka",
+                                         "%s [%d]: storing the start offset "
+                                         "%lld: %s",
+                                         start->elems[i].topic,
+                                         (int)start->elems[i].partition,
+                                         (long long)start->elems[i].offset,
+                                         rd_kafka_err2str(
+                                                 start->elems[i].err
+                                                         ? start->elems[i].err
+                                                         : err));
+        }
+        rd_kafka_topic_partition_list_destroy(start);
+}
+
 /* Served inside consume, on the consuming thread: sequential with it. */
 static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *parts,
@@ -146,10 +185,14 @@ static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                                              : "revoked",
                  parts->cnt);
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                rd_kafka_resp_err_t assign_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
                 if (in_kafka_cooperative(rk))
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
-                        rd_kafka_assign(rk, parts);
+                        assign_err = rd_kafka_assign(rk, parts);
+                if (!error && !assign_err)
+                        in_kafka_store_start(rk, parts);
         } else {
                 if (in_kafka_cooperative(rk))
                         error = rd_kafka_incremental_unassign(rk, parts);

@@ -3,23 +3,43 @@
  * its own, the development and test broker.
  *
  * Real clients (kcat, consumer groups, idempotent producers) speak to it over
- * TCP on 127.0.0.1. Its limits are those of the mock: at most 5 MiB or 100k
- * message sets kept per partition (older data is dropped), transactions in
- * shape only, everything in memory. Nothing in the processor knows about it:
- * the processor only ever gets bootstrap.servers.
+ * TCP on 127.0.0.1. Its limits are those of the mock (librdkafka 2.0.2): at
+ * most 5 MiB or 100k message sets kept per partition, and older data is
+ * dropped silently to make room; transactions in shape only; everything in
+ * memory; a member that restarts under its old name waits out its old
+ * session. Nothing in the processor knows about it: the processor only ever
+ * gets bootstrap.servers.
+ *
+ * The mock has no setting for the largest message, and chooses its ports
+ * itself (it binds 127.0.0.1:0; no API in 2.0.2 takes a port). What it does
+ * check is the size of each request against receive.message.max.bytes of
+ * the client handle it lives in: a larger request closes the connection
+ * before it is read, so the producer retries and then fails with a timed
+ * out message, and nothing is dropped. --max-request-bytes sets that limit,
+ * below the 5 MiB a partition keeps. --port puts a forwarder on a fixed
+ * port in front of the first broker: a stable bootstrap address.
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define DEVBROKER_TOPICS_MAX 64
+/* What a partition keeps (rdkafka_mock.c, 2.0.2): no request may be as big. */
+#define DEVBROKER_PARTITION_BYTES (5 * 1024 * 1024)
+#define DEVBROKER_REQUEST_BYTES   (1024 * 1024)
+#define DEVBROKER_REQUEST_MAX     (4 * 1024 * 1024)
 
 static volatile sig_atomic_t devbroker_stop;
 
@@ -34,11 +54,38 @@ static void devbroker_usage(FILE *fp)
         fprintf(fp,
                 "usage: ews-devbroker [--brokers N] [--topic "
                 "NAME:PARTITIONS]...\n"
-                "                     [--addr-file PATH]\n"
+                "                     [--addr-file PATH] [--port N] "
+                "[--max-request-bytes N]\n"
                 "Runs a Kafka-protocol mock cluster until SIGTERM or SIGINT.\n"
                 "Prints the bootstrap address on stdout and, with "
                 "--addr-file,\n"
-                "writes it to PATH (atomically, once the topics exist).\n");
+                "writes it to PATH (atomically, once the topics exist).\n"
+                "\n"
+                "  --port N               bootstrap on 127.0.0.1:N, a "
+                "forwarder to the first\n"
+                "                         broker (the brokers' own ports are "
+                "the mock's choice)\n"
+                "  --max-request-bytes N  refuse a request (a produced "
+                "batch) over N bytes\n"
+                "                         (default %d, at most %d): the "
+                "connection is\n"
+                "                         closed, the producer's message "
+                "fails once it\n"
+                "                         times out\n"
+                "\n"
+                "A development and test broker, librdkafka's mock cluster, "
+                "NOT Kafka:\n"
+                "  - it keeps at most 5 MiB (or 100k batches) per partition "
+                "and drops\n"
+                "    older data SILENTLY to make room: keep test data "
+                "small;\n"
+                "  - everything is in memory: a restart loses every message "
+                "and offset;\n"
+                "  - transactions are in shape only, nothing is isolated;\n"
+                "  - a consumer that restarts waits out its old session: set "
+                "a low\n"
+                "    session.timeout.ms in development.\n",
+                DEVBROKER_REQUEST_BYTES, DEVBROKER_REQUEST_MAX);
 }
 
 struct devbroker_topic {
@@ -85,25 +132,172 @@ static int devbroker_addr_write(const char *path, const char *bootstraps)
         return rename(tmp, path);
 }
 
+/* The --port forwarder: every connection to the fixed port is piped to the
+ * first broker, one thread a direction. Clients bootstrap through it, then
+ * connect to the brokers the metadata names. */
+struct devbroker_pipe {
+        int client, broker;
+        atomic_int refs;
+};
+
+struct devbroker_half {
+        struct devbroker_pipe *pipe;
+        int from, to;
+};
+
+static struct sockaddr_in devbroker_target;
+
+static void *devbroker_pump(void *arg)
+{
+        struct devbroker_half *half = arg;
+        struct devbroker_pipe *pipe = half->pipe;
+        char buf[65536];
+        ssize_t n, off, w;
+
+        while ((n = read(half->from, buf, sizeof(buf))) > 0) {
+                for (off = 0; off < n; off += w) {
+                        w = send(half->to, buf + off, (size_t)(n - off),
+                                 MSG_NOSIGNAL);
+                        if (w <= 0)
+                                goto done;
+                }
+        }
+done:
+        shutdown(half->to, SHUT_WR);
+        shutdown(half->from, SHUT_RD);
+        free(half);
+        if (atomic_fetch_sub(&pipe->refs, 1) == 1) {
+                close(pipe->client);
+                close(pipe->broker);
+                free(pipe);
+        }
+        return NULL;
+}
+
+static int devbroker_pump_start(struct devbroker_pipe *pipe, int from, int to)
+{
+        struct devbroker_half *half = malloc(sizeof(*half));
+        pthread_t thread;
+
+        if (!half)
+                return -1;
+        half->pipe = pipe;
+        half->from = from;
+        half->to = to;
+        if (pthread_create(&thread, NULL, devbroker_pump, half)) {
+                free(half);
+                return -1;
+        }
+        pthread_detach(thread);
+        return 0;
+}
+
+static void *devbroker_forward(void *arg)
+{
+        int listen_s = (int)(intptr_t)arg, client, broker;
+        struct devbroker_pipe *pipe;
+
+        for (;;) {
+                client = accept(listen_s, NULL, NULL);
+                if (client < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        fprintf(stderr, "ews-devbroker: accept: %s\n",
+                                strerror(errno));
+                        return NULL;
+                }
+                broker = socket(AF_INET, SOCK_STREAM, 0);
+                pipe = malloc(sizeof(*pipe));
+                if (broker < 0 || !pipe ||
+                    connect(broker, (struct sockaddr *)&devbroker_target,
+                            sizeof(devbroker_target))) {
+                        close(client);
+                        if (broker >= 0)
+                                close(broker);
+                        free(pipe);
+                        continue;
+                }
+                pipe->client = client;
+                pipe->broker = broker;
+                atomic_init(&pipe->refs, 2);
+                if (devbroker_pump_start(pipe, client, broker)) {
+                        close(client);
+                        close(broker);
+                        free(pipe);
+                        continue;
+                }
+                if (devbroker_pump_start(pipe, broker, client)) {
+                        /* the running half sees the shutdown and frees */
+                        shutdown(client, SHUT_RDWR);
+                        shutdown(broker, SHUT_RDWR);
+                        if (atomic_fetch_sub(&pipe->refs, 1) == 1) {
+                                close(client);
+                                close(broker);
+                                free(pipe);
+                        }
+                }
+        }
+}
+
+/* Listens on 127.0.0.1:port and forwards to the first of bootstraps
+ * ("127.0.0.1:P1,127.0.0.1:P2,..."). */
+static int devbroker_forward_start(int port, const char *bootstraps)
+{
+        struct sockaddr_in sin;
+        const char *colon = strchr(bootstraps, ':');
+        pthread_t thread;
+        int listen_s, on = 1;
+
+        if (!colon)
+                return -1;
+        memset(&devbroker_target, 0, sizeof(devbroker_target));
+        devbroker_target.sin_family = AF_INET;
+        devbroker_target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        devbroker_target.sin_port = htons((uint16_t)atoi(colon + 1));
+
+        memset(&sin, 0, sizeof(sin));
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sin.sin_port = htons((uint16_t)port);
+        listen_s = socket(AF_INET, SOCK_STREAM, 0);
+        if (listen_s < 0)
+                return -1;
+        if (setsockopt(listen_s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) ||
+            bind(listen_s, (struct sockaddr *)&sin, sizeof(sin)) ||
+            listen(listen_s, 16) ||
+            pthread_create(&thread, NULL, devbroker_forward,
+                           (void *)(intptr_t)listen_s)) {
+                close(listen_s);
+                return -1;
+        }
+        pthread_detach(thread);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
                 {"brokers", required_argument, NULL, 'n'},
                 {"topic", required_argument, NULL, 't'},
                 {"addr-file", required_argument, NULL, 'a'},
+                {"port", required_argument, NULL, 'p'},
+                {"max-request-bytes", required_argument, NULL, 'm'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0}};
         struct devbroker_topic topics[DEVBROKER_TOPICS_MAX];
-        int topic_cnt = 0, brokers = 1, opt, i, rc = 1;
+        int topic_cnt = 0, brokers = 1, opt, i, rc = 1, port = 0;
+        long max_request = DEVBROKER_REQUEST_BYTES;
         const char *addr_file = NULL;
-        char errstr[512];
+        char errstr[512], value[32], fixed[64];
+        char *end;
+        sigset_t mask, old_mask;
         rd_kafka_conf_t *conf = NULL;
         rd_kafka_t *rk = NULL;
         rd_kafka_mock_cluster_t *mcluster = NULL;
         const char *bootstraps;
         struct sigaction sa;
 
-        while ((opt = getopt_long(argc, argv, "n:t:a:h", options, NULL)) !=
+        while ((opt = getopt_long(argc, argv, "n:t:a:p:m:h", options, NULL)) !=
                -1) {
                 switch (opt) {
                 case 'n':
@@ -128,6 +322,29 @@ int main(int argc, char **argv)
                 case 'a':
                         addr_file = optarg;
                         break;
+                case 'p':
+                        errno = 0;
+                        port = (int)strtol(optarg, &end, 10);
+                        if (errno || *end || port < 1 || port > 65535) {
+                                fprintf(stderr, "ews-devbroker: --port "
+                                                "takes 1 to 65535\n");
+                                return 2;
+                        }
+                        break;
+                case 'm':
+                        errno = 0;
+                        max_request = strtol(optarg, &end, 10);
+                        if (errno || *end || max_request < 1000 ||
+                            max_request > DEVBROKER_REQUEST_MAX) {
+                                fprintf(stderr,
+                                        "ews-devbroker: --max-request-bytes "
+                                        "takes 1000 to %d (a partition "
+                                        "keeps %d)\n",
+                                        DEVBROKER_REQUEST_MAX,
+                                        DEVBROKER_PARTITION_BYTES);
+                                return 2;
+                        }
+                        break;
                 case 'h':
                         devbroker_usage(stdout);
                         return 0;
@@ -144,9 +361,14 @@ int main(int argc, char **argv)
 
         /* The mock cluster needs a client handle to live in; a producer
          * that never produces is the lightest one. */
+        /* The mock checks each request's size against this client's
+         * receive.message.max.bytes: the only size limit it has. */
+        snprintf(value, sizeof(value), "%ld", max_request);
         conf = rd_kafka_conf_new();
         if (rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK) {
+                    RD_KAFKA_CONF_OK ||
+            rd_kafka_conf_set(conf, "receive.message.max.bytes", value, errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK) {
                 fprintf(stderr, "ews-devbroker: %s\n", errstr);
                 goto out;
         }
@@ -174,6 +396,24 @@ int main(int argc, char **argv)
         }
 
         bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
+        if (port) {
+                /* Threads of the forwarder leave the signals to main. */
+                sigemptyset(&mask);
+                sigaddset(&mask, SIGTERM);
+                sigaddset(&mask, SIGINT);
+                pthread_sigmask(SIG_BLOCK, &mask, &old_mask);
+                i = devbroker_forward_start(port, bootstraps);
+                pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+                if (i) {
+                        fprintf(stderr,
+                                "ews-devbroker: cannot listen on "
+                                "127.0.0.1:%d: %s\n",
+                                port, strerror(errno));
+                        goto out;
+                }
+                snprintf(fixed, sizeof(fixed), "127.0.0.1:%d", port);
+                bootstraps = fixed;
+        }
         if (addr_file && devbroker_addr_write(addr_file, bootstraps)) {
                 fprintf(stderr, "ews-devbroker: cannot write %s: %s\n",
                         addr_file, strerror(errno));
