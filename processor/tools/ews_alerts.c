@@ -180,11 +180,42 @@ out:
         return err ? -1 : 0;
 }
 
-static void alerts_usage(FILE *fp)
+static const char alerts_help[] =
+        "usage: ews-alerts -b ADDR [-t TOPIC] [--schemas DIR] [--json] [-e]\n"
+        "  [--idle-exit-ms N] [-X key=value]...\n\n"
+        "Prints every alert of the alert topic, from the beginning of each\n"
+        "partition; joins no group and commits nothing.\n\n"
+        "  -b, --bootstrap ADDR  Kafka bootstrap servers (required)\n"
+        "  -t, --topic TOPIC     alert topic (default ews-alerts)\n"
+        "  --schemas DIR         directory of alert.avsc (default schemas)\n"
+        "  --json                one JSON object a line, not for people\n"
+        "  -e, --exit-at-end     exit once every partition is read to its end\n"
+        "  --idle-exit-ms N      exit after N ms without a new alert\n"
+        "  -X key=value          librdkafka consumer property\n"
+        "  -h, --help            print this help and exit 0\n\n"
+        "Exit codes: 0 every alert read was printed, 1 an alert could not be\n"
+        "decoded or the consumer failed, 2 bad usage.\n";
+
+/* What was wrong, then where to read more; bad usage exits 2. */
+static void alerts_usage(const char *what, const char *arg)
 {
-        fprintf(fp, "usage: ews-alerts -b ADDR [-t TOPIC] [--schemas DIR] "
-                    "[--json] [-e]\n"
-                    "  [--idle-exit-ms N] [-X key=value]...\n");
+        if (arg)
+                fprintf(stderr, "ews-alerts: %s '%s'\n", what, arg);
+        else
+                fprintf(stderr, "ews-alerts: %s\n", what);
+        fputs("Try 'ews-alerts --help'.\n", stderr);
+}
+
+/* getopt_long() is quiet (opterr 0, a leading ':'): say it in our words. */
+static void alerts_bad_option(int opt, char **argv)
+{
+        char shortopt[3] = {'-', (char)optopt, '\0'};
+        const char *arg = argv[optind - 1];
+
+        if (strncmp(arg, "--", 2) && optopt)
+                arg = shortopt;
+        alerts_usage(opt == ':' ? "missing value for option" : "unknown option",
+                     arg);
 }
 
 int main(int argc, char **argv)
@@ -221,7 +252,8 @@ int main(int argc, char **argv)
         for (i = 0; i < (int)(sizeof(defaults) / sizeof(defaults[0])); i++)
                 if (alerts_conf_set(conf, defaults[i][0], defaults[i][1]))
                         goto out;
-        while ((opt = getopt_long(argc, argv, "b:t:eX:h", options, NULL)) !=
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":b:t:eX:h", options, NULL)) !=
                -1) {
                 switch (opt) {
                 case 'b':
@@ -246,15 +278,16 @@ int main(int argc, char **argv)
                         errno = 0;
                         idle_ms = strtoll(optarg, &end, 10);
                         if (errno || end == optarg || *end || idle_ms < 1) {
-                                fprintf(stderr,
-                                        "ews-alerts: bad --idle-exit-ms\n");
+                                alerts_usage("--idle-exit-ms wants a number "
+                                             ">= 1, not",
+                                             optarg);
                                 goto out;
                         }
                         break;
                 case 'X':
                         end = strchr(optarg, '=');
                         if (!end) {
-                                fprintf(stderr, "ews-alerts: -X key=value\n");
+                                alerts_usage("-X wants key=value, not", optarg);
                                 goto out;
                         }
                         *end = '\0';
@@ -262,16 +295,20 @@ int main(int argc, char **argv)
                                 goto out;
                         break;
                 case 'h':
-                        alerts_usage(stdout);
+                        fputs(alerts_help, stdout);
                         rc = 0;
                         goto out;
                 default:
-                        alerts_usage(stderr);
+                        alerts_bad_option(opt, argv);
                         goto out;
                 }
         }
-        if (!bootstrap || optind < argc) {
-                alerts_usage(stderr);
+        if (optind < argc) {
+                alerts_usage("unexpected argument", argv[optind]);
+                goto out;
+        }
+        if (!bootstrap) {
+                alerts_usage("-b ADDR is required", NULL);
                 goto out;
         }
         rc = 1;

@@ -18,21 +18,53 @@
 #include <string.h>
 #include <time.h>
 
-static void inspect_usage(FILE *fp)
+static const char inspect_help[] =
+        "usage: ews-inspect [-c FILE] [--now] user|account|campaign ID\n"
+        "       ews-inspect [-c FILE] erase ID\n"
+        "       ews-inspect [-c FILE] [--now] export "
+        "[--kind user|account|campaign] [--out FILE]\n\n"
+        "Commands:\n"
+        "  user ID       a user's state as JSON\n"
+        "  account ID    an account's state as JSON\n"
+        "  campaign ID   a campaign's state as JSON\n"
+        "  erase ID      erase a user's state, as DELETE /v1/users/{id}\n"
+        "  export        every user, account and campaign as JSON lines,\n"
+        "                between a header (fences) and a trailer (counts)\n\n"
+        "Options:\n"
+        "  -c, --config FILE  the processor's configuration (Redis address:\n"
+        "                     redis.host, redis.port; or the environment\n"
+        "                     EWS_REDIS_HOST, EWS_REDIS_PORT)\n"
+        "  --now              decay scores to the wall clock, not to the last\n"
+        "                     event\n"
+        "  --kind KIND        export: only user, account or campaign\n"
+        "  --out FILE         export: write to FILE, not stdout\n"
+        "  -h, --help         print this help and exit 0\n\n"
+        "Exit codes: 0 found (or erased, or exported), 1 not found, or the\n"
+        "store (or, for export, the output) failed, 2 bad usage or a\n"
+        "configuration that does not load.\n";
+
+/* What was wrong, then where to read more; bad usage exits 2. */
+static int inspect_usage(const char *what, const char *arg)
 {
-        fprintf(fp, "usage: ews-inspect [-c FILE] [--now] "
-                    "user|account|campaign|erase ID\n"
-                    "       ews-inspect [-c FILE] [--now] export "
-                    "[--kind user|account|campaign] [--out FILE]\n"
-                    "  user|account|campaign ID  the subject's state as JSON\n"
-                    "  erase ID                  erase a user's state\n"
-                    "  export                    every user, account and "
-                    "campaign as JSON lines\n"
-                    "  -c, --config FILE  the processor's configuration\n"
-                    "  --now              decay scores to the wall clock, not "
-                    "to the last event\n"
-                    "  --kind KIND        export: only this kind of subject\n"
-                    "  --out FILE         export: write to FILE, not stdout\n");
+        if (arg)
+                fprintf(stderr, "ews-inspect: %s '%s'\n", what, arg);
+        else
+                fprintf(stderr, "ews-inspect: %s\n", what);
+        fputs("Try 'ews-inspect --help'.\n", stderr);
+        return 2;
+}
+
+/* getopt_long() is quiet (opterr 0, a leading ':'): say it in our words. */
+static int inspect_bad_option(int opt, char **argv)
+{
+        char shortopt[3] = {'-', (char)optopt, '\0'};
+        const char *arg = argv[optind - 1];
+
+        if (strncmp(arg, "--", 2) && optopt)
+                arg = shortopt;
+        return inspect_usage(opt == ':' ? "missing value for option"
+                                        : "unknown option",
+                             arg);
 }
 
 /* What an export writes to and counts. */
@@ -249,7 +281,8 @@ int main(int argc, char **argv)
         char errstr[1024];
         int opt, now = 0, rc = 1;
 
-        while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":c:h", options, NULL)) != -1) {
                 switch (opt) {
                 case 'c':
                         config_path = optarg;
@@ -264,33 +297,41 @@ int main(int argc, char **argv)
                         export_out = optarg;
                         break;
                 case 'h':
-                        inspect_usage(stdout);
+                        fputs(inspect_help, stdout);
                         return 0;
                 default:
-                        inspect_usage(stderr);
-                        return 2;
+                        return inspect_bad_option(opt, argv);
                 }
         }
-        kind = optind < argc ? argv[optind] : "";
-        if (!strcmp(kind, "export")) {
-                if (argc - optind != 1 ||
-                    (export_kind && strcmp(export_kind, "user") &&
-                     strcmp(export_kind, "account") &&
-                     strcmp(export_kind, "campaign"))) {
-                        inspect_usage(stderr);
-                        return 2;
-                }
-        } else if (argc - optind != 2 || export_kind || export_out) {
-                inspect_usage(stderr);
-                return 2;
-        } else {
-                id = argv[optind + 1];
-        }
+        if (optind == argc)
+                return inspect_usage("a command is required: user, account, "
+                                     "campaign, erase or export",
+                                     NULL);
+        kind = argv[optind];
         if (strcmp(kind, "user") && strcmp(kind, "account") &&
             strcmp(kind, "campaign") && strcmp(kind, "erase") &&
-            strcmp(kind, "export")) {
-                inspect_usage(stderr);
-                return 2;
+            strcmp(kind, "export"))
+                return inspect_usage("unknown command", kind);
+        if (!strcmp(kind, "export")) {
+                if (argc - optind > 1)
+                        return inspect_usage("unexpected argument",
+                                             argv[optind + 1]);
+                if (export_kind && strcmp(export_kind, "user") &&
+                    strcmp(export_kind, "account") &&
+                    strcmp(export_kind, "campaign"))
+                        return inspect_usage("--kind wants user, account or "
+                                             "campaign, not",
+                                             export_kind);
+        } else if (argc - optind < 2) {
+                return inspect_usage("missing ID after", kind);
+        } else if (argc - optind > 2) {
+                return inspect_usage("unexpected argument", argv[optind + 2]);
+        } else if (export_kind || export_out) {
+                return inspect_usage(export_kind ? "--kind is for export, not"
+                                                 : "--out is for export, not",
+                                     kind);
+        } else {
+                id = argv[optind + 1];
         }
         ews_config_defaults(&config);
         if (ews_config_load(&config, config_path, errstr, sizeof(errstr))) {
@@ -310,8 +351,15 @@ int main(int argc, char **argv)
         store_conf.username = config.redis_username;
         store_conf.password = config.redis_password;
         store = ews_store_new(&store_conf, errstr, sizeof(errstr));
-        if (!store)
-                goto fail;
+        if (!store) {
+                fprintf(stderr,
+                        "ews-inspect: %s\n"
+                        "ews-inspect: is Redis at %s:%d? Set redis.host and "
+                        "redis.port in the configuration (-c FILE), or "
+                        "EWS_REDIS_HOST and EWS_REDIS_PORT\n",
+                        errstr, config.redis_host, config.redis_port);
+                goto out;
+        }
 
         if (!strcmp(kind, "export")) {
                 struct timespec ts;

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #define REDRIVE_REASONS_MAX 32
 #define REDRIVE_PROPS_MAX   64
@@ -21,7 +19,7 @@
 static const char redrive_help[] =
         "usage: ews-redrive -b ADDR [-t DLQ] [--reason R]... "
         "[--source-topic T]\n"
-        "  [--to-topic T] [--from-offset N] [-e] [--dry-run] "
+        "  [--to-topic T] [--group G] [--from-offset N] [-e] [--dry-run] "
         "[-X key=value]...\n\n"
         "Produces each dead letter's original key, value and timestamp to its\n"
         "source topic and partition, for the processor to decode again.\n\n"
@@ -30,26 +28,41 @@ static const char redrive_help[] =
         "  --reason R            only records of ews.error.reason R\n"
         "  --source-topic T      only records from topic T\n"
         "  --to-topic T          produce to T (the key picks the partition)\n"
-        "  --from-offset N       start every partition at N, not the start\n"
+        "  --group G             consumer group that keeps this redrive's\n"
+        "                        position on the DLQ (default: ews-redrive.\n"
+        "                        DLQ.SOURCE-TOPIC.REASONS, * for none given)\n"
+        "  --from-offset N       start every partition at N, not where the\n"
+        "                        group stopped (or the start)\n"
         "  -e, --exit-at-end     stop at each partition's end as of start\n"
         "  --dry-run             print, not send: partition offset reason\n"
         "                        source-topic key, one line per record\n"
-        "  -X key=value          librdkafka property for both clients\n\n"
-        "Nothing is committed: records are redriven each time the tool runs;\n"
-        "use --reason/--source-topic to select (--reason is repeatable).\n"
+        "  -X key=value          librdkafka property for both clients\n"
+        "  -h, --help            print this help and exit 0\n\n"
+        "Each run reads every DLQ partition from where the group's last run\n"
+        "stopped up to its end as of start, and, when everything it sent was\n"
+        "delivered, commits that end to the group (a dry run commits nothing;\n"
+        "a failed or interrupted run commits nothing, so the next one sends\n"
+        "it all again). A record this run sent that is dead-lettered again\n"
+        "lands after that end: the next run of the group reads only what\n"
+        "arrived since, not everything again. Use --reason/--source-topic to\n"
+        "select (--reason is repeatable): each selection has its own default\n"
+        "group; --from-offset 0 or a new --group reads from the start.\n"
         "The processor counts an event_id once per user within its dedup\n"
         "window (the user's last dedup.events ids), so a record that reached\n"
         "it before is not counted twice while its id is in that window.\n"
-        "Records without ews.source.topic are skipped unless --to-topic.\n"
-        "Exit: 0 all selected records delivered, 1 any failure, 2 bad usage.\n";
+        "Records without ews.source.topic are skipped unless --to-topic.\n\n"
+        "Exit codes: 0 all selected records delivered (and the position\n"
+        "committed), 1 any read, delivery or commit failure or an interrupt,\n"
+        "2 bad usage.\n";
 
 struct redrive {
-        const char *dlq, *source_topic, *to_topic;
+        const char *dlq, *source_topic, *to_topic, *group;
         const char *reasons[REDRIVE_REASONS_MAX];
         int reason_cnt, partition_cnt, left_cnt;
-        bool dry_run, read_failed;
+        bool dry_run, read_failed, from_set;
         rd_kafka_t *consumer, *producer;
-        int64_t *ends; /* by partition: its end as of start, -1 once done */
+        int64_t *ends;  /* by partition: its end as of start, -1 once done */
+        int64_t *stops; /* by partition: the end to commit, -1 if unread */
         int64_t from_offset, read_cnt, sent_cnt, skipped_cnt, failed_cnt;
 };
 
@@ -204,8 +217,9 @@ static int redrive_assign(struct redrive *r)
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_topic_partition_list_t *parts = NULL;
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->consumer, r->dlq, NULL);
+        rd_kafka_topic_partition_list_t *all = NULL;
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__INVALID_ARG;
-        int64_t low;
+        int64_t *lows = NULL, start;
         int i;
 
         if (rkt)
@@ -215,19 +229,33 @@ static int redrive_assign(struct redrive *r)
                 goto out;
         r->partition_cnt = md->topics[0].partition_cnt;
         r->ends = calloc((size_t)r->partition_cnt + 1, sizeof(*r->ends));
+        r->stops = calloc((size_t)r->partition_cnt + 1, sizeof(*r->stops));
+        lows = calloc((size_t)r->partition_cnt + 1, sizeof(*lows));
         parts = rd_kafka_topic_partition_list_new(r->partition_cnt);
-        if (!r->ends)
+        all = rd_kafka_topic_partition_list_new(r->partition_cnt);
+        if (!r->ends || !r->stops || !lows)
                 err = RD_KAFKA_RESP_ERR__FAIL;
         /* Partition ids are 0..n-1 in Kafka: slot i is partition i. */
         for (i = 0; i < r->partition_cnt && !err; i++) {
                 err = rd_kafka_query_watermark_offsets(
-                        r->consumer, r->dlq, i, &low, &r->ends[i], 10000);
-                if (err || r->from_offset >= r->ends[i]) {
-                        r->ends[i] = -1; /* nothing to read there */
+                        r->consumer, r->dlq, i, &lows[i], &r->ends[i], 10000);
+                rd_kafka_topic_partition_list_add(all, r->dlq, i);
+        }
+        /* Where the group's last run stopped, unless --from-offset. */
+        if (!err && !r->from_set)
+                err = rd_kafka_committed(r->consumer, all, 10000);
+        for (i = 0; i < r->partition_cnt && !err; i++) {
+                err = all->elems[i].err;
+                start = r->from_set ? r->from_offset : all->elems[i].offset;
+                if (start < lows[i]) /* none committed, or since deleted */
+                        start = lows[i];
+                r->stops[i] = r->ends[i];
+                if (start >= r->ends[i]) {
+                        r->ends[i] = r->stops[i] = -1; /* nothing to read */
                         continue;
                 }
                 rd_kafka_topic_partition_list_add(parts, r->dlq, i)->offset =
-                        r->from_offset > low ? r->from_offset : low;
+                        start;
                 r->left_cnt++;
         }
         if (!err)
@@ -238,6 +266,9 @@ out:
                         rd_kafka_err2str(err));
         if (parts)
                 rd_kafka_topic_partition_list_destroy(parts);
+        if (all)
+                rd_kafka_topic_partition_list_destroy(all);
+        free(lows);
         if (md)
                 rd_kafka_metadata_destroy(md);
         if (rkt)
@@ -251,12 +282,12 @@ static int redrive_client(struct redrive *r, rd_kafka_type_t type,
                           const char **props, int prop_cnt)
 {
         bool producer = type == RD_KAFKA_PRODUCER;
-        char errstr[512], group[64];
-        /* The producer's one, then the consumer's. Offsets come from
-         * assign(), never from the group: nothing joins or commits to it,
-         * and a fresh id per run keeps it that way. */
+        char errstr[512];
+        /* The producer's one, then the consumer's. Partitions come from
+         * assign(): nothing joins the group; it only keeps the position,
+         * committed by redrive_commit(). */
         const char *defaults[][2] = {{"enable.idempotence", "true"},
-                                     {"group.id", group},
+                                     {"group.id", r->group},
                                      {"enable.auto.commit", "false"},
                                      {"enable.partition.eof", "true"},
                                      {"auto.offset.reset", "earliest"}};
@@ -265,8 +296,6 @@ static int redrive_client(struct redrive *r, rd_kafka_type_t type,
         rd_kafka_t **rkp = producer ? &r->producer : &r->consumer;
         const char **kv;
 
-        snprintf(group, sizeof(group), "ews-redrive-%ld-%lld", (long)getpid(),
-                 (long long)time(NULL));
         for (i = 0; i < cnt + prop_cnt; i++) {
                 kv = i < cnt ? defaults[first + i] : &props[2 * (i - cnt)];
                 if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr,
@@ -286,10 +315,75 @@ out:
         return rc;
 }
 
-static int redrive_usage(void)
+/* Each partition read, at its end as of start: the next run of the group
+ * starts there. Returns 0, or -1 when the commit failed. */
+static int redrive_commit(struct redrive *r)
 {
-        fputs(redrive_help, stderr);
+        rd_kafka_topic_partition_list_t *parts =
+                rd_kafka_topic_partition_list_new(r->partition_cnt + 1);
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        int i;
+
+        for (i = 0; i < r->partition_cnt; i++)
+                if (r->stops[i] >= 0)
+                        rd_kafka_topic_partition_list_add(parts, r->dlq, i)
+                                ->offset = r->stops[i];
+        if (parts->cnt)
+                err = rd_kafka_commit(r->consumer, parts, 0);
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (err)
+                fprintf(stderr, "ews-redrive: commit to group %s: %s\n",
+                        r->group, rd_kafka_err2str(err));
+        return err ? -1 : 0;
+}
+
+/* What was wrong, then where to read more; bad usage exits 2. */
+static int redrive_usage(const char *what, const char *arg)
+{
+        if (arg)
+                fprintf(stderr, "ews-redrive: %s '%s'\n", what, arg);
+        else
+                fprintf(stderr, "ews-redrive: %s\n", what);
+        fputs("Try 'ews-redrive --help'.\n", stderr);
         return 2;
+}
+
+/* getopt_long() is quiet (opterr 0, a leading ':'): say it in our words. */
+static int redrive_bad_option(int opt, char **argv)
+{
+        char shortopt[3] = {'-', (char)optopt, '\0'};
+        const char *arg = argv[optind - 1];
+
+        if (strncmp(arg, "--", 2) && optopt)
+                arg = shortopt;
+        return redrive_usage(opt == ':' ? "missing value for option"
+                                        : "unknown option",
+                             arg);
+}
+
+/* ews-redrive.DLQ.SOURCE-TOPIC.REASONS: one group per selection, so a run
+ * of one selection does not move another's position. */
+static char *redrive_default_group(const struct redrive *r)
+{
+        size_t len = strlen("ews-redrive...*") + strlen(r->dlq) +
+                     (r->source_topic ? strlen(r->source_topic) : 1);
+        char *group;
+        int i;
+
+        for (i = 0; i < r->reason_cnt; i++)
+                len += strlen(r->reasons[i]) + 1;
+        if (!(group = malloc(len + 1)))
+                return NULL;
+        snprintf(group, len + 1, "ews-redrive.%s.%s.", r->dlq,
+                 r->source_topic ? r->source_topic : "*");
+        for (i = 0; i < r->reason_cnt; i++) {
+                if (i)
+                        strcat(group, ",");
+                strcat(group, r->reasons[i]);
+        }
+        if (!r->reason_cnt)
+                strcat(group, "*");
+        return group;
 }
 
 int main(int argc, char **argv)
@@ -301,6 +395,7 @@ int main(int argc, char **argv)
                 {"source-topic", required_argument, NULL, 's'},
                 {"to-topic", required_argument, NULL, 'T'},
                 {"from-offset", required_argument, NULL, 'o'},
+                {"group", required_argument, NULL, 'g'},
                 {"exit-at-end", no_argument, NULL, 'e'},
                 {"dry-run", no_argument, NULL, 'n'},
                 {"help", no_argument, NULL, 'h'},
@@ -308,11 +403,13 @@ int main(int argc, char **argv)
         static const char *props[2 * REDRIVE_PROPS_MAX + 2];
         struct redrive r = {.dlq = "ews-dlq"};
         const char *bootstrap = NULL;
+        char *group = NULL;
         rd_kafka_message_t *msg;
         int opt, rc, prop_cnt = 0;
         char *eq;
 
-        while ((opt = getopt_long(argc, argv, "b:t:eX:h", options, NULL)) !=
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":b:t:eX:h", options, NULL)) !=
                -1) {
                 switch (opt) {
                 case 'b':
@@ -323,7 +420,8 @@ int main(int argc, char **argv)
                         break;
                 case 'r':
                         if (r.reason_cnt == REDRIVE_REASONS_MAX)
-                                return redrive_usage();
+                                return redrive_usage("too many --reason",
+                                                     optarg);
                         r.reasons[r.reason_cnt++] = optarg;
                         break;
                 case 's':
@@ -334,7 +432,16 @@ int main(int argc, char **argv)
                         break;
                 case 'o':
                         if (redrive_parse_int(optarg, 0, &r.from_offset))
-                                return redrive_usage();
+                                return redrive_usage(
+                                        "--from-offset wants a number >= 0, "
+                                        "not",
+                                        optarg);
+                        r.from_set = true;
+                        break;
+                case 'g':
+                        if (!*optarg)
+                                return redrive_usage("--group is empty", NULL);
+                        r.group = optarg;
                         break;
                 case 'e':
                         break; /* the only mode: see redrive_consumed() */
@@ -343,8 +450,11 @@ int main(int argc, char **argv)
                         break;
                 case 'X':
                         eq = strchr(optarg, '=');
-                        if (!eq || prop_cnt == REDRIVE_PROPS_MAX)
-                                return redrive_usage();
+                        if (!eq)
+                                return redrive_usage("-X wants key=value, not",
+                                                     optarg);
+                        if (prop_cnt == REDRIVE_PROPS_MAX)
+                                return redrive_usage("too many -X", optarg);
                         *eq = '\0';
                         props[2 * prop_cnt] = optarg;
                         props[2 * prop_cnt++ + 1] = eq + 1;
@@ -353,11 +463,19 @@ int main(int argc, char **argv)
                         fputs(redrive_help, stdout);
                         return 0;
                 default:
-                        return redrive_usage();
+                        return redrive_bad_option(opt, argv);
                 }
         }
-        if (!bootstrap || optind < argc || (r.to_topic && !*r.to_topic))
-                return redrive_usage();
+        if (optind < argc)
+                return redrive_usage("unexpected argument", argv[optind]);
+        if (!bootstrap)
+                return redrive_usage("-b ADDR is required", NULL);
+        if (r.to_topic && !*r.to_topic)
+                return redrive_usage("--to-topic is empty", NULL);
+        if (!r.group && !(r.group = group = redrive_default_group(&r))) {
+                fputs("ews-redrive: out of memory\n", stderr);
+                return 1;
+        }
         props[2 * prop_cnt] = "bootstrap.servers";
         props[2 * prop_cnt++ + 1] = bootstrap;
         /* A dry run has no producer, so it cannot send anything. */
@@ -387,6 +505,9 @@ int main(int argc, char **argv)
                 r.read_cnt, r.sent_cnt, r.skipped_cnt, r.failed_cnt,
                 redrive_stop ? " (interrupted)" : "");
         rc = redrive_stop || r.read_failed || r.failed_cnt;
+        /* Only a run that delivered everything moves the group on. */
+        if (!rc && !r.dry_run && redrive_commit(&r))
+                rc = 1;
 out:
         if (r.consumer) {
                 rd_kafka_consumer_close(r.consumer);
@@ -395,5 +516,7 @@ out:
         if (r.producer)
                 rd_kafka_destroy(r.producer);
         free(r.ends);
+        free(r.stops);
+        free(group);
         return rc;
 }

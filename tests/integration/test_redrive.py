@@ -131,8 +131,14 @@ def test_redrive_after_the_cause_is_fixed(broker, redis, names):
         assert copy["partition"] == original["partition"]
         assert copy["timestamp"] == original["timestamp"]
 
-    # Nothing is committed: a second run sends them all again, and the
-    # processor counts each event id once per user.
+    # The group of a selection keeps its position: the same run again
+    # reads nothing new and sends nothing.
+    rc, _, counts, err = redrive(broker, names, "--reason", wrong_reason)
+    assert rc == 0, err
+    assert counts == {"read": 0, "sent": 0, "skipped": 0, "failed": 0}
+
+    # Another selection has its own group: it sends them all again, and
+    # the processor counts each event id once per user.
     rc, _, counts, err = redrive(broker, names, "--reason", wrong_reason,
                                  "--reason", "future_timestamp")
     assert rc == 0, err
@@ -205,6 +211,6 @@ def test_records_without_a_source_and_usage(broker, redis, names):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())
-    assert "records are redriven each time the tool runs; use " \
-        "--reason/--source-topic to select" in text
+    assert "the next run of the group reads only what arrived since" in text
+    assert "each selection has its own default group" in text
     assert "counts an event_id once per user within its dedup window" in text
