@@ -89,8 +89,29 @@ struct main_ctx {
         struct ews_http *http;
         struct ews_metrics *metrics;
         struct ews_msg *msgs;
-        int64_t ready; /* ews_ready */
+        int64_t ready;             /* ews_ready */
+        int64_t waiting_logged_ms; /* the last "waiting for" line */
 };
+
+#define MAIN_WAITING_LOG_MS 10000 /* how often a wait is logged */
+
+/* What /readyz says and, every 10 s while not ready, the log: why. */
+static void main_waiting(struct main_ctx *ctx, const char *why)
+{
+        int64_t mono_ms = main_clock_ms(CLOCK_MONOTONIC);
+
+        if (ctx->http)
+                ews_http_publish_why(ctx->http, why);
+        if (!why || !strcmp(why, "ready")) {
+                ctx->waiting_logged_ms = 0;
+                return;
+        }
+        if (ctx->waiting_logged_ms &&
+            mono_ms - ctx->waiting_logged_ms < MAIN_WAITING_LOG_MS)
+                return;
+        ctx->waiting_logged_ms = mono_ms;
+        ews_warn("main", "not ready: %s", why);
+}
 
 /* The main loop's own rows, and every stage's. */
 static int main_metrics_register(struct main_ctx *ctx)
@@ -108,6 +129,18 @@ static int main_metrics_register(struct main_ctx *ctx)
         return 0;
 }
 
+/* What readiness waits for, in the order a start meets it. */
+static const char *main_why(struct main_ctx *ctx, int paused)
+{
+        const char *why = ews_in_kafka_waiting(ctx->in);
+
+        if (why)
+                return why;
+        if (!ews_store_connected(ctx->store))
+                return "waiting for Redis";
+        return paused ? "partitions paused (Redis errors)" : "ready";
+}
+
 /* Renders the table and hands it to the HTTP thread. */
 static void main_metrics(struct main_ctx *ctx)
 {
@@ -121,6 +154,7 @@ static void main_metrics(struct main_ctx *ctx)
         /* A standby that owns no partition is ready: rollouts need it. */
         ctx->ready = ews_in_kafka_healthy(ctx->in) &&
                      ews_store_connected(ctx->store) && !paused;
+        main_waiting(ctx, main_why(ctx, paused));
         if (!ctx->http)
                 return;
         fp = open_memstream(&text, &len);
@@ -233,21 +267,29 @@ static void main_report(const struct ews_pipeline_stats *s,
 /* Fences, timers and state are per partition: a topic whose partition
  * count changed under a store would silently mix users. Waits for the
  * topics to exist, as the consumer would. */
-static int main_partitions_check(struct ews_in_kafka *in,
-                                 struct ews_store *store,
-                                 const struct ews_config *config)
+static int main_partitions_check(struct main_ctx *ctx)
 {
-        char errstr[1024];
-        int s, cnt, stored, waited = 0;
+        struct ews_in_kafka *in = ctx->in;
+        struct ews_store *store = ctx->store;
+        const struct ews_config *config = ctx->config;
+        char errstr[1024], why[300];
+        const char *broker;
+        int s, cnt, stored;
 
         for (s = 0; s < EWS_SOURCE_COUNT && !main_stop; s++) {
                 while ((cnt = ews_in_kafka_partition_count(
-                                in, (enum ews_source)s, 5000)) < 0) {
+                                in, (enum ews_source)s, 2000)) < 0) {
                         if (main_stop)
                                 return 0;
-                        if (!(waited++ % 6))
-                                ews_warn("main", "waiting for topic %s",
+                        /* a broker that answered, without the topic */
+                        broker = ews_in_kafka_waiting(in);
+                        if (!broker || strcmp(broker, "waiting for brokers"))
+                                snprintf(why, sizeof(why),
+                                         "waiting for topic %s",
                                          config->topics[s]);
+                        else
+                                snprintf(why, sizeof(why), "%s", broker);
+                        main_waiting(ctx, why);
                         sleep(1);
                 }
                 switch (ews_store_partitions_check(store, (enum ews_source)s,
@@ -526,6 +568,11 @@ static int main_open(struct main_ctx *ctx, char *errstr, size_t errstr_size)
                 .props = &c->producer,
         };
 
+        /* HTTP first: the probes answer, and say why, while the start
+         * waits for brokers and topics. */
+        if (c->http_port && !(ctx->http = main_http(c, errstr, errstr_size)))
+                return -1;
+        main_waiting(ctx, "waiting for brokers");
         if (!(ctx->decoder = main_decoder(c, errstr, errstr_size)) ||
             !(ctx->store = ews_store_new(&store_conf, errstr, errstr_size)) ||
             !(ctx->out = ews_out_kafka_new(&out_conf, errstr, errstr_size)) ||
@@ -535,18 +582,17 @@ static int main_open(struct main_ctx *ctx, char *errstr, size_t errstr_size)
             !(ctx->in = main_input(c, ctx->pipeline, errstr, errstr_size)))
                 return -1;
         ews_pipeline_set_input(ctx->pipeline, ctx->in);
-        if (main_partitions_check(ctx->in, ctx->store, c)) {
+        if (main_partitions_check(ctx)) {
                 snprintf(errstr, errstr_size, "partition check failed");
                 return -1;
         }
-        if (c->http_port && !(ctx->http = main_http(c, errstr, errstr_size)))
-                return -1;
         ctx->metrics = ews_metrics_new();
         ctx->msgs = calloc((size_t)c->batch_max, sizeof(*ctx->msgs));
         if (!ctx->metrics || !ctx->msgs || main_metrics_register(ctx)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return -1;
         }
+        main_metrics(ctx); /* readiness, and why, at once */
         return 0;
 }
 

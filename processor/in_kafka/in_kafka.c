@@ -24,6 +24,7 @@ struct ews_in_kafka {
         int64_t lag[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
         bool joined;       /* a rebalance has reached us */
         bool brokers_down; /* all brokers down, until one answers again */
+        bool answered;     /* a broker has answered since the start */
 };
 
 #define IN_ASSIGNED 1
@@ -255,6 +256,8 @@ static int in_kafka_stats_cb(rd_kafka_t *rk, char *json, size_t len,
         }
         if (root)
                 in->brokers_down = up == 0;
+        if (up)
+                in->answered = true;
         json_decref(root);
         return 0; /* librdkafka frees json */
 }
@@ -444,7 +447,7 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
                 return 0;
         in->batch_cnt = (int)n;
         if (n > 0)
-                in->brokers_down = false;
+                in->brokers_down = false, in->answered = true;
 
         for (i = 0; i < in->batch_cnt; i++) {
                 rd_kafka_message_t *m = in->batch[i];
@@ -558,9 +561,11 @@ int ews_in_kafka_partition_count(struct ews_in_kafka *in,
 
         if (!rkt)
                 return -1;
-        if (!rd_kafka_metadata(in->rk, 0, rkt, &metadata, timeout_ms) &&
-            metadata->topic_cnt == 1 && !metadata->topics[0].err)
-                cnt = metadata->topics[0].partition_cnt;
+        if (!rd_kafka_metadata(in->rk, 0, rkt, &metadata, timeout_ms)) {
+                in->answered = true;
+                if (metadata->topic_cnt == 1 && !metadata->topics[0].err)
+                        cnt = metadata->topics[0].partition_cnt;
+        }
         if (metadata)
                 rd_kafka_metadata_destroy(metadata);
         rd_kafka_topic_destroy(rkt);
@@ -579,6 +584,13 @@ int64_t ews_in_kafka_lag(const struct ews_in_kafka *in, enum ews_source source,
 bool ews_in_kafka_healthy(const struct ews_in_kafka *in)
 {
         return in->joined && !in->brokers_down;
+}
+
+const char *ews_in_kafka_waiting(const struct ews_in_kafka *in)
+{
+        if (in->brokers_down || (!in->answered && !in->joined))
+                return "waiting for brokers";
+        return in->joined ? NULL : "waiting for assignment";
 }
 
 bool ews_in_kafka_partition_at_end(const struct ews_in_kafka *in,

@@ -100,6 +100,10 @@ int ews_in_kafka_metrics_register(struct ews_in_kafka *in,
 
 /* Joined the group (with or without partitions) and a broker reachable. */
 bool ews_in_kafka_healthy(const struct ews_in_kafka *in);
+/* Why not healthy: "waiting for brokers" (none has answered yet, or all
+ * are down) or "waiting for assignment" (not joined yet); NULL when
+ * healthy. */
+const char *ews_in_kafka_waiting(const struct ews_in_kafka *in);
 
 /* True when the partition is assigned and consumed to its end, with
  * nothing arrived since. */

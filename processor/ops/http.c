@@ -45,6 +45,7 @@ struct ews_http {
         char *metrics;
         size_t metrics_len;
         bool ready;
+        char why[320]; /* /readyz's body when not ready: what it waits for */
         time_t log_second; /* libmicrohttpd's messages: one a second */
         unsigned log_dropped;
         /* /v1's own connection, made on demand; one request at a time. */
@@ -138,12 +139,13 @@ static enum MHD_Result http_metrics(struct ews_http *http,
                           len);
 }
 
-static bool http_ready(struct ews_http *http)
+static bool http_ready(struct ews_http *http, char *why, size_t why_size)
 {
         bool ready;
 
         pthread_mutex_lock(&http->lock);
         ready = http->ready;
+        snprintf(why, why_size, "%s\n", http->why[0] ? http->why : "not ready");
         pthread_mutex_unlock(&http->lock);
         return ready;
 }
@@ -380,6 +382,7 @@ static enum MHD_Result http_handle(void *opaque,
 {
         struct ews_http *http = opaque;
         struct http_request *request = *state;
+        char why[330];
 
         (void)version;
         (void)data;
@@ -404,9 +407,9 @@ static enum MHD_Result http_handle(void *opaque,
         if (!strcmp(url, "/healthz"))
                 return http_text(connection, 200, "ok\n");
         if (!strcmp(url, "/readyz"))
-                return http_ready(http)
+                return http_ready(http, why, sizeof(why))
                                ? http_text(connection, 200, "ready\n")
-                               : http_text(connection, 503, "not ready\n");
+                               : http_text(connection, 503, why);
         return http_text(connection, 404, "not found\n");
 }
 
@@ -566,5 +569,12 @@ void ews_http_publish(struct ews_http *http, const char *metrics, size_t len,
                 http->metrics_len = len;
         }
         http->ready = ready;
+        pthread_mutex_unlock(&http->lock);
+}
+
+void ews_http_publish_why(struct ews_http *http, const char *why)
+{
+        pthread_mutex_lock(&http->lock);
+        snprintf(http->why, sizeof(http->why), "%s", why ? why : "");
         pthread_mutex_unlock(&http->lock);
 }

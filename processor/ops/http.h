@@ -50,5 +50,8 @@ void ews_http_destroy(struct ews_http *http);
  * and /readyz say from now on. */
 void ews_http_publish(struct ews_http *http, const char *metrics, size_t len,
                       bool ready);
+/* What /readyz answers with its 503: what the start waits for
+ * ("waiting for brokers", ...); NULL or "" for "not ready". */
+void ews_http_publish_why(struct ews_http *http, const char *why);
 
 #endif

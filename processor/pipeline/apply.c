@@ -339,21 +339,6 @@ static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
         return cnt;
 }
 
-static void apply_log_alerts(struct ews_pipeline *p,
-                             const struct pipeline_pending *c)
-{
-        size_t i;
-
-        for (i = c->alert_first; i < c->alert_first + c->alert_cnt; i++) {
-                const struct ews_alert *alert = &p->alerts[i];
-
-                p->stats.alerts[alert->rule][alert->status]++;
-                ews_info("alert", "%s %s %s: %s", ews_rule_name(alert->rule),
-                         ews_alert_status_name(alert->status),
-                         alert->subject_id, alert->reason);
-        }
-}
-
 static bool apply_commit_prepare(struct ews_pipeline *p,
                                  const struct ews_msg *msgs,
                                  struct ews_commit *commit, size_t first)
@@ -457,7 +442,7 @@ static void apply_commit_done(struct ews_pipeline *p,
 
         if (c->result == EWS_STORE_OK) {
                 p->stats.commits++;
-                apply_log_alerts(p, c);
+                /* counts and logs the alerts it publishes */
                 ews_delivery_records_send(p->delivery, ref, c->record_first,
                                           c->record_cnt);
                 ews_partitions_committed(p->parts, c->source, c->partition,

@@ -7,9 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define OUTBOX_SCAN_MAX   5000   /* records sent again per outbox and look */
 #define OUTBOX_FAILED_MAX 100000 /* failed ids remembered */
+#define HELD_LOG_MS       60000  /* a rule's held-back alerts: one line */
+
+/* What a record that is an alert logs and counts once committed. */
+struct delivery_note {
+        bool alert;
+        enum ews_rule rule;
+        enum ews_alert_status status;
+        char subject_id[EWS_ID_MAX];
+        char reason[256];
+};
 
 struct ews_delivery {
         const struct ews_config *config;
@@ -25,6 +36,12 @@ struct ews_delivery {
         size_t record_cnt, record_cap;
         struct ews_outbox_record *view;
         size_t view_cap;
+        struct delivery_note *notes; /* one a record */
+        size_t note_cap;
+        /* held back (too old): per rule, the last line and the count
+         * since */
+        int64_t held_logged_ms[EWS_RULE_COUNT];
+        int64_t held_since[EWS_RULE_COUNT];
         unsigned char *arena;
         size_t arena_used, arena_cap;
         /* outbox records delivered, to be deleted; failed, to be sent
@@ -73,6 +90,7 @@ void ews_delivery_destroy(struct ews_delivery *d)
                 return;
         free(d->records);
         free(d->view);
+        free(d->notes);
         free(d->arena);
         delivery_keys_free(d->delivered, d->delivered_cnt);
         delivery_keys_free(d->failed, d->failed_cnt);
@@ -101,7 +119,9 @@ bool ews_delivery_record_add(struct ews_delivery *d, const char *id,
         if (!ews_grow((void **)&d->records, &d->record_cap, d->record_cnt + 1,
                       sizeof(*d->records)) ||
             !ews_grow((void **)&d->view, &d->view_cap, d->record_cnt + 1,
-                      sizeof(*d->view)))
+                      sizeof(*d->view)) ||
+            !ews_grow((void **)&d->notes, &d->note_cap, d->record_cnt + 1,
+                      sizeof(*d->notes)))
                 return false;
         if (!ews_grow((void **)&d->arena, &d->arena_cap, d->arena_used + size,
                       1))
@@ -109,6 +129,7 @@ bool ews_delivery_record_add(struct ews_delivery *d, const char *id,
         len = ews_outbox_pack(entry, d->arena + d->arena_used, size);
         if (len < 0)
                 return false;
+        d->notes[d->record_cnt].alert = false;
         r = &d->records[d->record_cnt++];
         snprintf(r->id, sizeof(r->id), "%s", id);
         /* an offset until the arena stops moving */
@@ -140,6 +161,54 @@ ews_delivery_records_view(struct ews_delivery *d, size_t first, size_t *cnt)
         return d->view;
 }
 
+static int64_t delivery_mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Days, hours or minutes, whichever is whole (3d, 72h, 90m), else ms. */
+static void delivery_duration(char *buf, size_t size, int64_t ms)
+{
+        if (ms > 0 && ms % 86400000 == 0)
+                snprintf(buf, size, "%lldd", (long long)(ms / 86400000));
+        else if (ms > 0 && ms % 3600000 == 0)
+                snprintf(buf, size, "%lldh", (long long)(ms / 3600000));
+        else if (ms > 0 && ms % 60000 == 0)
+                snprintf(buf, size, "%lldm", (long long)(ms / 60000));
+        else
+                snprintf(buf, size, "%lldms", (long long)ms);
+}
+
+/* A held-back alert is logged at info, at most once a rule a minute, with
+ * how many of the rule were held back since the last line. */
+static void delivery_log_held(struct ews_delivery *d,
+                              const struct ews_alert *alert, int64_t now_ms)
+{
+        int64_t mono_ms = delivery_mono_ms(), *last;
+        char age[32], max[32];
+
+        d->held_since[alert->rule]++;
+        last = &d->held_logged_ms[alert->rule];
+        if (*last && mono_ms - *last < HELD_LOG_MS)
+                return;
+        delivery_duration(age, sizeof(age), now_ms - alert->event_time_ms);
+        delivery_duration(max, sizeof(max), d->config->max_alert_age_ms);
+        ews_info("alert",
+                 "%s %s %s held back, not published: its event time is %s "
+                 "old, older than time.max.alert.age (%s; time.mode event "
+                 "publishes all); %lld %s alerts held back since the last "
+                 "line (ews_alerts_suppressed_total)",
+                 ews_rule_name(alert->rule),
+                 ews_alert_status_name(alert->status), alert->subject_id, age,
+                 max, (long long)d->held_since[alert->rule],
+                 ews_rule_name(alert->rule));
+        *last = mono_ms;
+        d->held_since[alert->rule] = 0;
+}
+
 bool ews_delivery_alert_too_old(struct ews_delivery *d,
                                 const struct ews_alert *alert, int64_t now_ms)
 {
@@ -149,8 +218,7 @@ bool ews_delivery_alert_too_old(struct ews_delivery *d,
             alert->event_time_ms >= now_ms - max_age)
                 return false;
         d->stats->alerts_too_old[alert->rule]++;
-        ews_debug("alert", "%s: older than time.max.alert.age, not sent",
-                  alert->alert_id);
+        delivery_log_held(d, alert, now_ms);
         return true;
 }
 
@@ -158,6 +226,7 @@ bool ews_delivery_record_alert(struct ews_delivery *d,
                                const struct ews_alert *alert)
 {
         struct ews_outbox_entry entry;
+        struct delivery_note *note;
         char buf[8192], errstr[256];
         int len = ews_decode_alert_encode(d->decoder, alert, buf, sizeof(buf),
                                           errstr, sizeof(errstr));
@@ -172,7 +241,16 @@ bool ews_delivery_record_alert(struct ews_delivery *d,
         entry.key_len = strlen(alert->subject_id);
         entry.value = buf;
         entry.value_len = (size_t)len;
-        return ews_delivery_record_add(d, alert->alert_id, &entry);
+        if (!ews_delivery_record_add(d, alert->alert_id, &entry))
+                return false;
+        note = &d->notes[d->record_cnt - 1];
+        note->alert = true;
+        note->rule = alert->rule;
+        note->status = alert->status;
+        snprintf(note->subject_id, sizeof(note->subject_id), "%s",
+                 alert->subject_id);
+        snprintf(note->reason, sizeof(note->reason), "%s", alert->reason);
+        return true;
 }
 
 /* Appends a copy of (ref, id) to a list of keys; out of memory, nothing. */
@@ -236,10 +314,21 @@ void ews_delivery_records_send(struct ews_delivery *d,
 {
         size_t i;
 
-        for (i = first; i < first + cnt && i < d->record_cnt; i++)
+        for (i = first; i < first + cnt && i < d->record_cnt; i++) {
+                const struct delivery_note *note = &d->notes[i];
+
+                /* committed to the outbox: it is published */
+                if (note->alert) {
+                        d->stats->alerts[note->rule][note->status]++;
+                        ews_info("alert", "%s %s %s: %s",
+                                 ews_rule_name(note->rule),
+                                 ews_alert_status_name(note->status),
+                                 note->subject_id, note->reason);
+                }
                 outbox_send(d, ref, d->records[i].id,
                             d->arena + (uintptr_t)d->records[i].data,
                             d->records[i].len);
+        }
 }
 
 static void delivery_report(void *opaque, struct ews_outbox_ref ref,

@@ -160,12 +160,7 @@ static bool leader_decide(struct ews_leader *leader, char kind, const char *id,
                 return true;
         }
         leader->stats->leader_decisions++;
-        for (i = 0; i < n; i++) {
-                leader->stats->alerts[alerts[i].rule][alerts[i].status]++;
-                ews_info("alert", "%s %s %s: %s", ews_rule_name(alerts[i].rule),
-                         ews_alert_status_name(alerts[i].status),
-                         alerts[i].subject_id, alerts[i].reason);
-        }
+        /* counts and logs the alerts it publishes */
         ews_delivery_records_send(leader->delivery, ref, 0, record_cnt);
         return true;
 }

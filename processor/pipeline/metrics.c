@@ -103,15 +103,17 @@ static int pipeline_metrics_alerts(struct ews_metrics *m,
                                  "rule=\"%s\",status=\"%s\"", ews_rule_name(r),
                                  i ? "RESOLVED" : "FIRING");
                         ADD("ews_alerts_total",
-                            "Alerts published, by rule and status.",
+                            "Alerts published: committed to the outbox to "
+                            "be sent, by rule and status (held-back ones "
+                            "are in ews_alerts_suppressed_total).",
                             EWS_METRIC_COUNTER, labels, alerts[r][i]);
                 }
         for (r = 0; r < EWS_RULE_COUNT; r++) {
                 snprintf(labels, sizeof(labels), "rule=\"%s\"",
                          ews_rule_name(r));
                 ADD("ews_alerts_suppressed_total",
-                    "Alerts recorded, not published: older than "
-                    "time.max.alert.age.",
+                    "Alerts held back, not published: older than "
+                    "time.max.alert.age (not in ews_alerts_total).",
                     EWS_METRIC_COUNTER, labels, alerts_too_old[r]);
         }
         return rc;

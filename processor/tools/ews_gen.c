@@ -16,6 +16,12 @@
  * the end. A user for whom --days, --signup-days or its own dice leave no
  * room for that is active instead; --count-only produces nothing, but
  * still reports and writes the truth.
+ *
+ * Events are dated near now: the scenario ends at the last UTC midnight,
+ * so that a processor in time.mode auto publishes its alerts (older than
+ * time.max.alert.age, they are held back). --start-ms fixes the start
+ * instead (the same flags then give the same stream, byte for byte);
+ * 1767225600000 is 2026-01-01T00:00:00Z, the default of old.
  */
 #include "ews_gen.h"
 
@@ -283,7 +289,7 @@ int main(int argc, char **argv)
                                     .users_per_campaign = 40,
                                     .days = 21,
                                     .signup_days = 5,
-                                    .start_ms = 1767225600000LL},
+                                    .start_ms = -1},
                           .usage.name = "product-usage",
                           .campaign.name = "campaign-events"};
         struct gen_model *model = &gen.model;
@@ -350,6 +356,10 @@ int main(int argc, char **argv)
          * that one. */
         if (model->poor == -1)
                 model->poor = model->campaigns < 2 ? model->campaigns : 2;
+        /* Near now: --days ending at the last UTC midnight. */
+        if (model->start_ms == -1 && model->days >= 1 && model->days <= 3650)
+                model->start_ms =
+                        (long long)(time(NULL) / 86400 - model->days) * GEN_DAY;
         if (optind < argc || (!bootstrap && !gen.count_only) ||
             model->campaigns < 1 || model->campaigns > GEN_USERS_MAX ||
             model->poor < 0 || model->poor > model->campaigns ||

@@ -189,7 +189,7 @@ def generate(names, broker, args, tmp):
     truth = os.path.join(tmp, "truth")
     cmd = [os.path.join(ewsenv.BUILD, "ews-gen"), "-b", broker.bootstrap,
            "--usage-topic", names.usage, "--campaign-topic", names.campaign,
-           "--schemas", ewsenv.SCHEMAS, "--truth", truth,
+           "--schemas", ewsenv.SCHEMAS, "--truth", truth, *ewsenv.GEN_START,
            "--seed", str(args.seed), "--campaigns", str(args.campaigns),
            "--users-per-campaign", str(args.users_per_campaign),
            "--days", str(args.days), "--signup-days", str(args.signup_days)]
