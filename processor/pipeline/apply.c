@@ -403,8 +403,6 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
         c->source = source;
         c->partition = partition;
         c->watermark_ms = watermark_ms;
-        c->alert_first = p->alert_first;
-        c->alert_cnt = p->alert_cnt - p->alert_first;
         c->record_first = ews_delivery_records_mark(p->delivery);
         c->result = EWS_STORE_ERROR;
         memset(&commit, 0, sizeof(commit));

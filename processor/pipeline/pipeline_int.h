@@ -48,7 +48,6 @@ struct pipeline_pending {
         enum ews_source source;
         int32_t partition;
         int64_t watermark_ms;
-        size_t alert_first, alert_cnt;
         size_t record_first, record_cnt;
         bool sent;
         enum ews_store_result result;
