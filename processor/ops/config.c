@@ -103,9 +103,8 @@ static int config_set_enum(struct config_ctx *ctx, const struct config_key *key,
         return config_fail(ctx, line, key->path, what);
 }
 
-static int config_set_scalar(struct config_ctx *ctx,
-                             const struct config_key *key, const char *value,
-                             size_t line)
+int config_set_scalar(struct config_ctx *ctx, const struct config_key *key,
+                      const char *value, size_t line)
 {
         char *field = (char *)ctx->config + key->offset;
         char what[256];
@@ -157,8 +156,8 @@ static int config_set_scalar(struct config_ctx *ctx,
         return config_fail(ctx, line, key->path, what);
 }
 
-static int config_list_add(struct config_ctx *ctx, const struct config_key *key,
-                           const char *item, size_t line)
+int config_list_add(struct config_ctx *ctx, const struct config_key *key,
+                    const char *item, size_t line)
 {
         char(*list)[EWS_NAME_MAX] =
                 (char(*)[EWS_NAME_MAX])((char *)ctx->config + key->offset);
@@ -173,7 +172,7 @@ static int config_list_add(struct config_ctx *ctx, const struct config_key *key,
         return 0;
 }
 
-static const struct config_key *config_key_find(const char *path)
+const struct config_key *config_key_find(const char *path)
 {
         size_t i;
 
@@ -183,9 +182,8 @@ static const struct config_key *config_key_find(const char *path)
         return NULL;
 }
 
-static int config_prop_set(struct ews_config_props *props, const char *key,
-                           const char *value, enum ews_prop_origin origin,
-                           size_t line)
+int config_prop_set(struct ews_config_props *props, const char *key,
+                    const char *value, enum ews_prop_origin origin, size_t line)
 {
         int i;
 
@@ -209,8 +207,8 @@ static int config_prop_set(struct ews_config_props *props, const char *key,
 
 /* Keys under these prefixes are open-ended: the rest of the path is the
  * librdkafka property or the event type. */
-static int config_set_prefixed(struct config_ctx *ctx, const char *path,
-                               const char *value, size_t line)
+int config_set_prefixed(struct config_ctx *ctx, const char *path,
+                        const char *value, size_t line)
 {
         static const char consumer[] = "kafka.consumer.";
         static const char producer[] = "kafka.producer.";
@@ -281,8 +279,8 @@ static int config_absolute(char *field, size_t size, const char *base)
 }
 
 /* A path key just set: resolved against base, and remembered as set. */
-static int config_path_key(struct config_ctx *ctx, const struct config_key *key,
-                           const char *base, size_t line)
+int config_path_key(struct config_ctx *ctx, const struct config_key *key,
+                    const char *base, size_t line)
 {
         size_t i;
 
@@ -459,148 +457,6 @@ static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
         }
 }
 
-/* A list key from the environment: comma-separated. */
-static int config_env_list(struct config_ctx *ctx, const struct config_key *key,
-                           const char *value)
-{
-        char item[EWS_NAME_MAX], *p;
-        const char *s, *comma;
-
-        *(int *)((char *)ctx->config + key->cnt_offset) = 0;
-        for (s = value; *s; s = *comma ? comma + 1 : comma) {
-                while (isspace((unsigned char)*s))
-                        s++;
-                comma = strchr(s, ',');
-                if (!comma)
-                        comma = s + strlen(s);
-                snprintf(item, sizeof(item), "%.*s", (int)(comma - s), s);
-                for (p = item + strlen(item);
-                     p > item && isspace((unsigned char)p[-1]); p--)
-                        p[-1] = '\0';
-                if (config_list_add(ctx, key, item, 0))
-                        return -1;
-        }
-        return 0;
-}
-
-/* key's variable: EWS_ and the path in capitals, dots as underscores. */
-static void config_env_name(const char *path, char *name, size_t size)
-{
-        size_t j, len = (size_t)snprintf(name, size, "EWS_%s", path);
-
-        for (j = 4; j < len && j < size; j++)
-                name[j] = name[j] == '.'
-                                  ? '_'
-                                  : (char)toupper((unsigned char)name[j]);
-}
-
-/* Whether EWS_<rest> looks like ours: <rest> starts with a section of the
- * key table and an underscore (EWS_REDIS_..., EWS_SCORING_...). Others, as
- * EWS_BUILD of the tests, are left alone. */
-static int config_env_ours(const char *rest)
-{
-        char section[64], name[64];
-        size_t i, len;
-
-        for (i = 0; i < config_key_cnt; i++) {
-                len = strcspn(config_keys[i].path, ".");
-                snprintf(section, sizeof(section), "%.*s_", (int)len,
-                         config_keys[i].path);
-                config_env_name(section, name, sizeof(name));
-                if (!strncmp(rest, name + 4, strlen(name + 4)))
-                        return 1;
-        }
-        return 0;
-}
-
-/* The open-ended keys: EWS_SCORING_WEIGHTS_<TYPE> (the event type in small
- * letters), EWS_KAFKA_CONSUMER_<PROPERTY> and EWS_KAFKA_PRODUCER_<PROPERTY>
- * (underscores as dots: EWS_KAFKA_CONSUMER_FETCH_WAIT_MAX_MS). */
-static int config_env_prefixed(struct config_ctx *ctx, const char *name,
-                               const char *value)
-{
-        static const struct {
-                const char *env, *path;
-                int dots;
-        } maps[] = {{"EWS_SCORING_WEIGHTS_", "scoring.weights.", 0},
-                    {"EWS_KAFKA_CONSUMER_", "kafka.consumer.", 1},
-                    {"EWS_KAFKA_PRODUCER_", "kafka.producer.", 1}};
-        char path[256];
-        size_t i, j, len;
-
-        for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-                if (strncmp(name, maps[i].env, strlen(maps[i].env)))
-                        continue;
-                len = (size_t)snprintf(path, sizeof(path), "%s%s", maps[i].path,
-                                       name + strlen(maps[i].env));
-                if (len >= sizeof(path))
-                        return config_fail(ctx, 0, name, "too long");
-                for (j = strlen(maps[i].path); j < len; j++)
-                        path[j] =
-                                maps[i].dots && path[j] == '_'
-                                        ? '.'
-                                        : (char)tolower((unsigned char)path[j]);
-                /* line 0: from the environment */
-                return config_set_prefixed(ctx, path, value, 0);
-        }
-        return config_fail(ctx, 0, name,
-                           "names no configuration key (EWS_ and the key in "
-                           "capitals, dots as underscores: EWS_REDIS_HOST "
-                           "for redis.host)");
-}
-
-/* EWS_REDIS_HOST overrides redis.host; lists are comma-separated. Every
- * variable that looks like ours must name a key. */
-static int config_env(struct config_ctx *ctx)
-{
-        static char name[256]; /* ctx->file points here on failure */
-        char key_name[256], cwd[PATH_MAX];
-        const struct config_key *key;
-        const char *value;
-        char **env;
-        size_t i, len;
-
-        if (!getcwd(cwd, sizeof(cwd)))
-                config_copy(cwd, sizeof(cwd), ".");
-        for (env = environ; *env; env++) {
-                if (strncmp(*env, "EWS_", 4) || !config_env_ours(*env + 4))
-                        continue;
-                value = strchr(*env, '=');
-                if (!value)
-                        continue;
-                len = (size_t)(value - *env);
-                value++;
-                snprintf(name, sizeof(name), "%.*s", (int)len, *env);
-                ctx->file = "environment";
-                for (i = 0; i < config_key_cnt; i++) {
-                        config_env_name(config_keys[i].path, key_name,
-                                        sizeof(key_name));
-                        if (!strcmp(key_name, name))
-                                break;
-                }
-                if (i == config_key_cnt) {
-                        if (config_env_prefixed(ctx, name, value))
-                                return -1;
-                        continue;
-                }
-                key = &config_keys[i];
-                ctx->file = name;
-                if (key->type == CONFIG_FIT)
-                        return config_fail(ctx, 0, key->path,
-                                           "cannot be set from the "
-                                           "environment: use the file");
-                if (key->type == CONFIG_LIST) {
-                        if (config_env_list(ctx, key, value))
-                                return -1;
-                        continue;
-                }
-                if (config_set_scalar(ctx, key, value, 0) ||
-                    config_path_key(ctx, key, cwd, 0))
-                        return -1;
-        }
-        return 0;
-}
-
 static int config_check(struct config_ctx *ctx)
 {
         static const char *const topic_keys[EWS_SOURCE_COUNT] = {
@@ -713,109 +569,4 @@ out:
         if (fp)
                 fclose(fp);
         return rc;
-}
-
-/* librdkafka's scopes (CONFIGURATION.md: C, P or *) for the properties
- * that belong to one client only: a property given with -X goes to the
- * client it is for (the other would log a CONFWARN for it), the rest to
- * both. Names ending in a dot are prefixes. */
-static const char *const config_consumer_only[] = {
-        "group.",
-        "fetch.",
-        "auto.",
-        "enable.auto.",
-        "session.timeout.ms",
-        "heartbeat.interval.ms",
-        "isolation.level",
-        "max.poll.interval.ms",
-        "partition.assignment.strategy",
-        "queued.",
-        "check.crcs",
-        "enable.partition.eof",
-        "consume.callback.max.messages",
-        "coordinator.query.interval.ms",
-        "offset.store.",
-        "consume.",
-        "rebalance_cb",
-        "offset_commit_cb"};
-static const char *const config_producer_only[] = {
-        "linger.ms",
-        "batch.",
-        "acks",
-        "request.required.acks",
-        "message.timeout.ms",
-        "delivery.timeout.ms",
-        "compression.",
-        "queue.buffering.",
-        "enable.idempotence",
-        "enable.gapless.guarantee",
-        "transactional.id",
-        "transaction.timeout.ms",
-        "message.send.max.retries",
-        "retries",
-        "partitioner",
-        "sticky.partitioning.linger.ms",
-        "queuing.strategy",
-        "request.timeout.ms",
-        "produce.offset.report",
-        "delivery.report.only.error",
-        "dr_cb",
-        "dr_msg_cb"};
-
-static int config_scope_in(const char *key, const char *const *names,
-                           size_t cnt)
-{
-        size_t i, len;
-
-        for (i = 0; i < cnt; i++) {
-                len = strlen(names[i]);
-                if (names[i][len - 1] == '.' ? !strncmp(key, names[i], len)
-                                             : !strcmp(key, names[i]))
-                        return 1;
-        }
-        return 0;
-}
-
-int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
-                              char *errstr, size_t errstr_size)
-{
-        const char *eq = strchr(kv, '=');
-        char key[128];
-        int consumer, producer;
-
-        if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key)) {
-                snprintf(errstr, errstr_size, "-X %s: expected key=value", kv);
-                return -1;
-        }
-        snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
-        /* Shared by both clients and shown in logs: keep it in one place. */
-        if (!strcmp(key, "bootstrap.servers")) {
-                if (!eq[1]) {
-                        snprintf(errstr, errstr_size,
-                                 "-X: bootstrap.servers: must not be empty");
-                        return -1;
-                }
-                if (strlen(eq + 1) >= sizeof(config->bootstrap_servers)) {
-                        snprintf(errstr, errstr_size, "-X %s: too long", kv);
-                        return -1;
-                }
-                config_copy(config->bootstrap_servers,
-                            sizeof(config->bootstrap_servers), eq + 1);
-                return 0;
-        }
-        consumer = !config_scope_in(key, config_producer_only,
-                                    sizeof(config_producer_only) /
-                                            sizeof(config_producer_only[0]));
-        producer = !config_scope_in(key, config_consumer_only,
-                                    sizeof(config_consumer_only) /
-                                            sizeof(config_consumer_only[0]));
-        if ((consumer && config_prop_set(&config->consumer, key, eq + 1,
-                                         EWS_PROP_ARG, 0)) ||
-            (producer && config_prop_set(&config->producer, key, eq + 1,
-                                         EWS_PROP_ARG, 0))) {
-                snprintf(errstr, errstr_size, "-X %s: too long or too many",
-                         kv);
-                return -1;
-        }
-        return 0;
 }

@@ -46,6 +46,24 @@ struct config_ctx {
         int schema_dir_set; /* decode.schema.dir came from file or env */
 };
 
+/* Shared by config.c (the file), config_env.c (the environment) and
+ * config_props.c (-X): setting a key of the table by path. */
+int config_set_scalar(struct config_ctx *ctx, const struct config_key *key,
+                      const char *value, size_t line);
+int config_list_add(struct config_ctx *ctx, const struct config_key *key,
+                    const char *item, size_t line);
+const struct config_key *config_key_find(const char *path);
+int config_prop_set(struct ews_config_props *props, const char *key,
+                    const char *value, enum ews_prop_origin origin,
+                    size_t line);
+int config_set_prefixed(struct config_ctx *ctx, const char *path,
+                        const char *value, size_t line);
+/* A path key (schema dir, writer schemas) made absolute against base. */
+int config_path_key(struct config_ctx *ctx, const struct config_key *key,
+                    const char *base, size_t line);
+/* The environment over what the file set (config_env.c). */
+int config_env(struct config_ctx *ctx);
+
 /* Fails with "file:line: key: what"; line 0 when not from the file. */
 int config_fail(struct config_ctx *ctx, size_t line, const char *key,
                 const char *what);

@@ -1,0 +1,129 @@
+/* The stages' configurations made from the configuration, and what a
+ * start checks before anything connects (ops/setup.h). */
+#include "ops/setup.h"
+#include "in_kafka/in_kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A librdkafka property the client would refuse, named where it was set. */
+static int setup_check_props(const struct ews_config_props *props,
+                             const char *client, const char *config_path,
+                             char *errstr, size_t errstr_size)
+{
+        char what[512], env[192];
+        size_t j;
+        int i;
+
+        for (i = 0; i < props->cnt; i++) {
+                const struct ews_config_prop *p = &props->prop[i];
+
+                if (!ews_kafka_prop_check(p->key, p->value, what, sizeof(what)))
+                        continue;
+                switch (p->origin) {
+                case EWS_PROP_FILE:
+                        snprintf(errstr, errstr_size, "%s:%d: kafka.%s.%s: %s",
+                                 config_path, p->line, client, p->key, what);
+                        break;
+                case EWS_PROP_ENV:
+                        snprintf(env, sizeof(env), "EWS_KAFKA_%s_%s", client,
+                                 p->key);
+                        for (j = 0; env[j]; j++)
+                                env[j] = env[j] == '.' ? '_'
+                                         : (env[j] >= 'a' && env[j] <= 'z')
+                                                 ? (char)(env[j] - 'a' + 'A')
+                                                 : env[j];
+                        snprintf(errstr, errstr_size, "%s: kafka.%s.%s: %s",
+                                 env, client, p->key, what);
+                        break;
+                case EWS_PROP_ARG:
+                        snprintf(errstr, errstr_size, "-X: %s: %s", p->key,
+                                 what);
+                        break;
+                }
+                return -1;
+        }
+        return 0;
+}
+
+/* What a start would refuse, found before anything connects: librdkafka
+ * properties, and schema files that are missing or do not parse. */
+int ews_setup_check(const struct ews_config *c, const char *config_path,
+                    char *errstr, size_t errstr_size)
+{
+        static const char *const writer_keys[EWS_SOURCE_COUNT] = {
+                [EWS_SOURCE_USAGE] = "decode.usage.writer.schema",
+                [EWS_SOURCE_CAMPAIGN] = "decode.campaign.writer.schema"};
+        const char *file = config_path ? config_path : "(defaults)";
+        const char *key = "decode.schema.dir";
+        struct ews_decoder *decoder;
+        char what[768];
+        int s;
+
+        if (setup_check_props(&c->consumer, "consumer", file, errstr,
+                              errstr_size) ||
+            setup_check_props(&c->producer, "producer", file, errstr,
+                              errstr_size))
+                return -1;
+        decoder = ews_setup_decoder(c, what, sizeof(what));
+        if (decoder) {
+                ews_decoder_destroy(decoder);
+                return 0;
+        }
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                if (c->writer_schema[s][0] && strstr(what, c->writer_schema[s]))
+                        key = writer_keys[s];
+        snprintf(errstr, errstr_size, "%s: %s: %s", file, key, what);
+        return -1;
+}
+
+struct ews_store_conf ews_setup_store_conf(const struct ews_config *c)
+{
+        return (struct ews_store_conf){
+                .host = c->redis_host,
+                .port = c->redis_port,
+                .timeout_ms = c->redis_timeout_ms,
+                .prefix = c->redis_prefix,
+                .topics = {c->topics[0], c->topics[1]},
+                .retention_ms = c->retention_ms,
+                .half_life_ms = c->score.half_life_ms,
+                .cache_users = (size_t)c->cache_users,
+                .username = c->redis_username,
+                .password = c->redis_password,
+        };
+}
+
+struct ews_decoder *ews_setup_decoder(const struct ews_config *c, char *errstr,
+                                      size_t errstr_size)
+{
+        struct ews_decode_conf conf = {
+                .schema_dir = c->schema_dir,
+                .format = {c->format[0], c->format[1]},
+                .writer_schema = {c->writer_schema[0], c->writer_schema[1]},
+                .registry_url = c->registry_url,
+                .registry_user = c->registry_user,
+                .registry_password = c->registry_password,
+                .registry_timeout_ms = c->registry_timeout_ms,
+                .max_future_ms = c->max_future_ms,
+                .max_bytes = (size_t)c->max_bytes,
+                .max_items = (size_t)c->max_items,
+        };
+
+        return ews_decoder_new(&conf, errstr, errstr_size);
+}
+
+struct ews_http *ews_setup_http(const struct ews_config *c, char *errstr,
+                                size_t errstr_size)
+{
+        struct ews_http_conf conf = {
+                .bind = c->http_bind,
+                .port = c->http_port,
+                .token = c->http_token,
+                .store = ews_setup_store_conf(c),
+                .half_life_ms = c->score.half_life_ms,
+                .account_active_window_ms = c->account_active_window_ms,
+        };
+
+        conf.store.cache_users = 1;
+        return ews_http_new(&conf, errstr, errstr_size);
+}

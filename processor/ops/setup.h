@@ -1,0 +1,35 @@
+/*
+ * Setting up from the configuration: the confs of the stages that only
+ * need the configuration (the store, the decoder, the HTTP endpoint), and
+ * the checks a start and --check-config make before anything connects, so
+ * that both refuse the same things (exit 2).
+ */
+#ifndef EWS_SETUP_H
+#define EWS_SETUP_H
+
+#include <stddef.h>
+
+#include "decode/decode.h"
+#include "ops/config.h"
+#include "ops/http.h"
+#include "store/store.h"
+
+/* The store's conf; it borrows c's strings. */
+struct ews_store_conf ews_setup_store_conf(const struct ews_config *c);
+
+/* The decoder of c's formats and schemas; NULL with errstr. The caller
+ * frees it (ews_decoder_destroy). */
+struct ews_decoder *ews_setup_decoder(const struct ews_config *c, char *errstr,
+                                      size_t errstr_size);
+
+/* The HTTP endpoint with its own store connection; NULL with errstr. */
+struct ews_http *ews_setup_http(const struct ews_config *c, char *errstr,
+                                size_t errstr_size);
+
+/* What a start would refuse: librdkafka properties the clients would not
+ * take, schema files missing or not parsing. 0, or -1 with errstr naming
+ * the file (config_path, or "(defaults)"), line and key. */
+int ews_setup_check(const struct ews_config *c, const char *config_path,
+                    char *errstr, size_t errstr_size);
+
+#endif
