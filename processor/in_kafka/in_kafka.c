@@ -1,4 +1,4 @@
-#include "in_kafka/in_kafka.h"
+#include "in_kafka/in_kafka_int.h"
 #include "util/log.h"
 
 #include <jansson.h>
@@ -8,29 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ews_in_kafka {
-        rd_kafka_t *rk;
-        rd_kafka_queue_t *queue;
-        struct ews_in_kafka_cb cb;
-        char topics[EWS_SOURCE_COUNT][256];
-        int64_t start_offset; /* where no position is stored */
-        rd_kafka_message_t **batch;
-        int batch_cnt, batch_cap;
-        int assigned_cnt;
-        int eof_cnt;
-        /* per source and partition: 1 assigned, 2 assigned and at end */
-        unsigned char state[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
-        /* from librdkafka's statistics: messages behind, -1 unknown */
-        int64_t lag[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
-        bool joined;       /* a rebalance has reached us */
-        bool brokers_down; /* all brokers down, until one answers again */
-        bool answered;     /* a broker has answered since the start */
-};
-
-#define IN_ASSIGNED 1
-#define IN_AT_END   2
-
-static int in_kafka_source(const struct ews_in_kafka *in, const char *topic)
+int in_kafka_source(const struct ews_in_kafka *in, const char *topic)
 {
         int i;
 
@@ -48,8 +26,8 @@ static void in_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
                 buf);
 }
 
-static void in_kafka_set_state(struct ews_in_kafka *in, int source,
-                               int32_t partition, unsigned char state)
+void in_kafka_set_state(struct ews_in_kafka *in, int source, int32_t partition,
+                        unsigned char state)
 {
         unsigned char *s = &in->state[source][partition];
 
@@ -60,153 +38,11 @@ static void in_kafka_set_state(struct ews_in_kafka *in, int source,
 
 /* NULL once the member has left or been dropped from the group (a close
  * after the group moved on without it): then an eager unassign. */
-static bool in_kafka_cooperative(rd_kafka_t *rk)
+bool in_kafka_cooperative(rd_kafka_t *rk)
 {
         const char *protocol = rd_kafka_rebalance_protocol(rk);
 
         return protocol && !strcmp(protocol, "COOPERATIVE");
-}
-
-static int64_t in_kafka_offset(int64_t offset)
-{
-        return offset == EWS_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING
-                                              : offset;
-}
-
-/* The group's committed offsets of an assignment, in parts' order, into a
- * copy (one round trip to the coordinator); NULL when they could not be
- * read: then every partition counts as never committed. */
-static rd_kafka_topic_partition_list_t *
-in_kafka_committed(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
-{
-        rd_kafka_topic_partition_list_t *copy =
-                rd_kafka_topic_partition_list_copy(parts);
-        rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy, 10000);
-
-        if (err) {
-                ews_warn("in_kafka", "committed offsets: %s",
-                         rd_kafka_err2str(err));
-                rd_kafka_topic_partition_list_destroy(copy);
-                return NULL;
-        }
-        return copy;
-}
-
-/* The committed offset of element i, -1 when none or unknown. */
-static int64_t in_kafka_mark(const rd_kafka_topic_partition_list_t *committed,
-                             int i)
-{
-        if (!committed || committed->elems[i].err ||
-            committed->elems[i].offset < 0)
-                return -1;
-        return committed->elems[i].offset;
-}
-
-/* The real offsets (>= 0) an assignment starts from, the store's fences,
- * stored once assigned (a store before is reset by the assign): the next
- * auto commit then reports them, so the group's committed offsets follow
- * the fences even before a message arrives (a new group, or a broker that
- * lost the commits). A failed commit leaves librdkafka's committed offset
- * behind the stored one, and every auto.commit.interval.ms commits what is
- * stored and not yet committed: failed commits are retried. */
-static void in_kafka_store_start(rd_kafka_t *rk,
-                                 const rd_kafka_topic_partition_list_t *parts)
-{
-        rd_kafka_topic_partition_list_t *start =
-                rd_kafka_topic_partition_list_new(parts->cnt);
-        rd_kafka_resp_err_t err;
-        int i;
-
-        for (i = 0; i < parts->cnt; i++)
-                if (parts->elems[i].offset >= 0)
-                        rd_kafka_topic_partition_list_add(
-                                start, parts->elems[i].topic,
-                                parts->elems[i].partition)
-                                ->offset = parts->elems[i].offset;
-        if (start->cnt) {
-                err = rd_kafka_offsets_store(rk, start);
-                for (i = 0; i < start->cnt; i++)
-                        if (err || start->elems[i].err)
-                                ews_warn("in_kafka",
-                                         "%s [%d]: storing the start offset "
-                                         "%lld: %s",
-                                         start->elems[i].topic,
-                                         (int)start->elems[i].partition,
-                                         (long long)start->elems[i].offset,
-                                         rd_kafka_err2str(
-                                                 start->elems[i].err
-                                                         ? start->elems[i].err
-                                                         : err));
-        }
-        rd_kafka_topic_partition_list_destroy(start);
-}
-
-/* Served inside consume, on the consuming thread: sequential with it. */
-static void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                               rd_kafka_topic_partition_list_t *parts,
-                               void *opaque)
-{
-        struct ews_in_kafka *in = opaque;
-        rd_kafka_topic_partition_list_t *committed = NULL;
-        rd_kafka_error_t *error = NULL;
-        int i, source;
-
-        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && parts->cnt)
-                committed = in_kafka_committed(rk, parts);
-        for (i = 0; i < parts->cnt; i++) {
-                rd_kafka_topic_partition_t *p = &parts->elems[i];
-
-                source = in_kafka_source(in, p->topic);
-                if (source < 0 || p->partition < 0 ||
-                    p->partition >= EWS_PARTITIONS_MAX) {
-                        ews_err("in_kafka", "%s [%d]: not one of ours",
-                                p->topic, (int)p->partition);
-                        continue;
-                }
-                if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                        int64_t offset = EWS_OFFSET_DEFAULT;
-                        int64_t mark = in_kafka_mark(committed, i);
-
-                        in->cb.assigned(in->cb.opaque, (enum ews_source)source,
-                                        p->partition, mark, &offset);
-                        p->offset = offset == EWS_OFFSET_DEFAULT
-                                            ? in->start_offset
-                                            : in_kafka_offset(offset);
-                        in_kafka_set_state(in, source, p->partition,
-                                           IN_ASSIGNED);
-                } else {
-                        in->cb.revoked(in->cb.opaque, (enum ews_source)source,
-                                       p->partition);
-                        in_kafka_set_state(in, source, p->partition, 0);
-                }
-        }
-        in->joined = true;
-        ews_info("in_kafka", "%s %d partition(s)",
-                 err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assigned"
-                                                             : "revoked",
-                 parts->cnt);
-        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                rd_kafka_resp_err_t assign_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-
-                if (in_kafka_cooperative(rk))
-                        error = rd_kafka_incremental_assign(rk, parts);
-                else
-                        assign_err = rd_kafka_assign(rk, parts);
-                if (!error && !assign_err)
-                        in_kafka_store_start(rk, parts);
-        } else {
-                if (in_kafka_cooperative(rk))
-                        error = rd_kafka_incremental_unassign(rk, parts);
-                else
-                        rd_kafka_assign(rk, NULL);
-        }
-        if (error) {
-                ews_err("in_kafka", "rebalance: %s",
-                        rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-        }
-        if (committed)
-                rd_kafka_topic_partition_list_destroy(committed);
 }
 
 static void in_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,

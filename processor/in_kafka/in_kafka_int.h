@@ -1,0 +1,44 @@
+/* Internal to the consumer: its state, shared by in_kafka.c (the client,
+ * batches, seek and pause) and rebalance.c (the assignment). */
+#ifndef EWS_IN_KAFKA_INT_H
+#define EWS_IN_KAFKA_INT_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "in_kafka/in_kafka.h"
+
+struct ews_in_kafka {
+        rd_kafka_t *rk;
+        rd_kafka_queue_t *queue;
+        struct ews_in_kafka_cb cb;
+        char topics[EWS_SOURCE_COUNT][256];
+        int64_t start_offset; /* where no position is stored */
+        rd_kafka_message_t **batch;
+        int batch_cnt, batch_cap;
+        int assigned_cnt;
+        int eof_cnt;
+        /* per source and partition: 1 assigned, 2 assigned and at end */
+        unsigned char state[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        /* from librdkafka's statistics: messages behind, -1 unknown */
+        int64_t lag[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        bool joined;       /* a rebalance has reached us */
+        bool brokers_down; /* all brokers down, until one answers again */
+        bool answered;     /* a broker has answered since the start */
+};
+
+#define IN_ASSIGNED 1
+#define IN_AT_END   2
+
+/* The source of topic, -1 when not one of ours. */
+int in_kafka_source(const struct ews_in_kafka *in, const char *topic);
+void in_kafka_set_state(struct ews_in_kafka *in, int source, int32_t partition,
+                        unsigned char state);
+/* NULL protocol (a member dropped from its group) counts as eager. */
+bool in_kafka_cooperative(rd_kafka_t *rk);
+/* EWS_OFFSET_BEGINNING as librdkafka's logical offset. */
+int64_t in_kafka_offset(int64_t offset);
+/* The rebalance callback, served inside consume (rebalance.c). */
+void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t *parts, void *opaque);
+
+#endif
