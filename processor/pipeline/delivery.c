@@ -194,7 +194,8 @@ static void delivery_log_held(struct ews_delivery *d,
         last = &d->held_logged_ms[alert->rule];
         if (*last && mono_ms - *last < HELD_LOG_MS)
                 return;
-        delivery_duration(age, sizeof(age), now_ms - alert->event_time_ms);
+        snprintf(age, sizeof(age), "%.1fd",
+                 (double)(now_ms - alert->event_time_ms) / 86400000.0);
         delivery_duration(max, sizeof(max), d->config->max_alert_age_ms);
         ews_info("alert",
                  "%s %s %s held back, not published: its event time is %s "
