@@ -17,8 +17,9 @@
  *   <prefix>c:<campaign id>        hash    attributes and counters
  *   <prefix>o:<topic>:<partition>  hash    outbox: record id -> record
  *   <prefix>o:leader               hash    the leader's outbox
- *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day> not yet
- *                                          decided; s:* the leader's state
+ *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day>, s<day>,
+ *                                          p<day> not yet decided; s:* the
+ *                                          leader's state
  *   <prefix>ab:<account id>        hash    d<day>: users active at the
  *                                          day's end; s:* as above
  *   <prefix>cq, <prefix>aq         zset    id -> first undecided day
@@ -79,13 +80,16 @@ enum ews_cohort_kind {
         EWS_COHORT_ACCOUNT = 'a'
 };
 
-/* Added to a cohort's day: matured signups (n) and activated ones (k) of
- * a campaign, or users newly active at an account's day end (n). */
+/* Added to a cohort's day: matured signups (n) and activated ones (k),
+ * trials started (signups) and spend of a campaign, or users newly active
+ * at an account's day end (n). */
 struct ews_cohort_delta {
         char kind;
         char id[EWS_ID_MAX];
         int64_t day;
         int64_t n, k;
+        int64_t signups;
+        double spend;
 };
 
 /* A user as the commit writes it, with its inactivity deadline (0: none)
@@ -346,12 +350,13 @@ enum ews_store_result ews_store_lease(struct ews_store *store,
 enum ews_store_result ews_store_lease_release(struct ews_store *store,
                                               const char *owner);
 
-/* The smallest stored watermark over every partition of source's topic;
- * 0 when one has none yet. EWS_STORE_OK or EWS_STORE_ERROR. */
-enum ews_store_result ews_store_min_watermark(struct ews_store *store,
-                                              enum ews_source source,
-                                              int64_t *min_ms, char *errstr,
-                                              size_t errstr_size);
+/* The smallest stored watermark over every partition of source's topic
+ * (0 when one has none yet, or the partition count is not recorded) and
+ * the largest (0: none). EWS_STORE_OK or EWS_STORE_ERROR. */
+enum ews_store_result ews_store_watermarks(struct ews_store *store,
+                                           enum ews_source source,
+                                           int64_t *min_ms, int64_t *max_ms,
+                                           char *errstr, size_t errstr_size);
 
 /* Ids queued for a decision by upto_day, at most max. */
 enum ews_store_result
@@ -370,6 +375,8 @@ struct ews_store_cohort {
         struct ews_campaign_rule_state campaign;
         struct ews_account_rule_state account;
         struct ews_campaign info; /* campaigns: c:<id> */
+        bool decided;             /* the leader's state (s:*) was there */
+        bool has_sums;            /* with the decided signups and spend */
 };
 
 /* Reads a cohort and, for a campaign, its c:<id>: EWS_STORE_OK (an absent

@@ -249,10 +249,13 @@ static void test_maturity_counts_activation_within_window(void **state)
                 u.trial_started_ms = T0;
                 u.activated_ms = cases[i].activated;
                 assert_true(ews_rules_user_deadline(&conf, &u) == T0 + 3 * DAY);
-                ews_rules_user_timer(&conf, &u, T0 + 3 * DAY, NOW, alerts, 4,
+                /* fired a day late (a quiet partition): still matured at
+                 * the trial's own time */
+                ews_rules_user_timer(&conf, &u, T0 + 4 * DAY, NOW, alerts, 4,
                                      &cohort);
                 assert_true(cohort.matured);
                 assert_int_equal(cohort.activated, cases[i].want);
+                assert_true(cohort.matured_ms == T0 + 3 * DAY);
                 assert_true(u.matured_ms == T0 + 3 * DAY);
         }
 }
@@ -268,14 +271,14 @@ static void test_wilson_bounds(void **state)
 
 static void test_campaign_fires_and_resolves_by_closed_day(void **state)
 {
-        struct ews_campaign_rule_state st = {0, 0, 0, 0};
-        struct ews_campaign_rule_info info = {"c-9", "Spring", true,
-                                              0.4,   1000,     60};
+        struct ews_campaign_rule_state st = {.n = 0};
+        struct ews_campaign_rule_info info = {"c-9", "Spring", true, 0.4};
+        /* day, matured, activated, trials started, spend */
         struct ews_cohort_day days[] = {
-                {20454, 10, 1},   /* n below the minimum sample */
-                {20455, 15, 2},   /* 3 of 25: fires */
-                {20456, 5, 1},    /* still open */
-                {20457, 100, 80}, /* 84 of 130: back above */
+                {20454, 10, 1, 40, 600},  /* n below the minimum sample */
+                {20455, 15, 2, 20, 400},  /* 3 of 25: fires */
+                {20456, 5, 1, 0, 0},      /* still open */
+                {20457, 100, 80, 90, 50}, /* 84 of 130: back above */
         };
         struct ews_alert alerts[8];
         int n;
@@ -288,6 +291,9 @@ static void test_campaign_fires_and_resolves_by_closed_day(void **state)
         assert_string_equal(alerts[0].alert_id,
                             "CAMPAIGN_UNDERPERFORMING:c-9:1767398400000:1");
         assert_true(strstr(alerts[0].reason, "3 of 25 mature trials"));
+        /* the figures as of the day decided, not of whatever came since */
+        assert_true(
+                strstr(alerts[0].reason, "; 1000 spent, 333 per activated"));
         n = ews_rules_campaign_days(&conf, &st, &info, days + 2, 2, NOW, alerts,
                                     8);
         assert_int_equal(n, 1);
@@ -295,6 +301,7 @@ static void test_campaign_fires_and_resolves_by_closed_day(void **state)
         assert_string_equal(alerts[0].episode_id,
                             "CAMPAIGN_UNDERPERFORMING:c-9:1767398400000");
         assert_true(st.n == 130 && st.k == 84);
+        assert_true(st.signups == 150 && st.spend == 1050);
 }
 
 /* A reason cut to its buffer inside a multi-byte character drops that
@@ -302,9 +309,9 @@ static void test_campaign_fires_and_resolves_by_closed_day(void **state)
 static void test_long_names_are_cut_on_a_character(void **state)
 {
         char id[128], name[128];
-        struct ews_campaign_rule_state st = {0, 0, 0, 0};
-        struct ews_campaign_rule_info info = {id, name, true, 0.4, 0, 0};
-        struct ews_cohort_day days[] = {{20455, 25, 3}};
+        struct ews_campaign_rule_state st = {.n = 0};
+        struct ews_campaign_rule_info info = {id, name, true, 0.4};
+        struct ews_cohort_day days[] = {{20455, 25, 3, 0, 0}};
         struct ews_alert alerts[2];
         const unsigned char *p;
         size_t i, len;
@@ -328,8 +335,8 @@ static void test_long_names_are_cut_on_a_character(void **state)
 
 static void test_healthy_campaign_never_fires(void **state)
 {
-        struct ews_campaign_rule_state st = {0, 0, 0, 0};
-        struct ews_campaign_rule_info info = {"c-1", "", false, 0, 0, 0};
+        struct ews_campaign_rule_state st = {.n = 0};
+        struct ews_campaign_rule_info info = {"c-1", "", false, 0};
         struct ews_cohort_day days[30];
         struct ews_alert alerts[8];
         int i;
