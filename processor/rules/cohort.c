@@ -61,14 +61,16 @@ static void campaign_alert(const struct ews_rules_conf *conf,
                 alert,
                 "campaign %s%s%s%s: %lld of %lld mature trials activated "
                 "(%.1f%%, at most %.1f%% at %.0f%% confidence) %s a target "
-                "of %.0f%%%s",
+                "of %.0f%%%s%s%s",
                 info->campaign_id, info->name && info->name[0] ? " (" : "",
                 info->name ? info->name : "",
                 info->name && info->name[0] ? ")" : "", (long long)state->k,
                 (long long)state->n, rate * 100, upper * 100,
                 100 * (0.5 * (1 + erf(conf->confidence_z / sqrt(2.0)))),
                 status == EWS_ALERT_FIRING ? "against" : "back above",
-                target * 100, cost);
+                target * 100, cost,
+                conf->activation[0] ? "; activated means " : "",
+                conf->activation);
 }
 
 int ews_rules_campaign_days(const struct ews_rules_conf *conf,

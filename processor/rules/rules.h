@@ -49,6 +49,9 @@ struct ews_rules_conf {
         double at_risk_share;
         double at_risk_resolve_share;
         double at_risk_min_level;
+        /* What "activated" means, for people (scoring.activation.*): in
+         * every campaign alert's reason. */
+        char activation[224];
 };
 
 /* What a user's timer did besides alerting: the signup matured into its

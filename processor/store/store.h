@@ -284,6 +284,17 @@ enum ews_store_result ews_store_subjects_scan(
                                     const char *id),
         void *opaque, char *errstr, size_t errstr_size);
 
+/* Calls cb with every stored user (its id filled), walking u:* with SCAN
+ * and reading each page's values in one pipelined round trip, in
+ * constant memory; values that do not unpack are passed over. cb must not
+ * call the store. A result other than EWS_STORE_OK from cb stops the walk
+ * and is returned; otherwise EWS_STORE_OK or EWS_STORE_ERROR. As SCAN, a
+ * user may come twice when Redis resizes its table during the walk. */
+enum ews_store_result ews_store_users_scan(
+        struct ews_store *store,
+        enum ews_store_result (*cb)(void *opaque, const struct ews_user *user),
+        void *opaque, char *errstr, size_t errstr_size);
+
 /* Erasure of a user's personal data (privacy requests): its state, its
  * inactivity timer, its membership of its account. Counters and account
  * scores keep what they summed, without the user's identity.
