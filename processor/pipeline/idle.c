@@ -11,7 +11,10 @@
 
 #include <string.h>
 
-#define TIME_IDLE_STEP_MS 1000 /* smaller advances wait for the next tick */
+/* Smaller advances of the clock wait for the next tick; an advance to the
+ * usage topic's largest watermark (time.mode event) is made whole, so a
+ * backfill ends with the same timers fired however it was partitioned. */
+#define TIME_IDLE_STEP_MS 1000
 
 static int64_t time_idle_clock(const struct ews_pipeline *p,
                                const struct pipeline_part *part)
@@ -85,7 +88,8 @@ void pipeline_idle(struct ews_pipeline *p)
                 if (!time_idle(p, part))
                         continue;
                 target = time_idle_target(p, part, &usage_max);
-                if (target - part->watermark_ms < TIME_IDLE_STEP_MS)
+                if (target - part->watermark_ms <
+                    (p->time_mode == EWS_TIME_EVENT ? 1 : TIME_IDLE_STEP_MS))
                         continue;
                 if (part->source == EWS_SOURCE_USAGE) {
                         p->due_partitions[due] = part->partition;

@@ -81,6 +81,28 @@ enum ews_store_result ews_store_lease_release(struct ews_store *store,
         return EWS_STORE_OK;
 }
 
+/* The topic's partition count as recorded in m:<topic>; 0 when none. */
+static int store_recorded_count(struct ews_store *store, enum ews_source source,
+                                int64_t *cnt, char *errstr, size_t errstr_size)
+{
+        redisReply *reply = redisCommand(store->redis, "GET %sm:%s",
+                                         store->prefix, store->topics[source]);
+
+        *cnt = 0;
+        if (!reply || (reply->type != REDIS_REPLY_STRING &&
+                       reply->type != REDIS_REPLY_NIL)) {
+                if (reply)
+                        freeReplyObject(reply);
+                store_fail(store, errstr, errstr_size, "watermarks");
+                return -1;
+        }
+        if (reply->type == REDIS_REPLY_NIL ||
+            store_parse_i64(reply->str, reply->len, cnt))
+                *cnt = 0;
+        freeReplyObject(reply);
+        return 0;
+}
+
 enum ews_store_result ews_store_watermarks(struct ews_store *store,
                                            enum ews_source source,
                                            int64_t *min_ms, int64_t *max_ms,
@@ -93,21 +115,11 @@ enum ews_store_result ews_store_watermarks(struct ews_store *store,
         *min_ms = *max_ms = 0;
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
-        reply = redisCommand(store->redis, "GET %sm:%s", store->prefix,
-                             store->topics[source]);
-        if (!reply || (reply->type != REDIS_REPLY_STRING &&
-                       reply->type != REDIS_REPLY_NIL)) {
-                if (reply)
-                        freeReplyObject(reply);
-                return store_fail(store, errstr, errstr_size, "watermarks");
-        }
-        if (reply->type == REDIS_REPLY_NIL ||
-            store_parse_i64(reply->str, reply->len, &cnt) || cnt <= 0 ||
-            cnt > EWS_PARTITIONS_MAX) {
-                freeReplyObject(reply);
+        if (!(cnt = store->partition_cnt[source]) &&
+            store_recorded_count(store, source, &cnt, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        if (cnt <= 0 || cnt > EWS_PARTITIONS_MAX)
                 return EWS_STORE_OK; /* no partition count: none begun */
-        }
-        freeReplyObject(reply);
         for (i = 0; i < cnt; i++)
                 if (redisAppendCommand(store->redis, "HGET %sp:%s:%d watermark",
                                        store->prefix, store->topics[source],
