@@ -195,17 +195,20 @@ asan: deps
 	  SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer \
 	             -fno-sanitize-recover=undefined" all unit integration
 
-# Memcheck: every unit test and one integration run of the processor
-# (start, consume, SIGTERM, restart to the end): no error and no definite
-# leak, or the target fails.
+# Memcheck: every unit test, the fuzz corpus replays and one integration
+# run of the processor (start, consume, SIGTERM, restart to the end): no
+# error and no definite leak, or the target fails.
 VALGRIND := valgrind --error-exitcode=99 --leak-check=full \
             --errors-for-leak-kinds=definite -q
-valgrind: deps all $(UNIT_BIN) $(STORE_BIN)
+valgrind: deps all $(UNIT_BIN) $(FUZZ_REPLAY) $(STORE_BIN)
 	@command -v valgrind >/dev/null || { $(SUDO) env \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind \
 	  >/dev/null; }
 	@for t in $(UNIT_BIN); do $(VALGRIND) $$t >/dev/null || exit 1; \
 	  echo "valgrind: $$t clean"; done
+	@for t in $(FUZZ_TARGETS); do $(VALGRIND) $(BUILD)/tests/replay_$$t \
+	  tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t >/dev/null \
+	  || exit 1; echo "valgrind: replay_$$t clean"; done
 	EWS_WRAP="$(VALGRIND)" EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest \
 	  -q tests/integration/test_ops.py -k sigterm
 
