@@ -315,7 +315,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ews-calibrate: %s\n", errstr);
                 goto out;
         }
-        cal_history_sort(&history);
+        if (cal_history_sort(&history)) {
+                snprintf(errstr, sizeof(errstr), "out of memory");
+                goto fail;
+        }
         /* --to bounds what is known; without it, the last event read */
         opts.end_ms = a.to_ms ? a.to_ms - 1 : history.last_ms;
         if (cal_dataset_build(&history, &config, &opts, &ds, errstr,

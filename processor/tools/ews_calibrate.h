@@ -89,8 +89,10 @@ struct cal_history {
 int cal_history_add(struct cal_history *h, const struct ews_score_conf *conf,
                     const struct ews_usage_event *event, char *errstr,
                     size_t errstr_size);
-/* Orders the events by user, event time, then the order read. */
-void cal_history_sort(struct cal_history *h);
+/* Numbers users and event types in the order of their names, so that
+ * the result does not depend on the order read, then orders the events by
+ * user, event time and the order read. 0, or -1 when out of memory. */
+int cal_history_sort(struct cal_history *h);
 void cal_history_free(struct cal_history *h);
 const char *cal_history_str(const struct cal_history *h, uint32_t off);
 const char *cal_history_user(const struct cal_history *h, uint32_t user);

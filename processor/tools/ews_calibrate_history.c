@@ -177,11 +177,65 @@ static int cal_event_cmp(const void *a, const void *b)
         return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-void cal_history_sort(struct cal_history *h)
+static int cal_name_cmp(const void *a, const void *b, void *opaque)
 {
+        const struct cal_history *h = ((const void **)opaque)[0];
+        const uint32_t *offs = ((const void **)opaque)[1];
+
+        return strcmp(h->arena + offs[*(const uint32_t *)a],
+                      h->arena + offs[*(const uint32_t *)b]);
+}
+
+/* Renumbers t's strings in their sorted order; (*map)[old] is the new
+ * index (the caller frees it). False when out of memory. */
+static bool cal_intern_sort(struct cal_history *h, struct cal_intern *t,
+                            uint32_t **map)
+{
+        uint32_t *order = malloc((t->cnt + 1) * sizeof(*order));
+        uint32_t *offs = malloc((t->cnt + 1) * sizeof(*offs));
+        const void *ctx[2] = {h, t->offs};
+        bool ok = false;
+        size_t i;
+
+        *map = malloc((t->cnt + 1) * sizeof(**map));
+        if (!order || !offs || !*map)
+                goto out;
+        for (i = 0; i < t->cnt; i++)
+                order[i] = (uint32_t)i;
+        qsort_r(order, t->cnt, sizeof(*order), cal_name_cmp, ctx);
+        for (i = 0; i < t->cnt; i++) {
+                offs[i] = t->offs[order[i]];
+                (*map)[order[i]] = (uint32_t)i;
+        }
+        memcpy(t->offs, offs, t->cnt * sizeof(*offs));
+        ok = cal_intern_rehash(t, h, t->slot_cnt ? t->slot_cnt : 64);
+out:
+        free(order);
+        free(offs);
+        return ok;
+}
+
+int cal_history_sort(struct cal_history *h)
+{
+        uint32_t *users = NULL, *types = NULL;
+        size_t i;
+        int rc = -1;
+
+        if (!cal_intern_sort(h, &h->users, &users) ||
+            !cal_intern_sort(h, &h->types, &types))
+                goto out;
+        for (i = 0; i < h->event_cnt; i++) {
+                h->events[i].user = users[h->events[i].user];
+                h->events[i].type = (uint16_t)types[h->events[i].type];
+        }
         if (h->event_cnt)
                 qsort(h->events, h->event_cnt, sizeof(*h->events),
                       cal_event_cmp);
+        rc = 0;
+out:
+        free(users);
+        free(types);
+        return rc;
 }
 
 void cal_history_free(struct cal_history *h)

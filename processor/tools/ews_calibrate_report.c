@@ -18,6 +18,23 @@
 #include <string.h>
 #include <time.h>
 
+/* Fewer positives or negatives than this in the test split: its figures
+ * move a lot with a few users. */
+#define CAL_FEW 20
+
+static bool cal_few(const struct cal_fit *fit)
+{
+        return fit->test_pos < CAL_FEW ||
+               fit->test_cnt - fit->test_pos < CAL_FEW;
+}
+
+/* The fitted model ranks the test split better than the configured
+ * points. */
+static bool cal_better(const struct cal_fit *fit)
+{
+        return fit->fitted && fit->auc_fitted > fit->auc_configured;
+}
+
 /* How many users of an outcome stand where. */
 static size_t cal_count(const struct cal_dataset *ds, enum cal_outcome o,
                         enum cal_label label)
@@ -199,9 +216,20 @@ static void cal_text_outcome(const struct cal_report *r, enum cal_outcome o,
         fprintf(fp,
                 "  proposed = log-odds/unit x %.4g: the fitted event types' "
                 "points add up\n  (absolute values) to the configured %g; "
-                "the thresholds are not rescaled.\n",
+                "the thresholds (activation.points,\n  sales.ready.points) "
+                "are not rescaled.\n",
                 fit->points_per_logit, fit->configured_total);
-        cal_yaml(r, fit, o, "  ", fp);
+        if (cal_few(fit))
+                fprintf(fp,
+                        "  few outcomes in the test split (%zu positive, %zu "
+                        "negative): its figures are uncertain; read more "
+                        "history.\n",
+                        fit->test_pos, fit->test_cnt - fit->test_pos);
+        if (cal_better(fit))
+                cal_yaml(r, fit, o, "  ", fp);
+        else
+                fprintf(fp, "  keep the configured points: the fitted model "
+                            "ranks the test split no better.\n");
 }
 
 int cal_report_text(const struct cal_report *r, FILE *fp)
@@ -298,12 +326,14 @@ static void cal_json_outcome(const struct cal_report *r, enum cal_outcome o,
         fprintf(fp,
                 ",\"train\":{\"users\":%zu,\"positive\":%zu},"
                 "\"test\":{\"users\":%zu,\"positive\":%zu},"
-                "\"decided_at_cutoff\":%zu,\"censored\":%zu,\"fitted\":%s,"
+                "\"decided_at_cutoff\":%zu,\"censored\":%zu,"
+                "\"few_outcomes\":%s,\"fitted\":%s,\"better\":%s,"
                 "\"why_not\":",
                 fit->train_cnt, fit->train_pos, fit->test_cnt, fit->test_pos,
                 cal_count(r->ds, o, CAL_DECIDED),
                 cal_count(r->ds, o, CAL_CENSORED),
-                fit->fitted ? "true" : "false");
+                cal_few(fit) ? "true" : "false", fit->fitted ? "true" : "false",
+                cal_better(fit) ? "true" : "false");
         if (fit->fitted)
                 fputs("null", fp);
         else

@@ -265,7 +265,7 @@ static int features_setup(void **state)
         /* u-4: no trial start; u-5: signed up too late to know */
         add("u-4", "4l", "login", T0, NULL, NULL, NAN);
         add("u-5", "5s", "trial_started", T0 + 10 * DAY, NULL, NULL, NAN);
-        cal_history_sort(&history);
+        assert_int_equal(cal_history_sort(&history), 0);
         return cal_dataset_build(&history, &config, &opts, &ds, errstr,
                                  sizeof(errstr));
 }
@@ -345,6 +345,15 @@ static void test_outcome_labels(void **state)
                 assert_int_equal(row->label[CAL_CONVERSION],
                                  cases[i].conversion);
         }
+        /* users and types are numbered by name, whatever the read order */
+        for (i = 1; i < history.users.cnt; i++)
+                assert_true(strcmp(cal_history_user(&history, (uint32_t)i - 1),
+                                   cal_history_user(&history, (uint32_t)i)) <
+                            0);
+        for (i = 1; i < history.types.cnt; i++)
+                assert_true(strcmp(cal_history_type(&history, (uint32_t)i - 1),
+                                   cal_history_type(&history, (uint32_t)i)) <
+                            0);
         /* the features of u-3 stop at the cut-off: its invites are later */
         assert_true(x_of(row_of("u-3"), "invite_sent") == 0);
 }
