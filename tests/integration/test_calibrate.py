@@ -227,3 +227,29 @@ def test_nothing_to_fit_exits_1(tmp_path):
     assert "not fitted: the training users (1) are all negative" in \
         proc.stdout
     assert "ews-calibrate: no outcome could be fitted" in proc.stderr
+
+
+def test_outcomes_agree_with_the_generators_truth(broker, names, tmp_path):
+    """ews-gen's truth scores its users with the shipped points on its own:
+    the users the tool counts activated (by the cut-off or after it) and
+    converted within 14 days are the ones the truth says."""
+    truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
+                           ["--no-campaign-events"])
+    users = [t for t in truth if t["kind"] == "user"]
+    proc = subprocess.run(
+        [CALIBRATE, "-c", os.path.join(ewsenv.ROOT, "config", "ews.yaml"),
+         "-b", broker.bootstrap, "--json"],
+        env={**os.environ, "EWS_TOPICS_USAGE": names.usage},
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["users"] == len(users) and report["undecodable"] == 0
+    act, conv = (report["outcomes"][o] for o in ("activation", "conversion"))
+    assert act["censored"] == conv["censored"] == 0
+    assert (act["train"]["positive"] + act["test"]["positive"] +
+            act["decided_at_cutoff"]) == sum(u["activated"] for u in users)
+    assert (conv["train"]["positive"] + conv["test"]["positive"] +
+            conv["decided_at_cutoff"]) == sum(
+        1 for u in users if u["converted_ms"] is not None and
+        u["converted_ms"] - u["signup_ms"] <= 14 * DAY)
+    assert act["fitted"] and conv["fitted"]
