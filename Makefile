@@ -18,7 +18,7 @@ PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 # Debian packages the build, the tests and the demo use.
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 libhiredis-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
-                libmicrohttpd-dev libcmocka-dev \
+                libmicrohttpd-dev libcmocka-dev liblinear-dev \
                 redis-server \
                 redis-tools kcat clang-format python3 python3-pytest \
                 python3-avro python3-confluent-kafka python3-redis \
@@ -34,7 +34,7 @@ LIB_OBJ  := $(patsubst processor/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 HEADERS  := $(foreach m,$(MODULES),$(wildcard processor/$(m)/*.h))
 LIB      := $(BUILD)/libews.a
 TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
-            $(BUILD)/ews-inspect $(BUILD)/ews-redrive
+            $(BUILD)/ews-inspect $(BUILD)/ews-redrive $(BUILD)/ews-calibrate
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
@@ -123,6 +123,27 @@ $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
 	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
+# ews-calibrate: the CLI, reading, the event store, features, the fit
+# (liblinear), its evaluation and the report.
+CAL_SRC  := $(wildcard processor/tools/ews_calibrate*.c)
+# What its unit test links: no Kafka, no liblinear.
+CAL_PURE := processor/tools/ews_calibrate_history.c \
+            processor/tools/ews_calibrate_features.c \
+            processor/tools/ews_calibrate_eval.c
+
+$(BUILD)/ews-calibrate: $(CAL_SRC) processor/tools/ews_calibrate.h $(LIB) \
+                        | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS) -llinear
+
+$(BUILD)/tests/test_calibrate: tests/unit/test_calibrate.c $(CAL_PURE) \
+                               processor/tools/ews_calibrate.h $(LIB) \
+                               | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
+	  $(LDFLAGS) $(PKG_LIBS) -lcmocka
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"

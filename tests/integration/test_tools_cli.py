@@ -35,7 +35,8 @@ def options(source):
 
 
 HELP = [("ews-inspect", "ews_inspect.c"), ("ews-alerts", "ews_alerts.c"),
-        ("ews-redrive", "ews_redrive.c")]
+        ("ews-redrive", "ews_redrive.c"),
+        ("ews-calibrate", "ews_calibrate.c")]
 
 
 @pytest.mark.parametrize("name,source", HELP)

@@ -57,6 +57,8 @@ LIBRARIES = {
     # JSON, where it is used today: decode (JSON input, registry answers),
     # in_kafka (librdkafka's statistics) and ops (state_json). Not the tools.
     "jansson": (("jansson.h",), {"decode", "in_kafka", "ops"}),
+    # Logistic regression (liblinear): ews-calibrate fits its models.
+    "liblinear": (("linear.h",), {"tools"}),
     # The unit test framework: tests/ only, never under processor/.
     "cmocka": (("cmocka.h",), set()),
 }
