@@ -59,7 +59,8 @@ PROMETHEUS_SERIES = {"up"}
 
 # Binaries `make install` installs, among others (ews-devbroker, a test
 # broker, is not installed).
-INSTALLED_BINS = ["ews-processor", "ews-gen", "ews-alerts", "ews-inspect"]
+INSTALLED_BINS = ["ews-processor", "ews-gen", "ews-alerts", "ews-inspect",
+                  "ews-alertmanager"]
 
 
 def need(tool, package):
