@@ -313,6 +313,27 @@ static int main_partitions_check(struct main_ctx *ctx)
         return 0;
 }
 
+/* A rule routed to a topic of its own: the topic must exist, as the input
+ * topics must; the start waits for it (the producer's metadata). */
+static void main_routes_check(struct main_ctx *ctx)
+{
+        const char *topic;
+        char why[300];
+        int r;
+
+        for (r = 0; r < EWS_RULE_COUNT && !main_stop; r++) {
+                topic = ctx->config->topic_rules[r];
+                while (topic[0] && !main_stop &&
+                       ews_out_kafka_partition_count(ctx->out, topic, 2000) <
+                               0) {
+                        snprintf(why, sizeof(why), "waiting for topic %s (%s)",
+                                 topic, ews_config_rule_topic_key(r));
+                        main_waiting(ctx, why);
+                        sleep(1);
+                }
+        }
+}
+
 /* SIGHUP: the scoring and rule sections from the file again, state kept.
  * The half-life is the model's identity: a changed one needs a re-score. */
 static void main_reload_config(struct ews_config *config, const char *path)
@@ -331,6 +352,12 @@ static void main_reload_config(struct ews_config *config, const char *path)
                                 "into a new redis.prefix), not a reload");
                 return;
         }
+        for (int r = 0; r < EWS_RULE_COUNT; r++)
+                if (strcmp(fresh.topic_rules[r], config->topic_rules[r]))
+                        ews_warn("main",
+                                 "%s changed: kept as it was until a restart "
+                                 "(a start checks the topic)",
+                                 ews_config_rule_topic_key(r));
         config->score = fresh.score;
         config->rules = fresh.rules;
         ews_info("main", "reloaded the scoring and rule sections of %s",
@@ -464,6 +491,7 @@ static int main_open(struct main_ctx *ctx, char *errstr, size_t errstr_size)
                 snprintf(errstr, errstr_size, "partition check failed");
                 return -1;
         }
+        main_routes_check(ctx);
         ctx->metrics = ews_metrics_new();
         ctx->msgs = calloc((size_t)c->batch_max, sizeof(*ctx->msgs));
         if (!ctx->metrics || !ctx->msgs || main_metrics_register(ctx)) {

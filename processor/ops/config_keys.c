@@ -4,6 +4,7 @@
 #include "ops/config_int.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #define CK(p, t, field, lo, hi)                                                \
@@ -115,6 +116,14 @@ const struct config_key config_keys[] = {
         CK_ENUM("time.mode", time_mode, time_mode_values),
         CK("time.max.alert.age", CONFIG_MS, max_alert_age_ms, 0, 3650 * DAY_MS),
         CK("rules.dwell", CONFIG_MS, rules.dwell_ms, 0, 365 * DAY_MS),
+        CK("rules.user.disengaged.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_USER_DISENGAGED], 0, 0),
+        CK("rules.sales.ready.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_SALES_READY], 0, 0),
+        CK("rules.campaign.underperforming.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_CAMPAIGN_UNDERPERFORMING], 0, 0),
+        CK("rules.account.at.risk.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_ACCOUNT_AT_RISK], 0, 0),
         CK("rules.cooldown", CONFIG_MS, rules.cooldown_ms, 0, 365 * DAY_MS),
         CK("rules.user.disengaged.inactivity", CONFIG_MS, rules.inactivity_ms,
            1000, 365 * DAY_MS),
@@ -151,6 +160,81 @@ const struct config_key config_keys[] = {
 };
 
 const size_t config_key_cnt = sizeof(config_keys) / sizeof(config_keys[0]);
+
+const char *ews_config_rule_topic_key(enum ews_rule rule)
+{
+        static const char *const keys[EWS_RULE_COUNT] = {
+                [EWS_RULE_USER_DISENGAGED] = "rules.user.disengaged.topic",
+                [EWS_RULE_SALES_READY] = "rules.sales.ready.topic",
+                [EWS_RULE_CAMPAIGN_UNDERPERFORMING] =
+                        "rules.campaign.underperforming.topic",
+                [EWS_RULE_ACCOUNT_AT_RISK] = "rules.account.at.risk.topic"};
+
+        return (unsigned)rule < EWS_RULE_COUNT ? keys[rule] : "rules.?.topic";
+}
+
+const char *ews_config_rule_topic(const struct ews_config *config,
+                                  enum ews_rule rule)
+{
+        return (unsigned)rule < EWS_RULE_COUNT && config->topic_rules[rule][0]
+                       ? config->topic_rules[rule]
+                       : config->topic_alerts;
+}
+
+/* An output topic read back as input would feed alerts or dead letters to
+ * the decoder; alerts in the dead-letter topic would be redriven. */
+static int config_check_output(struct config_ctx *ctx, const char *key,
+                               const char *topic)
+{
+        static const char *const input_keys[EWS_SOURCE_COUNT] = {
+                [EWS_SOURCE_USAGE] = "topics.usage",
+                [EWS_SOURCE_CAMPAIGN] = "topics.campaign"};
+        char what[64];
+        int s;
+
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                if (!strcmp(topic, ctx->config->topics[s])) {
+                        snprintf(what, sizeof(what), "must differ from %s",
+                                 input_keys[s]);
+                        return config_fail(ctx, 0, key, what);
+                }
+        if (!strcmp(topic, ctx->config->topic_dlq))
+                return config_fail(ctx, 0, key, "must differ from topics.dlq");
+        return 0;
+}
+
+int config_check_topics(struct config_ctx *ctx)
+{
+        static const char *const topic_keys[EWS_SOURCE_COUNT] = {
+                [EWS_SOURCE_USAGE] = "topics.usage",
+                [EWS_SOURCE_CAMPAIGN] = "topics.campaign"};
+        struct ews_config *config = ctx->config;
+        int s, r;
+
+        if (!config->topic_alerts[0])
+                return config_fail(ctx, 0, "topics.alerts",
+                                   "must not be empty");
+        if (!config->topic_dlq[0])
+                return config_fail(ctx, 0, "topics.dlq", "must not be empty");
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                if (!config->topics[s][0])
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must not be empty");
+                /* Alerts or dead letters read back as input. */
+                if (!strcmp(config->topics[s], config->topic_alerts))
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must differ from topics.alerts");
+                if (!strcmp(config->topics[s], config->topic_dlq))
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must differ from topics.dlq");
+        }
+        for (r = 0; r < EWS_RULE_COUNT; r++)
+                if (config->topic_rules[r][0] &&
+                    config_check_output(ctx, ews_config_rule_topic_key(r),
+                                        config->topic_rules[r]))
+                        return -1;
+        return 0;
+}
 
 void config_weight(struct ews_config *config, const char *type, double points)
 {

@@ -242,6 +242,9 @@ bool ews_delivery_record_alert(struct ews_delivery *d,
         entry.key_len = strlen(alert->subject_id);
         entry.value = buf;
         entry.value_len = (size_t)len;
+        /* a rule routed to a topic of its own: the record keeps it */
+        entry.topic = d->config->topic_rules[alert->rule];
+        entry.topic_len = strlen(entry.topic);
         if (!ews_delivery_record_add(d, alert->alert_id, &entry))
                 return false;
         note = &d->notes[d->record_cnt - 1];
