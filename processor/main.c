@@ -313,25 +313,15 @@ static int main_partitions_check(struct main_ctx *ctx)
         return 0;
 }
 
-/* A rule routed to a topic of its own: the topic must exist, as the input
- * topics must; the start waits for it (the producer's metadata). */
-static void main_routes_check(struct main_ctx *ctx)
+/* A start waiting for something outside (ews_setup_outputs()): /readyz
+ * says what, and a signal ends the wait. */
+static bool main_wait(void *opaque, const char *why)
 {
-        const char *topic;
-        char why[300];
-        int r;
-
-        for (r = 0; r < EWS_RULE_COUNT && !main_stop; r++) {
-                topic = ctx->config->topic_rules[r];
-                while (topic[0] && !main_stop &&
-                       ews_out_kafka_partition_count(ctx->out, topic, 2000) <
-                               0) {
-                        snprintf(why, sizeof(why), "waiting for topic %s (%s)",
-                                 topic, ews_config_rule_topic_key(r));
-                        main_waiting(ctx, why);
-                        sleep(1);
-                }
-        }
+        if (main_stop)
+                return false;
+        main_waiting(opaque, why);
+        sleep(1);
+        return !main_stop;
 }
 
 /* SIGHUP: the scoring and rule sections from the file again, state kept.
@@ -491,7 +481,9 @@ static int main_open(struct main_ctx *ctx, char *errstr, size_t errstr_size)
                 snprintf(errstr, errstr_size, "partition check failed");
                 return -1;
         }
-        main_routes_check(ctx);
+        if (ews_setup_outputs(c, ctx->out, ctx->decoder, main_wait, ctx, errstr,
+                              errstr_size))
+                return -1;
         ctx->metrics = ews_metrics_new();
         ctx->msgs = calloc((size_t)c->batch_max, sizeof(*ctx->msgs));
         if (!ctx->metrics || !ctx->msgs || main_metrics_register(ctx)) {

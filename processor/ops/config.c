@@ -471,6 +471,10 @@ static int config_check(struct config_ctx *ctx)
             !config->registry_url[0])
                 return config_fail(ctx, 0, "decode.registry.url",
                                    "the confluent format needs a registry");
+        if (config->alert_format == EWS_FORMAT_CONFLUENT &&
+            !config->registry_url[0])
+                return config_fail(ctx, 0, "alerts.format",
+                                   "confluent needs decode.registry.url");
         if (config->rules.exit_share < config->rules.drop_share)
                 return config_fail(ctx, 0, "rules.user.disengaged.exit.share",
                                    "must not be below drop.share");

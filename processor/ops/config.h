@@ -42,6 +42,8 @@ struct ews_config {
         char topic_dlq[256];
         /* rules.<rule>.topic: where the rule's alerts go; "": topic_alerts */
         char topic_rules[EWS_RULE_COUNT][256];
+        /* alerts.format: avro, or confluent (registered, framed) */
+        enum ews_decode_format alert_format;
         int batch_max;
         int64_t batch_wait_ms;
         struct ews_config_props consumer;

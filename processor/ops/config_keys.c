@@ -35,6 +35,9 @@ static const char *const offset_reset_names[] = {
 static const char *const format_names[] = {[EWS_FORMAT_AVRO] = "avro",
                                            [EWS_FORMAT_CONFLUENT] = "confluent",
                                            [EWS_FORMAT_JSON] = "json"};
+/* Alerts are written, not read: no json. */
+static const char *const alert_format_names[] = {
+        [EWS_FORMAT_AVRO] = "avro", [EWS_FORMAT_CONFLUENT] = "confluent"};
 static const char *const time_mode_names[] = {[EWS_TIME_AUTO] = "auto",
                                               [EWS_TIME_EVENT] = "event",
                                               [EWS_TIME_WALL] = "wall"};
@@ -51,6 +54,8 @@ static const char *const log_format_names[] = {
 static const struct config_enum offset_reset_values =
         VALUES(offset_reset_names);
 static const struct config_enum format_values = VALUES(format_names);
+static const struct config_enum alert_format_values =
+        VALUES(alert_format_names);
 static const struct config_enum time_mode_values = VALUES(time_mode_names);
 static const struct config_enum log_level_values = VALUES(log_level_names);
 static const struct config_enum log_format_values = VALUES(log_format_names);
@@ -65,6 +70,7 @@ const struct config_key config_keys[] = {
         CK("topics.campaign", CONFIG_STR, topics[EWS_SOURCE_CAMPAIGN], 0, 0),
         CK("topics.alerts", CONFIG_STR, topic_alerts, 0, 0),
         CK("topics.dlq", CONFIG_STR, topic_dlq, 0, 0),
+        CK_ENUM("alerts.format", alert_format, alert_format_values),
         CK("redis.host", CONFIG_STR, redis_host, 0, 0),
         CK("redis.port", CONFIG_INT, redis_port, 1, 65535),
         CK("redis.timeout", CONFIG_MS, redis_timeout_ms, 1, 600000),
@@ -280,6 +286,7 @@ void ews_config_defaults(struct ews_config *config)
                     "campaign-events");
         config_copy(config->topic_alerts, 256, "ews-alerts");
         config_copy(config->topic_dlq, 256, "ews-dlq");
+        config->alert_format = EWS_FORMAT_AVRO;
         config_copy(config->redis_host, sizeof(config->redis_host),
                     "127.0.0.1");
         config->redis_port = 6379;

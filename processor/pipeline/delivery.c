@@ -229,8 +229,10 @@ bool ews_delivery_record_alert(struct ews_delivery *d,
         struct ews_outbox_entry entry;
         struct delivery_note *note;
         char buf[8192], errstr[256];
-        int len = ews_decode_alert_encode(d->decoder, alert, buf, sizeof(buf),
-                                          errstr, sizeof(errstr));
+        /* framed for its topic in the registry's wire format, if so set */
+        int len = ews_decode_alert_encode_for(
+                d->decoder, ews_config_rule_topic(d->config, alert->rule),
+                alert, buf, sizeof(buf), errstr, sizeof(errstr));
 
         if (len < 0) {
                 ews_err("pipeline", "%s: %s", alert->alert_id, errstr);

@@ -165,6 +165,10 @@ static void test_bad_files(void **state)
                  "topics.campaign"},
                 {"rules:\n  user.disengaged:\n    topic: ews-dlq\n",
                  "rules.user.disengaged.topic: must differ from topics.dlq"},
+                {"alerts:\n  format: confluent\n",
+                 "alerts.format: confluent needs decode.registry.url"},
+                {"alerts:\n  format: json\n",
+                 "alerts.format: expected avro or confluent"},
         };
         char errstr[512], want[600];
         const char *path;
