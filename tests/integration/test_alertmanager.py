@@ -98,6 +98,15 @@ def test_fire_resolve_resend_and_restart(broker, names, tmp_path):
     proc = bridge(broker, am, names.alerts, names.group, log,
                   "--resend-interval", "1s")
     try:
+        check_fire_resolve_resend(broker, am, names, proc, log,
+                                  quiet, ready, poor)
+    finally:
+        am.close()
+
+
+def check_fire_resolve_resend(broker, am, names, proc, log, quiet, ready,
+                              poor):
+    try:
         got = wait_episodes(am, {quiet["episode_id"], ready["episode_id"],
                                  poor["episode_id"]})
         a = got[quiet["episode_id"]]
@@ -150,7 +159,6 @@ def test_fire_resolve_resend_and_restart(broker, names, tmp_path):
                                        poor["episode_id"]}
     finally:
         ewsenv.stop(proc)
-        am.close()
     text = open(log).read()
     assert "committed offset found: the records below it rebuild" in text, \
         text
