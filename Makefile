@@ -22,7 +22,7 @@ DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 redis-server \
                 redis-tools kcat clang-format python3 python3-pytest \
                 python3-avro python3-confluent-kafka python3-redis \
-                prometheus docker-compose
+                prometheus prometheus-alertmanager docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # One folder per stage, in the order of the data flow, then the driver and
@@ -34,7 +34,8 @@ LIB_OBJ  := $(patsubst processor/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 HEADERS  := $(foreach m,$(MODULES),$(wildcard processor/$(m)/*.h))
 LIB      := $(BUILD)/libews.a
 TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
-            $(BUILD)/ews-inspect $(BUILD)/ews-redrive $(BUILD)/ews-calibrate
+            $(BUILD)/ews-inspect $(BUILD)/ews-redrive $(BUILD)/ews-calibrate \
+            $(BUILD)/ews-alertmanager
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
@@ -144,6 +145,16 @@ $(BUILD)/tests/test_calibrate: tests/unit/test_calibrate.c $(CAL_PURE) \
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
 	  $(LDFLAGS) $(PKG_LIBS) -lcmocka
+
+# ews-alertmanager: the CLI and its loop, reading the alert topic, posting
+# to Alertmanager.
+$(BUILD)/ews-alertmanager: processor/tools/ews_alertmanager.c \
+                           processor/tools/ews_alertmanager_kafka.c \
+                           processor/tools/ews_alertmanager_post.c \
+                           processor/tools/ews_alertmanager.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"

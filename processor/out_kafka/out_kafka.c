@@ -177,6 +177,7 @@ int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
         size_t id_len = strlen(id);
         struct out_kafka_record *record = malloc(sizeof(*record) + id_len + 1);
         bool dead = entry->kind == EWS_OUTBOX_DEAD;
+        char topic[256];
 
         if (!record) {
                 ews_err("out_kafka", "out of memory: %s stays in the outbox",
@@ -185,10 +186,43 @@ int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
         }
         record->ref = ref;
         memcpy(record->id, id, id_len + 1);
+        /* A record names its topic (an alert of a routed rule), or goes
+         * where its kind goes. */
+        if (entry->topic_len >= sizeof(topic)) {
+                ews_err("out_kafka",
+                        "%s: topic name too long: stays in the "
+                        "outbox",
+                        id);
+                free(record);
+                return -1;
+        }
+        memcpy(topic, entry->topic, entry->topic_len);
+        topic[entry->topic_len] = '\0';
         return out_kafka_produce(
-                out, dead ? out->topic_dlq : out->topic_alerts, entry->key,
-                entry->key_len, entry->value, entry->value_len,
+                out,
+                entry->topic_len ? topic
+                : dead           ? out->topic_dlq
+                                 : out->topic_alerts,
+                entry->key, entry->key_len, entry->value, entry->value_len,
                 dead ? out_kafka_headers(entry) : NULL, record);
+}
+
+int ews_out_kafka_partition_count(struct ews_out_kafka *out, const char *topic,
+                                  int timeout_ms)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(out->rk, topic, NULL);
+        int cnt = -1;
+
+        if (rkt && !rd_kafka_metadata(out->rk, 0, rkt, &md, timeout_ms) &&
+            md->topic_cnt == 1 && !md->topics[0].err &&
+            md->topics[0].partition_cnt > 0)
+                cnt = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        return cnt;
 }
 
 void ews_out_kafka_set_delivered(struct ews_out_kafka *out,
