@@ -45,6 +45,8 @@ static const char *const log_level_names[] = {[EWS_LOG_ERR] = "error",
                                               [EWS_LOG_WARN] = "warn",
                                               [EWS_LOG_INFO] = "info",
                                               [EWS_LOG_DEBUG] = "debug"};
+static const char *const decision_names[] = {
+        [EWS_DECISION_WILSON] = "wilson", [EWS_DECISION_ANYTIME] = "anytime"};
 static const char *const log_format_names[] = {
         [EWS_LOG_TEXT] = "text", [EWS_LOG_JSON] = "json"};
 #define VALUES(names)                                                          \
@@ -59,6 +61,7 @@ static const struct config_enum alert_format_values =
 static const struct config_enum time_mode_values = VALUES(time_mode_names);
 static const struct config_enum log_level_values = VALUES(log_level_names);
 static const struct config_enum log_format_values = VALUES(log_format_names);
+static const struct config_enum decision_values = VALUES(decision_names);
 
 const struct config_key config_keys[] = {
         CK("kafka.bootstrap.servers", CONFIG_STR, bootstrap_servers, 0, 0),
@@ -145,8 +148,12 @@ const struct config_key config_keys[] = {
            rules.maturity_ms, 60000, 365 * DAY_MS),
         CK("rules.campaign.underperforming.min.sample", CONFIG_INT,
            rules.min_sample, 1, 1000000000),
+        CK_ENUM("rules.campaign.underperforming.decision", rules.decision,
+                decision_values),
         CK("rules.campaign.underperforming.confidence.z", CONFIG_DOUBLE,
            rules.confidence_z, 0, 10),
+        CK("rules.campaign.underperforming.alpha", CONFIG_DOUBLE, rules.alpha,
+           1e-9, 0.5),
         CK("rules.campaign.underperforming.default.target", CONFIG_DOUBLE,
            rules.default_target, 0, 1),
         CK("rules.campaign.underperforming.resolve.margin", CONFIG_DOUBLE,
@@ -334,7 +341,9 @@ void ews_config_defaults(struct ews_config *config)
         config->rules.sales_ready_exit = 70;
         config->rules.maturity_ms = (int64_t)(3 * DAY_MS);
         config->rules.min_sample = 20;
+        config->rules.decision = EWS_DECISION_WILSON;
         config->rules.confidence_z = 1.645;
+        config->rules.alpha = 0.05;
         config->rules.default_target = 0.3;
         config->rules.resolve_margin = 0.05;
         config->rules.trailing_days = 14;

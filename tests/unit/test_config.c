@@ -44,7 +44,10 @@ static void test_good_file(void **state)
                              "  weights: {login: 2, webinar_attended: 12}\n"
                              "  page.classes: [pricing]\n"
                              "rules:\n"
-                             "  user.disengaged: {inactivity: 48h}\n");
+                             "  user.disengaged: {inactivity: 48h}\n"
+                             "  campaign.underperforming:\n"
+                             "    decision: wilson\n"
+                             "    alpha: 0.01\n");
 
         (void)state;
         ews_config_defaults(&config);
@@ -59,6 +62,8 @@ static void test_good_file(void **state)
         assert_float_equal(config.score.half_life_ms, 3 * 86400000.0, 1e-6);
         assert_float_equal(config.rules.half_life_ms, 3 * 86400000.0, 1e-6);
         assert_true(config.rules.inactivity_ms == 48 * 3600000LL);
+        assert_int_equal(config.rules.decision, EWS_DECISION_WILSON);
+        assert_float_equal(config.rules.alpha, 0.01, 0);
         assert_int_equal(config.score.page_class_cnt, 1);
         assert_string_equal(config.score.page_classes[0], "pricing");
         /* defaults kept, one changed, one added */
@@ -146,6 +151,11 @@ static void test_bad_files(void **state)
                  "3: redis.port: expected a value, not a section"},
                 {"kafka:\n  auto.offset.reset: middle\n",
                  "kafka.auto.offset.reset: expected earliest or latest"},
+                {"rules:\n  campaign.underperforming:\n    decision: bayes\n",
+                 "3: rules.campaign.underperforming.decision: expected wilson "
+                 "or anytime, got 'bayes'"},
+                {"rules:\n  campaign.underperforming: {alpha: 0}\n",
+                 "2: rules.campaign.underperforming.alpha: expected a number"},
                 {"redis: {port: 1\n", "2: "}, /* not YAML */
                 /* libyaml keeps both: the second must not win silently */
                 {"redis:\n  port: 1\n  host: h\n  port: 2\n",
