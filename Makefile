@@ -40,7 +40,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
             $(wildcard processor/tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] \
-                       tests/integration/c/*.[ch])
+                       tests/integration/c/*.[ch] tests/signal/*.[ch])
 
 # libFuzzer targets (tests/fuzz/README.md). `make test` replays their seed
 # corpus and regressions with gcc; `make fuzz` fuzzes each for FUZZ_SECONDS.
@@ -52,7 +52,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_LSAN    := print_suppressions=0:suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 .PHONY: all deps test unit integration asan valgrind demo format \
-        format-check clean \
+        format-check clean signal \
         fuzz fuzz-build install lint
 
 all: $(BUILD)/ews-processor $(TOOLS)
@@ -160,6 +160,26 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
+
+# The campaign rule's seeded campaigns (tests/signal/sim.h): make signal
+# prints its table, and the unit test of the anytime decision runs them.
+SIM_SRC := tests/signal/sim.c tests/signal/sim.h
+
+$(BUILD)/tests/test_sequential: tests/unit/test_sequential.c $(SIM_SRC) $(LIB) \
+                                | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -Itests $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
+	  $(LDFLAGS) $(PKG_LIBS) -lcmocka
+
+$(BUILD)/tests/signal: tests/signal/signal.c $(SIM_SRC) $(LIB) | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -Itests $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
+	  $(LDFLAGS) $(PKG_LIBS)
+
+# The campaign rule's false alarms and delay under both decisions, on
+# seeded campaigns at and below their target (README, "Campaign decisions").
+signal: deps $(BUILD)/tests/signal
+	@$(BUILD)/tests/signal
 
 $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
