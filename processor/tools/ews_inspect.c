@@ -348,9 +348,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ews-inspect: %s\n", errstr);
                 if (config.redis_sentinel_cnt)
                         fprintf(stderr,
-                                "ews-inspect: do the sentinels of "
-                                "redis.sentinels (EWS_REDIS_SENTINELS) "
-                                "monitor a primary named '%s' "
+                                "ews-inspect: are the sentinels of "
+                                "redis.sentinels (EWS_REDIS_SENTINELS) up, "
+                                "monitoring a primary named '%s' "
                                 "(redis.master.name)?\n",
                                 config.redis_master_name);
                 else

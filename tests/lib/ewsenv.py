@@ -255,7 +255,9 @@ class RedisFailover:
         """The replica stops receiving from the primary (pointed at a
         closed port), as a replica that has fallen behind: what the primary
         writes from now on is what a failover loses. Sentinel still sees
-        the replica up and promotes it when the primary goes."""
+        the replica up and promotes it when the primary goes; while the
+        primary is up, the sentinels point the replica back at it after
+        failover_timeout_ms."""
         self.replica.cli("REPLICAOF", "127.0.0.1", str(free_port()))
         wait_for(lambda: "master_link_status:down" in
                  self.replica.cli("INFO", "replication"), 5,
@@ -271,6 +273,8 @@ class RedisFailover:
     def wait_promoted(self, timeout=30):
         """Until a sentinel names the replica and the replica answers ROLE
         as the master; then primary is it. Returns the seconds waited."""
+        if self.replica is None:
+            raise RuntimeError("no replica to promote: rejoin() first")
         start = time.monotonic()
         want = f"127.0.0.1:{self.replica.port}"
 
