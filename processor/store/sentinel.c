@@ -184,8 +184,12 @@ static int sentinel_open(struct ews_store *store,
                 return 0;
         snprintf(why, sizeof(why),
                  "redis %s:%d answers ROLE as %s, not as the primary (a "
-                 "failover under way)",
+                 "failover under way, or a sentinel behind)",
                  store->host, store->port, role);
+        ews_warn("store",
+                 "%s (primary '%s' for sentinel %s:%d): asking the "
+                 "next sentinel",
+                 why, store->master_name, s->host, s->port);
 fail:
         snprintf(errstr, errstr_size, "%s (primary '%s' for sentinel %s:%d)",
                  why, store->master_name, s->host, s->port);

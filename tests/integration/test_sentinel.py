@@ -12,7 +12,13 @@ input comes in two halves, and before the second the replica stops
 receiving (RedisFailover.stall_replication), so everything the second half
 writes is on the primary alone when it is killed. With
 redis.wait.replicas: 1 nothing of that is acknowledged (no Kafka offset
-committed, no alert sent) until the new primary has a replica again."""
+committed, no alert sent) until the new primary has a replica again.
+
+Three sentinels with quorum 2, as deployed: finding each other takes about
+2 s at the start, a failover about 2 s after the kill
+(down-after-milliseconds 1000). The data nodes keep no files: a promotion
+restarts nothing, and the killed primary comes back (rejoin) as an empty
+replica that syncs in full."""
 
 import json
 import os
@@ -135,6 +141,7 @@ def run_failover(broker, names, scenario, tmp_path, env_extra):
     total = sum(len(rs) for rs in records.values())
     first = sum(n // 2 for n in per_partition(records).values())
     failover = ewsenv.RedisFailover()
+    http_port = ewsenv.free_port()
     log = open(tmp_path / "processor.log", "w+")
     proc = None
     seen = {}
@@ -142,6 +149,7 @@ def run_failover(broker, names, scenario, tmp_path, env_extra):
         copy(broker, records, names, 0)
         proc = ewsenv.processor(names, broker, failover, FAST_COMMIT,
                                 env_extra={"EWS_KAFKA_BATCH_MAX": "20",
+                                           "EWS_HTTP_PORT": str(http_port),
                                            **env_extra},
                                 stderr=log)
         ewsenv.wait_for(lambda: sum(fences(failover.port, names,
@@ -180,6 +188,9 @@ def run_failover(broker, names, scenario, tmp_path, env_extra):
                         or proc.poll() is not None, 60,
                         "everything applied on the new primary")
         assert proc.poll() is None, "the processor stopped"
+        ewsenv.wait_for(lambda: ewsenv.scrape(http_port).get(
+            "ews_redis_failovers_total") == 1, 10, "the failover counted")
+        seen["metrics"] = ewsenv.scrape(http_port)
         ewsenv.stop(proc)
         assert proc.returncode == 0
         seen["state"] = export(names, broker, failover)
@@ -207,6 +218,7 @@ def test_failover_replays_what_async_replication_lost(broker, scenario,
     assert any(seen["committed"][k] > seen["replica"][k]
                for k in seen["committed"]), seen
     assert "redis primary 'ews' moved from" in seen["log"], seen["log"]
+    assert seen["metrics"]["ews_redis_wait_shortfalls_total"] == 0
     assert "(sentinel 127.0.0.1:" in seen["log"]
     # ... and replayed from those fences: nothing lost, nothing twice
     close(seen["state"], want)
@@ -228,5 +240,33 @@ def test_wait_replicas_acknowledges_nothing_a_failover_loses(broker, scenario,
     assert seen["alerts"] > seen["alerts_at_kill"], \
         "the second half sends no alert: the check above proves nothing"
     assert "1 replicas acknowledged" in seen["log"]
+    assert seen["metrics"]["ews_redis_wait_shortfalls_total"] > 0
     close(seen["state"], want)
     assert seen["alerts"] == want_alerts
+
+
+def test_a_sentinel_naming_a_replica_is_passed_over(broker):
+    """A sentinel that names a server answering ROLE as a replica (a
+    primary demoted by a failover it has not heard of; here one monitoring
+    the replica) is passed over for the next, and the tools connect to the
+    primary the next one names."""
+    failover = ewsenv.RedisFailover(sentinels=1)
+    behind = ewsenv.Sentinel(failover.master_name, failover.replica.port,
+                             quorum=1, down_after_ms=60000,
+                             failover_timeout_ms=60000)
+    try:
+        names = ewsenv.Names("sentinel-behind")
+        env = names.env(broker, failover)
+        env["EWS_REDIS_SENTINELS"] = ",".join([behind.addr,
+                                               *failover.sentinel_addrs])
+        proc = subprocess.run(
+            [os.path.join(ewsenv.BUILD, "ews-inspect"), "export"], env=env,
+            capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert (f"redis 127.0.0.1:{failover.replica.port} answers ROLE as "
+                f"slave") in proc.stderr, proc.stderr
+        assert (f"redis primary 'ews' is 127.0.0.1:{failover.primary.port} "
+                f"(sentinel {failover.sentinel_addrs[0]})") in proc.stderr
+    finally:
+        behind.close()
+        failover.close()
