@@ -19,7 +19,7 @@ PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 libhiredis-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
                 libmicrohttpd-dev libcmocka-dev liblinear-dev \
-                redis-server \
+                redis-server redis-sentinel \
                 redis-tools kcat clang-format python3 python3-pytest \
                 python3-avro python3-confluent-kafka python3-redis \
                 prometheus prometheus-alertmanager docker-compose
@@ -276,7 +276,12 @@ demo: deps all
 USERS   ?= 100000
 RATE    ?= 20000
 SECONDS ?= 10
-BENCH    = @EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench.py
+# WAIT_REPLICAS=N: with N replicas and redis.wait.replicas N (REPLICAS=N:
+# replicas alone), to compare with a run without.
+REPLICAS      ?= 0
+WAIT_REPLICAS ?= 0
+BENCH    = @EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench.py \
+           --replicas $(REPLICAS) --wait-replicas $(WAIT_REPLICAS)
 .PHONY: bench bench-quick bench-growth
 bench: deps all
 	$(BENCH) --users $(USERS) --rate $(RATE) --seconds $(SECONDS)

@@ -159,16 +159,18 @@ int config_set_scalar(struct config_ctx *ctx, const struct config_key *key,
 int config_list_add(struct config_ctx *ctx, const struct config_key *key,
                     const char *item, size_t line)
 {
-        char(*list)[EWS_NAME_MAX] =
-                (char(*)[EWS_NAME_MAX])((char *)ctx->config + key->offset);
+        char *list = (char *)ctx->config + key->offset;
         int *cnt = (int *)((char *)ctx->config + key->cnt_offset);
+        char what[256];
 
         if ((size_t)*cnt >= key->size)
                 return config_fail(ctx, line, key->path, "too many entries");
-        if (!*item || strlen(item) >= EWS_NAME_MAX)
+        if (!*item || strlen(item) >= key->width)
                 return config_fail(ctx, line, key->path,
                                    "entry empty or too long");
-        config_copy(list[(*cnt)++], EWS_NAME_MAX, item);
+        if (key->check && key->check(item, what, sizeof(what)))
+                return config_fail(ctx, line, key->path, what);
+        config_copy(list + (size_t)(*cnt)++ * key->width, key->width, item);
         return 0;
 }
 
@@ -482,6 +484,8 @@ static int config_check(struct config_ctx *ctx)
                 return config_fail(ctx, 0, "rules.sales.ready.exit.points",
                                    "must not be above "
                                    "scoring.sales.ready.points");
+        if (config_check_redis(ctx))
+                return -1;
         config->rules.half_life_ms = config->score.half_life_ms;
         config->rules.sales_ready_points = config->score.sales_ready_points;
         config->rules.active_window_ms = config->account_active_window_ms;

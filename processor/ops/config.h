@@ -27,6 +27,10 @@ enum ews_time_mode {
         EWS_TIME_WALL   /* the wall clock */
 };
 
+/* redis.sentinels: at most this many, each "host:port" below this size. */
+#define EWS_CONFIG_SENTINELS_MAX 8
+#define EWS_CONFIG_ADDR_MAX      256
+
 enum ews_log_format {
         EWS_LOG_TEXT,
         EWS_LOG_JSON
@@ -55,6 +59,14 @@ struct ews_config {
         char redis_prefix[64];
         char redis_username[128]; /* ACL user; "" for the default user */
         char redis_password[256];
+        /* Sentinel: the primary of redis_master_name is asked of these */
+        char redis_sentinels[EWS_CONFIG_SENTINELS_MAX][EWS_CONFIG_ADDR_MAX];
+        int redis_sentinel_cnt;
+        char redis_master_name[256];
+        char redis_sentinel_username[128]; /* AUTH to the sentinels */
+        char redis_sentinel_password[256];
+        int redis_wait_replicas; /* WAIT after commits; 0: off */
+        int64_t redis_wait_timeout_ms;
         /* state */
         int64_t retention_ms;
         int cache_users;

@@ -3,6 +3,8 @@
 #include "ops/config.h"
 #include "ops/config_int.h"
 
+#include "store/store.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,8 +20,17 @@
         {                                                                      \
                 .path = p, .type = CONFIG_LIST,                                \
                 .offset = offsetof(struct ews_config, field),                  \
-                .size = EWS_SCORE_LIST_MAX,                                    \
+                .size = EWS_SCORE_LIST_MAX, .width = EWS_NAME_MAX,             \
                 .cnt_offset = offsetof(struct ews_config, cnt)                 \
+        }
+/* A list of "host:port" addresses. */
+#define CK_ADDRS(p, field, cnt, n)                                             \
+        {                                                                      \
+                .path = p, .type = CONFIG_LIST,                                \
+                .offset = offsetof(struct ews_config, field), .size = n,       \
+                .width = EWS_CONFIG_ADDR_MAX,                                  \
+                .cnt_offset = offsetof(struct ews_config, cnt),                \
+                .check = config_check_addr                                     \
         }
 #define CK_ENUM(p, field, v)                                                   \
         {                                                                      \
@@ -29,6 +40,23 @@
         }
 
 #define DAY_MS (86400.0 * 1000.0)
+
+#define REDIS_HOST_DEFAULT "127.0.0.1"
+#define REDIS_PORT_DEFAULT 6379
+
+static int config_check_addr(const char *entry, char *what, size_t what_size)
+{
+        char host[EWS_CONFIG_ADDR_MAX];
+        int port;
+
+        if (!ews_store_addr_parse(entry, host, sizeof(host), &port))
+                return 0;
+        snprintf(what, what_size,
+                 "expected host:port (port 1-65535, [address]:port for "
+                 "IPv6), got '%.64s'",
+                 entry);
+        return -1;
+}
 
 static const char *const offset_reset_names[] = {
         [EWS_RESET_EARLIEST] = "earliest", [EWS_RESET_LATEST] = "latest"};
@@ -80,6 +108,15 @@ const struct config_key config_keys[] = {
         CK("redis.prefix", CONFIG_STR, redis_prefix, 0, 0),
         CK("redis.username", CONFIG_STR, redis_username, 0, 0),
         CK("redis.password", CONFIG_STR, redis_password, 0, 0),
+        CK_ADDRS("redis.sentinels", redis_sentinels, redis_sentinel_cnt,
+                 EWS_CONFIG_SENTINELS_MAX),
+        CK("redis.master.name", CONFIG_STR, redis_master_name, 0, 0),
+        CK("redis.sentinel.username", CONFIG_STR, redis_sentinel_username, 0,
+           0),
+        CK("redis.sentinel.password", CONFIG_STR, redis_sentinel_password, 0,
+           0),
+        CK("redis.wait.replicas", CONFIG_INT, redis_wait_replicas, 0, 100),
+        CK("redis.wait.timeout", CONFIG_MS, redis_wait_timeout_ms, 1, 600000),
         CK("http.bind", CONFIG_STR, http_bind, 0, 0),
         CK("http.port", CONFIG_INT, http_port, 0, 65535),
         CK("http.token", CONFIG_STR, http_token, 0, 0),
@@ -295,9 +332,10 @@ void ews_config_defaults(struct ews_config *config)
         config_copy(config->topic_dlq, 256, "ews-dlq");
         config->alert_format = EWS_FORMAT_AVRO;
         config_copy(config->redis_host, sizeof(config->redis_host),
-                    "127.0.0.1");
-        config->redis_port = 6379;
+                    REDIS_HOST_DEFAULT);
+        config->redis_port = REDIS_PORT_DEFAULT;
         config->redis_timeout_ms = 2000;
+        config->redis_wait_timeout_ms = 1000;
         config_copy(config->http_bind, sizeof(config->http_bind), "127.0.0.1");
         config->http_port = 9464;
         config_copy(config->redis_prefix, sizeof(config->redis_prefix), "ews:");
@@ -354,4 +392,34 @@ void ews_config_defaults(struct ews_config *config)
         config->leader_lease_ms = 10000;
         config->log_level = EWS_LOG_INFO;
         config->log_format = EWS_LOG_TEXT;
+}
+
+/* With sentinels the primary's address comes from them alone: a host or
+ * port beside them would be a second answer to the same question. */
+int config_check_redis(struct config_ctx *ctx)
+{
+        const struct ews_config *c = ctx->config;
+
+        if (c->redis_sentinel_cnt && !c->redis_master_name[0])
+                return config_fail(ctx, 0, "redis.master.name",
+                                   "must be set with redis.sentinels (the "
+                                   "name the sentinels monitor the primary "
+                                   "under)");
+        if (!c->redis_sentinel_cnt && c->redis_master_name[0])
+                return config_fail(ctx, 0, "redis.master.name",
+                                   "needs redis.sentinels");
+        if (c->redis_sentinel_cnt && strcmp(c->redis_host, REDIS_HOST_DEFAULT))
+                return config_fail(ctx, 0, "redis.host",
+                                   "not used with redis.sentinels (they name "
+                                   "the primary): leave it out");
+        if (c->redis_sentinel_cnt && c->redis_port != REDIS_PORT_DEFAULT)
+                return config_fail(ctx, 0, "redis.port",
+                                   "not used with redis.sentinels (they name "
+                                   "the primary): leave it out");
+        if (c->redis_wait_replicas &&
+            c->redis_wait_timeout_ms >= c->redis_timeout_ms)
+                return config_fail(ctx, 0, "redis.wait.timeout",
+                                   "must be below redis.timeout (a reply "
+                                   "later than that is a lost connection)");
+        return 0;
 }

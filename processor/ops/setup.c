@@ -77,9 +77,12 @@ int ews_setup_check(const struct ews_config *c, const char *config_path,
         return -1;
 }
 
+_Static_assert(EWS_CONFIG_SENTINELS_MAX <= EWS_STORE_SENTINELS_MAX,
+               "every configured sentinel fits the store's conf");
+
 struct ews_store_conf ews_setup_store_conf(const struct ews_config *c)
 {
-        return (struct ews_store_conf){
+        struct ews_store_conf conf = {
                 .host = c->redis_host,
                 .port = c->redis_port,
                 .timeout_ms = c->redis_timeout_ms,
@@ -90,7 +93,18 @@ struct ews_store_conf ews_setup_store_conf(const struct ews_config *c)
                 .cache_users = (size_t)c->cache_users,
                 .username = c->redis_username,
                 .password = c->redis_password,
+                .sentinel_cnt = c->redis_sentinel_cnt,
+                .master_name = c->redis_master_name,
+                .sentinel_username = c->redis_sentinel_username,
+                .sentinel_password = c->redis_sentinel_password,
+                .wait_replicas = c->redis_wait_replicas,
+                .wait_timeout_ms = c->redis_wait_timeout_ms,
         };
+        int i;
+
+        for (i = 0; i < c->redis_sentinel_cnt; i++)
+                conf.sentinels[i] = c->redis_sentinels[i];
+        return conf;
 }
 
 struct ews_decoder *ews_setup_decoder(const struct ews_config *c, char *errstr,

@@ -35,8 +35,12 @@
 #include "rules/rules.h"
 #include "util/outbox.h"
 
+/* Sentinels a store may be given; an address is "host:port". */
+#define EWS_STORE_SENTINELS_MAX 8
+#define EWS_STORE_ADDR_MAX      256
+
 struct ews_store_conf {
-        const char *host;
+        const char *host; /* with no sentinels */
         int port;
         int64_t timeout_ms;
         const char *prefix;
@@ -46,7 +50,23 @@ struct ews_store_conf {
         size_t cache_users;   /* bound of the in-process user cache */
         const char *username; /* AUTH: ACL user, NULL or "" for default */
         const char *password; /* AUTH: NULL or "" for none */
+        /* Sentinel: with sentinel_cnt > 0 every connect asks these in turn
+         * for the primary of master_name and checks that it answers ROLE
+         * as the master; host and port are not used. */
+        const char *sentinels[EWS_STORE_SENTINELS_MAX]; /* "host:port" */
+        int sentinel_cnt;
+        const char *master_name;
+        const char *sentinel_username; /* AUTH to the sentinels, as above */
+        const char *sentinel_password;
+        /* WAIT after commits and claims (ews_store_wait): 0 for none */
+        int wait_replicas;
+        int64_t wait_timeout_ms;
 };
+
+/* "host:port", or "[address]:port" for IPv6, into host and *port (1 to
+ * 65535): 0, or -1 when s is not one. */
+int ews_store_addr_parse(const char *s, char *host, size_t host_size,
+                         int *port);
 
 /* What every fallible store call returns: EWS_STORE_OK, EWS_STORE_ERROR
  * with errstr set, and only the other values its comment names. */
@@ -160,7 +180,9 @@ enum ews_store_result ews_store_partitions_check(struct ews_store *store,
 void ews_store_cache_drop(struct ews_store *store, int32_t partition);
 
 /* Takes a new epoch for the partition and reads its fence; drops the
- * partition's cached users. */
+ * partition's cached users. With wait_replicas, EWS_STORE_ERROR unless the
+ * replicas have the claim, and so every write before it (ews_store_wait):
+ * a fence read from the primary alone may be one a failover takes back. */
 enum ews_store_result ews_store_fence_claim(struct ews_store *store,
                                             enum ews_source source,
                                             int32_t partition,
@@ -202,6 +224,19 @@ enum ews_store_result ews_store_commit_recv(struct ews_store *store,
                                             enum ews_source source,
                                             int32_t partition, char *errstr,
                                             size_t errstr_size);
+
+/* With wait_replicas: WAIT until that many replicas have every write made
+ * on this connection, for at most wait_timeout_ms. Called after the
+ * replies of a round of commits, before their alerts go out and their
+ * offsets are stored. EWS_STORE_OK, also when wait_replicas is 0;
+ * EWS_STORE_ERROR when fewer acknowledged in time (counted: a failover now
+ * could still lose those writes, so their outcome is unknown; for the
+ * next wait_timeout_ms it then fails at once, so that the claims of many
+ * recovering partitions do not each wait), or when the connection is gone
+ * (not made anew: a new connection's WAIT would not cover the writes of
+ * the old one). */
+enum ews_store_result ews_store_wait(struct ews_store *store, char *errstr,
+                                     size_t errstr_size);
 
 /* Applies commit atomically if the fence still matches; on success the
  * users are cached under the commit's partition. EWS_STORE_FENCED when the
@@ -395,11 +430,14 @@ ews_store_cohort_commit(struct ews_store *store, const char *owner,
 struct ews_store_stats {
         int64_t cache_hits, cache_misses;
         int64_t reconnects;
+        int64_t failovers;       /* the sentinels named another primary */
+        int64_t wait_shortfalls; /* WAIT: fewer replicas than asked for */
 };
 struct ews_store_stats ews_store_stats(const struct ews_store *store);
 
-/* Registers the store's rows (reconnects, user cache) in the metrics
- * table; they borrow store. 0, or -1 when out of memory. */
+/* Registers the store's rows (reconnects, failovers, WAIT shortfalls,
+ * user cache) in the metrics table; they borrow store. 0, or -1 when out
+ * of memory. */
 int ews_store_metrics_register(struct ews_store *store,
                                struct ews_metrics *metrics);
 

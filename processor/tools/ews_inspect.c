@@ -9,6 +9,7 @@
  * (or, for export, the output) failed, 2 bad usage.
  */
 #include "ops/config.h"
+#include "ops/setup.h"
 #include "store/store.h"
 #include "ops/state_json.h"
 
@@ -338,26 +339,27 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ews-inspect: %s\n", errstr);
                 return 2;
         }
-        memset(&store_conf, 0, sizeof(store_conf));
-        store_conf.host = config.redis_host;
-        store_conf.port = config.redis_port;
-        store_conf.timeout_ms = config.redis_timeout_ms;
-        store_conf.prefix = config.redis_prefix;
-        store_conf.topics[0] = config.topics[0];
-        store_conf.topics[1] = config.topics[1];
-        store_conf.retention_ms = config.retention_ms;
-        store_conf.half_life_ms = config.score.half_life_ms;
+        /* as the processor connects: redis.host, or through the
+         * sentinels */
+        store_conf = ews_setup_store_conf(&config);
         store_conf.cache_users = 1;
-        store_conf.username = config.redis_username;
-        store_conf.password = config.redis_password;
         store = ews_store_new(&store_conf, errstr, sizeof(errstr));
         if (!store) {
-                fprintf(stderr,
-                        "ews-inspect: %s\n"
-                        "ews-inspect: is Redis at %s:%d? Set redis.host and "
-                        "redis.port in the configuration (-c FILE), or "
-                        "EWS_REDIS_HOST and EWS_REDIS_PORT\n",
-                        errstr, config.redis_host, config.redis_port);
+                fprintf(stderr, "ews-inspect: %s\n", errstr);
+                if (config.redis_sentinel_cnt)
+                        fprintf(stderr,
+                                "ews-inspect: are the sentinels of "
+                                "redis.sentinels (EWS_REDIS_SENTINELS) up, "
+                                "monitoring a primary named '%s' "
+                                "(redis.master.name)?\n",
+                                config.redis_master_name);
+                else
+                        fprintf(stderr,
+                                "ews-inspect: is Redis at %s:%d? Set "
+                                "redis.host and redis.port in the "
+                                "configuration (-c FILE), or EWS_REDIS_HOST "
+                                "and EWS_REDIS_PORT\n",
+                                config.redis_host, config.redis_port);
                 goto out;
         }
 

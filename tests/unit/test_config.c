@@ -179,6 +179,27 @@ static void test_bad_files(void **state)
                  "alerts.format: confluent needs decode.registry.url"},
                 {"alerts:\n  format: json\n",
                  "alerts.format: expected avro or confluent"},
+                {"redis:\n  master.name: m\n  sentinels:\n    - h:1\n"
+                 "    - h\n",
+                 "5: redis.sentinels: expected host:port"},
+                {"redis:\n  sentinels: [h:0]\n",
+                 "2: redis.sentinels: expected host:port"},
+                {"redis:\n  sentinels: ['::1:26379']\n",
+                 "2: redis.sentinels: expected host:port"},
+                {"redis:\n  sentinels: a:1\n",
+                 "2: redis.sentinels: expected a list"},
+                {"redis:\n  sentinels: [h:1]\n",
+                 "redis.master.name: must be set with redis.sentinels"},
+                {"redis:\n  master.name: m\n",
+                 "redis.master.name: needs redis.sentinels"},
+                {"redis:\n  host: r\n  master.name: m\n  sentinels: [h:1]\n",
+                 "redis.host: not used with redis.sentinels"},
+                {"redis:\n  port: 7\n  master.name: m\n  sentinels: [h:1]\n",
+                 "redis.port: not used with redis.sentinels"},
+                {"redis:\n  wait: {replicas: 1, timeout: 2s}\n",
+                 "redis.wait.timeout: must be below redis.timeout"},
+                {"redis:\n  wait.replicas: -1\n",
+                 "2: redis.wait.replicas: expected an integer"},
         };
         char errstr[512], want[600];
         const char *path;
@@ -292,6 +313,52 @@ static void test_kafka_prop_passthrough(void **state)
         assert_string_equal(config.bootstrap_servers, "h:1");
 }
 
+/* The sentinels as a YAML list or a comma-separated variable, addresses
+ * longer than a name; the WAIT keys. */
+static void test_redis_sentinels(void **state)
+{
+        static const char long_host[] =
+                "redis-sentinel-0.redis-sentinel-headless.production.svc."
+                "cluster.local:26379";
+        char errstr[512], env[512];
+        const char *path =
+                config_write("redis:\n"
+                             "  master.name: ews\n"
+                             "  sentinels:\n"
+                             "    - 10.0.0.11:26379\n"
+                             "    - '[::1]:26380'\n"
+                             "  wait: {replicas: 1, timeout: 250ms}\n");
+
+        (void)state;
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(config.redis_sentinel_cnt, 2);
+        assert_string_equal(config.redis_sentinels[0], "10.0.0.11:26379");
+        assert_string_equal(config.redis_sentinels[1], "[::1]:26380");
+        assert_string_equal(config.redis_master_name, "ews");
+        assert_int_equal(config.redis_wait_replicas, 1);
+        assert_true(config.redis_wait_timeout_ms == 250);
+
+        snprintf(env, sizeof(env), " a:1 , %s", long_host);
+        setenv("EWS_REDIS_SENTINELS", env, 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(config.redis_sentinel_cnt, 2);
+        assert_string_equal(config.redis_sentinels[0], "a:1");
+        assert_string_equal(config.redis_sentinels[1], long_host);
+
+        setenv("EWS_REDIS_SENTINELS", "a:1,b", 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         -1);
+        assert_non_null(strstr(errstr, "EWS_REDIS_SENTINELS: redis.sentinels: "
+                                       "expected host:port"));
+        unsetenv("EWS_REDIS_SENTINELS");
+        unlink(path);
+}
+
 /* config/ews.yaml documents the defaults: it must say what the code does. */
 static void test_example_is_the_defaults(void **state)
 {
@@ -329,6 +396,7 @@ int main(void)
                 cmocka_unit_test(test_kafka_prop_passthrough),
                 cmocka_unit_test(test_environment_names_keys),
                 cmocka_unit_test(test_kafka_prop_scope),
+                cmocka_unit_test(test_redis_sentinels),
                 cmocka_unit_test(test_example_is_the_defaults),
         };
         cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
