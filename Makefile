@@ -124,6 +124,14 @@ $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
 	  -o $@ $(LDFLAGS) $(PKG_LIBS)
 
+# ews-inspect: a subject's state, export and erase; the outboxes.
+$(BUILD)/ews-inspect: processor/tools/ews_inspect.c \
+                      processor/tools/ews_inspect_outbox.c \
+                      processor/tools/ews_inspect.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
