@@ -505,9 +505,22 @@ static void outbox_retry_cb(void *opaque, size_t i, const unsigned char *data,
                 retry->d->stats->outbox_resent++;
 }
 
-/* Sends the records that failed again, by id: the list is taken first, as
- * a new failure adds to it. Records no longer owned are left to their new
- * owner, which sends its outboxes when it claims them. */
+static int outbox_key_cmp(const void *a, const void *b)
+{
+        const struct ews_outbox_key *x = a, *y = b;
+
+        if (x->ref.source != y->ref.source)
+                return x->ref.source < y->ref.source ? -1 : 1;
+        if (x->ref.partition != y->ref.partition)
+                return x->ref.partition < y->ref.partition ? -1 : 1;
+        return strcmp(x->id, y->id);
+}
+
+/* Sends the records that failed again, by id, each once however often it
+ * failed since (a record failing at every look would otherwise be sent
+ * once more each interval): the list is taken first, as a new failure
+ * adds to it. Records no longer owned are left to their new owner, which
+ * sends its outboxes when it claims them. */
 void ews_delivery_retry_failed(struct ews_delivery *d,
                                ews_delivery_owned_fn owned, void *opaque)
 {
@@ -520,8 +533,10 @@ void ews_delivery_retry_failed(struct ews_delivery *d,
                 return;
         d->failed = NULL;
         d->failed_cnt = d->failed_cap = 0;
+        qsort(failed, cnt, sizeof(*failed), outbox_key_cmp);
         for (i = 0; i < cnt; i++) {
-                if (owned(opaque, failed[i].ref))
+                if (owned(opaque, failed[i].ref) &&
+                    (!kept || outbox_key_cmp(&failed[kept - 1], &failed[i])))
                         failed[kept++] = failed[i];
                 else
                         free(failed[i].id);
