@@ -39,7 +39,7 @@ static const char inspect_help[] =
         "                for good: not sent again), with error and time\n"
         "  outbox retry ID|--all\n"
         "                move parked records back to their outbox: sent\n"
-        "                again within outbox.resend.interval\n"
+        "                again at the owner's next outbox look\n"
         "  outbox drop ID|--all\n"
         "                delete parked records (each logged on stderr)\n\n"
         "Options:\n"
