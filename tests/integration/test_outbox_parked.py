@@ -78,7 +78,8 @@ def test_an_oversized_dead_letter_goes_out_truncated_with_its_headers():
         assert metric(port, "ews_outbox_parked_records") == 0
     finally:
         if proc:
-            stop(proc)
+            code, err = stop(proc)
+            assert code == 0, err[-2000:]
         broker.close()
         redis.close()
 
@@ -161,6 +162,7 @@ def test_a_refused_record_is_parked_listed_retried_and_dropped():
         assert metric(port, parked_total) == 3
     finally:
         if proc:
-            stop(proc)
+            code, err = stop(proc)
+            assert code == 0, err[-2000:]
         broker.close()
         redis.close()
