@@ -66,9 +66,10 @@ def test_a_fence_moved_by_hand_resumes_the_paused_partition(redis, strategy):
         ewsenv.wait_for(lambda: dead() == want, 20,
                         "each input once in the dead-letter topic")
     finally:
-        if proc:
-            code, err = stop(proc)
-            assert code == 0, err[-2000:]
-            assert "no longer has the offset" in err, err[-2000:]
-            assert "moved by hand" in err, err[-2000:]
-        broker.close()
+        try:
+            code, err = stop(proc) if proc else (0, "")
+        finally:
+            broker.close()
+    assert code == 0, err[-2000:]
+    assert "no longer has the offset" in err, err[-2000:]
+    assert "moved by hand" in err, err[-2000:]

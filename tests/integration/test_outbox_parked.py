@@ -77,11 +77,12 @@ def test_an_oversized_dead_letter_goes_out_truncated_with_its_headers():
                         10, "an empty outbox")
         assert metric(port, "ews_outbox_parked_records") == 0
     finally:
-        if proc:
-            code, err = stop(proc)
-            assert code == 0, err[-2000:]
-        broker.close()
-        redis.close()
+        try:
+            code, err = stop(proc) if proc else (0, "")
+        finally:
+            broker.close()
+            redis.close()
+    assert code == 0, err[-2000:]
 
 
 def test_a_refused_record_is_parked_listed_retried_and_dropped():
@@ -161,8 +162,9 @@ def test_a_refused_record_is_parked_listed_retried_and_dropped():
         assert outbox(names, broker, redis)[1] == []
         assert metric(port, parked_total) == 3
     finally:
-        if proc:
-            code, err = stop(proc)
-            assert code == 0, err[-2000:]
-        broker.close()
-        redis.close()
+        try:
+            code, err = stop(proc) if proc else (0, "")
+        finally:
+            broker.close()
+            redis.close()
+    assert code == 0, err[-2000:]
