@@ -459,38 +459,22 @@ static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
 
 static int config_check(struct config_ctx *ctx)
 {
-        static const char *const topic_keys[EWS_SOURCE_COUNT] = {
-                [EWS_SOURCE_USAGE] = "topics.usage",
-                [EWS_SOURCE_CAMPAIGN] = "topics.campaign"};
         struct ews_config *config = ctx->config;
-        int s;
 
         if (!config->bootstrap_servers[0])
                 return config_fail(ctx, 0, "kafka.bootstrap.servers",
                                    "must not be empty");
-        if (!config->topic_alerts[0])
-                return config_fail(ctx, 0, "topics.alerts",
-                                   "must not be empty");
-        if (!config->topic_dlq[0])
-                return config_fail(ctx, 0, "topics.dlq", "must not be empty");
-        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
-                if (!config->topics[s][0])
-                        return config_fail(ctx, 0, topic_keys[s],
-                                           "must not be empty");
-                /* Alerts or dead letters read back as input. */
-                if (!strcmp(config->topics[s], config->topic_alerts))
-                        return config_fail(ctx, 0, topic_keys[s],
-                                           "must differ from topics.alerts");
-                if (!strcmp(config->topics[s], config->topic_dlq))
-                        return config_fail(ctx, 0, topic_keys[s],
-                                           "must differ from topics.dlq");
-        }
-
+        if (config_check_topics(ctx))
+                return -1;
         if ((config->format[0] == EWS_FORMAT_CONFLUENT ||
              config->format[1] == EWS_FORMAT_CONFLUENT) &&
             !config->registry_url[0])
                 return config_fail(ctx, 0, "decode.registry.url",
                                    "the confluent format needs a registry");
+        if (config->alert_format == EWS_FORMAT_CONFLUENT &&
+            !config->registry_url[0])
+                return config_fail(ctx, 0, "alerts.format",
+                                   "confluent needs decode.registry.url");
         if (config->rules.exit_share < config->rules.drop_share)
                 return config_fail(ctx, 0, "rules.user.disengaged.exit.share",
                                    "must not be below drop.share");

@@ -40,6 +40,10 @@ struct ews_config {
         char topics[EWS_SOURCE_COUNT][256];
         char topic_alerts[256];
         char topic_dlq[256];
+        /* rules.<rule>.topic: where the rule's alerts go; "": topic_alerts */
+        char topic_rules[EWS_RULE_COUNT][256];
+        /* alerts.format: avro, or confluent (registered, framed) */
+        enum ews_decode_format alert_format;
         int batch_max;
         int64_t batch_wait_ms;
         struct ews_config_props consumer;
@@ -99,6 +103,13 @@ int ews_config_load(struct ews_config *config, const char *path, char *errstr,
  * property it is (librdkafka's scope), to both when both have it. */
 int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
                               char *errstr, size_t errstr_size);
+
+/* Where rule's alerts go: rules.<rule>.topic, else topics.alerts. */
+const char *ews_config_rule_topic(const struct ews_config *config,
+                                  enum ews_rule rule);
+
+/* The key of rules.<rule>.topic, e.g. "rules.sales.ready.topic". */
+const char *ews_config_rule_topic_key(enum ews_rule rule);
 
 /* Writes the effective configuration as YAML, secrets redacted. */
 void ews_config_print(const struct ews_config *config, FILE *fp);

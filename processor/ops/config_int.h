@@ -64,6 +64,9 @@ int config_path_key(struct config_ctx *ctx, const struct config_key *key,
 /* The environment over what the file set (config_env.c). */
 int config_env(struct config_ctx *ctx);
 
+/* The topics: none empty, none read back as input (config_keys.c). */
+int config_check_topics(struct config_ctx *ctx);
+
 /* Fails with "file:line: key: what"; line 0 when not from the file. */
 int config_fail(struct config_ctx *ctx, size_t line, const char *key,
                 const char *what);

@@ -4,6 +4,7 @@
 #include "ops/config_int.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #define CK(p, t, field, lo, hi)                                                \
@@ -34,6 +35,9 @@ static const char *const offset_reset_names[] = {
 static const char *const format_names[] = {[EWS_FORMAT_AVRO] = "avro",
                                            [EWS_FORMAT_CONFLUENT] = "confluent",
                                            [EWS_FORMAT_JSON] = "json"};
+/* Alerts are written, not read: no json. */
+static const char *const alert_format_names[] = {
+        [EWS_FORMAT_AVRO] = "avro", [EWS_FORMAT_CONFLUENT] = "confluent"};
 static const char *const time_mode_names[] = {[EWS_TIME_AUTO] = "auto",
                                               [EWS_TIME_EVENT] = "event",
                                               [EWS_TIME_WALL] = "wall"};
@@ -50,6 +54,8 @@ static const char *const log_format_names[] = {
 static const struct config_enum offset_reset_values =
         VALUES(offset_reset_names);
 static const struct config_enum format_values = VALUES(format_names);
+static const struct config_enum alert_format_values =
+        VALUES(alert_format_names);
 static const struct config_enum time_mode_values = VALUES(time_mode_names);
 static const struct config_enum log_level_values = VALUES(log_level_names);
 static const struct config_enum log_format_values = VALUES(log_format_names);
@@ -64,6 +70,7 @@ const struct config_key config_keys[] = {
         CK("topics.campaign", CONFIG_STR, topics[EWS_SOURCE_CAMPAIGN], 0, 0),
         CK("topics.alerts", CONFIG_STR, topic_alerts, 0, 0),
         CK("topics.dlq", CONFIG_STR, topic_dlq, 0, 0),
+        CK_ENUM("alerts.format", alert_format, alert_format_values),
         CK("redis.host", CONFIG_STR, redis_host, 0, 0),
         CK("redis.port", CONFIG_INT, redis_port, 1, 65535),
         CK("redis.timeout", CONFIG_MS, redis_timeout_ms, 1, 600000),
@@ -115,6 +122,14 @@ const struct config_key config_keys[] = {
         CK_ENUM("time.mode", time_mode, time_mode_values),
         CK("time.max.alert.age", CONFIG_MS, max_alert_age_ms, 0, 3650 * DAY_MS),
         CK("rules.dwell", CONFIG_MS, rules.dwell_ms, 0, 365 * DAY_MS),
+        CK("rules.user.disengaged.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_USER_DISENGAGED], 0, 0),
+        CK("rules.sales.ready.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_SALES_READY], 0, 0),
+        CK("rules.campaign.underperforming.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_CAMPAIGN_UNDERPERFORMING], 0, 0),
+        CK("rules.account.at.risk.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_ACCOUNT_AT_RISK], 0, 0),
         CK("rules.cooldown", CONFIG_MS, rules.cooldown_ms, 0, 365 * DAY_MS),
         CK("rules.user.disengaged.inactivity", CONFIG_MS, rules.inactivity_ms,
            1000, 365 * DAY_MS),
@@ -151,6 +166,81 @@ const struct config_key config_keys[] = {
 };
 
 const size_t config_key_cnt = sizeof(config_keys) / sizeof(config_keys[0]);
+
+const char *ews_config_rule_topic_key(enum ews_rule rule)
+{
+        static const char *const keys[EWS_RULE_COUNT] = {
+                [EWS_RULE_USER_DISENGAGED] = "rules.user.disengaged.topic",
+                [EWS_RULE_SALES_READY] = "rules.sales.ready.topic",
+                [EWS_RULE_CAMPAIGN_UNDERPERFORMING] =
+                        "rules.campaign.underperforming.topic",
+                [EWS_RULE_ACCOUNT_AT_RISK] = "rules.account.at.risk.topic"};
+
+        return (unsigned)rule < EWS_RULE_COUNT ? keys[rule] : "rules.?.topic";
+}
+
+const char *ews_config_rule_topic(const struct ews_config *config,
+                                  enum ews_rule rule)
+{
+        return (unsigned)rule < EWS_RULE_COUNT && config->topic_rules[rule][0]
+                       ? config->topic_rules[rule]
+                       : config->topic_alerts;
+}
+
+/* An output topic read back as input would feed alerts or dead letters to
+ * the decoder; alerts in the dead-letter topic would be redriven. */
+static int config_check_output(struct config_ctx *ctx, const char *key,
+                               const char *topic)
+{
+        static const char *const input_keys[EWS_SOURCE_COUNT] = {
+                [EWS_SOURCE_USAGE] = "topics.usage",
+                [EWS_SOURCE_CAMPAIGN] = "topics.campaign"};
+        char what[64];
+        int s;
+
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                if (!strcmp(topic, ctx->config->topics[s])) {
+                        snprintf(what, sizeof(what), "must differ from %s",
+                                 input_keys[s]);
+                        return config_fail(ctx, 0, key, what);
+                }
+        if (!strcmp(topic, ctx->config->topic_dlq))
+                return config_fail(ctx, 0, key, "must differ from topics.dlq");
+        return 0;
+}
+
+int config_check_topics(struct config_ctx *ctx)
+{
+        static const char *const topic_keys[EWS_SOURCE_COUNT] = {
+                [EWS_SOURCE_USAGE] = "topics.usage",
+                [EWS_SOURCE_CAMPAIGN] = "topics.campaign"};
+        struct ews_config *config = ctx->config;
+        int s, r;
+
+        if (!config->topic_alerts[0])
+                return config_fail(ctx, 0, "topics.alerts",
+                                   "must not be empty");
+        if (!config->topic_dlq[0])
+                return config_fail(ctx, 0, "topics.dlq", "must not be empty");
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                if (!config->topics[s][0])
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must not be empty");
+                /* Alerts or dead letters read back as input. */
+                if (!strcmp(config->topics[s], config->topic_alerts))
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must differ from topics.alerts");
+                if (!strcmp(config->topics[s], config->topic_dlq))
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must differ from topics.dlq");
+        }
+        for (r = 0; r < EWS_RULE_COUNT; r++)
+                if (config->topic_rules[r][0] &&
+                    config_check_output(ctx, ews_config_rule_topic_key(r),
+                                        config->topic_rules[r]))
+                        return -1;
+        return 0;
+}
 
 void config_weight(struct ews_config *config, const char *type, double points)
 {
@@ -196,6 +286,7 @@ void ews_config_defaults(struct ews_config *config)
                     "campaign-events");
         config_copy(config->topic_alerts, 256, "ews-alerts");
         config_copy(config->topic_dlq, 256, "ews-dlq");
+        config->alert_format = EWS_FORMAT_AVRO;
         config_copy(config->redis_host, sizeof(config->redis_host),
                     "127.0.0.1");
         config->redis_port = 6379;

@@ -283,6 +283,7 @@ int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
         bool dead = entry->kind == EWS_OUTBOX_DEAD;
         rd_kafka_headers_t *headers = NULL;
         rd_kafka_resp_err_t err;
+        char topic[256];
 
         if (!record) {
                 ews_err("out_kafka", "out of memory: %s stays in the outbox",
@@ -292,17 +293,52 @@ int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
         }
         record->ref = ref;
         memcpy(record->id, id, id_len + 1);
+        /* A record names its topic (an alert of a routed rule), or goes
+         * where its kind goes. */
+        if (entry->topic_len >= sizeof(topic)) {
+                free(record);
+                out_kafka_error(error, RD_KAFKA_RESP_ERR__INVALID_ARG);
+                error->permanent = true; /* never sendable: parked */
+                error->refusal = EWS_REFUSED_INVALID;
+                snprintf(error->text, sizeof(error->text),
+                         "the record's topic name is too long");
+                ews_err("out_kafka", "%s: %s", id, error->text);
+                return -1;
+        }
+        memcpy(topic, entry->topic, entry->topic_len);
+        topic[entry->topic_len] = '\0';
         if (dead) {
                 headers = out_kafka_headers(entry);
                 value_len = out_kafka_fit(out, entry, headers);
         }
-        err = out_kafka_produce(out, dead ? out->topic_dlq : out->topic_alerts,
+        err = out_kafka_produce(out,
+                                entry->topic_len ? topic
+                                : dead           ? out->topic_dlq
+                                                 : out->topic_alerts,
                                 entry->key, entry->key_len, entry->value,
                                 value_len, headers, record);
         if (!err)
                 return 0;
         out_kafka_error(error, err);
         return -1;
+}
+
+int ews_out_kafka_partition_count(struct ews_out_kafka *out, const char *topic,
+                                  int timeout_ms)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(out->rk, topic, NULL);
+        int cnt = -1;
+
+        if (rkt && !rd_kafka_metadata(out->rk, 0, rkt, &md, timeout_ms) &&
+            md->topic_cnt == 1 && !md->topics[0].err &&
+            md->topics[0].partition_cnt > 0)
+                cnt = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        return cnt;
 }
 
 void ews_out_kafka_set_delivered(struct ews_out_kafka *out,

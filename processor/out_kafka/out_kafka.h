@@ -64,13 +64,19 @@ void ews_out_kafka_set_delivered(struct ews_out_kafka *out,
 /* Flushes for up to timeout_ms, then frees. */
 void ews_out_kafka_destroy(struct ews_out_kafka *out, int timeout_ms);
 
-/* Produces the record id of outbox ref: an alert to the alert topic keyed
+/* Produces the record id of outbox ref: to the topic the record names, if
+ * any (an alert of a routed rule), else an alert to the alert topic keyed
  * as the record says, a dead letter to the dead-letter topic with its
  * source in headers (its value cut to fit, see above). The payload is
  * copied. 0, or -1 when librdkafka refused it, with *error. */
 int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
                        const char *id, const struct ews_outbox_entry *entry,
                        struct ews_out_kafka_error *error);
+
+/* The partition count of topic as the brokers tell the producer, or -1
+ * when they did not (no broker, no such topic) within timeout_ms. */
+int ews_out_kafka_partition_count(struct ews_out_kafka *out, const char *topic,
+                                  int timeout_ms);
 
 /* Serves delivery reports. */
 void ews_out_kafka_poll(struct ews_out_kafka *out);

@@ -245,8 +245,10 @@ bool ews_delivery_record_alert(struct ews_delivery *d,
         struct ews_outbox_entry entry;
         struct delivery_note *note;
         char buf[8192], errstr[256];
-        int len = ews_decode_alert_encode(d->decoder, alert, buf, sizeof(buf),
-                                          errstr, sizeof(errstr));
+        /* framed for its topic in the registry's wire format, if so set */
+        int len = ews_decode_alert_encode_for(
+                d->decoder, ews_config_rule_topic(d->config, alert->rule),
+                alert, buf, sizeof(buf), errstr, sizeof(errstr));
 
         if (len < 0) {
                 ews_err("pipeline", "%s: %s", alert->alert_id, errstr);
@@ -258,6 +260,9 @@ bool ews_delivery_record_alert(struct ews_delivery *d,
         entry.key_len = strlen(alert->subject_id);
         entry.value = buf;
         entry.value_len = (size_t)len;
+        /* a rule routed to a topic of its own: the record keeps it */
+        entry.topic = d->config->topic_rules[alert->rule];
+        entry.topic_len = strlen(entry.topic);
         if (!ews_delivery_record_add(d, alert->alert_id, &entry))
                 return false;
         note = &d->notes[d->record_cnt - 1];

@@ -35,7 +35,9 @@ def options(source):
 
 
 HELP = [("ews-inspect", "ews_inspect.c"), ("ews-alerts", "ews_alerts.c"),
-        ("ews-redrive", "ews_redrive.c")]
+        ("ews-redrive", "ews_redrive.c"),
+        ("ews-calibrate", "ews_calibrate.c"),
+        ("ews-alertmanager", "ews_alertmanager.c")]
 
 
 @pytest.mark.parametrize("name,source", HELP)
@@ -84,6 +86,14 @@ def test_inspect_help_lists_every_command():
     (["ews-redrive", "-b", "localhost:1", "-X", "nonsense"],
      "ews-redrive: -X wants key=value, not 'nonsense'"),
     (["ews-redrive"], "ews-redrive: -b ADDR is required"),
+    (["ews-alertmanager"], "ews-alertmanager: -b ADDR is required"),
+    (["ews-alertmanager", "-b", "localhost:1", "foo"],
+     "ews-alertmanager: unexpected argument 'foo'"),
+    (["ews-alertmanager", "-b", "localhost:1", "--resend-interval", "1y"],
+     "ews-alertmanager: --resend-interval wants a duration such as 60s, "
+     "not '1y'"),
+    (["ews-alertmanager", "-b", "localhost:1", "--url"],
+     "ews-alertmanager: missing value for option '--url'"),
     (["ews-inspect", "user", "u-1", "foo"],
      "ews-inspect: unexpected argument 'foo'"),
     (["ews-inspect", "export", "foo"],

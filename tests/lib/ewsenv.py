@@ -306,3 +306,74 @@ def produce(broker, topic, messages):
         producer.produce(topic, key=key, value=value,
                          **({"partition": partition[0]} if partition else {}))
     assert producer.flush(30) == 0
+
+
+class Alertmanager:
+    """prometheus-alertmanager on a free loopback port (or the one given),
+    clustering off, its storage in its own temporary directory. Its one
+    receiver sends nowhere: tests read what it holds through its API."""
+
+    CONFIG = ("route:\n  receiver: nowhere\n"
+              "receivers:\n  - name: nowhere\n")
+
+    def __init__(self, port=None, start=True):
+        self.dir = tempfile.TemporaryDirectory(prefix="ews-alertmanager-")
+        self.config = os.path.join(self.dir.name, "alertmanager.yml")
+        with open(self.config, "w") as f:
+            f.write(self.CONFIG)
+        self.proc = None
+        self.fixed = port is not None
+        self.port = port if self.fixed else free_port()
+        if start:
+            self.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        """Starts (again) on its port; a new free one if it was taken and
+        none was given. Its alerts live in memory: a restart loses them."""
+        for _ in range(1 if self.fixed else 5):
+            args = ["prometheus-alertmanager",
+                    f"--config.file={self.config}",
+                    f"--storage.path={os.path.join(self.dir.name, 'data')}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--cluster.listen-address="]
+            self.log = open(os.path.join(self.dir.name, "log"), "a")
+            self.proc = subprocess.Popen(args, stdout=self.log,
+                                         stderr=subprocess.STDOUT)
+            try:
+                wait_for(self.ready, 15, "prometheus-alertmanager")
+                return
+            except TimeoutError:
+                self.stop()
+                self.port = self.port if self.fixed else free_port()
+        raise RuntimeError("prometheus-alertmanager did not start")
+
+    def ready(self):
+        import urllib.request
+        if self.proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def alerts(self):
+        """GET /api/v2/alerts: the alerts it holds and that have not ended
+        (an alert whose endsAt has passed is left out)."""
+        import urllib.request
+        with urllib.request.urlopen(self.url + "/api/v2/alerts",
+                                    timeout=10) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        stop(self.proc)
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def close(self):
+        self.stop()
+        self.dir.cleanup()

@@ -95,6 +95,34 @@ static void test_environment_overrides_file(void **state)
         unlink(path);
 }
 
+/* rules.<rule>.topic routes a rule's alerts; unset, they go to
+ * topics.alerts. From the file and from the environment. */
+static void test_rule_topics(void **state)
+{
+        char errstr[512];
+        const char *path = config_write("rules:\n  sales.ready:\n"
+                                        "    topic: sales-alerts\n");
+
+        (void)state;
+        setenv("EWS_RULES_CAMPAIGN_UNDERPERFORMING_TOPIC", "marketing", 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         0);
+        assert_string_equal(
+                ews_config_rule_topic(&config, EWS_RULE_SALES_READY),
+                "sales-alerts");
+        assert_string_equal(ews_config_rule_topic(
+                                    &config, EWS_RULE_CAMPAIGN_UNDERPERFORMING),
+                            "marketing");
+        assert_string_equal(
+                ews_config_rule_topic(&config, EWS_RULE_USER_DISENGAGED),
+                "ews-alerts");
+        assert_string_equal(ews_config_rule_topic_key(EWS_RULE_ACCOUNT_AT_RISK),
+                            "rules.account.at.risk.topic");
+        unsetenv("EWS_RULES_CAMPAIGN_UNDERPERFORMING_TOPIC");
+        unlink(path);
+}
+
 /* Each bad file fails with file, line and key named. */
 static void test_bad_files(void **state)
 {
@@ -129,6 +157,18 @@ static void test_bad_files(void **state)
                  "topics.campaign: must differ from topics.alerts"},
                 {"topics:\n  usage: x\n  dlq: x\n",
                  "topics.usage: must differ from topics.dlq"},
+                /* a rule's alerts read back as input, or as dead letters */
+                {"rules:\n  sales.ready:\n    topic: product-usage\n",
+                 "rules.sales.ready.topic: must differ from topics.usage"},
+                {"rules:\n  account.at.risk:\n    topic: campaign-events\n",
+                 "rules.account.at.risk.topic: must differ from "
+                 "topics.campaign"},
+                {"rules:\n  user.disengaged:\n    topic: ews-dlq\n",
+                 "rules.user.disengaged.topic: must differ from topics.dlq"},
+                {"alerts:\n  format: confluent\n",
+                 "alerts.format: confluent needs decode.registry.url"},
+                {"alerts:\n  format: json\n",
+                 "alerts.format: expected avro or confluent"},
         };
         char errstr[512], want[600];
         const char *path;
@@ -275,6 +315,7 @@ int main(void)
                 cmocka_unit_test(test_good_file),
                 cmocka_unit_test(test_environment_overrides_file),
                 cmocka_unit_test(test_bad_files),
+                cmocka_unit_test(test_rule_topics),
                 cmocka_unit_test(test_kafka_prop_passthrough),
                 cmocka_unit_test(test_environment_names_keys),
                 cmocka_unit_test(test_kafka_prop_scope),
