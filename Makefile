@@ -125,6 +125,14 @@ $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
 	  -o $@ $(LDFLAGS) $(PKG_LIBS)
 
+# ews-inspect: a subject's state, export and erase; the outboxes.
+$(BUILD)/ews-inspect: processor/tools/ews_inspect.c \
+                      processor/tools/ews_inspect_outbox.c \
+                      processor/tools/ews_inspect.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
 # ews-calibrate: the CLI, reading, the event store, features, the fit
 # (liblinear), its evaluation and the report.
 CAL_SRC  := $(wildcard processor/tools/ews_calibrate*.c)

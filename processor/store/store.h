@@ -17,6 +17,11 @@
  *   <prefix>c:<campaign id>        hash    attributes and counters
  *   <prefix>o:<topic>:<partition>  hash    outbox: record id -> record
  *   <prefix>o:leader               hash    the leader's outbox
+ *   <prefix>op:<topic>:<partition>,
+ *   <prefix>op:leader              hash    parked: record id -> record
+ *                                          Kafka refused for good
+ *   <prefix>opi:...                hash    parked: record id -> "<parked ms>
+ *                                          <error code> <error text>"
  *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day> not yet
  *                                          decided; s:* the leader's state
  *   <prefix>ab:<account id>        hash    d<day>: users active at the
@@ -367,6 +372,65 @@ enum ews_store_result ews_store_outbox_len(struct ews_store *store,
                                            const struct ews_outbox_key *keys,
                                            size_t cnt, int64_t *total,
                                            char *errstr, size_t errstr_size);
+
+/* Parked records: those Kafka refused for good, moved out of their outbox
+ * (atomically: a record is in exactly one of the two) so that they are
+ * not sent again, until retried (moved back) or dropped by hand. */
+
+/* Moves record id of outbox ref to its parked records, with when (wall
+ * clock) and why: librdkafka's error code name and text. EWS_STORE_OK,
+ * EWS_STORE_NOT_FOUND when the outbox no longer held it (delivered or
+ * parked meanwhile), EWS_STORE_ERROR. */
+enum ews_store_result ews_store_outbox_park(struct ews_store *store,
+                                            struct ews_outbox_ref ref,
+                                            const char *id, int64_t now_ms,
+                                            const char *code, const char *error,
+                                            char *errstr, size_t errstr_size);
+
+/* *total to the parked records of the outboxes of keys (ids NULL): one
+ * pipelined round trip. */
+enum ews_store_result ews_store_parked_len(struct ews_store *store,
+                                           const struct ews_outbox_key *keys,
+                                           size_t cnt, int64_t *total,
+                                           char *errstr, size_t errstr_size);
+
+/* The outboxes there may be: the leader's, then each partition of both
+ * topics up to the count in m:<topic>. refs holds at least
+ * EWS_OUTBOX_REFS_MAX; *cnt to how many were written. */
+#define EWS_OUTBOX_REFS_MAX (EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX + 1)
+enum ews_store_result ews_store_outbox_refs(struct ews_store *store,
+                                            struct ews_outbox_ref *refs,
+                                            size_t *cnt, char *errstr,
+                                            size_t errstr_size);
+
+/* One record as ews_store_outbox_list() gives it; the pointers are valid
+ * during the call only. */
+struct ews_outbox_listed {
+        struct ews_outbox_ref ref;
+        const char *id;
+        const unsigned char *data; /* the packed record (outbox.h) */
+        size_t len;
+        bool parked;
+        int64_t parked_ms; /* parked: when, wall clock (0: unknown) */
+        const char *code;  /* parked: librdkafka's error code name */
+        const char *error; /* parked: its text */
+};
+
+/* Calls cb with each pending (parked false) or parked record of outbox
+ * ref, walking it with HSCAN; cb may not call the store. */
+enum ews_store_result ews_store_outbox_list(
+        struct ews_store *store, struct ews_outbox_ref ref, bool parked,
+        void (*cb)(void *opaque, const struct ews_outbox_listed *record),
+        void *opaque, char *errstr, size_t errstr_size);
+
+/* Releases parked record id of outbox ref: retry moves it back to the
+ * outbox (its owner sends it at the next look), else it is dropped.
+ * EWS_STORE_OK, EWS_STORE_NOT_FOUND when not parked, EWS_STORE_ERROR. */
+enum ews_store_result ews_store_parked_release(struct ews_store *store,
+                                               struct ews_outbox_ref ref,
+                                               const char *id, bool retry,
+                                               char *errstr,
+                                               size_t errstr_size);
 
 /* The leader's lease: takes it when free, renews it when owner holds it.
  * EWS_STORE_OK with *token the fencing token, EWS_STORE_HELD when another

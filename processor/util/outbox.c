@@ -5,6 +5,17 @@
 #define OUTBOX_VERSION       1
 #define OUTBOX_VERSION_TOPIC 2 /* version 1 and the topic */
 
+const char *ews_outbox_refusal_name(enum ews_outbox_refusal refusal)
+{
+        static const char *const names[EWS_REFUSAL_COUNT] = {
+                [EWS_REFUSED_TOO_LARGE] = "too_large",
+                [EWS_REFUSED_INVALID] = "invalid_record",
+                [EWS_REFUSED_NOT_AUTHORIZED] = "not_authorized",
+        };
+
+        return refusal < EWS_REFUSAL_COUNT ? names[refusal] : "unknown";
+}
+
 size_t ews_outbox_size(const struct ews_outbox_entry *e)
 {
         return 2 + 5 * 4 + 3 * 8 + e->key_len + e->value_len + e->reason_len +

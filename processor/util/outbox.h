@@ -61,6 +61,19 @@ struct ews_outbox_entry {
         size_t topic_len;
 };
 
+/* Why Kafka refused a record for good: sending it again as it is fails
+ * again, so it is parked (out of its outbox, kept until retried or
+ * dropped by hand) rather than sent again. */
+enum ews_outbox_refusal {
+        EWS_REFUSED_TOO_LARGE, /* larger than the topic or producer takes */
+        EWS_REFUSED_INVALID,   /* a record the broker finds invalid */
+        EWS_REFUSED_NOT_AUTHORIZED, /* topic or cluster authorization */
+        EWS_REFUSAL_COUNT
+};
+
+/* The refusal's metric label: too_large, invalid_record, not_authorized. */
+const char *ews_outbox_refusal_name(enum ews_outbox_refusal refusal);
+
 /* Bytes ews_outbox_pack() writes for entry. */
 size_t ews_outbox_size(const struct ews_outbox_entry *entry);
 

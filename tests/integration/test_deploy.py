@@ -40,6 +40,8 @@ METRICS = {
     "ews_outbox_resent_total": "counter",
     "ews_outbox_delivered_total": "counter",
     "ews_outbox_failures_total": "counter",
+    "ews_outbox_parked_total": "counter",
+    "ews_outbox_parked_records": "gauge",
     "ews_producer_queue_messages": "gauge",
     "ews_idle_watermark_advances_total": "counter",
     "ews_leader": "gauge",

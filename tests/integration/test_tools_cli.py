@@ -64,8 +64,8 @@ def test_inspect_help_lists_every_command():
                           capture_output=True, text=True).stdout
     commands = {line.split()[0] for line in text.splitlines()
                 if line.startswith("  ") and not line.split()[0][0] == "-"}
-    assert {"user", "account", "campaign", "erase", "export"} <= commands, \
-        text
+    assert {"user", "account", "campaign", "erase", "export",
+            "outbox"} <= commands, text
     assert "EWS_REDIS_HOST" in text and "redis.host" in text
 
 
@@ -104,6 +104,14 @@ def test_inspect_help_lists_every_command():
      "ews-inspect: unknown option '--nope'"),
     (["ews-inspect", "export", "--kind", "nobody"],
      "ews-inspect: --kind wants user, account or campaign, not 'nobody'"),
+    (["ews-inspect", "outbox", "retry"],
+     "ews-inspect: an id or --all after 'retry'"),
+    (["ews-inspect", "outbox", "drop", "x", "--all"],
+     "ews-inspect: --all or an id, not both: 'x'"),
+    (["ews-inspect", "outbox", "resend", "x"],
+     "ews-inspect: outbox takes retry or drop, not 'resend'"),
+    (["ews-inspect", "user", "u-1", "--all"],
+     "ews-inspect: --all is for outbox, not 'user'"),
 ])
 def test_argument_errors_say_what_was_wrong(cmd, message):
     proc = subprocess.run([tool(cmd[0]), *cmd[1:]], capture_output=True,

@@ -311,10 +311,11 @@ class RedisFailover:
 class Broker:
     """ews-devbroker, the Kafka-protocol mock cluster in its own process."""
 
-    def __init__(self, topics=(), port=None):
+    def __init__(self, topics=(), port=None, extra=()):
         self.dir = tempfile.TemporaryDirectory(prefix="ews-broker-")
         addr_file = os.path.join(self.dir.name, "bootstrap")
-        args = [os.path.join(BUILD, "ews-devbroker"), "--addr-file", addr_file]
+        args = [os.path.join(BUILD, "ews-devbroker"), "--addr-file", addr_file,
+                *extra]
         if port is not None:
             args += ["--port", str(port)]
         for name, partitions in topics:
