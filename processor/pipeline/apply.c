@@ -12,17 +12,6 @@
 
 #define APPLY_ALERTS_PER_CALL 4
 
-int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
-                      int32_t partition)
-{
-        bool added;
-        int i = batch_table_add(&p->users, user_id, &added);
-
-        if (i >= 0 && added)
-                pipeline_user(p, (size_t)i)->partition = partition;
-        return i;
-}
-
 int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
                            int64_t event_ms)
 {
@@ -30,44 +19,6 @@ int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
                     p->config->allowed_lateness_ms;
 
         return w > watermark_ms ? w : watermark_ms;
-}
-
-static void pipeline_timer_due(void *opaque, int32_t partition,
-                               const char *user_id)
-{
-        struct ews_pipeline *p = opaque;
-
-        if (pipeline_user_add(p, user_id, partition) < 0)
-                ews_err("pipeline", "out of memory");
-}
-
-bool pipeline_load_users(struct ews_pipeline *p, size_t due)
-{
-        enum ews_store_result result;
-        char errstr[512];
-        size_t i;
-
-        result = ews_store_timers_due(p->store, p->due_partitions, p->due_upto,
-                                      due, pipeline_timer_due, p, errstr,
-                                      sizeof(errstr));
-        if (result == EWS_STORE_OK && p->users.cnt) {
-                if (!ews_grow((void **)&p->load, &p->load_cap, p->users.cnt,
-                              sizeof(*p->load)))
-                        return false;
-                for (i = 0; i < p->users.cnt; i++)
-                        memcpy(p->load[i].user_id,
-                               pipeline_user(p, i)->user.user_id, EWS_ID_MAX);
-                result = ews_store_users_load(p->store, p->load, p->users.cnt,
-                                              errstr, sizeof(errstr));
-                for (i = 0; result == EWS_STORE_OK && i < p->users.cnt; i++)
-                        pipeline_user(p, i)->user = p->load[i];
-        }
-        if (result != EWS_STORE_OK) {
-                p->stats.store_errors++;
-                ews_warn("pipeline", "load: %s", errstr);
-                return false;
-        }
-        return true;
 }
 
 /* Room for the alerts one rules call may write. */
@@ -502,6 +453,32 @@ static void apply_commit_done(struct ews_pipeline *p,
                                part->batch_first);
 }
 
+/* redis.wait.replicas: the round's applied commits must reach the
+ * replicas before their alerts go out and their offsets are stored. When
+ * fewer acknowledge in time a failover could still take them back: their
+ * outcome is unknown, and each goes back to its fence as after a
+ * timed-out reply (the claim there waits for the replicas too). */
+static void apply_wait_replicas(struct ews_pipeline *p)
+{
+        char errstr[256];
+        bool applied = false;
+        size_t i;
+
+        for (i = 0; i < p->pending_cnt; i++)
+                applied |= p->pending[i].result == EWS_STORE_OK;
+        if (!applied ||
+            ews_store_wait(p->store, errstr, sizeof(errstr)) == EWS_STORE_OK)
+                return;
+        for (i = 0; i < p->pending_cnt; i++) {
+                struct pipeline_pending *c = &p->pending[i];
+
+                if (c->result != EWS_STORE_OK)
+                        continue;
+                c->result = EWS_STORE_ERROR;
+                snprintf(c->errstr, sizeof(c->errstr), "%s", errstr);
+        }
+}
+
 void pipeline_round_finish(struct ews_pipeline *p)
 {
         struct timespec end;
@@ -523,6 +500,7 @@ void pipeline_round_finish(struct ews_pipeline *p)
                         (double)(end.tv_sec - c->start.tv_sec) +
                                 (double)(end.tv_nsec - c->start.tv_nsec) / 1e9);
         }
+        apply_wait_replicas(p);
         for (i = 0; i < p->pending_cnt; i++)
                 apply_commit_done(p, &p->pending[i]);
         p->pending_cnt = 0;
