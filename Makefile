@@ -203,7 +203,7 @@ unit: $(UNIT_BIN) $(if $(T),,$(FUZZ_REPLAY))
 	done
 	$(if $(T),@true,@for t in $(FUZZ_TARGETS); do \
 	  LSAN_OPTIONS=$(FUZZ_LSAN) $(BUILD)/tests/replay_$$t \
-	    tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t || exit 1; \
+	    tests/fuzz/corpus/$$t tests/fuzz/found/$$t tests/fuzz/regressions/$$t || exit 1; \
 	done)
 
 # A fuzz target linked with tests/fuzz/replay.c instead of libFuzzer.
@@ -267,7 +267,7 @@ valgrind: deps all $(UNIT_BIN) $(FUZZ_REPLAY) $(STORE_BIN)
 	@for t in $(UNIT_BIN); do $(VALGRIND) $$t >/dev/null || exit 1; \
 	  echo "valgrind: $$t clean"; done
 	@for t in $(FUZZ_TARGETS); do $(VALGRIND) $(BUILD)/tests/replay_$$t \
-	  tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t >/dev/null \
+	  tests/fuzz/corpus/$$t tests/fuzz/found/$$t tests/fuzz/regressions/$$t >/dev/null \
 	  || exit 1; echo "valgrind: replay_$$t clean"; done
 	EWS_WRAP="$(VALGRIND)" EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest \
 	  -q tests/integration/test_ops.py -k sigterm

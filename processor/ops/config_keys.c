@@ -386,7 +386,7 @@ void ews_config_defaults(struct ews_config *config)
         config->rules.sales_ready_exit = 70;
         config->rules.maturity_ms = (int64_t)(3 * DAY_MS);
         config->rules.min_sample = 20;
-        config->rules.decision = EWS_DECISION_WILSON;
+        config->rules.decision = EWS_DECISION_ANYTIME;
         config->rules.confidence_z = 1.645;
         config->rules.alpha = 0.05;
         config->rules.default_target = 0.3;

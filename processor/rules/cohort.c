@@ -60,13 +60,15 @@ static void campaign_alert(const struct ews_rules_conf *conf,
         rules_reason(
                 alert,
                 "campaign %s%s%s%s: %lld of %lld mature trials activated "
-                "(%.1f%%, at most %.1f%% at %.0f%% confidence) %s a target "
+                "(%.1f%%, at most %.1f%% at %.0f%% confidence%s) %s a target "
                 "of %.0f%%%s%s%s",
                 info->campaign_id, info->name && info->name[0] ? " (" : "",
                 info->name ? info->name : "",
                 info->name && info->name[0] ? ")" : "", (long long)state->k,
                 (long long)state->n, rate * 100, upper * 100,
                 100 * ews_rules_campaign_confidence(conf),
+                conf->decision == EWS_DECISION_ANYTIME ? " on every day"
+                                                       : "",
                 status == EWS_ALERT_FIRING ? "against" : "back above",
                 target * 100, cost,
                 conf->activation[0] ? "; activated means " : "",

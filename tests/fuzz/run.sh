@@ -30,7 +30,8 @@ dict=()
 echo "fuzz $target: ${seconds}s"
 "$bin" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" \
-        "$work" "tests/fuzz/corpus/$target" "tests/fuzz/regressions/$target" \
+        "$work" "tests/fuzz/corpus/$target" "tests/fuzz/found/$target" \
+        "tests/fuzz/regressions/$target" \
         >"$log" 2>&1
 rc=$?
 
