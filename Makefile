@@ -34,7 +34,8 @@ LIB_OBJ  := $(patsubst processor/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 HEADERS  := $(foreach m,$(MODULES),$(wildcard processor/$(m)/*.h))
 LIB      := $(BUILD)/libews.a
 TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
-            $(BUILD)/ews-inspect $(BUILD)/ews-redrive $(BUILD)/ews-calibrate
+            $(BUILD)/ews-inspect $(BUILD)/ews-redrive $(BUILD)/ews-calibrate \
+            $(BUILD)/ews-whatif
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
@@ -120,6 +121,16 @@ $(BUILD)/ews-%: processor/tools/ews_%.c $(LIB) | $(BUILD)
 $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
                   processor/tools/ews_gen_rng.c processor/tools/ews_gen_truth.c \
                   processor/tools/ews_gen.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
+# ews-whatif: the CLI, the replays (ews-processor children), the
+# comparison and the report.
+WHATIF_SRC := $(wildcard processor/tools/ews_whatif*.c)
+
+$(BUILD)/ews-whatif: $(WHATIF_SRC) processor/tools/ews_whatif.h $(LIB) \
+                     | $(BUILD)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
 	  -o $@ $(LDFLAGS) $(PKG_LIBS)

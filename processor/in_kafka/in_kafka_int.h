@@ -19,6 +19,8 @@ struct ews_in_kafka {
         int eof_cnt;
         /* per source and partition: 1 assigned, 2 assigned and at end */
         unsigned char state[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        /* where a partition ends (conf->end_offsets), -1: the broker's */
+        int64_t end[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
         /* from librdkafka's statistics: messages behind, -1 unknown */
         int64_t lag[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
         bool joined;       /* a rebalance has reached us */

@@ -280,6 +280,14 @@ enum ews_store_result ews_store_subjects_scan(
                                     const char *id),
         void *opaque, char *errstr, size_t errstr_size);
 
+/* Deletes every key under the store's prefix (SCAN ... MATCH, UNLINK), in
+ * passes until one finds none; *deleted counts them. For a scratch prefix
+ * (ews-whatif's replays), never a live one. Refused (EWS_STORE_ERROR) for
+ * an empty prefix. EWS_STORE_OK or EWS_STORE_ERROR. */
+enum ews_store_result ews_store_drop_all(struct ews_store *store,
+                                         int64_t *deleted, char *errstr,
+                                         size_t errstr_size);
+
 /* Erasure of a user's personal data (privacy requests): its state, its
  * inactivity timer, its membership of its account. Counters and account
  * scores keep what they summed, without the user's identity.

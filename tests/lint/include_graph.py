@@ -55,8 +55,9 @@ LIBRARIES = {
     # The schema registry client (decode/registry.c).
     "curl": (("curl/",), {"decode"}),
     # JSON, where it is used today: decode (JSON input, registry answers),
-    # in_kafka (librdkafka's statistics) and ops (state_json). Not the tools.
-    "jansson": (("jansson.h",), {"decode", "in_kafka", "ops"}),
+    # in_kafka (librdkafka's statistics), out_kafka (the replay file of
+    # --alerts-file) and ops (state_json). Not the tools.
+    "jansson": (("jansson.h",), {"decode", "in_kafka", "out_kafka", "ops"}),
     # Logistic regression (liblinear): ews-calibrate fits its models.
     "liblinear": (("linear.h",), {"tools"}),
     # The unit test framework: tests/ only, never under processor/.
