@@ -176,7 +176,9 @@ int ews_setup_end_offsets(const struct ews_config *c, const char *list,
 
         memset(end, 0xff,
                sizeof(int64_t) * EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX);
-        for (; *item; item = comma + 1) {
+        if (!*list)
+                return 0;
+        for (;; item = comma + 1) {
                 comma = strchr(item, ',');
                 if (!comma)
                         comma = item + strlen(item);
