@@ -175,31 +175,42 @@ static void wi_text_rules(const struct wi_report *r, FILE *fp)
                 d->only[0], d->only[1]);
 }
 
-/* Up to list of the pairs [i, end) under side s alone: subject, status
- * and event time (the ids are in --json). */
-static void wi_text_only(const struct wi_report *r, size_t i, size_t end, int s,
-                         size_t cnt, FILE *fp)
+/* Whether subject has an alert in [i, end) of the pairs under side s. */
+static bool wi_subject_under(const struct wi_diff *d, size_t i, size_t end,
+                             int s, const char *subject)
 {
-        size_t shown = 0;
-        char when[32];
+        for (; i < end; i++)
+                if (d->pairs[i].side[s] &&
+                    !strcmp(d->pairs[i].side[s]->subject, subject))
+                        return true;
+        return false;
+}
 
-        if (!cnt)
-                return;
-        for (; i < end; i++) {
-                const struct wi_pair *p = &r->diff->pairs[i];
-                const struct wi_alert *a = p->side[s];
+/* The subjects of the pairs [i, end) (one rule and campaign) that have
+ * alerts under side s and none under the other, up to list of them; an
+ * episode that only moved is in the first FIRING section instead. */
+static void wi_text_only(const struct wi_report *r, size_t i, size_t end, int s,
+                         FILE *fp)
+{
+        const struct wi_diff *d = r->diff;
+        size_t k, shown = 0, cnt = 0;
 
-                if (!a || p->side[1 - s])
-                        continue;
-                if (r->list && shown == (size_t)r->list) {
-                        fprintf(fp, "      ... (%zu more)\n", cnt - shown);
-                        break;
-                }
-                wi_time_iso(a->t_ms, when, sizeof(when));
-                fprintf(fp, "    only %c: %s %s %s\n", 'A' + s, a->subject,
-                        ews_alert_status_name(a->status), when);
-                shown++;
+        for (k = i; k < end; k++) {
+                const struct wi_alert *a = d->pairs[k].side[s];
+
+                if (!a || d->pairs[k].side[1 - s] ||
+                    wi_subject_under(d, i, end, 1 - s, a->subject) ||
+                    wi_subject_under(d, i, k, s, a->subject))
+                        continue; /* under both, or counted already */
+                if (!cnt++)
+                        fprintf(fp, "    subjects under %c alone:", 'A' + s);
+                if (!r->list || shown < (size_t)r->list)
+                        fprintf(fp, "%s %s", shown++ ? "," : "", a->subject);
         }
+        if (cnt > shown)
+                fprintf(fp, " ... (%zu more)", cnt - shown);
+        if (cnt)
+                fputc('\n', fp);
 }
 
 static void wi_text_campaigns(const struct wi_report *r, FILE *fp)
@@ -222,17 +233,17 @@ static void wi_text_campaigns(const struct wi_report *r, FILE *fp)
                         fprintf(fp,
                                 "\nby rule and campaign, where they differ "
                                 "%5s %7s %7s %7s\n"
-                                "  (an episode that starts at another time "
-                                "is another alert: once only\n"
-                                "  under A, once only under B; first FIRING "
-                                "per subject follows)\n",
+                                "  (alerts by id: an episode that starts at "
+                                "another time counts once\n"
+                                "  under only A and once under only B; see "
+                                "first FIRING per subject)\n",
                                 "A", "B", "only A", "only B");
                 snprintf(name, sizeof(name), "%s %s", ews_rule_name(a->rule),
                          wi_or_dash(a->campaign));
                 fprintf(fp, "  %-33s %7zu %7zu %7zu %7zu\n", name, c.n[0],
                         c.n[1], c.only[0], c.only[1]);
                 for (s = 0; s < WI_SIDES; s++)
-                        wi_text_only(r, i, j, s, c.only[s], fp);
+                        wi_text_only(r, i, j, s, fp);
         }
 }
 
@@ -243,6 +254,27 @@ static int wi_cmp_i64(const void *x, const void *y)
         return a < b ? -1 : a > b;
 }
 
+/* One subject's first FIRING under each side, and the shift. */
+static void wi_text_first(const struct wi_first *f, FILE *fp)
+{
+        char a[32] = "-", b[32] = "-", by[32] = "";
+
+        if (f->at[0])
+                wi_time_iso(f->at[0], a, sizeof(a));
+        if (f->at[1])
+                wi_time_iso(f->at[1], b, sizeof(b));
+        if (f->at[0] && f->at[1])
+                wi_duration(f->at[1] - f->at[0], by, sizeof(by));
+        if (!by[0]) {
+                fprintf(fp, "    %s (%s)  A %-20s  B %s\n", f->subject,
+                        wi_or_dash(f->campaign), a, b);
+                return;
+        }
+        fprintf(fp, "    %s (%s)  A %-20s  B %-20s  %s %s\n", f->subject,
+                wi_or_dash(f->campaign), a, b, by,
+                f->at[1] < f->at[0] ? "earlier" : "later");
+}
+
 /* One rule's subjects whose first FIRING differs, [i, end) of firsts. */
 static void wi_text_firsts_rule(const struct wi_report *r, size_t i, size_t end,
                                 FILE *fp)
@@ -250,7 +282,8 @@ static void wi_text_firsts_rule(const struct wi_report *r, size_t i, size_t end,
         const struct wi_first *f = r->diff->firsts;
         size_t only[WI_SIDES] = {0, 0}, earlier = 0, later = 0, k, shown = 0;
         int64_t *shifts = calloc(end - i + 1, sizeof(*shifts));
-        char a[32], b[32], by[32], most[32];
+        char by[32], most[32];
+        int pass;
 
         for (k = i; k < end; k++) {
                 if (!f[k].at[0] || !f[k].at[1])
@@ -277,26 +310,18 @@ static void wi_text_firsts_rule(const struct wi_report *r, size_t i, size_t end,
         }
         fputc('\n', fp);
         free(shifts);
-        for (k = i; k < end; k++) {
-                if (r->list && shown++ == (size_t)r->list) {
-                        fprintf(fp, "    ... (%zu more)\n", end - k);
-                        break;
+        /* those flagged under one side alone first, then those moved */
+        for (pass = 0; pass < 2; pass++)
+                for (k = i; k < end; k++) {
+                        if ((!f[k].at[0] || !f[k].at[1]) != !pass)
+                                continue;
+                        if (r->list && shown++ == (size_t)r->list) {
+                                fprintf(fp, "    ... (%zu more)\n",
+                                        end - i - (size_t)r->list);
+                                return;
+                        }
+                        wi_text_first(&f[k], fp);
                 }
-                snprintf(a, sizeof(a), "-");
-                snprintf(b, sizeof(b), "-");
-                if (f[k].at[0])
-                        wi_time_iso(f[k].at[0], a, sizeof(a));
-                if (f[k].at[1])
-                        wi_time_iso(f[k].at[1], b, sizeof(b));
-                by[0] = '\0';
-                if (f[k].at[0] && f[k].at[1])
-                        wi_duration(f[k].at[1] - f[k].at[0], by, sizeof(by));
-                fprintf(fp, "    %s (%s)  A %-20s  B %-20s  %s%s\n",
-                        f[k].subject, wi_or_dash(f[k].campaign), a, b, by,
-                        !by[0]                    ? ""
-                        : f[k].at[1] < f[k].at[0] ? " earlier"
-                                                  : " later");
-        }
 }
 
 /* Subjects whose first FIRING differs, per rule (campaigns apart). */
