@@ -19,10 +19,10 @@ PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 libhiredis-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
                 libmicrohttpd-dev libcmocka-dev liblinear-dev \
-                redis-server \
+                redis-server redis-sentinel \
                 redis-tools kcat clang-format python3 python3-pytest \
                 python3-avro python3-confluent-kafka python3-redis \
-                prometheus docker-compose
+                prometheus prometheus-alertmanager docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # One folder per stage, in the order of the data flow, then the driver and
@@ -35,12 +35,12 @@ HEADERS  := $(foreach m,$(MODULES),$(wildcard processor/$(m)/*.h))
 LIB      := $(BUILD)/libews.a
 TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
             $(BUILD)/ews-inspect $(BUILD)/ews-redrive $(BUILD)/ews-calibrate \
-            $(BUILD)/ews-whatif
+            $(BUILD)/ews-whatif $(BUILD)/ews-alertmanager
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
             $(wildcard processor/tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] \
-                       tests/integration/c/*.[ch])
+                       tests/integration/c/*.[ch] tests/signal/*.[ch])
 
 # libFuzzer targets (tests/fuzz/README.md). `make test` replays their seed
 # corpus and regressions with gcc; `make fuzz` fuzzes each for FUZZ_SECONDS.
@@ -52,7 +52,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_LSAN    := print_suppressions=0:suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 .PHONY: all deps test unit integration asan valgrind demo format \
-        format-check clean \
+        format-check clean signal \
         fuzz fuzz-build install lint
 
 all: $(BUILD)/ews-processor $(TOOLS)
@@ -125,6 +125,14 @@ $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
 	  -o $@ $(LDFLAGS) $(PKG_LIBS)
 
+# ews-inspect: a subject's state, export and erase; the outboxes.
+$(BUILD)/ews-inspect: processor/tools/ews_inspect.c \
+                      processor/tools/ews_inspect_outbox.c \
+                      processor/tools/ews_inspect.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
 # ews-whatif: the CLI, the replays (ews-processor children), the
 # comparison and the report.
 WHATIF_SRC := $(wildcard processor/tools/ews_whatif*.c)
@@ -156,10 +164,40 @@ $(BUILD)/tests/test_calibrate: tests/unit/test_calibrate.c $(CAL_PURE) \
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
 	  $(LDFLAGS) $(PKG_LIBS) -lcmocka
 
+# ews-alertmanager: the CLI and its loop, reading the alert topic, posting
+# to Alertmanager.
+$(BUILD)/ews-alertmanager: processor/tools/ews_alertmanager.c \
+                           processor/tools/ews_alertmanager_kafka.c \
+                           processor/tools/ews_alertmanager_post.c \
+                           processor/tools/ews_alertmanager.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
+
+# The campaign rule's seeded campaigns (tests/signal/sim.h): make signal
+# prints its table, and the unit test of the anytime decision runs them.
+SIM_SRC := tests/signal/sim.c tests/signal/sim.h
+
+$(BUILD)/tests/test_sequential: tests/unit/test_sequential.c $(SIM_SRC) $(LIB) \
+                                | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -Itests $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
+	  $(LDFLAGS) $(PKG_LIBS) -lcmocka
+
+$(BUILD)/tests/signal: tests/signal/signal.c $(SIM_SRC) $(LIB) | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -Itests $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
+	  $(LDFLAGS) $(PKG_LIBS)
+
+# The campaign rule's false alarms and delay under both decisions, on
+# seeded campaigns at and below their target (README, "Campaign decisions").
+signal: deps $(BUILD)/tests/signal
+	@$(BUILD)/tests/signal
 
 $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
@@ -256,7 +294,12 @@ demo: deps all
 USERS   ?= 100000
 RATE    ?= 20000
 SECONDS ?= 10
-BENCH    = @EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench.py
+# WAIT_REPLICAS=N: with N replicas and redis.wait.replicas N (REPLICAS=N:
+# replicas alone), to compare with a run without.
+REPLICAS      ?= 0
+WAIT_REPLICAS ?= 0
+BENCH    = @EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench.py \
+           --replicas $(REPLICAS) --wait-replicas $(WAIT_REPLICAS)
 .PHONY: bench bench-quick bench-growth
 bench: deps all
 	$(BENCH) --users $(USERS) --rate $(RATE) --seconds $(SECONDS)

@@ -175,7 +175,10 @@ static json_t *out_file_json(const char *id, const struct ews_outbox_entry *e)
                                 json_string(dead ? "dead_letter" : "alert")) ||
             json_object_set_new(o, "key", out_file_b64(e->key, e->key_len)) ||
             json_object_set_new(o, "value",
-                                out_file_b64(e->value, e->value_len)))
+                                out_file_b64(e->value, e->value_len)) ||
+            (e->topic_len &&
+             json_object_set_new(o, "topic",
+                                 out_file_str(e->topic, e->topic_len))))
                 goto fail;
         if (dead &&
             (json_object_set_new(o, "reason",
@@ -196,8 +199,17 @@ fail:
         return NULL;
 }
 
+/* A record not written: kept in its outbox and sent again. */
+static void out_file_failed(struct ews_out_kafka_error *error, const char *what)
+{
+        memset(error, 0, sizeof(*error));
+        snprintf(error->code, sizeof(error->code), "replay file");
+        snprintf(error->text, sizeof(error->text), "%s", what);
+}
+
 int out_file_send(struct out_file *f, struct ews_outbox_ref ref, const char *id,
-                  const struct ews_outbox_entry *entry)
+                  const struct ews_outbox_entry *entry,
+                  struct ews_out_kafka_error *error)
 {
         json_t *o = out_file_json(id, entry);
         char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -209,17 +221,22 @@ int out_file_send(struct out_file *f, struct ews_outbox_ref ref, const char *id,
                                f->pending_cnt + 1, sizeof(*f->pending))) {
                 ews_err("out_kafka", "out of memory: %s stays in the outbox",
                         id);
+                out_file_failed(error, "out of memory");
                 goto out;
         }
         if (fputs(line, f->fp) == EOF || fputc('\n', f->fp) == EOF) {
                 ews_err("out_kafka", "%s: %s (%s stays in the outbox)", f->path,
                         strerror(errno), id);
+                out_file_failed(error, strerror(errno));
                 goto out;
         }
         r = &f->pending[f->pending_cnt];
         r->ref = ref;
-        if (!(r->id = strdup(id)))
-                goto out; /* written, not reported: sent again, a duplicate */
+        if (!(r->id = strdup(id))) {
+                /* written, not reported: written again, a duplicate */
+                out_file_failed(error, "out of memory");
+                goto out;
+        }
         f->pending_cnt++;
         rc = 0;
 out:
@@ -230,14 +247,16 @@ out:
 int out_file_poll(struct out_file *f, ews_out_kafka_delivered_fn delivered,
                   void *opaque, struct ews_out_kafka_stats *stats)
 {
+        struct ews_out_kafka_error error;
         bool ok = fflush(f->fp) == 0;
         size_t i;
 
-        if (!ok)
+        if (!ok) {
                 ews_err("out_kafka",
-                        "%s: %s (kept in the outbox, written "
-                        "again)",
-                        f->path, strerror(errno));
+                        "%s: %s (kept in the outbox, written again)", f->path,
+                        strerror(errno));
+                out_file_failed(&error, strerror(errno));
+        }
         for (i = 0; i < f->pending_cnt; i++) {
                 if (ok)
                         stats->delivered++;
@@ -245,7 +264,7 @@ int out_file_poll(struct out_file *f, ews_out_kafka_delivered_fn delivered,
                         stats->failed++;
                 if (delivered)
                         delivered(opaque, f->pending[i].ref, f->pending[i].id,
-                                  ok);
+                                  ok ? NULL : &error);
         }
         out_file_drop_pending(f);
         return ok ? 0 : -1;
@@ -292,6 +311,8 @@ static int out_file_line(const char *line, ews_out_file_fn fn, void *opaque)
         e.detail_len = strlen(e.detail);
         e.source_topic = out_file_get(o, "source_topic");
         e.source_topic_len = strlen(e.source_topic);
+        e.topic = out_file_get(o, "topic");
+        e.topic_len = strlen(e.topic);
         e.partition =
                 (int32_t)json_integer_value(json_object_get(o, "partition"));
         e.offset = json_integer_value(json_object_get(o, "offset"));

@@ -10,8 +10,10 @@
  *    "detail":S,"source_topic":S,"partition":N,"offset":N,
  *    "timestamp_ms":N}
  *
- * key and value are base64 (RFC 4648) of the bytes Kafka would have been
- * given (an alert: Avro binary of schemas/alert.avsc).
+ * with "topic":S added when the record names its topic (a rule routed to
+ * a topic of its own). key and value are base64 (RFC 4648) of the bytes
+ * Kafka would have been given (an alert: schemas/alert.avsc as
+ * alerts.format says).
  */
 #ifndef EWS_OUT_FILE_H
 #define EWS_OUT_FILE_H
@@ -28,10 +30,12 @@ struct out_file *out_file_new(const char *path, char *errstr,
  * their outbox). NULL is fine. */
 void out_file_destroy(struct out_file *f);
 
-/* Writes the record; it is reported at the next poll. 0, or -1 when it
- * could not be written (it stays in the outbox). */
+/* Writes the record; it is reported at the next poll. 0, or -1 with
+ * *error (never permanent) when it could not be written (it stays in the
+ * outbox). */
 int out_file_send(struct out_file *f, struct ews_outbox_ref ref, const char *id,
-                  const struct ews_outbox_entry *entry);
+                  const struct ews_outbox_entry *entry,
+                  struct ews_out_kafka_error *error);
 
 /* Flushes the file, then reports every record written since the last
  * poll: delivered when the flush succeeded, failed otherwise. Counts into

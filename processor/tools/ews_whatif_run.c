@@ -205,16 +205,18 @@ static char *wi_end_list(const struct wi_history *h,
  * strings from index *own on. */
 static char **wi_env(const struct wi_replay *r, size_t *own)
 {
+        /* plain Avro in the files: nothing asked of a schema registry */
         static const char *const fixed[] = {
                 "EWS_TIME_MODE=event", "EWS_HTTP_PORT=0",
-                "EWS_KAFKA_AUTO_OFFSET_RESET=earliest"};
+                "EWS_KAFKA_AUTO_OFFSET_RESET=earliest",
+                "EWS_ALERTS_FORMAT=avro"};
         const char *log = getenv("EWS_LOG_LEVEL");
         size_t n = 0, i, k = 0;
         char **env;
 
         while (environ[n])
                 n++;
-        env = calloc(n + 8, sizeof(*env));
+        env = calloc(n + 12, sizeof(*env));
         if (!env)
                 return NULL;
         for (i = 0; i < n; i++)
@@ -222,6 +224,7 @@ static char **wi_env(const struct wi_replay *r, size_t *own)
                     strncmp(environ[i], "EWS_KAFKA_GROUP_ID=", 19) &&
                     strncmp(environ[i], "EWS_TIME_MODE=", 14) &&
                     strncmp(environ[i], "EWS_HTTP_PORT=", 14) &&
+                    strncmp(environ[i], "EWS_ALERTS_FORMAT=", 18) &&
                     strncmp(environ[i], "EWS_KAFKA_AUTO_OFFSET_RESET=", 28))
                         env[k++] = environ[i];
         *own = k;

@@ -22,12 +22,12 @@ struct reports {
 };
 
 static void on_report(void *opaque, struct ews_outbox_ref ref, const char *id,
-                      bool delivered)
+                      const struct ews_out_kafka_error *error)
 {
         struct reports *r = opaque;
 
         (void)ref;
-        if (delivered)
+        if (!error)
                 r->delivered++;
         else
                 r->failed++;
@@ -51,7 +51,9 @@ static const struct ews_outbox_entry entries[] = {
          .key = "k",
          .key_len = 1,
          .value = bytes + 7,
-         .value_len = 1},
+         .value_len = 1,
+         .topic = "ews-sales-ready",
+         .topic_len = 15},
         {.kind = EWS_OUTBOX_DEAD,
          .key = "\xff\x00z",
          .key_len = 3,
@@ -86,6 +88,9 @@ static int check_record(void *opaque, const char *id,
         assert_int_equal(e->key_len, want->key_len);
         assert_memory_equal(e->key, want->key, want->key_len);
         assert_int_equal(e->value_len, want->value_len);
+        assert_int_equal(e->topic_len, want->topic_len);
+        assert_memory_equal(e->topic, want->topic ? want->topic : "",
+                            want->topic_len);
         if (want->value_len)
                 assert_memory_equal(e->value, want->value, want->value_len);
         if (want->kind == EWS_OUTBOX_DEAD) {
@@ -111,6 +116,7 @@ static void test_file_sink_round_trip(void **state)
                                           .topic_dlq = "d",
                                           .props = &props,
                                           .file = path};
+        struct ews_out_kafka_error error;
         struct reports reports = {0};
         struct read_back rb = {0};
         struct ews_out_kafka *out;
@@ -128,7 +134,7 @@ static void test_file_sink_round_trip(void **state)
         for (i = 0; i < 4; i++)
                 assert_int_equal(
                         ews_out_kafka_send(out, (struct ews_outbox_ref){0, i},
-                                           ids[i], &entries[i]),
+                                           ids[i], &entries[i], &error),
                         0);
         /* written, reported at the next poll */
         assert_int_equal(ews_out_kafka_queue_len(out), 4);
