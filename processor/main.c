@@ -71,13 +71,10 @@ static void main_usage(FILE *fp)
                 "configuration, exit\n"
                 "  --exit-at-end       stop once every assigned partition is "
                 "consumed to its end\n"
-                "  --end-offsets LIST  with --exit-at-end: partitions end at "
+                "  --end-offsets LIST  --exit-at-end, partitions ending at "
                 "TOPIC:PARTITION=OFFSET,...\n"
-                "                      (what lies from OFFSET on is not read)\n"
                 "  --alerts-file FILE  replay mode: alerts and dead letters "
-                "go to FILE as JSON\n"
-                "                      lines, appended; nothing is produced "
-                "to Kafka\n"
+                "to FILE (JSON lines), not Kafka\n"
                 "Environment variables override the file: EWS_REDIS_HOST for "
                 "redis.host, ...\n"
                 "Exit codes: 0 clean stop, 1 runtime failure, 2 usage or "
@@ -401,6 +398,7 @@ static int main_args(int argc, char **argv, struct main_ctx *ctx)
                         break;
                 case 'E':
                         ctx->end_list = optarg;
+                        ctx->exit_at_end = true;
                         break;
                 case 'A':
                         ctx->alerts_file = optarg;
@@ -432,11 +430,6 @@ static int main_args(int argc, char **argv, struct main_ctx *ctx)
              ews_setup_end_offsets(ctx->config, ctx->end_list, ctx->end, errstr,
                                    sizeof(errstr))))
                 goto bad;
-        if (ctx->end_list && !ctx->exit_at_end) {
-                snprintf(errstr, sizeof(errstr),
-                         "--end-offsets needs --exit-at-end");
-                goto bad;
-        }
         if (check_only) {
                 ews_config_print(ctx->config, stdout);
                 return 0;

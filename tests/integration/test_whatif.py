@@ -247,7 +247,9 @@ def test_sigterm_mid_replay_deletes_its_keys(broker, redis, names, tmp_path):
     finally:
         ewsenv.stop(proc)
     assert proc.returncode == 1, err
-    assert "ews-whatif: stopped during replay A" in err, err
+    # the keys were there, the stop came during one of the replays
+    assert re.search(r"^ews-whatif: stopped during replay [AB]$", err,
+                     re.M), err
     assert out == ""
     assert whatif_keys(redis, names) == []
     assert os.listdir(tmpdir) == []
@@ -333,9 +335,11 @@ def test_whatif_refuses_another_history(tmp_path):
         "same history"), proc.stderr
 
 
-def test_processor_end_offsets_need_exit_at_end():
+def test_processor_refuses_a_bad_end_offsets_list():
     proc = subprocess.run([os.path.join(ewsenv.BUILD, "ews-processor"), "-c",
-                           CONFIG, "--end-offsets", "product-usage:0=5"],
+                           CONFIG, "--end-offsets", "product-usage:0=5,x:1=2"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2, proc.stderr
-    assert "--end-offsets needs --exit-at-end" in proc.stderr
+    assert proc.stderr == (
+        "ews-processor: --end-offsets: 'x:1=2' is not TOPIC:PARTITION=OFFSET "
+        "with TOPIC product-usage or campaign-events\n"), proc.stderr
