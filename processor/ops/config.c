@@ -23,8 +23,7 @@ void config_copy(char *dst, size_t size, const char *src)
         snprintf(dst, size, "%s", src);
 }
 
-/* "250ms", "30s", "15m", "72h", "7d"; a bare number is milliseconds. */
-static int config_parse_ms(const char *s, double *ms)
+int config_parse_ms(const char *s, double *ms)
 {
         static const struct {
                 const char *unit;
@@ -141,6 +140,7 @@ int config_set_scalar(struct config_ctx *ctx, const struct config_key *key,
                 return config_set_enum(ctx, key, value, line);
         case CONFIG_LIST:
         case CONFIG_FIT:
+        case CONFIG_ACTIVATION:
                 return config_fail(ctx, line, key->path, "expected a list");
         }
         if (key->type == CONFIG_MS || key->type == CONFIG_MS_F)
@@ -415,6 +415,8 @@ static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
         case YAML_SEQUENCE_NODE:
                 if (key && key->type == CONFIG_FIT)
                         return config_fit(ctx, doc, node, path);
+                if (key && key->type == CONFIG_ACTIVATION)
+                        return config_activation(ctx, doc, node, path);
                 if (!key || key->type != CONFIG_LIST)
                         return config_fail(
                                 ctx, line, path,
@@ -486,6 +488,10 @@ static int config_check(struct config_ctx *ctx)
                                    "scoring.sales.ready.points");
         if (config_check_redis(ctx))
                 return -1;
+        if (config_activation_check(ctx))
+                return -1;
+        ews_activation_text(&config->score, config->rules.activation,
+                            sizeof(config->rules.activation));
         config->rules.half_life_ms = config->score.half_life_ms;
         config->rules.sales_ready_points = config->score.sales_ready_points;
         config->rules.active_window_ms = config->account_active_window_ms;
@@ -496,7 +502,11 @@ int ews_config_load(struct ews_config *config, const char *path, char *errstr,
                     size_t errstr_size)
 {
         char dir[PATH_MAX], *slash;
-        struct config_ctx ctx = {config, path, errstr, errstr_size, dir, 0};
+        struct config_ctx ctx = {.config = config,
+                                 .file = path,
+                                 .errstr = errstr,
+                                 .errstr_size = errstr_size,
+                                 .dir = dir};
         yaml_parser_t parser;
         yaml_document_t doc;
         yaml_node_t *root;

@@ -141,7 +141,7 @@ int config_env(struct config_ctx *ctx)
                 }
                 key = &config_keys[i];
                 ctx->file = name;
-                if (key->type == CONFIG_FIT)
+                if (key->type == CONFIG_FIT || key->type == CONFIG_ACTIVATION)
                         return config_fail(ctx, 0, key->path,
                                            "cannot be set from the "
                                            "environment: use the file");

@@ -12,9 +12,10 @@ enum config_type {
         CONFIG_MS,   /* duration into int64_t milliseconds */
         CONFIG_MS_F, /* duration into double milliseconds */
         CONFIG_DOUBLE,
-        CONFIG_LIST, /* sequence of names into char[][EWS_NAME_MAX] */
-        CONFIG_FIT,  /* sequence of fit rule mappings */
-        CONFIG_ENUM, /* one of names, into an int-sized enum */
+        CONFIG_LIST,       /* sequence of names into char[][EWS_NAME_MAX] */
+        CONFIG_FIT,        /* sequence of fit rule mappings */
+        CONFIG_ACTIVATION, /* sequence of activation condition mappings */
+        CONFIG_ENUM,       /* one of names, into an int-sized enum */
 };
 
 /* An enumerated key's values: names[v] is the name of value v; NULL for
@@ -47,6 +48,8 @@ struct config_ctx {
         size_t errstr_size;
         const char *dir;    /* the file's folder, or the current directory */
         int schema_dir_set; /* decode.schema.dir came from file or env */
+        /* the file's line of each activation condition */
+        size_t activation_lines[EWS_ACTIVATION_MAX];
 };
 
 /* Shared by config.c (the file), config_env.c (the environment) and
@@ -81,11 +84,21 @@ void config_copy(char *dst, size_t size, const char *src);
 /* Sets type's points in scoring.weights, adding the type if new. */
 void config_weight(struct ews_config *config, const char *type, double points);
 int config_parse_double(const char *s, double *v);
+/* "250ms", "30s", "15m", "72h", "7d"; a bare number is milliseconds. */
+int config_parse_ms(const char *s, double *ms);
 
 /* scoring.fit: the defaults, a YAML sequence of rules, and printing. */
 void config_fit_defaults(struct ews_score_conf *score);
 int config_fit(struct config_ctx *ctx, yaml_document_t *doc, yaml_node_t *node,
                const char *path);
 void config_print_fit(FILE *fp, const struct ews_fit_rule *rule);
+
+/* scoring.activation.conditions (config_activation.c): a YAML sequence of
+ * conditions, the checks against the other keys once all are read, and
+ * printing. */
+int config_activation(struct config_ctx *ctx, yaml_document_t *doc,
+                      yaml_node_t *node, const char *path);
+int config_activation_check(struct config_ctx *ctx);
+void config_print_activation(FILE *fp, const struct ews_activation_cond *c);
 
 #endif

@@ -90,6 +90,10 @@ static const struct config_enum time_mode_values = VALUES(time_mode_names);
 static const struct config_enum log_level_values = VALUES(log_level_names);
 static const struct config_enum log_format_values = VALUES(log_format_names);
 static const struct config_enum decision_values = VALUES(decision_names);
+static const char *const activation_match_names[] = {
+        [EWS_ACTIVATION_ALL] = "all", [EWS_ACTIVATION_ANY] = "any"};
+static const struct config_enum activation_match_values =
+        VALUES(activation_match_names);
 
 const struct config_key config_keys[] = {
         CK("kafka.bootstrap.servers", CONFIG_STR, bootstrap_servers, 0, 0),
@@ -154,6 +158,9 @@ const struct config_key config_keys[] = {
            0, 1e9),
         CK("scoring.activation.window", CONFIG_MS, score.activation_window_ms,
            60000, 365 * DAY_MS),
+        CK_ENUM("scoring.activation.match", score.activation_match,
+                activation_match_values),
+        {.path = "scoring.activation.conditions", .type = CONFIG_ACTIVATION},
         CK("scoring.sales.ready.points", CONFIG_DOUBLE,
            score.sales_ready_points, 0, 1e9),
         CK("scoring.dedup.events", CONFIG_INT, score.dedup_events, 0,

@@ -63,6 +63,13 @@ void ews_config_print(const struct ews_config *config, FILE *fp)
                                 config_print_fit(fp,
                                                  &config->score.fit_rules[j]);
                         break;
+                case CONFIG_ACTIVATION:
+                        fprintf(fp,
+                                config->score.activation_cnt ? "\n" : "[]\n");
+                        for (j = 0; j < config->score.activation_cnt; j++)
+                                config_print_activation(
+                                        fp, &config->score.activation[j]);
+                        break;
                 case CONFIG_LIST:
                         cnt = *(const int *)((const char *)config +
                                              key->cnt_offset);

@@ -47,17 +47,38 @@ static json_t *json_components(const struct ews_component *v, int cnt,
         return array;
 }
 
+/* Activation by behaviour, as kept: the conditions met (bit 0 the score,
+ * bit 1 + i condition i), the events each counted, the distinct products
+ * seen; NULL when there is none. */
+static json_t *json_activation_progress(const struct ews_user *user)
+{
+        json_t *counts;
+        int i;
+
+        if (!user->activation_met && !user->activation_cnt &&
+            !user->activation_product_cnt)
+                return NULL;
+        counts = json_array();
+        for (i = 0; counts && i < user->activation_cnt; i++)
+                json_array_append_new(counts,
+                                      json_integer(user->activation_counts[i]));
+        return json_pack("{s:I, s:o, s:i}", "met",
+                         (json_int_t)user->activation_met, "counts", counts,
+                         "products", user->activation_product_cnt);
+}
+
 json_t *ews_json_user(const struct ews_user *user, double half_life_ms,
                       int64_t as_of_ms)
 {
         double factor = 1.0;
         int64_t at = user->engagement_ref_ms;
+        json_t *json, *progress;
 
         if (as_of_ms > at && at) {
                 factor = ews_score_value_at(1.0, at, as_of_ms, half_life_ms);
                 at = as_of_ms;
         }
-        return json_pack(
+        json = json_pack(
                 "{s:s, s:s, s:o, s:{s:f, s:o, s:f}, s:f, s:o, s:o, s:s?, "
                 "s:s?, s:o, s:o, s:o, s:o, s:I}",
                 "user_id", user->user_id, "stage", ews_stage_name(user->stage),
@@ -74,6 +95,9 @@ json_t *ews_json_user(const struct ews_user *user, double half_life_ms,
                 "last_activity_at", json_time(user->last_activity_ms),
                 "disengaged_since", json_time(user->disengaged_since_ms),
                 "events", (json_int_t)user->events);
+        if (json && (progress = json_activation_progress(user)))
+                json_object_set_new(json, "activation", progress);
+        return json;
 }
 
 json_t *ews_json_account(const struct ews_account *account)
@@ -142,6 +166,60 @@ json_t *ews_json_alert(const struct ews_alert *alert)
                                 ? json_integer(alert->last_activity_ms)
                                 : json_null());
         return json;
+}
+
+void ews_activation_tally_add(const struct ews_score_conf *conf,
+                              struct ews_activation_tally *tally,
+                              const char *campaign_id,
+                              const struct ews_user *user)
+{
+        uint32_t used = ews_activation_used(conf);
+        uint32_t met = ews_activation_met(conf, user);
+        bool all = conf->activation_match == EWS_ACTIVATION_ANY ? met != 0
+                                                                : met == used;
+        bool mature = user->matured_ms != 0;
+        int bit;
+
+        if (strcmp(user->campaign_id, campaign_id) || !user->trial_started_ms)
+                return;
+        tally->trials++;
+        tally->mature += mature;
+        for (bit = 0; bit <= EWS_ACTIVATION_MAX; bit++)
+                if (met & (1u << bit)) {
+                        tally->met[bit]++;
+                        tally->met_mature[bit] += mature;
+                }
+        tally->all += all;
+        tally->all_mature += all && mature;
+}
+
+json_t *ews_json_activation(const struct ews_score_conf *conf,
+                            const struct ews_activation_tally *t)
+{
+        uint32_t used = ews_activation_used(conf);
+        json_t *conditions = json_array();
+        char text[224];
+        int bit;
+
+        for (bit = 0; conditions && bit <= EWS_ACTIVATION_MAX; bit++) {
+                if (!(used & (1u << bit)))
+                        continue;
+                ews_activation_cond_text(conf, bit, text, sizeof(text));
+                json_array_append_new(
+                        conditions,
+                        json_pack("{s:s, s:I, s:I}", "condition", text,
+                                  "trials", (json_int_t)t->met[bit], "mature",
+                                  (json_int_t)t->met_mature[bit]));
+        }
+        ews_activation_text(conf, text, sizeof(text));
+        return json_pack("{s:s, s:{s:I, s:I}, s:o, s:{s:I, s:I}}", "definition",
+                         text, "of", "trials", (json_int_t)t->trials, "mature",
+                         (json_int_t)t->mature, "conditions", conditions,
+                         conf->activation_match == EWS_ACTIVATION_ANY
+                                 ? "met_any"
+                                 : "met_all",
+                         "trials", (json_int_t)t->all, "mature",
+                         (json_int_t)t->all_mature);
 }
 
 json_t *ews_json_outbox_record(const char *outbox,

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "score/score.h"
 #include "store/store.h"
 
 /* half_life_ms decays the stored values to as_of_ms (0: as stored). */
@@ -14,6 +15,23 @@ json_t *ews_json_user(const struct ews_user *user, double half_life_ms,
                       int64_t as_of_ms);
 json_t *ews_json_account(const struct ews_account *account);
 json_t *ews_json_campaign(const struct ews_campaign *campaign);
+
+/* How a campaign's trials stand against the activation definition: of
+ * its trials (and of those matured), how many met each condition (by bit,
+ * as ews_activation_met) and how many met the definition. */
+struct ews_activation_tally {
+        int64_t trials, mature;
+        int64_t met[1 + EWS_ACTIVATION_MAX], met_mature[1 + EWS_ACTIVATION_MAX];
+        int64_t all, all_mature;
+};
+
+/* Adds user if it is a trial of campaign_id. */
+void ews_activation_tally_add(const struct ews_score_conf *conf,
+                              struct ews_activation_tally *tally,
+                              const char *campaign_id,
+                              const struct ews_user *user);
+json_t *ews_json_activation(const struct ews_score_conf *conf,
+                            const struct ews_activation_tally *tally);
 
 /* An alert with the fields of schemas/alert.avsc (times in ms). */
 json_t *ews_json_alert(const struct ews_alert *alert);

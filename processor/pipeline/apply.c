@@ -12,17 +12,6 @@
 
 #define APPLY_ALERTS_PER_CALL 4
 
-int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
-                      int32_t partition)
-{
-        bool added;
-        int i = batch_table_add(&p->users, user_id, &added);
-
-        if (i >= 0 && added)
-                pipeline_user(p, (size_t)i)->partition = partition;
-        return i;
-}
-
 int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
                            int64_t event_ms)
 {
@@ -30,44 +19,6 @@ int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
                     p->config->allowed_lateness_ms;
 
         return w > watermark_ms ? w : watermark_ms;
-}
-
-static void pipeline_timer_due(void *opaque, int32_t partition,
-                               const char *user_id)
-{
-        struct ews_pipeline *p = opaque;
-
-        if (pipeline_user_add(p, user_id, partition) < 0)
-                ews_err("pipeline", "out of memory");
-}
-
-bool pipeline_load_users(struct ews_pipeline *p, size_t due)
-{
-        enum ews_store_result result;
-        char errstr[512];
-        size_t i;
-
-        result = ews_store_timers_due(p->store, p->due_partitions, p->due_upto,
-                                      due, pipeline_timer_due, p, errstr,
-                                      sizeof(errstr));
-        if (result == EWS_STORE_OK && p->users.cnt) {
-                if (!ews_grow((void **)&p->load, &p->load_cap, p->users.cnt,
-                              sizeof(*p->load)))
-                        return false;
-                for (i = 0; i < p->users.cnt; i++)
-                        memcpy(p->load[i].user_id,
-                               pipeline_user(p, i)->user.user_id, EWS_ID_MAX);
-                result = ews_store_users_load(p->store, p->load, p->users.cnt,
-                                              errstr, sizeof(errstr));
-                for (i = 0; result == EWS_STORE_OK && i < p->users.cnt; i++)
-                        pipeline_user(p, i)->user = p->load[i];
-        }
-        if (result != EWS_STORE_OK) {
-                p->stats.store_errors++;
-                ews_warn("pipeline", "load: %s", errstr);
-                return false;
-        }
-        return true;
 }
 
 /* Room for the alerts one rules call may write. */
@@ -88,10 +39,20 @@ static void apply_arm(struct ews_pipeline *p, int32_t u)
                 ews_err("pipeline", "out of memory");
 }
 
-/* Adds to a cohort's day; ids too long for the key are told apart by
- * their hash. */
-static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
-                         int64_t day, int64_t n, int64_t k)
+/* The day a count at event time t_ms goes to: its own day, unless the
+ * partition's watermark was already past it (from_ms) when the count
+ * became known, as with an event later than the allowed lateness; then
+ * the day of from_ms, which this partition still holds open, so that no
+ * count lands in a day the leader may have decided. */
+static int64_t apply_day(int64_t t_ms, int64_t from_ms)
+{
+        return (t_ms > from_ms ? t_ms : from_ms) / EWS_DAY_MS;
+}
+
+/* A cohort's day in this commit, to add to; ids too long for the key are
+ * told apart by their hash. NULL when out of memory. */
+static struct ews_cohort_delta *apply_cohort(struct ews_pipeline *p, char kind,
+                                             const char *id, int64_t day)
 {
         char key[EWS_ID_MAX];
         struct batch_cohort *c;
@@ -103,7 +64,7 @@ static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
         i = batch_table_add(&p->cohorts, key, &added);
         if (i < 0) {
                 ews_err("pipeline", "out of memory");
-                return;
+                return NULL;
         }
         c = batch_table_at(&p->cohorts, (size_t)i);
         if (added) {
@@ -111,17 +72,20 @@ static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
                 snprintf(c->delta.id, sizeof(c->delta.id), "%s", id);
                 c->delta.day = day;
         }
-        c->delta.n += n;
-        c->delta.k += k;
+        return &c->delta;
 }
 
-/* Fires the user timers due by watermark_ms. A heap entry whose user has
- * moved on since it was pushed is stale and passed over. */
-static void apply_fire(struct ews_pipeline *p, int64_t watermark_ms)
+/* Fires the user timers due by watermark_ms, which the partition's
+ * watermark reached from from_ms. A heap entry whose user has moved on
+ * since it was pushed is stale and passed over. A matured trial counts on
+ * the day it matured, whatever the partition's events did around it. */
+static void apply_fire(struct ews_pipeline *p, int64_t from_ms,
+                       int64_t watermark_ms)
 {
         struct timer_entry entry;
         struct ews_alert *slots;
         struct ews_rules_cohort cohort;
+        struct ews_cohort_delta *d;
 
         while (timer_heap_pop_due(&p->heap, watermark_ms, &entry)) {
                 struct batch_user *bu = pipeline_user(p, entry.user);
@@ -135,13 +99,13 @@ static void apply_fire(struct ews_pipeline *p, int64_t watermark_ms)
                 p->alert_cnt += (size_t)ews_rules_user_timer(
                         &p->config->rules, &bu->user, watermark_ms, p->now_ms,
                         slots, APPLY_ALERTS_PER_CALL, &cohort);
-                /* The day whose end is still ahead of this partition's
-                 * watermark: not closed, whatever other partitions do. */
-                if (cohort.matured)
-                        apply_cohort(p, EWS_COHORT_CAMPAIGN,
-                                     bu->user.campaign_id,
-                                     watermark_ms / EWS_DAY_MS, 1,
-                                     cohort.activated ? 1 : 0);
+                if (cohort.matured &&
+                    (d = apply_cohort(p, EWS_COHORT_CAMPAIGN,
+                                      bu->user.campaign_id,
+                                      apply_day(cohort.matured_ms, from_ms)))) {
+                        d->n++;
+                        d->k += cohort.activated ? 1 : 0;
+                }
                 apply_arm(p, entry.user);
         }
 }
@@ -187,12 +151,13 @@ static void apply_account_days(struct ews_pipeline *p, const char *account_id,
                                ? before_ms + window
                                : t_ms;
         int64_t day = (from + EWS_DAY_MS - 1) / EWS_DAY_MS - 1;
+        struct ews_cohort_delta *d;
 
         for (; (day + 1) * EWS_DAY_MS < t_ms + window; day++)
                 if ((day + 1) * EWS_DAY_MS > watermark_ms &&
-                    (day + 1) * EWS_DAY_MS >= from)
-                        apply_cohort(p, EWS_COHORT_ACCOUNT, account_id, day, 1,
-                                     0);
+                    (day + 1) * EWS_DAY_MS >= from &&
+                    (d = apply_cohort(p, EWS_COHORT_ACCOUNT, account_id, day)))
+                        d->n++;
 }
 
 static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
@@ -207,6 +172,7 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
         int64_t before_active = user->last_activity_ms;
         struct ews_score_result r;
         struct ews_campaign_delta *d;
+        struct ews_cohort_delta *c;
         struct ews_alert *slots;
 
         r = ews_score_apply(&p->config->score, user, event);
@@ -235,20 +201,29 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
         }
         if (!user->campaign_id[0])
                 return;
-        if (r.stage_before == EWS_STAGE_NONE && user->stage != EWS_STAGE_NONE &&
-            (d = apply_campaign(p, user->campaign_id)))
-                d->signups_add++;
+        if (r.stage_before == EWS_STAGE_NONE && user->stage != EWS_STAGE_NONE) {
+                if ((d = apply_campaign(p, user->campaign_id)))
+                        d->signups_add++;
+                /* by the trial's day too: the leader's figures as of a
+                 * decided day */
+                if ((c = apply_cohort(
+                             p, EWS_COHORT_CAMPAIGN, user->campaign_id,
+                             apply_day(event->occurred_at_ms, watermark_ms))))
+                        c->signups++;
+        }
         if (!before_activated && user->activated_ms &&
             (d = apply_campaign(p, user->campaign_id)))
                 d->activated_add++;
 }
 
 static void apply_campaign_event(struct ews_pipeline *p,
-                                 const struct batch_item *item)
+                                 const struct batch_item *item,
+                                 int64_t watermark_ms)
 {
         const struct ews_campaign_event *event = &p->campaign[item->event];
         struct ews_campaign_delta *d = apply_campaign(p, event->campaign_id);
         static const char *status[] = {"active", "", "paused", "ended"};
+        struct ews_cohort_delta *c;
 
         if (!d)
                 return;
@@ -263,6 +238,11 @@ static void apply_campaign_event(struct ews_pipeline *p,
                 d->launched_ms = event->occurred_at_ms;
         } else if (event->type == EWS_CAMPAIGN_SPEND && event->has_amount) {
                 d->spend_add += event->amount;
+                /* by its day too, as signups are */
+                if ((c = apply_cohort(
+                             p, EWS_COHORT_CAMPAIGN, event->campaign_id,
+                             apply_day(event->occurred_at_ms, watermark_ms))))
+                        c->spend += event->amount;
         }
 }
 
@@ -530,6 +510,9 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         int cnt, enum ews_source source, int32_t partition,
                         int64_t watermark_ms)
 {
+        /* where the watermark stood before it moved: the committed one */
+        int64_t before =
+                ews_partitions_get(p->parts, source, partition)->watermark_ms;
         size_t u;
         int i;
 
@@ -542,7 +525,7 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                 for (u = 0; u < p->users.cnt; u++)
                         if (pipeline_user(p, u)->partition == partition)
                                 apply_arm(p, (int32_t)u);
-                apply_fire(p, watermark_ms);
+                apply_fire(p, before, watermark_ms);
         }
 
         for (i = 0; i < cnt; i++) {
@@ -553,17 +536,18 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                     item->kind == ITEM_DEAD)
                         continue;
                 if (item->kind == ITEM_USAGE) {
+                        before = watermark_ms;
                         watermark_ms = pipeline_watermark(
                                 p, watermark_ms,
                                 p->usage[item->event].occurred_at_ms);
-                        apply_fire(p, watermark_ms);
+                        apply_fire(p, before, watermark_ms);
                         apply_usage(p, item, watermark_ms);
-                        apply_fire(p, watermark_ms);
+                        apply_fire(p, watermark_ms, watermark_ms);
                 } else if (item->kind == ITEM_CAMPAIGN) {
                         watermark_ms = pipeline_watermark(
                                 p, watermark_ms,
                                 p->campaign[item->event].occurred_at_ms);
-                        apply_campaign_event(p, item);
+                        apply_campaign_event(p, item, watermark_ms);
                 }
         }
         apply_commit(p, msgs, source, partition, watermark_ms);

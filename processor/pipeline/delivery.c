@@ -29,7 +29,7 @@ struct delivery_note {
         enum ews_rule rule;
         enum ews_alert_status status;
         char subject_id[EWS_ID_MAX];
-        char reason[256];
+        char reason[sizeof(((struct ews_alert *)0)->reason)];
 };
 
 struct ews_delivery {

@@ -1,16 +1,23 @@
-/* Watermarks without events: a caught-up partition's advances with the
- * wall clock (time.mode auto), or every partition's is the wall clock
- * (time.mode wall). The advance is committed like a batch, with the timers
- * it fires. */
+/* Watermarks without events. A partition read to its end (caught up)
+ * moves on without them: in time.mode auto with the wall clock since its
+ * last event, and in auto and event at least to the largest watermark of
+ * the usage topic, since what it has not received yet will be late when
+ * it comes; in time.mode wall every partition's watermark is the wall
+ * clock. So a quiet or empty partition, of either input topic, does not
+ * hold the leader's days back, while one that nobody has read to its end
+ * does. The advance is committed like a batch, with the timers it fires. */
 #include "util/log.h"
 #include "pipeline/pipeline_int.h"
 
 #include <string.h>
 
-#define TIME_IDLE_STEP_MS 1000 /* smaller advances wait for the next tick */
+/* Smaller advances of the clock wait for the next tick; an advance to the
+ * usage topic's largest watermark (time.mode event) is made whole, so a
+ * backfill ends with the same timers fired however it was partitioned. */
+#define TIME_IDLE_STEP_MS 1000
 
-static int64_t time_idle_target(const struct ews_pipeline *p,
-                                const struct pipeline_part *part)
+static int64_t time_idle_clock(const struct ews_pipeline *p,
+                               const struct pipeline_part *part)
 {
         int64_t now_wm = p->now_ms - p->config->allowed_lateness_ms;
 
@@ -20,47 +27,98 @@ static int64_t time_idle_target(const struct ews_pipeline *p,
                (p->now_ms - (part->idle_ms ? part->idle_ms : p->now_ms));
 }
 
+/* The largest stored watermark of the usage topic, read once a tick (*max
+ * below 0: not yet); 0 when unknown. */
+static int64_t time_usage_max(struct ews_pipeline *p, int64_t *max)
+{
+        int64_t min;
+        char errstr[256];
+
+        if (*max >= 0)
+                return *max;
+        if (ews_store_watermarks(p->store, EWS_SOURCE_USAGE, &min, max, errstr,
+                                 sizeof(errstr)) != EWS_STORE_OK) {
+                ews_warn("pipeline", "watermarks: %s", errstr);
+                *max = 0;
+        }
+        return *max;
+}
+
+/* Where the partition's watermark goes without events; at most where it
+ * is when it does not move. */
+static int64_t time_idle_target(struct ews_pipeline *p,
+                                const struct pipeline_part *part,
+                                int64_t *usage_max)
+{
+        int64_t target = p->time_mode == EWS_TIME_EVENT
+                                 ? part->watermark_ms
+                                 : time_idle_clock(p, part);
+        int64_t furthest;
+
+        if (p->time_mode == EWS_TIME_WALL)
+                return target;
+        furthest = time_usage_max(p, usage_max);
+        return furthest > target ? furthest : target;
+}
+
+/* A lagging, paused or just assigned partition is not idle: its events
+ * will move its watermark. */
+static bool time_idle(const struct ews_pipeline *p,
+                      const struct pipeline_part *part)
+{
+        return part->claimed && !part->recovering && !part->paused &&
+               !part->failed && !part->blocked &&
+               (p->time_mode == EWS_TIME_WALL ||
+                ews_in_kafka_partition_at_end(p->in, part->source,
+                                              part->partition));
+}
+
 void pipeline_idle(struct ews_pipeline *p)
 {
         struct ews_partitions_iter it = EWS_PARTITIONS_ITER_INIT;
         struct pipeline_part *part;
-        int64_t target;
-        size_t due = 0, i;
+        int32_t campaign[EWS_PARTITIONS_MAX];
+        int64_t campaign_upto[EWS_PARTITIONS_MAX];
+        int64_t target, usage_max = -1;
+        size_t due = 0, campaign_cnt = 0, i;
 
-        if (p->time_mode == EWS_TIME_EVENT || !p->in)
+        if (!p->in)
                 return;
         while ((part = ews_partitions_next(p->parts, &it))) {
-                /* A lagging, paused or just assigned partition is not
-                 * idle: its events will move its watermark. */
-                if (part->source != EWS_SOURCE_USAGE || !part->claimed ||
-                    part->recovering || part->paused || part->failed ||
-                    part->blocked ||
-                    (p->time_mode == EWS_TIME_AUTO &&
-                     !ews_in_kafka_partition_at_end(p->in, EWS_SOURCE_USAGE,
-                                                    part->partition)))
+                if (!time_idle(p, part))
                         continue;
-                target = time_idle_target(p, part);
-                if (target - part->watermark_ms < TIME_IDLE_STEP_MS)
+                target = time_idle_target(p, part, &usage_max);
+                if (target - part->watermark_ms <
+                    (p->time_mode == EWS_TIME_EVENT ? 1 : TIME_IDLE_STEP_MS))
                         continue;
-                p->due_partitions[due] = part->partition;
-                p->due_upto[due++] = target;
+                if (part->source == EWS_SOURCE_USAGE) {
+                        p->due_partitions[due] = part->partition;
+                        p->due_upto[due++] = target;
+                } else {
+                        campaign[campaign_cnt] = part->partition;
+                        campaign_upto[campaign_cnt++] = target;
+                }
         }
-        if (!due)
+        if (!due && !campaign_cnt)
                 return;
         batch_table_reset(&p->users);
         p->dead_cnt = 0;
         if (!pipeline_load_users(p, due))
                 return;
         pipeline_round_begin(p);
-        for (i = 0; i < due; i++) {
-                part = ews_partitions_get(p->parts, EWS_SOURCE_USAGE,
-                                          p->due_partitions[i]);
+        for (i = 0; i < due + campaign_cnt; i++) {
+                enum ews_source source =
+                        i < due ? EWS_SOURCE_USAGE : EWS_SOURCE_CAMPAIGN;
+                int32_t partition =
+                        i < due ? p->due_partitions[i] : campaign[i - due];
 
+                part = ews_partitions_get(p->parts, source, partition);
                 part->batch_next = part->next_offset;
                 part->batch_first = part->next_offset;
                 p->stats.idle_advances++;
-                pipeline_partition(p, NULL, 0, EWS_SOURCE_USAGE,
-                                   p->due_partitions[i], p->due_upto[i]);
+                pipeline_partition(p, NULL, 0, source, partition,
+                                   i < due ? p->due_upto[i]
+                                           : campaign_upto[i - due]);
         }
         pipeline_round_finish(p);
 }

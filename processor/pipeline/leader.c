@@ -112,12 +112,8 @@ static bool leader_decide(struct ews_leader *leader, char kind, const char *id,
         }
         if (kind == EWS_COHORT_CAMPAIGN) {
                 struct ews_campaign_rule_info info = {
-                        id,
-                        c->info.name,
-                        c->info.has_target,
-                        c->info.target_activation_rate,
-                        c->info.spend,
-                        c->info.signups};
+                        id, c->info.name, c->info.has_target,
+                        c->info.target_activation_rate};
 
                 while (closed < c->day_cnt && c->days[closed].day <= closed_day)
                         closed++;
@@ -187,6 +183,33 @@ static bool leader_kind(struct ews_leader *leader, char kind,
         return true;
 }
 
+/* The smallest watermark over the partitions of both input topics: usage
+ * events fill the cohorts, campaign events give their targets and spend.
+ * 0 while a partition has none (nobody has read it yet). */
+static bool leader_min_watermark(struct ews_leader *leader, int64_t *min_ms)
+{
+        int64_t min, max;
+        char errstr[512];
+        int s;
+
+        *min_ms = 0;
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                if (ews_store_watermarks(leader->store, (enum ews_source)s,
+                                         &min, &max, errstr,
+                                         sizeof(errstr)) != EWS_STORE_OK) {
+                        ews_warn("leader", "watermarks: %s", errstr);
+                        return false;
+                }
+                if (!min) {
+                        *min_ms = 0;
+                        return true;
+                }
+                if (!*min_ms || min < *min_ms)
+                        *min_ms = min;
+        }
+        return true;
+}
+
 void ews_leader_cron(struct ews_leader *leader, int64_t now_ms)
 {
         int64_t token = 0, min_ms, closed_day;
@@ -215,11 +238,8 @@ void ews_leader_cron(struct ews_leader *leader, int64_t now_ms)
         leader->held = true;
         leader->token = token;
         leader->stats->leader = 1;
-        if (ews_store_min_watermark(leader->store, EWS_SOURCE_USAGE, &min_ms,
-                                    errstr, sizeof(errstr)) != EWS_STORE_OK) {
-                ews_warn("leader", "watermarks: %s", errstr);
+        if (!leader_min_watermark(leader, &min_ms))
                 return;
-        }
         leader->caught_up = true;
         if (min_ms <= 0)
                 return; /* some partition has not begun */

@@ -1,10 +1,11 @@
 /*
  * The leader: one instance, holder of a Redis lease, decides campaigns and
- * accounts. Their inputs are cohort days that usage commits fill; a day is
- * closed, and decided, once every usage partition's stored watermark has
- * passed its end, so the decisions do not depend on how partitions
- * interleave or which instance leads. Its alerts go out through the
- * outbox object, in the leader's own outbox.
+ * accounts. Their inputs are cohort days that commits fill, each count on
+ * its own day; a day is closed, and decided, once the stored watermark of
+ * every partition of both input topics has passed its end, so the
+ * decisions do not depend on how the input is partitioned or batched, nor
+ * on which instance leads. Its alerts go out through the outbox object,
+ * in the leader's own outbox.
  */
 #ifndef EWS_PIPELINE_LEADER_H
 #define EWS_PIPELINE_LEADER_H

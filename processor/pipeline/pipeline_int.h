@@ -1,8 +1,8 @@
 /* Internal to the pipeline, the driver: pipeline.c (the batch, the
- * consumer's callbacks, the periodic work), idle.c (idle watermarks) and
- * apply.c (a partition's share of a batch, loading its users, the
- * commit), which calls no other driver file. The driver holds the batch
- * scratch and calls the partitions, the outboxes (delivery) and the
+ * consumer's callbacks, the periodic work), idle.c (idle watermarks),
+ * load.c (the users a batch needs) and apply.c (a partition's share of a
+ * batch, the commit), which call no other driver file. The driver holds the
+ * batch scratch and calls the partitions, the outboxes (delivery) and the
  * leader, which never call back into it. */
 #ifndef EWS_PIPELINE_INT_H
 #define EWS_PIPELINE_INT_H

@@ -42,33 +42,35 @@ static void campaign_alert(const struct ews_rules_conf *conf,
         rules_alert_value(alert, "activation_rate", rate);
         rules_alert_value(alert, "upper_bound", upper);
         rules_alert_value(alert, "target", target);
-        rules_alert_value(alert, "signups", (double)info->signups);
-        if (info->spend > 0) {
-                rules_alert_value(alert, "spend", info->spend);
+        rules_alert_value(alert, "signups", (double)state->signups);
+        if (state->spend > 0) {
+                rules_alert_value(alert, "spend", state->spend);
                 if (state->k > 0) {
                         rules_alert_value(alert, "cost_per_activated",
-                                          info->spend / (double)state->k);
+                                          state->spend / (double)state->k);
                         snprintf(cost, sizeof(cost),
                                  "; %.0f spent, %.0f per activated trial",
-                                 info->spend, info->spend / (double)state->k);
+                                 state->spend, state->spend / (double)state->k);
                 } else {
                         snprintf(cost, sizeof(cost),
                                  "; %.0f spent, no activated trial",
-                                 info->spend);
+                                 state->spend);
                 }
         }
         rules_reason(
                 alert,
                 "campaign %s%s%s%s: %lld of %lld mature trials activated "
                 "(%.1f%%, at most %.1f%% at %.0f%% confidence) %s a target "
-                "of %.0f%%%s",
+                "of %.0f%%%s%s%s",
                 info->campaign_id, info->name && info->name[0] ? " (" : "",
                 info->name ? info->name : "",
                 info->name && info->name[0] ? ")" : "", (long long)state->k,
                 (long long)state->n, rate * 100, upper * 100,
                 100 * ews_rules_campaign_confidence(conf),
                 status == EWS_ALERT_FIRING ? "against" : "back above",
-                target * 100, cost);
+                target * 100, cost,
+                conf->activation[0] ? "; activated means " : "",
+                conf->activation);
 }
 
 int ews_rules_campaign_days(const struct ews_rules_conf *conf,
@@ -86,6 +88,8 @@ int ews_rules_campaign_days(const struct ews_rules_conf *conf,
 
                 state->n += days[i].n;
                 state->k += days[i].k;
+                state->signups += days[i].signups;
+                state->spend += days[i].spend;
                 if (state->n < conf->min_sample || state->n <= 0)
                         continue;
                 upper = ews_rules_campaign_upper(conf, state->k, state->n);

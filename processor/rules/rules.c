@@ -328,6 +328,7 @@ static void rules_user_at(const struct ews_rules_conf *conf,
             user->trial_started_ms + conf->maturity_ms <= t) {
                 user->matured_ms = t;
                 cohort->matured = true;
+                cohort->matured_ms = user->trial_started_ms + conf->maturity_ms;
                 cohort->activated =
                         user->activated_ms &&
                         user->activated_ms <=

@@ -57,13 +57,18 @@ struct ews_rules_conf {
         double at_risk_share;
         double at_risk_resolve_share;
         double at_risk_min_level;
+        /* What "activated" means, for people (scoring.activation.*): in
+         * every campaign alert's reason. */
+        char activation[224];
 };
 
 /* What a user's timer did besides alerting: the signup matured into its
- * campaign's cohort. */
+ * campaign's cohort, at matured_ms (its trial's start plus maturity_ms:
+ * the trial's own time, whenever the timer fired). */
 struct ews_rules_cohort {
         bool matured;
         bool activated;
+        int64_t matured_ms;
 };
 
 /* The next event time at which the user's rules need a look without an
@@ -87,18 +92,24 @@ int ews_rules_user_event(const struct ews_rules_conf *conf,
                          int64_t now_ms, struct ews_alert *alerts, int max);
 
 /* One closed day of a cohort: the signups that matured that day (n) and
- * the activated ones among them (k); for an account, n is its users active
- * at the day's end. */
+ * the activated ones among them (k), the trials started (signups) and the
+ * spend of that day; for an account, n is its users active at the day's
+ * end. */
 struct ews_cohort_day {
         int64_t day; /* days since the epoch, UTC */
         int64_t n, k;
+        int64_t signups;
+        double spend;
 };
 
-/* A campaign's decided state, kept by the leader. */
+/* A campaign's decided state, kept by the leader: sums over the days
+ * decided so far. */
 struct ews_campaign_rule_state {
         int64_t n, k;
         int64_t open_ms; /* open episode's start, 0: none */
         int64_t resolved_ms;
+        int64_t signups;
+        double spend;
 };
 
 struct ews_campaign_rule_info {
@@ -106,8 +117,6 @@ struct ews_campaign_rule_info {
         const char *name;
         bool has_target;
         double target;
-        double spend;
-        int64_t signups;
 };
 
 /* One-sided upper (sign +1) or lower (-1) Wilson bound of k/n. */

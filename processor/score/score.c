@@ -251,11 +251,16 @@ static void score_stage(const struct ews_score_conf *conf,
                         score_stage_set(user, EWS_STAGE_LOST, t);
         }
         /* Activation counts only within the window after the trial's start:
-         * a trial that took three weeks to engage did not activate. */
-        if (user->stage == EWS_STAGE_TRIAL && user->trial_started_ms &&
-            user->engagement >= conf->activation_points &&
-            t - user->trial_started_ms <= conf->activation_window_ms) {
-                score_stage_set(user, EWS_STAGE_ACTIVATED, t);
+         * a trial that took three weeks to engage did not activate. A
+         * definition by behaviour may be met after the score made the
+         * user sales-ready: activated all the same. */
+        ews_activation_count(conf, user, event);
+        if ((conf->activation_cnt
+                     ? ews_stage_in_trial(user->stage) && !user->activated_ms
+                     : user->stage == EWS_STAGE_TRIAL) &&
+            ews_activation_reached(conf, user, t)) {
+                if (user->stage == EWS_STAGE_TRIAL)
+                        score_stage_set(user, EWS_STAGE_ACTIVATED, t);
                 user->activated_ms = t;
         }
         if ((user->stage == EWS_STAGE_TRIAL ||

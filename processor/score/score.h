@@ -40,6 +40,27 @@ struct ews_fit_rule {
         double points;
 };
 
+/* A behaviour condition of activation: at least count events of a type,
+ * or naming a product, or count distinct products named, within within_ms
+ * of the trial's start. */
+enum ews_activation_kind {
+        EWS_ACTIVATION_EVENT,
+        EWS_ACTIVATION_PRODUCT,
+        EWS_ACTIVATION_PRODUCTS,
+};
+
+struct ews_activation_cond {
+        enum ews_activation_kind kind;
+        char name[EWS_NAME_MAX]; /* event type or product; "" for products */
+        int count;
+        int64_t within_ms; /* 0: the whole activation window */
+};
+
+enum ews_activation_match {
+        EWS_ACTIVATION_ALL = 0,
+        EWS_ACTIVATION_ANY = 1,
+};
+
 struct ews_score_conf {
         double half_life_ms; /* H: part of the model's identity */
         int weight_cnt;
@@ -57,9 +78,14 @@ struct ews_score_conf {
         /* Fit rules, also part of the model's identity (stored by index). */
         int fit_rule_cnt;
         struct ews_fit_rule fit_rules[EWS_FIT_RULES_MAX];
-        /* Lifecycle thresholds. */
+        /* Lifecycle thresholds. Activated: E reached activation_points
+         * (0 with conditions: no score condition) and, when there are
+         * conditions, all (or any) of them hold, within the window. */
         double activation_points;
         int64_t activation_window_ms; /* after trial start */
+        int activation_match;         /* enum ews_activation_match */
+        int activation_cnt;
+        struct ews_activation_cond activation[EWS_ACTIVATION_MAX];
         double sales_ready_points;
         /* How many recent event ids per user are remembered to count a
          * redelivered event once (0 to EWS_DEDUP_MAX). */
@@ -96,6 +122,39 @@ double ews_score_fit(const struct ews_score_conf *conf, uint32_t matched);
 
 /* The hash under which an event id is remembered. */
 uint32_t ews_score_event_hash(const char *event_id);
+
+/* Activation (activation.c). Without conditions, E reaching the points
+ * within the window, as it always was; with them, the conditions the user
+ * met (ews_user.activation_*). */
+
+/* Counts event, applied to user already (E folded, trial start known),
+ * towards the conditions, and marks those it met. */
+void ews_activation_count(const struct ews_score_conf *conf,
+                          struct ews_user *user,
+                          const struct ews_usage_event *event);
+
+/* Whether the definition holds for user at t_ms (an event's time), within
+ * the window of its trial. */
+bool ews_activation_reached(const struct ews_score_conf *conf,
+                            const struct ews_user *user, int64_t t_ms);
+
+/* The definition's conditions the user has met, bit 0 the score and bit
+ * 1 + i condition i; without conditions, bit 0 when activated. */
+uint32_t ews_activation_met(const struct ews_score_conf *conf,
+                            const struct ews_user *user);
+
+/* The bits of the conditions the definition has. */
+uint32_t ews_activation_used(const struct ews_score_conf *conf);
+
+/* One condition for people ("invite_sent >= 1", "2 products in 3d"):
+ * bit as in ews_activation_met. */
+void ews_activation_cond_text(const struct ews_score_conf *conf, int bit,
+                              char *buf, size_t size);
+
+/* The whole definition, one line: "engagement >= 40 within 3d", or "all of
+ * engagement >= 40, invite_sent >= 1, 2 products within 7d". */
+void ews_activation_text(const struct ews_score_conf *conf, char *buf,
+                         size_t size);
 
 /* What applying an event did. */
 struct ews_score_result {

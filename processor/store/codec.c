@@ -1,5 +1,6 @@
 #include "store/codec.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 struct codec {
@@ -83,7 +84,11 @@ int ews_user_pack(const struct ews_user *user, int32_t partition,
         struct codec c = {buf, buf + size, 0};
         int i;
 
-        put_u8(&c, EWS_USER_PACKED_VERSION);
+        bool activation = user->activation_met || user->activation_cnt ||
+                          user->activation_product_cnt;
+
+        /* without activation progress, version 2 as it always was */
+        put_u8(&c, activation ? EWS_USER_PACKED_VERSION : 2);
         put_u8(&c, (unsigned)user->stage);
         put_varint(&c, (uint64_t)(uint32_t)partition);
         put_varint(&c, (uint64_t)user->events);
@@ -109,6 +114,15 @@ int ews_user_pack(const struct ews_user *user, int32_t partition,
         put_u8(&c, (unsigned)user->dedup_cnt);
         for (i = 0; i < user->dedup_cnt; i++)
                 put_u32(&c, user->dedup[i]);
+        if (activation) {
+                put_varint(&c, user->activation_met);
+                put_u8(&c, (unsigned)user->activation_cnt);
+                for (i = 0; i < user->activation_cnt; i++)
+                        put_varint(&c, user->activation_counts[i]);
+                put_u8(&c, (unsigned)user->activation_product_cnt);
+                for (i = 0; i < user->activation_product_cnt; i++)
+                        put_u32(&c, user->activation_products[i]);
+        }
         return c.bad ? -1 : (int)(c.p - buf);
 }
 
@@ -201,6 +215,32 @@ static int get_components(struct codec *c, struct ews_component *v, int max)
         return cnt;
 }
 
+/* The activation progress of a version 3 value; -1 when malformed. */
+static int get_activation(struct codec *c, struct ews_user *user)
+{
+        int64_t v;
+        int i;
+
+        v = get_varint(c);
+        user->activation_met = (uint32_t)v;
+        user->activation_cnt = (int)get_u8(c);
+        if (v < 0 || v > UINT32_MAX ||
+            user->activation_cnt > EWS_ACTIVATION_MAX)
+                return -1;
+        for (i = 0; i < user->activation_cnt; i++) {
+                v = get_varint(c);
+                if (v < 0 || v > UINT16_MAX)
+                        return -1;
+                user->activation_counts[i] = (uint16_t)v;
+        }
+        user->activation_product_cnt = (int)get_u8(c);
+        if (user->activation_product_cnt > EWS_ACTIVATION_MAX)
+                return -1;
+        for (i = 0; i < user->activation_product_cnt; i++)
+                user->activation_products[i] = get_u32(c);
+        return 0;
+}
+
 int ews_user_unpack(struct ews_user *user, int32_t *partition,
                     const unsigned char *buf, size_t len)
 {
@@ -209,9 +249,10 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
         int64_t p;
         int i;
 
-        /* Version 1 had no rule state: it reads as never alerted. */
+        /* Version 1 had no rule state: it reads as never alerted; before
+         * version 3 none had activation progress. */
         version = get_u8(&c);
-        if (version != 1 && version != EWS_USER_PACKED_VERSION)
+        if (version < 1 || version > EWS_USER_PACKED_VERSION)
                 return -1;
         stage = get_u8(&c);
         if (stage >= EWS_STAGE_COUNT)
@@ -245,6 +286,8 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
         user->peak_engagement = get_f64(&c);
         user->fit = get_f64(&c);
         user->fit_matched = get_u32(&c);
+        user->activation_met = 0;
+        user->activation_cnt = user->activation_product_cnt = 0;
         get_str(&c, user->account_id, sizeof(user->account_id));
         get_str(&c, user->campaign_id, sizeof(user->campaign_id));
         user->reason_cnt = get_components(&c, user->reasons, EWS_REASONS_MAX);
@@ -255,5 +298,7 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
                 return -1;
         for (i = 0; i < user->dedup_cnt; i++)
                 user->dedup[i] = get_u32(&c);
+        if (version >= 3 && get_activation(&c, user))
+                return -1;
         return c.bad || c.p != c.end ? -1 : 0;
 }

@@ -3,23 +3,28 @@
  * a third of what a Redis hash of the same fields costs. No I/O: the store,
  * ews-inspect and the HTTP API all read it through here.
  *
- * Version 2, in order: u8 version, u8 stage, varint partition (of the
+ * Version 3, in order: u8 version, u8 stage, varint partition (of the
  * usage topic, the user's keys partition), varint events, varints
  * stage_at, engagement_ref, last_activity, trial_started, activated,
  * disengaged_since, disengaged_resolved, sales_ready_since,
  * sales_ready_resolved, matured (ms), f64 rule_peak, f64 engagement, f64
  * peak, f64 fit, u32 fit mask, str account, str campaign, u8 n + n * (str
  * name, f64) reasons, the same for interests, u8 n + n * u32 event-id
- * hashes. Little-endian; a str is a u8 length and that many bytes. The
- * user id is the key, not the value. Version 1 (still read) lacks the
- * fields from disengaged_resolved to rule_peak.
+ * hashes, then the activation progress (activation by behaviour):
+ * varint met, u8 n + n * varint counts, u8 m + m * u32 product hashes
+ * (3 + n + 4m bytes while the counts stay below 128). Little-endian; a str
+ * is a u8 length and that many bytes. The user id is the key, not the
+ * value. A user without activation progress (always, with the score-only
+ * definition) is written as version 2: version 3 without that part, byte
+ * for byte what earlier releases wrote. Version 1 (still read) also lacks
+ * the fields from disengaged_resolved to rule_peak.
  */
 #ifndef EWS_OUT_STORE_CODEC_H
 #define EWS_OUT_STORE_CODEC_H
 
 #include "util/ews.h"
 
-#define EWS_USER_PACKED_VERSION 2
+#define EWS_USER_PACKED_VERSION 3
 #define EWS_USER_PACKED_MAX     4096
 
 /* Returns the length written to buf, or -1 when size is too small. */

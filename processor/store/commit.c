@@ -132,7 +132,8 @@ static int commit_args(struct ews_store *store, const struct ews_commit *commit)
                 if (store_argv_add(a, &h->kind, 1) ||
                     store_argv_add(a, h->id, strlen(h->id)) ||
                     store_argv_i64(a, h->day) || store_argv_i64(a, h->n) ||
-                    store_argv_i64(a, h->k))
+                    store_argv_i64(a, h->k) || store_argv_i64(a, h->signups) ||
+                    store_argv_addf(a, "%.17g", h->spend))
                         return -1;
         }
         return 0;

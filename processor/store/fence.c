@@ -218,6 +218,8 @@ enum ews_store_result ews_store_partitions_check(struct ews_store *store,
                 stored = -1;
         freeReplyObject(reply);
         *stored_cnt = (int)stored;
+        if (stored == partition_cnt)
+                store->partition_cnt[source] = partition_cnt;
         if (stored != partition_cnt) {
                 snprintf(errstr, errstr_size,
                          "topic %s has %d partitions but the store at %s was "

@@ -81,33 +81,45 @@ enum ews_store_result ews_store_lease_release(struct ews_store *store,
         return EWS_STORE_OK;
 }
 
-enum ews_store_result ews_store_min_watermark(struct ews_store *store,
-                                              enum ews_source source,
-                                              int64_t *min_ms, char *errstr,
-                                              size_t errstr_size)
+/* The topic's partition count as recorded in m:<topic>; 0 when none. */
+static int store_recorded_count(struct ews_store *store, enum ews_source source,
+                                int64_t *cnt, char *errstr, size_t errstr_size)
 {
-        redisReply *reply;
-        int64_t cnt = 0, w, i, min = 0;
-        int rc = 0;
+        redisReply *reply = redisCommand(store->redis, "GET %sm:%s",
+                                         store->prefix, store->topics[source]);
 
-        *min_ms = 0;
-        if (store_connect(store, errstr, errstr_size))
-                return EWS_STORE_ERROR;
-        reply = redisCommand(store->redis, "GET %sm:%s", store->prefix,
-                             store->topics[source]);
+        *cnt = 0;
         if (!reply || (reply->type != REDIS_REPLY_STRING &&
                        reply->type != REDIS_REPLY_NIL)) {
                 if (reply)
                         freeReplyObject(reply);
-                return store_fail(store, errstr, errstr_size, "watermarks");
+                store_fail(store, errstr, errstr_size, "watermarks");
+                return -1;
         }
         if (reply->type == REDIS_REPLY_NIL ||
-            store_parse_i64(reply->str, reply->len, &cnt) || cnt <= 0 ||
-            cnt > EWS_PARTITIONS_MAX) {
-                freeReplyObject(reply);
-                return EWS_STORE_OK; /* no partition count: none begun */
-        }
+            store_parse_i64(reply->str, reply->len, cnt))
+                *cnt = 0;
         freeReplyObject(reply);
+        return 0;
+}
+
+enum ews_store_result ews_store_watermarks(struct ews_store *store,
+                                           enum ews_source source,
+                                           int64_t *min_ms, int64_t *max_ms,
+                                           char *errstr, size_t errstr_size)
+{
+        redisReply *reply;
+        int64_t cnt = 0, w, i, min = 0, max = 0;
+        int rc = 0;
+
+        *min_ms = *max_ms = 0;
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        if (!(cnt = store->partition_cnt[source]) &&
+            store_recorded_count(store, source, &cnt, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        if (cnt <= 0 || cnt > EWS_PARTITIONS_MAX)
+                return EWS_STORE_OK; /* no partition count: none begun */
         for (i = 0; i < cnt; i++)
                 if (redisAppendCommand(store->redis, "HGET %sp:%s:%d watermark",
                                        store->prefix, store->topics[source],
@@ -120,13 +132,18 @@ enum ews_store_result ews_store_min_watermark(struct ews_store *store,
                         return store_fail(store, errstr, errstr_size,
                                           "watermarks");
                 if (reply->type != REDIS_REPLY_STRING ||
-                    store_parse_i64(reply->str, reply->len, &w) || w <= 0)
+                    store_parse_i64(reply->str, reply->len, &w) || w <= 0) {
                         rc = 1; /* a partition without one holds all back */
-                else if (!min || w < min)
-                        min = w;
+                } else {
+                        if (!min || w < min)
+                                min = w;
+                        if (w > max)
+                                max = w;
+                }
                 freeReplyObject(reply);
         }
         *min_ms = rc ? 0 : min;
+        *max_ms = max;
         return EWS_STORE_OK;
 }
 
@@ -218,17 +235,43 @@ static void leader_field(struct ews_store_cohort *c, const char *name,
                         c->account.last_day = leader_i64(value);
                 else if (!strcmp(f, "base"))
                         c->account.baseline = leader_f64(value);
+                else if (!strcmp(f, "sg"))
+                        c->campaign.signups = leader_i64(value);
+                else if (!strcmp(f, "sp"))
+                        c->campaign.spend = leader_f64(value);
+                c->decided = true;
+                c->has_sums |= !strcmp(f, "sg");
                 return;
         }
-        if (name[0] != 'n' && name[0] != 'k' && name[0] != 'd')
+        if (!strchr("nkspd", name[0]))
                 return;
         day = strtoll(name + 1, &end, 10);
         if (*end || end == name + 1 || !(d = leader_day(c, day)))
                 return;
         if (name[0] == 'k')
                 d->k = leader_i64(value);
+        else if (name[0] == 's')
+                d->signups = leader_i64(value);
+        else if (name[0] == 'p')
+                d->spend = leader_f64(value);
         else
                 d->n = leader_i64(value);
+}
+
+/* A campaign decided before signups and spend were counted by day: its
+ * sums so far are the totals less what waits in undecided days. */
+static void leader_sums_upgrade(struct ews_store_cohort *c)
+{
+        int i;
+
+        if (!c->decided || c->has_sums)
+                return;
+        c->campaign.signups = c->info.signups;
+        c->campaign.spend = c->info.spend;
+        for (i = 0; i < c->day_cnt; i++) {
+                c->campaign.signups -= c->days[i].signups;
+                c->campaign.spend -= c->days[i].spend;
+        }
 }
 
 enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
@@ -267,6 +310,7 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
         if (ews_store_campaign_get(store, id, &cohort->info, errstr,
                                    errstr_size) == EWS_STORE_ERROR)
                 return EWS_STORE_ERROR;
+        leader_sums_upgrade(cohort);
         return EWS_STORE_OK;
 }
 
@@ -283,7 +327,12 @@ static int leader_state_args(struct store_argv *a,
                                        (long long)c->campaign.open_ms) ||
                        store_argv_add(a, "s:res", 5) ||
                        store_argv_addf(a, "%lld",
-                                       (long long)c->campaign.resolved_ms);
+                                       (long long)c->campaign.resolved_ms) ||
+                       store_argv_add(a, "s:sg", 4) ||
+                       store_argv_addf(a, "%lld",
+                                       (long long)c->campaign.signups) ||
+                       store_argv_add(a, "s:sp", 4) ||
+                       store_argv_addf(a, "%.17g", c->campaign.spend);
         return store_argv_add(a, "s:first", 7) ||
                store_argv_addf(a, "%lld", (long long)c->account.first_day) ||
                store_argv_add(a, "s:last", 6) ||
@@ -322,7 +371,7 @@ ews_store_cohort_commit(struct ews_store *store, const char *owner,
             store_argv_add(a, cohort->id, strlen(cohort->id)) ||
             store_argv_addf(a, "%lld", (long long)drop_before_day) ||
             store_argv_addf(a, "%lld", (long long)next_day) ||
-            store_argv_add(a, cohort->kind == EWS_COHORT_CAMPAIGN ? "4" : "5",
+            store_argv_add(a, cohort->kind == EWS_COHORT_CAMPAIGN ? "6" : "5",
                            1) ||
             store_argv_addf(a, "%zu", cnt) || leader_state_args(a, cohort))
                 goto nomem;

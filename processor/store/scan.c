@@ -1,5 +1,6 @@
 /* Bulk reads, for exports: every partition's fence, and the ids of every
  * stored subject, streamed with SCAN (never KEYS). Never on the hot path. */
+#include "store/codec.h"
 #include "store/store_int.h"
 
 #include <stdio.h>
@@ -272,4 +273,100 @@ enum ews_store_result ews_store_drop_all(struct ews_store *store,
                 *deleted += found;
         } while (found);
         return EWS_STORE_OK;
+}
+
+/* One SCAN page of users: their values in one pipelined round trip, each
+ * that unpacks handed to cb. */
+static enum ews_store_result scan_users_page(
+        struct ews_store *store, const redisReply *keys, struct ews_user *user,
+        enum ews_store_result (*cb)(void *opaque, const struct ews_user *user),
+        void *opaque, char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result = EWS_STORE_OK;
+        size_t plen = strlen(store->prefix), i;
+        redisReply *reply;
+        int32_t partition;
+
+        for (i = 0; i < keys->elements; i++)
+                if (redisAppendCommand(store->redis, "GET %b",
+                                       keys->element[i]->str,
+                                       keys->element[i]->len) != REDIS_OK)
+                        return store_fail(store, errstr, errstr_size, "users");
+        for (i = 0; i < keys->elements; i++) {
+                const redisReply *key = keys->element[i];
+
+                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+                    !reply)
+                        return store_fail(store, errstr, errstr_size, "users");
+                /* gone meanwhile, or not a value the processor wrote */
+                if (result == EWS_STORE_OK &&
+                    reply->type == REDIS_REPLY_STRING &&
+                    key->len - plen - 2 < EWS_ID_MAX &&
+                    !ews_user_unpack(user, &partition,
+                                     (const unsigned char *)reply->str,
+                                     reply->len)) {
+                        memcpy(user->user_id, key->str + plen + 2,
+                               key->len - plen - 2);
+                        user->user_id[key->len - plen - 2] = '\0';
+                        result = cb(opaque, user);
+                }
+                freeReplyObject(reply);
+        }
+        return result;
+}
+
+enum ews_store_result ews_store_users_scan(
+        struct ews_store *store,
+        enum ews_store_result (*cb)(void *opaque, const struct ews_user *user),
+        void *opaque, char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result = EWS_STORE_OK;
+        char prefix[2 * sizeof(store->prefix) + 1], match[sizeof(prefix) + 8];
+        char cursor[32] = "0";
+        struct ews_user *user = malloc(sizeof(*user));
+        redisReply *reply;
+        size_t i;
+
+        if (!user) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
+        scan_glob_escape(store->prefix, prefix, sizeof(prefix));
+        snprintf(match, sizeof(match), "%su:*", prefix);
+        do {
+                if (store_connect(store, errstr, errstr_size)) {
+                        result = EWS_STORE_ERROR;
+                        break;
+                }
+                reply = redisCommand(store->redis,
+                                     "SCAN %s MATCH %s COUNT 1000", cursor,
+                                     match);
+                if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+                    reply->elements != 2 ||
+                    reply->element[0]->type != REDIS_REPLY_STRING ||
+                    reply->element[0]->len >= sizeof(cursor) ||
+                    reply->element[1]->type != REDIS_REPLY_ARRAY) {
+                        if (reply)
+                                freeReplyObject(reply);
+                        result = store_fail(store, errstr, errstr_size, "scan");
+                        break;
+                }
+                memcpy(cursor, reply->element[0]->str,
+                       reply->element[0]->len + 1);
+                for (i = 0; i < reply->element[1]->elements; i++)
+                        if (reply->element[1]->element[i]->type !=
+                                    REDIS_REPLY_STRING ||
+                            reply->element[1]->element[i]->len <=
+                                    strlen(store->prefix) + 2)
+                                break;
+                result =
+                        i < reply->element[1]->elements
+                                ? store_fail(store, errstr, errstr_size, "scan")
+                                : scan_users_page(store, reply->element[1],
+                                                  user, cb, opaque, errstr,
+                                                  errstr_size);
+                freeReplyObject(reply);
+        } while (result == EWS_STORE_OK && strcmp(cursor, "0"));
+        free(user);
+        return result;
 }

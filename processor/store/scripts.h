@@ -23,7 +23,7 @@
 #define STORE_CAMPAIGN_ARGS 8
 #define STORE_ACCOUNT_ARGS  2
 #define STORE_OUTBOX_ARGS   2
-#define STORE_COHORT_ARGS   5
+#define STORE_COHORT_ARGS   7
 #define STORE_FIXED_KEYS    5
 
 #endif

@@ -22,8 +22,9 @@
  *                                          Kafka refused for good
  *   <prefix>opi:...                hash    parked: record id -> "<parked ms>
  *                                          <error code> <error text>"
- *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day> not yet
- *                                          decided; s:* the leader's state
+ *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day>, s<day>,
+ *                                          p<day> not yet decided; s:* the
+ *                                          leader's state
  *   <prefix>ab:<account id>        hash    d<day>: users active at the
  *                                          day's end; s:* as above
  *   <prefix>cq, <prefix>aq         zset    id -> first undecided day
@@ -104,13 +105,16 @@ enum ews_cohort_kind {
         EWS_COHORT_ACCOUNT = 'a'
 };
 
-/* Added to a cohort's day: matured signups (n) and activated ones (k) of
- * a campaign, or users newly active at an account's day end (n). */
+/* Added to a cohort's day: matured signups (n) and activated ones (k),
+ * trials started (signups) and spend of a campaign, or users newly active
+ * at an account's day end (n). */
 struct ews_cohort_delta {
         char kind;
         char id[EWS_ID_MAX];
         int64_t day;
         int64_t n, k;
+        int64_t signups;
+        double spend;
 };
 
 /* A user as the commit writes it, with its inactivity deadline (0: none)
@@ -328,6 +332,17 @@ enum ews_store_result ews_store_drop_all(struct ews_store *store,
                                          int64_t *deleted, char *errstr,
                                          size_t errstr_size);
 
+/* Calls cb with every stored user (its id filled), walking u:* with SCAN
+ * and reading each page's values in one pipelined round trip, in
+ * constant memory; values that do not unpack are passed over. cb must not
+ * call the store. A result other than EWS_STORE_OK from cb stops the walk
+ * and is returned; otherwise EWS_STORE_OK or EWS_STORE_ERROR. As SCAN, a
+ * user may come twice when Redis resizes its table during the walk. */
+enum ews_store_result ews_store_users_scan(
+        struct ews_store *store,
+        enum ews_store_result (*cb)(void *opaque, const struct ews_user *user),
+        void *opaque, char *errstr, size_t errstr_size);
+
 /* Erasure of a user's personal data (privacy requests): its state, its
  * inactivity timer, its membership of its account. Counters and account
  * scores keep what they summed, without the user's identity.
@@ -453,12 +468,13 @@ enum ews_store_result ews_store_lease(struct ews_store *store,
 enum ews_store_result ews_store_lease_release(struct ews_store *store,
                                               const char *owner);
 
-/* The smallest stored watermark over every partition of source's topic;
- * 0 when one has none yet. EWS_STORE_OK or EWS_STORE_ERROR. */
-enum ews_store_result ews_store_min_watermark(struct ews_store *store,
-                                              enum ews_source source,
-                                              int64_t *min_ms, char *errstr,
-                                              size_t errstr_size);
+/* The smallest stored watermark over every partition of source's topic
+ * (0 when one has none yet, or the partition count is not recorded) and
+ * the largest (0: none). EWS_STORE_OK or EWS_STORE_ERROR. */
+enum ews_store_result ews_store_watermarks(struct ews_store *store,
+                                           enum ews_source source,
+                                           int64_t *min_ms, int64_t *max_ms,
+                                           char *errstr, size_t errstr_size);
 
 /* Ids queued for a decision by upto_day, at most max. */
 enum ews_store_result
@@ -477,6 +493,8 @@ struct ews_store_cohort {
         struct ews_campaign_rule_state campaign;
         struct ews_account_rule_state account;
         struct ews_campaign info; /* campaigns: c:<id> */
+        bool decided;             /* the leader's state (s:*) was there */
+        bool has_sums;            /* with the decided signups and spend */
 };
 
 /* Reads a cohort and, for a campaign, its c:<id>: EWS_STORE_OK (an absent

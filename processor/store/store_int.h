@@ -59,6 +59,10 @@ struct ews_store {
         bool connected_once;
         /* commits sent and not yet received (ews_store_commit_send) */
         size_t pending;
+        /* each input topic's partition count as checked at the start (0:
+         * not checked): the watermarks are read by it, not by m:<topic>,
+         * which a Redis that lost its last writes may have lost */
+        int partition_cnt[EWS_SOURCE_COUNT];
         unsigned char packed[4096]; /* one user, as it goes to Redis */
 };
 

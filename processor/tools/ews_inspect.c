@@ -31,7 +31,9 @@ static const char inspect_help[] =
         "Commands:\n"
         "  user ID       a user's state as JSON\n"
         "  account ID    an account's state as JSON\n"
-        "  campaign ID   a campaign's state as JSON\n"
+        "  campaign ID   a campaign's state as JSON, and how its trials\n"
+        "                stand against the activation definition (a walk\n"
+        "                over every user)\n"
         "  erase ID      erase a user's state, as DELETE /v1/users/{id}\n"
         "  export        every user, account and campaign as JSON lines,\n"
         "                between a header (fences) and a trailer (counts)\n"
@@ -198,6 +200,48 @@ static enum ews_store_result export_subject(void *opaque, enum ews_subject kind,
         }
         x->counts[kind]++;
         return EWS_STORE_OK;
+}
+
+/* A campaign's trials against the activation definition. */
+struct inspect_tally {
+        const struct ews_score_conf *conf;
+        const char *campaign_id;
+        struct ews_activation_tally tally;
+};
+
+static enum ews_store_result tally_user(void *opaque,
+                                        const struct ews_user *user)
+{
+        struct inspect_tally *t = opaque;
+
+        ews_activation_tally_add(t->conf, &t->tally, t->campaign_id, user);
+        return EWS_STORE_OK;
+}
+
+/* Adds "activation" to a campaign's JSON: how its trials stand against
+ * the definition, from a walk over every user. */
+static enum ews_store_result inspect_activation(struct ews_store *store,
+                                                const struct ews_config *config,
+                                                const char *id, json_t *json,
+                                                char *errstr,
+                                                size_t errstr_size)
+{
+        struct inspect_tally t;
+        enum ews_store_result result;
+
+        memset(&t, 0, sizeof(t));
+        t.conf = &config->score;
+        t.campaign_id = id;
+        result = ews_store_users_scan(store, tally_user, &t, errstr,
+                                      errstr_size);
+        if (result == EWS_STORE_OK &&
+            json_object_set_new(
+                    json, "activation",
+                    ews_json_activation(&config->score, &t.tally))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                result = EWS_STORE_ERROR;
+        }
+        return result;
 }
 
 /* ews-inspect export (kind checked): 0, or 1 (store or output). */
@@ -446,6 +490,9 @@ int main(int argc, char **argv)
                                                 sizeof(errstr));
                 if (result == EWS_STORE_OK)
                         json = ews_json_campaign(&campaign);
+                if (result == EWS_STORE_OK && json)
+                        result = inspect_activation(store, &config, id, json,
+                                                    errstr, sizeof(errstr));
         }
         if (result == EWS_STORE_NOT_FOUND) {
                 fprintf(stderr, "ews-inspect: no %s %s\n", kind, id);

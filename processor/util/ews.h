@@ -112,9 +112,10 @@ enum ews_stage {
 /* Trial, activated and sales-ready users are all still in their trial. */
 bool ews_stage_in_trial(enum ews_stage stage);
 
-#define EWS_REASONS_MAX   12 /* event types kept per user, largest first */
-#define EWS_INTERESTS_MAX 6  /* products kept per user */
-#define EWS_DEDUP_MAX     32 /* recent event-id hashes kept per user */
+#define EWS_REASONS_MAX    12 /* event types kept per user, largest first */
+#define EWS_INTERESTS_MAX  6  /* products kept per user */
+#define EWS_DEDUP_MAX      32 /* recent event-id hashes kept per user */
+#define EWS_ACTIVATION_MAX 8  /* behaviour conditions of activation */
 
 /* A share of a decayed score: all share the user's reference time. */
 struct ews_component {
@@ -152,6 +153,17 @@ struct ews_user {
         struct ews_component interests[EWS_INTERESTS_MAX];
         int dedup_cnt; /* event-id hashes, oldest first */
         uint32_t dedup[EWS_DEDUP_MAX];
+        /* Progress towards activation defined by behaviour
+         * (scoring.activation.conditions; all zero without): met has bit 0
+         * for the score and bit 1 + i for condition i, once met within
+         * the window; counts[i] the events condition i counted within its
+         * window (for a products condition, the distinct products, whose
+         * hashes are kept in products up to the condition's count). */
+        uint32_t activation_met;
+        int activation_cnt;
+        uint16_t activation_counts[EWS_ACTIVATION_MAX];
+        int activation_product_cnt;
+        uint32_t activation_products[EWS_ACTIVATION_MAX];
 };
 
 enum ews_rule {
@@ -203,7 +215,7 @@ struct ews_alert {
         char campaign_id[EWS_ID_MAX]; /* "" when unknown */
         int64_t event_time_ms;
         int64_t emitted_at_ms;
-        char reason[256];
+        char reason[512];
         int value_cnt;
         struct ews_alert_value values[EWS_ALERT_VALUES_MAX];
         int contributor_cnt;

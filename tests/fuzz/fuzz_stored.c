@@ -24,7 +24,10 @@ static void fuzz_user(const unsigned char *data, size_t size)
         if (user.reason_cnt < 0 || user.reason_cnt > EWS_REASONS_MAX ||
             user.interest_cnt < 0 || user.interest_cnt > EWS_INTERESTS_MAX ||
             user.dedup_cnt < 0 || user.dedup_cnt > EWS_DEDUP_MAX ||
-            partition < 0)
+            user.activation_cnt < 0 ||
+            user.activation_cnt > EWS_ACTIVATION_MAX ||
+            user.activation_product_cnt < 0 ||
+            user.activation_product_cnt > EWS_ACTIVATION_MAX || partition < 0)
                 FUZZ_FAIL("counts out of range accepted");
         len = ews_user_pack(&user, partition, buf, sizeof(buf));
         if (len < 0)

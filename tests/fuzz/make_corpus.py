@@ -388,8 +388,10 @@ def short_str(s):
 
 def packed_user(version, partition=3, account=b"a-1", campaign=b"c-1",
                 reasons=((b"login", 2.5), (b"webinar", 10.0)),
-                interests=((b"analytics", 4.0),), dedup=(1, 2, 3)):
-    """A user's value as processor/store/codec.h lays it out."""
+                interests=((b"analytics", 4.0),), dedup=(1, 2, 3),
+                met=0x7, counts=(1, 300), products=(0xcafef00d, 7)):
+    """A user's value as processor/store/codec.h lays it out; version 3
+    with its activation progress."""
     out = bytes([version, 1]) + varint(partition) + varint(42)
     times = [T0, T0, T0 + 60000, T0 - 86400000, 0, 0]
     if version >= 2:
@@ -402,8 +404,13 @@ def packed_user(version, partition=3, account=b"a-1", campaign=b"c-1",
     for comps in (reasons, interests):
         out += bytes([len(comps)]) + b"".join(
             short_str(n) + struct.pack("<d", v) for n, v in comps)
-    return out + bytes([len(dedup)]) + b"".join(
+    out += bytes([len(dedup)]) + b"".join(
         struct.pack("<I", h) for h in dedup)
+    if version >= 3:
+        out += varint(met) + bytes([len(counts)]) + b"".join(
+            varint(c) for c in counts) + bytes([len(products)]) + b"".join(
+            struct.pack("<I", h) for h in products)
+    return out
 
 
 def outbox_record(kind, key, value, reason=b"", detail=b"", topic=b"",
@@ -433,6 +440,11 @@ def corpus_stored():
         ("user-too-many-reasons", user + packed_user(
             2, reasons=tuple((b"r%d" % i, 1.0) for i in range(40)))),
         ("user-varint-unending", user + v2[:2] + b"\xff" * 12),
+        ("user-v3", user + packed_user(3)),
+        ("user-v3-no-progress", user + packed_user(3)[:len(v2)]),
+        ("user-v3-too-many-counts", user + packed_user(
+            3, counts=tuple(range(12)))),
+        ("user-v3-count-too-big", user + packed_user(3, counts=(70000,))),
     ]
     alert = outbox_record(1, b"u-1", b"\x02avro-alert-bytes")
     dead = outbox_record(2, b"u-1", b"\xff\xff", b"bad_length",

@@ -13,6 +13,7 @@ import urllib.request
 import redis as redis_py
 
 import ewsenv
+from test_state import watermarks_settled
 
 
 def http(port, path, method="GET", token=None):
@@ -175,6 +176,8 @@ def test_redis_outage_pauses_and_changes_nothing(broker, names, tmp_path):
                         "ready again")
         ewsenv.wait_for(lambda: applied(client, names) == events, 60,
                         "the rest")
+        ewsenv.wait_for(lambda: watermarks_settled(client, names), 30,
+                        "the watermarks at their end")
         ewsenv.wait_for(lambda: ewsenv.scrape(port).get(
             "ews_redis_reconnects_total", 0) >= 1, 10, "a reconnect counted")
         code, err = stop(proc)

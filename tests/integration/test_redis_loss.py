@@ -6,7 +6,7 @@ modelled as SIGKILL plus the AOF cut back to an earlier size."""
 import redis as redis_py
 
 import ewsenv
-from test_state import close, fence_offsets, state
+from test_state import close, fence_offsets, state, watermarks_settled
 
 AOF = ["--appendonly", "yes", "--appendfsync", "everysec"]
 
@@ -63,6 +63,8 @@ def test_a_lost_fence_replays_from_the_start(broker, names, tmp_path):
         ewsenv.wait_for(
             lambda: fence_offsets(client, names, counts) == events + 1, 60,
             "everything applied again")
+        ewsenv.wait_for(lambda: watermarks_settled(client, names, counts),
+                        30, "the watermarks at their end")
     finally:
         ewsenv.stop(proc)
     assert proc.returncode == 0
@@ -99,6 +101,8 @@ def test_a_fence_that_went_back_is_replayed_while_idle(broker, names,
         ewsenv.wait_for(
             lambda: fence_offsets(client, names, counts) == events, 30,
             "the fences back at the end, with no new input")
+        ewsenv.wait_for(lambda: watermarks_settled(client, names, counts),
+                        30, "the watermarks at their end")
     finally:
         ewsenv.stop(proc)
     assert proc.returncode == 0

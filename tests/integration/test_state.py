@@ -57,6 +57,23 @@ def fence_offsets(client, names, partitions=None):
     return total
 
 
+def watermarks_settled(client, names, partitions=None):
+    """In time.mode event a partition read to its end takes the usage
+    topic's largest watermark (and fires the timers due by it) at the next
+    tick: once every usage partition has it and no campaign partition is
+    behind it, nothing moves without new input. partitions as above."""
+    marks = {}
+    for topic in (names.usage, names.campaign):
+        count = partitions[topic] if partitions else int(
+            client.get(f"{names.prefix}m:{topic}") or 0)
+        marks[topic] = [int(client.hget(f"{names.prefix}p:{topic}:{k}",
+                                        "watermark") or 0)
+                        for k in range(count)]
+    usage = marks[names.usage]
+    return bool(usage) and min(usage) == max(usage) > 0 and \
+        all(w >= usage[0] for w in marks[names.campaign])
+
+
 def test_sigkill_at_random_moments_changes_nothing(broker, redis, names,
                                                    tmp_path):
     truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth"),

@@ -249,10 +249,13 @@ static void test_maturity_counts_activation_within_window(void **state)
                 u.trial_started_ms = T0;
                 u.activated_ms = cases[i].activated;
                 assert_true(ews_rules_user_deadline(&conf, &u) == T0 + 3 * DAY);
-                ews_rules_user_timer(&conf, &u, T0 + 3 * DAY, NOW, alerts, 4,
+                /* fired a day late (a quiet partition): still matured at
+                 * the trial's own time */
+                ews_rules_user_timer(&conf, &u, T0 + 4 * DAY, NOW, alerts, 4,
                                      &cohort);
                 assert_true(cohort.matured);
                 assert_int_equal(cohort.activated, cases[i].want);
+                assert_true(cohort.matured_ms == T0 + 3 * DAY);
                 assert_true(u.matured_ms == T0 + 3 * DAY);
         }
 }
@@ -268,68 +271,91 @@ static void test_wilson_bounds(void **state)
 
 static void test_campaign_fires_and_resolves_by_closed_day(void **state)
 {
-        struct ews_campaign_rule_state st = {0, 0, 0, 0};
-        struct ews_campaign_rule_info info = {"c-9", "Spring", true,
-                                              0.4,   1000,     60};
+        struct ews_campaign_rule_state st = {.n = 0};
+        struct ews_campaign_rule_info info = {"c-9", "Spring", true, 0.4};
+        /* day, matured, activated, trials started, spend */
         struct ews_cohort_day days[] = {
-                {20454, 10, 1},   /* n below the minimum sample */
-                {20455, 15, 2},   /* 3 of 25: fires */
-                {20456, 5, 1},    /* still open */
-                {20457, 100, 80}, /* 84 of 130: back above */
+                {20454, 10, 1, 40, 600},  /* n below the minimum sample */
+                {20455, 15, 2, 20, 400},  /* 3 of 25: fires */
+                {20456, 5, 1, 0, 0},      /* still open */
+                {20457, 100, 80, 90, 50}, /* 84 of 130: back above */
         };
+        struct ews_rules_conf defined = conf;
         struct ews_alert alerts[8];
         int n;
 
         (void)state;
-        n = ews_rules_campaign_days(&conf, &st, &info, days, 2, NOW, alerts, 8);
+        strcpy(defined.activation, "engagement >= 40 within 3d");
+        n = ews_rules_campaign_days(&defined, &st, &info, days, 2, NOW, alerts,
+                                    8);
         assert_int_equal(n, 1);
         assert_int_equal(alerts[0].status, EWS_ALERT_FIRING);
         assert_true(alerts[0].event_time_ms == 20456LL * DAY);
         assert_string_equal(alerts[0].alert_id,
                             "CAMPAIGN_UNDERPERFORMING:c-9:1767398400000:1");
         assert_true(strstr(alerts[0].reason, "3 of 25 mature trials"));
-        n = ews_rules_campaign_days(&conf, &st, &info, days + 2, 2, NOW, alerts,
-                                    8);
+        /* the figures as of the day decided, not of whatever came since */
+        assert_true(
+                strstr(alerts[0].reason, "; 1000 spent, 333 per activated"));
+        /* every campaign alert says what "activated" means */
+        assert_true(strstr(alerts[0].reason,
+                           "; activated means engagement >= 40 within 3d"));
+        n = ews_rules_campaign_days(&defined, &st, &info, days + 2, 2, NOW,
+                                    alerts, 8);
         assert_int_equal(n, 1);
         assert_int_equal(alerts[0].status, EWS_ALERT_RESOLVED);
         assert_string_equal(alerts[0].episode_id,
                             "CAMPAIGN_UNDERPERFORMING:c-9:1767398400000");
+        assert_true(strstr(alerts[0].reason, "back above") &&
+                    strstr(alerts[0].reason, "activated means engagement"));
         assert_true(st.n == 130 && st.k == 84);
+        assert_true(st.signups == 150 && st.spend == 1050);
 }
 
 /* A reason cut to its buffer inside a multi-byte character drops that
  * character: the alert stays UTF-8. */
 static void test_long_names_are_cut_on_a_character(void **state)
 {
+        struct ews_rules_conf euro = conf;
         char id[128], name[128];
-        struct ews_campaign_rule_state st = {0, 0, 0, 0};
-        struct ews_campaign_rule_info info = {id, name, true, 0.4, 0, 0};
-        struct ews_cohort_day days[] = {{20455, 25, 3}};
+        struct ews_campaign_rule_info info = {id, name, true, 0.4};
+        struct ews_cohort_day days[] = {{20455, 25, 3, 0, 0}};
         struct ews_alert alerts[2];
         const unsigned char *p;
-        size_t i, len;
+        size_t i, len, cut;
 
         (void)state;
-        /* 126 bytes of id put the cut one byte into a euro sign */
-        memset(id, 'c', 126);
-        id[126] = '\0';
         for (i = 0; i + 3 < sizeof(name); i += 3)
                 memcpy(name + i, "\xe2\x82\xac", 3); /* the euro sign */
         name[i] = '\0';
-        assert_int_equal(ews_rules_campaign_days(&conf, &st, &info, days, 1,
-                                                 NOW, alerts, 2),
-                         1);
-        len = strlen(alerts[0].reason);
-        assert_true(len > 200 && len < sizeof(alerts[0].reason));
-        /* ends on a whole euro sign */
-        p = (const unsigned char *)alerts[0].reason + len - 3;
-        assert_memory_equal(p, "\xe2\x82\xac", 3);
+        /* an activation definition in euro signs (event types are UTF-8)
+         * runs past the buffer */
+        for (i = 0; i + 3 < sizeof(euro.activation); i += 3)
+                memcpy(euro.activation + i, "\xe2\x82\xac", 3);
+        euro.activation[i] = '\0';
+        /* ids of three lengths put the cut at each byte of a euro sign */
+        for (cut = 0; cut < 3; cut++) {
+                struct ews_campaign_rule_state st = {.n = 0};
+
+                memset(id, 'c', 124 + cut);
+                id[124 + cut] = '\0';
+                assert_int_equal(ews_rules_campaign_days(&euro, &st, &info,
+                                                         days, 1, NOW, alerts,
+                                                         2),
+                                 1);
+                len = strlen(alerts[0].reason);
+                assert_true(len >= sizeof(alerts[0].reason) - 3 &&
+                            len < sizeof(alerts[0].reason));
+                /* ends on a whole euro sign */
+                p = (const unsigned char *)alerts[0].reason + len - 3;
+                assert_memory_equal(p, "\xe2\x82\xac", 3);
+        }
 }
 
 static void test_healthy_campaign_never_fires(void **state)
 {
-        struct ews_campaign_rule_state st = {0, 0, 0, 0};
-        struct ews_campaign_rule_info info = {"c-1", "", false, 0, 0, 0};
+        struct ews_campaign_rule_state st = {.n = 0};
+        struct ews_campaign_rule_info info = {"c-1", "", false, 0};
         struct ews_cohort_day days[30];
         struct ews_alert alerts[8];
         int i;

@@ -203,9 +203,9 @@ static void test_campaign_rule_anytime(void **state)
 {
         static struct ews_config config;
         struct ews_campaign_rule_state st;
-        struct ews_campaign_rule_info info = {"c-9", "Spring", true,
-                                              0.4,   0,        60};
-        struct ews_cohort_day five = {20455, 25, 5}, two = {20455, 25, 2};
+        struct ews_campaign_rule_info info = {"c-9", "Spring", true, 0.4};
+        struct ews_cohort_day five = {20455, 25, 5, 60, 0},
+                              two = {20455, 25, 2, 60, 0};
         struct ews_alert alerts[2];
 
         (void)state;

@@ -97,6 +97,44 @@ static void test_codec_rejects_malformed(void **state)
                          -1);
 }
 
+/* Activation progress makes a version 3 value; without it the value is
+ * the version 2 that earlier releases wrote and read. */
+static void test_codec_activation_progress(void **state)
+{
+        struct ews_user u = user_full(), back;
+        unsigned char buf[EWS_USER_PACKED_MAX];
+        int32_t partition;
+        int len2, len, cut;
+
+        (void)state;
+        len2 = ews_user_pack(&u, 7, buf, sizeof(buf));
+        assert_int_equal(buf[0], 2);
+        u.activation_met = 0x1ff; /* the score and all eight conditions */
+        u.activation_cnt = 3;
+        u.activation_counts[0] = 1;
+        u.activation_counts[1] = 300; /* two bytes */
+        u.activation_counts[2] = 65535;
+        u.activation_product_cnt = 2;
+        u.activation_products[0] = 0xcafef00du;
+        u.activation_products[1] = 7;
+        len = ews_user_pack(&u, 7, buf, sizeof(buf));
+        assert_int_equal(buf[0], 3);
+        /* met 2 bytes, 1 + 1 + 2 + 3 for the counts, 1 + 8 for products */
+        assert_int_equal(len - len2, 18);
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len),
+                         0);
+        assert_memory_equal(&u, &back, sizeof(u));
+        for (cut = 0; cut < len; cut++) /* not even without the progress */
+                assert_int_equal(
+                        ews_user_unpack(&back, &partition, buf, (size_t)cut),
+                        -1);
+        buf[len2 + 2] = EWS_ACTIVATION_MAX + 1; /* too many counts */
+        assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len),
+                         -1);
+}
+
 static void test_cache_bound_and_drop(void **state)
 {
         struct ews_user_cache *cache = ews_user_cache_new(3);
@@ -249,6 +287,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_codec_round_trip),
                 cmocka_unit_test(test_codec_rejects_malformed),
+                cmocka_unit_test(test_codec_activation_progress),
                 cmocka_unit_test(test_outbox_round_trip_and_refusals),
                 cmocka_unit_test(test_outbox_topic),
                 cmocka_unit_test(test_cache_bound_and_drop),

@@ -3,8 +3,9 @@
 -- ARGV: "<owner> <token>", id, drop before day, next day, state field
 --       count, outbox count, then state fields (name, value), then outbox
 --       records (id, record).
--- Day fields (n<day>, k<day>, d<day>) before the drop day go; the id is
--- queued again at its first remaining day, not before the next day.
+-- Day fields (n<day>, k<day>, s<day>, p<day>, d<day>) before the drop
+-- day go; the id is queued again at its first remaining day, not before
+-- the next day.
 -- Returns {1}, {0} when the lease is no longer the caller's, or {2} when
 -- the cohort hash expired with its account meanwhile: nothing is written
 -- (state written now would outlive the account) and the id is unqueued.
@@ -23,7 +24,7 @@ end
 local first = nil
 for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
   local c, d = string.sub(f, 1, 1), tonumber(string.sub(f, 2))
-  if d and (c == 'n' or c == 'k' or c == 'd') then
+  if d and (c == 'n' or c == 'k' or c == 's' or c == 'p' or c == 'd') then
     if d < drop then redis.call('HDEL', KEYS[2], f)
     elseif not first or d < first then first = d end
   end

@@ -12,7 +12,7 @@
 --       per account: points, at (ms): folded into (e, er)
 --       per outbox record: id, packed record
 --       per cohort delta: 'c' (campaign) or 'a' (account), its id, day,
---                         n, k
+--                         n, k, signups, spend
 -- The counts and offsets are STORE_*_ARGS and STORE_FIXED_KEYS in
 -- scripts.h. The watermark never goes back: the larger of the stored and
 -- the given one is kept.
@@ -31,7 +31,7 @@ local wm, no, nh = tonumber(ARGV[4]), tonumber(ARGV[11]),
 if not nu or not nc or not na or not retention or not hl or
    not wm or not no or not nh or not tonumber(ARGV[10]) or
    #KEYS ~= 5 + nu + nc + 2 * na + nh or
-   #ARGV ~= 12 + nu * 5 + nc * 8 + na * 2 + no * 2 + nh * 5 then
+   #ARGV ~= 12 + nu * 5 + nc * 8 + na * 2 + no * 2 + nh * 7 then
   return redis.error_reply('ews: malformed commit')
 end
 local ub = 13
@@ -59,10 +59,11 @@ for i = 0, nc - 1 do
   end
 end
 for i = 0, nh - 1 do
-  local b = hb + i * 5
+  local b = hb + i * 7
   if (ARGV[b] ~= 'c' and ARGV[b] ~= 'a') or
      not tonumber(ARGV[b + 2]) or not tonumber(ARGV[b + 3]) or
-     not tonumber(ARGV[b + 4]) then
+     not tonumber(ARGV[b + 4]) or not tonumber(ARGV[b + 5]) or
+     not tonumber(ARGV[b + 6]) then
     return redis.error_reply('ews: bad cohort delta')
   end
 end
@@ -142,11 +143,18 @@ for i = 0, no - 1 do
 end
 local first = {}
 for i = 0, nh - 1 do
-  local b, key = hb + i * 5, KEYS[kh + i]
+  local b, key = hb + i * 7, KEYS[kh + i]
   local day, queue = tonumber(ARGV[b + 2]), KEYS[4]
   if ARGV[b] == 'c' then
     redis.call('HINCRBY', key, 'n' .. ARGV[b + 2], ARGV[b + 3])
     redis.call('HINCRBY', key, 'k' .. ARGV[b + 2], ARGV[b + 4])
+    -- trials started and spend by their own day (the leader's figures)
+    if ARGV[b + 5] ~= '0' then
+      redis.call('HINCRBY', key, 's' .. ARGV[b + 2], ARGV[b + 5])
+    end
+    if tonumber(ARGV[b + 6]) ~= 0 then
+      redis.call('HINCRBYFLOAT', key, 'p' .. ARGV[b + 2], ARGV[b + 6])
+    end
   else
     redis.call('HINCRBY', key, 'd' .. ARGV[b + 2], ARGV[b + 3])
     queue = KEYS[5]
