@@ -20,10 +20,10 @@ import ewsenv
 
 CONFIG = os.path.join(ewsenv.ROOT, "config", "ews.yaml")
 DAY = 86400000
-# Campaign events are left out: each campaign is judged against
-# rules.campaign.underperforming.default.target, which the configurations
-# below change.
-SCENARIO = ["--no-campaign-events"]
+# Campaign events left out: each campaign is judged against
+# rules.campaign.underperforming.default.target, which a configuration
+# below changes.
+NO_CAMPAIGN_EVENTS = ["--no-campaign-events"]
 
 
 @pytest.fixture
@@ -149,8 +149,9 @@ def flag_day_end(users, campaign, min_sample, target, z=1.645):
 
 def test_the_same_configuration_twice_differs_in_nothing(broker, redis, names,
                                                           tmp_path):
+    # campaigns launched with their targets, spend, both input topics
     ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
-                   ["--seed", "7", *SCENARIO])
+                   ["--seed", "7"])
     ewsenv.run_processor_to_end(names, broker, redis)
     live = live_alerts(broker, names)
     tmpdir = tmp_path / "tmp"
@@ -174,7 +175,7 @@ def test_the_same_configuration_twice_differs_in_nothing(broker, redis, names,
 def test_lower_thresholds_raise_what_the_scenario_implies(broker, redis,
                                                            names, tmp_path):
     truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
-                           ["--seed", "4", *SCENARIO])
+                           ["--seed", "4", *NO_CAMPAIGN_EVENTS])
     users = {t["id"]: t for t in truth if t["kind"] == "user"}
     poor = {t["id"] for t in truth if t["kind"] == "campaign" and t["poor"]}
     ewsenv.run_processor_to_end(names, broker, redis)
@@ -232,7 +233,7 @@ def test_lower_thresholds_raise_what_the_scenario_implies(broker, redis,
 
 def test_sigterm_mid_replay_deletes_its_keys(broker, redis, names, tmp_path):
     ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
-                   ["--seed", "8", *SCENARIO])
+                   ["--seed", "8", *NO_CAMPAIGN_EVENTS])
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     proc = subprocess.Popen(whatif_cmd(CONFIG),
