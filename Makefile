@@ -35,7 +35,7 @@ HEADERS  := $(foreach m,$(MODULES),$(wildcard processor/$(m)/*.h))
 LIB      := $(BUILD)/libews.a
 TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
             $(BUILD)/ews-inspect $(BUILD)/ews-redrive $(BUILD)/ews-calibrate \
-            $(BUILD)/ews-alertmanager
+            $(BUILD)/ews-whatif $(BUILD)/ews-alertmanager
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
@@ -129,6 +129,16 @@ $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
 $(BUILD)/ews-inspect: processor/tools/ews_inspect.c \
                       processor/tools/ews_inspect_outbox.c \
                       processor/tools/ews_inspect.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
+# ews-whatif: the CLI, the replays (ews-processor children), the
+# comparison and the report.
+WHATIF_SRC := $(wildcard processor/tools/ews_whatif*.c)
+
+$(BUILD)/ews-whatif: $(WHATIF_SRC) processor/tools/ews_whatif.h $(LIB) \
+                     | $(BUILD)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
 	  -o $@ $(LDFLAGS) $(PKG_LIBS)

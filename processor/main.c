@@ -62,6 +62,7 @@ static void main_usage(FILE *fp)
         fprintf(fp,
                 "usage: ews-processor [-c FILE] [-X key=value]... "
                 "[--check-config] [--exit-at-end]\n"
+                "  [--end-offsets LIST] [--alerts-file FILE]\n"
                 "  -c, --config FILE   YAML configuration (see "
                 "config/ews.yaml)\n"
                 "  -X key=value        librdkafka property, for the client "
@@ -70,6 +71,10 @@ static void main_usage(FILE *fp)
                 "configuration, exit\n"
                 "  --exit-at-end       stop once every assigned partition is "
                 "consumed to its end\n"
+                "  --end-offsets LIST  --exit-at-end, partitions ending at "
+                "TOPIC:PARTITION=OFFSET,...\n"
+                "  --alerts-file FILE  replay mode: alerts and dead letters "
+                "to FILE (JSON lines), not Kafka\n"
                 "Environment variables override the file: EWS_REDIS_HOST for "
                 "redis.host, ...\n"
                 "Exit codes: 0 clean stop, 1 runtime failure, 2 usage or "
@@ -82,6 +87,9 @@ struct main_ctx {
         struct ews_config *config;
         const char *config_path;
         bool exit_at_end;
+        const char *alerts_file; /* replay mode: alerts to a file */
+        const char *end_list;    /* --end-offsets, parsed into end */
+        int64_t end[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
         struct ews_decoder *decoder;
         struct ews_store *store;
         struct ews_out_kafka *out;
@@ -362,6 +370,8 @@ static int main_args(int argc, char **argv, struct main_ctx *ctx)
                 {"config", required_argument, NULL, 'c'},
                 {"check-config", no_argument, NULL, 'C'},
                 {"exit-at-end", no_argument, NULL, 'e'},
+                {"end-offsets", required_argument, NULL, 'E'},
+                {"alerts-file", required_argument, NULL, 'A'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0}};
         const char *props[EWS_CONFIG_PROPS_MAX];
@@ -386,6 +396,13 @@ static int main_args(int argc, char **argv, struct main_ctx *ctx)
                 case 'e':
                         ctx->exit_at_end = true;
                         break;
+                case 'E':
+                        ctx->end_list = optarg;
+                        ctx->exit_at_end = true;
+                        break;
+                case 'A':
+                        ctx->alerts_file = optarg;
+                        break;
                 case 'h':
                         main_usage(stdout);
                         return 0;
@@ -408,7 +425,10 @@ static int main_args(int argc, char **argv, struct main_ctx *ctx)
                         goto bad;
         /* A start would refuse these: refused here, exit 2, for both. */
         if (ews_setup_check(ctx->config, ctx->config_path, errstr,
-                            sizeof(errstr)))
+                            sizeof(errstr)) ||
+            (ctx->end_list &&
+             ews_setup_end_offsets(ctx->config, ctx->end_list, ctx->end, errstr,
+                                   sizeof(errstr))))
                 goto bad;
         if (check_only) {
                 ews_config_print(ctx->config, stdout);
@@ -433,18 +453,20 @@ static void main_signals(void)
         sigaction(SIGALRM, &sa, NULL);
 }
 
-static struct ews_in_kafka *main_input(const struct ews_config *c,
-                                       struct ews_pipeline *pipeline,
-                                       char *errstr, size_t errstr_size)
+static struct ews_in_kafka *main_input(const struct main_ctx *ctx, char *errstr,
+                                       size_t errstr_size)
 {
+        const struct ews_config *c = ctx->config;
         struct ews_in_kafka_conf conf = {
                 .bootstrap_servers = c->bootstrap_servers,
                 .group_id = c->group_id,
                 .from_end = c->offset_reset == EWS_RESET_LATEST,
                 .topics = {c->topics[0], c->topics[1]},
                 .props = &c->consumer,
+                .end_offsets = {ctx->end_list ? ctx->end[0] : NULL,
+                                ctx->end_list ? ctx->end[1] : NULL},
         };
-        struct ews_in_kafka_cb cb = ews_pipeline_callbacks(pipeline);
+        struct ews_in_kafka_cb cb = ews_pipeline_callbacks(ctx->pipeline);
 
         return ews_in_kafka_new(&conf, &cb, errstr, errstr_size);
 }
@@ -460,6 +482,7 @@ static int main_open(struct main_ctx *ctx, char *errstr, size_t errstr_size)
                 .topic_alerts = c->topic_alerts,
                 .topic_dlq = c->topic_dlq,
                 .props = &c->producer,
+                .file = ctx->alerts_file,
         };
 
         /* HTTP first: the probes answer, and say why, while the start
@@ -474,7 +497,7 @@ static int main_open(struct main_ctx *ctx, char *errstr, size_t errstr_size)
             !(ctx->pipeline =
                       ews_pipeline_new(c, ctx->decoder, ctx->store, ctx->out,
                                        errstr, errstr_size)) ||
-            !(ctx->in = main_input(c, ctx->pipeline, errstr, errstr_size)))
+            !(ctx->in = main_input(ctx, errstr, errstr_size)))
                 return -1;
         ews_pipeline_set_input(ctx->pipeline, ctx->in);
         if (main_partitions_check(ctx)) {

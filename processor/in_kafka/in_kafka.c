@@ -138,6 +138,11 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
         }
         in->cb = *cb;
         memset(in->lag, 0xff, sizeof(in->lag));
+        memset(in->end, 0xff, sizeof(in->end));
+        for (i = 0; i < EWS_SOURCE_COUNT; i++)
+                if (conf->end_offsets[i])
+                        memcpy(in->end[i], conf->end_offsets[i],
+                               sizeof(in->end[i]));
         in->start_offset = conf->from_end ? RD_KAFKA_OFFSET_END
                                           : RD_KAFKA_OFFSET_BEGINNING;
         for (i = 0; i < EWS_SOURCE_COUNT; i++)
@@ -263,6 +268,21 @@ static void in_kafka_error(struct ews_in_kafka *in, rd_kafka_message_t *m)
                 rd_kafka_message_errstr(m));
 }
 
+/* A message at or beyond its partition's end offset is not handed out;
+ * the partition is at its end (left unpaused: a seek back to the fence
+ * must still be able to read again up to the end). */
+static bool in_kafka_past_end(struct ews_in_kafka *in, int source,
+                              const rd_kafka_message_t *m)
+{
+        int64_t end = in->end[source][m->partition];
+
+        if (end < 0 || m->offset < end)
+                return false;
+        if (in->state[source][m->partition] == IN_ASSIGNED)
+                in_kafka_set_state(in, source, m->partition, IN_AT_END);
+        return true;
+}
+
 int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
                          int timeout_ms)
 {
@@ -299,6 +319,8 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
                 if (source < 0 || m->partition < 0 ||
                     m->partition >= EWS_PARTITIONS_MAX)
                         continue;
+                if (in_kafka_past_end(in, source, m))
+                        continue;
                 if (in->state[source][m->partition] == IN_AT_END)
                         in_kafka_set_state(in, source, m->partition,
                                            IN_ASSIGNED);
@@ -312,6 +334,9 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
                 msg->value = m->payload;
                 msg->value_len = m->len;
                 cnt++;
+                if (in->end[source][m->partition] >= 0 &&
+                    m->offset + 1 >= in->end[source][m->partition])
+                        in_kafka_set_state(in, source, m->partition, IN_AT_END);
         }
         return cnt;
 }

@@ -49,6 +49,12 @@ struct ews_in_kafka_conf {
                         * beginning */
         const char *topics[EWS_SOURCE_COUNT];
         const struct ews_config_props *props; /* over the settings above */
+        /* Per source, NULL or EWS_PARTITIONS_MAX offsets (-1: none): where
+         * a partition ends for this consumer (a replay of a fixed range,
+         * ews-processor --end-offsets). Messages from there on are not
+         * handed out, and the partition counts as at its end once it has
+         * handed out the one before, or met one beyond. Copied. */
+        const int64_t *end_offsets[EWS_SOURCE_COUNT];
 };
 
 struct ews_in_kafka;

@@ -19,6 +19,8 @@ struct ews_in_kafka {
         int eof_cnt;
         /* per source and partition: 1 assigned, 2 assigned and at end */
         unsigned char state[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        /* where a partition ends (conf->end_offsets), -1: the broker's */
+        int64_t end[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
         /* per source and partition, what this consumer has handed out or
          * been told: the next offset (or the logical one it was assigned
          * at) and whether it is paused; a restart assigns them again */

@@ -3,7 +3,9 @@
 #include "ops/setup.h"
 #include "in_kafka/in_kafka.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A librdkafka property the client would refuse, named where it was set. */
@@ -142,6 +144,72 @@ struct ews_http *ews_setup_http(const struct ews_config *c, char *errstr,
 
         conf.store.cache_users = 1;
         return ews_http_new(&conf, errstr, errstr_size);
+}
+
+/* One TOPIC:PARTITION=OFFSET of len bytes at item into end; 0 or -1. */
+static int setup_end_offset(const struct ews_config *c, const char *item,
+                            size_t len,
+                            int64_t end[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX])
+{
+        char buf[512], *colon, *eq, *stop;
+        long long partition, offset;
+        int s;
+
+        if (len >= sizeof(buf))
+                return -1;
+        memcpy(buf, item, len);
+        buf[len] = '\0';
+        eq = strrchr(buf, '=');
+        if (!eq)
+                return -1;
+        *eq = '\0';
+        colon = strrchr(buf, ':');
+        if (!colon)
+                return -1;
+        *colon = '\0';
+        errno = 0;
+        partition = strtoll(colon + 1, &stop, 10);
+        if (errno || stop == colon + 1 || *stop || partition < 0 ||
+            partition >= EWS_PARTITIONS_MAX)
+                return -1;
+        offset = strtoll(eq + 1, &stop, 10);
+        if (errno || stop == eq + 1 || *stop || offset < 0)
+                return -1;
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                if (!strcmp(buf, c->topics[s])) {
+                        end[s][partition] = offset;
+                        return 0;
+                }
+        return -1;
+}
+
+int ews_setup_end_offsets(const struct ews_config *c, const char *list,
+                          int64_t end[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX],
+                          char *errstr, size_t errstr_size)
+{
+        const char *item = list, *comma;
+        size_t len;
+
+        memset(end, 0xff,
+               sizeof(int64_t) * EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX);
+        if (!*list)
+                return 0;
+        for (;; item = comma + 1) {
+                comma = strchr(item, ',');
+                if (!comma)
+                        comma = item + strlen(item);
+                len = (size_t)(comma - item);
+                if (setup_end_offset(c, item, len, end)) {
+                        snprintf(errstr, errstr_size,
+                                 "--end-offsets: '%.*s' is not "
+                                 "TOPIC:PARTITION=OFFSET with TOPIC %s or %s",
+                                 (int)len, item, c->topics[0], c->topics[1]);
+                        return -1;
+                }
+                if (!*comma)
+                        break;
+        }
+        return 0;
 }
 
 /* A rule routed to a topic of its own: the topic must exist, as the input

@@ -35,6 +35,13 @@ struct ews_http *ews_setup_http(const struct ews_config *c, char *errstr,
 int ews_setup_check(const struct ews_config *c, const char *config_path,
                     char *errstr, size_t errstr_size);
 
+/* Parses ews-processor's --end-offsets list, TOPIC:PARTITION=OFFSET
+ * separated by commas (TOPIC one of c's input topics), into end (-1 where
+ * the list names nothing). 0, or -1 with errstr naming the bad item. */
+int ews_setup_end_offsets(const struct ews_config *c, const char *list,
+                          int64_t end[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX],
+                          char *errstr, size_t errstr_size);
+
 /* Called once a second while a start waits, with why (what /readyz
  * says); returns false to stop waiting (a signal). */
 typedef bool (*ews_setup_wait_fn)(void *opaque, const char *why);

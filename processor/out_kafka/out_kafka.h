@@ -43,6 +43,11 @@ struct ews_out_kafka_conf {
         const char *topic_alerts;
         const char *topic_dlq;
         const struct ews_config_props *props; /* over the settings above */
+        /* Replay mode (ews-processor --alerts-file): when set, no producer
+         * is made and no record reaches Kafka; each is appended to this
+         * file as a JSON line instead (out_file.h), read back by
+         * ews_out_file_read(). NULL: Kafka. */
+        const char *file;
 };
 
 struct ews_out_kafka_stats {
@@ -74,7 +79,8 @@ int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
                        struct ews_out_kafka_error *error);
 
 /* The partition count of topic as the brokers tell the producer, or -1
- * when they did not (no broker, no such topic) within timeout_ms. */
+ * when they did not (no broker, no such topic) within timeout_ms. In
+ * replay mode 1: the file takes every topic. */
 int ews_out_kafka_partition_count(struct ews_out_kafka *out, const char *topic,
                                   int timeout_ms);
 
@@ -91,5 +97,14 @@ int64_t ews_out_kafka_queue_len(const struct ews_out_kafka *out);
  * when out of memory. */
 int ews_out_kafka_metrics_register(struct ews_out_kafka *out,
                                    struct ews_metrics *metrics);
+
+/* Replay files. fn gets each record in the order written, its pointers
+ * valid during the call; it returns 0 to go on, anything else stops the
+ * reading, which returns that. -1 with errstr (file and line) when the
+ * file cannot be read or a line is not a record. */
+typedef int (*ews_out_file_fn)(void *opaque, const char *id,
+                               const struct ews_outbox_entry *entry);
+int ews_out_file_read(const char *path, ews_out_file_fn fn, void *opaque,
+                      char *errstr, size_t errstr_size);
 
 #endif

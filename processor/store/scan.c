@@ -192,6 +192,89 @@ enum ews_store_result ews_store_subjects_scan(
         return result;
 }
 
+/* One SCAN step of match from cursor: the keys found are unlinked, and
+ * counted into *found. 0, or -1 (connection dropped, errstr). */
+static int scan_drop_step(struct ews_store *store, const char *match,
+                          char *cursor, size_t cursor_size, int64_t *found,
+                          char *errstr, size_t errstr_size)
+{
+        redisReply *reply, *keys, *unlinked;
+        size_t i;
+
+        if (store_connect(store, errstr, errstr_size))
+                return -1;
+        reply = redisCommand(store->redis, "SCAN %s MATCH %s COUNT 1000",
+                             cursor, match);
+        if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+            reply->elements != 2 ||
+            reply->element[0]->type != REDIS_REPLY_STRING ||
+            reply->element[0]->len >= cursor_size ||
+            reply->element[1]->type != REDIS_REPLY_ARRAY) {
+                if (reply)
+                        freeReplyObject(reply);
+                store_fail(store, errstr, errstr_size, "scan");
+                return -1;
+        }
+        memcpy(cursor, reply->element[0]->str, reply->element[0]->len + 1);
+        keys = reply->element[1];
+        store_argv_reset(&store->argv);
+        if (store_argv_add(&store->argv, "UNLINK", 6))
+                goto oom;
+        for (i = 0; i < keys->elements; i++)
+                if (keys->element[i]->type == REDIS_REPLY_STRING &&
+                    store_argv_add(&store->argv, keys->element[i]->str,
+                                   keys->element[i]->len))
+                        goto oom;
+        freeReplyObject(reply);
+        if (store->argv.cnt == 1)
+                return 0;
+        store_argv_finish(&store->argv);
+        unlinked = redisCommandArgv(store->redis, (int)store->argv.cnt,
+                                    store->argv.ptr, store->argv.len);
+        if (!unlinked || unlinked->type != REDIS_REPLY_INTEGER) {
+                if (unlinked)
+                        freeReplyObject(unlinked);
+                store_fail(store, errstr, errstr_size, "unlink");
+                return -1;
+        }
+        *found += unlinked->integer;
+        freeReplyObject(unlinked);
+        return 0;
+oom:
+        freeReplyObject(reply);
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+}
+
+enum ews_store_result ews_store_drop_all(struct ews_store *store,
+                                         int64_t *deleted, char *errstr,
+                                         size_t errstr_size)
+{
+        char prefix[2 * sizeof(store->prefix) + 1], match[sizeof(prefix) + 2];
+        char cursor[32];
+        int64_t found;
+
+        *deleted = 0;
+        if (!store->prefix[0]) {
+                snprintf(errstr, errstr_size,
+                         "refusing to delete every key: no prefix");
+                return EWS_STORE_ERROR;
+        }
+        scan_glob_escape(store->prefix, prefix, sizeof(prefix));
+        snprintf(match, sizeof(match), "%s*", prefix);
+        do {
+                found = 0;
+                snprintf(cursor, sizeof(cursor), "0");
+                do {
+                        if (scan_drop_step(store, match, cursor, sizeof(cursor),
+                                           &found, errstr, errstr_size))
+                                return EWS_STORE_ERROR;
+                } while (strcmp(cursor, "0"));
+                *deleted += found;
+        } while (found);
+        return EWS_STORE_OK;
+}
+
 /* One SCAN page of users: their values in one pipelined round trip, each
  * that unpacks handed to cb. */
 static enum ews_store_result scan_users_page(

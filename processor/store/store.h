@@ -324,6 +324,14 @@ enum ews_store_result ews_store_subjects_scan(
                                     const char *id),
         void *opaque, char *errstr, size_t errstr_size);
 
+/* Deletes every key under the store's prefix (SCAN ... MATCH, UNLINK), in
+ * passes until one finds none; *deleted counts them. For a scratch prefix
+ * (ews-whatif's replays), never a live one. Refused (EWS_STORE_ERROR) for
+ * an empty prefix. EWS_STORE_OK or EWS_STORE_ERROR. */
+enum ews_store_result ews_store_drop_all(struct ews_store *store,
+                                         int64_t *deleted, char *errstr,
+                                         size_t errstr_size);
+
 /* Calls cb with every stored user (its id filled), walking u:* with SCAN
  * and reading each page's values in one pipelined round trip, in
  * constant memory; values that do not unpack are passed over. cb must not

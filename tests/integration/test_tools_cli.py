@@ -37,7 +37,8 @@ def options(source):
 HELP = [("ews-inspect", "ews_inspect.c"), ("ews-alerts", "ews_alerts.c"),
         ("ews-redrive", "ews_redrive.c"),
         ("ews-calibrate", "ews_calibrate.c"),
-        ("ews-alertmanager", "ews_alertmanager.c")]
+        ("ews-alertmanager", "ews_alertmanager.c"),
+        ("ews-whatif", "ews_whatif.c")]
 
 
 @pytest.mark.parametrize("name,source", HELP)

@@ -56,9 +56,11 @@ LIBRARIES = {
     # posts to Alertmanager.
     "curl": (("curl/",), {"decode", "tools"}),
     # JSON, where it is used today: decode (JSON input, registry answers),
-    # in_kafka (librdkafka's statistics), ops (state_json) and
-    # ews-alertmanager (Alertmanager's alerts).
-    "jansson": (("jansson.h",), {"decode", "in_kafka", "ops", "tools"}),
+    # in_kafka (librdkafka's statistics), out_kafka (the replay file of
+    # ews-processor --alerts-file), ops (state_json) and ews-alertmanager
+    # (Alertmanager's alerts).
+    "jansson": (("jansson.h",), {"decode", "in_kafka", "out_kafka", "ops",
+                                 "tools"}),
     # Logistic regression (liblinear): ews-calibrate fits its models.
     "liblinear": (("linear.h",), {"tools"}),
     # The unit test framework: tests/ only, never under processor/.
