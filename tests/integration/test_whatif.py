@@ -173,7 +173,11 @@ def test_the_same_configuration_twice_differs_in_nothing(broker, redis, names,
 
 
 def test_lower_thresholds_raise_what_the_scenario_implies(broker, redis,
-                                                           names, tmp_path):
+                                                           names, tmp_path,
+                                                           monkeypatch):
+    # The campaign days below are computed with the daily Wilson bound: both
+    # replays (and the live run) decide with it.
+    monkeypatch.setenv("EWS_RULES_CAMPAIGN_UNDERPERFORMING_DECISION", "wilson")
     truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
                            ["--seed", "4", *NO_CAMPAIGN_EVENTS])
     users = {t["id"]: t for t in truth if t["kind"] == "user"}
