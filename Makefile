@@ -22,6 +22,7 @@ DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 redis-server redis-sentinel \
                 redis-tools kcat clang-format python3 python3-pytest \
                 python3-avro python3-confluent-kafka python3-redis \
+                python3-pytest-xdist \
                 prometheus prometheus-alertmanager docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -249,9 +250,12 @@ $(BUILD)/tests/store_%: tests/integration/c/store_%.c $(LIB) | $(BUILD)/tests
 
 # make integration K=expr: only the tests pytest's `-k expr` selects.
 K ?=
+# JOBS test processes at once (pytest-xdist; each test starts its own
+# broker, Redis and processors on free ports); JOBS=1: one after another.
+JOBS ?= 2
 integration: all $(STORE_BIN)
 	EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration \
-	  $(if $(K),-k '$(K)')
+	  $(if $(filter-out 1,$(JOBS)),-n $(JOBS)) $(if $(K),-k '$(K)')
 
 # The whole suite; its last line is pytest's summary.
 test: deps
