@@ -20,8 +20,9 @@ DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 libhiredis-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
                 libmicrohttpd-dev libcmocka-dev \
                 redis-server \
-                redis-tools kcat clang-format python3 python3-pytest \
-                python3-avro python3-confluent-kafka python3-redis \
+                redis-tools kcat netcat-openbsd clang-format python3 \
+                python3-pytest python3-avro python3-confluent-kafka \
+                python3-redis \
                 prometheus docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -114,6 +115,14 @@ $(BUILD)/ews-%: processor/tools/ews_%.c $(LIB) | $(BUILD)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS)
+
+# ews-devbroker: the mock cluster, and its control channel.
+$(BUILD)/ews-devbroker: processor/tools/ews_devbroker.c \
+                        processor/tools/ews_devbroker_ctl.c \
+                        processor/tools/ews_devbroker.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
 
 # ews-gen: the CLI and Kafka, the scenario model, its random numbers, its
 # scores and truth.
