@@ -125,9 +125,10 @@ $(BUILD)/ews-devbroker: processor/tools/ews_devbroker.c \
 	  -o $@ $(LDFLAGS) $(PKG_LIBS)
 
 # ews-gen: the CLI and Kafka, the scenario model, its random numbers, its
-# scores and truth.
+# scores and truth, redeliveries and late arrivals.
 $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
                   processor/tools/ews_gen_rng.c processor/tools/ews_gen_truth.c \
+                  processor/tools/ews_gen_disorder.c \
                   processor/tools/ews_gen.h $(LIB) | $(BUILD)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
