@@ -53,7 +53,7 @@ FUZZ_LSAN    := print_suppressions=0:suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 .PHONY: all deps test unit integration asan valgrind demo format \
         format-check clean \
-        fuzz fuzz-build install lint
+        fuzz fuzz-build install lint chaos
 
 all: $(BUILD)/ews-processor $(TOOLS)
 
@@ -187,11 +187,31 @@ $(BUILD)/tests/store_%: tests/integration/c/store_%.c $(LIB) | $(BUILD)/tests
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
 
-# make integration K=expr: only the tests pytest's `-k expr` selects.
+# make integration K=expr: only the tests pytest's `-k expr` selects. With
+# them, the short version of make chaos (tests/chaos/test_chaos.py: two
+# runs, about a minute).
 K ?=
 integration: all $(STORE_BIN)
 	EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration \
-	  $(if $(K),-k '$(K)')
+	  tests/chaos $(if $(K),-k '$(K)')
+
+# make chaos [RUNS=10] [SEED=1] [RUN=k] [KEEP=1]: seeded runs of a generated
+# workload through the dev broker, Redis and the processors with faults
+# injected, each compared with a fault-free run of the same input (README.md,
+# "make chaos"): about 30 s a run. The last line is the summary,
+# `chaos: runs=... lost=... double_counted=... alerts_missing=...`; the
+# target fails when anything was lost or counted twice, or an alert went
+# missing or came extra. RUN=k does run k of SEED alone, as in the series;
+# KEEP=1 keeps every run's logs in $(BUILD)/chaos/SEED/ (a failing run's are
+# always kept).
+RUNS ?= 10
+SEED ?= 1
+RUN  ?=
+KEEP ?=
+chaos: deps all
+	@EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/chaos/chaos.py \
+	  --runs $(RUNS) --seed $(SEED) $(if $(RUN),--run $(RUN)) \
+	  $(if $(KEEP),--keep)
 
 # The whole suite; its last line is pytest's summary.
 test: deps
