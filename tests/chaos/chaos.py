@@ -28,6 +28,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -95,10 +96,10 @@ class Run:
         self.steps.sort(key=lambda s: s.point)
         self.counts = collections.Counter()
         self.notes = []
-        self.pushed = set()
         self.redis_timeout = REDIS_TIMEOUT
         self.cluster = None
         self.t0 = None
+        self.extra_procs = []
 
     # for the faults
     def count(self, counter, n=1):
@@ -126,7 +127,7 @@ class Run:
                 f"appendfsync {self.appendfsync}; faults: " +
                 ", ".join(repr(s) for s in self.steps))
 
-    def gen(self, names, broker, extra, **kw):
+    def gen(self, names, broker, extra):
         cmd = [os.path.join(ewsenv.BUILD, "ews-gen"), "--schemas",
                ewsenv.SCHEMAS, "--usage-topic", names.usage,
                "--campaign-topic", names.campaign, *self.gen_args, *extra]
@@ -214,8 +215,10 @@ class Run:
         total = self.total = self.messages(names)
         rate = max(1, int(total / self.stream_seconds))
         self.log(self.plan_text() + f"; {total} messages at {rate}/s")
+        requires = {r for step in self.steps for r in step.kind.requires}
         self.cluster = clusters.Cluster(self.workdir, names, topics,
-                                        self.appendfsync, env, args)
+                                        self.appendfsync, env, args,
+                                        requires=requires)
         ref_redis = None
         gen = None
         try:
@@ -248,6 +251,8 @@ class Run:
             finals = [self.run_to_end(names, self.cluster.redis, "final"),
                       self.run_to_end(ref, ref_redis, "reference")]
             for name, proc in finals:
+                self.extra_procs.append(proc)
+            for name, proc in finals:
                 try:
                     rc = proc.wait(180)
                 except subprocess.TimeoutExpired:
@@ -260,9 +265,10 @@ class Run:
                 self.note(f"outbox records left after the end: {boxes}")
             return self.judge(names, ref, ref_redis)
         finally:
-            if gen and gen.poll() is None:
-                gen.kill()
-                gen.wait()
+            for proc in [gen, *self.extra_procs]:
+                if proc and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
             self.cluster.close()
             if ref_redis:
                 ref_redis.close()
@@ -360,12 +366,17 @@ def series(args, kinds, numbers, cooperative):
             print(f"  logs and report: {workdir}; again alone: make chaos "
                   f"SEED={args.seed} RUN={number}"
                   + (" (cooperative)" if cooperative else ""))
+        elif run.notes or run.counts["aimed_missed"]:
+            print(f"  logs: {workdir}")
         elif not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     return total
 
 
 def main(argv=None):
+    sys.stdout.reconfigure(line_buffering=True)
+    # a stopped series stops its processes too (the runs' finally blocks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)

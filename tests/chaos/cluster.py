@@ -125,6 +125,11 @@ class ChaosRedis:
         self.server.close()
 
 
+# The run's Redis by what its faults require (faults.py): a set of
+# requirements -> the class. A Sentinel topology goes here.
+REDIS = {frozenset(): ChaosRedis}
+
+
 class Instance:
     """A processor slot of the group; its log accumulates over restarts."""
 
@@ -138,6 +143,7 @@ class Instance:
 
     def start(self):
         self.wanted = True
+        self.started_at = time.monotonic()
         with open(self.log_path, "a") as log:
             log.write(f"--- start {self.starts + 1} at "
                       f"{time.monotonic() - self.cluster.t0:.3f}s\n")
@@ -161,10 +167,13 @@ class Instance:
             self.proc.wait()
 
     def stop(self, timeout=45):
-        """SIGTERM and wait: the exit code (None when it was not running)."""
+        """SIGTERM and wait: the exit code (None when it was not running).
+        A process started a moment ago is given 2 s first: a SIGTERM before
+        its handlers are in place would end it as a signal does."""
         self.wanted = False
         if not self.running():
             return None
+        time.sleep(max(0.0, self.started_at + 2 - time.monotonic()))
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
@@ -179,7 +188,7 @@ class Cluster:
     topics, group and prefix; env: the processors' extra environment."""
 
     def __init__(self, workdir, names, topics, appendfsync, env,
-                 processor_args, brokers=3):
+                 processor_args, brokers=3, requires=frozenset()):
         self.workdir = workdir
         self.names = names
         self.env = dict(env)
@@ -192,7 +201,10 @@ class Cluster:
             self.broker = ewsenv.Broker(topics, brokers=brokers,
                                         control=True)
             self.brokers = brokers
-            self.redis = ChaosRedis(appendfsync)
+            if frozenset(requires) not in REDIS:
+                raise RuntimeError("no Redis topology offers " +
+                                   ", ".join(sorted(requires)))
+            self.redis = REDIS[frozenset(requires)](appendfsync)
             self.env.update(self.redis.env())
             self.client = redis_py.Redis(port=self.redis.port,
                                          socket_timeout=0.5,

@@ -11,9 +11,13 @@ methods:
   inject(run, step) -> str     does it to the running cluster and says what
                                it did, in a few words.
 
-To add a kind (a Redis failover, say), write the class and add it to KINDS;
-`requires` names what the run's topology must offer (the run builds a
-Sentinel topology when a planned kind requires "sentinel").
+To add a kind, write the class and add it to KINDS. A kind that needs more
+than one redis-server with an AOF names what in `requires`: a Redis
+failover would require "sentinel", and cluster.Cluster builds the run's
+Redis from the requirements of the kinds planned in it (cluster.REDIS:
+a class with ChaosRedis's methods, its env() naming redis.sentinels and
+redis.master.name for the processors, and a failover() for the kind to
+call); the kind counts in "failovers".
 """
 
 import time
@@ -167,6 +171,7 @@ class Rebalance(Fault):
                                       getattr(inst, "joined_at", 0))
         if wait > 0:
             time.sleep(wait)
+        run.check_instances()  # one that exited by itself is noted
         rc = inst.stop()
         return f"B leaves (exit {rc})"
 
@@ -252,7 +257,6 @@ class BrokerErrors(Fault):
         p = step.params
         run.cluster.control(f"errors {p['api']} {p['count']} {p['error']}")
         run.count("broker_faults")
-        run.pushed.add(p["api"])
         return f"{p['count']} x {p['api']} {p['error']}"
 
 
