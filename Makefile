@@ -18,12 +18,12 @@ PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 # Debian packages the build, the tests and the demo use.
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 libhiredis-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
-                libmicrohttpd-dev libcmocka-dev \
-                redis-server \
+                libmicrohttpd-dev libcmocka-dev liblinear-dev \
+                redis-server redis-sentinel \
                 redis-tools kcat netcat-openbsd clang-format python3 \
                 python3-pytest python3-avro python3-confluent-kafka \
                 python3-redis \
-                prometheus docker-compose
+                prometheus prometheus-alertmanager docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # One folder per stage, in the order of the data flow, then the driver and
@@ -35,12 +35,13 @@ LIB_OBJ  := $(patsubst processor/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 HEADERS  := $(foreach m,$(MODULES),$(wildcard processor/$(m)/*.h))
 LIB      := $(BUILD)/libews.a
 TOOLS    := $(BUILD)/ews-devbroker $(BUILD)/ews-gen $(BUILD)/ews-alerts \
-            $(BUILD)/ews-inspect $(BUILD)/ews-redrive
+            $(BUILD)/ews-inspect $(BUILD)/ews-redrive $(BUILD)/ews-calibrate \
+            $(BUILD)/ews-alertmanager
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 C_FILES  := $(LIB_SRC) $(HEADERS) processor/main.c \
             $(wildcard processor/tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] \
-                       tests/integration/c/*.[ch])
+                       tests/integration/c/*.[ch] tests/signal/*.[ch])
 
 # libFuzzer targets (tests/fuzz/README.md). `make test` replays their seed
 # corpus and regressions with gcc; `make fuzz` fuzzes each for FUZZ_SECONDS.
@@ -52,7 +53,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_LSAN    := print_suppressions=0:suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 .PHONY: all deps test unit integration asan valgrind demo format \
-        format-check clean \
+        format-check clean signal \
         fuzz fuzz-build install lint chaos
 
 all: $(BUILD)/ews-processor $(TOOLS)
@@ -134,10 +135,69 @@ $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
 	  -o $@ $(LDFLAGS) $(PKG_LIBS)
 
+# ews-inspect: a subject's state, export and erase; the outboxes.
+$(BUILD)/ews-inspect: processor/tools/ews_inspect.c \
+                      processor/tools/ews_inspect_outbox.c \
+                      processor/tools/ews_inspect.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
+# ews-calibrate: the CLI, reading, the event store, features, the fit
+# (liblinear), its evaluation and the report.
+CAL_SRC  := $(wildcard processor/tools/ews_calibrate*.c)
+# What its unit test links: no Kafka, no liblinear.
+CAL_PURE := processor/tools/ews_calibrate_history.c \
+            processor/tools/ews_calibrate_features.c \
+            processor/tools/ews_calibrate_eval.c
+
+$(BUILD)/ews-calibrate: $(CAL_SRC) processor/tools/ews_calibrate.h $(LIB) \
+                        | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS) -llinear
+
+$(BUILD)/tests/test_calibrate: tests/unit/test_calibrate.c $(CAL_PURE) \
+                               processor/tools/ews_calibrate.h $(LIB) \
+                               | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
+	  $(LDFLAGS) $(PKG_LIBS) -lcmocka
+
+# ews-alertmanager: the CLI and its loop, reading the alert topic, posting
+# to Alertmanager.
+$(BUILD)/ews-alertmanager: processor/tools/ews_alertmanager.c \
+                           processor/tools/ews_alertmanager_kafka.c \
+                           processor/tools/ews_alertmanager_post.c \
+                           processor/tools/ews_alertmanager.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
+
+# The campaign rule's seeded campaigns (tests/signal/sim.h): make signal
+# prints its table, and the unit test of the anytime decision runs them.
+SIM_SRC := tests/signal/sim.c tests/signal/sim.h
+
+$(BUILD)/tests/test_sequential: tests/unit/test_sequential.c $(SIM_SRC) $(LIB) \
+                                | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -Itests $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
+	  $(LDFLAGS) $(PKG_LIBS) -lcmocka
+
+$(BUILD)/tests/signal: tests/signal/signal.c $(SIM_SRC) $(LIB) | $(BUILD)/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -Itests $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) -o $@ \
+	  $(LDFLAGS) $(PKG_LIBS)
+
+# The campaign rule's false alarms and delay under both decisions, on
+# seeded campaigns at and below their target (README, "Campaign decisions").
+signal: deps $(BUILD)/tests/signal
+	@$(BUILD)/tests/signal
 
 $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
@@ -225,17 +285,20 @@ asan: deps
 	  SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer \
 	             -fno-sanitize-recover=undefined" all unit integration
 
-# Memcheck: every unit test and one integration run of the processor
-# (start, consume, SIGTERM, restart to the end): no error and no definite
-# leak, or the target fails.
+# Memcheck: every unit test, the fuzz corpus replays and one integration
+# run of the processor (start, consume, SIGTERM, restart to the end): no
+# error and no definite leak, or the target fails.
 VALGRIND := valgrind --error-exitcode=99 --leak-check=full \
             --errors-for-leak-kinds=definite -q
-valgrind: deps all $(UNIT_BIN) $(STORE_BIN)
+valgrind: deps all $(UNIT_BIN) $(FUZZ_REPLAY) $(STORE_BIN)
 	@command -v valgrind >/dev/null || { $(SUDO) env \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind \
 	  >/dev/null; }
 	@for t in $(UNIT_BIN); do $(VALGRIND) $$t >/dev/null || exit 1; \
 	  echo "valgrind: $$t clean"; done
+	@for t in $(FUZZ_TARGETS); do $(VALGRIND) $(BUILD)/tests/replay_$$t \
+	  tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t >/dev/null \
+	  || exit 1; echo "valgrind: replay_$$t clean"; done
 	EWS_WRAP="$(VALGRIND)" EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest \
 	  -q tests/integration/test_ops.py -k sigterm
 
@@ -251,7 +314,12 @@ demo: deps all
 USERS   ?= 100000
 RATE    ?= 20000
 SECONDS ?= 10
-BENCH    = @EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench.py
+# WAIT_REPLICAS=N: with N replicas and redis.wait.replicas N (REPLICAS=N:
+# replicas alone), to compare with a run without.
+REPLICAS      ?= 0
+WAIT_REPLICAS ?= 0
+BENCH    = @EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/bench/bench.py \
+           --replicas $(REPLICAS) --wait-replicas $(WAIT_REPLICAS)
 .PHONY: bench bench-quick bench-growth
 bench: deps all
 	$(BENCH) --users $(USERS) --rate $(RATE) --seconds $(SECONDS)

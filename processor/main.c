@@ -313,6 +313,17 @@ static int main_partitions_check(struct main_ctx *ctx)
         return 0;
 }
 
+/* A start waiting for something outside (ews_setup_outputs()): /readyz
+ * says what, and a signal ends the wait. */
+static bool main_wait(void *opaque, const char *why)
+{
+        if (main_stop)
+                return false;
+        main_waiting(opaque, why);
+        sleep(1);
+        return !main_stop;
+}
+
 /* SIGHUP: the scoring and rule sections from the file again, state kept.
  * The half-life is the model's identity: a changed one needs a re-score. */
 static void main_reload_config(struct ews_config *config, const char *path)
@@ -331,6 +342,12 @@ static void main_reload_config(struct ews_config *config, const char *path)
                                 "into a new redis.prefix), not a reload");
                 return;
         }
+        for (int r = 0; r < EWS_RULE_COUNT; r++)
+                if (strcmp(fresh.topic_rules[r], config->topic_rules[r]))
+                        ews_warn("main",
+                                 "%s changed: kept as it was until a restart "
+                                 "(a start checks the topic)",
+                                 ews_config_rule_topic_key(r));
         config->score = fresh.score;
         config->rules = fresh.rules;
         ews_info("main", "reloaded the scoring and rule sections of %s",
@@ -464,6 +481,9 @@ static int main_open(struct main_ctx *ctx, char *errstr, size_t errstr_size)
                 snprintf(errstr, errstr_size, "partition check failed");
                 return -1;
         }
+        if (ews_setup_outputs(c, ctx->out, ctx->decoder, main_wait, ctx, errstr,
+                              errstr_size))
+                return -1;
         ctx->metrics = ews_metrics_new();
         ctx->msgs = calloc((size_t)c->batch_max, sizeof(*ctx->msgs));
         if (!ctx->metrics || !ctx->msgs || main_metrics_register(ctx)) {

@@ -248,6 +248,12 @@ enum ews_decode_err ews_decode_alert(struct ews_decoder *decoder,
         enum ews_decode_err err;
         int rule, status, severity, subject;
 
+        /* The wire format: no alert of ours starts with 0 (an empty
+         * alert_id); the 5-byte frame goes, our schema reads the rest. */
+        if (len >= 5 && ((const unsigned char *)buf)[0] == 0) {
+                buf = (const unsigned char *)buf + 5;
+                len -= 5;
+        }
         err = ews_decode_check(decoder->alert.schema, buf, len,
                                &decoder->limits, errstr, errstr_size);
         if (err)

@@ -100,9 +100,10 @@ enum ews_decode_err ews_decode_campaign(struct ews_decoder *decoder,
                                         struct ews_campaign_event *event,
                                         char *errstr, size_t errstr_size);
 
-/* Reads an alert (Avro binary of schemas/alert.avsc, as published), for
- * tools that read the alert topic. Values and contributors beyond the
- * struct's room are left out. */
+/* Reads an alert (Avro binary of schemas/alert.avsc as published, or the
+ * registry's wire format of it, read with our schema without asking the
+ * registry), for tools that read the alert topic. Values and contributors
+ * beyond the struct's room are left out. */
 enum ews_decode_err ews_decode_alert(struct ews_decoder *decoder,
                                      const void *buf, size_t len,
                                      struct ews_alert *alert, char *errstr,
@@ -113,5 +114,22 @@ enum ews_decode_err ews_decode_alert(struct ews_decoder *decoder,
 int ews_decode_alert_encode(struct ews_decoder *decoder,
                             const struct ews_alert *alert, void *buf,
                             size_t size, char *errstr, size_t errstr_size);
+
+/* Alerts in the registry's wire format (alerts.format: confluent):
+ * registers schemas/alert.avsc under the subject <topic>-value, so that
+ * ews_decode_alert_encode_for() frames the alerts of topic with the id the
+ * registry gave. EWS_DECODE_OK; EWS_DECODE_RETRY when the registry could
+ * not be asked (an outage: ask again); EWS_DECODE_INCOMPATIBLE_SCHEMA
+ * when it refused the schema or none is configured. */
+enum ews_decode_err ews_decode_alert_register(struct ews_decoder *decoder,
+                                              const char *topic, char *errstr,
+                                              size_t errstr_size);
+
+/* As ews_decode_alert_encode(), for topic: in the wire format (byte 0, the
+ * 4-byte big-endian schema id, then Avro binary) when topic was
+ * registered, plain Avro binary otherwise. */
+int ews_decode_alert_encode_for(struct ews_decoder *decoder, const char *topic,
+                                const struct ews_alert *alert, void *buf,
+                                size_t size, char *errstr, size_t errstr_size);
 
 #endif

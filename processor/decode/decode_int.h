@@ -3,7 +3,8 @@
  * files share. decode.c is the decoder and its per-message paths, schema.c
  * our schemas and the paths from a writer's, check.c the walk that comes
  * before avro-c reads, fields.c and json.c our structs from a record or a
- * JSON object, alert_encode.c alerts as Avro.
+ * JSON object, alert_encode.c alerts as Avro (alert_wire.c: in the
+ * registry's wire format).
  */
 #ifndef EWS_FILTER_DECODE_INT_H
 #define EWS_FILTER_DECODE_INT_H
@@ -60,6 +61,14 @@ struct decode_registered {
         struct decode_path path;
 };
 
+/* An alert topic in the registry's wire format: the id the registry gave
+ * alert.avsc under the subject <topic>-value. */
+struct decode_alert_topic {
+        char topic[256];
+        int32_t id;
+};
+#define DECODE_ALERT_TOPICS_MAX (EWS_RULE_COUNT + 1)
+
 struct ews_decoder {
         struct ews_decode_conf conf;
         struct ews_decode_check_limits limits;
@@ -69,6 +78,8 @@ struct ews_decoder {
         struct decode_registered *registered;
         size_t registered_cnt, registered_cap;
         struct registry *registry;
+        struct decode_alert_topic alert_topics[DECODE_ALERT_TOPICS_MAX];
+        int alert_topic_cnt;
         avro_reader_t avro_reader;
         avro_writer_t avro_writer;
 };

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,8 @@ enum registry_status registry_fetch(struct registry *registry, int32_t id,
         *schema = NULL;
         snprintf(url, sizeof(url), "%s/schemas/ids/%d", registry->url, (int)id);
         registry->body_len = 0;
+        curl_easy_setopt(registry->curl, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(registry->curl, CURLOPT_HTTPHEADER, NULL);
         curl_easy_setopt(registry->curl, CURLOPT_URL, url);
         rc = curl_easy_perform(registry->curl);
         if (rc != CURLE_OK) {
@@ -128,5 +131,65 @@ enum registry_status registry_fetch(struct registry *registry, int32_t id,
         status = *schema ? REGISTRY_OK : REGISTRY_UNAVAILABLE;
 out:
         json_decref(body);
+        return status;
+}
+
+enum registry_status registry_register(struct registry *registry,
+                                       const char *subject, const char *schema,
+                                       int32_t *id, char *errstr,
+                                       size_t errstr_size)
+{
+        enum registry_status status = REGISTRY_UNAVAILABLE;
+        json_t *request = json_pack("{s:s}", "schema", schema), *body = NULL;
+        struct curl_slist *headers = curl_slist_append(
+                NULL, "Content-Type: application/vnd.schemaregistry.v1+json");
+        char url[1400], *text = request ? json_dumps(request, 0) : NULL;
+        const char *message;
+        json_int_t got;
+        long code = 0;
+        CURLcode rc;
+
+        snprintf(url, sizeof(url), "%s/subjects/%s/versions", registry->url,
+                 subject);
+        if (!text || !headers) {
+                snprintf(errstr, errstr_size, "registry: out of memory");
+                goto out;
+        }
+        registry->body_len = 0;
+        curl_easy_setopt(registry->curl, CURLOPT_URL, url);
+        curl_easy_setopt(registry->curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(registry->curl, CURLOPT_POSTFIELDS, text);
+        rc = curl_easy_perform(registry->curl);
+        curl_easy_setopt(registry->curl, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(registry->curl, CURLOPT_HTTPGET, 1L);
+        if (rc != CURLE_OK) {
+                snprintf(errstr, errstr_size, "registry %s: %s", url,
+                         curl_easy_strerror(rc));
+                goto out;
+        }
+        curl_easy_getinfo(registry->curl, CURLINFO_RESPONSE_CODE, &code);
+        body = json_loadb(registry->body ? registry->body : "",
+                          registry->body_len, 0, NULL);
+        if (code == 409 || code == 422) {
+                message = json_string_value(json_object_get(body, "message"));
+                snprintf(errstr, errstr_size, "registry %s: HTTP %ld: %s", url,
+                         code, message ? message : "refused");
+                status = REGISTRY_REFUSED;
+                goto out;
+        }
+        got = json_integer_value(json_object_get(body, "id"));
+        if (code != 200 || !json_is_integer(json_object_get(body, "id")) ||
+            got < 0 || got > INT32_MAX) {
+                snprintf(errstr, errstr_size,
+                         "registry %s: HTTP %ld without an id", url, code);
+                goto out;
+        }
+        *id = (int32_t)got;
+        status = REGISTRY_OK;
+out:
+        curl_slist_free_all(headers);
+        json_decref(request);
+        json_decref(body);
+        free(text);
         return status;
 }

@@ -249,8 +249,9 @@ static void in_kafka_error(struct ews_in_kafka *in, rd_kafka_message_t *m)
                 ews_err("in_kafka",
                         "%s [%d]: the broker no longer has the offset to "
                         "resume from (%s); the partition is paused and "
-                        "nothing is skipped: restore the data, or move the "
-                        "store's fence knowingly",
+                        "nothing is skipped: restore the data (and restart), "
+                        "or move the store's fence knowingly: it goes on "
+                        "from there",
                         topic, (int)m->partition, rd_kafka_message_errstr(m));
                 ews_in_kafka_pause(in, (enum ews_source)source, m->partition,
                                    true);
@@ -301,6 +302,7 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
                 if (in->state[source][m->partition] == IN_AT_END)
                         in_kafka_set_state(in, source, m->partition,
                                            IN_ASSIGNED);
+                in->next[source][m->partition] = m->offset + 1;
                 msg->source = (enum ews_source)source;
                 msg->partition = m->partition;
                 msg->offset = m->offset;
@@ -354,8 +356,13 @@ int ews_in_kafka_seek(struct ews_in_kafka *in, enum ews_source source,
         rd_kafka_error_t *error = rd_kafka_seek_partitions(in->rk, parts, 5000);
         int rc = 0;
 
-        if (!error && parts->elems[0].err)
+        /* Stopped (the broker lacked its offset): assigned again there. */
+        if (!error && parts->elems[0].err == RD_KAFKA_RESP_ERR__STATE)
+                rc = in_kafka_restart(in, source, partition, offset);
+        else if (!error && parts->elems[0].err)
                 rc = -1;
+        if (!rc)
+                in->next[source][partition] = in_kafka_offset(offset);
         if (error) {
                 ews_err("in_kafka", "seek %s [%d] to %lld: %s",
                         in->topics[source], (int)partition, (long long)offset,
@@ -379,7 +386,10 @@ int ews_in_kafka_pause(struct ews_in_kafka *in, enum ews_source source,
                       : rd_kafka_resume_partitions(in->rk, parts);
 
         rd_kafka_topic_partition_list_destroy(parts);
-        return err ? -1 : 0;
+        if (err)
+                return -1;
+        in->paused[source][partition] = pause;
+        return 0;
 }
 
 bool ews_in_kafka_at_end(const struct ews_in_kafka *in)

@@ -36,7 +36,7 @@ struct ews_in_kafka_cb {
         void (*revoked)(void *opaque, enum ews_source source,
                         int32_t partition);
         /* The partition cannot go on where it should (its offset is gone
-         * from the broker); it is paused and stays so. */
+         * from the broker); it is paused and stays so until a seek. */
         void (*failed)(void *opaque, enum ews_source source, int32_t partition,
                        const char *reason);
         void *opaque;
@@ -77,7 +77,11 @@ void ews_in_kafka_release(struct ews_in_kafka *in);
 int ews_in_kafka_offset_store(struct ews_in_kafka *in, enum ews_source source,
                               int32_t partition, int64_t next_offset);
 
-/* Between consume calls only (see above). */
+/* Between consume calls only (see above). A seek of a partition whose
+ * offset was gone from the broker (librdkafka stopped fetching it)
+ * assigns it again at offset: with the eager protocol the whole
+ * assignment, every other partition at the next offset it would have
+ * handed out, paused as it was. 0, or -1 when it could not. */
 int ews_in_kafka_seek(struct ews_in_kafka *in, enum ews_source source,
                       int32_t partition, int64_t offset);
 int ews_in_kafka_pause(struct ews_in_kafka *in, enum ews_source source,

@@ -19,6 +19,11 @@ struct ews_in_kafka {
         int eof_cnt;
         /* per source and partition: 1 assigned, 2 assigned and at end */
         unsigned char state[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        /* per source and partition, what this consumer has handed out or
+         * been told: the next offset (or the logical one it was assigned
+         * at) and whether it is paused; a restart assigns them again */
+        int64_t next[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
+        bool paused[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
         /* from librdkafka's statistics: messages behind, -1 unknown */
         int64_t lag[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
         bool joined;       /* a rebalance has reached us */
@@ -37,6 +42,11 @@ void in_kafka_set_state(struct ews_in_kafka *in, int source, int32_t partition,
 bool in_kafka_cooperative(rd_kafka_t *rk);
 /* EWS_OFFSET_BEGINNING as librdkafka's logical offset. */
 int64_t in_kafka_offset(int64_t offset);
+/* Starts fetching a partition again at offset where librdkafka stopped
+ * it (a fenced offset the broker lacked: a seek cannot move it). 0, or -1
+ * when it could not (rebalance.c). */
+int in_kafka_restart(struct ews_in_kafka *in, enum ews_source source,
+                     int32_t partition, int64_t offset);
 /* The rebalance callback, served inside consume (rebalance.c). */
 void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t *parts, void *opaque);

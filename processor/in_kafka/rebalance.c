@@ -81,6 +81,79 @@ static void in_kafka_store_start(rd_kafka_t *rk,
         rd_kafka_topic_partition_list_destroy(start);
 }
 
+/* The eager protocol has no way to assign one partition again: the whole
+ * assignment is, each other partition at the next offset this consumer
+ * would have fetched (what it handed out was committed, or is sought back
+ * to the fence by its owner) and paused again if it was. */
+static int in_kafka_reassign(struct ews_in_kafka *in, enum ews_source source,
+                             int32_t partition, int64_t offset)
+{
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_assignment(in->rk, &parts);
+        int i, s, rc = -1;
+
+        if (err)
+                goto out;
+        for (i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *p = &parts->elems[i];
+
+                s = in_kafka_source(in, p->topic);
+                if (s < 0 || p->partition < 0 ||
+                    p->partition >= EWS_PARTITIONS_MAX)
+                        continue;
+                p->offset = s == (int)source && p->partition == partition
+                                    ? offset
+                                    : in->next[s][p->partition];
+        }
+        err = rd_kafka_assign(in->rk, parts);
+        if (err)
+                goto out;
+        in_kafka_store_start(in->rk, parts);
+        for (i = 0; i < parts->cnt; i++) {
+                s = in_kafka_source(in, parts->elems[i].topic);
+                if (s >= 0 && parts->elems[i].partition >= 0 &&
+                    parts->elems[i].partition < EWS_PARTITIONS_MAX &&
+                    in->paused[s][parts->elems[i].partition])
+                        ews_in_kafka_pause(in, (enum ews_source)s,
+                                           parts->elems[i].partition, true);
+        }
+        rc = 0;
+out:
+        if (err)
+                ews_err("in_kafka", "%s [%d]: assigning again at %lld: %s",
+                        in->topics[source], (int)partition, (long long)offset,
+                        rd_kafka_err2str(err));
+        if (parts)
+                rd_kafka_topic_partition_list_destroy(parts);
+        return rc;
+}
+
+int in_kafka_restart(struct ews_in_kafka *in, enum ews_source source,
+                     int32_t partition, int64_t offset)
+{
+        rd_kafka_topic_partition_list_t *one;
+        rd_kafka_error_t *error;
+
+        if (!in_kafka_cooperative(in->rk))
+                return in_kafka_reassign(in, source, partition, offset);
+        one = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(one, in->topics[source], partition)
+                ->offset = offset;
+        error = rd_kafka_incremental_unassign(in->rk, one);
+        if (!error)
+                error = rd_kafka_incremental_assign(in->rk, one);
+        if (!error)
+                in_kafka_store_start(in->rk, one);
+        rd_kafka_topic_partition_list_destroy(one);
+        if (!error)
+                return 0;
+        ews_err("in_kafka", "%s [%d]: assigning again at %lld: %s",
+                in->topics[source], (int)partition, (long long)offset,
+                rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return -1;
+}
+
 /* An assigned partition starts unpaused, as the pipeline takes it to be.
  * librdkafka keeps an application's pause through an unassign and the next
  * assign (it resets only its own pause): a partition paused while Redis was
@@ -137,9 +210,12 @@ void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                             : in_kafka_offset(offset);
                         in_kafka_set_state(in, source, p->partition,
                                            IN_ASSIGNED);
+                        in->next[source][p->partition] = p->offset;
+                        in->paused[source][p->partition] = false;
                 } else {
                         in->cb.revoked(in->cb.opaque, (enum ews_source)source,
                                        p->partition);
+                        in->paused[source][p->partition] = false;
                         in_kafka_set_state(in, source, p->partition, 0);
                 }
         }

@@ -159,16 +159,18 @@ int config_set_scalar(struct config_ctx *ctx, const struct config_key *key,
 int config_list_add(struct config_ctx *ctx, const struct config_key *key,
                     const char *item, size_t line)
 {
-        char(*list)[EWS_NAME_MAX] =
-                (char(*)[EWS_NAME_MAX])((char *)ctx->config + key->offset);
+        char *list = (char *)ctx->config + key->offset;
         int *cnt = (int *)((char *)ctx->config + key->cnt_offset);
+        char what[256];
 
         if ((size_t)*cnt >= key->size)
                 return config_fail(ctx, line, key->path, "too many entries");
-        if (!*item || strlen(item) >= EWS_NAME_MAX)
+        if (!*item || strlen(item) >= key->width)
                 return config_fail(ctx, line, key->path,
                                    "entry empty or too long");
-        config_copy(list[(*cnt)++], EWS_NAME_MAX, item);
+        if (key->check && key->check(item, what, sizeof(what)))
+                return config_fail(ctx, line, key->path, what);
+        config_copy(list + (size_t)(*cnt)++ * key->width, key->width, item);
         return 0;
 }
 
@@ -459,38 +461,22 @@ static int config_walk(struct config_ctx *ctx, yaml_document_t *doc,
 
 static int config_check(struct config_ctx *ctx)
 {
-        static const char *const topic_keys[EWS_SOURCE_COUNT] = {
-                [EWS_SOURCE_USAGE] = "topics.usage",
-                [EWS_SOURCE_CAMPAIGN] = "topics.campaign"};
         struct ews_config *config = ctx->config;
-        int s;
 
         if (!config->bootstrap_servers[0])
                 return config_fail(ctx, 0, "kafka.bootstrap.servers",
                                    "must not be empty");
-        if (!config->topic_alerts[0])
-                return config_fail(ctx, 0, "topics.alerts",
-                                   "must not be empty");
-        if (!config->topic_dlq[0])
-                return config_fail(ctx, 0, "topics.dlq", "must not be empty");
-        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
-                if (!config->topics[s][0])
-                        return config_fail(ctx, 0, topic_keys[s],
-                                           "must not be empty");
-                /* Alerts or dead letters read back as input. */
-                if (!strcmp(config->topics[s], config->topic_alerts))
-                        return config_fail(ctx, 0, topic_keys[s],
-                                           "must differ from topics.alerts");
-                if (!strcmp(config->topics[s], config->topic_dlq))
-                        return config_fail(ctx, 0, topic_keys[s],
-                                           "must differ from topics.dlq");
-        }
-
+        if (config_check_topics(ctx))
+                return -1;
         if ((config->format[0] == EWS_FORMAT_CONFLUENT ||
              config->format[1] == EWS_FORMAT_CONFLUENT) &&
             !config->registry_url[0])
                 return config_fail(ctx, 0, "decode.registry.url",
                                    "the confluent format needs a registry");
+        if (config->alert_format == EWS_FORMAT_CONFLUENT &&
+            !config->registry_url[0])
+                return config_fail(ctx, 0, "alerts.format",
+                                   "confluent needs decode.registry.url");
         if (config->rules.exit_share < config->rules.drop_share)
                 return config_fail(ctx, 0, "rules.user.disengaged.exit.share",
                                    "must not be below drop.share");
@@ -498,6 +484,8 @@ static int config_check(struct config_ctx *ctx)
                 return config_fail(ctx, 0, "rules.sales.ready.exit.points",
                                    "must not be above "
                                    "scoring.sales.ready.points");
+        if (config_check_redis(ctx))
+                return -1;
         config->rules.half_life_ms = config->score.half_life_ms;
         config->rules.sales_ready_points = config->score.sales_ready_points;
         config->rules.active_window_ms = config->account_active_window_ms;

@@ -27,6 +27,10 @@ enum ews_time_mode {
         EWS_TIME_WALL   /* the wall clock */
 };
 
+/* redis.sentinels: at most this many, each "host:port" below this size. */
+#define EWS_CONFIG_SENTINELS_MAX 8
+#define EWS_CONFIG_ADDR_MAX      256
+
 enum ews_log_format {
         EWS_LOG_TEXT,
         EWS_LOG_JSON
@@ -40,6 +44,10 @@ struct ews_config {
         char topics[EWS_SOURCE_COUNT][256];
         char topic_alerts[256];
         char topic_dlq[256];
+        /* rules.<rule>.topic: where the rule's alerts go; "": topic_alerts */
+        char topic_rules[EWS_RULE_COUNT][256];
+        /* alerts.format: avro, or confluent (registered, framed) */
+        enum ews_decode_format alert_format;
         int batch_max;
         int64_t batch_wait_ms;
         struct ews_config_props consumer;
@@ -51,6 +59,14 @@ struct ews_config {
         char redis_prefix[64];
         char redis_username[128]; /* ACL user; "" for the default user */
         char redis_password[256];
+        /* Sentinel: the primary of redis_master_name is asked of these */
+        char redis_sentinels[EWS_CONFIG_SENTINELS_MAX][EWS_CONFIG_ADDR_MAX];
+        int redis_sentinel_cnt;
+        char redis_master_name[256];
+        char redis_sentinel_username[128]; /* AUTH to the sentinels */
+        char redis_sentinel_password[256];
+        int redis_wait_replicas; /* WAIT after commits; 0: off */
+        int64_t redis_wait_timeout_ms;
         /* state */
         int64_t retention_ms;
         int cache_users;
@@ -99,6 +115,13 @@ int ews_config_load(struct ews_config *config, const char *path, char *errstr,
  * property it is (librdkafka's scope), to both when both have it. */
 int ews_config_set_kafka_prop(struct ews_config *config, const char *kv,
                               char *errstr, size_t errstr_size);
+
+/* Where rule's alerts go: rules.<rule>.topic, else topics.alerts. */
+const char *ews_config_rule_topic(const struct ews_config *config,
+                                  enum ews_rule rule);
+
+/* The key of rules.<rule>.topic, e.g. "rules.sales.ready.topic". */
+const char *ews_config_rule_topic_key(enum ews_rule rule);
 
 /* Writes the effective configuration as YAML, secrets redacted. */
 void ews_config_print(const struct ews_config *config, FILE *fp);

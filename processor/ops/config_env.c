@@ -16,7 +16,7 @@ extern char **environ;
 static int config_env_list(struct config_ctx *ctx, const struct config_key *key,
                            const char *value)
 {
-        char item[EWS_NAME_MAX], *p;
+        char item[EWS_CONFIG_ADDR_MAX + 1], *p;
         const char *s, *comma;
 
         *(int *)((char *)ctx->config + key->cnt_offset) = 0;
@@ -26,6 +26,9 @@ static int config_env_list(struct config_ctx *ctx, const struct config_key *key,
                 comma = strchr(s, ',');
                 if (!comma)
                         comma = s + strlen(s);
+                if ((size_t)(comma - s) >= sizeof(item))
+                        return config_fail(ctx, 0, key->path,
+                                           "entry empty or too long");
                 snprintf(item, sizeof(item), "%.*s", (int)(comma - s), s);
                 for (p = item + strlen(item);
                      p > item && isspace((unsigned char)p[-1]); p--)

@@ -29,7 +29,10 @@ struct config_key {
         enum config_type type;
         size_t offset;
         size_t size;       /* CONFIG_STR: buffer; CONFIG_LIST: entries */
+        size_t width;      /* CONFIG_LIST: the buffer of one entry */
         size_t cnt_offset; /* CONFIG_LIST: where the count lives */
+        /* CONFIG_LIST: checks an entry, 0 or -1 with what is wrong */
+        int (*check)(const char *entry, char *what, size_t what_size);
         double min, max;
         const struct config_enum *values; /* CONFIG_ENUM */
 };
@@ -63,6 +66,13 @@ int config_path_key(struct config_ctx *ctx, const struct config_key *key,
                     const char *base, size_t line);
 /* The environment over what the file set (config_env.c). */
 int config_env(struct config_ctx *ctx);
+
+/* The topics: none empty, none read back as input (config_keys.c). */
+int config_check_topics(struct config_ctx *ctx);
+
+/* The redis keys that go together (sentinels, master name, host and
+ * port, the WAIT timeout): 0, or -1 naming the key (config_keys.c). */
+int config_check_redis(struct config_ctx *ctx);
 
 /* Fails with "file:line: key: what"; line 0 when not from the file. */
 int config_fail(struct config_ctx *ctx, size_t line, const char *key,

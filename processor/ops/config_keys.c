@@ -3,7 +3,10 @@
 #include "ops/config.h"
 #include "ops/config_int.h"
 
+#include "store/store.h"
+
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #define CK(p, t, field, lo, hi)                                                \
@@ -17,8 +20,17 @@
         {                                                                      \
                 .path = p, .type = CONFIG_LIST,                                \
                 .offset = offsetof(struct ews_config, field),                  \
-                .size = EWS_SCORE_LIST_MAX,                                    \
+                .size = EWS_SCORE_LIST_MAX, .width = EWS_NAME_MAX,             \
                 .cnt_offset = offsetof(struct ews_config, cnt)                 \
+        }
+/* A list of "host:port" addresses. */
+#define CK_ADDRS(p, field, cnt, n)                                             \
+        {                                                                      \
+                .path = p, .type = CONFIG_LIST,                                \
+                .offset = offsetof(struct ews_config, field), .size = n,       \
+                .width = EWS_CONFIG_ADDR_MAX,                                  \
+                .cnt_offset = offsetof(struct ews_config, cnt),                \
+                .check = config_check_addr                                     \
         }
 #define CK_ENUM(p, field, v)                                                   \
         {                                                                      \
@@ -29,11 +41,31 @@
 
 #define DAY_MS (86400.0 * 1000.0)
 
+#define REDIS_HOST_DEFAULT "127.0.0.1"
+#define REDIS_PORT_DEFAULT 6379
+
+static int config_check_addr(const char *entry, char *what, size_t what_size)
+{
+        char host[EWS_CONFIG_ADDR_MAX];
+        int port;
+
+        if (!ews_store_addr_parse(entry, host, sizeof(host), &port))
+                return 0;
+        snprintf(what, what_size,
+                 "expected host:port (port 1-65535, [address]:port for "
+                 "IPv6), got '%.64s'",
+                 entry);
+        return -1;
+}
+
 static const char *const offset_reset_names[] = {
         [EWS_RESET_EARLIEST] = "earliest", [EWS_RESET_LATEST] = "latest"};
 static const char *const format_names[] = {[EWS_FORMAT_AVRO] = "avro",
                                            [EWS_FORMAT_CONFLUENT] = "confluent",
                                            [EWS_FORMAT_JSON] = "json"};
+/* Alerts are written, not read: no json. */
+static const char *const alert_format_names[] = {
+        [EWS_FORMAT_AVRO] = "avro", [EWS_FORMAT_CONFLUENT] = "confluent"};
 static const char *const time_mode_names[] = {[EWS_TIME_AUTO] = "auto",
                                               [EWS_TIME_EVENT] = "event",
                                               [EWS_TIME_WALL] = "wall"};
@@ -41,6 +73,8 @@ static const char *const log_level_names[] = {[EWS_LOG_ERR] = "error",
                                               [EWS_LOG_WARN] = "warn",
                                               [EWS_LOG_INFO] = "info",
                                               [EWS_LOG_DEBUG] = "debug"};
+static const char *const decision_names[] = {
+        [EWS_DECISION_WILSON] = "wilson", [EWS_DECISION_ANYTIME] = "anytime"};
 static const char *const log_format_names[] = {
         [EWS_LOG_TEXT] = "text", [EWS_LOG_JSON] = "json"};
 #define VALUES(names)                                                          \
@@ -50,9 +84,12 @@ static const char *const log_format_names[] = {
 static const struct config_enum offset_reset_values =
         VALUES(offset_reset_names);
 static const struct config_enum format_values = VALUES(format_names);
+static const struct config_enum alert_format_values =
+        VALUES(alert_format_names);
 static const struct config_enum time_mode_values = VALUES(time_mode_names);
 static const struct config_enum log_level_values = VALUES(log_level_names);
 static const struct config_enum log_format_values = VALUES(log_format_names);
+static const struct config_enum decision_values = VALUES(decision_names);
 
 const struct config_key config_keys[] = {
         CK("kafka.bootstrap.servers", CONFIG_STR, bootstrap_servers, 0, 0),
@@ -64,12 +101,22 @@ const struct config_key config_keys[] = {
         CK("topics.campaign", CONFIG_STR, topics[EWS_SOURCE_CAMPAIGN], 0, 0),
         CK("topics.alerts", CONFIG_STR, topic_alerts, 0, 0),
         CK("topics.dlq", CONFIG_STR, topic_dlq, 0, 0),
+        CK_ENUM("alerts.format", alert_format, alert_format_values),
         CK("redis.host", CONFIG_STR, redis_host, 0, 0),
         CK("redis.port", CONFIG_INT, redis_port, 1, 65535),
         CK("redis.timeout", CONFIG_MS, redis_timeout_ms, 1, 600000),
         CK("redis.prefix", CONFIG_STR, redis_prefix, 0, 0),
         CK("redis.username", CONFIG_STR, redis_username, 0, 0),
         CK("redis.password", CONFIG_STR, redis_password, 0, 0),
+        CK_ADDRS("redis.sentinels", redis_sentinels, redis_sentinel_cnt,
+                 EWS_CONFIG_SENTINELS_MAX),
+        CK("redis.master.name", CONFIG_STR, redis_master_name, 0, 0),
+        CK("redis.sentinel.username", CONFIG_STR, redis_sentinel_username, 0,
+           0),
+        CK("redis.sentinel.password", CONFIG_STR, redis_sentinel_password, 0,
+           0),
+        CK("redis.wait.replicas", CONFIG_INT, redis_wait_replicas, 0, 100),
+        CK("redis.wait.timeout", CONFIG_MS, redis_wait_timeout_ms, 1, 600000),
         CK("http.bind", CONFIG_STR, http_bind, 0, 0),
         CK("http.port", CONFIG_INT, http_port, 0, 65535),
         CK("http.token", CONFIG_STR, http_token, 0, 0),
@@ -115,6 +162,14 @@ const struct config_key config_keys[] = {
         CK_ENUM("time.mode", time_mode, time_mode_values),
         CK("time.max.alert.age", CONFIG_MS, max_alert_age_ms, 0, 3650 * DAY_MS),
         CK("rules.dwell", CONFIG_MS, rules.dwell_ms, 0, 365 * DAY_MS),
+        CK("rules.user.disengaged.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_USER_DISENGAGED], 0, 0),
+        CK("rules.sales.ready.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_SALES_READY], 0, 0),
+        CK("rules.campaign.underperforming.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_CAMPAIGN_UNDERPERFORMING], 0, 0),
+        CK("rules.account.at.risk.topic", CONFIG_STR,
+           topic_rules[EWS_RULE_ACCOUNT_AT_RISK], 0, 0),
         CK("rules.cooldown", CONFIG_MS, rules.cooldown_ms, 0, 365 * DAY_MS),
         CK("rules.user.disengaged.inactivity", CONFIG_MS, rules.inactivity_ms,
            1000, 365 * DAY_MS),
@@ -130,8 +185,12 @@ const struct config_key config_keys[] = {
            rules.maturity_ms, 60000, 365 * DAY_MS),
         CK("rules.campaign.underperforming.min.sample", CONFIG_INT,
            rules.min_sample, 1, 1000000000),
+        CK_ENUM("rules.campaign.underperforming.decision", rules.decision,
+                decision_values),
         CK("rules.campaign.underperforming.confidence.z", CONFIG_DOUBLE,
            rules.confidence_z, 0, 10),
+        CK("rules.campaign.underperforming.alpha", CONFIG_DOUBLE, rules.alpha,
+           1e-9, 0.5),
         CK("rules.campaign.underperforming.default.target", CONFIG_DOUBLE,
            rules.default_target, 0, 1),
         CK("rules.campaign.underperforming.resolve.margin", CONFIG_DOUBLE,
@@ -151,6 +210,81 @@ const struct config_key config_keys[] = {
 };
 
 const size_t config_key_cnt = sizeof(config_keys) / sizeof(config_keys[0]);
+
+const char *ews_config_rule_topic_key(enum ews_rule rule)
+{
+        static const char *const keys[EWS_RULE_COUNT] = {
+                [EWS_RULE_USER_DISENGAGED] = "rules.user.disengaged.topic",
+                [EWS_RULE_SALES_READY] = "rules.sales.ready.topic",
+                [EWS_RULE_CAMPAIGN_UNDERPERFORMING] =
+                        "rules.campaign.underperforming.topic",
+                [EWS_RULE_ACCOUNT_AT_RISK] = "rules.account.at.risk.topic"};
+
+        return (unsigned)rule < EWS_RULE_COUNT ? keys[rule] : "rules.?.topic";
+}
+
+const char *ews_config_rule_topic(const struct ews_config *config,
+                                  enum ews_rule rule)
+{
+        return (unsigned)rule < EWS_RULE_COUNT && config->topic_rules[rule][0]
+                       ? config->topic_rules[rule]
+                       : config->topic_alerts;
+}
+
+/* An output topic read back as input would feed alerts or dead letters to
+ * the decoder; alerts in the dead-letter topic would be redriven. */
+static int config_check_output(struct config_ctx *ctx, const char *key,
+                               const char *topic)
+{
+        static const char *const input_keys[EWS_SOURCE_COUNT] = {
+                [EWS_SOURCE_USAGE] = "topics.usage",
+                [EWS_SOURCE_CAMPAIGN] = "topics.campaign"};
+        char what[64];
+        int s;
+
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                if (!strcmp(topic, ctx->config->topics[s])) {
+                        snprintf(what, sizeof(what), "must differ from %s",
+                                 input_keys[s]);
+                        return config_fail(ctx, 0, key, what);
+                }
+        if (!strcmp(topic, ctx->config->topic_dlq))
+                return config_fail(ctx, 0, key, "must differ from topics.dlq");
+        return 0;
+}
+
+int config_check_topics(struct config_ctx *ctx)
+{
+        static const char *const topic_keys[EWS_SOURCE_COUNT] = {
+                [EWS_SOURCE_USAGE] = "topics.usage",
+                [EWS_SOURCE_CAMPAIGN] = "topics.campaign"};
+        struct ews_config *config = ctx->config;
+        int s, r;
+
+        if (!config->topic_alerts[0])
+                return config_fail(ctx, 0, "topics.alerts",
+                                   "must not be empty");
+        if (!config->topic_dlq[0])
+                return config_fail(ctx, 0, "topics.dlq", "must not be empty");
+        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
+                if (!config->topics[s][0])
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must not be empty");
+                /* Alerts or dead letters read back as input. */
+                if (!strcmp(config->topics[s], config->topic_alerts))
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must differ from topics.alerts");
+                if (!strcmp(config->topics[s], config->topic_dlq))
+                        return config_fail(ctx, 0, topic_keys[s],
+                                           "must differ from topics.dlq");
+        }
+        for (r = 0; r < EWS_RULE_COUNT; r++)
+                if (config->topic_rules[r][0] &&
+                    config_check_output(ctx, ews_config_rule_topic_key(r),
+                                        config->topic_rules[r]))
+                        return -1;
+        return 0;
+}
 
 void config_weight(struct ews_config *config, const char *type, double points)
 {
@@ -196,10 +330,12 @@ void ews_config_defaults(struct ews_config *config)
                     "campaign-events");
         config_copy(config->topic_alerts, 256, "ews-alerts");
         config_copy(config->topic_dlq, 256, "ews-dlq");
+        config->alert_format = EWS_FORMAT_AVRO;
         config_copy(config->redis_host, sizeof(config->redis_host),
-                    "127.0.0.1");
-        config->redis_port = 6379;
+                    REDIS_HOST_DEFAULT);
+        config->redis_port = REDIS_PORT_DEFAULT;
         config->redis_timeout_ms = 2000;
+        config->redis_wait_timeout_ms = 1000;
         config_copy(config->http_bind, sizeof(config->http_bind), "127.0.0.1");
         config->http_port = 9464;
         config_copy(config->redis_prefix, sizeof(config->redis_prefix), "ews:");
@@ -243,7 +379,9 @@ void ews_config_defaults(struct ews_config *config)
         config->rules.sales_ready_exit = 70;
         config->rules.maturity_ms = (int64_t)(3 * DAY_MS);
         config->rules.min_sample = 20;
+        config->rules.decision = EWS_DECISION_WILSON;
         config->rules.confidence_z = 1.645;
+        config->rules.alpha = 0.05;
         config->rules.default_target = 0.3;
         config->rules.resolve_margin = 0.05;
         config->rules.trailing_days = 14;
@@ -254,4 +392,34 @@ void ews_config_defaults(struct ews_config *config)
         config->leader_lease_ms = 10000;
         config->log_level = EWS_LOG_INFO;
         config->log_format = EWS_LOG_TEXT;
+}
+
+/* With sentinels the primary's address comes from them alone: a host or
+ * port beside them would be a second answer to the same question. */
+int config_check_redis(struct config_ctx *ctx)
+{
+        const struct ews_config *c = ctx->config;
+
+        if (c->redis_sentinel_cnt && !c->redis_master_name[0])
+                return config_fail(ctx, 0, "redis.master.name",
+                                   "must be set with redis.sentinels (the "
+                                   "name the sentinels monitor the primary "
+                                   "under)");
+        if (!c->redis_sentinel_cnt && c->redis_master_name[0])
+                return config_fail(ctx, 0, "redis.master.name",
+                                   "needs redis.sentinels");
+        if (c->redis_sentinel_cnt && strcmp(c->redis_host, REDIS_HOST_DEFAULT))
+                return config_fail(ctx, 0, "redis.host",
+                                   "not used with redis.sentinels (they name "
+                                   "the primary): leave it out");
+        if (c->redis_sentinel_cnt && c->redis_port != REDIS_PORT_DEFAULT)
+                return config_fail(ctx, 0, "redis.port",
+                                   "not used with redis.sentinels (they name "
+                                   "the primary): leave it out");
+        if (c->redis_wait_replicas &&
+            c->redis_wait_timeout_ms >= c->redis_timeout_ms)
+                return config_fail(ctx, 0, "redis.wait.timeout",
+                                   "must be below redis.timeout (a reply "
+                                   "later than that is a lost connection)");
+        return 0;
 }

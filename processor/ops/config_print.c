@@ -69,7 +69,7 @@ void ews_config_print(const struct ews_config *config, FILE *fp)
                         fprintf(fp, "[");
                         for (j = 0; j < cnt; j++)
                                 fprintf(fp, "%s%s", j ? ", " : "",
-                                        field + (size_t)j * EWS_NAME_MAX);
+                                        field + (size_t)j * key->width);
                         fprintf(fp, "]\n");
                         break;
                 }

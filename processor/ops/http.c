@@ -497,6 +497,9 @@ struct ews_http *ews_http_new(const struct ews_http_conf *conf, char *errstr,
         if (conf->token)
                 memcpy(http->token, conf->token, strlen(conf->token));
         http->has_token = http->token[0] != '\0';
+        /* before it listens: no request sees it without its reason */
+        snprintf(http->why, sizeof(http->why), "%s",
+                 conf->why ? conf->why : "");
         pthread_mutex_init(&http->lock, NULL);
         pthread_mutex_init(&http->store_lock, NULL);
         memset(&addr, 0, sizeof(addr));

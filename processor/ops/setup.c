@@ -77,9 +77,12 @@ int ews_setup_check(const struct ews_config *c, const char *config_path,
         return -1;
 }
 
+_Static_assert(EWS_CONFIG_SENTINELS_MAX <= EWS_STORE_SENTINELS_MAX,
+               "every configured sentinel fits the store's conf");
+
 struct ews_store_conf ews_setup_store_conf(const struct ews_config *c)
 {
-        return (struct ews_store_conf){
+        struct ews_store_conf conf = {
                 .host = c->redis_host,
                 .port = c->redis_port,
                 .timeout_ms = c->redis_timeout_ms,
@@ -90,7 +93,18 @@ struct ews_store_conf ews_setup_store_conf(const struct ews_config *c)
                 .cache_users = (size_t)c->cache_users,
                 .username = c->redis_username,
                 .password = c->redis_password,
+                .sentinel_cnt = c->redis_sentinel_cnt,
+                .master_name = c->redis_master_name,
+                .sentinel_username = c->redis_sentinel_username,
+                .sentinel_password = c->redis_sentinel_password,
+                .wait_replicas = c->redis_wait_replicas,
+                .wait_timeout_ms = c->redis_wait_timeout_ms,
         };
+        int i;
+
+        for (i = 0; i < c->redis_sentinel_cnt; i++)
+                conf.sentinels[i] = c->redis_sentinels[i];
+        return conf;
 }
 
 struct ews_decoder *ews_setup_decoder(const struct ews_config *c, char *errstr,
@@ -122,8 +136,71 @@ struct ews_http *ews_setup_http(const struct ews_config *c, char *errstr,
                 .store = ews_setup_store_conf(c),
                 .half_life_ms = c->score.half_life_ms,
                 .account_active_window_ms = c->account_active_window_ms,
+                /* what a start waits for first */
+                .why = "waiting for brokers",
         };
 
         conf.store.cache_users = 1;
         return ews_http_new(&conf, errstr, errstr_size);
+}
+
+/* A rule routed to a topic of its own: the topic must exist, as the input
+ * topics must. */
+static bool setup_routes(const struct ews_config *c, struct ews_out_kafka *out,
+                         ews_setup_wait_fn wait, void *opaque)
+{
+        char why[400];
+        int r;
+
+        for (r = 0; r < EWS_RULE_COUNT; r++)
+                while (c->topic_rules[r][0] &&
+                       ews_out_kafka_partition_count(out, c->topic_rules[r],
+                                                     2000) < 0) {
+                        snprintf(why, sizeof(why), "waiting for topic %s (%s)",
+                                 c->topic_rules[r],
+                                 ews_config_rule_topic_key(r));
+                        if (!wait(opaque, why))
+                                return false;
+                }
+        return true;
+}
+
+int ews_setup_outputs(const struct ews_config *c, struct ews_out_kafka *out,
+                      struct ews_decoder *decoder, ews_setup_wait_fn wait,
+                      void *opaque, char *errstr, size_t errstr_size)
+{
+        char why[900], what[768];
+        const char *topic;
+        int r;
+
+        if (!setup_routes(c, out, wait, opaque) ||
+            c->alert_format != EWS_FORMAT_CONFLUENT)
+                return 0;
+        for (r = -1; r < EWS_RULE_COUNT; r++) {
+                topic = r < 0 ? c->topic_alerts : c->topic_rules[r];
+                if (!topic[0])
+                        continue;
+                for (;;) {
+                        switch (ews_decode_alert_register(decoder, topic, what,
+                                                          sizeof(what))) {
+                        case EWS_DECODE_OK:
+                                break;
+                        case EWS_DECODE_RETRY:
+                                snprintf(why, sizeof(why),
+                                         "waiting for the schema registry: %s",
+                                         what);
+                                if (!wait(opaque, why))
+                                        return 0;
+                                continue;
+                        default:
+                                snprintf(errstr, errstr_size,
+                                         "alerts.format confluent: the alert "
+                                         "schema for %s-value: %s",
+                                         topic, what);
+                                return -1;
+                        }
+                        break;
+                }
+        }
+        return 0;
 }

@@ -12,7 +12,10 @@
 #include "decode/decode.h"
 #include "ops/config.h"
 #include "ops/http.h"
+#include "out_kafka/out_kafka.h"
 #include "store/store.h"
+
+#include <stdbool.h>
 
 /* The store's conf; it borrows c's strings. */
 struct ews_store_conf ews_setup_store_conf(const struct ews_config *c);
@@ -31,5 +34,19 @@ struct ews_http *ews_setup_http(const struct ews_config *c, char *errstr,
  * the file (config_path, or "(defaults)"), line and key. */
 int ews_setup_check(const struct ews_config *c, const char *config_path,
                     char *errstr, size_t errstr_size);
+
+/* Called once a second while a start waits, with why (what /readyz
+ * says); returns false to stop waiting (a signal). */
+typedef bool (*ews_setup_wait_fn)(void *opaque, const char *why);
+
+/* What the alert topics need before the first alert: each rule's own
+ * topic exists (rules.<rule>.topic, asked of out's brokers), and with
+ * alerts.format confluent the alert schema is registered under each alert
+ * topic's subject (decoder). Waits while a broker or the registry cannot
+ * tell. 0 (also when wait gave up), or -1 with errstr when the registry
+ * refused the schema. */
+int ews_setup_outputs(const struct ews_config *c, struct ews_out_kafka *out,
+                      struct ews_decoder *decoder, ews_setup_wait_fn wait,
+                      void *opaque, char *errstr, size_t errstr_size);
 
 #endif

@@ -143,3 +143,29 @@ json_t *ews_json_alert(const struct ews_alert *alert)
                                 : json_null());
         return json;
 }
+
+json_t *ews_json_outbox_record(const char *outbox,
+                               const struct ews_outbox_listed *r)
+{
+        struct ews_outbox_entry entry;
+        const char *kind = "unknown";
+        json_t *json;
+
+        if (!ews_outbox_unpack(&entry, r->data, r->len))
+                kind = entry.kind == EWS_OUTBOX_ALERT ? "alert" : "dead_letter";
+        else
+                entry.value_len = r->len;
+        json = json_pack("{s:s, s:s, s:s, s:s, s:I}", "outbox", outbox, "state",
+                         r->parked ? "parked" : "pending", "id", r->id, "kind",
+                         kind, "bytes", (json_int_t)entry.value_len);
+        if (json && r->parked) {
+                if (json_object_set_new(json, "code", json_string(r->code)) ||
+                    json_object_set_new(json, "error", json_string(r->error)) ||
+                    json_object_set_new(json, "parked",
+                                        json_time(r->parked_ms))) {
+                        json_decref(json);
+                        return NULL;
+                }
+        }
+        return json;
+}

@@ -18,4 +18,12 @@ json_t *ews_json_campaign(const struct ews_campaign *campaign);
 /* An alert with the fields of schemas/alert.avsc (times in ms). */
 json_t *ews_json_alert(const struct ews_alert *alert);
 
+/* An outbox record of the outbox named outbox (ews-inspect outbox):
+ * outbox, state (pending or parked), id, kind (alert, dead_letter, or
+ * unknown when it cannot be read), bytes (its value's), and when parked
+ * code, error and parked (UTC, e.g. 2026-12-01T18:00:00.123Z; null when
+ * unknown). */
+json_t *ews_json_outbox_record(const char *outbox,
+                               const struct ews_outbox_listed *record);
+
 #endif

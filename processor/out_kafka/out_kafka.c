@@ -8,10 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Room for a record's framing and its headers' lengths, above key, value
+ * and header bytes (librdkafka's own is at most 36 bytes a record and 10
+ * a header): what a dead letter's value is cut to leaves this free. */
+#define OUT_KAFKA_FRAMING_BYTES 256
+
 struct ews_out_kafka {
         rd_kafka_t *rk;
         char topic_alerts[256];
         char topic_dlq[256];
+        int64_t message_max_bytes; /* the producer's message.max.bytes */
         struct ews_out_kafka_stats stats;
         ews_out_kafka_delivered_fn delivered;
         void *opaque;
@@ -23,26 +29,67 @@ struct out_kafka_record {
         char id[];
 };
 
+/* Whether err refuses the record itself for good, as librdkafka's Produce
+ * handling (rd_kafka_handle_Produce_error) and produce() see it: the
+ * broker's answers it never retries, and a message over
+ * message.max.bytes. Everything else is worth sending again. */
+static bool out_kafka_refused(rd_kafka_resp_err_t err,
+                              enum ews_outbox_refusal *refusal)
+{
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+                *refusal = EWS_REFUSED_TOO_LARGE;
+                return true;
+        case RD_KAFKA_RESP_ERR_INVALID_MSG: /* CORRUPT_MESSAGE */
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+        case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
+        case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+                *refusal = EWS_REFUSED_INVALID;
+                return true;
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+                *refusal = EWS_REFUSED_NOT_AUTHORIZED;
+                return true;
+        default:
+                return false;
+        }
+}
+
+static void out_kafka_error(struct ews_out_kafka_error *error,
+                            rd_kafka_resp_err_t err)
+{
+        memset(error, 0, sizeof(*error));
+        error->permanent = out_kafka_refused(err, &error->refusal);
+        snprintf(error->code, sizeof(error->code), "%s",
+                 rd_kafka_err2name(err));
+        snprintf(error->text, sizeof(error->text), "%s", rd_kafka_err2str(err));
+}
+
 static void out_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
                          void *opaque)
 {
         struct ews_out_kafka *out = opaque;
         struct out_kafka_record *record = m->_private;
+        struct ews_out_kafka_error error;
 
         (void)rk;
         if (m->err) {
                 out->stats.failed++;
-                ews_err("out_kafka",
-                        "delivery to %s failed: %s (kept in the outbox, sent "
-                        "again)",
-                        rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+                out_kafka_error(&error, m->err);
+                ews_err("out_kafka", "delivery to %s failed: %s (%s)",
+                        rd_kafka_topic_name(m->rkt), error.text,
+                        error.permanent ? "refused for good: parked"
+                                        : "kept in the outbox, sent again");
         } else {
                 out->stats.delivered++;
         }
         if (record) {
                 if (out->delivered)
                         out->delivered(out->opaque, record->ref, record->id,
-                                       !m->err);
+                                       m->err ? &error : NULL);
                 free(record);
         }
 }
@@ -53,6 +100,25 @@ static void out_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
         (void)rk;
         ews_log(ews_log_level_from_syslog(level), "rdkafka", "%s: %s", fac,
                 buf);
+}
+
+/* The producer's message.max.bytes, as set: what a dead letter is cut
+ * to fit. */
+static int out_kafka_max_bytes(struct ews_out_kafka *out,
+                               const rd_kafka_conf_t *rk_conf, char *errstr,
+                               size_t errstr_size)
+{
+        char value[32];
+        size_t size = sizeof(value);
+
+        if (rd_kafka_conf_get(rk_conf, "message.max.bytes", value, &size) !=
+                    RD_KAFKA_CONF_OK ||
+            (out->message_max_bytes = strtoll(value, NULL, 10)) <= 0) {
+                snprintf(errstr, errstr_size,
+                         "cannot read the producer's message.max.bytes");
+                return -1;
+        }
+        return 0;
 }
 
 struct ews_out_kafka *ews_out_kafka_new(const struct ews_out_kafka_conf *conf,
@@ -82,6 +148,8 @@ struct ews_out_kafka *ews_out_kafka_new(const struct ews_out_kafka_conf *conf,
                                       conf->props->prop[i].value, errstr,
                                       errstr_size) != RD_KAFKA_CONF_OK)
                         goto fail;
+        if (out_kafka_max_bytes(out, rk_conf, errstr, errstr_size))
+                goto fail;
         rd_kafka_conf_set_dr_msg_cb(rk_conf, out_kafka_dr);
         rd_kafka_conf_set_log_cb(rk_conf, out_kafka_log);
         rd_kafka_conf_set_opaque(rk_conf, out);
@@ -120,10 +188,10 @@ void ews_out_kafka_destroy(struct ews_out_kafka *out, int timeout_ms)
 
 /* A full local queue is back pressure, not an error: serve delivery
  * reports until there is room. Takes ownership of headers and record. */
-static int out_kafka_produce(struct ews_out_kafka *out, const char *topic,
-                             const void *key, size_t key_len, const void *value,
-                             size_t len, rd_kafka_headers_t *headers,
-                             struct out_kafka_record *record)
+static rd_kafka_resp_err_t
+out_kafka_produce(struct ews_out_kafka *out, const char *topic, const void *key,
+                  size_t key_len, const void *value, size_t len,
+                  rd_kafka_headers_t *headers, struct out_kafka_record *record)
 {
         rd_kafka_resp_err_t err;
 
@@ -145,10 +213,10 @@ static int out_kafka_produce(struct ews_out_kafka *out, const char *topic,
                 if (headers)
                         rd_kafka_headers_destroy(headers);
                 free(record);
-                return -1;
+                return err;
         }
         out->stats.produced++;
-        return 0;
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 static rd_kafka_headers_t *out_kafka_headers(const struct ews_outbox_entry *e)
@@ -171,24 +239,106 @@ static rd_kafka_headers_t *out_kafka_headers(const struct ews_outbox_entry *e)
         return headers;
 }
 
-int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
-                       const char *id, const struct ews_outbox_entry *entry)
+/* The bytes headers take, with room for their lengths. */
+static size_t out_kafka_headers_bytes(const rd_kafka_headers_t *headers)
 {
-        size_t id_len = strlen(id);
+        const char *name;
+        const void *value;
+        size_t size, bytes = 0, i;
+
+        for (i = 0; !rd_kafka_header_get_all(headers, i, &name, &value, &size);
+             i++)
+                bytes += strlen(name) + size + 10;
+        return bytes;
+}
+
+/* How much of a dead letter's value fits message.max.bytes beside its key
+ * and headers; a value cut to it gets the ews.truncated header. */
+static size_t out_kafka_fit(const struct ews_out_kafka *out,
+                            const struct ews_outbox_entry *entry,
+                            rd_kafka_headers_t *headers)
+{
+        int64_t fixed = OUT_KAFKA_FRAMING_BYTES + (int64_t)entry->key_len +
+                        (int64_t)out_kafka_headers_bytes(headers);
+        /* the header that says so: its name, 20 digits, lengths */
+        int64_t room = out->message_max_bytes - fixed -
+                       (int64_t)(sizeof("ews.truncated") + 20 + 10);
+        char original[32];
+
+        if (fixed + (int64_t)entry->value_len <= out->message_max_bytes)
+                return entry->value_len;
+        if (room < 0)
+                room = 0; /* the key alone is too large: refused, parked */
+        snprintf(original, sizeof(original), "%zu", entry->value_len);
+        rd_kafka_header_add(headers, "ews.truncated", -1, original, -1);
+        return (size_t)room;
+}
+
+int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
+                       const char *id, const struct ews_outbox_entry *entry,
+                       struct ews_out_kafka_error *error)
+{
+        size_t id_len = strlen(id), value_len = entry->value_len;
         struct out_kafka_record *record = malloc(sizeof(*record) + id_len + 1);
         bool dead = entry->kind == EWS_OUTBOX_DEAD;
+        rd_kafka_headers_t *headers = NULL;
+        rd_kafka_resp_err_t err;
+        char topic[256];
 
         if (!record) {
                 ews_err("out_kafka", "out of memory: %s stays in the outbox",
                         id);
+                out_kafka_error(error, RD_KAFKA_RESP_ERR__FAIL);
                 return -1;
         }
         record->ref = ref;
         memcpy(record->id, id, id_len + 1);
-        return out_kafka_produce(
-                out, dead ? out->topic_dlq : out->topic_alerts, entry->key,
-                entry->key_len, entry->value, entry->value_len,
-                dead ? out_kafka_headers(entry) : NULL, record);
+        /* A record names its topic (an alert of a routed rule), or goes
+         * where its kind goes. */
+        if (entry->topic_len >= sizeof(topic)) {
+                free(record);
+                out_kafka_error(error, RD_KAFKA_RESP_ERR__INVALID_ARG);
+                error->permanent = true; /* never sendable: parked */
+                error->refusal = EWS_REFUSED_INVALID;
+                snprintf(error->text, sizeof(error->text),
+                         "the record's topic name is too long");
+                ews_err("out_kafka", "%s: %s", id, error->text);
+                return -1;
+        }
+        memcpy(topic, entry->topic, entry->topic_len);
+        topic[entry->topic_len] = '\0';
+        if (dead) {
+                headers = out_kafka_headers(entry);
+                value_len = out_kafka_fit(out, entry, headers);
+        }
+        err = out_kafka_produce(out,
+                                entry->topic_len ? topic
+                                : dead           ? out->topic_dlq
+                                                 : out->topic_alerts,
+                                entry->key, entry->key_len, entry->value,
+                                value_len, headers, record);
+        if (!err)
+                return 0;
+        out_kafka_error(error, err);
+        return -1;
+}
+
+int ews_out_kafka_partition_count(struct ews_out_kafka *out, const char *topic,
+                                  int timeout_ms)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(out->rk, topic, NULL);
+        int cnt = -1;
+
+        if (rkt && !rd_kafka_metadata(out->rk, 0, rkt, &md, timeout_ms) &&
+            md->topic_cnt == 1 && !md->topics[0].err &&
+            md->topics[0].partition_cnt > 0)
+                cnt = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        return cnt;
 }
 
 void ews_out_kafka_set_delivered(struct ews_out_kafka *out,

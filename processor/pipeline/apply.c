@@ -473,6 +473,32 @@ static void apply_commit_done(struct ews_pipeline *p,
                                part->batch_first);
 }
 
+/* redis.wait.replicas: the round's applied commits must reach the
+ * replicas before their alerts go out and their offsets are stored. When
+ * fewer acknowledge in time a failover could still take them back: their
+ * outcome is unknown, and each goes back to its fence as after a
+ * timed-out reply (the claim there waits for the replicas too). */
+static void apply_wait_replicas(struct ews_pipeline *p)
+{
+        char errstr[256];
+        bool applied = false;
+        size_t i;
+
+        for (i = 0; i < p->pending_cnt; i++)
+                applied |= p->pending[i].result == EWS_STORE_OK;
+        if (!applied ||
+            ews_store_wait(p->store, errstr, sizeof(errstr)) == EWS_STORE_OK)
+                return;
+        for (i = 0; i < p->pending_cnt; i++) {
+                struct pipeline_pending *c = &p->pending[i];
+
+                if (c->result != EWS_STORE_OK)
+                        continue;
+                c->result = EWS_STORE_ERROR;
+                snprintf(c->errstr, sizeof(c->errstr), "%s", errstr);
+        }
+}
+
 void pipeline_round_finish(struct ews_pipeline *p)
 {
         struct timespec end;
@@ -494,6 +520,7 @@ void pipeline_round_finish(struct ews_pipeline *p)
                         (double)(end.tv_sec - c->start.tv_sec) +
                                 (double)(end.tv_nsec - c->start.tv_nsec) / 1e9);
         }
+        apply_wait_replicas(p);
         for (i = 0; i < p->pending_cnt; i++)
                 apply_commit_done(p, &p->pending[i]);
         p->pending_cnt = 0;

@@ -1,5 +1,6 @@
 /* The outboxes: what a commit writes for out_kafka, sending it after the
- * commit, deleting it once delivered, sending again what was not. */
+ * commit, deleting it once delivered, sending again what was not, parking
+ * what Kafka refused for good. */
 #include "pipeline/delivery.h"
 #include "util/grow.h"
 #include "util/log.h"
@@ -12,6 +13,15 @@
 #define OUTBOX_SCAN_MAX   5000   /* records sent again per outbox and look */
 #define OUTBOX_FAILED_MAX 100000 /* failed ids remembered */
 #define HELD_LOG_MS       60000  /* a rule's held-back alerts: one line */
+
+/* A record Kafka refused for good, to be parked at the next poll. */
+struct delivery_park {
+        struct ews_outbox_ref ref;
+        char *id;
+        enum ews_outbox_refusal refusal;
+        char code[64];
+        char text[256];
+};
 
 /* What a record that is an alert logs and counts once committed. */
 struct delivery_note {
@@ -50,10 +60,13 @@ struct ews_delivery {
         size_t delivered_cnt, delivered_cap;
         struct ews_outbox_key *failed;
         size_t failed_cnt, failed_cap;
+        struct delivery_park *parks;
+        size_t park_cnt, park_cap;
 };
 
 static void delivery_report(void *opaque, struct ews_outbox_ref ref,
-                            const char *id, bool delivered);
+                            const char *id,
+                            const struct ews_out_kafka_error *error);
 
 struct ews_delivery *
 ews_delivery_new(const struct ews_config *config, struct ews_decoder *decoder,
@@ -94,6 +107,9 @@ void ews_delivery_destroy(struct ews_delivery *d)
         free(d->arena);
         delivery_keys_free(d->delivered, d->delivered_cnt);
         delivery_keys_free(d->failed, d->failed_cnt);
+        for (size_t i = 0; i < d->park_cnt; i++)
+                free(d->parks[i].id);
+        free(d->parks);
         free(d);
 }
 
@@ -229,8 +245,10 @@ bool ews_delivery_record_alert(struct ews_delivery *d,
         struct ews_outbox_entry entry;
         struct delivery_note *note;
         char buf[8192], errstr[256];
-        int len = ews_decode_alert_encode(d->decoder, alert, buf, sizeof(buf),
-                                          errstr, sizeof(errstr));
+        /* framed for its topic in the registry's wire format, if so set */
+        int len = ews_decode_alert_encode_for(
+                d->decoder, ews_config_rule_topic(d->config, alert->rule),
+                alert, buf, sizeof(buf), errstr, sizeof(errstr));
 
         if (len < 0) {
                 ews_err("pipeline", "%s: %s", alert->alert_id, errstr);
@@ -242,6 +260,9 @@ bool ews_delivery_record_alert(struct ews_delivery *d,
         entry.key_len = strlen(alert->subject_id);
         entry.value = buf;
         entry.value_len = (size_t)len;
+        /* a rule routed to a topic of its own: the record keeps it */
+        entry.topic = d->config->topic_rules[alert->rule];
+        entry.topic_len = strlen(entry.topic);
         if (!ews_delivery_record_add(d, alert->alert_id, &entry))
                 return false;
         note = &d->notes[d->record_cnt - 1];
@@ -280,29 +301,59 @@ static void outbox_remember(struct ews_delivery *d, struct ews_outbox_ref ref,
                                id);
 }
 
+/* A record refused for good is parked at the next poll (out of memory: it
+ * stays, is sent again at a full look, refused again, parked then). */
+static void outbox_refused(struct ews_delivery *d, struct ews_outbox_ref ref,
+                           const char *id,
+                           const struct ews_out_kafka_error *error)
+{
+        struct delivery_park *park;
+
+        if (!ews_grow((void **)&d->parks, &d->park_cap, d->park_cnt + 1,
+                      sizeof(*d->parks)))
+                return;
+        park = &d->parks[d->park_cnt];
+        park->ref = ref;
+        park->refusal = error->refusal;
+        snprintf(park->code, sizeof(park->code), "%s", error->code);
+        snprintf(park->text, sizeof(park->text), "%s", error->text);
+        if ((park->id = strdup(id)))
+                d->park_cnt++;
+}
+
 static void outbox_failed(struct ews_delivery *d, struct ews_outbox_ref ref,
-                          const char *id)
+                          const char *id,
+                          const struct ews_out_kafka_error *error)
 {
         d->stats->outbox_failed++;
-        outbox_remember(d, ref, id);
+        if (error->permanent)
+                outbox_refused(d, ref, id, error);
+        else
+                outbox_remember(d, ref, id);
 }
 
 /* True when the producer took the record. */
 static bool outbox_send(struct ews_delivery *d, struct ews_outbox_ref ref,
                         const char *id, const unsigned char *data, size_t len)
 {
+        struct ews_out_kafka_error error;
         struct ews_outbox_entry entry;
 
         if (ews_outbox_unpack(&entry, data, len)) {
-                ews_err("pipeline",
-                        "outbox record %s is malformed: left "
-                        "where it is",
+                /* never sendable: parked, to be looked at and dropped */
+                memset(&error, 0, sizeof(error));
+                error.permanent = true;
+                error.refusal = EWS_REFUSED_INVALID;
+                snprintf(error.code, sizeof(error.code), "EWS_MALFORMED");
+                snprintf(error.text, sizeof(error.text),
+                         "the outbox record cannot be read");
+                ews_err("pipeline", "outbox record %s is malformed: parked",
                         id);
-                d->stats->outbox_failed++;
+                outbox_failed(d, ref, id, &error);
                 return false;
         }
-        if (ews_out_kafka_send(d->out, ref, id, &entry)) {
-                outbox_failed(d, ref, id);
+        if (ews_out_kafka_send(d->out, ref, id, &entry, &error)) {
+                outbox_failed(d, ref, id, &error);
                 return false;
         }
         d->stats->outbox_sent++;
@@ -333,15 +384,59 @@ void ews_delivery_records_send(struct ews_delivery *d,
 }
 
 static void delivery_report(void *opaque, struct ews_outbox_ref ref,
-                            const char *id, bool delivered)
+                            const char *id,
+                            const struct ews_out_kafka_error *error)
 {
         struct ews_delivery *d = opaque;
 
-        if (delivered)
+        if (!error)
                 outbox_key_add(&d->delivered, &d->delivered_cnt,
                                &d->delivered_cap, ref, id);
         else
-                outbox_failed(d, ref, id); /* stays in the outbox */
+                outbox_failed(d, ref, id, error); /* stays, or is parked */
+}
+
+static const char *delivery_outbox_name(const struct ews_delivery *d,
+                                        struct ews_outbox_ref ref)
+{
+        return ref.source == EWS_OUTBOX_LEADER ? "leader"
+                                               : d->config->topics[ref.source];
+}
+
+/* Moves the records refused for good to their outbox's parked records;
+ * those the store could not take are tried again at the next poll. */
+static void delivery_park(struct ews_delivery *d)
+{
+        struct timespec ts;
+        enum ews_store_result result;
+        char errstr[256];
+        size_t i, kept = 0;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (i = 0; i < d->park_cnt; i++) {
+                struct delivery_park *p = &d->parks[i];
+
+                result = ews_store_outbox_park(
+                        d->store, p->ref, p->id,
+                        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                        p->code, p->text, errstr, sizeof(errstr));
+                if (result == EWS_STORE_ERROR) {
+                        ews_warn("pipeline", "outbox park: %s", errstr);
+                        d->parks[kept++] = *p;
+                        continue;
+                }
+                if (result == EWS_STORE_OK) {
+                        d->stats->outbox_parked[p->refusal]++;
+                        ews_err("pipeline",
+                                "outbox %s [%d]: %s refused for good (%s: "
+                                "%s): parked, not sent again; ews-inspect "
+                                "outbox lists, retries or drops it",
+                                delivery_outbox_name(d, p->ref),
+                                (int)p->ref.partition, p->id, p->code, p->text);
+                }
+                free(p->id);
+        }
+        d->park_cnt = kept;
 }
 
 void ews_delivery_poll(struct ews_delivery *d)
@@ -350,6 +445,8 @@ void ews_delivery_poll(struct ews_delivery *d)
         size_t i, n;
 
         ews_out_kafka_poll(d->out);
+        if (d->park_cnt)
+                delivery_park(d);
         n = d->delivered_cnt;
         if (!n)
                 return;
@@ -394,10 +491,8 @@ void ews_delivery_resend(struct ews_delivery *d, struct ews_outbox_ref ref)
                 ews_info("pipeline",
                          "outbox %s [%d]: %lld record(s) sent "
                          "again",
-                         ref.source == EWS_OUTBOX_LEADER
-                                 ? "leader"
-                                 : d->config->topics[ref.source],
-                         (int)ref.partition, (long long)seen);
+                         delivery_outbox_name(d, ref), (int)ref.partition,
+                         (long long)seen);
 }
 
 struct outbox_retry {
@@ -415,9 +510,22 @@ static void outbox_retry_cb(void *opaque, size_t i, const unsigned char *data,
                 retry->d->stats->outbox_resent++;
 }
 
-/* Sends the records that failed again, by id: the list is taken first, as
- * a new failure adds to it. Records no longer owned are left to their new
- * owner, which sends its outboxes when it claims them. */
+static int outbox_key_cmp(const void *a, const void *b)
+{
+        const struct ews_outbox_key *x = a, *y = b;
+
+        if (x->ref.source != y->ref.source)
+                return x->ref.source < y->ref.source ? -1 : 1;
+        if (x->ref.partition != y->ref.partition)
+                return x->ref.partition < y->ref.partition ? -1 : 1;
+        return strcmp(x->id, y->id);
+}
+
+/* Sends the records that failed again, by id, each once however often it
+ * failed since (a record failing at every look would otherwise be sent
+ * once more each interval): the list is taken first, as a new failure
+ * adds to it. Records no longer owned are left to their new owner, which
+ * sends its outboxes when it claims them. */
 void ews_delivery_retry_failed(struct ews_delivery *d,
                                ews_delivery_owned_fn owned, void *opaque)
 {
@@ -430,8 +538,10 @@ void ews_delivery_retry_failed(struct ews_delivery *d,
                 return;
         d->failed = NULL;
         d->failed_cnt = d->failed_cap = 0;
+        qsort(failed, cnt, sizeof(*failed), outbox_key_cmp);
         for (i = 0; i < cnt; i++) {
-                if (owned(opaque, failed[i].ref))
+                if (owned(opaque, failed[i].ref) &&
+                    (!kept || outbox_key_cmp(&failed[kept - 1], &failed[i])))
                         failed[kept++] = failed[i];
                 else
                         free(failed[i].id);
@@ -458,4 +568,7 @@ void ews_delivery_measure(struct ews_delivery *d,
         if (ews_store_outbox_len(d->store, keys, cnt, &total, errstr,
                                  sizeof(errstr)) == EWS_STORE_OK)
                 d->stats->outbox_pending = total;
+        if (ews_store_parked_len(d->store, keys, cnt, &total, errstr,
+                                 sizeof(errstr)) == EWS_STORE_OK)
+                d->stats->outbox_parked_records = total;
 }

@@ -1,7 +1,9 @@
 /*
  * The outboxes, as one object: the records a commit writes for out_kafka
  * (packed into one arena), sending them after the commit, deleting them
- * once Kafka reported them delivered, sending again what was not. The
+ * once Kafka reported them delivered, sending again what was not, and
+ * parking what Kafka refused for good (out of the outbox, counted, kept
+ * for ews-inspect outbox to retry or drop). The
  * driver and the leader fill and send records through these functions;
  * what this instance owns is told by the caller, so that the outbox never
  * needs to know about partitions or the lease.
@@ -52,7 +54,8 @@ void ews_delivery_records_send(struct ews_delivery *delivery,
                                struct ews_outbox_ref ref, size_t first,
                                size_t cnt);
 
-/* Polls the producer (delivery reports) and deletes what was delivered. */
+/* Polls the producer (delivery reports), deletes what was delivered and
+ * parks what was refused for good (a store error: at the next poll). */
 void ews_delivery_poll(struct ews_delivery *delivery);
 /* Sends the records that failed again, by id, those owned still. */
 void ews_delivery_retry_failed(struct ews_delivery *delivery,
@@ -63,7 +66,8 @@ bool ews_delivery_quiet(const struct ews_delivery *delivery);
 /* Sends outbox ref's records again (a claim, a quiet periodic look). */
 void ews_delivery_resend(struct ews_delivery *delivery,
                          struct ews_outbox_ref ref);
-/* Measures what the outboxes of keys (ids NULL) hold, into the stats. */
+/* Measures what the outboxes of keys (ids NULL) hold, pending and parked,
+ * into the stats. */
 void ews_delivery_measure(struct ews_delivery *delivery,
                           const struct ews_outbox_key *keys, size_t cnt);
 

@@ -157,7 +157,8 @@ static int pipeline_metrics_commits(struct ews_metrics *m,
 static int pipeline_metrics_outbox(struct ews_metrics *m,
                                    const struct ews_pipeline_stats *s)
 {
-        int rc = 0;
+        char labels[64];
+        int rc = 0, r;
 
         ADD("ews_outbox_records",
             "Alerts and dead letters committed to the owned outboxes and "
@@ -175,8 +176,20 @@ static int pipeline_metrics_outbox(struct ews_metrics *m,
             outbox_deleted);
         ADD("ews_outbox_failures_total",
             "Outbox records refused by the producer or not delivered; they "
-            "stay and are sent again.",
+            "stay and are sent again, unless refused for good (parked).",
             EWS_METRIC_COUNTER, "", outbox_failed);
+        ADD("ews_outbox_parked_records",
+            "Records of the owned outboxes Kafka refused for good, parked: "
+            "not sent again until retried with ews-inspect outbox.",
+            EWS_METRIC_GAUGE, "", outbox_parked_records);
+        for (r = 0; r < EWS_REFUSAL_COUNT; r++) {
+                snprintf(labels, sizeof(labels), "reason=\"%s\"",
+                         ews_outbox_refusal_name(r));
+                ADD("ews_outbox_parked_total",
+                    "Outbox records Kafka refused for good and parked, by "
+                    "reason.",
+                    EWS_METRIC_COUNTER, labels, outbox_parked[r]);
+        }
         ADD("ews_idle_watermark_advances_total",
             "Watermarks moved by the idle clock.", EWS_METRIC_COUNTER, "",
             idle_advances);

@@ -264,13 +264,42 @@ void ews_partitions_reject(struct ews_partitions *parts, enum ews_source source,
                 part->paused = true;
 }
 
+/* A failed partition waits for people: when they move its fence by hand
+ * (to where the broker has data, or past a batch the store refuses), it
+ * is claimed again and goes on from there. */
+static void partitions_failed_look(struct ews_partitions *parts,
+                                   struct pipeline_part *part)
+{
+        char errstr[512];
+        int64_t offset;
+
+        if (!parts->io.fence_read(parts->io.opaque, part->source,
+                                  part->partition, &offset, errstr,
+                                  sizeof(errstr))) {
+                parts->stats->store_errors++;
+                ews_warn("pipeline", "%s", errstr);
+                return;
+        }
+        if (offset < 0 || offset == part->next_offset)
+                return;
+        ews_warn("pipeline",
+                 "%s [%d]: the fence was moved by hand from %lld to %lld: "
+                 "going on from there",
+                 parts->config->topics[part->source], (int)part->partition,
+                 (long long)part->next_offset, (long long)offset);
+        part->failed = false;
+        ews_partitions_recover(parts, part->source, part->partition, -1);
+}
+
 void ews_partitions_cron(struct ews_partitions *parts, int64_t mono_ms)
 {
         struct ews_partitions_iter it = EWS_PARTITIONS_ITER_INIT;
         struct pipeline_part *part;
 
         while ((part = ews_partitions_next(parts, &it))) {
-                if (part->recovering)
+                if (part->failed)
+                        partitions_failed_look(parts, part);
+                else if (part->recovering)
                         ews_partitions_recover(parts, part->source,
                                                part->partition, -1);
                 else if (part->blocked && part->paused &&

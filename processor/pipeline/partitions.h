@@ -22,7 +22,9 @@ struct pipeline_part {
         bool claimed;    /* the fence below was read under our epoch */
         bool recovering; /* waits for a new claim; its messages are skipped */
         bool paused;
-        bool failed; /* its offset is gone from the broker: stays paused */
+        /* Its offset is gone from the broker, or the store refused its
+         * batch: paused until its fence is moved by hand. */
+        bool failed;
         /* The registry could not be asked: from blocked_offset on, the
          * partition waits (paused) until retry_at_ms, then tries again. */
         bool blocked;
@@ -112,7 +114,8 @@ void ews_partitions_assigned(struct ews_partitions *parts,
                              int64_t committed, int64_t *offset);
 void ews_partitions_revoked(struct ews_partitions *parts,
                             enum ews_source source, int32_t partition);
-/* Its offset is gone from the broker: it stays paused. */
+/* Its offset is gone from the broker: it stays paused until its fence is
+ * moved. */
 void ews_partitions_failed(struct ews_partitions *parts, enum ews_source source,
                            int32_t partition);
 
@@ -147,7 +150,8 @@ void ews_partitions_reject(struct ews_partitions *parts, enum ews_source source,
                            int32_t partition);
 
 /* Periodic: claims the recovering partitions again, resumes the blocked
- * ones whose retry is due at mono_ms. */
+ * ones whose retry is due at mono_ms, and the failed ones whose fence was
+ * moved by hand (read once a call), from there. */
 void ews_partitions_cron(struct ews_partitions *parts, int64_t mono_ms);
 
 /* reconnects is the store's count of reconnects: when it changed since

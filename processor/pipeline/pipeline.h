@@ -33,8 +33,12 @@ struct ews_pipeline_stats {
         int64_t outbox_deleted; /* delivered and deleted */
         int64_t outbox_failed;  /* not accepted, or its delivery failed */
         int64_t outbox_pending; /* in owned outboxes, sent or not */
-        int64_t idle_advances;  /* watermarks moved by the idle clock */
-        int64_t leader;         /* 1 while this instance leads */
+        /* refused by Kafka for good and parked, by why; parked in owned
+         * outboxes now */
+        int64_t outbox_parked[EWS_REFUSAL_COUNT];
+        int64_t outbox_parked_records;
+        int64_t idle_advances; /* watermarks moved by the idle clock */
+        int64_t leader;        /* 1 while this instance leads */
         int64_t leader_decisions;
         struct ews_histogram commit_seconds;
         struct ews_histogram batch_messages;

@@ -66,7 +66,7 @@ static void campaign_alert(const struct ews_rules_conf *conf,
                 info->name ? info->name : "",
                 info->name && info->name[0] ? ")" : "", (long long)state->k,
                 (long long)state->n, rate * 100, upper * 100,
-                100 * (0.5 * (1 + erf(conf->confidence_z / sqrt(2.0)))),
+                100 * ews_rules_campaign_confidence(conf),
                 status == EWS_ALERT_FIRING ? "against" : "back above",
                 target * 100, cost);
 }
@@ -88,8 +88,7 @@ int ews_rules_campaign_days(const struct ews_rules_conf *conf,
                 state->k += days[i].k;
                 if (state->n < conf->min_sample || state->n <= 0)
                         continue;
-                upper = ews_rules_wilson(state->k, state->n, conf->confidence_z,
-                                         1);
+                upper = ews_rules_campaign_upper(conf, state->k, state->n);
                 if (!state->open_ms) {
                         if (upper >= target ||
                             (state->resolved_ms &&

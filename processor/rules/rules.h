@@ -20,6 +20,12 @@
 
 #define EWS_DAY_MS 86400000LL
 
+/* How CAMPAIGN_UNDERPERFORMING decides that a rate is below its target. */
+enum ews_campaign_decision {
+        EWS_DECISION_WILSON, /* one-sided Wilson bound at confidence_z, daily */
+        EWS_DECISION_ANYTIME /* anytime-valid bound at alpha (sequential.h) */
+};
+
 struct ews_rules_conf {
         double half_life_ms; /* the scoring model's */
         int64_t dwell_ms;
@@ -39,7 +45,9 @@ struct ews_rules_conf {
          * trial started; activated if it got there by then. */
         int64_t maturity_ms;
         int min_sample;
-        double confidence_z; /* one-sided: 1.645 for 95% */
+        enum ews_campaign_decision decision;
+        double confidence_z; /* wilson, one-sided: 1.645 for 95% */
+        double alpha; /* anytime: P(ever flagged | rate >= target) at most */
         double default_target;
         double resolve_margin;
         /* ACCOUNT_AT_RISK: users active within active_window_ms, against
@@ -104,6 +112,14 @@ struct ews_campaign_rule_info {
 
 /* One-sided upper (sign +1) or lower (-1) Wilson bound of k/n. */
 double ews_rules_wilson(int64_t k, int64_t n, double z, int sign);
+
+/* The upper bound of the activation rate k / n that the campaign rule
+ * compares with the target, as conf->decision says: Wilson's at
+ * confidence_z, or the anytime bound at alpha (sequential.h). */
+double ews_rules_campaign_upper(const struct ews_rules_conf *conf, int64_t k,
+                                int64_t n);
+/* The confidence that bound is stated at (0.95 for z 1.645, alpha 0.05). */
+double ews_rules_campaign_confidence(const struct ews_rules_conf *conf);
 
 /* Folds the closed days (ascending) into state, deciding after each.
  * Returns the alerts written (at most max). */

@@ -62,7 +62,7 @@ static const char *score_attr(const struct ews_usage_event *event,
 double ews_score_points(const struct ews_score_conf *conf,
                         const struct ews_usage_event *event)
 {
-        double points = 0.0, value;
+        double points = 0.0;
         int i;
 
         for (i = 0; i < conf->weight_cnt; i++) {
@@ -73,6 +73,13 @@ double ews_score_points(const struct ews_score_conf *conf,
         }
         if (points == 0.0)
                 return 0.0;
+        return points * ews_score_scale(conf, event);
+}
+
+double ews_score_scale(const struct ews_score_conf *conf,
+                       const struct ews_usage_event *event)
+{
+        double value;
 
         if (!strcmp(event->event_type, "page_view")) {
                 const char *page_class = score_attr(event, "page_class");
@@ -81,19 +88,15 @@ double ews_score_points(const struct ews_score_conf *conf,
                                     page_class))
                         return 0.0;
         }
-
-        if (score_list_has(conf->value_scaled, conf->value_scaled_cnt,
-                           event->event_type)) {
-                /* Without a value there is no share to scale by: the event
-                 * says the thing happened, not how much of it. */
-                value = event->has_value ? event->value : 1.0;
-                if (!(value > 0.0)) /* also NaN */
-                        value = 0.0;
-                else if (value > 1.0)
-                        value = 1.0;
-                points *= value;
-        }
-        return points;
+        if (!score_list_has(conf->value_scaled, conf->value_scaled_cnt,
+                            event->event_type))
+                return 1.0;
+        /* Without a value there is no share to scale by: the event says the
+         * thing happened, not how much of it. */
+        value = event->has_value ? event->value : 1.0;
+        if (!(value > 0.0)) /* also NaN */
+                return 0.0;
+        return value > 1.0 ? 1.0 : value;
 }
 
 bool ews_score_is_activity(const struct ews_score_conf *conf,

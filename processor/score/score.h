@@ -77,9 +77,16 @@ void ews_score_fold(double *engagement, int64_t *ref_ms, double points,
 double ews_score_value_at(double engagement, int64_t ref_ms, int64_t t_ms,
                           double half_life_ms);
 
-/* The points an event is worth under conf; 0 when it does not score. */
+/* The points an event is worth under conf; 0 when it does not score:
+ * its type's points times ews_score_scale(). */
 double ews_score_points(const struct ews_score_conf *conf,
                         const struct ews_usage_event *event);
+
+/* What the event makes of its type's points, whatever they are: 0 for a
+ * page_view outside the page classes, the value share (clamped to 0..1,
+ * 1 without a value) for a value-scaled type, else 1. */
+double ews_score_scale(const struct ews_score_conf *conf,
+                       const struct ews_usage_event *event);
 
 bool ews_score_is_activity(const struct ews_score_conf *conf,
                            const struct ews_usage_event *event);

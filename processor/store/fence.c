@@ -47,7 +47,10 @@ enum ews_store_result ews_store_fence_claim(struct ews_store *store,
         if (store_parse_i64(reply->element[3]->str, reply->element[3]->len,
                             &fence->idle_ms))
                 fence->idle_ms = 0;
-        result = EWS_STORE_OK;
+        /* redis.wait.replicas: the fence just read holds only once the
+         * replicas have it (a commit whose WAIT fell short comes back
+         * here, and must not be taken as done before they do). */
+        result = ews_store_wait(store, errstr, errstr_size);
 out:
         if (reply)
                 freeReplyObject(reply);

@@ -20,6 +20,19 @@ int ews_store_metrics_register(struct ews_store *store,
                                 "Connections made to Redis after the first.",
                                 EWS_METRIC_COUNTER, "",
                                 &store->stats.reconnects) ||
+            ews_metrics_add_i64(metrics, "ews_redis_failovers_total",
+                                "Connections through Sentinel that found "
+                                "the primary at another address than the "
+                                "last one.",
+                                EWS_METRIC_COUNTER, "",
+                                &store->stats.failovers) ||
+            ews_metrics_add_i64(metrics, "ews_redis_wait_shortfalls_total",
+                                "WAIT calls (redis.wait.replicas) that "
+                                "fewer replicas acknowledged in time: the "
+                                "commits or claims before them went back to "
+                                "their fences.",
+                                EWS_METRIC_COUNTER, "",
+                                &store->stats.wait_shortfalls) ||
             ews_metrics_add_fn(metrics, "ews_user_cache_hits_total",
                                "User reads served by the in-process cache.",
                                EWS_METRIC_COUNTER, store_metrics_hits, store) ||

@@ -54,25 +54,22 @@ out:
 
 /* hiredis 0.14 has no TLS: put Redis on a private network or behind a TLS
  * tunnel (stunnel, a service mesh), and use AUTH, with an ACL user. */
-static int store_auth(struct ews_store *store, char *errstr, size_t errstr_size)
+int store_auth(redisContext *c, const char *user, const char *password,
+               const char *who, char *errstr, size_t errstr_size)
 {
-        const char *user = store->conf.username,
-                   *password = store->conf.password;
         redisReply *reply;
         int rc = -1;
 
         if (!password || !*password)
                 return 0;
-        reply = user && *user ? redisCommand(store->redis, "AUTH %s %s", user,
-                                             password)
-                              : redisCommand(store->redis, "AUTH %s", password);
+        reply = user && *user ? redisCommand(c, "AUTH %s %s", user, password)
+                              : redisCommand(c, "AUTH %s", password);
         if (reply && reply->type == REDIS_REPLY_STATUS)
                 rc = 0;
         else
-                snprintf(errstr, errstr_size, "redis AUTH: %s",
-                         reply && reply->type == REDIS_REPLY_ERROR
-                                 ? reply->str
-                                 : store->redis->errstr);
+                snprintf(errstr, errstr_size, "%s AUTH: %s", who,
+                         reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                                   : c->errstr);
         if (reply)
                 freeReplyObject(reply);
         return rc;
@@ -124,27 +121,21 @@ static int64_t store_mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
+struct timeval store_timeval(const struct ews_store *store)
 {
-        struct timeval tv = {(time_t)(store->conf.timeout_ms / 1000),
-                             (suseconds_t)(store->conf.timeout_ms % 1000) *
-                                     1000};
-        int64_t now;
+        return (struct timeval){(time_t)(store->conf.timeout_ms / 1000),
+                                (suseconds_t)(store->conf.timeout_ms % 1000) *
+                                        1000};
+}
 
-        if (store->redis)
-                return 0;
-        now = store_mono_ms();
-        if (now < store->retry_at_ms) {
-                snprintf(errstr, errstr_size, "%s (next attempt in %lld ms)",
-                         store->connect_error,
-                         (long long)(store->retry_at_ms - now));
-                return -1;
-        }
-        store->redis =
-                redisConnectWithTimeout(store->host, store->conf.port, tv);
+int store_open(struct ews_store *store, char *errstr, size_t errstr_size)
+{
+        struct timeval tv = store_timeval(store);
+
+        store->redis = redisConnectWithTimeout(store->host, store->port, tv);
         if (!store->redis || store->redis->err) {
                 snprintf(errstr, errstr_size, "redis %s:%d: %s", store->host,
-                         store->conf.port,
+                         store->port,
                          store->redis ? store->redis->errstr : "out of memory");
                 goto fail;
         }
@@ -156,8 +147,35 @@ int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
                          store->redis->errstr);
                 goto fail;
         }
-        if (store_auth(store, errstr, errstr_size) ||
-            store_check_policy(store, errstr, errstr_size) ||
+        if (store_auth(store->redis, store->conf.username, store->conf.password,
+                       "redis", errstr, errstr_size))
+                goto fail;
+        return 0;
+fail:
+        if (store->redis)
+                redisFree(store->redis);
+        store->redis = NULL;
+        return -1;
+}
+
+int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
+{
+        int64_t now;
+
+        if (store->redis)
+                return 0;
+        now = store_mono_ms();
+        if (now < store->retry_at_ms) {
+                snprintf(errstr, errstr_size, "%s (next attempt in %lld ms)",
+                         store->connect_error,
+                         (long long)(store->retry_at_ms - now));
+                return -1;
+        }
+        if (store->sentinel_cnt
+                    ? store_sentinel_connect(store, errstr, errstr_size)
+                    : store_open(store, errstr, errstr_size))
+                goto fail;
+        if (store_check_policy(store, errstr, errstr_size) ||
             store_script_load(store, store_script_claim, store->sha_claim,
                               errstr, errstr_size) ||
             store_script_load(store, store_script_commit, store->sha_commit,
@@ -198,7 +216,9 @@ struct ews_store *ews_store_new(const struct ews_store_conf *conf, char *errstr,
                 return NULL;
         }
         store->conf = *conf;
-        snprintf(store->host, sizeof(store->host), "%s", conf->host);
+        snprintf(store->host, sizeof(store->host), "%s",
+                 conf->host ? conf->host : "");
+        store->port = conf->port;
         snprintf(store->prefix, sizeof(store->prefix), "%s", conf->prefix);
         for (i = 0; i < EWS_SOURCE_COUNT; i++)
                 snprintf(store->topics[i], sizeof(store->topics[i]), "%s",
@@ -209,7 +229,8 @@ struct ews_store *ews_store_new(const struct ews_store_conf *conf, char *errstr,
                 ews_store_destroy(store);
                 return NULL;
         }
-        if (store_connect(store, errstr, errstr_size)) {
+        if (store_sentinels_init(store, errstr, errstr_size) ||
+            store_connect(store, errstr, errstr_size)) {
                 ews_store_destroy(store);
                 return NULL;
         }
@@ -261,6 +282,56 @@ redisReply *store_evalsha(struct ews_store *store, const char *script,
                                          store->argv.ptr, store->argv.len);
         }
         return reply;
+}
+
+enum ews_store_result ews_store_wait(struct ews_store *store, char *errstr,
+                                     size_t errstr_size)
+{
+        int want = store->conf.wait_replicas;
+        redisReply *reply;
+        char what[256];
+        long long got;
+
+        if (want <= 0)
+                return EWS_STORE_OK;
+        if (!store->redis) {
+                snprintf(errstr, errstr_size,
+                         "redis WAIT: connection lost since the writes");
+                return EWS_STORE_ERROR;
+        }
+        /* Just fell short: the claims of every recovering partition
+         * would each wait the whole timeout again. */
+        if (store_mono_ms() < store->wait_retry_at_ms) {
+                snprintf(errstr, errstr_size,
+                         "redis WAIT: fewer than %d replicas acknowledged a "
+                         "moment ago",
+                         want);
+                return EWS_STORE_ERROR;
+        }
+        reply = redisCommand(store->redis, "WAIT %d %lld", want,
+                             (long long)store->conf.wait_timeout_ms);
+        if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+                /* e.g. a primary demoted to a replica under us: the next
+                 * connect asks the sentinels anew */
+                snprintf(what, sizeof(what), "WAIT%s%.200s",
+                         reply && reply->type == REDIS_REPLY_ERROR ? " " : "",
+                         reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                                   : "");
+                if (reply)
+                        freeReplyObject(reply);
+                return store_fail(store, errstr, errstr_size, what);
+        }
+        got = reply->integer;
+        freeReplyObject(reply);
+        if (got >= want)
+                return EWS_STORE_OK;
+        store->stats.wait_shortfalls++;
+        store->wait_retry_at_ms = store_mono_ms() + store->conf.wait_timeout_ms;
+        snprintf(errstr, errstr_size,
+                 "redis WAIT: %lld of %d replicas acknowledged within %lld ms: "
+                 "a failover could lose these writes",
+                 got, want, (long long)store->conf.wait_timeout_ms);
+        return EWS_STORE_ERROR;
 }
 
 void ews_store_cache_drop(struct ews_store *store, int32_t partition)

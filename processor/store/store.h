@@ -17,6 +17,11 @@
  *   <prefix>c:<campaign id>        hash    attributes and counters
  *   <prefix>o:<topic>:<partition>  hash    outbox: record id -> record
  *   <prefix>o:leader               hash    the leader's outbox
+ *   <prefix>op:<topic>:<partition>,
+ *   <prefix>op:leader              hash    parked: record id -> record
+ *                                          Kafka refused for good
+ *   <prefix>opi:...                hash    parked: record id -> "<parked ms>
+ *                                          <error code> <error text>"
  *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day> not yet
  *                                          decided; s:* the leader's state
  *   <prefix>ab:<account id>        hash    d<day>: users active at the
@@ -35,8 +40,12 @@
 #include "rules/rules.h"
 #include "util/outbox.h"
 
+/* Sentinels a store may be given; an address is "host:port". */
+#define EWS_STORE_SENTINELS_MAX 8
+#define EWS_STORE_ADDR_MAX      256
+
 struct ews_store_conf {
-        const char *host;
+        const char *host; /* with no sentinels */
         int port;
         int64_t timeout_ms;
         const char *prefix;
@@ -46,7 +55,23 @@ struct ews_store_conf {
         size_t cache_users;   /* bound of the in-process user cache */
         const char *username; /* AUTH: ACL user, NULL or "" for default */
         const char *password; /* AUTH: NULL or "" for none */
+        /* Sentinel: with sentinel_cnt > 0 every connect asks these in turn
+         * for the primary of master_name and checks that it answers ROLE
+         * as the master; host and port are not used. */
+        const char *sentinels[EWS_STORE_SENTINELS_MAX]; /* "host:port" */
+        int sentinel_cnt;
+        const char *master_name;
+        const char *sentinel_username; /* AUTH to the sentinels, as above */
+        const char *sentinel_password;
+        /* WAIT after commits and claims (ews_store_wait): 0 for none */
+        int wait_replicas;
+        int64_t wait_timeout_ms;
 };
+
+/* "host:port", or "[address]:port" for IPv6, into host and *port (1 to
+ * 65535): 0, or -1 when s is not one. */
+int ews_store_addr_parse(const char *s, char *host, size_t host_size,
+                         int *port);
 
 /* What every fallible store call returns: EWS_STORE_OK, EWS_STORE_ERROR
  * with errstr set, and only the other values its comment names. */
@@ -160,7 +185,9 @@ enum ews_store_result ews_store_partitions_check(struct ews_store *store,
 void ews_store_cache_drop(struct ews_store *store, int32_t partition);
 
 /* Takes a new epoch for the partition and reads its fence; drops the
- * partition's cached users. */
+ * partition's cached users. With wait_replicas, EWS_STORE_ERROR unless the
+ * replicas have the claim, and so every write before it (ews_store_wait):
+ * a fence read from the primary alone may be one a failover takes back. */
 enum ews_store_result ews_store_fence_claim(struct ews_store *store,
                                             enum ews_source source,
                                             int32_t partition,
@@ -202,6 +229,19 @@ enum ews_store_result ews_store_commit_recv(struct ews_store *store,
                                             enum ews_source source,
                                             int32_t partition, char *errstr,
                                             size_t errstr_size);
+
+/* With wait_replicas: WAIT until that many replicas have every write made
+ * on this connection, for at most wait_timeout_ms. Called after the
+ * replies of a round of commits, before their alerts go out and their
+ * offsets are stored. EWS_STORE_OK, also when wait_replicas is 0;
+ * EWS_STORE_ERROR when fewer acknowledged in time (counted: a failover now
+ * could still lose those writes, so their outcome is unknown; for the
+ * next wait_timeout_ms it then fails at once, so that the claims of many
+ * recovering partitions do not each wait), or when the connection is gone
+ * (not made anew: a new connection's WAIT would not cover the writes of
+ * the old one). */
+enum ews_store_result ews_store_wait(struct ews_store *store, char *errstr,
+                                     size_t errstr_size);
 
 /* Applies commit atomically if the fence still matches; on success the
  * users are cached under the commit's partition. EWS_STORE_FENCED when the
@@ -333,6 +373,65 @@ enum ews_store_result ews_store_outbox_len(struct ews_store *store,
                                            size_t cnt, int64_t *total,
                                            char *errstr, size_t errstr_size);
 
+/* Parked records: those Kafka refused for good, moved out of their outbox
+ * (atomically: a record is in exactly one of the two) so that they are
+ * not sent again, until retried (moved back) or dropped by hand. */
+
+/* Moves record id of outbox ref to its parked records, with when (wall
+ * clock) and why: librdkafka's error code name and text. EWS_STORE_OK,
+ * EWS_STORE_NOT_FOUND when the outbox no longer held it (delivered or
+ * parked meanwhile), EWS_STORE_ERROR. */
+enum ews_store_result ews_store_outbox_park(struct ews_store *store,
+                                            struct ews_outbox_ref ref,
+                                            const char *id, int64_t now_ms,
+                                            const char *code, const char *error,
+                                            char *errstr, size_t errstr_size);
+
+/* *total to the parked records of the outboxes of keys (ids NULL): one
+ * pipelined round trip. */
+enum ews_store_result ews_store_parked_len(struct ews_store *store,
+                                           const struct ews_outbox_key *keys,
+                                           size_t cnt, int64_t *total,
+                                           char *errstr, size_t errstr_size);
+
+/* The outboxes there may be: the leader's, then each partition of both
+ * topics up to the count in m:<topic>. refs holds at least
+ * EWS_OUTBOX_REFS_MAX; *cnt to how many were written. */
+#define EWS_OUTBOX_REFS_MAX (EWS_SOURCE_COUNT * EWS_PARTITIONS_MAX + 1)
+enum ews_store_result ews_store_outbox_refs(struct ews_store *store,
+                                            struct ews_outbox_ref *refs,
+                                            size_t *cnt, char *errstr,
+                                            size_t errstr_size);
+
+/* One record as ews_store_outbox_list() gives it; the pointers are valid
+ * during the call only. */
+struct ews_outbox_listed {
+        struct ews_outbox_ref ref;
+        const char *id;
+        const unsigned char *data; /* the packed record (outbox.h) */
+        size_t len;
+        bool parked;
+        int64_t parked_ms; /* parked: when, wall clock (0: unknown) */
+        const char *code;  /* parked: librdkafka's error code name */
+        const char *error; /* parked: its text */
+};
+
+/* Calls cb with each pending (parked false) or parked record of outbox
+ * ref, walking it with HSCAN; cb may not call the store. */
+enum ews_store_result ews_store_outbox_list(
+        struct ews_store *store, struct ews_outbox_ref ref, bool parked,
+        void (*cb)(void *opaque, const struct ews_outbox_listed *record),
+        void *opaque, char *errstr, size_t errstr_size);
+
+/* Releases parked record id of outbox ref: retry moves it back to the
+ * outbox (its owner sends it at the next look), else it is dropped.
+ * EWS_STORE_OK, EWS_STORE_NOT_FOUND when not parked, EWS_STORE_ERROR. */
+enum ews_store_result ews_store_parked_release(struct ews_store *store,
+                                               struct ews_outbox_ref ref,
+                                               const char *id, bool retry,
+                                               char *errstr,
+                                               size_t errstr_size);
+
 /* The leader's lease: takes it when free, renews it when owner holds it.
  * EWS_STORE_OK with *token the fencing token, EWS_STORE_HELD when another
  * holds it, EWS_STORE_ERROR. */
@@ -395,11 +494,14 @@ ews_store_cohort_commit(struct ews_store *store, const char *owner,
 struct ews_store_stats {
         int64_t cache_hits, cache_misses;
         int64_t reconnects;
+        int64_t failovers;       /* the sentinels named another primary */
+        int64_t wait_shortfalls; /* WAIT: fewer replicas than asked for */
 };
 struct ews_store_stats ews_store_stats(const struct ews_store *store);
 
-/* Registers the store's rows (reconnects, user cache) in the metrics
- * table; they borrow store. 0, or -1 when out of memory. */
+/* Registers the store's rows (reconnects, failovers, WAIT shortfalls,
+ * user cache) in the metrics table; they borrow store. 0, or -1 when out
+ * of memory. */
 int ews_store_metrics_register(struct ews_store *store,
                                struct ews_metrics *metrics);
 

@@ -1,7 +1,7 @@
 /* Internal to the store module, the one place that knows hiredis: what its
- * files share. store.c owns the connection, argv.c the arguments of a
- * command; fence.c, commit.c, read.c, scan.c, outbox.c and leader.c build their
- * commands with them. */
+ * files share. store.c owns the connection, sentinel.c finds the primary
+ * through Sentinel, argv.c the arguments of a command; fence.c, commit.c,
+ * read.c, scan.c, outbox.c and leader.c build their commands with them. */
 #ifndef EWS_OUT_STORE_INT_H
 #define EWS_OUT_STORE_INT_H
 
@@ -22,9 +22,22 @@ struct store_argv {
         size_t used, size;
 };
 
+struct store_sentinel {
+        char host[EWS_STORE_ADDR_MAX];
+        int port;
+};
+
 struct ews_store {
         struct ews_store_conf conf;
-        char host[256];
+        /* where store_open() connects: conf's, or the primary the
+         * sentinels named */
+        char host[EWS_STORE_ADDR_MAX];
+        int port;
+        struct store_sentinel sentinels[EWS_STORE_SENTINELS_MAX];
+        int sentinel_cnt;
+        int sentinel_first; /* asked first: the last one that answered */
+        char master_name[256];
+        char primary[EWS_STORE_ADDR_MAX + 8]; /* last connected, "" none */
         char prefix[64];
         char topics[EWS_SOURCE_COUNT][256];
         redisContext *redis;
@@ -40,6 +53,9 @@ struct ews_store {
          * an unreachable Redis does not stall the loop a timeout per call. */
         int64_t retry_at_ms, backoff_ms;
         char connect_error[256];
+        /* After a WAIT fell short, WAITs fail at once until then
+         * (monotonic): one recovering partition waits, not each. */
+        int64_t wait_retry_at_ms;
         bool connected_once;
         /* commits sent and not yet received (ews_store_commit_send) */
         size_t pending;
@@ -62,6 +78,29 @@ void store_argv_free(struct store_argv *a);
 
 /* Connects when not connected (not before the backoff allows). */
 int store_connect(struct ews_store *store, char *errstr, size_t errstr_size);
+
+/* Connects to host:port with the timeouts and keepalive, and AUTH: 0, or
+ * -1 with errstr and no connection. */
+int store_open(struct ews_store *store, char *errstr, size_t errstr_size);
+
+/* AUTH as user (NULL or "": the default user) when password is set: 0,
+ * or -1 with errstr starting with who. */
+int store_auth(redisContext *c, const char *user, const char *password,
+               const char *who, char *errstr, size_t errstr_size);
+
+/* redis.timeout as hiredis takes it. */
+struct timeval store_timeval(const struct ews_store *store);
+
+/* The sentinels of conf, parsed: 0, or -1 with errstr (sentinel.c). */
+int store_sentinels_init(struct ews_store *store, char *errstr,
+                         size_t errstr_size);
+
+/* Asks the sentinels in turn for the primary, connects to it (store_open)
+ * and checks it answers ROLE as the master, asking the next sentinel when
+ * it does not: 0, or -1 with errstr and no connection. Logs the sentinel
+ * that answered, and counts a failover when the primary moved. */
+int store_sentinel_connect(struct ews_store *store, char *errstr,
+                           size_t errstr_size);
 
 /* Drops the connection (dead after any error) and the cache with it. */
 enum ews_store_result store_fail(struct ews_store *store, char *errstr,

@@ -18,6 +18,9 @@
  * out message, and nothing is dropped. --max-request-bytes sets that limit,
  * below the 5 MiB a partition keeps. --port puts a forwarder on a fixed
  * port in front of the first broker: a stable bootstrap address.
+ * --refuse-produce answers a topic's produce requests with a Kafka error
+ * (the mock's per-broker error stack; the topic is led by a broker of its
+ * own), as a broker refusing records for good would.
  *
  * --control PATH opens a control channel on a Unix socket, a line protocol
  * over the mock's fault API (ews_devbroker.h): request errors, brokers down
@@ -62,7 +65,8 @@ static void devbroker_usage(FILE *fp)
                 "NAME:PARTITIONS]...\n"
                 "                     [--addr-file PATH] [--port N] "
                 "[--max-request-bytes N]\n"
-                "                     [--control PATH]\n"
+                "                     [--refuse-produce TOPIC:ERROR:COUNT] "
+                "[--control PATH]\n"
                 "Runs a Kafka-protocol mock cluster until SIGTERM or SIGINT.\n"
                 "Prints the bootstrap address on stdout and, with "
                 "--addr-file,\n"
@@ -85,6 +89,16 @@ static void devbroker_usage(FILE *fp)
                 "                         closed, the producer's message "
                 "fails once it\n"
                 "                         times out\n"
+                "  --refuse-produce TOPIC:ERROR:COUNT\n"
+                "                         the first COUNT produce requests "
+                "to TOPIC (given\n"
+                "                         with --topic) fail with the Kafka "
+                "error ERROR\n"
+                "                         (MSG_SIZE_TOO_LARGE, "
+                "TOPIC_AUTHORIZATION_FAILED...):\n"
+                "                         TOPIC is led by a broker of its "
+                "own (one more\n"
+                "                         when --brokers is 1)\n"
                 "  --control PATH         a control channel on a Unix socket "
                 "at PATH (below)\n"
                 "\n"
@@ -131,6 +145,58 @@ static int devbroker_topic_parse(const char *arg, struct devbroker_topic *topic)
         memcpy(topic->name, arg, name_len);
         topic->name[name_len] = '\0';
         topic->partitions = (int)partitions;
+        return 0;
+}
+
+/* --refuse-produce TOPIC:ERROR:COUNT: TOPIC is led by the last broker and
+ * every other topic given by the first, and the last broker answers its
+ * next count Produce requests with the error (the mock's per-broker error
+ * stack): only TOPIC's records are refused. 0, or -1 with errstr. */
+static int devbroker_refuse_produce(rd_kafka_mock_cluster_t *mcluster,
+                                    const struct devbroker_topic *topics,
+                                    int topic_cnt, int brokers,
+                                    const char *spec, char *errstr,
+                                    size_t errstr_size)
+{
+        const struct rd_kafka_err_desc *descs;
+        char topic[250], name[64];
+        size_t desc_cnt, i;
+        int count = 0, found = 0, t, k;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+        if (sscanf(spec, "%249[^:]:%63[^:]:%d", topic, name, &count) != 3 ||
+            count < 1) {
+                snprintf(errstr, errstr_size,
+                         "bad --refuse-produce '%s' (TOPIC:ERROR:COUNT)", spec);
+                return -1;
+        }
+        rd_kafka_get_err_descs(&descs, &desc_cnt);
+        for (i = 0; i < desc_cnt && !err; i++)
+                if (descs[i].code > 0 && descs[i].name &&
+                    !strcmp(descs[i].name, name))
+                        err = descs[i].code;
+        if (!err) {
+                snprintf(errstr, errstr_size,
+                         "--refuse-produce: no Kafka error named %s", name);
+                return -1;
+        }
+        for (t = 0; t < topic_cnt; t++) {
+                int leader = strcmp(topics[t].name, topic) ? 1 : brokers;
+
+                found |= leader == brokers;
+                for (k = 0; k < topics[t].partitions; k++)
+                        rd_kafka_mock_partition_set_leader(
+                                mcluster, topics[t].name, k, leader);
+        }
+        if (!found) {
+                snprintf(errstr, errstr_size,
+                         "--refuse-produce: %s is not given with --topic",
+                         topic);
+                return -1;
+        }
+        for (k = 0; k < count; k++)
+                rd_kafka_mock_broker_push_request_error_rtts(
+                        mcluster, brokers, 0 /* Produce */, 1, err, 0);
         return 0;
 }
 
@@ -301,6 +367,7 @@ int main(int argc, char **argv)
                 {"addr-file", required_argument, NULL, 'a'},
                 {"port", required_argument, NULL, 'p'},
                 {"max-request-bytes", required_argument, NULL, 'm'},
+                {"refuse-produce", required_argument, NULL, 'r'},
                 {"control", required_argument, NULL, 'c'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0}};
@@ -308,7 +375,7 @@ int main(int argc, char **argv)
         int topic_cnt = 0, brokers = 1, opt, i, rc = 1, port = 0;
         int control_fd = -1;
         long max_request = DEVBROKER_REQUEST_BYTES;
-        const char *addr_file = NULL, *control = NULL;
+        const char *addr_file = NULL, *refuse = NULL, *control = NULL;
         char errstr[512], value[32], fixed[64];
         char *end;
         sigset_t mask, old_mask, wait_mask;
@@ -318,7 +385,7 @@ int main(int argc, char **argv)
         const char *bootstraps;
         struct sigaction sa;
 
-        while ((opt = getopt_long(argc, argv, "n:t:a:p:m:c:h", options,
+        while ((opt = getopt_long(argc, argv, "n:t:a:p:m:r:c:h", options,
                                   NULL)) != -1) {
                 switch (opt) {
                 case 'n':
@@ -365,6 +432,9 @@ int main(int argc, char **argv)
                                         DEVBROKER_PARTITION_BYTES);
                                 return 2;
                         }
+                        break;
+                case 'r':
+                        refuse = optarg;
                         break;
                 case 'c':
                         control = optarg;
@@ -420,6 +490,8 @@ int main(int argc, char **argv)
         }
         conf = NULL; /* rd_kafka_new() took it */
 
+        if (refuse && brokers == 1)
+                brokers = 2; /* the refusing topic's own */
         mcluster = rd_kafka_mock_cluster_new(rk, brokers);
         if (!mcluster) {
                 fprintf(stderr, "ews-devbroker: cannot start mock cluster\n");
@@ -436,6 +508,12 @@ int main(int argc, char **argv)
                 }
         }
 
+        if (refuse &&
+            devbroker_refuse_produce(mcluster, topics, topic_cnt, brokers,
+                                     refuse, errstr, sizeof(errstr))) {
+                fprintf(stderr, "ews-devbroker: %s\n", errstr);
+                goto out;
+        }
         bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
         if (port) {
                 if (devbroker_forward_start(port, bootstraps)) {

@@ -3,14 +3,18 @@
  * the store the processor writes, with the processor's configuration; and
  * the erasure of a user's state (`erase ID`), as DELETE /v1/users/{id};
  * and `export`: every subject as JSON lines, between a header with the
- * fences it was read at and a trailer with the counts.
+ * fences it was read at and a trailer with the counts; and `outbox`
+ * (ews_inspect_outbox.c): the outboxes' pending and parked records, and
+ * parked records retried or dropped.
  *
- * Exit codes: 0 found (or erased, or exported), 1 not found or the store
- * (or, for export, the output) failed, 2 bad usage.
+ * Exit codes: 0 found (or erased, exported, listed, retried, dropped), 1
+ * not found or the store (or, for export, the output) failed, 2 bad usage.
  */
 #include "ops/config.h"
+#include "ops/setup.h"
 #include "store/store.h"
 #include "ops/state_json.h"
+#include "tools/ews_inspect.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -22,14 +26,23 @@ static const char inspect_help[] =
         "usage: ews-inspect [-c FILE] [--now] user|account|campaign ID\n"
         "       ews-inspect [-c FILE] erase ID\n"
         "       ews-inspect [-c FILE] [--now] export "
-        "[--kind user|account|campaign] [--out FILE]\n\n"
+        "[--kind user|account|campaign] [--out FILE]\n"
+        "       ews-inspect [-c FILE] outbox [retry|drop ID|--all]\n\n"
         "Commands:\n"
         "  user ID       a user's state as JSON\n"
         "  account ID    an account's state as JSON\n"
         "  campaign ID   a campaign's state as JSON\n"
         "  erase ID      erase a user's state, as DELETE /v1/users/{id}\n"
         "  export        every user, account and campaign as JSON lines,\n"
-        "                between a header (fences) and a trailer (counts)\n\n"
+        "                between a header (fences) and a trailer (counts)\n"
+        "  outbox        every outbox record as JSON lines: pending (not yet\n"
+        "                confirmed delivered) and parked (refused by Kafka\n"
+        "                for good: not sent again), with error and time\n"
+        "  outbox retry ID|--all\n"
+        "                move parked records back to their outbox: sent\n"
+        "                again at the owner's next outbox look\n"
+        "  outbox drop ID|--all\n"
+        "                delete parked records (each logged on stderr)\n\n"
         "Options:\n"
         "  -c, --config FILE  the processor's configuration (Redis address:\n"
         "                     redis.host, redis.port; or the environment\n"
@@ -38,9 +51,11 @@ static const char inspect_help[] =
         "                     event\n"
         "  --kind KIND        export: only user, account or campaign\n"
         "  --out FILE         export: write to FILE, not stdout\n"
+        "  --all              outbox retry, drop: every parked record\n"
         "  -h, --help         print this help and exit 0\n\n"
-        "Exit codes: 0 found (or erased, or exported), 1 not found, or the\n"
-        "store (or, for export, the output) failed, 2 bad usage or a\n"
+        "Exit codes: 0 found (or erased, exported, listed, retried,\n"
+        "dropped), 1 not found (no such subject, no parked record ID), or\n"
+        "the store (or, for export, the output) failed, 2 bad usage or a\n"
         "configuration that does not load.\n";
 
 /* What was wrong, then where to read more; bad usage exits 2. */
@@ -270,7 +285,11 @@ int main(int argc, char **argv)
                 {"help", no_argument, NULL, 'h'},
                 {"kind", required_argument, NULL, 'k'},
                 {"out", required_argument, NULL, 'o'},
+                {"all", no_argument, NULL, 'a'},
                 {NULL, 0, NULL, 0}};
+        struct inspect_outbox_cmd outbox_cmd;
+        const char *what, *what_arg;
+        bool all = false;
         static struct ews_config config;
         const char *config_path = NULL, *kind, *id = NULL;
         const char *export_kind = NULL, *export_out = NULL;
@@ -296,6 +315,9 @@ int main(int argc, char **argv)
                 case 'o':
                         export_out = optarg;
                         break;
+                case 'a':
+                        all = true;
+                        break;
                 case 'h':
                         fputs(inspect_help, stdout);
                         return 0;
@@ -305,14 +327,28 @@ int main(int argc, char **argv)
         }
         if (optind == argc)
                 return inspect_usage("a command is required: user, account, "
-                                     "campaign, erase or export",
+                                     "campaign, erase, export or outbox",
                                      NULL);
         kind = argv[optind];
         if (strcmp(kind, "user") && strcmp(kind, "account") &&
             strcmp(kind, "campaign") && strcmp(kind, "erase") &&
-            strcmp(kind, "export"))
+            strcmp(kind, "export") && strcmp(kind, "outbox"))
                 return inspect_usage("unknown command", kind);
-        if (!strcmp(kind, "export")) {
+        if (all && strcmp(kind, "outbox"))
+                return inspect_usage("--all is for outbox, not", kind);
+        if (!strcmp(kind, "outbox")) {
+                if (export_kind || export_out || now)
+                        return inspect_usage(
+                                export_kind  ? "--kind is for export, not"
+                                : export_out ? "--out is for export, not"
+                                             : "--now is not for",
+                                kind);
+                what = inspect_outbox_parse(argc - optind - 1,
+                                            argv + optind + 1, all, &outbox_cmd,
+                                            &what_arg);
+                if (what)
+                        return inspect_usage(what, what_arg);
+        } else if (!strcmp(kind, "export")) {
                 if (argc - optind > 1)
                         return inspect_usage("unexpected argument",
                                              argv[optind + 1]);
@@ -338,29 +374,36 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ews-inspect: %s\n", errstr);
                 return 2;
         }
-        memset(&store_conf, 0, sizeof(store_conf));
-        store_conf.host = config.redis_host;
-        store_conf.port = config.redis_port;
-        store_conf.timeout_ms = config.redis_timeout_ms;
-        store_conf.prefix = config.redis_prefix;
-        store_conf.topics[0] = config.topics[0];
-        store_conf.topics[1] = config.topics[1];
-        store_conf.retention_ms = config.retention_ms;
-        store_conf.half_life_ms = config.score.half_life_ms;
+        /* as the processor connects: redis.host, or through the
+         * sentinels */
+        store_conf = ews_setup_store_conf(&config);
         store_conf.cache_users = 1;
-        store_conf.username = config.redis_username;
-        store_conf.password = config.redis_password;
         store = ews_store_new(&store_conf, errstr, sizeof(errstr));
         if (!store) {
-                fprintf(stderr,
-                        "ews-inspect: %s\n"
-                        "ews-inspect: is Redis at %s:%d? Set redis.host and "
-                        "redis.port in the configuration (-c FILE), or "
-                        "EWS_REDIS_HOST and EWS_REDIS_PORT\n",
-                        errstr, config.redis_host, config.redis_port);
+                fprintf(stderr, "ews-inspect: %s\n", errstr);
+                if (config.redis_sentinel_cnt)
+                        fprintf(stderr,
+                                "ews-inspect: are the sentinels of "
+                                "redis.sentinels (EWS_REDIS_SENTINELS) up, "
+                                "monitoring a primary named '%s' "
+                                "(redis.master.name)?\n",
+                                config.redis_master_name);
+                else
+                        fprintf(stderr,
+                                "ews-inspect: is Redis at %s:%d? Set "
+                                "redis.host and redis.port in the "
+                                "configuration (-c FILE), or EWS_REDIS_HOST "
+                                "and EWS_REDIS_PORT\n",
+                                config.redis_host, config.redis_port);
                 goto out;
         }
 
+        if (!strcmp(kind, "outbox")) {
+                ews_log_setup(config.log_level,
+                              config.log_format == EWS_LOG_JSON);
+                rc = inspect_outbox_run(store, &config, &outbox_cmd);
+                goto out;
+        }
         if (!strcmp(kind, "export")) {
                 struct timespec ts;
 

@@ -5,10 +5,14 @@
  * same atomic call as the state, so a crash after the commit loses
  * nothing: the records are sent again from there.
  *
- * Packed as: version (1), kind, then key, value, and for dead letters the
+ * Packed as: version, kind, then key, value, and for dead letters the
  * reason, detail and source topic, each as a 4-byte little-endian length
  * and bytes, then the source partition, offset and timestamp as 8-byte
- * little-endian integers.
+ * little-endian integers. Version 1 ends there. Version 2 adds the topic
+ * the record goes to (4-byte length and bytes, not empty), for an alert of
+ * a rule routed to a topic of its own (rules.<rule>.topic); a record
+ * without one is written as version 1, which goes to the alert or
+ * dead-letter topic. Both versions are read.
  */
 #ifndef EWS_OUTBOX_H
 #define EWS_OUTBOX_H
@@ -53,7 +57,22 @@ struct ews_outbox_entry {
         int32_t partition;
         int64_t offset;
         int64_t timestamp_ms;
+        const char *topic; /* where it goes; empty: by kind (version 1) */
+        size_t topic_len;
 };
+
+/* Why Kafka refused a record for good: sending it again as it is fails
+ * again, so it is parked (out of its outbox, kept until retried or
+ * dropped by hand) rather than sent again. */
+enum ews_outbox_refusal {
+        EWS_REFUSED_TOO_LARGE, /* larger than the topic or producer takes */
+        EWS_REFUSED_INVALID,   /* a record the broker finds invalid */
+        EWS_REFUSED_NOT_AUTHORIZED, /* topic or cluster authorization */
+        EWS_REFUSAL_COUNT
+};
+
+/* The refusal's metric label: too_large, invalid_record, not_authorized. */
+const char *ews_outbox_refusal_name(enum ews_outbox_refusal refusal);
 
 /* Bytes ews_outbox_pack() writes for entry. */
 size_t ews_outbox_size(const struct ews_outbox_entry *entry);

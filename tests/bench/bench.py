@@ -75,6 +75,16 @@ Growth (--growth, make bench-growth; nothing else runs)
     would dominate the 30,000 events of the small size); rss_mb_1m is its
     peak RSS at 1,000,000 users.
 
+Replication and WAIT (--replicas N, --wait-replicas N)
+    N replicas of the bench's redis-server (redis-server --replicaof, in
+    sync before the backlog is produced) for both processor runs; with
+    --wait-replicas the processors run with redis.wait.replicas N (a WAIT
+    after every round of commits, redis.wait.timeout 1 s), and as many
+    replicas as that. The replicas' CPU seconds over the backlog run are
+    reported on their own line (replica_cpu_us_per_event), not in
+    cpu_us_per_event: compare eps and cpu_us_per_event with a run without
+    the option to see what the WAIT costs (tests/bench/README.md).
+
 Usage (make bench sets EWS_BUILD; tests/bench/README.md has the targets):
     EWS_BUILD=build /usr/bin/python3 tests/bench/bench.py [--users N]
         [--rate N] [--seconds S] [--growth] [--days N] ...
@@ -113,6 +123,8 @@ PROCESSOR_TIMEOUT = 300  # the processor from start to --exit-at-end
 # (make bench USERS=1000000) multiplies them by its size (set in main).
 TIMEOUT_SCALE = 1.0
 STAT_LINE = "ews-processor: consumed="
+# Environment of every processor run (--wait-replicas sets it).
+PROCESSOR_ENV = {}
 
 
 class BenchError(Exception):
@@ -139,7 +151,13 @@ def parse_args():
     p.add_argument("--growth", action="store_true",
                    help="only the growth runs: --growth-sizes users each")
     p.add_argument("--growth-sizes", default="10000,1000000")
+    p.add_argument("--replicas", type=int, default=0,
+                   help="replicas of the bench's Redis (asynchronous)")
+    p.add_argument("--wait-replicas", type=int, default=0,
+                   help="redis.wait.replicas for the processors, with as "
+                   "many replicas at least")
     args = p.parse_args()
+    args.replicas = max(args.replicas, args.wait_replicas)
     args.users_per_campaign = max(1, args.users // args.campaigns)
     if not args.partitions:
         args.partitions = max(8, -(-64 * args.users * args.days
@@ -284,6 +302,7 @@ class ProcessorRun:
                *ewsenv.FAST_CONSUMER,
                *(["--exit-at-end"] if exit_at_end else [])]
         env = names.env(broker, redis)
+        env.update(PROCESSOR_ENV)
         env.update(env_extra or {})
         self.lines = []
         self.started = time.monotonic()
@@ -761,15 +780,37 @@ def produce_backlog(names, broker, args, tmp):
     return events, users
 
 
-def measure_processor(names, broker, redis, client, events, started_procs):
+def start_replicas(redis, client, count, started_procs):
+    """count replicas of redis, in sync; their clients."""
+    client.config_set("repl-diskless-sync-delay", 0)  # sync at once
+    clients = []
+    for _ in range(count):
+        replica = ewsenv.Redis(extra=["--replicaof", "127.0.0.1",
+                                      str(redis.port)])
+        started_procs.append(replica)
+        clients.append(redis_py.Redis(port=replica.port,
+                                      decode_responses=True))
+    ewsenv.wait_for(lambda: all(c.info("replication")["master_link_status"]
+                                == "up" for c in clients), 30,
+                    "the replicas in sync")
+    return clients
+
+
+def measure_processor(names, broker, redis, client, events, started_procs,
+                      replicas=()):
     """One processor run over the backlog, with Redis's memory and CPU time
-    read just before it starts and just after it exits."""
+    (and its replicas' CPU time) read just before it starts and just after
+    it exits."""
     mem_before = client.info("memory")
     redis_cpu_before = redis_cpu_seconds(client)
+    replica_cpu_before = sum(redis_cpu_seconds(c) for c in replicas)
     run = ProcessorRun(names, broker, redis)
     started_procs.append(run)
     result = run.wait(PROCESSOR_TIMEOUT * TIMEOUT_SCALE)
     result["redis_cpu_seconds"] = redis_cpu_seconds(client) - redis_cpu_before
+    result["replica_cpu_seconds"] = (sum(redis_cpu_seconds(c)
+                                         for c in replicas)
+                                     - replica_cpu_before)
     result["mem_before"] = mem_before
     result["mem_after"] = client.info("memory")
     log(result["stats_line"])
@@ -812,11 +853,14 @@ def bench(args, tmp, started_procs):
         f"{broker.bootstrap}, load average "
         + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
+    replicas = start_replicas(redis, client, args.replicas, started_procs)
+    if args.wait_replicas:
+        PROCESSOR_ENV["EWS_REDIS_WAIT_REPLICAS"] = str(args.wait_replicas)
     events, users = produce_backlog(names, broker, args, tmp)
     baselines = [baseline(broker, inputs)]
     log(f"kcat over the backlog: {baselines[0]:.2f}s")
     run = measure_processor(names, broker, redis, client, events,
-                            started_procs)
+                            started_procs, replicas)
     baselines.append(baseline(broker, inputs))
     log(f"kcat over the backlog again: {baselines[1]:.2f}s")
 
@@ -890,6 +934,11 @@ def summarize(args, client, run, rows, baselines, events, users, accounted):
         f"redis_cpu_s={run['redis_cpu_seconds']:.1f} "
         f"cpu_us_per_event={1e6 * cpu / events:.1f} "
         f"partitions={args.partitions} cores={os.cpu_count()}")
+    if args.replicas:
+        log(f"replicas={args.replicas} wait_replicas={args.wait_replicas} "
+            f"replica_cpu_s={run['replica_cpu_seconds']:.1f} "
+            f"replica_cpu_us_per_event="
+            f"{1e6 * run['replica_cpu_seconds'] / events:.1f}")
     for note in odd_things(run["stats"], user_keys, users):
         log(f"note: {note}")
 

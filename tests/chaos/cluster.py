@@ -85,9 +85,9 @@ class ChaosRedis:
         self.history.resume()
         self.stopped = False
 
-    def env(self):
-        """What the processors need to reach it, beyond EWS_REDIS_PORT."""
-        return {}
+    def ews_env(self):
+        """How the processors and the tools reach it (ewsenv.Names.env)."""
+        return {"EWS_REDIS_PORT": str(self.port)}
 
     def crash(self, lose_seconds):
         """SIGKILL; with everysec, the AOF then cut back to the size it had
@@ -205,10 +205,7 @@ class Cluster:
                 raise RuntimeError("no Redis topology offers " +
                                    ", ".join(sorted(requires)))
             self.redis = REDIS[frozenset(requires)](appendfsync)
-            self.env.update(self.redis.env())
-            self.client = redis_py.Redis(port=self.redis.port,
-                                         socket_timeout=0.5,
-                                         socket_connect_timeout=0.5)
+            self._client = None
         except BaseException:
             self.close()
             raise
@@ -221,6 +218,17 @@ class Cluster:
         self.outbox_keys = [f"{p}o:{names.usage}:{k}"
                             for k in range(USAGE_PARTITIONS)] + \
             [f"{p}o:{names.campaign}:{k}" for k in range(CAMPAIGN_PARTITIONS)]
+
+    @property
+    def client(self):
+        """A client of the current primary (a failover moves it)."""
+        if self._client is None or \
+                self._client.connection_pool.connection_kwargs["port"] != \
+                self.redis.port:
+            self._client = redis_py.Redis(port=self.redis.port,
+                                          socket_timeout=0.5,
+                                          socket_connect_timeout=0.5)
+        return self._client
 
     def instance(self, slot):
         if slot not in self.instances:

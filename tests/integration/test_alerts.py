@@ -139,3 +139,51 @@ def test_replay_gives_the_same_alert_ids(broker, redis, names, tmp_path):
         "USER_DISENGAGED", "SALES_READY", "CAMPAIGN_UNDERPERFORMING"}
     assert runs["b7"] == runs["b2000"]
     assert runs["two"] == runs["b2000"]
+
+
+def test_rules_routed_to_their_own_topics(broker, redis, names, tmp_path):
+    """rules.<rule>.topic: SALES_READY and CAMPAIGN_UNDERPERFORMING each to a
+    topic of its own, the rest to topics.alerts; each alert on its topic
+    only, none lost."""
+    ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
+                   ["--seed", "11", "--campaigns", "3", "--poor-campaigns",
+                    "1", "--days", "14"])
+    sales, campaigns = names.alerts + "-sales", names.alerts + "-campaigns"
+    err = ewsenv.run_processor_to_end(names, broker, redis, env_extra={
+        "EWS_RULES_SALES_READY_TOPIC": sales,
+        "EWS_RULES_CAMPAIGN_UNDERPERFORMING_TOPIC": campaigns})
+    # what the processor published, per rule: FIRING/RESOLVED
+    report = err.strip().splitlines()[-1]
+    published = {rule: int(f) + int(r) for rule, f, r in
+                 re.findall(r" ([A-Z_]+)=(\d+)/(\d+)", report)}
+    sch = ewsenv.schema("alert.avsc")
+    rules = {}
+    for topic in (names.alerts, sales, campaigns):
+        alerts = {}
+        for _, value, _ in ewsenv.consume_all(broker, topic):
+            a = ewsenv.avro_decode(sch, value)
+            alerts[a["alert_id"]] = a["rule"]
+        rules[topic] = alerts
+    assert set(rules[sales].values()) == {"SALES_READY"}, report
+    assert set(rules[campaigns].values()) == {"CAMPAIGN_UNDERPERFORMING"}
+    assert set(rules[names.alerts].values()) == {"USER_DISENGAGED"}, report
+    # every published alert arrived, on its one topic
+    for topic, rule in ((sales, "SALES_READY"),
+                        (campaigns, "CAMPAIGN_UNDERPERFORMING"),
+                        (names.alerts, "USER_DISENGAGED")):
+        assert len(rules[topic]) == published[rule], (rule, report)
+    ewsenv.wait_for(lambda: not outbox_ids(redis, names), 20,
+                    "the outbox to empty")
+
+
+def test_rule_topic_must_not_be_an_input(names, broker, redis):
+    env = names.env(broker, redis)
+    env["EWS_RULES_SALES_READY_TOPIC"] = names.usage
+    proc = subprocess.run(
+        [os.path.join(ewsenv.BUILD, "ews-processor"), "-c",
+         os.path.join(ewsenv.ROOT, "config", "ews.yaml"), "--check-config"],
+        env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().endswith(
+        "ews.yaml: rules.sales.ready.topic: must differ from topics.usage"), \
+        proc.stderr

@@ -40,6 +40,8 @@ METRICS = {
     "ews_outbox_resent_total": "counter",
     "ews_outbox_delivered_total": "counter",
     "ews_outbox_failures_total": "counter",
+    "ews_outbox_parked_total": "counter",
+    "ews_outbox_parked_records": "gauge",
     "ews_producer_queue_messages": "gauge",
     "ews_idle_watermark_advances_total": "counter",
     "ews_leader": "gauge",
@@ -59,7 +61,8 @@ PROMETHEUS_SERIES = {"up"}
 
 # Binaries `make install` installs, among others (ews-devbroker, a test
 # broker, is not installed).
-INSTALLED_BINS = ["ews-processor", "ews-gen", "ews-alerts", "ews-inspect"]
+INSTALLED_BINS = ["ews-processor", "ews-gen", "ews-alerts", "ews-inspect",
+                  "ews-alertmanager"]
 
 
 def need(tool, package):
@@ -249,6 +252,15 @@ def test_compose_file_parses():
     assert ews["environment"]["EWS_HTTP_BIND"] == "0.0.0.0"
     assert services["generator"]["profiles"] == ["generator"]
 
+    # --profile alertmanager: Alertmanager and the bridge that posts to it
+    assert services["alertmanager"]["profiles"] == ["alertmanager"]
+    bridge = services["ews-alertmanager"]
+    assert bridge["profiles"] == ["alertmanager"]
+    assert bridge["entrypoint"] == ["/usr/local/bin/ews-alertmanager"]
+    args = bridge["command"]
+    assert args[args.index("-b") + 1] == "kafka:9092"
+    assert args[args.index("-u") + 1] == "http://alertmanager:9093"
+
     # docker-compose does not check bind mounts: every file the stack mounts
     # is in the repository.
     for name, svc in services.items():
@@ -420,6 +432,37 @@ def test_k8s_manifests_fit_together():
     assert sm["spec"]["selector"]["matchLabels"].items() <= \
         svc["metadata"]["labels"].items()
     assert sm["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"]
+
+
+def test_k8s_alertmanager_bridge(installed):
+    """The optional ews-alertmanager Deployment: off (0 replicas) until its
+    URL is set, runs an installed binary as the image's user, and takes the
+    brokers from the processor's ews-env."""
+    objs = k8s_objects()
+    dep = objs[("Deployment", "ews-alertmanager")]
+    assert dep["spec"]["replicas"] == 0
+    spec = dep["spec"]["template"]["spec"]
+    (ctr,) = spec["containers"]
+    binary = os.path.basename(ctr["command"][0])
+    assert os.path.exists(os.path.join(installed, "usr", "local", "bin",
+                                       binary)), binary
+    args = ctr["args"]
+    assert args[args.index("-b") + 1] == "$(EWS_KAFKA_BOOTSTRAP_SERVERS)"
+    env_cm = objs[("ConfigMap", ctr["envFrom"][0]["configMapRef"]["name"])]
+    assert "EWS_KAFKA_BOOTSTRAP_SERVERS" in env_cm["data"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    # the processor's Service does not select the bridge
+    svc = objs[("Service", "ews")]
+    assert not svc["spec"]["selector"].items() <= labels.items()
+
+
+def test_alertmanager_config_passes_amtool():
+    amtool = need("amtool", "prometheus-alertmanager")
+    p = run([amtool, "check-config",
+             os.path.join(DEPLOY, "alertmanager", "alertmanager.yml")])
+    assert p.returncode == 0, p.stdout + p.stderr
 
 
 def check_config(binary, config, env_extra=None, cwd=None):

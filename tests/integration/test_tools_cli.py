@@ -35,7 +35,9 @@ def options(source):
 
 
 HELP = [("ews-inspect", "ews_inspect.c"), ("ews-alerts", "ews_alerts.c"),
-        ("ews-redrive", "ews_redrive.c")]
+        ("ews-redrive", "ews_redrive.c"),
+        ("ews-calibrate", "ews_calibrate.c"),
+        ("ews-alertmanager", "ews_alertmanager.c")]
 
 
 @pytest.mark.parametrize("name,source", HELP)
@@ -62,8 +64,8 @@ def test_inspect_help_lists_every_command():
                           capture_output=True, text=True).stdout
     commands = {line.split()[0] for line in text.splitlines()
                 if line.startswith("  ") and not line.split()[0][0] == "-"}
-    assert {"user", "account", "campaign", "erase", "export"} <= commands, \
-        text
+    assert {"user", "account", "campaign", "erase", "export",
+            "outbox"} <= commands, text
     assert "EWS_REDIS_HOST" in text and "redis.host" in text
 
 
@@ -84,6 +86,14 @@ def test_inspect_help_lists_every_command():
     (["ews-redrive", "-b", "localhost:1", "-X", "nonsense"],
      "ews-redrive: -X wants key=value, not 'nonsense'"),
     (["ews-redrive"], "ews-redrive: -b ADDR is required"),
+    (["ews-alertmanager"], "ews-alertmanager: -b ADDR is required"),
+    (["ews-alertmanager", "-b", "localhost:1", "foo"],
+     "ews-alertmanager: unexpected argument 'foo'"),
+    (["ews-alertmanager", "-b", "localhost:1", "--resend-interval", "1y"],
+     "ews-alertmanager: --resend-interval wants a duration such as 60s, "
+     "not '1y'"),
+    (["ews-alertmanager", "-b", "localhost:1", "--url"],
+     "ews-alertmanager: missing value for option '--url'"),
     (["ews-inspect", "user", "u-1", "foo"],
      "ews-inspect: unexpected argument 'foo'"),
     (["ews-inspect", "export", "foo"],
@@ -94,6 +104,14 @@ def test_inspect_help_lists_every_command():
      "ews-inspect: unknown option '--nope'"),
     (["ews-inspect", "export", "--kind", "nobody"],
      "ews-inspect: --kind wants user, account or campaign, not 'nobody'"),
+    (["ews-inspect", "outbox", "retry"],
+     "ews-inspect: an id or --all after 'retry'"),
+    (["ews-inspect", "outbox", "drop", "x", "--all"],
+     "ews-inspect: --all or an id, not both: 'x'"),
+    (["ews-inspect", "outbox", "resend", "x"],
+     "ews-inspect: outbox takes retry or drop, not 'resend'"),
+    (["ews-inspect", "user", "u-1", "--all"],
+     "ews-inspect: --all is for outbox, not 'user'"),
 ])
 def test_argument_errors_say_what_was_wrong(cmd, message):
     proc = subprocess.run([tool(cmd[0]), *cmd[1:]], capture_output=True,

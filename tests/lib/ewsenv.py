@@ -102,19 +102,222 @@ class Redis:
                                *self.cli_args, *args],
                               capture_output=True, text=True).stdout
 
+    def ews_env(self):
+        """The processor's and the tools' way here (Names.env)."""
+        return {"EWS_REDIS_PORT": str(self.port)}
+
     def close(self):
         stop(self.proc)
         self.dir.cleanup()
+
+
+class Sentinel:
+    """redis-sentinel (Debian's) on a free loopback port, monitoring the
+    primary at primary_port as master_name. Its configuration file is its
+    own to rewrite, in its own directory."""
+
+    def __init__(self, master_name, primary_port, quorum, down_after_ms,
+                 failover_timeout_ms):
+        self.dir = tempfile.TemporaryDirectory(prefix="ews-sentinel-")
+        self.conf = os.path.join(self.dir.name, "sentinel.conf")
+        self.log = os.path.join(self.dir.name, "sentinel.log")
+        for _ in range(5):
+            self.port = free_port()
+            with open(self.conf, "w") as f:
+                f.write(f"port {self.port}\nbind 127.0.0.1\n"
+                        f"dir {self.dir.name}\nlogfile {self.log}\n"
+                        f"sentinel monitor {master_name} 127.0.0.1 "
+                        f"{primary_port} {quorum}\n"
+                        f"sentinel down-after-milliseconds {master_name} "
+                        f"{down_after_ms}\n"
+                        f"sentinel failover-timeout {master_name} "
+                        f"{failover_timeout_ms}\n"
+                        f"sentinel parallel-syncs {master_name} 1\n")
+            self.proc = subprocess.Popen(["redis-sentinel", self.conf],
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            try:
+                wait_for(lambda: self.proc.poll() is None and
+                         self.cli("PING").strip() == "PONG", 5,
+                         "redis-sentinel")
+                return
+            except TimeoutError:
+                stop(self.proc)
+        raise RuntimeError("redis-sentinel did not start")
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args],
+                              capture_output=True, text=True).stdout
+
+    def close(self):
+        stop(self.proc)
+        self.dir.cleanup()
+
+
+class RedisFailover:
+    """A primary, one replica and Sentinel, all on free loopback ports, for
+    failover tests and fault injection. The processor and the tools find
+    the primary through the sentinels (ews_env: redis.sentinels and
+    redis.master.name), so it can stand wherever a Redis does:
+
+        f = RedisFailover()            # started, replica in sync
+        proc = processor(names, broker, f)
+        f.kill_primary()               # SIGKILL; returns the killed Redis
+        f.wait_promoted()              # a sentinel names the replica, which
+                                       # answers ROLE master
+        f.rejoin()                     # the killed one back, as a replica of
+                                       # the new primary, so that the next
+                                       # failover has somewhere to go
+        f.close()
+
+    primary and replica are the Redis objects in those roles now; port and
+    cli() are the primary's (a plain client sees the current primary);
+    sentinel_addrs and master_name are what the processor is given.
+    sentinels=3 with quorum 2 is a real Sentinel deployment; sentinels=1
+    with quorum 1 fails over without the sentinels first finding each
+    other. extra: arguments of both data nodes (e.g. an AOF)."""
+
+    def __init__(self, sentinels=3, master_name="ews", down_after_ms=1000,
+                 failover_timeout_ms=2000, extra=()):
+        self.master_name = master_name
+        # a full sync starts at once (Redis waits 5 s for more replicas)
+        self.extra = ["--repl-diskless-sync-delay", "0", *extra]
+        self.sentinels = []
+        self.failovers = 0
+        self.primary = Redis(extra=self.extra)
+        self.replica = None
+        self.down = None  # the killed one, until rejoin()
+        try:
+            self.replica = Redis(extra=[*self.extra, *self._replicaof()])
+            quorum = sentinels // 2 + 1
+            for _ in range(sentinels):
+                self.sentinels.append(Sentinel(
+                    master_name, self.primary.port, quorum, down_after_ms,
+                    failover_timeout_ms))
+            self.wait_healthy()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def sentinel_addrs(self):
+        return [s.addr for s in self.sentinels]
+
+    @property
+    def port(self):
+        return self.primary.port
+
+    def cli(self, *args):
+        return self.primary.cli(*args)
+
+    def ews_env(self):
+        return {"EWS_REDIS_SENTINELS": ",".join(self.sentinel_addrs),
+                "EWS_REDIS_MASTER_NAME": self.master_name}
+
+    def _replicaof(self):
+        return ["--replicaof", "127.0.0.1", str(self.primary.port)]
+
+    def named_primary(self, sentinel):
+        """host:port the sentinel names, or None."""
+        reply = sentinel.cli("SENTINEL", "get-master-addr-by-name",
+                             self.master_name).split()
+        return f"{reply[0]}:{reply[1]}" if len(reply) == 2 else None
+
+    def _healthy(self):
+        want = f"127.0.0.1:{self.primary.port}"
+        if self.replica is None or "master_link_status:up" not in \
+                self.replica.cli("INFO", "replication"):
+            return False
+        for s in self.sentinels:
+            if self.named_primary(s) != want:
+                return False
+            replicas = s.cli("SENTINEL", "replicas", self.master_name)
+            if f"\n{self.replica.port}\n" not in f"\n{replicas}" or \
+                    "s_down" in replicas or "disconnected" in replicas:
+                return False
+            others = s.cli("SENTINEL", "sentinels", self.master_name)
+            if others.count("\nname\n") + others.startswith("name\n") < \
+                    len(self.sentinels) - 1:
+                return False
+        return True
+
+    def wait_healthy(self, timeout=30):
+        """Until the replica is in sync and every sentinel names the
+        primary, sees the replica up and knows the other sentinels: a
+        failover can happen."""
+        wait_for(self._healthy, timeout, "Sentinel and a replica in sync")
+
+    def stall_replication(self):
+        """The replica stops receiving from the primary (pointed at a
+        closed port), as a replica that has fallen behind: what the primary
+        writes from now on is what a failover loses. Sentinel still sees
+        the replica up and promotes it when the primary goes; while the
+        primary is up, the sentinels point the replica back at it after
+        failover_timeout_ms."""
+        self.replica.cli("REPLICAOF", "127.0.0.1", str(free_port()))
+        wait_for(lambda: "master_link_status:down" in
+                 self.replica.cli("INFO", "replication"), 5,
+                 "the replica's link down")
+
+    def kill_primary(self):
+        """SIGKILL of the primary; returns it (see rejoin())."""
+        self.primary.proc.kill()
+        self.primary.proc.wait()
+        self.down = self.primary
+        return self.down
+
+    def wait_promoted(self, timeout=30):
+        """Until a sentinel names the replica and the replica answers ROLE
+        as the master; then primary is it. Returns the seconds waited."""
+        if self.replica is None:
+            raise RuntimeError("no replica to promote: rejoin() first")
+        start = time.monotonic()
+        want = f"127.0.0.1:{self.replica.port}"
+
+        def promoted():
+            return any(self.named_primary(s) == want
+                       for s in self.sentinels) and \
+                self.replica.cli("ROLE").split("\n", 1)[0] == "master"
+        wait_for(promoted, timeout, "the replica promoted")
+        self.primary, self.replica = self.replica, None
+        self.failovers += 1
+        return time.monotonic() - start
+
+    def rejoin(self, timeout=30):
+        """Starts the killed one again, empty, as a replica of the new
+        primary, and waits until Sentinel could fail over again."""
+        old, self.down = self.down, None
+        args = old.args
+        if "--replicaof" in args:
+            i = args.index("--replicaof")
+            args = args[:i] + args[i + 3:]
+        old.args = [*args, *self._replicaof()]
+        old.start()
+        self.replica = old
+        self.wait_healthy(timeout)
+
+    def close(self):
+        for s in self.sentinels:
+            s.close()
+        for r in (self.primary, self.replica, self.down):
+            if r is not None:
+                r.close()
 
 
 class Broker:
     """ews-devbroker, the Kafka-protocol mock cluster in its own process.
     brokers: how many; control: open its control channel (control())."""
 
-    def __init__(self, topics=(), port=None, brokers=1, control=False):
+    def __init__(self, topics=(), port=None, extra=(), brokers=1,
+                 control=False):
         self.dir = tempfile.TemporaryDirectory(prefix="ews-broker-")
         addr_file = os.path.join(self.dir.name, "bootstrap")
-        args = [os.path.join(BUILD, "ews-devbroker"), "--addr-file", addr_file]
+        args = [os.path.join(BUILD, "ews-devbroker"), "--addr-file", addr_file,
+                *extra]
         if port is not None:
             args += ["--port", str(port)]
         if brokers != 1:
@@ -176,7 +379,6 @@ class Names:
             "EWS_TOPICS_CAMPAIGN": self.campaign,
             "EWS_TOPICS_ALERTS": self.alerts,
             "EWS_TOPICS_DLQ": self.dlq,
-            "EWS_REDIS_PORT": str(redis.port),
             "EWS_REDIS_PREFIX": self.prefix,
             "EWS_DECODE_SCHEMA_DIR": SCHEMAS,
             "EWS_HTTP_PORT": str(free_port()),
@@ -184,6 +386,9 @@ class Names:
             # decides, as in a replay (tests of the idle clock say auto).
             "EWS_TIME_MODE": "event",
         })
+        # a Redis by its port, a RedisFailover through its sentinels
+        env.update(redis.ews_env() if hasattr(redis, "ews_env")
+                   else {"EWS_REDIS_PORT": str(redis.port)})
         return env
 
 
@@ -332,3 +537,74 @@ def produce(broker, topic, messages):
         producer.produce(topic, key=key, value=value,
                          **({"partition": partition[0]} if partition else {}))
     assert producer.flush(30) == 0
+
+
+class Alertmanager:
+    """prometheus-alertmanager on a free loopback port (or the one given),
+    clustering off, its storage in its own temporary directory. Its one
+    receiver sends nowhere: tests read what it holds through its API."""
+
+    CONFIG = ("route:\n  receiver: nowhere\n"
+              "receivers:\n  - name: nowhere\n")
+
+    def __init__(self, port=None, start=True):
+        self.dir = tempfile.TemporaryDirectory(prefix="ews-alertmanager-")
+        self.config = os.path.join(self.dir.name, "alertmanager.yml")
+        with open(self.config, "w") as f:
+            f.write(self.CONFIG)
+        self.proc = None
+        self.fixed = port is not None
+        self.port = port if self.fixed else free_port()
+        if start:
+            self.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        """Starts (again) on its port; a new free one if it was taken and
+        none was given. Its alerts live in memory: a restart loses them."""
+        for _ in range(1 if self.fixed else 5):
+            args = ["prometheus-alertmanager",
+                    f"--config.file={self.config}",
+                    f"--storage.path={os.path.join(self.dir.name, 'data')}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--cluster.listen-address="]
+            self.log = open(os.path.join(self.dir.name, "log"), "a")
+            self.proc = subprocess.Popen(args, stdout=self.log,
+                                         stderr=subprocess.STDOUT)
+            try:
+                wait_for(self.ready, 15, "prometheus-alertmanager")
+                return
+            except TimeoutError:
+                self.stop()
+                self.port = self.port if self.fixed else free_port()
+        raise RuntimeError("prometheus-alertmanager did not start")
+
+    def ready(self):
+        import urllib.request
+        if self.proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def alerts(self):
+        """GET /api/v2/alerts: the alerts it holds and that have not ended
+        (an alert whose endsAt has passed is left out)."""
+        import urllib.request
+        with urllib.request.urlopen(self.url + "/api/v2/alerts",
+                                    timeout=10) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        stop(self.proc)
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def close(self):
+        self.stop()
+        self.dir.cleanup()

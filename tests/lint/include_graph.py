@@ -52,11 +52,15 @@ LIBRARIES = {
     "yaml": (("yaml.h",), {"ops"}),
     # The HTTP endpoints (ops/http.c).
     "microhttpd": (("microhttpd.h",), {"ops"}),
-    # The schema registry client (decode/registry.c).
-    "curl": (("curl/",), {"decode"}),
+    # The schema registry client (decode/registry.c); ews-alertmanager
+    # posts to Alertmanager.
+    "curl": (("curl/",), {"decode", "tools"}),
     # JSON, where it is used today: decode (JSON input, registry answers),
-    # in_kafka (librdkafka's statistics) and ops (state_json). Not the tools.
-    "jansson": (("jansson.h",), {"decode", "in_kafka", "ops"}),
+    # in_kafka (librdkafka's statistics), ops (state_json) and
+    # ews-alertmanager (Alertmanager's alerts).
+    "jansson": (("jansson.h",), {"decode", "in_kafka", "ops", "tools"}),
+    # Logistic regression (liblinear): ews-calibrate fits its models.
+    "liblinear": (("linear.h",), {"tools"}),
     # The unit test framework: tests/ only, never under processor/.
     "cmocka": (("cmocka.h",), set()),
 }

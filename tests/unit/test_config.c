@@ -44,7 +44,10 @@ static void test_good_file(void **state)
                              "  weights: {login: 2, webinar_attended: 12}\n"
                              "  page.classes: [pricing]\n"
                              "rules:\n"
-                             "  user.disengaged: {inactivity: 48h}\n");
+                             "  user.disengaged: {inactivity: 48h}\n"
+                             "  campaign.underperforming:\n"
+                             "    decision: wilson\n"
+                             "    alpha: 0.01\n");
 
         (void)state;
         ews_config_defaults(&config);
@@ -59,6 +62,8 @@ static void test_good_file(void **state)
         assert_float_equal(config.score.half_life_ms, 3 * 86400000.0, 1e-6);
         assert_float_equal(config.rules.half_life_ms, 3 * 86400000.0, 1e-6);
         assert_true(config.rules.inactivity_ms == 48 * 3600000LL);
+        assert_int_equal(config.rules.decision, EWS_DECISION_WILSON);
+        assert_float_equal(config.rules.alpha, 0.01, 0);
         assert_int_equal(config.score.page_class_cnt, 1);
         assert_string_equal(config.score.page_classes[0], "pricing");
         /* defaults kept, one changed, one added */
@@ -95,6 +100,34 @@ static void test_environment_overrides_file(void **state)
         unlink(path);
 }
 
+/* rules.<rule>.topic routes a rule's alerts; unset, they go to
+ * topics.alerts. From the file and from the environment. */
+static void test_rule_topics(void **state)
+{
+        char errstr[512];
+        const char *path = config_write("rules:\n  sales.ready:\n"
+                                        "    topic: sales-alerts\n");
+
+        (void)state;
+        setenv("EWS_RULES_CAMPAIGN_UNDERPERFORMING_TOPIC", "marketing", 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         0);
+        assert_string_equal(
+                ews_config_rule_topic(&config, EWS_RULE_SALES_READY),
+                "sales-alerts");
+        assert_string_equal(ews_config_rule_topic(
+                                    &config, EWS_RULE_CAMPAIGN_UNDERPERFORMING),
+                            "marketing");
+        assert_string_equal(
+                ews_config_rule_topic(&config, EWS_RULE_USER_DISENGAGED),
+                "ews-alerts");
+        assert_string_equal(ews_config_rule_topic_key(EWS_RULE_ACCOUNT_AT_RISK),
+                            "rules.account.at.risk.topic");
+        unsetenv("EWS_RULES_CAMPAIGN_UNDERPERFORMING_TOPIC");
+        unlink(path);
+}
+
 /* Each bad file fails with file, line and key named. */
 static void test_bad_files(void **state)
 {
@@ -118,6 +151,11 @@ static void test_bad_files(void **state)
                  "3: redis.port: expected a value, not a section"},
                 {"kafka:\n  auto.offset.reset: middle\n",
                  "kafka.auto.offset.reset: expected earliest or latest"},
+                {"rules:\n  campaign.underperforming:\n    decision: bayes\n",
+                 "3: rules.campaign.underperforming.decision: expected wilson "
+                 "or anytime, got 'bayes'"},
+                {"rules:\n  campaign.underperforming: {alpha: 0}\n",
+                 "2: rules.campaign.underperforming.alpha: expected a number"},
                 {"redis: {port: 1\n", "2: "}, /* not YAML */
                 /* libyaml keeps both: the second must not win silently */
                 {"redis:\n  port: 1\n  host: h\n  port: 2\n",
@@ -129,6 +167,39 @@ static void test_bad_files(void **state)
                  "topics.campaign: must differ from topics.alerts"},
                 {"topics:\n  usage: x\n  dlq: x\n",
                  "topics.usage: must differ from topics.dlq"},
+                /* a rule's alerts read back as input, or as dead letters */
+                {"rules:\n  sales.ready:\n    topic: product-usage\n",
+                 "rules.sales.ready.topic: must differ from topics.usage"},
+                {"rules:\n  account.at.risk:\n    topic: campaign-events\n",
+                 "rules.account.at.risk.topic: must differ from "
+                 "topics.campaign"},
+                {"rules:\n  user.disengaged:\n    topic: ews-dlq\n",
+                 "rules.user.disengaged.topic: must differ from topics.dlq"},
+                {"alerts:\n  format: confluent\n",
+                 "alerts.format: confluent needs decode.registry.url"},
+                {"alerts:\n  format: json\n",
+                 "alerts.format: expected avro or confluent"},
+                {"redis:\n  master.name: m\n  sentinels:\n    - h:1\n"
+                 "    - h\n",
+                 "5: redis.sentinels: expected host:port"},
+                {"redis:\n  sentinels: [h:0]\n",
+                 "2: redis.sentinels: expected host:port"},
+                {"redis:\n  sentinels: ['::1:26379']\n",
+                 "2: redis.sentinels: expected host:port"},
+                {"redis:\n  sentinels: a:1\n",
+                 "2: redis.sentinels: expected a list"},
+                {"redis:\n  sentinels: [h:1]\n",
+                 "redis.master.name: must be set with redis.sentinels"},
+                {"redis:\n  master.name: m\n",
+                 "redis.master.name: needs redis.sentinels"},
+                {"redis:\n  host: r\n  master.name: m\n  sentinels: [h:1]\n",
+                 "redis.host: not used with redis.sentinels"},
+                {"redis:\n  port: 7\n  master.name: m\n  sentinels: [h:1]\n",
+                 "redis.port: not used with redis.sentinels"},
+                {"redis:\n  wait: {replicas: 1, timeout: 2s}\n",
+                 "redis.wait.timeout: must be below redis.timeout"},
+                {"redis:\n  wait.replicas: -1\n",
+                 "2: redis.wait.replicas: expected an integer"},
         };
         char errstr[512], want[600];
         const char *path;
@@ -242,6 +313,52 @@ static void test_kafka_prop_passthrough(void **state)
         assert_string_equal(config.bootstrap_servers, "h:1");
 }
 
+/* The sentinels as a YAML list or a comma-separated variable, addresses
+ * longer than a name; the WAIT keys. */
+static void test_redis_sentinels(void **state)
+{
+        static const char long_host[] =
+                "redis-sentinel-0.redis-sentinel-headless.production.svc."
+                "cluster.local:26379";
+        char errstr[512], env[512];
+        const char *path =
+                config_write("redis:\n"
+                             "  master.name: ews\n"
+                             "  sentinels:\n"
+                             "    - 10.0.0.11:26379\n"
+                             "    - '[::1]:26380'\n"
+                             "  wait: {replicas: 1, timeout: 250ms}\n");
+
+        (void)state;
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(config.redis_sentinel_cnt, 2);
+        assert_string_equal(config.redis_sentinels[0], "10.0.0.11:26379");
+        assert_string_equal(config.redis_sentinels[1], "[::1]:26380");
+        assert_string_equal(config.redis_master_name, "ews");
+        assert_int_equal(config.redis_wait_replicas, 1);
+        assert_true(config.redis_wait_timeout_ms == 250);
+
+        snprintf(env, sizeof(env), " a:1 , %s", long_host);
+        setenv("EWS_REDIS_SENTINELS", env, 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(config.redis_sentinel_cnt, 2);
+        assert_string_equal(config.redis_sentinels[0], "a:1");
+        assert_string_equal(config.redis_sentinels[1], long_host);
+
+        setenv("EWS_REDIS_SENTINELS", "a:1,b", 1);
+        ews_config_defaults(&config);
+        assert_int_equal(ews_config_load(&config, path, errstr, sizeof(errstr)),
+                         -1);
+        assert_non_null(strstr(errstr, "EWS_REDIS_SENTINELS: redis.sentinels: "
+                                       "expected host:port"));
+        unsetenv("EWS_REDIS_SENTINELS");
+        unlink(path);
+}
+
 /* config/ews.yaml documents the defaults: it must say what the code does. */
 static void test_example_is_the_defaults(void **state)
 {
@@ -275,9 +392,11 @@ int main(void)
                 cmocka_unit_test(test_good_file),
                 cmocka_unit_test(test_environment_overrides_file),
                 cmocka_unit_test(test_bad_files),
+                cmocka_unit_test(test_rule_topics),
                 cmocka_unit_test(test_kafka_prop_passthrough),
                 cmocka_unit_test(test_environment_names_keys),
                 cmocka_unit_test(test_kafka_prop_scope),
+                cmocka_unit_test(test_redis_sentinels),
                 cmocka_unit_test(test_example_is_the_defaults),
         };
         cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */

@@ -330,15 +330,44 @@ static void test_reconnect_and_failed(void **state)
         assert_true(ews_partitions_get(env->parts, U, 0)->failed);
 }
 
+static void test_failed_until_fence_moved(void **state)
+{
+        struct env *env = *state;
+        struct pipeline_part *part = ews_partitions_get(env->parts, U, 2);
+        int64_t offset = EWS_OFFSET_DEFAULT;
+
+        env->fake.fence.next_offset = 500;
+        ews_partitions_assigned(env->parts, U, 2, 500, &offset);
+        ews_partitions_failed(env->parts, U, 2);
+        /* the fence as it was, or gone: it waits */
+        env->fake.fence_read = 500;
+        ews_partitions_cron(env->parts, 0);
+        env->fake.fence_read = -1;
+        ews_partitions_cron(env->parts, 0);
+        assert_true(part->failed && part->paused);
+        assert_int_equal(env->fake.seeks, 0);
+        assert_int_equal(env->fake.claims, 1);
+        /* moved by hand: claimed again, from there, resumed */
+        env->fake.fence_read = 420;
+        env->fake.fence.next_offset = 420;
+        ews_partitions_cron(env->parts, 0);
+        assert_int_equal(env->fake.claims, 2);
+        assert_int_equal(env->fake.seek_offset, 420);
+        assert_false(part->failed || part->paused || part->recovering);
+        assert_int_equal(env->fake.resumes, 1);
+        assert_int_equal(part->next_offset, 420);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-                T(test_claim_at_fence),          T(test_claim_new_partition),
-                T(test_claim_fence_lost),        T(test_recover_fence_lost),
-                T(test_fence_behind_seeks_back), T(test_claim_fails_then_cron),
-                T(test_block_and_retry),         T(test_block_cannot_pause),
-                T(test_iterator_and_revoke),     T(test_reconnect_and_failed),
+                T(test_claim_at_fence),           T(test_claim_new_partition),
+                T(test_claim_fence_lost),         T(test_recover_fence_lost),
+                T(test_fence_behind_seeks_back),  T(test_claim_fails_then_cron),
+                T(test_block_and_retry),          T(test_block_cannot_pause),
+                T(test_iterator_and_revoke),      T(test_reconnect_and_failed),
+                T(test_failed_until_fence_moved),
 #undef T
         };
 

@@ -186,7 +186,10 @@ static void test_outbox_round_trip_and_refusals(void **state)
         bad[1] = 3; /* no such kind */
         assert_int_equal(ews_outbox_unpack(&back, bad, size), -1);
         memcpy(bad, buf, size);
-        bad[0] = 2; /* a later version */
+        bad[0] = 3; /* a later version */
+        assert_int_equal(ews_outbox_unpack(&back, bad, size), -1);
+        memcpy(bad, buf, size);
+        bad[0] = 2; /* version 2 without its topic */
         assert_int_equal(ews_outbox_unpack(&back, bad, size), -1);
         memcpy(bad, buf, size);
         memset(bad + 2, 0xff, 4); /* a key longer than the record */
@@ -196,12 +199,58 @@ static void test_outbox_round_trip_and_refusals(void **state)
         assert_int_equal(ews_outbox_unpack(&back, bad, size), -1);
 }
 
+/* An alert of a routed rule keeps its topic (version 2); a record of
+ * version 1, as written before topics were kept, still reads, with none. */
+static void test_outbox_topic(void **state)
+{
+        struct ews_outbox_entry alert = {.kind = EWS_OUTBOX_ALERT,
+                                         .key = "u-1",
+                                         .key_len = 3,
+                                         .value = "avro",
+                                         .value_len = 4,
+                                         .topic = "sales-alerts",
+                                         .topic_len = 12};
+        struct ews_outbox_entry back;
+        unsigned char buf[256], old[256];
+        size_t size = ews_outbox_size(&alert), cut, old_len;
+        int64_t len;
+        FILE *fp;
+
+        (void)state;
+        len = ews_outbox_pack(&alert, buf, sizeof(buf));
+        assert_int_equal(len, (int64_t)size);
+        assert_int_equal(buf[0], 2);
+        assert_int_equal(ews_outbox_unpack(&back, buf, size), 0);
+        assert_int_equal(back.topic_len, 12);
+        assert_memory_equal(back.topic, "sales-alerts", 12);
+        assert_memory_equal(back.value, "avro", 4);
+        for (cut = 0; cut < size; cut++)
+                assert_int_equal(ews_outbox_unpack(&back, buf, cut), -1);
+        /* without a topic: version 1, as before */
+        alert.topic_len = 0;
+        assert_int_equal(ews_outbox_pack(&alert, buf, sizeof(buf)),
+                         (int64_t)size - 16);
+        assert_int_equal(buf[0], 1);
+        /* an alert record of version 1 written by an earlier release (the
+         * fuzz seed, after its selector byte) */
+        fp = fopen("tests/fuzz/corpus/fuzz_stored/outbox-alert", "rb");
+        assert_non_null(fp);
+        old_len = fread(old, 1, sizeof(old), fp);
+        fclose(fp);
+        assert_true(old_len > 1 && old[1] == 1);
+        assert_int_equal(ews_outbox_unpack(&back, old + 1, old_len - 1), 0);
+        assert_int_equal(back.kind, EWS_OUTBOX_ALERT);
+        assert_int_equal(back.topic_len, 0);
+        assert_memory_equal(back.key, "u-1", 3);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_codec_round_trip),
                 cmocka_unit_test(test_codec_rejects_malformed),
                 cmocka_unit_test(test_outbox_round_trip_and_refusals),
+                cmocka_unit_test(test_outbox_topic),
                 cmocka_unit_test(test_cache_bound_and_drop),
         };
         cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
