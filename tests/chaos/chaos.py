@@ -94,6 +94,11 @@ class Run:
             point = 1.0 if rng.random() < 0.1 else rng.uniform(0.03, 0.95)
             self.steps += kind.plan(rng, round(point, 3))
         self.steps.sort(key=lambda s: s.point)
+        self.requires = {r for step in self.steps
+                         for r in step.kind.requires}
+        # with a replica: half the runs WAIT for it after each commit
+        self.wait_replicas = rng.choice([0, 1]) \
+            if "sentinel" in self.requires else 0
         self.counts = collections.Counter()
         self.notes = []
         self.redis_timeout = REDIS_TIMEOUT
@@ -122,9 +127,12 @@ class Run:
         return f"run {self.number}{kind} (seed {self.seed})"
 
     def plan_text(self):
+        redis = "Sentinel, a primary and a replica, " \
+            f"redis.wait.replicas {self.wait_replicas}, " \
+            if "sentinel" in self.requires else ""
         return (f"ews-gen {' '.join(self.gen_args[:8])} over "
                 f"{self.stream_seconds}s, batch.max {self.batch_max}, "
-                f"appendfsync {self.appendfsync}; faults: " +
+                f"{redis}appendfsync {self.appendfsync}; faults: " +
                 ", ".join(repr(s) for s in self.steps))
 
     def gen(self, names, broker, extra):
@@ -209,16 +217,18 @@ class Run:
                "EWS_REDIS_TIMEOUT": f"{int(REDIS_TIMEOUT * 1000)}ms",
                "EWS_LEADER_LEASE": "3s",
                "EWS_OUTBOX_RESEND_INTERVAL": "2s"}
+        if self.wait_replicas:
+            env.update({"EWS_REDIS_WAIT_REPLICAS": str(self.wait_replicas),
+                        "EWS_REDIS_WAIT_TIMEOUT": "200ms"})
         args = ["-X", "session.timeout.ms=3000"]
         if self.cooperative:
             args += ["-X", "partition.assignment.strategy=cooperative-sticky"]
         total = self.total = self.messages(names)
         rate = max(1, int(total / self.stream_seconds))
         self.log(self.plan_text() + f"; {total} messages at {rate}/s")
-        requires = {r for step in self.steps for r in step.kind.requires}
         self.cluster = clusters.Cluster(self.workdir, names, topics,
                                         self.appendfsync, env, args,
-                                        requires=requires)
+                                        requires=self.requires)
         ref_redis = None
         gen = None
         try:
@@ -258,6 +268,9 @@ class Run:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     rc = "timeout"
+                if rc != 0 and name == "reference":
+                    raise RunFailed(f"the fault-free run: exit {rc} (see "
+                                    f"{self.workdir}/processor-reference.log)")
                 if rc != 0:
                     self.note(f"{name} run: exit {rc}")
             boxes = self.cluster.outboxes()
@@ -274,13 +287,18 @@ class Run:
                 ref_redis.close()
 
     def run_to_end(self, names, redis, name):
+        """The final run (name "final") or the fault-free one, which has
+        no replica to WAIT for."""
+        env = dict(self.cluster.env)
+        if name == "reference":
+            env.pop("EWS_REDIS_WAIT_REPLICAS", None)
+            env.pop("EWS_REDIS_WAIT_TIMEOUT", None)
         log = open(os.path.join(self.workdir, f"processor-{name}.log"), "w")
         with log:
             return name, ewsenv.processor(
                 names, self.cluster.broker, redis,
                 [*self.cluster.processor_args, "--exit-at-end"],
-                env_extra=self.cluster.env, stdout=subprocess.DEVNULL,
-                stderr=log)
+                env_extra=env, stdout=subprocess.DEVNULL, stderr=log)
 
     def judge(self, names, ref, ref_redis):
         want = compare.export(ref, self.cluster.broker, ref_redis,
@@ -386,7 +404,7 @@ def main(argv=None):
                    help="cooperative-sticky runs after the eager ones "
                         "(default: one for every ten eager runs, none below "
                         "five)")
-    p.add_argument("--faults-per-run", type=int, default=5)
+    p.add_argument("--faults-per-run", type=int, default=6)
     p.add_argument("--kinds", default="",
                    help="comma-separated fault kinds (default: all)")
     p.add_argument("--workdir", default=os.path.join(ewsenv.BUILD, "chaos"))

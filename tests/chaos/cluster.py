@@ -24,9 +24,11 @@ class AofHistory(threading.Thread):
     """The AOF's size every 2 ms since redis-server last started, so that a
     crash can cut the file back to the size it had a moment before."""
 
-    def __init__(self, redis):
+    def __init__(self, node):
+        """node: a function giving the ewsenv.Redis to follow (the
+        primary, where there is a replica)."""
         super().__init__(daemon=True)
-        self.redis = redis
+        self.node = node
         self.lock = threading.Lock()
         self.samples = []
         self.paused = True
@@ -36,7 +38,7 @@ class AofHistory(threading.Thread):
         while not self.done:
             if not self.paused:
                 try:
-                    size = self.redis.aof_size()
+                    size = self.node().aof_size()
                 except (OSError, IndexError, ValueError):
                     size = None
                 now = time.monotonic()
@@ -70,20 +72,31 @@ class AofHistory(threading.Thread):
 
 class ChaosRedis:
     """redis-server with an AOF (appendfsync everysec or always) whose
-    crashes the faults model. A Sentinel topology (failover) would be
-    another class with the same methods and a failover()."""
+    crashes and stalls the faults model."""
+
+    AOF = ["--appendonly", "yes",
+           # one increment file for the whole run: no rewrite switches it
+           "--auto-aof-rewrite-percentage", "0"]
 
     def __init__(self, appendfsync):
         self.appendfsync = appendfsync
-        self.server = ewsenv.Redis(extra=[
-            "--appendonly", "yes", "--appendfsync", appendfsync,
-            # one increment file for the whole run: no rewrite switches it
-            "--auto-aof-rewrite-percentage", "0"])
-        self.port = self.server.port
-        self.history = AofHistory(self.server)
+        self.node = ewsenv.Redis(extra=self.aof())
+        self.history = AofHistory(lambda: self.server)
         self.history.start()
         self.history.resume()
-        self.stopped = False
+        self.stopped = None
+
+    def aof(self):
+        return [*self.AOF, "--appendfsync", self.appendfsync]
+
+    @property
+    def server(self):
+        """The ewsenv.Redis the processors write to."""
+        return self.node
+
+    @property
+    def port(self):
+        return self.server.port
 
     def ews_env(self):
         """How the processors and the tools reach it (ewsenv.Names.env)."""
@@ -95,39 +108,97 @@ class ChaosRedis:
         nothing is cut. Returns (bytes before, bytes kept)."""
         killed_at = time.monotonic()
         self.history.pause()
-        self.server.crash()
-        before = self.server.aof_size()
+        self.crashed = self.server
+        self.crashed.crash()
+        before = self.crashed.aof_size()
         kept = before
         if self.appendfsync == "everysec":
             kept = self.history.size_at(killed_at - lose_seconds)
             if kept is not None and kept < before:
-                os.truncate(self.server.aof_incr(), kept)
+                os.truncate(self.crashed.aof_incr(), kept)
             else:
                 kept = before
         return before, kept
 
     def start(self):
-        self.server.start()
+        """The crashed server again, from its AOF."""
+        self.crashed.start()
         self.history.resume()
 
     def stall(self):
-        os.kill(self.server.proc.pid, signal.SIGSTOP)
-        self.stopped = True
+        self.stopped = self.server
+        os.kill(self.stopped.proc.pid, signal.SIGSTOP)
 
     def resume(self):
-        os.kill(self.server.proc.pid, signal.SIGCONT)
-        self.stopped = False
+        os.kill(self.stopped.proc.pid, signal.SIGCONT)
+        self.stopped = None
 
     def close(self):
         self.history.close()
         if self.stopped:
             self.resume()
-        self.server.close()
+        self.node.close()
+
+
+class SentinelRedis(ChaosRedis):
+    """A primary and a replica, both with an AOF, and three sentinels
+    (ewsenv.RedisFailover); the processors and the tools find the primary
+    through the sentinels. Crashes and stalls hit the primary for less than
+    the sentinels' down-after (3 s), so only failover() fails over."""
+
+    DOWN_AFTER_MS = 3000
+
+    def __init__(self, appendfsync):
+        self.appendfsync = appendfsync
+        self.stopped = None
+        self.failovers = ewsenv.RedisFailover(
+            down_after_ms=self.DOWN_AFTER_MS, extra=self.aof())
+        self.history = AofHistory(lambda: self.server)
+        self.history.start()
+        self.history.resume()
+
+    @property
+    def server(self):
+        return self.failovers.primary
+
+    def ews_env(self):
+        return self.failovers.ews_env()
+
+    def start(self):
+        """The crashed primary again, from its AOF, as the primary it
+        still is to the sentinels (a promoted replica's own arguments name
+        its old primary)."""
+        args = self.crashed.args
+        if "--replicaof" in args:
+            i = args.index("--replicaof")
+            self.crashed.args = args[:i] + args[i + 3:]
+        super().start()
+
+    def failover(self, stall_replication):
+        """The primary SIGKILLed and the replica promoted; stall_replication
+        first stops the replica receiving, so that the last writes are on
+        the primary alone and lost with it. The killed one then rejoins as
+        the new primary's replica. Returns the seconds until the promotion."""
+        self.history.pause()
+        if stall_replication:
+            self.failovers.stall_replication()
+            time.sleep(0.3)
+        self.failovers.kill_primary()
+        took = self.failovers.wait_promoted(30)
+        self.history.resume()
+        self.failovers.rejoin(60)
+        return took
+
+    def close(self):
+        self.history.close()
+        if self.stopped:
+            self.resume()
+        self.failovers.close()
 
 
 # The run's Redis by what its faults require (faults.py): a set of
-# requirements -> the class. A Sentinel topology goes here.
-REDIS = {frozenset(): ChaosRedis}
+# requirements -> the class.
+REDIS = {frozenset(): ChaosRedis, frozenset({"sentinel"}): SentinelRedis}
 
 
 class Instance:

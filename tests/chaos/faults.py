@@ -12,12 +12,10 @@ methods:
                                it did, in a few words.
 
 To add a kind, write the class and add it to KINDS. A kind that needs more
-than one redis-server with an AOF names what in `requires`: a Redis
-failover would require "sentinel", and cluster.Cluster builds the run's
-Redis from the requirements of the kinds planned in it (cluster.REDIS:
-a class with ChaosRedis's methods, its env() naming redis.sentinels and
-redis.master.name for the processors, and a failover() for the kind to
-call); the kind counts in "failovers".
+than one redis-server with an AOF names what in `requires`: a failover
+requires "sentinel", and cluster.Cluster builds the run's Redis from the
+requirements of the kinds planned in it (cluster.REDIS: a class with
+ChaosRedis's methods, here SentinelRedis with its failover()).
 """
 
 import time
@@ -220,6 +218,26 @@ class RedisStall(Fault):
         return f"redis stalled {seconds:.2f}s"
 
 
+class Failover(Fault):
+    """The Redis primary SIGKILLed and its replica promoted by Sentinel;
+    the processors find the new primary through the sentinels. Half the
+    time the replica first stops receiving, so that what the primary wrote
+    last is certainly lost with it and must be replayed. The killed one
+    comes back as the new primary's replica."""
+    name = "failover"
+    counter = "failovers"
+    requires = ("sentinel",)
+
+    def plan(self, rng, point):
+        return [Step(self, point, stall=rng.random() < 0.5)]
+
+    def inject(self, run, step):
+        took = run.cluster.redis.failover(step.params["stall"])
+        run.count("failovers")
+        return (f"failover in {took:.1f}s" +
+                (", the replica behind" if step.params["stall"] else ""))
+
+
 # Request errors a client retries or recovers from (librdkafka 2.0.2), per
 # request: what a broker under load, a leader moving or a connection
 # dropping does. Each answer of a pushed error is used once.
@@ -305,8 +323,8 @@ class BrokerRtt(Fault):
 
 
 KINDS = [Kill(), KillAfterCommit(), KillLeader(), Rebalance(), RedisCrash(),
-         RedisStall(), BrokerErrors(), CoordinatorErrors(), BrokerDown(),
-         BrokerRtt()]
+         RedisStall(), Failover(), BrokerErrors(), CoordinatorErrors(),
+         BrokerDown(), BrokerRtt()]
 
 
 def by_name(names):
