@@ -20,9 +20,9 @@ DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev \
                 libhiredis-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
                 libmicrohttpd-dev libcmocka-dev liblinear-dev \
                 redis-server redis-sentinel \
-                redis-tools kcat clang-format python3 python3-pytest \
-                python3-avro python3-confluent-kafka python3-redis \
-                python3-pytest-xdist \
+                redis-tools kcat netcat-openbsd clang-format python3 \
+                python3-pytest python3-pytest-xdist python3-avro \
+                python3-confluent-kafka python3-redis \
                 prometheus prometheus-alertmanager docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -54,7 +54,7 @@ FUZZ_LSAN    := print_suppressions=0:suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 .PHONY: all deps test unit integration asan valgrind demo format \
         format-check clean signal \
-        fuzz fuzz-build install lint
+        fuzz fuzz-build install lint chaos
 
 all: $(BUILD)/ews-processor $(TOOLS)
 
@@ -117,10 +117,19 @@ $(BUILD)/ews-%: processor/tools/ews_%.c $(LIB) | $(BUILD)
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS)
 
+# ews-devbroker: the mock cluster, and its control channel.
+$(BUILD)/ews-devbroker: processor/tools/ews_devbroker.c \
+                        processor/tools/ews_devbroker_ctl.c \
+                        processor/tools/ews_devbroker.h $(LIB) | $(BUILD)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
+	  -o $@ $(LDFLAGS) $(PKG_LIBS)
+
 # ews-gen: the CLI and Kafka, the scenario model, its random numbers, its
-# scores and truth.
+# scores and truth, redeliveries and late arrivals.
 $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
                   processor/tools/ews_gen_rng.c processor/tools/ews_gen_truth.c \
+                  processor/tools/ews_gen_disorder.c \
                   processor/tools/ews_gen.h $(LIB) | $(BUILD)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \
@@ -248,14 +257,35 @@ $(BUILD)/tests/store_%: tests/integration/c/store_%.c $(LIB) | $(BUILD)/tests
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka
 
-# make integration K=expr: only the tests pytest's `-k expr` selects.
+# make integration K=expr: only the tests pytest's `-k expr` selects. With
+# them, the short version of make chaos (tests/chaos/test_chaos.py: two
+# runs, about a minute).
 K ?=
 # JOBS test processes at once (pytest-xdist; each test starts its own
 # broker, Redis and processors on free ports); JOBS=1: one after another.
 JOBS ?= 2
 integration: all $(STORE_BIN)
 	EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration \
-	  $(if $(filter-out 1,$(JOBS)),-n $(JOBS)) $(if $(K),-k '$(K)')
+	  tests/chaos $(if $(filter-out 1,$(JOBS)),-n $(JOBS)) \
+	  $(if $(K),-k '$(K)')
+
+# make chaos [RUNS=10] [SEED=1] [RUN=k] [KEEP=1]: seeded runs of a generated
+# workload through the dev broker, Redis and the processors with faults
+# injected, each compared with a fault-free run of the same input (README.md,
+# "make chaos"): about 30 s a run. The last line is the summary,
+# `chaos: runs=... lost=... double_counted=... alerts_missing=...`; the
+# target fails when anything was lost or counted twice, or an alert went
+# missing or came extra. RUN=k does run k of SEED alone, as in the series;
+# KEEP=1 keeps every run's logs in $(BUILD)/chaos/SEED/ (a failing run's are
+# always kept).
+RUNS ?= 10
+SEED ?= 1
+RUN  ?=
+KEEP ?=
+chaos: deps all
+	@EWS_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/chaos/chaos.py \
+	  --runs $(RUNS) --seed $(SEED) $(if $(RUN),--run $(RUN)) \
+	  $(if $(KEEP),--keep)
 
 # The whole suite; its last line is pytest's summary.
 test: deps

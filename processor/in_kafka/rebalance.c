@@ -154,6 +154,30 @@ int in_kafka_restart(struct ews_in_kafka *in, enum ews_source source,
         return -1;
 }
 
+/* An assigned partition starts unpaused, as the pipeline takes it to be.
+ * librdkafka keeps an application's pause through an unassign and the next
+ * assign (it resets only its own pause): a partition paused while Redis was
+ * away, then revoked and assigned again, would otherwise never be fetched
+ * again while the pipeline counts it as running, and ready. */
+static void
+in_kafka_resume_assigned(rd_kafka_t *rk,
+                         const rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_topic_partition_list_t *copy =
+                rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_resp_err_t err = rd_kafka_resume_partitions(rk, copy);
+        int i;
+
+        for (i = 0; i < copy->cnt; i++)
+                if (err || copy->elems[i].err)
+                        ews_warn("in_kafka", "%s [%d]: resume: %s",
+                                 copy->elems[i].topic,
+                                 (int)copy->elems[i].partition,
+                                 rd_kafka_err2str(err ? err
+                                                      : copy->elems[i].err));
+        rd_kafka_topic_partition_list_destroy(copy);
+}
+
 /* Served inside consume, on the consuming thread: sequential with it. */
 void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -207,8 +231,10 @@ void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
                         assign_err = rd_kafka_assign(rk, parts);
-                if (!error && !assign_err)
+                if (!error && !assign_err) {
                         in_kafka_store_start(rk, parts);
+                        in_kafka_resume_assigned(rk, parts);
+                }
         } else {
                 if (in_kafka_cooperative(rk))
                         error = rd_kafka_incremental_unassign(rk, parts);

@@ -21,7 +21,13 @@
  * --refuse-produce answers a topic's produce requests with a Kafka error
  * (the mock's per-broker error stack; the topic is led by a broker of its
  * own), as a broker refusing records for good would.
+ *
+ * --control PATH opens a control channel on a Unix socket, a line protocol
+ * over the mock's fault API (ews_devbroker.h): request errors, brokers down
+ * and up, round-trip time. The chaos tests make the broker fail with it.
  */
+#include "ews_devbroker.h"
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -59,12 +65,19 @@ static void devbroker_usage(FILE *fp)
                 "NAME:PARTITIONS]...\n"
                 "                     [--addr-file PATH] [--port N] "
                 "[--max-request-bytes N]\n"
-                "                     [--refuse-produce TOPIC:ERROR:COUNT]\n"
+                "                     [--refuse-produce TOPIC:ERROR:COUNT] "
+                "[--control PATH]\n"
                 "Runs a Kafka-protocol mock cluster until SIGTERM or SIGINT.\n"
                 "Prints the bootstrap address on stdout and, with "
                 "--addr-file,\n"
-                "writes it to PATH (atomically, once the topics exist).\n"
+                "writes it to PATH (atomically, once the topics exist and "
+                "the\n"
+                "control channel listens).\n"
                 "\n"
+                "  --brokers N            brokers in the cluster, 1 to 16 "
+                "(default 1)\n"
+                "  --topic NAME:PARTITIONS  create a topic (replicated on up "
+                "to 3 brokers)\n"
                 "  --port N               bootstrap on 127.0.0.1:N, a "
                 "forwarder to the first\n"
                 "                         broker (the brokers' own ports are "
@@ -86,6 +99,8 @@ static void devbroker_usage(FILE *fp)
                 "                         TOPIC is led by a broker of its "
                 "own (one more\n"
                 "                         when --brokers is 1)\n"
+                "  --control PATH         a control channel on a Unix socket "
+                "at PATH (below)\n"
                 "\n"
                 "A development and test broker, librdkafka's mock cluster, "
                 "NOT Kafka:\n"
@@ -98,8 +113,12 @@ static void devbroker_usage(FILE *fp)
                 "  - transactions are in shape only, nothing is isolated;\n"
                 "  - a consumer that restarts waits out its old session: set "
                 "a low\n"
-                "    session.timeout.ms in development.\n",
+                "    session.timeout.ms in development.\n"
+                "\n"
+                "Exit codes: 0 stopped by SIGTERM or SIGINT, 1 could not "
+                "start, 2 usage.\n\n",
                 DEVBROKER_REQUEST_BYTES, DEVBROKER_REQUEST_MAX);
+        devbroker_ctl_help(fp);
 }
 
 struct devbroker_topic {
@@ -349,22 +368,24 @@ int main(int argc, char **argv)
                 {"port", required_argument, NULL, 'p'},
                 {"max-request-bytes", required_argument, NULL, 'm'},
                 {"refuse-produce", required_argument, NULL, 'r'},
+                {"control", required_argument, NULL, 'c'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0}};
         struct devbroker_topic topics[DEVBROKER_TOPICS_MAX];
         int topic_cnt = 0, brokers = 1, opt, i, rc = 1, port = 0;
+        int control_fd = -1;
         long max_request = DEVBROKER_REQUEST_BYTES;
-        const char *addr_file = NULL, *refuse = NULL;
+        const char *addr_file = NULL, *refuse = NULL, *control = NULL;
         char errstr[512], value[32], fixed[64];
         char *end;
-        sigset_t mask, old_mask;
+        sigset_t mask, old_mask, wait_mask;
         rd_kafka_conf_t *conf = NULL;
         rd_kafka_t *rk = NULL;
         rd_kafka_mock_cluster_t *mcluster = NULL;
         const char *bootstraps;
         struct sigaction sa;
 
-        while ((opt = getopt_long(argc, argv, "n:t:a:p:m:r:h", options,
+        while ((opt = getopt_long(argc, argv, "n:t:a:p:m:r:c:h", options,
                                   NULL)) != -1) {
                 switch (opt) {
                 case 'n':
@@ -415,6 +436,9 @@ int main(int argc, char **argv)
                 case 'r':
                         refuse = optarg;
                         break;
+                case 'c':
+                        control = optarg;
+                        break;
                 case 'h':
                         devbroker_usage(stdout);
                         return 0;
@@ -424,10 +448,27 @@ int main(int argc, char **argv)
                 }
         }
 
+        if (optind < argc) {
+                fprintf(stderr, "ews-devbroker: unexpected argument '%s'\n",
+                        argv[optind]);
+                return 2;
+        }
+
+        /* SIGTERM and SIGINT are blocked except while the main thread
+         * waits (ppoll), so a stop is never missed between two waits; the
+         * threads made from here on (librdkafka's, the forwarder's) inherit
+         * the block and leave the signals to the main thread. */
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = devbroker_on_signal;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, &old_mask);
+        wait_mask = old_mask;
+        sigdelset(&wait_mask, SIGTERM);
+        sigdelset(&wait_mask, SIGINT);
 
         /* The mock cluster needs a client handle to live in; a producer
          * that never produces is the lightest one. */
@@ -475,14 +516,7 @@ int main(int argc, char **argv)
         }
         bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
         if (port) {
-                /* Threads of the forwarder leave the signals to main. */
-                sigemptyset(&mask);
-                sigaddset(&mask, SIGTERM);
-                sigaddset(&mask, SIGINT);
-                pthread_sigmask(SIG_BLOCK, &mask, &old_mask);
-                i = devbroker_forward_start(port, bootstraps);
-                pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-                if (i) {
+                if (devbroker_forward_start(port, bootstraps)) {
                         fprintf(stderr,
                                 "ews-devbroker: cannot listen on "
                                 "127.0.0.1:%d: %s\n",
@@ -492,6 +526,11 @@ int main(int argc, char **argv)
                 snprintf(fixed, sizeof(fixed), "127.0.0.1:%d", port);
                 bootstraps = fixed;
         }
+        if (control && (control_fd = devbroker_ctl_listen(control)) < 0) {
+                fprintf(stderr, "ews-devbroker: cannot listen on %s: %s\n",
+                        control, strerror(errno));
+                goto out;
+        }
         if (addr_file && devbroker_addr_write(addr_file, bootstraps)) {
                 fprintf(stderr, "ews-devbroker: cannot write %s: %s\n",
                         addr_file, strerror(errno));
@@ -500,11 +539,15 @@ int main(int argc, char **argv)
         printf("%s\n", bootstraps);
         fflush(stdout);
 
-        while (!devbroker_stop)
-                pause();
+        devbroker_ctl_serve(mcluster, brokers, control_fd, &devbroker_stop,
+                            &wait_mask);
         rc = 0;
 
 out:
+        if (control_fd >= 0) {
+                close(control_fd);
+                unlink(control);
+        }
         if (mcluster)
                 rd_kafka_mock_cluster_destroy(mcluster);
         if (rk)

@@ -41,6 +41,7 @@
 
 #define GEN_OPT_NUM 256
 #define GEN_OPT_STR 512
+#define GEN_OPT_DBL 768
 
 struct gen_topic {
         const char *name;
@@ -58,6 +59,10 @@ struct gen {
         char buf[4096];
         rd_kafka_t *rk;
         int64_t failed;
+        struct gen_disorder disorder;
+        long long rate;     /* messages a second, 0: as fast as it can */
+        long long messages; /* produced (or counted), copies included */
+        struct timespec pace_start;
 };
 
 /* Optional fields are ["null", T] in every schema; NULL means null. */
@@ -135,11 +140,75 @@ static int gen_encode(struct gen_topic *topic, const struct gen_event *event)
         return err;
 }
 
+/* --rate: no faster than rate messages a second, counted from the first. */
+static void gen_pace(struct gen *gen)
+{
+        struct timespec now;
+        double elapsed, due;
+
+        if (gen->rate <= 0)
+                return;
+        for (;;) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (gen->messages == 1)
+                        gen->pace_start = now;
+                elapsed = (double)(now.tv_sec - gen->pace_start.tv_sec) +
+                          (double)(now.tv_nsec - gen->pace_start.tv_nsec) / 1e9;
+                due = (double)(gen->messages - 1) / (double)gen->rate;
+                if (elapsed >= due)
+                        return;
+                /* serves delivery reports while it waits */
+                rd_kafka_poll(gen->rk, (int)((due - elapsed) * 1000) + 1);
+        }
+}
+
+/* Produces one message, or only counts it (--count-only). */
+static int gen_send(struct gen *gen, struct gen_topic *topic, const char *key,
+                    size_t key_len, const void *value, size_t len, int64_t ms)
+{
+        rd_kafka_resp_err_t err;
+
+        gen->messages++;
+        if (gen->count_only)
+                return 0;
+        gen_pace(gen);
+        while ((err = rd_kafka_producev(
+                        gen->rk, RD_KAFKA_V_RKT(topic->rkt),
+                        RD_KAFKA_V_KEY(key, key_len),
+                        RD_KAFKA_V_VALUE((void *)value, len),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_TIMESTAMP(ms), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(gen->rk, 100);
+        if (err) {
+                fprintf(stderr, "ews-gen: produce %.*s: %s\n", (int)key_len,
+                        key, rd_kafka_err2str(err));
+                return -1;
+        }
+        rd_kafka_poll(gen->rk, 0);
+        return 0;
+}
+
+/* Produces the held-back messages due by until_ms, in release order. */
+static int gen_release(struct gen *gen, int64_t until_ms)
+{
+        struct gen_held held;
+        int rc = 0;
+
+        while (!rc && gen_disorder_take(&gen->disorder, until_ms, &held)) {
+                rc = gen_send(gen, &gen->usage, held.data, held.key_len,
+                              held.data + held.key_len, held.len, held.ms);
+                free(held.data);
+        }
+        return rc;
+}
+
+/* The event now, later (late) or twice (redelivered). */
 static int gen_produce(struct gen *gen, const struct gen_event *event)
 {
         struct gen_topic *topic =
                 event->campaign ? &gen->campaign : &gen->usage;
-        rd_kafka_resp_err_t err;
+        int64_t late_ms, copy_ms;
         size_t len;
 
         avro_writer_reset(gen->writer);
@@ -150,22 +219,23 @@ static int gen_produce(struct gen *gen, const struct gen_event *event)
                 return -1;
         }
         len = (size_t)avro_writer_tell(gen->writer);
-        if (gen->count_only)
-                return 0;
-        while ((err = rd_kafka_producev(
-                        gen->rk, RD_KAFKA_V_RKT(topic->rkt),
-                        RD_KAFKA_V_KEY(event->key, strlen(event->key)),
-                        RD_KAFKA_V_VALUE(gen->buf, len),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_TIMESTAMP(event->ms), RD_KAFKA_V_END)) ==
-               RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(gen->rk, 100);
-        if (err) {
-                fprintf(stderr, "ews-gen: produce %s: %s\n", event->key,
-                        rd_kafka_err2str(err));
+        if (event->campaign)
+                return gen_send(gen, topic, event->key, strlen(event->key),
+                                gen->buf, len, event->ms);
+        gen_disorder_roll(&gen->disorder, event->ms, &late_ms, &copy_ms);
+        if (late_ms == event->ms &&
+            gen_send(gen, topic, event->key, strlen(event->key), gen->buf, len,
+                     event->ms))
+                return -1;
+        if ((late_ms != event->ms &&
+             gen_disorder_hold(&gen->disorder, late_ms, event->ms, event->key,
+                               gen->buf, len)) ||
+            (copy_ms >= 0 &&
+             gen_disorder_hold(&gen->disorder, copy_ms, event->ms, event->key,
+                               gen->buf, len))) {
+                fprintf(stderr, "ews-gen: out of memory\n");
                 return -1;
         }
-        rd_kafka_poll(gen->rk, 0);
         return 0;
 }
 
@@ -173,10 +243,11 @@ static int gen_run(struct gen *gen)
 {
         struct gen_event event;
 
+        gen_disorder_init(&gen->disorder, &gen->model);
         while (gen_model_next(&gen->model, &event))
-                if (gen_produce(gen, &event))
+                if (gen_release(gen, event.ms) || gen_produce(gen, &event))
                         return -1;
-        return 0;
+        return gen_release(gen, GEN_NEVER);
 }
 
 static int gen_topic_init(struct gen_topic *topic, const char *dir,
@@ -253,7 +324,31 @@ static void gen_usage(FILE *fp)
                     "  [--signup-days N] [--start-ms MS] [--truth FILE] "
                     "[--usage-topic T]\n"
                     "  [--campaign-topic T] [--schemas DIR] "
-                    "[--no-campaign-events] [-X key=value]...\n");
+                    "[--no-campaign-events] [-X key=value]...\n"
+                    "  [--duplicates SHARE] [--duplicate-max-ms MS] "
+                    "[--late SHARE] [--late-max-ms MS]\n"
+                    "  [--rate N]\n"
+                    "Disorder, as producers cause it (none by default; "
+                    "campaign events keep\n"
+                    "their order):\n"
+                    "  --duplicates SHARE      this share of the usage "
+                    "events (0 to 1) is\n"
+                    "                          produced again, same "
+                    "event_id, up to\n"
+                    "  --duplicate-max-ms MS   this much event time later "
+                    "(default 600000)\n"
+                    "  --late SHARE            this share of the usage "
+                    "events arrives late,\n"
+                    "  --late-max-ms MS        produced once the stream is "
+                    "up to this much\n"
+                    "                          event time past it "
+                    "(default 169200000, 47 h)\n"
+                    "  --rate N                at most N messages a second "
+                    "(default: at once)\n"
+                    "The same flags give the same stream, byte for byte, "
+                    "whatever the rate.\n"
+                    "Exit codes: 0 done, 1 a failure (a message not "
+                    "delivered), 2 usage.\n");
 }
 
 int main(int argc, char **argv)
@@ -272,6 +367,11 @@ int main(int argc, char **argv)
                 {"usage-topic", required_argument, NULL, GEN_OPT_STR + 2},
                 {"campaign-topic", required_argument, NULL, GEN_OPT_STR + 3},
                 {"schemas", required_argument, NULL, GEN_OPT_STR + 4},
+                {"duplicate-max-ms", required_argument, NULL, GEN_OPT_NUM + 7},
+                {"late-max-ms", required_argument, NULL, GEN_OPT_NUM + 8},
+                {"rate", required_argument, NULL, GEN_OPT_NUM + 9},
+                {"duplicates", required_argument, NULL, GEN_OPT_DBL + 0},
+                {"late", required_argument, NULL, GEN_OPT_DBL + 1},
                 {"count-only", no_argument, NULL, 'N'},
                 {"no-campaign-events", no_argument, NULL, 'C'},
                 {"help", no_argument, NULL, 'h'},
@@ -290,13 +390,22 @@ int main(int argc, char **argv)
                                     .days = 21,
                                     .signup_days = 5,
                                     .start_ms = -1},
+                          .disorder = {.duplicate_max_ms = 10 * GEN_MIN,
+                                       .late_max_ms = 47 * GEN_HOUR},
                           .usage.name = "product-usage",
                           .campaign.name = "campaign-events"};
         struct gen_model *model = &gen.model;
-        long long *nums[] = {&model->seed,    &model->campaigns,
-                             &model->poor,    &model->users_per_campaign,
-                             &model->days,    &model->signup_days,
-                             &model->start_ms};
+        long long *nums[] = {&model->seed,
+                             &model->campaigns,
+                             &model->poor,
+                             &model->users_per_campaign,
+                             &model->days,
+                             &model->signup_days,
+                             &model->start_ms,
+                             &gen.disorder.duplicate_max_ms,
+                             &gen.disorder.late_max_ms,
+                             &gen.rate};
+        double *dbls[] = {&gen.disorder.duplicates, &gen.disorder.late};
         const char *bootstrap = NULL, *truth = NULL, *schemas = "schemas";
         const char **strs[] = {&bootstrap, &truth, &gen.usage.name,
                                &gen.campaign.name, &schemas};
@@ -316,6 +425,19 @@ int main(int argc, char **argv)
                         *nums[opt - GEN_OPT_NUM] = strtoll(optarg, &num_end, 0);
                         if (errno || num_end == optarg || *num_end) {
                                 fprintf(stderr, "ews-gen: bad number '%s'\n",
+                                        optarg);
+                                goto out;
+                        }
+                        continue;
+                }
+                if (opt >= GEN_OPT_DBL && opt < GEN_OPT_DBL + GEN_COUNT(dbls)) {
+                        errno = 0;
+                        *dbls[opt - GEN_OPT_DBL] = strtod(optarg, &num_end);
+                        if (errno || num_end == optarg || *num_end ||
+                            !(*dbls[opt - GEN_OPT_DBL] >= 0) ||
+                            *dbls[opt - GEN_OPT_DBL] > 1) {
+                                fprintf(stderr,
+                                        "ews-gen: bad share '%s' (0 to 1)\n",
                                         optarg);
                                 goto out;
                         }
@@ -367,7 +489,11 @@ int main(int argc, char **argv)
             model->users_per_campaign > GEN_USERS_MAX ||
             model->campaigns * model->users_per_campaign > GEN_USERS_MAX ||
             model->days < 1 || model->days > 3650 || model->signup_days < 1 ||
-            model->start_ms < 0 || model->start_ms > 253402300799999LL) {
+            model->start_ms < 0 || model->start_ms > 253402300799999LL ||
+            gen.disorder.duplicate_max_ms < 0 ||
+            gen.disorder.duplicate_max_ms > 3650 * GEN_DAY ||
+            gen.disorder.late_max_ms < 1 ||
+            gen.disorder.late_max_ms > 3650 * GEN_DAY || gen.rate < 0) {
                 gen_usage(stderr);
                 goto out;
         }
@@ -431,8 +557,14 @@ int main(int argc, char **argv)
                 model->behaviours[GEN_QUIET], model->behaviours[GEN_RETURNING],
                 model->behaviours[GEN_FADING], model->behaviours[GEN_CONVERTED],
                 end);
+        if (gen.disorder.duplicates > 0 || gen.disorder.late > 0)
+                fprintf(stderr,
+                        "ews-gen: messages=%lld duplicates=%lld late=%lld\n",
+                        gen.messages, gen.disorder.duplicate_cnt,
+                        gen.disorder.late_cnt);
         rc = 0;
 out:
+        gen_disorder_free(&gen.disorder);
         gen_topic_destroy(&gen.usage);
         gen_topic_destroy(&gen.campaign);
         if (gen.rk)

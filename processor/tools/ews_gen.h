@@ -122,6 +122,46 @@ double gen_rng_unit(uint64_t *rng);
 int64_t gen_rng_range(uint64_t *rng, int64_t lo, int64_t hi);
 int gen_rng_pick(uint64_t *rng, const int *weights, int weight_cnt);
 
+/* ews_gen_disorder.c: redeliveries and late arrivals of usage events, as
+ * producers cause them. Each usage event, by dice of a stream of its own
+ * (the model's stream is the same with or without them), is held back by
+ * up to late_max_ms of event time (a late arrival: produced once the
+ * stream reaches its time plus the delay), and produced a second time with
+ * the same event id up to duplicate_max_ms later (a redelivery). What waits
+ * is kept encoded, in a min-heap by release time and then arrival. */
+struct gen_held {
+        int64_t release_ms;
+        uint64_t order;
+        int64_t ms; /* the event's time: the message's timestamp */
+        size_t key_len, len;
+        char *data; /* the key, then the value; the taker frees it */
+};
+
+struct gen_disorder {
+        double duplicates, late; /* shares of the usage events, 0..1 */
+        long long duplicate_max_ms, late_max_ms;
+        uint64_t rng, order;
+        struct gen_held *heap;
+        size_t cnt, cap;
+        long long duplicate_cnt, late_cnt;
+};
+
+void gen_disorder_init(struct gen_disorder *disorder,
+                       const struct gen_model *model);
+/* The dice for a usage event at ms: when it is late, *late_ms is when to
+ * produce it (else ms); when it is redelivered, *copy_ms is when to produce
+ * the copy (else -1). */
+void gen_disorder_roll(struct gen_disorder *disorder, int64_t ms,
+                       int64_t *late_ms, int64_t *copy_ms);
+/* Keeps a copy of the message until release_ms; -1 when out of memory. */
+int gen_disorder_hold(struct gen_disorder *disorder, int64_t release_ms,
+                      int64_t ms, const char *key, const void *value,
+                      size_t len);
+/* Takes the first message due by until_ms into *held; false when none. */
+bool gen_disorder_take(struct gen_disorder *disorder, int64_t until_ms,
+                       struct gen_held *held);
+void gen_disorder_free(struct gen_disorder *disorder);
+
 /* Shared by the model and the truth (ews_gen_truth.c). */
 void gen_user_id(const struct gen_model *model, long index, char *buf,
                  size_t size);

@@ -309,15 +309,24 @@ class RedisFailover:
 
 
 class Broker:
-    """ews-devbroker, the Kafka-protocol mock cluster in its own process."""
+    """ews-devbroker, the Kafka-protocol mock cluster in its own process.
+    brokers: how many; control: open its control channel (control())."""
 
-    def __init__(self, topics=(), port=None, extra=()):
+    def __init__(self, topics=(), port=None, extra=(), brokers=1,
+                 control=False):
         self.dir = tempfile.TemporaryDirectory(prefix="ews-broker-")
         addr_file = os.path.join(self.dir.name, "bootstrap")
         args = [os.path.join(BUILD, "ews-devbroker"), "--addr-file", addr_file,
                 *extra]
         if port is not None:
             args += ["--port", str(port)]
+        if brokers != 1:
+            args += ["--brokers", str(brokers)]
+        self.control_path = None
+        if control:
+            self.control_path = os.path.join(self.dir.name, "control")
+            args += ["--control", self.control_path]
+        self._control = None
         for name, partitions in topics:
             args += ["--topic", f"{name}:{partitions}"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
@@ -325,7 +334,26 @@ class Broker:
         with open(addr_file) as f:
             self.bootstrap = f.read().strip()
 
+    def control(self, command, timeout=10):
+        """Sends one command line on the control channel; its answer
+        ("ok" or "error <why>")."""
+        if self._control is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(self.control_path)
+            self._control = (sock, sock.makefile("r"))
+        sock, reader = self._control
+        sock.sendall(command.encode() + b"\n")
+        answer = reader.readline()
+        if not answer:
+            raise ConnectionError("ews-devbroker closed its control channel")
+        return answer.rstrip("\n")
+
     def close(self):
+        if self._control is not None:
+            self._control[1].close()
+            self._control[0].close()
+            self._control = None
         stop(self.proc)
         self.dir.cleanup()
 
