@@ -122,6 +122,30 @@ int ews_kafka_prop_check(const char *key, const char *value, char *errstr,
         return rc;
 }
 
+/* librdkafka before 2.1.0 drops messages of partitions a member keeps
+ * through an incremental (cooperative) rebalance from the batch consumer,
+ * and before 2.3.0 can abort in the sticky assignor when a member that was
+ * never assigned closes (`make chaos` shows both with 2.0.2): said once at
+ * start, loudly, since the eager assignors are the safe choice there. */
+static void in_kafka_warn_assignor(rd_kafka_conf_t *rk_conf)
+{
+        char value[256];
+        size_t size = sizeof(value);
+
+        if (rd_kafka_conf_get(rk_conf, "partition.assignment.strategy", value,
+                              &size) != RD_KAFKA_CONF_OK ||
+            !strstr(value, "cooperative-sticky") ||
+            rd_kafka_version() >= 0x020300ff)
+                return;
+        ews_warn("in_kafka",
+                 "partition.assignment.strategy=%s with librdkafka %s: "
+                 "incremental rebalances can lose messages of the batch "
+                 "consumer before librdkafka 2.1.0 and abort a closing member "
+                 "before 2.3.0; use the eager assignors (range, roundrobin: "
+                 "the default)",
+                 value, rd_kafka_version_str());
+}
+
 struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                                       const struct ews_in_kafka_cb *cb,
                                       char *errstr, size_t errstr_size)
@@ -166,6 +190,7 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                                  errstr_size))
                         goto fail;
         }
+        in_kafka_warn_assignor(rk_conf);
         /* Offsets must never be stored behind the store's back, and a lost
          * position must never be skipped silently. */
         if (in_kafka_set(rk_conf, "enable.auto.offset.store", "false", errstr,
