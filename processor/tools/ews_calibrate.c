@@ -12,6 +12,7 @@
  * configuration that does not load.
  */
 #include "tools/ews_calibrate.h"
+#include "util/timearg.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -81,46 +82,6 @@ static int calibrate_bad_option(int opt, char **argv)
                                arg);
 }
 
-/* 2026-01-05, 2026-01-05T09:30[:00][Z] (UTC) or milliseconds. */
-static bool calibrate_time(const char *s, int64_t *ms)
-{
-        struct tm tm;
-        char *end;
-        long long v;
-        int n = 0;
-
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (!errno && end != s && !*end && v > 0) {
-                *ms = v;
-                return true;
-        }
-        memset(&tm, 0, sizeof(tm));
-        if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                   &n) != 3)
-                return false;
-        s += n;
-        if (*s == 'T' || *s == ' ') {
-                n = 0;
-                if (sscanf(s + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &n) !=
-                    2)
-                        return false;
-                s += 1 + n;
-                n = 0;
-                if (*s == ':' && sscanf(s + 1, "%2d%n", &tm.tm_sec, &n) == 1)
-                        s += 1 + n;
-                s += *s == 'Z';
-        }
-        if (*s || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-            tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-            tm.tm_sec > 60)
-                return false;
-        tm.tm_year -= 1900;
-        tm.tm_mon -= 1;
-        *ms = (int64_t)timegm(&tm) * 1000;
-        return true;
-}
-
 /* A number in (lo, hi); false otherwise. */
 static bool calibrate_num(const char *s, double lo, double hi, double *v)
 {
@@ -173,8 +134,8 @@ static int calibrate_parse(int argc, char **argv, struct calibrate_args *a)
                         break;
                 case 'F':
                 case 'T':
-                        if (!calibrate_time(optarg, opt == 'F' ? &a->from_ms
-                                                               : &a->to_ms))
+                        if (!ews_timearg_parse(optarg, opt == 'F' ? &a->from_ms
+                                                                  : &a->to_ms))
                                 return calibrate_usage(
                                         "a time is 2026-01-05, "
                                         "2026-01-05T09:30:00Z or ms, not",
