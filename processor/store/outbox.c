@@ -269,7 +269,6 @@ enum ews_store_result ews_store_outbox_refs(struct ews_store *store,
                                             size_t *cnt, char *errstr,
                                             size_t errstr_size)
 {
-        redisReply *reply;
         int64_t n;
         int s, k;
 
@@ -278,19 +277,8 @@ enum ews_store_result ews_store_outbox_refs(struct ews_store *store,
                 return EWS_STORE_ERROR;
         refs[(*cnt)++] = (struct ews_outbox_ref){EWS_OUTBOX_LEADER, 0};
         for (s = 0; s < EWS_SOURCE_COUNT; s++) {
-                reply = redisCommand(store->redis, "GET %sm:%s", store->prefix,
-                                     store->topics[s]);
-                if (!reply || (reply->type != REDIS_REPLY_STRING &&
-                               reply->type != REDIS_REPLY_NIL)) {
-                        if (reply)
-                                freeReplyObject(reply);
-                        return store_fail(store, errstr, errstr_size,
-                                          "partition count");
-                }
-                if (reply->type == REDIS_REPLY_NIL ||
-                    store_parse_i64(reply->str, reply->len, &n) || n < 0)
-                        n = 0;
-                freeReplyObject(reply);
+                if (store_partition_count(store, s, &n, errstr, errstr_size))
+                        return EWS_STORE_ERROR;
                 for (k = 0; k < n && k < EWS_PARTITIONS_MAX; k++)
                         refs[(*cnt)++] = (struct ews_outbox_ref){s, k};
         }

@@ -15,6 +15,30 @@ static int scan_field_i64(const redisReply *r, int64_t *out)
                        : -1;
 }
 
+/* The partition count recorded for topic s (m:<topic>) into *count, 0
+ * when none is recorded (or it does not read as one); -1 when Redis failed
+ * (the connection is dropped, errstr says why). */
+int store_partition_count(struct ews_store *store, int s, int64_t *count,
+                          char *errstr, size_t errstr_size)
+{
+        redisReply *reply;
+
+        reply = redisCommand(store->redis, "GET %sm:%s", store->prefix,
+                             store->topics[s]);
+        if (!reply || (reply->type != REDIS_REPLY_STRING &&
+                       reply->type != REDIS_REPLY_NIL)) {
+                if (reply)
+                        freeReplyObject(reply);
+                store_fail(store, errstr, errstr_size, "partition count");
+                return -1;
+        }
+        if (reply->type == REDIS_REPLY_NIL ||
+            store_parse_i64(reply->str, reply->len, count) || *count < 0)
+                *count = 0;
+        freeReplyObject(reply);
+        return 0;
+}
+
 enum ews_store_result ews_store_fences_read(
         struct ews_store *store,
         enum ews_store_result (*cb)(void *opaque, const char *topic,
@@ -32,22 +56,10 @@ enum ews_store_result ews_store_fences_read(
 
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
-        for (s = 0; s < EWS_SOURCE_COUNT; s++) {
-                reply = redisCommand(store->redis, "GET %sm:%s", store->prefix,
-                                     store->topics[s]);
-                if (!reply || (reply->type != REDIS_REPLY_STRING &&
-                               reply->type != REDIS_REPLY_NIL)) {
-                        if (reply)
-                                freeReplyObject(reply);
-                        return store_fail(store, errstr, errstr_size,
-                                          "partition count");
-                }
-                if (reply->type == REDIS_REPLY_NIL ||
-                    store_parse_i64(reply->str, reply->len, &count[s]) ||
-                    count[s] < 0)
-                        count[s] = 0;
-                freeReplyObject(reply);
-        }
+        for (s = 0; s < EWS_SOURCE_COUNT; s++)
+                if (store_partition_count(store, s, &count[s], errstr,
+                                          errstr_size))
+                        return EWS_STORE_ERROR;
         /* one pipelined round trip for all the fences */
         for (s = 0; s < EWS_SOURCE_COUNT; s++)
                 for (k = 0; k < count[s]; k++)

@@ -122,6 +122,11 @@ int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
 
 int store_parse_i64(const char *s, size_t len, int64_t *out);
 
+/* The partition count recorded for topic s (m:<topic>), 0 when none is;
+ * -1 when Redis failed (scan.c). */
+int store_partition_count(struct ews_store *store, int s, int64_t *count,
+                          char *errstr, size_t errstr_size);
+
 int store_add_partition_key(struct ews_store *store, struct store_argv *a,
                             char kind, enum ews_source source,
                             int32_t partition);
