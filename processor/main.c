@@ -500,6 +500,7 @@ static int main_open(struct main_ctx *ctx, char *errstr, size_t errstr_size)
             !(ctx->in = main_input(ctx, errstr, errstr_size)))
                 return -1;
         ews_pipeline_set_input(ctx->pipeline, ctx->in);
+        ews_pipeline_set_bounded(ctx->pipeline, ctx->exit_at_end);
         if (main_partitions_check(ctx)) {
                 snprintf(errstr, errstr_size, "partition check failed");
                 return -1;

@@ -85,6 +85,7 @@ struct ews_config {
         /* time */
         int64_t allowed_lateness_ms;
         enum ews_time_mode time_mode;
+        int64_t idle_timeout_ms;  /* event mode: quiet this long to follow */
         int64_t max_alert_age_ms; /* 0: off */
         /* delivery */
         int64_t outbox_resend_ms;

@@ -167,6 +167,7 @@ const struct config_key config_keys[] = {
            EWS_DEDUP_MAX),
         {.path = "scoring.fit", .type = CONFIG_FIT},
         CK_ENUM("time.mode", time_mode, time_mode_values),
+        CK("time.idle.timeout", CONFIG_MS, idle_timeout_ms, 0, 365 * DAY_MS),
         CK("time.max.alert.age", CONFIG_MS, max_alert_age_ms, 0, 3650 * DAY_MS),
         CK("rules.dwell", CONFIG_MS, rules.dwell_ms, 0, 365 * DAY_MS),
         CK("rules.user.disengaged.topic", CONFIG_STR,
@@ -376,6 +377,7 @@ void ews_config_defaults(struct ews_config *config)
         config->score.dedup_events = 8;
         config_fit_defaults(&config->score);
         config->time_mode = EWS_TIME_AUTO;
+        config->idle_timeout_ms = 60 * 1000;
         config->max_alert_age_ms = (int64_t)(3 * DAY_MS);
         config->rules.dwell_ms = 3600000;
         config->rules.cooldown_ms = 6 * 3600000;

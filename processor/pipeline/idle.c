@@ -5,7 +5,11 @@
  * it comes; in time.mode wall every partition's watermark is the wall
  * clock. So a quiet or empty partition, of either input topic, does not
  * hold the leader's days back, while one that nobody has read to its end
- * does. The advance is committed like a batch, with the timers it fires. */
+ * does. In time.mode event a partition of live input is at its end between
+ * any two events, and what it does then must not depend on when it was
+ * read: it follows only once the input has ended (--exit-at-end), or once
+ * it has had no new input for time.idle.timeout. The advance is committed
+ * like a batch, with the timers it fires. */
 #include "util/log.h"
 #include "pipeline/pipeline_int.h"
 
@@ -61,16 +65,33 @@ static int64_t time_idle_target(struct ews_pipeline *p,
         return furthest > target ? furthest : target;
 }
 
+/* Event mode: a partition at its end has nothing more to come once the
+ * input has ended, or once it has been quiet for time.idle.timeout; until
+ * then its next event decides where its watermark goes. */
+static bool time_idle_settled(const struct ews_pipeline *p,
+                              struct pipeline_part *part)
+{
+        if (!part->quiet_ms)
+                part->quiet_ms = p->mono_ms ? p->mono_ms : 1;
+        return p->bounded ||
+               p->mono_ms - part->quiet_ms >= p->config->idle_timeout_ms;
+}
+
 /* A lagging, paused or just assigned partition is not idle: its events
  * will move its watermark. */
-static bool time_idle(const struct ews_pipeline *p,
-                      const struct pipeline_part *part)
+static bool time_idle(const struct ews_pipeline *p, struct pipeline_part *part)
 {
-        return part->claimed && !part->recovering && !part->paused &&
-               !part->failed && !part->blocked &&
-               (p->time_mode == EWS_TIME_WALL ||
-                ews_in_kafka_partition_at_end(p->in, part->source,
-                                              part->partition));
+        if (!part->claimed || part->recovering || part->paused ||
+            part->failed || part->blocked)
+                return false;
+        if (p->time_mode == EWS_TIME_WALL)
+                return true;
+        if (!ews_in_kafka_partition_at_end(p->in, part->source,
+                                           part->partition)) {
+                part->quiet_ms = 0;
+                return false;
+        }
+        return p->time_mode == EWS_TIME_AUTO || time_idle_settled(p, part);
 }
 
 void pipeline_idle(struct ews_pipeline *p)

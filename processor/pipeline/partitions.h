@@ -47,6 +47,8 @@ struct pipeline_part {
         int64_t batch_next;   /* next offset to accept */
         int64_t batch_first;  /* first accepted offset */
         int64_t batch_max_ms; /* largest event time */
+        /* monotonic: at its end, with no new input, since (0: not) */
+        int64_t quiet_ms;
 };
 
 /* What the partitions need of the store and the consumer. */

@@ -152,6 +152,11 @@ void ews_pipeline_set_input(struct ews_pipeline *p, struct ews_in_kafka *in)
         p->in = in;
 }
 
+void ews_pipeline_set_bounded(struct ews_pipeline *p, bool bounded)
+{
+        p->bounded = bounded;
+}
+
 const struct ews_pipeline_stats *
 ews_pipeline_stats(const struct ews_pipeline *p)
 {
@@ -510,6 +515,8 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                 if (part->in_batch && part->blocked && !part->paused)
                         ews_partitions_block(p->parts, part->source,
                                              part->partition, p->mono_ms);
+                if (part->in_batch)
+                        part->quiet_ms = 0;
                 part->in_batch = false;
         }
 }

@@ -63,6 +63,11 @@ void ews_pipeline_set_input(struct ews_pipeline *pipeline,
                             struct ews_in_kafka *in);
 struct ews_in_kafka_cb ews_pipeline_callbacks(struct ews_pipeline *pipeline);
 
+/* The input ends where the consumer finds its end (--exit-at-end): in
+ * time.mode event a partition at its end has nothing more to come, so it
+ * follows the others at once instead of after time.idle.timeout. */
+void ews_pipeline_set_bounded(struct ews_pipeline *pipeline, bool bounded);
+
 /* Runs one batch. now_ms is the wall clock, mono_ms a monotonic one. */
 void ews_pipeline_run(struct ews_pipeline *pipeline, const struct ews_msg *msgs,
                       int cnt, int64_t now_ms, int64_t mono_ms);

@@ -94,6 +94,7 @@ struct ews_pipeline {
         size_t commit_cohorts_cap;
         struct ews_delivery *delivery;
         enum ews_time_mode time_mode;
+        bool bounded; /* the input ends where the consumer finds its end */
         int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
         struct ews_leader *leader;
         int64_t now_ms;  /* wall clock of the batch */

@@ -13,7 +13,7 @@ import urllib.request
 import redis as redis_py
 
 import ewsenv
-from test_state import watermarks_settled
+from test_state import BACKLOG, watermarks_settled
 
 
 def http(port, path, method="GET", token=None):
@@ -162,7 +162,7 @@ def test_redis_outage_pauses_and_changes_nothing(broker, names, tmp_path):
     client = redis_py.Redis(port=redis.port)
     try:
         proc, port = running(names, broker, redis,
-                             {"EWS_KAFKA_BATCH_MAX": "20"})
+                             {"EWS_KAFKA_BATCH_MAX": "20", **BACKLOG})
         ewsenv.wait_for(lambda: applied(client, names) > events // 4, 60,
                         "some progress")
         redis.proc.send_signal(signal.SIGTERM)

@@ -6,7 +6,8 @@ modelled as SIGKILL plus the AOF cut back to an earlier size."""
 import redis as redis_py
 
 import ewsenv
-from test_state import close, fence_offsets, state, watermarks_settled
+from test_state import (BACKLOG, close, fence_offsets, state,
+                        watermarks_settled)
 
 AOF = ["--appendonly", "yes", "--appendfsync", "everysec"]
 
@@ -40,7 +41,7 @@ def test_a_lost_fence_replays_from_the_start(broker, names, tmp_path):
     redis = ewsenv.Redis(extra=AOF)
     client = redis_py.Redis(port=redis.port)
     empty = redis.aof_size()
-    proc = ewsenv.processor(names, broker, redis)
+    proc = ewsenv.processor(names, broker, redis, env_extra=BACKLOG)
     try:
         ewsenv.wait_for(lambda: fence_offsets(client, names) == events, 60,
                         "every event applied")
@@ -87,7 +88,7 @@ def test_a_fence_that_went_back_is_replayed_while_idle(broker, names,
     redis = ewsenv.Redis(extra=AOF)
     client = redis_py.Redis(port=redis.port)
     proc = ewsenv.processor(names, broker, redis,
-                            env_extra={"EWS_KAFKA_BATCH_MAX": "50"})
+                            env_extra={"EWS_KAFKA_BATCH_MAX": "50", **BACKLOG})
     try:
         ewsenv.wait_for(lambda: fence_offsets(client, names) > events // 3,
                         60, "a third applied")

@@ -75,3 +75,74 @@ def test_quiet_topic_still_fires_and_keeps_its_watermark(broker, redis,
     # and nothing fired twice
     assert [a["status"] for a in disengaged(broker, names, "u-idle")] == \
         ["FIRING"]
+
+
+HOUR = 3600000
+
+
+def fence_offsets(redis, names):
+    """Stored next offset per usage partition."""
+    out = {}
+    for key in redis.cli("--scan", "--pattern",
+                         f"{names.prefix}p:{names.usage}:*").split():
+        value = redis.cli("HGET", key, "offset").strip()
+        if value:
+            out[int(key.rsplit(":", 1)[1])] = int(value)
+    return out
+
+
+def test_event_mode_partition_between_events_waits(redis, names):
+    """time.mode event, live input: a partition read to its end is only
+    between two events, so it must not take the others' watermark (and
+    fire its users' timers early) before time.idle.timeout or the end of
+    the input. The same events then give the alerts a backfill gives."""
+    broker = ewsenv.Broker([(names.usage, 2), (names.campaign, 1)])
+    sch = ewsenv.schema("usage_event.avsc")
+    env = {"EWS_TIME_ALLOWED_LATENESS": "0s",
+           "EWS_RULES_USER_DISENGAGED_INACTIVITY": "1h"}
+    t0 = int(time.time() * 1000) - 30 * 24 * HOUR
+    # partition 0 runs ten hours ahead; partition 1 is at t0 + 1 min
+    ewsenv.produce(broker, names.usage, [
+        (b"u-far", usage_event(sch, 0, "u-far", "trial_started", t0), 0),
+        (b"u-far", usage_event(sch, 1, "u-far", "login", t0 + 10 * HOUR), 0),
+        (b"u-near", usage_event(sch, 0, "u-near", "trial_started", t0), 1),
+        (b"u-near", usage_event(sch, 1, "u-near", "login", t0 + 60000), 1)])
+    proc = ewsenv.processor(names, broker, redis, env_extra=env)
+    try:
+        ewsenv.wait_for(lambda: fence_offsets(redis, names) == {0: 2, 1: 2},
+                        60, "both partitions applied")
+        time.sleep(4)  # four ticks at its end
+        assert watermarks(redis, names)[1] == t0 + 60000
+        assert disengaged(broker, names, "u-near") == []
+        # its next event, within the hour after its last
+        ewsenv.produce(broker, names.usage, [
+            (b"u-near", usage_event(sch, 2, "u-near", "login",
+                                    t0 + 30 * 60000), 1)])
+        ewsenv.wait_for(lambda: fence_offsets(redis, names)[1] == 3, 60,
+                        "the next event applied")
+    finally:
+        ewsenv.stop(proc)
+    try:
+        # the input has ended: now partition 1 follows, and u-near's
+        # timer fires once, an hour after its last event
+        ewsenv.run_processor_to_end(names, broker, redis, env_extra=env)
+        firing = disengaged(broker, names, "u-near")
+        assert [(a["status"], ewsenv.millis(a["event_time"]))
+                for a in firing] == [("FIRING", t0 + 90 * 60000)]
+        assert watermarks(redis, names)[1] == t0 + 10 * HOUR
+
+        # live again with a short time.idle.timeout: a quiet partition
+        # follows once it has had nothing new for that long
+        ewsenv.produce(broker, names.usage, [
+            (b"u-far", usage_event(sch, 2, "u-far", "login", t0 + 20 * HOUR),
+             0)])
+        env["EWS_TIME_IDLE_TIMEOUT"] = "2s"
+        proc = ewsenv.processor(names, broker, redis, env_extra=env)
+        try:
+            ewsenv.wait_for(
+                lambda: watermarks(redis, names).get(1) == t0 + 20 * HOUR,
+                60, "partition 1 following after time.idle.timeout")
+        finally:
+            ewsenv.stop(proc)
+    finally:
+        broker.close()
