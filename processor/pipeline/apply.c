@@ -158,23 +158,6 @@ static struct ews_campaign_delta *apply_campaign(struct ews_pipeline *p,
         return batch_table_at(&p->campaigns, (size_t)i);
 }
 
-/* Folds points at t_ms into the account's share of this commit; the store
- * folds that share into the account's (A, t_ref) the same way. */
-static void apply_account(struct ews_pipeline *p, const char *account_id,
-                          double points, int64_t t_ms)
-{
-        struct ews_account_delta *d;
-        int i = batch_table_add(&p->accounts, account_id, NULL);
-
-        if (i < 0) {
-                ews_err("pipeline", "out of memory");
-                return;
-        }
-        d = batch_table_at(&p->accounts, (size_t)i);
-        ews_score_fold(&d->points, &d->at_ms, points, t_ms,
-                       p->config->score.half_life_ms);
-}
-
 /* Activity at t_ms makes the user active at every day end in
  * [t, t + window); what an earlier activity covered already is not
  * counted again, nor a day end this partition has passed. */
@@ -201,8 +184,6 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
         const struct ews_usage_event *event = &p->usage[item->event];
         struct batch_user *bu = pipeline_user(p, item->user);
         struct ews_user *user = &bu->user;
-        double before_e = user->engagement;
-        int64_t before_ref = user->engagement_ref_ms;
         int64_t before_activated = user->activated_ms;
         int64_t before_active = user->last_activity_ms;
         struct ews_score_result r;
@@ -222,17 +203,12 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
                         APPLY_ALERTS_PER_CALL);
         apply_arm(p, item->user);
 
-        if (user->account_id[0]) {
-                /* A user joining an account brings the E it has so far. */
-                if (r.joined_account && before_ref)
-                        apply_account(p, user->account_id, before_e,
-                                      before_ref);
-                apply_account(p, user->account_id, r.points,
-                              event->occurred_at_ms);
-                if (r.activity && event->occurred_at_ms > before_active)
-                        apply_account_days(p, user->account_id, before_active,
-                                           event->occurred_at_ms, watermark_ms);
-        }
+        /* The account's engagement is its members' E, summed when read:
+         * only its users active at day ends are counted here. */
+        if (user->account_id[0] && r.activity &&
+            event->occurred_at_ms > before_active)
+                apply_account_days(p, user->account_id, before_active,
+                                   event->occurred_at_ms, watermark_ms);
         if (!user->campaign_id[0])
                 return;
         if (r.stage_before == EWS_STAGE_NONE && user->stage != EWS_STAGE_NONE &&
@@ -310,31 +286,19 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
         return true;
 }
 
-/* The partition's dirty users, with their deadlines and accounts. */
+/* The partition's dirty users, with their deadlines. */
 static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
 {
         size_t i, cnt = 0;
-        int account;
 
         for (i = 0; i < p->users.cnt; i++) {
                 struct batch_user *bu = pipeline_user(p, i);
 
                 if (!bu->dirty || bu->partition != partition)
                         continue;
-                account = -1;
-                if (bu->user.account_id[0]) {
-                        /* every member's activity goes to its account */
-                        apply_account(p, bu->user.account_id, 0.0,
-                                      bu->user.engagement_ref_ms
-                                              ? bu->user.engagement_ref_ms
-                                              : bu->user.last_activity_ms);
-                        account = batch_table_add(&p->accounts,
-                                                  bu->user.account_id, NULL);
-                }
                 p->commit_users[cnt].user = &bu->user;
-                p->commit_users[cnt].deadline_ms =
+                p->commit_users[cnt++].deadline_ms =
                         ews_rules_user_deadline(&p->config->rules, &bu->user);
-                p->commit_users[cnt++].account = account;
         }
         return cnt;
 }
@@ -356,8 +320,6 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
                 commit->user_cnt = apply_commit_users(p, commit->partition);
         commit->campaigns = batch_table_at(&p->campaigns, 0);
         commit->campaign_cnt = p->campaigns.cnt;
-        commit->accounts = batch_table_at(&p->accounts, 0);
-        commit->account_cnt = p->accounts.cnt;
         for (i = 0; i < p->cohorts.cnt; i++)
                 p->commit_cohorts[i] =
                         ((struct batch_cohort *)batch_table_at(&p->cohorts, i))
@@ -508,7 +470,6 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
 
         p->heap.cnt = 0;
         p->alert_first = p->alert_cnt;
-        batch_table_reset(&p->accounts);
         batch_table_reset(&p->campaigns);
         batch_table_reset(&p->cohorts);
         if (source == EWS_SOURCE_USAGE) {

@@ -96,7 +96,6 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
                 ews_histogram_init(&p->stats.batch_messages, batch_bounds, 10);
         }
         batch_table_init(&p->users, sizeof(struct batch_user));
-        batch_table_init(&p->accounts, sizeof(struct ews_account_delta));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
         batch_table_init(&p->cohorts, sizeof(struct batch_cohort));
         p->time_mode = config->time_mode;
@@ -141,7 +140,6 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         ews_partitions_destroy(p->parts);
         batch_table_free(&p->cohorts);
         batch_table_free(&p->users);
-        batch_table_free(&p->accounts);
         batch_table_free(&p->campaigns);
         timer_heap_free(&p->heap);
         free(p);

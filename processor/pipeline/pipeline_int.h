@@ -73,7 +73,6 @@ struct ews_pipeline {
         struct ews_usage_event *usage;
         struct ews_campaign_event *campaign;
         struct batch_table users;     /* of struct batch_user */
-        struct batch_table accounts;  /* of struct ews_account_delta */
         struct batch_table campaigns; /* of struct ews_campaign_delta */
         struct ews_user *load;        /* contiguous copy for the store's load */
         size_t load_cap;

@@ -77,8 +77,24 @@ static void put_components(struct codec *c, const struct ews_component *v,
         }
 }
 
+static void put_keep(struct codec *c, const struct ews_user_keep *keep)
+{
+        uint64_t t = (uint64_t)keep->timer_ms;
+
+        put_varint(c, (t << 1) ^ (keep->timer_ms < 0 ? ~(uint64_t)0 : 0));
+        put_varint(c, (uint64_t)(uint32_t)keep->day);
+        put_u8(c, keep->member ? 1 : 0);
+}
+
 int ews_user_pack(const struct ews_user *user, int32_t partition,
                   unsigned char *buf, size_t size)
+{
+        return ews_user_pack_keep(user, &user->keep, partition, buf, size);
+}
+
+int ews_user_pack_keep(const struct ews_user *user,
+                       const struct ews_user_keep *keep, int32_t partition,
+                       unsigned char *buf, size_t size)
 {
         struct codec c = {buf, buf + size, 0};
         int i;
@@ -109,6 +125,7 @@ int ews_user_pack(const struct ews_user *user, int32_t partition,
         put_u8(&c, (unsigned)user->dedup_cnt);
         for (i = 0; i < user->dedup_cnt; i++)
                 put_u32(&c, user->dedup[i]);
+        put_keep(&c, keep);
         return c.bad ? -1 : (int)(c.p - buf);
 }
 
@@ -201,6 +218,21 @@ static int get_components(struct codec *c, struct ews_component *v, int max)
         return cnt;
 }
 
+static void get_keep(struct codec *c, struct ews_user_keep *keep)
+{
+        uint64_t t = (uint64_t)get_varint(c);
+        int64_t day;
+        unsigned member;
+
+        keep->timer_ms = (int64_t)(t >> 1) ^ -(int64_t)(t & 1);
+        day = get_varint(c);
+        member = get_u8(c);
+        if (day < 0 || day > INT32_MAX || member > 1)
+                c->bad = 1;
+        keep->day = (int32_t)day;
+        keep->member = member == 1;
+}
+
 int ews_user_unpack(struct ews_user *user, int32_t *partition,
                     const unsigned char *buf, size_t len)
 {
@@ -211,7 +243,7 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
 
         /* Version 1 had no rule state: it reads as never alerted. */
         version = get_u8(&c);
-        if (version != 1 && version != EWS_USER_PACKED_VERSION)
+        if (version < 1 || version > EWS_USER_PACKED_VERSION)
                 return -1;
         stage = get_u8(&c);
         if (stage >= EWS_STAGE_COUNT)
@@ -255,5 +287,12 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
                 return -1;
         for (i = 0; i < user->dedup_cnt; i++)
                 user->dedup[i] = get_u32(&c);
+        if (version >= 3) {
+                get_keep(&c, &user->keep);
+        } else {
+                user->keep.timer_ms = -1; /* the commit files it anew */
+                user->keep.day = 0;
+                user->keep.member = false;
+        }
         return c.bad || c.p != c.end ? -1 : 0;
 }

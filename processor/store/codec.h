@@ -10,21 +10,29 @@
  * sales_ready_resolved, matured (ms), f64 rule_peak, f64 engagement, f64
  * peak, f64 fit, u32 fit mask, str account, str campaign, u8 n + n * (str
  * name, f64) reasons, the same for interests, u8 n + n * u32 event-id
- * hashes. Little-endian; a str is a u8 length and that many bytes. The
- * user id is the key, not the value. Version 1 (still read) lacks the
- * fields from disengaged_resolved to rule_peak.
+ * hashes, then the store's bookkeeping (struct ews_user_keep): zigzag
+ * varint timer, varint day, u8 member. Little-endian; a str is a u8
+ * length and that many bytes. The user id is the key, not the value.
+ * Versions 1 and 2 are still read: version 2 lacks the bookkeeping (read
+ * as timer not known, day 0, not a member), version 1 also the fields
+ * from disengaged_resolved to rule_peak.
  */
 #ifndef EWS_OUT_STORE_CODEC_H
 #define EWS_OUT_STORE_CODEC_H
 
 #include "util/ews.h"
 
-#define EWS_USER_PACKED_VERSION 2
+#define EWS_USER_PACKED_VERSION 3
 #define EWS_USER_PACKED_MAX     4096
 
 /* Returns the length written to buf, or -1 when size is too small. */
 int ews_user_pack(const struct ews_user *user, int32_t partition,
                   unsigned char *buf, size_t size);
+
+/* The same with keep in place of user->keep (a commit's new bookkeeping). */
+int ews_user_pack_keep(const struct ews_user *user,
+                       const struct ews_user_keep *keep, int32_t partition,
+                       unsigned char *buf, size_t size);
 
 /* Fills user (but its user_id) and *partition from a packed value.
  * Returns 0, or -1 when the value is malformed or of an unknown version. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* scripts/lease.lua in mode "hold" or "release": EWS_STORE_OK when owner
  * holds the lease (*token its token), EWS_STORE_HELD when not. */
@@ -225,29 +226,37 @@ static void leader_field(struct ews_store_cohort *c, const char *name,
         day = strtoll(name + 1, &end, 10);
         if (*end || end == name + 1 || !(d = leader_day(c, day)))
                 return;
+        /* added: an account's day may be in an earlier version's ab:
+         * too */
         if (name[0] == 'k')
-                d->k = leader_i64(value);
+                d->k += leader_i64(value);
         else
-                d->n = leader_i64(value);
+                d->n += leader_i64(value);
 }
 
-enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
-                                           const char *id,
-                                           struct ews_store_cohort *cohort,
-                                           char *errstr, size_t errstr_size)
+/* The cohort's hash: cb:<id> of a campaign, a:<id> of an account (and
+ * an earlier version's ab:<id>, read first). */
+static int leader_cohort_key(const struct ews_store *store, char kind,
+                             const char *id, bool legacy, char *key,
+                             size_t size)
 {
-        redisReply *reply;
-        char key[128];
+        int n = kind == EWS_COHORT_CAMPAIGN
+                        ? snprintf(key, size, "%scb:%s", store->prefix, id)
+                : legacy ? snprintf(key, size, "%sab:%s", store->prefix, id)
+                         : snprintf(key, size, "%sa:%s", store->prefix, id);
+
+        return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static enum ews_store_result leader_cohort_read(struct ews_store *store,
+                                                const char *key,
+                                                struct ews_store_cohort *cohort,
+                                                char *errstr,
+                                                size_t errstr_size)
+{
+        redisReply *reply = redisCommand(store->redis, "HGETALL %s", key);
         size_t i;
 
-        memset(cohort, 0, sizeof(*cohort));
-        cohort->kind = kind;
-        snprintf(cohort->id, sizeof(cohort->id), "%s", id);
-        cohort->account.first_day = cohort->account.last_day = -1;
-        if (store_connect(store, errstr, errstr_size))
-                return EWS_STORE_ERROR;
-        snprintf(key, sizeof(key), "%s%cb:", store->prefix, kind);
-        reply = redisCommand(store->redis, "HGETALL %s%s", key, id);
         if (!reply || reply->type != REDIS_REPLY_ARRAY) {
                 if (reply)
                         freeReplyObject(reply);
@@ -259,6 +268,29 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
                         leader_field(cohort, reply->element[i]->str,
                                      reply->element[i + 1]->str);
         freeReplyObject(reply);
+        return EWS_STORE_OK;
+}
+
+enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
+                                           const char *id,
+                                           struct ews_store_cohort *cohort,
+                                           char *errstr, size_t errstr_size)
+{
+        char key[EWS_ID_MAX + 80];
+
+        memset(cohort, 0, sizeof(*cohort));
+        cohort->kind = kind;
+        snprintf(cohort->id, sizeof(cohort->id), "%s", id);
+        cohort->account.first_day = cohort->account.last_day = -1;
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        if (kind == EWS_COHORT_ACCOUNT &&
+            (leader_cohort_key(store, kind, id, true, key, sizeof(key)) ||
+             leader_cohort_read(store, key, cohort, errstr, errstr_size)))
+                return EWS_STORE_ERROR;
+        if (leader_cohort_key(store, kind, id, false, key, sizeof(key)) ||
+            leader_cohort_read(store, key, cohort, errstr, errstr_size))
+                return EWS_STORE_ERROR;
         qsort(cohort->days, (size_t)cohort->day_cnt, sizeof(cohort->days[0]),
               leader_day_cmp);
         if (kind != EWS_COHORT_CAMPAIGN)
@@ -268,6 +300,18 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
                                    errstr_size) == EWS_STORE_ERROR)
                 return EWS_STORE_ERROR;
         return EWS_STORE_OK;
+}
+
+/* Members last written on or before this wall-clock day have expired with
+ * their keys (a retention and at most a day more after that day). */
+static int64_t leader_stale_day(const struct ews_store *store)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return ((int64_t)ts.tv_sec * 1000 - store->conf.retention_ms) /
+                       86400000LL -
+               2;
 }
 
 static int leader_state_args(struct store_argv *a,
@@ -305,26 +349,36 @@ ews_store_cohort_commit(struct ews_store *store, const char *owner,
 {
         struct store_argv *a = &store->argv;
         enum ews_store_result result = EWS_STORE_ERROR;
+        char key[EWS_ID_MAX + 80], legacy[EWS_ID_MAX + 80];
         redisReply *reply;
         size_t i;
 
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
         store_argv_reset(a);
-        if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
-            store_argv_add(a, "4", 1) ||
+        if (leader_cohort_key(store, cohort->kind, cohort->id, false, key,
+                              sizeof(key)) ||
+            leader_cohort_key(store, cohort->kind, cohort->id,
+                              cohort->kind == EWS_COHORT_ACCOUNT, legacy,
+                              sizeof(legacy)) ||
+            store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
+            store_argv_add(a, "5", 1) ||
             store_argv_addf(a, "%sleader", store->prefix) ||
-            store_argv_addf(a, "%s%cb:%s", store->prefix, cohort->kind,
-                            cohort->id) ||
+            store_argv_add(a, key, strlen(key)) ||
             store_argv_addf(a, "%s%cq", store->prefix, cohort->kind) ||
             store_argv_addf(a, "%so:leader", store->prefix) ||
+            store_argv_add(a, legacy, strlen(legacy)) ||
             store_argv_addf(a, "%s %lld", owner, (long long)token) ||
             store_argv_add(a, cohort->id, strlen(cohort->id)) ||
             store_argv_addf(a, "%lld", (long long)drop_before_day) ||
             store_argv_addf(a, "%lld", (long long)next_day) ||
             store_argv_add(a, cohort->kind == EWS_COHORT_CAMPAIGN ? "4" : "5",
                            1) ||
-            store_argv_addf(a, "%zu", cnt) || leader_state_args(a, cohort))
+            store_argv_addf(a, "%zu", cnt) ||
+            store_argv_i64(a, cohort->kind == EWS_COHORT_ACCOUNT
+                                      ? leader_stale_day(store)
+                                      : 0) ||
+            leader_state_args(a, cohort))
                 goto nomem;
         for (i = 0; i < cnt; i++)
                 if (store_argv_add(a, outbox[i].id, strlen(outbox[i].id)) ||

@@ -160,8 +160,6 @@ int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
             store_check_policy(store, errstr, errstr_size) ||
             store_script_load(store, store_script_claim, store->sha_claim,
                               errstr, errstr_size) ||
-            store_script_load(store, store_script_commit, store->sha_commit,
-                              errstr, errstr_size) ||
             store_script_load(store, store_script_lease, store->sha_lease,
                               errstr, errstr_size) ||
             store_script_load(store, store_script_cohort, store->sha_cohort,
@@ -223,6 +221,7 @@ void ews_store_destroy(struct ews_store *store)
         if (store->redis)
                 redisFree(store->redis);
         store_argv_free(&store->argv);
+        store_round_free(&store->round);
         ews_user_cache_destroy(store->cache);
         free(store);
 }

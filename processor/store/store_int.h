@@ -1,7 +1,8 @@
 /* Internal to the store module, the one place that knows hiredis: what its
  * files share. store.c owns the connection, argv.c the arguments of a
- * command; fence.c, commit.c, read.c, scan.c, outbox.c and leader.c build their
- * commands with them. */
+ * command, resp.c commands written in Redis' protocol; commit.c builds a
+ * partition's commit and round.c applies a round of them; fence.c,
+ * read.c, scan.c, outbox.c and leader.c build their commands with argv. */
 #ifndef EWS_OUT_STORE_INT_H
 #define EWS_OUT_STORE_INT_H
 
@@ -22,6 +23,82 @@ struct store_argv {
         size_t used, size;
 };
 
+/* Commands in Redis' protocol, in a buffer kept across rounds. */
+struct store_resp {
+        char *buf;
+        size_t len, size;
+        size_t cmds; /* commands begun */
+};
+
+int store_resp_cmd(struct store_resp *r, int argc);
+int store_resp_arg(struct store_resp *r, const void *s, size_t len);
+int store_resp_str(struct store_resp *r, const char *s);
+int store_resp_i64(struct store_resp *r, int64_t v);
+/* s1 s2 s3 (or s1 s2 and v in decimal) as one argument: keys, fields. */
+int store_resp_cat(struct store_resp *r, const char *s1, const char *s2,
+                   const char *s3);
+int store_resp_cat_i64(struct store_resp *r, const char *s1, const char *s2,
+                       int64_t v);
+/* cnt whole commands, already in the protocol. */
+int store_resp_raw(struct store_resp *r, const void *cmds, size_t len,
+                   size_t cnt);
+void store_resp_reset(struct store_resp *r);
+void store_resp_free(struct store_resp *r);
+
+/* A set of (kind, id) with a value each, for one commit: the ids are
+ * borrowed from the commit being built. */
+struct store_idset_slot {
+        const char *id; /* NULL: free */
+        char kind;
+        int64_t value;
+};
+struct store_idset {
+        struct store_idset_slot *slots;
+        size_t cap;      /* a power of two */
+        size_t cnt;      /* in use */
+        uint32_t *order; /* the slots in use, in the order added */
+};
+
+/* The slot of (kind, id), added with value init when new (*added says
+ * which); NULL when out of memory. */
+struct store_idset_slot *store_idset_add(struct store_idset *set, char kind,
+                                         const char *id, int64_t init,
+                                         bool *added);
+void store_idset_reset(struct store_idset *set);
+void store_idset_free(struct store_idset *set);
+
+/* One partition's commit in a round: its body (its writes but the
+ * fence's) in the round's buffer, and what its fence must hold. */
+struct store_part {
+        enum ews_source source;
+        int32_t partition;
+        int64_t epoch, expected_offset, next_offset, watermark_ms, idle_ms;
+        size_t body_start, body_end, body_cmds;
+        enum ews_store_result result;
+        char errstr[256];
+};
+
+/* The commits sent and not yet received (ews_store_commit_send). */
+struct store_round {
+        struct store_resp body; /* the commits' bodies, in order */
+        struct store_resp cmd;  /* what is sent */
+        struct store_part *parts;
+        size_t cnt, cap, received;
+        bool applied; /* the round went to Redis (or failed) */
+        struct store_idset accounts, queues;
+};
+
+/* Appends the commit's body to the round (its users to the cache):
+ * 0, or -1 when out of memory (nothing of it is in the round). */
+int store_commit_build(struct ews_store *store, struct store_round *round,
+                       const struct ews_commit *commit);
+
+/* Applies the round's commits: the fences watched and read, then one
+ * MULTI/EXEC with every commit whose fence holds; sets each part's
+ * result. */
+void store_round_apply(struct ews_store *store, struct store_round *round);
+void store_round_free(struct store_round *round);
+
 struct ews_store {
         struct ews_store_conf conf;
         char host[256];
@@ -29,7 +106,6 @@ struct ews_store {
         char topics[EWS_SOURCE_COUNT][256];
         redisContext *redis;
         char sha_claim[41];
-        char sha_commit[41];
         char sha_lease[41];
         char sha_cohort[41];
         struct store_argv argv;
@@ -41,8 +117,7 @@ struct ews_store {
         int64_t retry_at_ms, backoff_ms;
         char connect_error[256];
         bool connected_once;
-        /* commits sent and not yet received (ews_store_commit_send) */
-        size_t pending;
+        struct store_round round;
         unsigned char packed[4096]; /* one user, as it goes to Redis */
 };
 

@@ -122,6 +122,18 @@ struct ews_component {
         double value;
 };
 
+/* What the store keeps with a user for its own bookkeeping, so that a
+ * commit writes a key only when it changes; scoring and rules neither
+ * read nor change it. */
+struct ews_user_keep {
+        int64_t timer_ms; /* deadline its timer entry is filed under; 0:
+                             none, -1: not known (read from an older
+                             value) */
+        int32_t day;      /* wall-clock day (since the epoch) its key's
+                             expiry was last set; 0: never */
+        bool member;      /* its membership of account_id is written */
+};
+
 /* The rolling state of one user, as the store persists it. */
 struct ews_user {
         char user_id[EWS_ID_MAX];
@@ -152,6 +164,7 @@ struct ews_user {
         struct ews_component interests[EWS_INTERESTS_MAX];
         int dedup_cnt; /* event-id hashes, oldest first */
         uint32_t dedup[EWS_DEDUP_MAX];
+        struct ews_user_keep keep;
 };
 
 enum ews_rule {

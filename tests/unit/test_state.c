@@ -46,6 +46,9 @@ static struct ews_user user_full(void)
         for (i = 0; i < 8; i++)
                 u.dedup[i] = 0xdeadbeefu + (uint32_t)i;
         u.dedup_cnt = 8;
+        u.keep.timer_ms = 1767484800123LL;
+        u.keep.day = 20454;
+        u.keep.member = true;
         return u;
 }
 
@@ -68,6 +71,45 @@ static void test_codec_round_trip(void **state)
         /* too small a buffer is refused, whatever the size */
         for (int size = 0; size < len; size += 7)
                 assert_int_equal(ews_user_pack(&u, 7, buf, (size_t)size), -1);
+}
+
+/* A value of version 2 (no bookkeeping: the last three bytes of a
+ * version 3 value whose bookkeeping is all zero) reads as it was, with
+ * the timer not known, so that the next commit files it anew. */
+static void test_codec_reads_version_2(void **state)
+{
+        struct ews_user u = user_full(), back;
+        unsigned char buf[EWS_USER_PACKED_MAX];
+        int32_t partition;
+        int len;
+
+        (void)state;
+        memset(&u.keep, 0, sizeof(u.keep));
+        len = ews_user_pack(&u, 7, buf, sizeof(buf));
+        assert_true(len > 3);
+        buf[0] = 2;
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, buf, (size_t)len - 3), 0);
+        assert_int_equal(partition, 7);
+        assert_true(back.keep.timer_ms == -1);
+        assert_int_equal(back.keep.day, 0);
+        assert_false(back.keep.member);
+        memcpy(&back.keep, &u.keep, sizeof(u.keep));
+        assert_memory_equal(&u, &back, sizeof(u));
+        /* and the bookkeeping in place of the user's own, for a commit */
+        {
+                struct ews_user_keep keep = {-1, 3, true};
+
+                len = ews_user_pack_keep(&u, &keep, 7, buf, sizeof(buf));
+                assert_int_equal(
+                        ews_user_unpack(&back, &partition, buf, (size_t)len),
+                        0);
+                assert_true(back.keep.timer_ms == -1);
+                assert_int_equal(back.keep.day, 3);
+                assert_true(back.keep.member);
+        }
 }
 
 static void test_codec_rejects_malformed(void **state)
@@ -93,6 +135,10 @@ static void test_codec_rejects_malformed(void **state)
                          -1);
         memcpy(bad, buf, (size_t)len);
         bad[1] = EWS_STAGE_COUNT; /* unknown stage */
+        assert_int_equal(ews_user_unpack(&back, &partition, bad, (size_t)len),
+                         -1);
+        memcpy(bad, buf, (size_t)len);
+        bad[len - 1] = 2; /* a member flag neither 0 nor 1 */
         assert_int_equal(ews_user_unpack(&back, &partition, bad, (size_t)len),
                          -1);
 }
@@ -200,6 +246,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_codec_round_trip),
+                cmocka_unit_test(test_codec_reads_version_2),
                 cmocka_unit_test(test_codec_rejects_malformed),
                 cmocka_unit_test(test_outbox_round_trip_and_refusals),
                 cmocka_unit_test(test_cache_bound_and_drop),

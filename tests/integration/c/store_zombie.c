@@ -43,7 +43,7 @@ static enum ews_store_result commit_user(struct ews_store *store, int64_t epoch,
                                          double engagement)
 {
         struct ews_user user;
-        struct ews_store_user su = {&user, 0, -1};
+        struct ews_store_user su = {&user, 0};
         struct ews_commit commit;
         char errstr[512];
 
