@@ -47,9 +47,9 @@ bool pipeline_load_users(struct ews_pipeline *p, size_t due)
         char errstr[512];
         size_t i;
 
-        result = ews_store_timers_due(p->store, p->due_partitions, p->due_upto,
-                                      due, pipeline_timer_due, p, errstr,
-                                      sizeof(errstr));
+        result = ews_store_timers_due(p->store, p->due_partitions, p->due_from,
+                                      p->due_upto, due, pipeline_timer_due, p,
+                                      errstr, sizeof(errstr));
         if (result == EWS_STORE_OK && p->users.cnt) {
                 if (!ews_grow((void **)&p->load, &p->load_cap, p->users.cnt,
                               sizeof(*p->load)))
@@ -286,19 +286,27 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
         return true;
 }
 
-/* The partition's dirty users, with their deadlines. */
+/* The partition's dirty users, with their deadlines; and those whose
+ * timer the store must move though nothing else changed (a user the
+ * timers brought in early, its deadline since moved by a reload of the
+ * rules, or filed by an earlier version). */
 static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
 {
         size_t i, cnt = 0;
+        int64_t deadline;
 
         for (i = 0; i < p->users.cnt; i++) {
                 struct batch_user *bu = pipeline_user(p, i);
 
-                if (!bu->dirty || bu->partition != partition)
+                if (bu->partition != partition)
+                        continue;
+                deadline =
+                        ews_rules_user_deadline(&p->config->rules, &bu->user);
+                if (!bu->dirty &&
+                    !ews_store_timer_moves(bu->user.keep.timer_ms, deadline))
                         continue;
                 p->commit_users[cnt].user = &bu->user;
-                p->commit_users[cnt++].deadline_ms =
-                        ews_rules_user_deadline(&p->config->rules, &bu->user);
+                p->commit_users[cnt++].deadline_ms = deadline;
         }
         return cnt;
 }

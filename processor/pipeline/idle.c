@@ -43,6 +43,7 @@ void pipeline_idle(struct ews_pipeline *p)
                 if (target - part->watermark_ms < TIME_IDLE_STEP_MS)
                         continue;
                 p->due_partitions[due] = part->partition;
+                p->due_from[due] = part->watermark_ms;
                 p->due_upto[due++] = target;
         }
         if (!due)

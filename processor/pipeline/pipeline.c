@@ -466,6 +466,7 @@ static bool pipeline_load(struct ews_pipeline *p)
                     !part->batch_max_ms)
                         continue;
                 p->due_partitions[due] = part->partition;
+                p->due_from[due] = part->watermark_ms;
                 p->due_upto[due++] = pipeline_watermark(p, part->watermark_ms,
                                                         part->batch_max_ms);
         }

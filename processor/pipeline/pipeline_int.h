@@ -99,6 +99,7 @@ struct ews_pipeline {
         int64_t mono_ms; /* monotonic clock of the batch, for retries */
         /* the usage partitions whose due timers the batch reads */
         int32_t due_partitions[EWS_PARTITIONS_MAX];
+        int64_t due_from[EWS_PARTITIONS_MAX]; /* their stored watermarks */
         int64_t due_upto[EWS_PARTITIONS_MAX];
 };
 
@@ -132,7 +133,8 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         int64_t watermark_ms);
 
 /* Loads the users whose timers are due in the usage partitions listed in
- * p->due_partitions / due_upto, and those already in p->users. */
+ * p->due_partitions / due_from / due_upto, and those already in
+ * p->users. */
 bool pipeline_load_users(struct ews_pipeline *p, size_t due);
 
 /* Advances the watermarks of idle partitions and fires their timers. */

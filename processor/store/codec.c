@@ -289,6 +289,8 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
                 user->dedup[i] = get_u32(&c);
         if (version >= 3) {
                 get_keep(&c, &user->keep);
+                if (version == 3) /* filed by partition, not by hour */
+                        user->keep.timer_ms = -1;
         } else {
                 user->keep.timer_ms = -1; /* the commit files it anew */
                 user->keep.day = 0;

@@ -13,16 +13,17 @@
  * hashes, then the store's bookkeeping (struct ews_user_keep): zigzag
  * varint timer, varint day, u8 member. Little-endian; a str is a u8
  * length and that many bytes. The user id is the key, not the value.
- * Versions 1 and 2 are still read: version 2 lacks the bookkeeping (read
- * as timer not known, day 0, not a member), version 1 also the fields
- * from disengaged_resolved to rule_peak.
+ * Versions 1 to 3 are still read: version 3 has the same layout but its
+ * timer is filed in one key per partition (read as not known), version 2
+ * lacks the bookkeeping (read as timer not known, day 0, not a member),
+ * version 1 also the fields from disengaged_resolved to rule_peak.
  */
 #ifndef EWS_OUT_STORE_CODEC_H
 #define EWS_OUT_STORE_CODEC_H
 
 #include "util/ews.h"
 
-#define EWS_USER_PACKED_VERSION 3
+#define EWS_USER_PACKED_VERSION 4
 #define EWS_USER_PACKED_MAX     4096
 
 /* Returns the length written to buf, or -1 when size is too small. */

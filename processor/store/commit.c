@@ -85,7 +85,25 @@ struct commit_ctx {
         const struct ews_commit *commit;
         int64_t day;       /* the wall-clock day of the commit, 0: unknown */
         int64_t expire_ms; /* a user's or an account's expiry */
+        char timers[sizeof(((struct ews_store *)0)->prefix) + 300];
 };
+
+int store_timer_prefix(const struct ews_store *store, int32_t partition,
+                       char *buf, size_t size)
+{
+        int n = snprintf(buf, size, "%st:%s:%d", store->prefix,
+                         store->topics[EWS_SOURCE_USAGE], (int)partition);
+
+        return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms)
+{
+        return deadline_ms != filed_ms &&
+               !(filed_ms > 0 && deadline_ms > filed_ms &&
+                 deadline_ms / STORE_TIMER_BUCKET_MS ==
+                         filed_ms / STORE_TIMER_BUCKET_MS);
+}
 
 /* The key <prefix><cls><id> as one argument. */
 static int commit_key(struct commit_ctx *x, const char *cls, const char *id)
@@ -111,25 +129,39 @@ static int commit_touch_account(struct commit_ctx *x, const char *account_id)
                        : -1;
 }
 
-/* The user's timer entry, when its deadline moved. */
+/* The key of the hour a deadline is filed in; -1 (an entry written by
+ * an earlier version) its partition's one key. */
+static int commit_timer_key(struct commit_ctx *x, int64_t ms)
+{
+        return ms < 0 ? store_resp_str(x->r, x->timers)
+                      : store_resp_cat_i64(x->r, x->timers, ":",
+                                           ms / STORE_TIMER_BUCKET_MS);
+}
+
+/* The user's timer entry, when it moves (ews_store_timer_moves): out of
+ * the hour it was filed in, into its deadline's. */
 static int commit_timer(struct commit_ctx *x, const struct ews_store_user *su,
                         struct ews_user_keep *keep)
 {
         const char *id = su->user->user_id;
+        int64_t filed = keep->timer_ms, deadline = su->deadline_ms;
 
-        if (su->deadline_ms == keep->timer_ms)
+        if (!ews_store_timer_moves(filed, deadline))
                 return 0;
-        if (!su->deadline_ms) {
-                if (store_resp_cmd(x->r, 3) || store_resp_str(x->r, "ZREM") ||
-                    commit_partition_key(x, 't') || store_resp_str(x->r, id))
-                        return -1;
-        } else if (store_resp_cmd(x->r, 4) || store_resp_str(x->r, "ZADD") ||
-                   commit_partition_key(x, 't') ||
-                   store_resp_i64(x->r, su->deadline_ms) ||
-                   store_resp_str(x->r, id)) {
+        if (filed &&
+            (filed < 0 || deadline <= 0 ||
+             filed / STORE_TIMER_BUCKET_MS !=
+                     deadline / STORE_TIMER_BUCKET_MS) &&
+            (store_resp_cmd(x->r, 3) || store_resp_str(x->r, "ZREM") ||
+             commit_timer_key(x, filed) || store_resp_str(x->r, id)))
                 return -1;
-        }
-        keep->timer_ms = su->deadline_ms;
+        if (deadline > 0 &&
+            (store_resp_cmd(x->r, 4) || store_resp_str(x->r, "ZADD") ||
+             commit_timer_key(x, deadline) ||
+             store_resp_i64(x->r, deadline % STORE_TIMER_BUCKET_MS) ||
+             store_resp_str(x->r, id)))
+                return -1;
+        keep->timer_ms = deadline > 0 ? deadline : 0;
         return 0;
 }
 
@@ -323,9 +355,14 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
                 round,
                 commit,
                 commit->idle_ms > 0 ? commit->idle_ms / COMMIT_DAY_MS : 0,
-                store->conf.retention_ms + COMMIT_DAY_MS};
+                store->conf.retention_ms + COMMIT_DAY_MS,
+                ""};
         size_t start = round->body.len, cmds = round->body.cmds;
         struct store_part *part;
+
+        if (store_timer_prefix(store, commit->partition, x.timers,
+                               sizeof(x.timers)))
+                return -1;
 
         store_idset_reset(&round->accounts);
         store_idset_reset(&round->queues);

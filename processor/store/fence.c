@@ -6,6 +6,7 @@
 #include "store/scripts.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum ews_store_result ews_store_fence_claim(struct ews_store *store,
@@ -80,42 +81,101 @@ enum ews_store_result ews_store_fence_read(struct ews_store *store,
         return EWS_STORE_OK;
 }
 
+/* Hours of timers read at most for one partition and call: a watermark
+ * that jumped further had no timers in between (they would have fired). */
+#define FENCE_HOURS_MAX (24 * 400)
+
+/* The commands reading partition's timers due by upto_ms: every hour
+ * from from_ms's to upto_ms's, the last one up to upto_ms; and the one
+ * key of an earlier version. The number of commands, -1 on error. */
+static int fence_timers_append(struct ews_store *store, int32_t partition,
+                               int64_t from_ms, int64_t upto_ms)
+{
+        struct store_argv *a = &store->argv;
+        char timers[sizeof(store->prefix) + 300];
+        int64_t hour, last;
+        int n = 0;
+
+        if (upto_ms <= 0 ||
+            store_timer_prefix(store, partition, timers, sizeof(timers)))
+                return -1;
+        if (from_ms <= 0 || from_ms > upto_ms)
+                from_ms = upto_ms;
+        last = upto_ms / STORE_TIMER_BUCKET_MS;
+        hour = from_ms / STORE_TIMER_BUCKET_MS;
+        if (last - hour > FENCE_HOURS_MAX)
+                hour = last - FENCE_HOURS_MAX;
+        for (; hour <= last; hour++, n++) {
+                store_argv_reset(a);
+                if (store_argv_add(a, hour < last ? "ZRANGE" : "ZRANGEBYSCORE",
+                                   hour < last ? 6 : 13) ||
+                    store_argv_addf(a, "%s:%lld", timers, (long long)hour) ||
+                    store_argv_add(a, hour < last ? "0" : "-inf",
+                                   hour < last ? 1 : 4) ||
+                    (hour < last
+                             ? store_argv_add(a, "-1", 2)
+                             : store_argv_i64(
+                                       a, upto_ms % STORE_TIMER_BUCKET_MS)) ||
+                    store_append(store, NULL, 0, "timers"))
+                        return -1;
+        }
+        store_argv_reset(a);
+        if (store_argv_add(a, "ZRANGEBYSCORE", 13) ||
+            store_argv_add(a, timers, strlen(timers)) ||
+            store_argv_add(a, "-inf", 4) || store_argv_i64(a, upto_ms) ||
+            store_append(store, NULL, 0, "timers"))
+                return -1;
+        return n + 1;
+}
+
 enum ews_store_result ews_store_timers_due(
         struct ews_store *store, const int32_t *partitions,
-        const int64_t *upto_ms, size_t cnt,
+        const int64_t *from_ms, const int64_t *upto_ms, size_t cnt,
         void (*cb)(void *opaque, int32_t partition, const char *user_id),
         void *opaque, char *errstr, size_t errstr_size)
 {
         redisReply *reply;
+        int *cmds = NULL;
         size_t i, j;
+        int k;
 
         if (!cnt)
                 return EWS_STORE_OK;
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
-        for (i = 0; i < cnt; i++)
-                if (redisAppendCommand(
-                            store->redis, "ZRANGEBYSCORE %st:%s:%d -inf %lld",
-                            store->prefix, store->topics[EWS_SOURCE_USAGE],
-                            (int)partitions[i],
-                            (long long)upto_ms[i]) != REDIS_OK)
-                        return store_fail(store, errstr, errstr_size, "timers");
-        for (i = 0; i < cnt; i++) {
-                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
-                    !reply)
-                        return store_fail(store, errstr, errstr_size, "timers");
-                if (reply->type != REDIS_REPLY_ARRAY) {
-                        freeReplyObject(reply);
-                        return store_fail(store, errstr, errstr_size, "timers");
-                }
-                for (j = 0; j < reply->elements; j++)
-                        if (reply->element[j]->type == REDIS_REPLY_STRING &&
-                            reply->element[j]->len < EWS_ID_MAX)
-                                cb(opaque, partitions[i],
-                                   reply->element[j]->str);
-                freeReplyObject(reply);
+        if (!(cmds = calloc(cnt, sizeof(*cmds)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
         }
+        for (i = 0; i < cnt; i++)
+                if (upto_ms[i] > 0 &&
+                    (cmds[i] = fence_timers_append(store, partitions[i],
+                                                   from_ms[i], upto_ms[i])) < 0)
+                        goto fail;
+        for (i = 0; i < cnt; i++) {
+                for (k = 0; k < cmds[i]; k++) {
+                        if (redisGetReply(store->redis, (void **)&reply) !=
+                                    REDIS_OK ||
+                            !reply)
+                                goto fail;
+                        if (reply->type != REDIS_REPLY_ARRAY) {
+                                freeReplyObject(reply);
+                                goto fail;
+                        }
+                        for (j = 0; j < reply->elements; j++)
+                                if (reply->element[j]->type ==
+                                            REDIS_REPLY_STRING &&
+                                    reply->element[j]->len < EWS_ID_MAX)
+                                        cb(opaque, partitions[i],
+                                           reply->element[j]->str);
+                        freeReplyObject(reply);
+                }
+        }
+        free(cmds);
         return EWS_STORE_OK;
+fail:
+        free(cmds);
+        return store_fail(store, errstr, errstr_size, "timers");
 }
 
 enum ews_store_result ews_store_users_load(struct ews_store *store,

@@ -345,8 +345,13 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
                 return -2;
         }
         /* the partition and account name the keys to erase */
-        snprintf(keys[1], sizeof(keys[1]), "%st:%s:%d", store->prefix,
-                 store->topics[EWS_SOURCE_USAGE], (int)partition);
+        /* its timer's hour, or an earlier version's key of them all */
+        if (store_timer_prefix(store, partition, keys[1], sizeof(keys[1]) - 24))
+                snprintf(keys[1], sizeof(keys[1]), "?");
+        if (user.keep.timer_ms > 0)
+                snprintf(keys[1] + strlen(keys[1]), 24, ":%lld",
+                         (long long)(user.keep.timer_ms /
+                                     STORE_TIMER_BUCKET_MS));
         snprintf(keys[2], sizeof(keys[2]), "%sp:%s:%d", store->prefix,
                  store->topics[EWS_SOURCE_USAGE], (int)partition);
         snprintf(keys[3], sizeof(keys[3]), "%sa:%s", store->prefix,

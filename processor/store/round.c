@@ -130,25 +130,63 @@ static int round_watch(struct ews_store *store, struct store_round *round)
                 else if (reply->element[2]->type == REDIS_REPLY_STRING &&
                          !store_parse_i64(reply->element[2]->str,
                                           reply->element[2]->len, &stored) &&
-                         stored > p->watermark_ms)
-                        p->watermark_ms = stored;
+                         stored > 0) {
+                        p->stored_watermark_ms = stored;
+                        if (stored > p->watermark_ms)
+                                p->watermark_ms = stored;
+                }
                 freeReplyObject(reply);
         }
         return 0;
 }
 
-/* The fence's own write: watermark, idle clock, next offset. */
+/* Hours of timers deleted at most by one commit: older ones are left
+ * (after a jump of the watermark only stale entries can be in them). */
+#define ROUND_PASSED_HOURS_MAX 48
+
+/* The hours of timers the watermark passed: every timer filed in them has
+ * fired and moved on, but entries of users whose state expired or whose
+ * deadline rounding kept in place; they go. */
+static int round_passed_hours(struct ews_store *store, struct store_resp *r,
+                              struct store_part *p)
+{
+        char timers[sizeof(store->prefix) + 300];
+        int64_t hour, end;
+
+        if (p->source != EWS_SOURCE_USAGE || p->stored_watermark_ms <= 0)
+                return 0;
+        hour = p->stored_watermark_ms / STORE_TIMER_BUCKET_MS;
+        end = p->watermark_ms / STORE_TIMER_BUCKET_MS;
+        if (end - hour > ROUND_PASSED_HOURS_MAX)
+                hour = end - ROUND_PASSED_HOURS_MAX;
+        if (hour >= end)
+                return 0;
+        if (store_timer_prefix(store, p->partition, timers, sizeof(timers)) ||
+            store_resp_cmd(r, 1 + (int)(end - hour)) ||
+            store_resp_str(r, "DEL"))
+                return -1;
+        for (; hour < end; hour++)
+                if (store_resp_cat_i64(r, timers, ":", hour))
+                        return -1;
+        p->tail_cmds++;
+        return 0;
+}
+
+/* The fence's own write: watermark, idle clock, next offset; and the
+ * hours of timers it passed. */
 static int round_fence_write(struct ews_store *store, struct store_resp *r,
-                             const struct store_part *p)
+                             struct store_part *p)
 {
         bool offset = p->next_offset >= 0;
 
+        p->tail_cmds = 1;
         return store_resp_cmd(r, offset ? 8 : 6) || store_resp_str(r, "HSET") ||
                round_fence_key(store, r, p) || store_resp_str(r, "watermark") ||
                store_resp_i64(r, p->watermark_ms) ||
                store_resp_str(r, "idle") || store_resp_i64(r, p->idle_ms) ||
                (offset && (store_resp_str(r, "offset") ||
-                           store_resp_i64(r, p->next_offset)));
+                           store_resp_i64(r, p->next_offset))) ||
+               round_passed_hours(store, r, p);
 }
 
 /* MULTI, the bodies of the parts whose fence holds with their fence
@@ -162,7 +200,7 @@ static int64_t round_multi(struct ews_store *store, struct store_round *round)
         if (store_resp_cmd(r, 1) || store_resp_str(r, "MULTI"))
                 return -1;
         for (i = 0; i < round->cnt; i++) {
-                const struct store_part *p = &round->parts[i];
+                struct store_part *p = &round->parts[i];
                 size_t n = p->body_end - p->body_start;
 
                 if (p->result != EWS_STORE_OK)
@@ -223,7 +261,7 @@ static int round_exec(struct ews_store *store, struct store_round *round,
 
                         if (p->result != EWS_STORE_OK)
                                 continue;
-                        for (n = p->body_cmds + 1; n--; at++) {
+                        for (n = p->body_cmds + p->tail_cmds; n--; at++) {
                                 e = reply->element[at];
                                 if (e->type != REDIS_REPLY_ERROR ||
                                     p->result != EWS_STORE_OK)

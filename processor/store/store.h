@@ -10,7 +10,10 @@
  * Key layout (prefix from redis.prefix, "ews:" by default):
  *   <prefix>m:<topic>              string  the topic's partition count
  *   <prefix>p:<topic>:<partition>  hash    epoch, offset, watermark, idle
- *   <prefix>t:<topic>:<partition>  zset    user id -> its next deadline
+ *   <prefix>t:<topic>:<partition>:<hour>
+ *                                  zset    user id -> its next deadline,
+ *                                          less the hour's start (ms):
+ *                                          the timers due in that hour
  *   <prefix>u:<user id>            string  the packed user (codec.h)
  *   <prefix>a:<account id>         hash    m:<user id>: a member, by the
  *                                          wall-clock day it was last
@@ -168,12 +171,22 @@ enum ews_store_result ews_store_fence_read(struct ews_store *store,
                                            size_t errstr_size);
 
 /* Calls cb for each user whose timer in partitions[i] (of the usage topic)
- * is due by upto_ms[i]: one pipelined round trip for all of them. */
+ * is due by upto_ms[i], from_ms[i] being the partition's stored
+ * watermark (timers before it have fired): one pipelined round trip for
+ * all of them. A user may come early, by less than an hour (see
+ * ews_store_timer_moves), never late. */
 enum ews_store_result ews_store_timers_due(
         struct ews_store *store, const int32_t *partitions,
-        const int64_t *upto_ms, size_t cnt,
+        const int64_t *from_ms, const int64_t *upto_ms, size_t cnt,
         void (*cb)(void *opaque, int32_t partition, const char *user_id),
         void *opaque, char *errstr, size_t errstr_size);
+
+/* Whether a commit of a user whose timer entry is filed under filed_ms
+ * (its keep.timer_ms) and whose deadline is deadline_ms writes the timer.
+ * Timers are filed by the hour: a deadline that moves later within its
+ * hour keeps its entry. A user the timers brought in (due or early) whose
+ * timer moves must be committed even if nothing else changed. */
+bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms);
 
 /* Loads users[i] by users[i].user_id: from the cache, and the misses in
  * one pipelined round trip. A user not stored yet comes back zeroed but

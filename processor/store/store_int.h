@@ -67,6 +67,15 @@ struct store_idset_slot *store_idset_add(struct store_idset *set, char kind,
 void store_idset_reset(struct store_idset *set);
 void store_idset_free(struct store_idset *set);
 
+/* Timers are filed by the hour of their deadline, each in a small sorted
+ * set: t:<topic>:<partition>:<hour> (store.h). */
+#define STORE_TIMER_BUCKET_MS 3600000LL
+
+/* The partition's <prefix>t:<topic>:<partition>, the key an earlier
+ * version kept all its timers in and the start of its hours' keys. */
+int store_timer_prefix(const struct ews_store *store, int32_t partition,
+                       char *buf, size_t size);
+
 /* One partition's commit in a round: its body (its writes but the
  * fence's) in the round's buffer, and what its fence must hold. */
 struct store_part {
@@ -74,6 +83,8 @@ struct store_part {
         int32_t partition;
         int64_t epoch, expected_offset, next_offset, watermark_ms, idle_ms;
         size_t body_start, body_end, body_cmds;
+        size_t tail_cmds; /* the fence's write and the hours it passed */
+        int64_t stored_watermark_ms; /* as the fence was read, 0: none */
         enum ews_store_result result;
         char errstr[256];
 };

@@ -121,6 +121,18 @@ def test_zombie_commit_is_rejected(redis):
     assert "zombie: rejected" in proc.stdout
 
 
+def test_state_of_an_earlier_version_is_read_and_moved_on(redis):
+    """A user packed in version 2 with its timer in the partition's one
+    timer key, an account's members in am:<id> and its days in ab:<id>:
+    read, and written in the current layout by the next commit
+    (tests/integration/c/store_upgrade.c, on a real Redis)."""
+    proc = subprocess.run(
+        [f"{ewsenv.BUILD}/tests/store_upgrade", "127.0.0.1", str(redis.port)],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "upgrade: read and moved on" in proc.stdout
+
+
 def test_account_engagement_is_the_sum_of_its_users(broker, redis, names,
                                                     tmp_path):
     """A(t) = sum of the members' E(t): folded in the commit script from

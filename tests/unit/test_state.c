@@ -12,6 +12,7 @@
 
 #include "store/cache.h"
 #include "store/codec.h"
+#include "store/store.h"
 #include "util/outbox.h"
 
 static struct ews_user user_full(void)
@@ -143,6 +144,24 @@ static void test_codec_rejects_malformed(void **state)
                          -1);
 }
 
+/* Timers are filed by the hour: a deadline moving later within its hour
+ * keeps its entry (found early, never late); anything else moves it. */
+static void test_timer_moves_by_the_hour(void **state)
+{
+        const int64_t h = 3600000, t = 1767225600000LL; /* an hour's start */
+
+        (void)state;
+        assert_false(ews_store_timer_moves(0, 0));
+        assert_false(ews_store_timer_moves(t + 5, t + 5));
+        assert_false(ews_store_timer_moves(t + 5, t + h - 1)); /* later */
+        assert_true(ews_store_timer_moves(t + 5, t + 4));      /* earlier */
+        assert_true(ews_store_timer_moves(t + 5, t + h));      /* next hour */
+        assert_true(ews_store_timer_moves(t + 5, 0));          /* none now */
+        assert_true(ews_store_timer_moves(0, t));              /* new */
+        assert_true(ews_store_timer_moves(-1, t)); /* filed elsewhere */
+        assert_true(ews_store_timer_moves(-1, 0)); /* there: removed */
+}
+
 static void test_cache_bound_and_drop(void **state)
 {
         struct ews_user_cache *cache = ews_user_cache_new(3);
@@ -250,6 +269,7 @@ int main(void)
                 cmocka_unit_test(test_codec_rejects_malformed),
                 cmocka_unit_test(test_outbox_round_trip_and_refusals),
                 cmocka_unit_test(test_cache_bound_and_drop),
+                cmocka_unit_test(test_timer_moves_by_the_hour),
         };
         cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
         return cmocka_run_group_tests_name("state", tests, NULL, NULL);
