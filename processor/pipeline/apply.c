@@ -41,6 +41,30 @@ static void pipeline_timer_due(void *opaque, int32_t partition,
                 ews_err("pipeline", "out of memory");
 }
 
+/* The batch's users grouped by partition, in the order they were added
+ * (a counting sort): each partition's share walks only its own. */
+static bool pipeline_group_users(struct ews_pipeline *p)
+{
+        int32_t *first = p->part_first;
+        size_t i;
+
+        if (!ews_grow((void **)&p->part_users, &p->part_users_cap,
+                      p->users.cnt + 1, sizeof(*p->part_users)))
+                return false;
+        memset(first, 0, sizeof(p->part_first));
+        for (i = 0; i < p->users.cnt; i++)
+                first[pipeline_user(p, i)->partition + 1]++;
+        for (i = 1; i <= EWS_PARTITIONS_MAX; i++)
+                first[i] += first[i - 1];
+        for (i = 0; i < p->users.cnt; i++)
+                p->part_users[first[pipeline_user(p, i)->partition]++] =
+                        (int32_t)i;
+        /* each start moved to the next one's: shift back */
+        memmove(first + 1, first, EWS_PARTITIONS_MAX * sizeof(*first));
+        first[0] = 0;
+        return true;
+}
+
 bool pipeline_load_users(struct ews_pipeline *p, size_t due)
 {
         enum ews_store_result result;
@@ -55,19 +79,16 @@ bool pipeline_load_users(struct ews_pipeline *p, size_t due)
                               sizeof(*p->load)))
                         return false;
                 for (i = 0; i < p->users.cnt; i++)
-                        memcpy(p->load[i].user_id,
-                               pipeline_user(p, i)->user.user_id, EWS_ID_MAX);
+                        p->load[i] = &pipeline_user(p, i)->user;
                 result = ews_store_users_load(p->store, p->load, p->users.cnt,
                                               errstr, sizeof(errstr));
-                for (i = 0; result == EWS_STORE_OK && i < p->users.cnt; i++)
-                        pipeline_user(p, i)->user = p->load[i];
         }
         if (result != EWS_STORE_OK) {
                 p->stats.store_errors++;
                 ews_warn("pipeline", "load: %s", errstr);
                 return false;
         }
-        return true;
+        return pipeline_group_users(p);
 }
 
 /* Room for the alerts one rules call may write. */
@@ -88,6 +109,32 @@ static void apply_arm(struct ews_pipeline *p, int32_t u)
                 ews_err("pipeline", "out of memory");
 }
 
+/* The key of a cohort's day in the batch's table, as "%c%lld:%08x:%.80s"
+ * of kind, day, the id's hash and the id would write it, without printf
+ * (days are not negative). */
+static void apply_cohort_key(char *key, char kind, int64_t day, const char *id)
+{
+        static const char hex[] = "0123456789abcdef";
+        uint32_t h = ews_hash32(id);
+        char digits[24], *p = key;
+        size_t n = 0, len = strnlen(id, 80);
+        uint64_t d = day < 0 ? 0 : (uint64_t)day;
+        int i;
+
+        *p++ = kind;
+        do
+                digits[n++] = (char)('0' + d % 10);
+        while (d /= 10);
+        while (n)
+                *p++ = digits[--n];
+        *p++ = ':';
+        for (i = 7; i >= 0; i--)
+                *p++ = hex[(h >> (4 * i)) & 0xf];
+        *p++ = ':';
+        memcpy(p, id, len);
+        p[len] = '\0';
+}
+
 /* Adds to a cohort's day; ids too long for the key are told apart by
  * their hash. */
 static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
@@ -98,8 +145,7 @@ static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
         bool added;
         int i;
 
-        snprintf(key, sizeof(key), "%c%lld:%08x:%.80s", kind, (long long)day,
-                 ews_hash32(id), id);
+        apply_cohort_key(key, kind, day, id);
         i = batch_table_add(&p->cohorts, key, &added);
         if (i < 0) {
                 ews_err("pipeline", "out of memory");
@@ -295,11 +341,10 @@ static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
         size_t i, cnt = 0;
         int64_t deadline;
 
-        for (i = 0; i < p->users.cnt; i++) {
-                struct batch_user *bu = pipeline_user(p, i);
+        for (i = (size_t)p->part_first[partition];
+             i < (size_t)p->part_first[partition + 1]; i++) {
+                struct batch_user *bu = pipeline_user(p, p->part_users[i]);
 
-                if (bu->partition != partition)
-                        continue;
                 deadline =
                         ews_rules_user_deadline(&p->config->rules, &bu->user);
                 if (!bu->dirty &&
@@ -481,9 +526,9 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
         batch_table_reset(&p->campaigns);
         batch_table_reset(&p->cohorts);
         if (source == EWS_SOURCE_USAGE) {
-                for (u = 0; u < p->users.cnt; u++)
-                        if (pipeline_user(p, u)->partition == partition)
-                                apply_arm(p, (int32_t)u);
+                for (u = (size_t)p->part_first[partition];
+                     u < (size_t)p->part_first[partition + 1]; u++)
+                        apply_arm(p, p->part_users[u]);
                 apply_fire(p, watermark_ms);
         }
 

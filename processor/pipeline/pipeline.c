@@ -130,6 +130,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->attr_arena);
         free(p->campaign);
         free(p->load);
+        free(p->part_users);
         free(p->commit_users);
         free(p->alerts);
         free(p->pending);

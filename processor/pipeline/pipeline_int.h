@@ -74,8 +74,14 @@ struct ews_pipeline {
         struct ews_campaign_event *campaign;
         struct batch_table users;     /* of struct batch_user */
         struct batch_table campaigns; /* of struct ews_campaign_delta */
-        struct ews_user *load;        /* contiguous copy for the store's load */
+        struct ews_user **load;       /* the batch's users, for the store */
         size_t load_cap;
+        /* the batch's users by partition (of the usage topic), once they
+         * are loaded: user indexes part_users[part_first[k]] up to
+         * part_users[part_first[k + 1]] are partition k's, in order */
+        int32_t *part_users;
+        size_t part_users_cap;
+        int32_t part_first[EWS_PARTITIONS_MAX + 1];
         struct timer_heap heap;
         struct ews_store_user *commit_users;
         size_t commit_users_cap;

@@ -178,65 +178,71 @@ fail:
         return store_fail(store, errstr, errstr_size, "timers");
 }
 
+/* users[i] zeroed but for its id, then filled from a packed value: 0, or
+ * -1 when the value is not a packed user. */
+static int fence_user_fill(struct ews_user *user, const unsigned char *packed,
+                           size_t len)
+{
+        char user_id[EWS_ID_MAX];
+        int32_t partition;
+
+        memcpy(user_id, user->user_id, sizeof(user_id));
+        memset(user, 0, sizeof(*user));
+        memcpy(user->user_id, user_id, sizeof(user_id));
+        return packed ? ews_user_unpack(user, &partition, packed, len) : 0;
+}
+
 enum ews_store_result ews_store_users_load(struct ews_store *store,
-                                           struct ews_user *users, size_t cnt,
-                                           char *errstr, size_t errstr_size)
+                                           struct ews_user *const *users,
+                                           size_t cnt, char *errstr,
+                                           size_t errstr_size)
 {
         struct store_argv *a = &store->argv;
         const unsigned char *cached;
         redisReply *reply;
         size_t i, len, misses = 0;
-        char user_id[EWS_ID_MAX];
-        int32_t partition;
 
         for (i = 0; i < cnt; i++) {
-                memcpy(user_id, users[i].user_id, sizeof(user_id));
-                cached = ews_user_cache_get(store->cache, user_id, &len);
-                if (cached) {
-                        memset(&users[i], 0, sizeof(users[i]));
-                        memcpy(users[i].user_id, user_id, sizeof(user_id));
-                        if (ews_user_unpack(&users[i], &partition, cached, len))
-                                cached = NULL; /* read it from Redis */
-                        else
-                                continue;
-                }
+                cached = ews_user_cache_get(store->cache, users[i]->user_id,
+                                            &len);
+                if (cached && !fence_user_fill(users[i], cached, len))
+                        continue; /* else read it from Redis */
                 if (!misses++ && store_connect(store, errstr, errstr_size))
                         return EWS_STORE_ERROR;
                 store_argv_reset(a);
                 if (store_argv_add(a, "GET", 3) ||
-                    store_argv_addf(a, "%su:%s", store->prefix, user_id)) {
+                    store_argv_cat(a, store->prefix, "u:", users[i]->user_id)) {
                         snprintf(errstr, errstr_size, "out of memory");
                         return EWS_STORE_ERROR;
                 }
                 if (store_append(store, errstr, errstr_size, "user load"))
                         return EWS_STORE_ERROR;
-                users[i].events = -1; /* marks a miss until its reply */
+                users[i]->events = -1; /* marks a miss until its reply */
         }
         for (i = 0; i < cnt && misses; i++) {
-                if (users[i].events != -1)
+                if (users[i]->events != -1)
                         continue;
                 misses--;
                 if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
                     !reply)
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
-                memcpy(user_id, users[i].user_id, sizeof(user_id));
-                memset(&users[i], 0, sizeof(users[i]));
-                memcpy(users[i].user_id, user_id, sizeof(user_id));
-                if (reply->type == REDIS_REPLY_STRING &&
-                    ews_user_unpack(&users[i], &partition,
-                                    (unsigned char *)reply->str, reply->len)) {
-                        /* Never guess at a user's state: stop here. */
-                        snprintf(errstr, errstr_size,
-                                 "user %s: stored value is not a packed "
-                                 "user of version %d",
-                                 user_id, EWS_USER_PACKED_VERSION);
+                if (reply->type != REDIS_REPLY_STRING &&
+                    reply->type != REDIS_REPLY_NIL) {
                         freeReplyObject(reply);
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
                 }
-                if (reply->type != REDIS_REPLY_STRING &&
-                    reply->type != REDIS_REPLY_NIL) {
+                if (fence_user_fill(users[i],
+                                    reply->type == REDIS_REPLY_STRING
+                                            ? (unsigned char *)reply->str
+                                            : NULL,
+                                    reply->len)) {
+                        /* Never guess at a user's state: stop here. */
+                        snprintf(errstr, errstr_size,
+                                 "user %s: stored value is not a packed "
+                                 "user of version %d or before",
+                                 users[i]->user_id, EWS_USER_PACKED_VERSION);
                         freeReplyObject(reply);
                         return store_fail(store, errstr, errstr_size,
                                           "user load");

@@ -216,67 +216,168 @@ static int64_t round_multi(struct ews_store *store, struct store_round *round)
         return (int64_t)r->cmds - 2;
 }
 
+/* The transaction's replies are one a command, nearly all +QUEUED and
+ * +OK or integers: they are read without building reply objects (hiredis
+ * would allocate each), keeping only what decides the round. */
+#define ROUND_ERRORS_MAX 64
+
+struct round_replies {
+        int type;           /* of the last whole reply */
+        long long elements; /* its elements, for an array */
+        size_t errors;      /* error replies in it, or in it as elements */
+        long long at[ROUND_ERRORS_MAX]; /* their indexes (-1: the reply) */
+        char first[160];                /* the first error's text */
+};
+
+static char round_sentinel;
+
+static void *round_note(const redisReadTask *task, int type, long long elements,
+                        const char *str, size_t len)
+{
+        struct round_replies *r = task->privdata;
+
+        if (!task->parent) {
+                r->type = type;
+                r->elements = elements;
+        }
+        if (type == REDIS_REPLY_ERROR) {
+                if (!r->errors)
+                        snprintf(r->first, sizeof(r->first), "%.*s",
+                                 (int)(len < sizeof(r->first)
+                                               ? len
+                                               : sizeof(r->first) - 1),
+                                 str);
+                if (r->errors < ROUND_ERRORS_MAX)
+                        r->at[r->errors] = task->parent ? task->idx : -1;
+                r->errors++;
+        }
+        return &round_sentinel;
+}
+
+static void *round_string(const redisReadTask *task, char *str, size_t len)
+{
+        return round_note(task, task->type, 0, str, len);
+}
+
+static void *round_array(const redisReadTask *task, int elements)
+{
+        return round_note(task, REDIS_REPLY_ARRAY, elements, NULL, 0);
+}
+
+static void *round_integer(const redisReadTask *task, long long value)
+{
+        (void)value;
+        return round_note(task, REDIS_REPLY_INTEGER, 0, NULL, 0);
+}
+
+static void *round_nil(const redisReadTask *task)
+{
+        return round_note(task, REDIS_REPLY_NIL, 0, NULL, 0);
+}
+
+static void round_free(void *obj)
+{
+        (void)obj;
+}
+
+static redisReplyObjectFunctions round_functions = {
+        round_string, round_array, round_integer, round_nil, round_free};
+
+/* The next whole reply, noted in *r (reset first): 0, or -1 when the
+ * connection failed. */
+static int round_read(struct ews_store *store, struct round_replies *r)
+{
+        void *reply = NULL;
+
+        r->type = -1;
+        r->errors = 0;
+        return redisGetReply(store->redis, &reply) == REDIS_OK &&
+                               reply == &round_sentinel
+                       ? 0
+                       : -1;
+}
+
+/* Which parts an error inside EXEC's reply belongs to: those stop. */
+static void round_errors(struct store_round *round,
+                         const struct round_replies *r)
+{
+        size_t k, e, at = 0, n;
+
+        for (k = 0; k < round->cnt; k++) {
+                struct store_part *p = &round->parts[k];
+
+                if (p->result != EWS_STORE_OK)
+                        continue;
+                n = p->body_cmds + p->tail_cmds;
+                for (e = 0; e < r->errors; e++)
+                        if (e >= ROUND_ERRORS_MAX ||
+                            (r->at[e] >= (long long)at &&
+                             r->at[e] < (long long)(at + n)))
+                                break;
+                if (e < r->errors) {
+                        p->result = EWS_STORE_REJECTED;
+                        snprintf(p->errstr, sizeof(p->errstr),
+                                 "commit partly rejected: %s", r->first);
+                }
+                at += n;
+        }
+}
+
 /* Reads MULTI's reply, each command's QUEUED and EXEC's reply, and decides
  * the parts. 0, or -1 when the connection failed. */
-static int round_exec(struct ews_store *store, struct store_round *round,
-                      int64_t queued)
+static int round_exec_read(struct ews_store *store, struct store_round *round,
+                           int64_t queued, struct round_replies *r)
 {
         char first[160] = "", msg[256];
-        redisReply *reply, *e;
         int64_t i;
-        size_t k, at = 0, n;
 
-        if (round_send(store, &round->cmd) || !(reply = round_reply(store)))
+        if (round_read(store, r) || r->type != REDIS_REPLY_STATUS)
                 return -1;
-        if (reply->type != REDIS_REPLY_STATUS) {
-                freeReplyObject(reply);
-                return -1;
-        }
-        freeReplyObject(reply);
         for (i = 0; i < queued; i++) {
-                if (!(reply = round_reply(store)))
+                if (round_read(store, r))
                         return -1;
-                if (reply->type == REDIS_REPLY_ERROR && !first[0])
-                        snprintf(first, sizeof(first), "%s", reply->str);
-                freeReplyObject(reply);
+                if (r->errors && !first[0])
+                        snprintf(first, sizeof(first), "%s", r->first);
         }
-        if (!(reply = round_reply(store)))
+        if (round_read(store, r))
                 return -1;
-        if (reply->type == REDIS_REPLY_NIL) {
+        if (r->type == REDIS_REPLY_NIL) {
                 /* a watched fence moved after it was read: nothing applied */
                 round_decide_rest(round, EWS_STORE_FENCED,
                                   "fenced off: a fence changed during the "
                                   "commit");
-        } else if (reply->type == REDIS_REPLY_ERROR) {
+        } else if (r->type == REDIS_REPLY_ERROR) {
                 /* EXECABORT: a command was refused (OOM...), nothing
                  * applied */
                 snprintf(msg, sizeof(msg), "commit rejected: %s", first);
                 round_decide_rest(round, EWS_STORE_REJECTED, msg);
-        } else if (reply->type == REDIS_REPLY_ARRAY &&
-                   (int64_t)reply->elements == queued) {
+        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == queued) {
                 /* Applied. An error here is a key of another type than
                  * ours (written by hand): the partition stops. */
-                for (k = 0; k < round->cnt; k++) {
-                        struct store_part *p = &round->parts[k];
-
-                        if (p->result != EWS_STORE_OK)
-                                continue;
-                        for (n = p->body_cmds + p->tail_cmds; n--; at++) {
-                                e = reply->element[at];
-                                if (e->type != REDIS_REPLY_ERROR ||
-                                    p->result != EWS_STORE_OK)
-                                        continue;
-                                p->result = EWS_STORE_REJECTED;
-                                snprintf(p->errstr, sizeof(p->errstr),
-                                         "commit partly rejected: %s", e->str);
-                        }
-                }
+                round_errors(round, r);
         } else {
-                freeReplyObject(reply);
                 return -1;
         }
-        freeReplyObject(reply);
         return 0;
+}
+
+static int round_exec(struct ews_store *store, struct store_round *round,
+                      int64_t queued)
+{
+        redisReplyObjectFunctions *fn = store->redis->reader->fn;
+        void *privdata = store->redis->reader->privdata;
+        struct round_replies r;
+        int rc;
+
+        if (round_send(store, &round->cmd))
+                return -1;
+        memset(&r, 0, sizeof(r));
+        store->redis->reader->fn = &round_functions;
+        store->redis->reader->privdata = &r;
+        rc = round_exec_read(store, round, queued, &r);
+        store->redis->reader->fn = fn;
+        store->redis->reader->privdata = privdata;
+        return rc;
 }
 
 void store_round_apply(struct ews_store *store, struct store_round *round)

@@ -188,12 +188,13 @@ enum ews_store_result ews_store_timers_due(
  * timer moves must be committed even if nothing else changed. */
 bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms);
 
-/* Loads users[i] by users[i].user_id: from the cache, and the misses in
- * one pipelined round trip. A user not stored yet comes back zeroed but
- * for its id. */
+/* Loads *users[i] by its user_id, in place: from the cache, and the
+ * misses in one pipelined round trip. A user not stored yet comes back
+ * zeroed but for its id. */
 enum ews_store_result ews_store_users_load(struct ews_store *store,
-                                           struct ews_user *users, size_t cnt,
-                                           char *errstr, size_t errstr_size);
+                                           struct ews_user *const *users,
+                                           size_t cnt, char *errstr,
+                                           size_t errstr_size);
 
 /* A round of commits: ews_store_commit_send() queues one (its users go to
  * the cache at once), ews_store_commit_recv() takes the result of the

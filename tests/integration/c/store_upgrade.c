@@ -101,7 +101,7 @@ static void test_upgrade(void **state)
 {
         redisContext *c = redisConnect(host, port);
         struct ews_store *store = store_open();
-        struct ews_user user, loaded;
+        struct ews_user user, loaded, *load = &loaded;
         struct ews_store_user su = {&loaded, T0 + 5 * HOUR};
         struct ews_store_cohort cohort;
         struct ews_account account;
@@ -138,7 +138,7 @@ static void test_upgrade(void **state)
         memset(&loaded, 0, sizeof(loaded));
         strcpy(loaded.user_id, "u-old");
         assert_int_equal(
-                ews_store_users_load(store, &loaded, 1, errstr, sizeof(errstr)),
+                ews_store_users_load(store, &load, 1, errstr, sizeof(errstr)),
                 EWS_STORE_OK);
         assert_true(loaded.engagement == 5.0);
         assert_true(loaded.keep.timer_ms == -1);
