@@ -244,6 +244,27 @@ def corpus_avro():
     head = encode("usage", USAGE_EVENTS["login"])[:-1]
     files.append(("usage-map-sized-block", sel(USAGE) + head + zigzag(-1) +
                   zigzag(4) + zigzag(1) + b"k" + zigzag(1) + b"v" + zigzag(0)))
+    # valid maps that python3-avro does not write, for the fast read of
+    # our own schema to agree with avro-c's on (fuzz_avro.c): a key twice
+    # (avro-c keeps its first place and its last value), a key and a value
+    # holding a NUL (a key is read as a C string), two blocks, and more
+    # entries than the fast read takes (avro-c reads those)
+    def entry(k, v):
+        return zigzag(len(k)) + k + zigzag(len(v)) + v
+
+    files.append(("usage-map-key-twice", sel(USAGE) + head + zigzag(3) +
+                  entry(b"role", b"cto") + entry(b"country", b"DE") +
+                  entry(b"role", b"ceo") + zigzag(0)))
+    files.append(("usage-map-nul", sel(USAGE) + head + zigzag(3) +
+                  entry(b"ro\x00le", b"cto") + entry(b"ro", b"x") +
+                  entry(b"page_class", b"pri\x00cing") + zigzag(0)))
+    two = entry(b"a", b"1") + entry(b"b", b"2")
+    files.append(("usage-map-two-blocks", sel(USAGE) + head + zigzag(-2) +
+                  zigzag(len(two)) + two + zigzag(1) + entry(b"a", b"3") +
+                  zigzag(0)))
+    files.append(("usage-map-large", sel(USAGE) + head + zigzag(70) + b"".join(
+        entry(b"k%02d" % (i % 66), b"v%d" % i) for i in range(70)) +
+        zigzag(0)))
     for name, data in malformed_usage():
         files.append(("usage-bad-" + name, sel(USAGE) + data))
     for name, data in malformed_campaign():
