@@ -109,24 +109,38 @@ static void apply_arm(struct ews_pipeline *p, int32_t u)
                 ews_err("pipeline", "out of memory");
 }
 
-/* The key of a cohort's day in the batch's table, as "%c%lld:%08x:%.80s"
- * of kind, day, the id's hash and the id would write it, without printf
- * (days are not negative). */
-static void apply_cohort_key(char *key, char kind, int64_t day, const char *id)
+/* Decimal digits of v (not negative) at p; the end. */
+static char *apply_digits(char *p, int64_t v)
 {
-        static const char hex[] = "0123456789abcdef";
-        uint32_t h = ews_hash32(id);
-        char digits[24], *p = key;
-        size_t n = 0, len = strnlen(id, 80);
-        uint64_t d = day < 0 ? 0 : (uint64_t)day;
-        int i;
+        char digits[24];
+        uint64_t d = v < 0 ? 0 : (uint64_t)v;
+        size_t n = 0;
 
-        *p++ = kind;
         do
                 digits[n++] = (char)('0' + d % 10);
         while (d /= 10);
         while (n)
                 *p++ = digits[--n];
+        return p;
+}
+
+/* The key of a cohort's days in the batch's table, as
+ * "%c%lld-%lld:%08x:%.72s" of kind, the days, the id's hash and the id
+ * would write it, without printf (days are not negative): at most 123
+ * bytes. */
+static void apply_cohort_key(char *key, char kind, int64_t day,
+                             int64_t day_last, const char *id)
+{
+        static const char hex[] = "0123456789abcdef";
+        uint32_t h = ews_hash32(id);
+        size_t len = strnlen(id, 72);
+        char *p = key;
+        int i;
+
+        *p++ = kind;
+        p = apply_digits(p, day);
+        *p++ = '-';
+        p = apply_digits(p, day_last);
         *p++ = ':';
         for (i = 7; i >= 0; i--)
                 *p++ = hex[(h >> (4 * i)) & 0xf];
@@ -135,17 +149,17 @@ static void apply_cohort_key(char *key, char kind, int64_t day, const char *id)
         p[len] = '\0';
 }
 
-/* Adds to a cohort's day; ids too long for the key are told apart by
- * their hash. */
+/* Adds to a cohort's days, day to day_last; ids too long for the key are
+ * told apart by their hash. */
 static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
-                         int64_t day, int64_t n, int64_t k)
+                         int64_t day, int64_t day_last, int64_t n, int64_t k)
 {
         char key[EWS_ID_MAX];
         struct batch_cohort *c;
         bool added;
         int i;
 
-        apply_cohort_key(key, kind, day, id);
+        apply_cohort_key(key, kind, day, day_last, id);
         i = batch_table_add(&p->cohorts, key, &added);
         if (i < 0) {
                 ews_err("pipeline", "out of memory");
@@ -154,8 +168,9 @@ static void apply_cohort(struct ews_pipeline *p, char kind, const char *id,
         c = batch_table_at(&p->cohorts, (size_t)i);
         if (added) {
                 c->delta.kind = kind;
-                snprintf(c->delta.id, sizeof(c->delta.id), "%s", id);
+                memcpy(c->delta.id, id, strnlen(id, sizeof(c->delta.id) - 1));
                 c->delta.day = day;
+                c->delta.day_last = day_last;
         }
         c->delta.n += n;
         c->delta.k += k;
@@ -186,6 +201,7 @@ static void apply_fire(struct ews_pipeline *p, int64_t watermark_ms)
                 if (cohort.matured)
                         apply_cohort(p, EWS_COHORT_CAMPAIGN,
                                      bu->user.campaign_id,
+                                     watermark_ms / EWS_DAY_MS,
                                      watermark_ms / EWS_DAY_MS, 1,
                                      cohort.activated ? 1 : 0);
                 apply_arm(p, entry.user);
@@ -215,13 +231,16 @@ static void apply_account_days(struct ews_pipeline *p, const char *account_id,
         int64_t from = before_ms && before_ms + window > t_ms
                                ? before_ms + window
                                : t_ms;
-        int64_t day = (from + EWS_DAY_MS - 1) / EWS_DAY_MS - 1;
+        int64_t day = (from + EWS_DAY_MS - 1) / EWS_DAY_MS - 1, first = -1;
 
+        /* the days that qualify are one run: both bounds only rise */
         for (; (day + 1) * EWS_DAY_MS < t_ms + window; day++)
-                if ((day + 1) * EWS_DAY_MS > watermark_ms &&
+                if (first < 0 && (day + 1) * EWS_DAY_MS > watermark_ms &&
                     (day + 1) * EWS_DAY_MS >= from)
-                        apply_cohort(p, EWS_COHORT_ACCOUNT, account_id, day, 1,
-                                     0);
+                        first = day;
+        if (first >= 0)
+                apply_cohort(p, EWS_COHORT_ACCOUNT, account_id, first, day - 1,
+                             1, 0);
 }
 
 static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,

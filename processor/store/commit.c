@@ -264,6 +264,7 @@ static int commit_campaign(struct commit_ctx *x,
 static int commit_cohort(struct commit_ctx *x, const struct ews_cohort_delta *h)
 {
         struct store_idset_slot *q;
+        int64_t day;
         bool added;
 
         if (h->kind == EWS_COHORT_CAMPAIGN) {
@@ -272,10 +273,19 @@ static int commit_cohort(struct commit_ctx *x, const struct ews_cohort_delta *h)
                     (h->k &&
                      commit_hincrby(x, "cb:", h->id, "k", "", h->day, h->k)))
                         return -1;
-        } else if (commit_hincrby(x, "a:", h->id, "d", "", h->day, h->n) ||
-                   commit_touch_account(x, h->id)) {
+        } else if (h->day_last - h->day < 2) {
+                /* a day or two: added to each */
+                for (day = h->day; day <= h->day_last; day++)
+                        if (commit_hincrby(x, "a:", h->id, "d", "", day, h->n))
+                                return -1;
+        } else if (commit_hincrby(x, "a:", h->id, "e", "", h->day, h->n) ||
+                   commit_hincrby(x, "a:", h->id, "e", "", h->day_last + 1,
+                                  -h->n)) {
+                /* a longer run: from its first day on, less after its last */
                 return -1;
         }
+        if (h->kind != EWS_COHORT_CAMPAIGN && commit_touch_account(x, h->id))
+                return -1;
         q = store_idset_add(&x->round->queues, h->kind, h->id, h->day, &added);
         if (!q)
                 return -1;
@@ -290,15 +300,16 @@ static int commit_queues(struct commit_ctx *x)
 {
         const struct store_idset *q = &x->round->queues;
         const struct store_idset *a = &x->round->accounts;
-        char key[sizeof(x->store->prefix) + 4];
         size_t i;
 
         for (i = 0; i < q->cnt; i++) {
                 const struct store_idset_slot *s = &q->slots[q->order[i]];
 
-                snprintf(key, sizeof(key), "%s%cq", x->store->prefix, s->kind);
                 if (store_resp_cmd(x->r, 5) || store_resp_str(x->r, "ZADD") ||
-                    store_resp_str(x->r, key) || store_resp_str(x->r, "LT") ||
+                    store_resp_cat(x->r, x->store->prefix,
+                                   s->kind == EWS_COHORT_CAMPAIGN ? "cq" : "aq",
+                                   "") ||
+                    store_resp_str(x->r, "LT") ||
                     store_resp_i64(x->r, s->value) ||
                     store_resp_str(x->r, s->id))
                         return -1;

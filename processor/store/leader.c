@@ -193,8 +193,15 @@ static int64_t leader_i64(const char *s)
         return strtoll(s, NULL, 10);
 }
 
-static void leader_field(struct ews_store_cohort *c, const char *name,
-                         const char *value)
+/* An account's runs of days as read: e<day> adds n to every day from it
+ * on (n as a day's n). */
+struct leader_runs {
+        int cnt;
+        struct ews_cohort_day v[EWS_COHORT_DAYS_MAX];
+};
+
+static void leader_field(struct ews_store_cohort *c, struct leader_runs *runs,
+                         const char *name, const char *value)
 {
         struct ews_cohort_day *d;
         char *end;
@@ -221,10 +228,20 @@ static void leader_field(struct ews_store_cohort *c, const char *name,
                         c->account.baseline = leader_f64(value);
                 return;
         }
-        if (name[0] != 'n' && name[0] != 'k' && name[0] != 'd')
+        if (name[0] != 'n' && name[0] != 'k' && name[0] != 'd' &&
+            name[0] != 'e')
                 return;
         day = strtoll(name + 1, &end, 10);
-        if (*end || end == name + 1 || !(d = leader_day(c, day)))
+        if (*end || end == name + 1)
+                return;
+        if (name[0] == 'e') {
+                if (runs->cnt < EWS_COHORT_DAYS_MAX) {
+                        runs->v[runs->cnt].day = day;
+                        runs->v[runs->cnt++].n = leader_i64(value);
+                }
+                return;
+        }
+        if (!(d = leader_day(c, day)))
                 return;
         /* added: an account's day may be in an earlier version's ab:
          * too */
@@ -248,11 +265,10 @@ static int leader_cohort_key(const struct ews_store *store, char kind,
         return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-static enum ews_store_result leader_cohort_read(struct ews_store *store,
-                                                const char *key,
-                                                struct ews_store_cohort *cohort,
-                                                char *errstr,
-                                                size_t errstr_size)
+static enum ews_store_result
+leader_cohort_read(struct ews_store *store, const char *key,
+                   struct ews_store_cohort *cohort, struct leader_runs *runs,
+                   char *errstr, size_t errstr_size)
 {
         redisReply *reply = redisCommand(store->redis, "HGETALL %s", key);
         size_t i;
@@ -265,10 +281,31 @@ static enum ews_store_result leader_cohort_read(struct ews_store *store,
         for (i = 0; i + 1 < reply->elements; i += 2)
                 if (reply->element[i]->type == REDIS_REPLY_STRING &&
                     reply->element[i + 1]->type == REDIS_REPLY_STRING)
-                        leader_field(cohort, reply->element[i]->str,
+                        leader_field(cohort, runs, reply->element[i]->str,
                                      reply->element[i + 1]->str);
         freeReplyObject(reply);
         return EWS_STORE_OK;
+}
+
+/* The runs' sums into the days they cover: each day from the first run
+ * on has the sum of the runs up to it (a run is +n at its first day and
+ * -n after its last, so the sum is 0 again after the last). */
+static void leader_runs_apply(struct ews_store_cohort *c,
+                              struct leader_runs *runs)
+{
+        struct ews_cohort_day *d;
+        int64_t sum = 0, day;
+        int i;
+
+        qsort(runs->v, (size_t)runs->cnt, sizeof(runs->v[0]), leader_day_cmp);
+        for (i = 0; i < runs->cnt; i++) {
+                sum += runs->v[i].n;
+                if (i + 1 == runs->cnt || !sum)
+                        continue;
+                for (day = runs->v[i].day; day < runs->v[i + 1].day; day++)
+                        if ((d = leader_day(c, day)))
+                                d->n += sum;
+        }
 }
 
 enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
@@ -276,9 +313,11 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
                                            struct ews_store_cohort *cohort,
                                            char *errstr, size_t errstr_size)
 {
+        static struct leader_runs runs;
         char key[EWS_ID_MAX + 80];
 
         memset(cohort, 0, sizeof(*cohort));
+        runs.cnt = 0;
         cohort->kind = kind;
         snprintf(cohort->id, sizeof(cohort->id), "%s", id);
         cohort->account.first_day = cohort->account.last_day = -1;
@@ -286,11 +325,13 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
                 return EWS_STORE_ERROR;
         if (kind == EWS_COHORT_ACCOUNT &&
             (leader_cohort_key(store, kind, id, true, key, sizeof(key)) ||
-             leader_cohort_read(store, key, cohort, errstr, errstr_size)))
+             leader_cohort_read(store, key, cohort, &runs, errstr,
+                                errstr_size)))
                 return EWS_STORE_ERROR;
         if (leader_cohort_key(store, kind, id, false, key, sizeof(key)) ||
-            leader_cohort_read(store, key, cohort, errstr, errstr_size))
+            leader_cohort_read(store, key, cohort, &runs, errstr, errstr_size))
                 return EWS_STORE_ERROR;
+        leader_runs_apply(cohort, &runs);
         qsort(cohort->days, (size_t)cohort->day_cnt, sizeof(cohort->days[0]),
               leader_day_cmp);
         if (kind != EWS_COHORT_CAMPAIGN)

@@ -17,9 +17,13 @@
  *   <prefix>u:<user id>            string  the packed user (codec.h)
  *   <prefix>a:<account id>         hash    m:<user id>: a member, by the
  *                                          wall-clock day it was last
- *                                          written; d<day>: users active
- *                                          at the day's end, not yet
- *                                          decided; s:* the leader's
+ *                                          written; users active at each
+ *                                          day's end not yet decided:
+ *                                          d<day> added to that day, and
+ *                                          e<day> to every day from it
+ *                                          on (a range of days is
+ *                                          +n at its first, -n after its
+ *                                          last); s:* the leader's
  *                                          state; xe, xr: the (E, t_ref)
  *                                          of erased members
  *   <prefix>c:<campaign id>        hash    attributes and counters
@@ -87,11 +91,12 @@ enum ews_cohort_kind {
 };
 
 /* Added to a cohort's day: matured signups (n) and activated ones (k) of
- * a campaign, or users newly active at an account's day end (n). */
+ * a campaign, or users newly active at an account's day ends (n), at
+ * every day end from day to day_last (a campaign's: day_last is day). */
 struct ews_cohort_delta {
         char kind;
         char id[EWS_ID_MAX];
-        int64_t day;
+        int64_t day, day_last;
         int64_t n, k;
 };
 

@@ -133,6 +133,18 @@ def test_state_of_an_earlier_version_is_read_and_moved_on(redis):
     assert "upgrade: read and moved on" in proc.stdout
 
 
+def test_account_days_written_as_runs_read_as_days(redis):
+    """An account's users active at day ends: a run of days is +n at its
+    first and -n after its last, read back as each day's count, and the
+    leader's drop keeps the later days' counts
+    (tests/integration/c/store_cohort.c, on a real Redis)."""
+    proc = subprocess.run(
+        [f"{ewsenv.BUILD}/tests/store_cohort", "127.0.0.1", str(redis.port)],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "cohort: runs read as days" in proc.stdout
+
+
 def test_account_engagement_is_the_sum_of_its_users(broker, redis, names,
                                                     tmp_path):
     """A(t) = sum of the members' E(t): folded in the commit script from

@@ -7,9 +7,11 @@
 --       written on or before it have expired: their fields go; 0: none),
 --       then state fields (name, value), then outbox records (id,
 --       record).
--- Day fields (n<day>, k<day>, d<day>) before the drop day go; the id is
--- queued again at its first remaining day, not before the next day. An
--- earlier version's ab:<id> is folded into a:<id> and removed.
+-- Day fields (n<day>, k<day>, d<day>, e<day>) before the drop day go,
+-- the e<day> ones (runs of days: n added to every day from it on) summed
+-- into e<drop day>; the id is queued again at its first remaining day, not
+-- before the next day. An earlier version's ab:<id> is folded into a:<id>
+-- and removed.
 -- Returns {1}, {0} when the lease is no longer the caller's, or {2} when
 -- the cohort hash expired with its account meanwhile: nothing is written
 -- (state written now would outlive the account) and the id is unqueued.
@@ -40,18 +42,25 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('ZREM', KEYS[3], ARGV[2])
   return {2}
 end
-local first = nil
+local first, carry = nil, 0
 local all = redis.call('HGETALL', KEYS[2])
 for i = 1, #all, 2 do
   local f = all[i]
   local c, d = string.sub(f, 1, 1), tonumber(string.sub(f, 2))
-  if d and (c == 'n' or c == 'k' or c == 'd') then
-    if d < drop then redis.call('HDEL', KEYS[2], f)
+  if d and (c == 'n' or c == 'k' or c == 'd' or c == 'e') then
+    if d < drop then
+      -- a run's start before the drop day still counts after it
+      if c == 'e' then carry = carry + (tonumber(all[i + 1]) or 0) end
+      redis.call('HDEL', KEYS[2], f)
     elseif not first or d < first then first = d end
   elseif stale > 0 and string.sub(f, 1, 2) == 'm:' and
          (tonumber(all[i + 1]) or 0) <= stale then
     redis.call('HDEL', KEYS[2], f)
   end
+end
+if carry ~= 0 then
+  redis.call('HINCRBY', KEYS[2], 'e' .. string.format('%d', drop), carry)
+  if not first or drop < first then first = drop end
 end
 for i = 0, ns - 1 do
   redis.call('HSET', KEYS[2], ARGV[8 + i * 2], ARGV[9 + i * 2])
