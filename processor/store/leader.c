@@ -265,15 +265,16 @@ static int leader_cohort_key(const struct ews_store *store, char kind,
         return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+/* The reply of an HGETALL sent for the cohort, into it. */
 static enum ews_store_result
-leader_cohort_read(struct ews_store *store, const char *key,
-                   struct ews_store_cohort *cohort, struct leader_runs *runs,
-                   char *errstr, size_t errstr_size)
+leader_cohort_read(struct ews_store *store, struct ews_store_cohort *cohort,
+                   struct leader_runs *runs, char *errstr, size_t errstr_size)
 {
-        redisReply *reply = redisCommand(store->redis, "HGETALL %s", key);
+        redisReply *reply = NULL;
         size_t i;
 
-        if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+            !reply || reply->type != REDIS_REPLY_ARRAY) {
                 if (reply)
                         freeReplyObject(reply);
                 return store_fail(store, errstr, errstr_size, "cohort");
@@ -315,6 +316,7 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
 {
         static struct leader_runs runs;
         char key[EWS_ID_MAX + 80];
+        int legacy;
 
         memset(cohort, 0, sizeof(*cohort));
         runs.cnt = 0;
@@ -323,14 +325,17 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
         cohort->account.first_day = cohort->account.last_day = -1;
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
-        if (kind == EWS_COHORT_ACCOUNT &&
-            (leader_cohort_key(store, kind, id, true, key, sizeof(key)) ||
-             leader_cohort_read(store, key, cohort, &runs, errstr,
-                                errstr_size)))
-                return EWS_STORE_ERROR;
-        if (leader_cohort_key(store, kind, id, false, key, sizeof(key)) ||
-            leader_cohort_read(store, key, cohort, &runs, errstr, errstr_size))
-                return EWS_STORE_ERROR;
+        /* an account's earlier ab:<id> too, first: one round trip */
+        for (legacy = kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--)
+                if (leader_cohort_key(store, kind, id, legacy, key,
+                                      sizeof(key)) ||
+                    redisAppendCommand(store->redis, "HGETALL %s", key) !=
+                            REDIS_OK)
+                        return store_fail(store, errstr, errstr_size, "cohort");
+        for (legacy = kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--)
+                if (leader_cohort_read(store, cohort, &runs, errstr,
+                                       errstr_size))
+                        return EWS_STORE_ERROR;
         leader_runs_apply(cohort, &runs);
         qsort(cohort->days, (size_t)cohort->day_cnt, sizeof(cohort->days[0]),
               leader_day_cmp);

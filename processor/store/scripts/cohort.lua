@@ -38,12 +38,12 @@ if KEYS[5] ~= KEYS[2] and redis.call('EXISTS', KEYS[5]) == 1 then
   end
   redis.call('DEL', KEYS[5])
 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
+local all = redis.call('HGETALL', KEYS[2])
+if #all == 0 then
   redis.call('ZREM', KEYS[3], ARGV[2])
   return {2}
 end
-local first, carry = nil, 0
-local all = redis.call('HGETALL', KEYS[2])
+local first, carry, gone = nil, 0, {}
 for i = 1, #all, 2 do
   local f = all[i]
   local c, d = string.sub(f, 1, 1), tonumber(string.sub(f, 2))
@@ -51,19 +51,23 @@ for i = 1, #all, 2 do
     if d < drop then
       -- a run's start before the drop day still counts after it
       if c == 'e' then carry = carry + (tonumber(all[i + 1]) or 0) end
-      redis.call('HDEL', KEYS[2], f)
+      gone[#gone + 1] = f
     elseif not first or d < first then first = d end
   elseif stale > 0 and string.sub(f, 1, 2) == 'm:' and
          (tonumber(all[i + 1]) or 0) <= stale then
-    redis.call('HDEL', KEYS[2], f)
+    gone[#gone + 1] = f
   end
+end
+-- one call each for the fields that go, the state and the records
+for i = 1, #gone, 1000 do
+  redis.call('HDEL', KEYS[2], unpack(gone, i, math.min(i + 999, #gone)))
 end
 if carry ~= 0 then
   redis.call('HINCRBY', KEYS[2], 'e' .. string.format('%d', drop), carry)
   if not first or drop < first then first = drop end
 end
-for i = 0, ns - 1 do
-  redis.call('HSET', KEYS[2], ARGV[8 + i * 2], ARGV[9 + i * 2])
+if ns > 0 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 8, 7 + ns * 2))
 end
 if first then
   if first < nextd then first = nextd end
@@ -71,8 +75,7 @@ if first then
 else
   redis.call('ZREM', KEYS[3], ARGV[2])
 end
-local ob = 8 + ns * 2
-for i = 0, no - 1 do
-  redis.call('HSET', KEYS[4], ARGV[ob + i * 2], ARGV[ob + i * 2 + 1])
+if no > 0 then
+  redis.call('HSET', KEYS[4], unpack(ARGV, 8 + ns * 2, 7 + ns * 2 + no * 2))
 end
 return {1}
