@@ -186,8 +186,12 @@ static int commit_user(struct commit_ctx *x, const struct ews_store_user *su)
                 keep.member = true;
         }
         keep.day = (int32_t)x->day;
+        /* names the dictionary lacks go inline, and get ids for the
+         * next time */
+        store_names_note(x->store, u);
         len = ews_user_pack_keep(u, &keep, x->commit->partition,
-                                 x->store->packed, sizeof(x->store->packed));
+                                 x->store->names, x->store->packed,
+                                 sizeof(x->store->packed));
         if (len < 0 || store_resp_cmd(x->r, refresh ? 5 : 4) ||
             store_resp_str(x->r, "SET") || commit_key(x, "u:", u->user_id) ||
             store_resp_arg(x->r, x->store->packed, (size_t)len) ||

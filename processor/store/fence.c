@@ -178,10 +178,10 @@ fail:
         return store_fail(store, errstr, errstr_size, "timers");
 }
 
-/* users[i] zeroed but for its id, then filled from a packed value: 0, or
- * -1 when the value is not a packed user. */
-static int fence_user_fill(struct ews_user *user, const unsigned char *packed,
-                           size_t len)
+/* users[i] zeroed but for its id, then filled from a packed value (none:
+ * a user not stored yet): as ews_user_unpack. */
+static int fence_user_fill(struct ews_store *store, struct ews_user *user,
+                           const unsigned char *packed, size_t len)
 {
         char user_id[EWS_ID_MAX];
         int32_t partition;
@@ -189,7 +189,54 @@ static int fence_user_fill(struct ews_user *user, const unsigned char *packed,
         memcpy(user_id, user->user_id, sizeof(user_id));
         memset(user, 0, sizeof(*user));
         memcpy(user->user_id, user_id, sizeof(user_id));
-        return packed ? ews_user_unpack(user, &partition, packed, len) : 0;
+        return packed ? ews_user_unpack(user, &partition, store->names, packed,
+                                        len)
+                      : 0;
+}
+
+/* The users whose values named ids not read yet (events -2): read the
+ * dictionary again, then each of them again, one at a time (rare: names
+ * another instance added since). */
+static enum ews_store_result fence_users_again(struct ews_store *store,
+                                               struct ews_user *const *users,
+                                               size_t cnt, char *errstr,
+                                               size_t errstr_size)
+{
+        redisReply *reply;
+        size_t i;
+        int rc;
+
+        if (store_names_load(store, errstr, errstr_size))
+                return store_fail(store, errstr, errstr_size, "names");
+        for (i = 0; i < cnt; i++) {
+                if (users[i]->events != -2)
+                        continue;
+                reply = redisCommand(store->redis, "GET %su:%s", store->prefix,
+                                     users[i]->user_id);
+                if (!reply || (reply->type != REDIS_REPLY_STRING &&
+                               reply->type != REDIS_REPLY_NIL)) {
+                        if (reply)
+                                freeReplyObject(reply);
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+                }
+                rc = fence_user_fill(store, users[i],
+                                     reply->type == REDIS_REPLY_STRING
+                                             ? (unsigned char *)reply->str
+                                             : NULL,
+                                     reply->len);
+                freeReplyObject(reply);
+                if (rc) {
+                        snprintf(errstr, errstr_size,
+                                 "user %s: stored value is not a packed "
+                                 "user of version %d or before, or names "
+                                 "what the names dictionary does not hold",
+                                 users[i]->user_id, EWS_USER_PACKED_VERSION);
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+                }
+        }
+        return EWS_STORE_OK;
 }
 
 enum ews_store_result ews_store_users_load(struct ews_store *store,
@@ -200,14 +247,19 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
         struct store_argv *a = &store->argv;
         const unsigned char *cached;
         redisReply *reply;
-        size_t i, len, misses = 0;
+        size_t i, len, misses = 0, again = 0;
+        int rc;
 
+        if (store->names_pending_cnt &&
+            (store_connect(store, errstr, errstr_size) ||
+             store_names_assign(store, errstr, errstr_size)))
+                return EWS_STORE_ERROR;
         for (i = 0; i < cnt; i++) {
                 cached = ews_user_cache_get(store->cache, users[i]->user_id,
                                             &len);
-                if (cached && !fence_user_fill(users[i], cached, len))
+                if (cached && !fence_user_fill(store, users[i], cached, len))
                         continue; /* else read it from Redis */
-                if (!misses++ && store_connect(store, errstr, errstr_size))
+                if (!misses && store_connect(store, errstr, errstr_size))
                         return EWS_STORE_ERROR;
                 store_argv_reset(a);
                 if (store_argv_add(a, "GET", 3) ||
@@ -217,6 +269,7 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                 }
                 if (store_append(store, errstr, errstr_size, "user load"))
                         return EWS_STORE_ERROR;
+                misses++;
                 users[i]->events = -1; /* marks a miss until its reply */
         }
         for (i = 0; i < cnt && misses; i++) {
@@ -233,23 +286,27 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
                 }
-                if (fence_user_fill(users[i],
-                                    reply->type == REDIS_REPLY_STRING
-                                            ? (unsigned char *)reply->str
-                                            : NULL,
-                                    reply->len)) {
+                rc = fence_user_fill(store, users[i],
+                                     reply->type == REDIS_REPLY_STRING
+                                             ? (unsigned char *)reply->str
+                                             : NULL,
+                                     reply->len);
+                freeReplyObject(reply);
+                if (rc == EWS_USER_UNKNOWN_NAME) {
+                        users[i]->events = -2; /* once the replies are in */
+                        again++;
+                } else if (rc) {
                         /* Never guess at a user's state: stop here. */
                         snprintf(errstr, errstr_size,
                                  "user %s: stored value is not a packed "
                                  "user of version %d or before",
                                  users[i]->user_id, EWS_USER_PACKED_VERSION);
-                        freeReplyObject(reply);
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
                 }
-                freeReplyObject(reply);
         }
-        return EWS_STORE_OK;
+        return again ? fence_users_again(store, users, cnt, errstr, errstr_size)
+                     : EWS_STORE_OK;
 }
 
 enum ews_store_result ews_store_partitions_check(struct ews_store *store,

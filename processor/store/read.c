@@ -52,8 +52,8 @@ enum ews_store_result ews_store_user_get(struct ews_store *store,
         if (reply->type == REDIS_REPLY_STRING)
                 result = EWS_STORE_OK;
         if (result == EWS_STORE_OK &&
-            ews_user_unpack(user, partition, (unsigned char *)reply->str,
-                            reply->len)) {
+            store_unpack(store, user, partition, (unsigned char *)reply->str,
+                         reply->len)) {
                 snprintf(errstr, errstr_size, "%s: not a packed user", key);
                 result = EWS_STORE_ERROR;
         }
@@ -197,6 +197,9 @@ read_account_members(struct ews_store *store, const struct read_members *m,
                 snprintf(errstr, errstr_size, "out of memory");
                 return EWS_STORE_ERROR;
         }
+        /* the names as they are now: the members' values may name any */
+        if (store_names_load(store, errstr, errstr_size))
+                goto fail;
         for (i = 0; i < m->cnt; i++)
                 if (redisAppendCommand(store->redis, "GET %su:%s",
                                        store->prefix, m->ids[i]) != REDIS_OK)
@@ -209,7 +212,7 @@ read_account_members(struct ews_store *store, const struct read_members *m,
                 last[i] = -1;
                 /* a member that expired, or belongs elsewhere, counts not */
                 if (reply->type == REDIS_REPLY_STRING &&
-                    !ews_user_unpack(&user, &partition,
+                    !ews_user_unpack(&user, &partition, store->names,
                                      (const unsigned char *)reply->str,
                                      reply->len) &&
                     !strcmp(user.account_id, account->account_id)) {
@@ -338,8 +341,8 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
                 freeReplyObject(value);
                 return 0;
         }
-        if (ews_user_unpack(&user, &partition, (unsigned char *)value->str,
-                            value->len)) {
+        if (store_unpack(store, &user, &partition, (unsigned char *)value->str,
+                         value->len)) {
                 snprintf(errstr, errstr_size, "%s: not a packed user", keys[0]);
                 freeReplyObject(value);
                 return -2;

@@ -15,6 +15,8 @@
  *                                          less the hour's start (ms):
  *                                          the timers due in that hour
  *   <prefix>u:<user id>            string  the packed user (codec.h)
+ *   <prefix>names                  hash    the packed users' names
+ *                                          dictionary: name -> id
  *   <prefix>a:<account id>         hash    m:<user id>: a member, by the
  *                                          wall-clock day it was last
  *                                          written; users active at each

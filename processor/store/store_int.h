@@ -110,6 +110,23 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
 void store_round_apply(struct ews_store *store, struct store_round *round);
 void store_round_free(struct store_round *round);
 
+/* dict.c: the names dictionary of the packed users. Load reads it whole
+ * into the copy (0, -1 with errstr); note queues the names of user it does not
+ * hold; assign gives the queued names their ids (one script call); unpack is
+ * ews_user_unpack with the dictionary read again once when a value names
+ * an id not held yet (0 or -1), and so must not be called with replies
+ * pending. */
+#define STORE_NAMES_PENDING_MAX 64
+int store_names_load(struct ews_store *store, char *errstr, size_t errstr_size);
+/* Drops the copy and reads it anew, as on every connection. */
+int store_names_reload(struct ews_store *store, char *errstr,
+                       size_t errstr_size);
+void store_names_note(struct ews_store *store, const struct ews_user *user);
+enum ews_store_result store_names_assign(struct ews_store *store, char *errstr,
+                                         size_t errstr_size);
+int store_unpack(struct ews_store *store, struct ews_user *user,
+                 int32_t *partition, const unsigned char *buf, size_t len);
+
 struct ews_store {
         struct ews_store_conf conf;
         char host[256];
@@ -119,6 +136,10 @@ struct ews_store {
         char sha_claim[41];
         char sha_lease[41];
         char sha_cohort[41];
+        char sha_names[41];
+        struct ews_names *names;
+        char names_pending[STORE_NAMES_PENDING_MAX][EWS_NAME_MAX];
+        int names_pending_cnt;
         struct store_argv argv;
         struct ews_user_cache *cache;
         struct ews_store_stats stats;

@@ -407,24 +407,58 @@ def short_str(s):
     return bytes([len(s)]) + s
 
 
+def zz(n):
+    """Zig-zag, as an unsigned 64-bit number."""
+    return ((n << 1) ^ (n >> 63)) & (2 ** 64 - 1)
+
+
+# The names dictionary fuzz_stored.c gives its decoder: name -> id.
+STORED_NAMES = {b"login": 0, b"trial_started": 1, b"feature_used": 2,
+                b"crm": 3, b"analytics": 4}
+
+
 def packed_user(version, partition=3, account=b"a-1", campaign=b"c-1",
                 reasons=((b"login", 2.5), (b"webinar", 10.0)),
-                interests=((b"analytics", 4.0),), dedup=(1, 2, 3)):
-    """A user's value as processor/store/codec.h lays it out."""
+                interests=((b"analytics", 4.0),), dedup=(1, 2, 3),
+                timer=T0 + 72 * 3600000, names=STORED_NAMES):
+    """A user's value as processor/store/codec.h lays it out, in version 1,
+    2, 4 or 5 (names: their ids in version 5, when the dictionary has
+    them; timer: a time, 0 none or -1 not known)."""
     out = bytes([version, 1]) + varint(partition) + varint(42)
     times = [T0, T0, T0 + 60000, T0 - 86400000, 0, 0]
     if version >= 2:
         times += [0, T0 + 3600000, 0, T0 + 3 * 86400000]
-    out += b"".join(varint(t) for t in times)
+    if version >= 5:
+        ref = times.pop(1)
+        out += varint(ref) + b"".join(
+            varint(zz(t - ref) + 1 if t else 0) for t in times)
+    else:
+        out += b"".join(varint(t) for t in times)
     if version >= 2:
         out += struct.pack("<d", 55.5)  # rule peak
-    out += struct.pack("<dddI", 50.0, 55.5, 12.0, 5)
+    out += struct.pack("<ddd", 50.0, 55.5, 12.0)
+    out += varint(5) if version >= 5 else struct.pack("<I", 5)
     out += short_str(account) + short_str(campaign)
     for comps in (reasons, interests):
-        out += bytes([len(comps)]) + b"".join(
-            short_str(n) + struct.pack("<d", v) for n, v in comps)
-    return out + bytes([len(dedup)]) + b"".join(
+        out += bytes([len(comps)])
+        for n, v in comps:
+            if version >= 5:
+                out += (varint(names[n] + 1) if n in names
+                        else varint(0) + short_str(n))
+            else:
+                out += short_str(n)
+            out += struct.pack("<d", v)
+    out += bytes([len(dedup)]) + b"".join(
         struct.pack("<I", h) for h in dedup)
+    if version >= 5:
+        out += (varint(0) if timer == 0 else varint(1) if timer == -1
+                else varint(3) + varint(zz(timer)) if timer < 0
+                else varint(2) + varint(zz(timer - T0)))
+    elif version >= 3:
+        out += varint(zz(timer))
+    if version >= 3:
+        out += varint(20454) + bytes([1])  # the day, a member
+    return out
 
 
 def outbox_record(kind, key, value, reason=b"", detail=b"", topic=b"",
@@ -454,6 +488,13 @@ def corpus_stored():
         ("user-too-many-reasons", user + packed_user(
             2, reasons=tuple((b"r%d" % i, 1.0) for i in range(40)))),
         ("user-varint-unending", user + v2[:2] + b"\xff" * 12),
+        ("user-v4", user + packed_user(4)),
+        ("user-v5", user + packed_user(5)),
+        ("user-v5-timer-none", user + packed_user(5, timer=0)),
+        ("user-v5-timer-unknown", user + packed_user(5, timer=-1)),
+        ("user-v5-timer-far", user + packed_user(5, timer=-5)),
+        ("user-v5-unknown-name", user + packed_user(
+            5, names={**STORED_NAMES, b"webinar": 100})),
     ]
     alert = outbox_record(1, b"u-1", b"\x02avro-alert-bytes")
     dead = outbox_record(2, b"u-1", b"\xff\xff", b"bad_length",

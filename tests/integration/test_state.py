@@ -145,6 +145,17 @@ def test_account_days_written_as_runs_read_as_days(redis):
     assert "cohort: runs read as days" in proc.stdout
 
 
+def test_names_given_ids_read_by_another_instance(redis):
+    """A name a commit packs in full gets an id before the next load, and
+    a store that read the names before reads them again
+    (tests/integration/c/store_names.c, on a real Redis)."""
+    proc = subprocess.run(
+        [f"{ewsenv.BUILD}/tests/store_names", "127.0.0.1", str(redis.port)],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "by id" in proc.stdout
+
+
 def test_account_engagement_is_the_sum_of_its_users(broker, redis, names,
                                                     tmp_path):
     """A(t) = sum of the members' E(t): folded in the commit script from

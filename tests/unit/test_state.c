@@ -61,56 +61,172 @@ static void test_codec_round_trip(void **state)
         int len;
 
         (void)state;
-        len = ews_user_pack(&u, 7, buf, sizeof(buf));
+        len = ews_user_pack(&u, 7, NULL, buf, sizeof(buf));
         assert_true(len > 0);
         memset(&back, 0, sizeof(back));
         strcpy(back.user_id, "u-1");
-        assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len),
-                         0);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, buf, (size_t)len), 0);
         assert_int_equal(partition, 7);
         assert_memory_equal(&u, &back, sizeof(u)); /* bit for bit */
         /* too small a buffer is refused, whatever the size */
         for (int size = 0; size < len; size += 7)
-                assert_int_equal(ews_user_pack(&u, 7, buf, (size_t)size), -1);
+                assert_int_equal(ews_user_pack(&u, 7, NULL, buf, (size_t)size),
+                                 -1);
 }
 
-/* A value of version 2 (no bookkeeping: the last three bytes of a
- * version 3 value whose bookkeeping is all zero) reads as it was, with
- * the timer not known, so that the next commit files it anew. */
-static void test_codec_reads_version_2(void **state)
+/* Values as earlier versions wrote them (their ews_user_pack, of the user
+ * legacy_user() makes): version 2 (ab9ddee) and version 4 (b7e9d43). */
+static const unsigned char packed_v2[] = {
+        0x02, 0x03, 0x07, 0xac, 0x02, 0xfb, 0xd0, 0xea, 0xb6, 0xb7, 0x33, 0xe7,
+        0xd7, 0xea, 0xb6, 0xb7, 0x33, 0xe7, 0xd7, 0xea, 0xb6, 0xb7, 0x33, 0x80,
+        0x8c, 0xa1, 0xcb, 0xb6, 0x33, 0x80, 0xce, 0xf8, 0xfa, 0xb6, 0x33, 0x00,
+        0x80, 0xaf, 0xe4, 0x92, 0xb7, 0x33, 0x80, 0x90, 0xd0, 0xaa, 0xb7, 0x33,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc8, 0x62, 0x40, 0x99, 0x4c,
+        0xfb, 0x07, 0x3c, 0xdd, 0x5e, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+        0x69, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x40, 0x05, 0x00,
+        0x00, 0x00, 0x03, 0x61, 0x2d, 0x31, 0x03, 0x63, 0x2d, 0x31, 0x03, 0x06,
+        0x74, 0x79, 0x70, 0x65, 0x5f, 0x30, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x08, 0xc0, 0x06, 0x74, 0x79, 0x70, 0x65, 0x5f, 0x31, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0xf8, 0xbf, 0x06, 0x74, 0x79, 0x70, 0x65, 0x5f, 0x32,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x63, 0x72,
+        0x6d, 0x59, 0xf3, 0xf8, 0xc2, 0x1f, 0x6e, 0xa5, 0x01, 0x02, 0xef, 0xbe,
+        0xad, 0xde, 0xf0, 0xbe, 0xad, 0xde};
+static const unsigned char packed_v4[] = {
+        0x04, 0x03, 0x07, 0xac, 0x02, 0xfb, 0xd0, 0xea, 0xb6, 0xb7, 0x33, 0xe7,
+        0xd7, 0xea, 0xb6, 0xb7, 0x33, 0xe7, 0xd7, 0xea, 0xb6, 0xb7, 0x33, 0x80,
+        0x8c, 0xa1, 0xcb, 0xb6, 0x33, 0x80, 0xce, 0xf8, 0xfa, 0xb6, 0x33, 0x00,
+        0x80, 0xaf, 0xe4, 0x92, 0xb7, 0x33, 0x80, 0x90, 0xd0, 0xaa, 0xb7, 0x33,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc8, 0x62, 0x40, 0x99, 0x4c,
+        0xfb, 0x07, 0x3c, 0xdd, 0x5e, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+        0x69, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x40, 0x05, 0x00,
+        0x00, 0x00, 0x03, 0x61, 0x2d, 0x31, 0x03, 0x63, 0x2d, 0x31, 0x03, 0x06,
+        0x74, 0x79, 0x70, 0x65, 0x5f, 0x30, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x08, 0xc0, 0x06, 0x74, 0x79, 0x70, 0x65, 0x5f, 0x31, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0xf8, 0xbf, 0x06, 0x74, 0x79, 0x70, 0x65, 0x5f, 0x32,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x63, 0x72,
+        0x6d, 0x59, 0xf3, 0xf8, 0xc2, 0x1f, 0x6e, 0xa5, 0x01, 0x02, 0xef, 0xbe,
+        0xad, 0xde, 0xf0, 0xbe, 0xad, 0xde, 0xf6, 0xf1, 0xed, 0xe4, 0xf0, 0x66,
+        0xe6, 0x9f, 0x01, 0x01};
+
+static struct ews_user legacy_user(void)
 {
-        struct ews_user u = user_full(), back;
-        unsigned char buf[EWS_USER_PACKED_MAX];
+        struct ews_user u;
+        int i;
+
+        memset(&u, 0, sizeof(u));
+        strcpy(u.user_id, "u-1");
+        strcpy(u.account_id, "a-1");
+        strcpy(u.campaign_id, "c-1");
+        u.stage = EWS_STAGE_SALES_READY;
+        u.stage_at_ms = 1767225600123LL;
+        u.engagement = 123.456789012345678;
+        u.peak_engagement = 200.5;
+        u.engagement_ref_ms = 1767225600999LL;
+        u.last_activity_ms = 1767225600999LL;
+        u.trial_started_ms = 1767000000000LL;
+        u.activated_ms = 1767100000000LL;
+        u.disengaged_resolved_ms = 1767150000000LL;
+        u.sales_ready_since_ms = 1767200000000LL;
+        u.rule_peak = 150.25;
+        u.events = 300;
+        u.fit_matched = 0x5;
+        u.fit = 13;
+        for (i = 0; i < 3; i++) {
+                snprintf(u.reasons[i].name, EWS_NAME_MAX, "type_%d", i);
+                u.reasons[i].value = i * 1.5 - 3;
+        }
+        u.reason_cnt = 3;
+        strcpy(u.interests[0].name, "crm");
+        u.interests[0].value = 1e-300;
+        u.interest_cnt = 1;
+        for (i = 0; i < 2; i++)
+                u.dedup[i] = 0xdeadbeefu + (uint32_t)i;
+        u.dedup_cnt = 2;
+        return u;
+}
+
+/* Earlier versions read as they were written: version 2 without the
+ * store's bookkeeping (its timer not known, so that the next commit files
+ * it anew), version 4 with it. */
+static void test_codec_reads_earlier_versions(void **state)
+{
+        struct ews_user want = legacy_user(), back;
         int32_t partition;
-        int len;
 
         (void)state;
-        memset(&u.keep, 0, sizeof(u.keep));
-        len = ews_user_pack(&u, 7, buf, sizeof(buf));
-        assert_true(len > 3);
-        buf[0] = 2;
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(ews_user_unpack(&back, &partition, NULL, packed_v2,
+                                         sizeof(packed_v2)),
+                         0);
+        assert_int_equal(partition, 7);
+        want.keep.timer_ms = -1;
+        assert_memory_equal(&want, &back, sizeof(want));
+
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(ews_user_unpack(&back, &partition, NULL, packed_v4,
+                                         sizeof(packed_v4)),
+                         0);
+        want.keep.timer_ms = 1767484800123LL;
+        want.keep.day = 20454;
+        want.keep.member = true;
+        assert_memory_equal(&want, &back, sizeof(want));
+}
+
+/* Names the dictionary holds are packed as ids: a value reads back only
+ * with a dictionary that holds them, and the same with any that does. */
+static void test_codec_names_by_id(void **state)
+{
+        struct ews_user u = user_full(), back;
+        unsigned char inline_buf[EWS_USER_PACKED_MAX], buf[EWS_USER_PACKED_MAX];
+        struct ews_names *names = ews_names_new(), *other = ews_names_new();
+        int32_t partition;
+        int inline_len, len, i;
+
+        (void)state;
+        assert_non_null(names);
+        assert_non_null(other);
+        inline_len = ews_user_pack(&u, 7, NULL, inline_buf, sizeof(inline_buf));
+        for (i = 0; i < u.reason_cnt; i++)
+                assert_int_equal(ews_names_put(names, (uint32_t)(100 + i),
+                                               u.reasons[i].name),
+                                 0);
+        assert_int_equal(ews_names_put(names, 7, "crm"), 0);
+        /* an id for life: not another name, nor the name another id */
+        assert_int_equal(ews_names_put(names, 7, "crm"), 0);
+        assert_int_equal(ews_names_put(names, 7, "hr"), -1);
+        assert_int_equal(ews_names_put(names, 8, "crm"), -1);
+        assert_int_equal(ews_names_id(names, "crm"), 7);
+        assert_string_equal(ews_names_name(names, 100), "type_0");
+        assert_null(ews_names_name(names, 99));
+
+        len = ews_user_pack(&u, 7, names, buf, sizeof(buf));
+        assert_true(len > 0 && len + 60 < inline_len);
         memset(&back, 0, sizeof(back));
         strcpy(back.user_id, "u-1");
         assert_int_equal(
-                ews_user_unpack(&back, &partition, buf, (size_t)len - 3), 0);
-        assert_int_equal(partition, 7);
-        assert_true(back.keep.timer_ms == -1);
-        assert_int_equal(back.keep.day, 0);
-        assert_false(back.keep.member);
-        memcpy(&back.keep, &u.keep, sizeof(u.keep));
+                ews_user_unpack(&back, &partition, names, buf, (size_t)len), 0);
         assert_memory_equal(&u, &back, sizeof(u));
-        /* and the bookkeeping in place of the user's own, for a commit */
-        {
-                struct ews_user_keep keep = {-1, 3, true};
-
-                len = ews_user_pack_keep(&u, &keep, 7, buf, sizeof(buf));
-                assert_int_equal(
-                        ews_user_unpack(&back, &partition, buf, (size_t)len),
-                        0);
-                assert_true(back.keep.timer_ms == -1);
-                assert_int_equal(back.keep.day, 3);
-                assert_true(back.keep.member);
-        }
+        /* without those ids: not known yet, read the dictionary again */
+        assert_int_equal(ews_names_put(other, 7, "crm"), 0);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, other, buf, (size_t)len),
+                EWS_USER_UNKNOWN_NAME);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, buf, (size_t)len),
+                EWS_USER_UNKNOWN_NAME);
+        /* inline names read with any dictionary */
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(ews_user_unpack(&back, &partition, other, inline_buf,
+                                         (size_t)inline_len),
+                         0);
+        assert_memory_equal(&u, &back, sizeof(u));
+        ews_names_destroy(names);
+        ews_names_destroy(other);
+        ews_names_destroy(NULL);
 }
 
 static void test_codec_rejects_malformed(void **state)
@@ -121,27 +237,28 @@ static void test_codec_rejects_malformed(void **state)
         int len, cut;
 
         (void)state;
-        len = ews_user_pack(&u, 7, buf, sizeof(buf));
+        len = ews_user_pack(&u, 7, NULL, buf, sizeof(buf));
         for (cut = 0; cut < len; cut++) /* every truncation */
-                assert_int_equal(
-                        ews_user_unpack(&back, &partition, buf, (size_t)cut),
-                        -1);
+                assert_int_equal(ews_user_unpack(&back, &partition, NULL, buf,
+                                                 (size_t)cut),
+                                 -1);
         memcpy(bad, buf, (size_t)len);
         bad[len] = 0; /* trailing byte */
         assert_int_equal(
-                ews_user_unpack(&back, &partition, bad, (size_t)len + 1), -1);
+                ews_user_unpack(&back, &partition, NULL, bad, (size_t)len + 1),
+                -1);
         memcpy(bad, buf, (size_t)len);
         bad[0] = 99; /* unknown version */
-        assert_int_equal(ews_user_unpack(&back, &partition, bad, (size_t)len),
-                         -1);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
         memcpy(bad, buf, (size_t)len);
         bad[1] = EWS_STAGE_COUNT; /* unknown stage */
-        assert_int_equal(ews_user_unpack(&back, &partition, bad, (size_t)len),
-                         -1);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
         memcpy(bad, buf, (size_t)len);
         bad[len - 1] = 2; /* a member flag neither 0 nor 1 */
-        assert_int_equal(ews_user_unpack(&back, &partition, bad, (size_t)len),
-                         -1);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
 }
 
 /* Timers are filed by the hour: a deadline moving later within its hour
@@ -265,7 +382,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_codec_round_trip),
-                cmocka_unit_test(test_codec_reads_version_2),
+                cmocka_unit_test(test_codec_reads_earlier_versions),
+                cmocka_unit_test(test_codec_names_by_id),
                 cmocka_unit_test(test_codec_rejects_malformed),
                 cmocka_unit_test(test_outbox_round_trip_and_refusals),
                 cmocka_unit_test(test_cache_bound_and_drop),

@@ -74,17 +74,68 @@ static long long cmd_int(redisContext *c, const char *fmt, ...)
         return v;
 }
 
-/* The user as an earlier version packed it: version 2, without the
- * store's bookkeeping (the last three bytes of an all-zero one). */
+static size_t put_varint(unsigned char *p, uint64_t v)
+{
+        size_t n = 0;
+
+        while (v > 0x7f) {
+                p[n++] = (unsigned char)((v & 0x7f) | 0x80);
+                v >>= 7;
+        }
+        p[n++] = (unsigned char)v;
+        return n;
+}
+
+static size_t put_f64(unsigned char *p, double d)
+{
+        uint64_t v;
+        int i;
+
+        memcpy(&v, &d, 8);
+        for (i = 0; i < 8; i++)
+                p[i] = (unsigned char)(v >> (8 * i));
+        return 8;
+}
+
+/* The user as version 2 packed it (ab9ddee's codec.h): stage, partition
+ * 0, events, ten times, rule_peak, E, peak, fit, the fit mask, account,
+ * campaign, no reasons, interests or event ids. */
 static void write_v2_user(redisContext *c, const struct ews_user *user)
 {
-        unsigned char buf[EWS_USER_PACKED_MAX];
-        int len = ews_user_pack(user, 0, buf, sizeof(buf));
+        const int64_t times[10] = {user->stage_at_ms,
+                                   user->engagement_ref_ms,
+                                   user->last_activity_ms,
+                                   user->trial_started_ms,
+                                   user->activated_ms,
+                                   0,
+                                   0,
+                                   0,
+                                   0,
+                                   0};
+        unsigned char buf[256], *p = buf;
+        int i;
 
-        assert_true(len > 3);
-        buf[0] = 2;
+        *p++ = 2;
+        *p++ = (unsigned char)user->stage;
+        p += put_varint(p, 0);
+        p += put_varint(p, (uint64_t)user->events);
+        for (i = 0; i < 10; i++)
+                p += put_varint(p, (uint64_t)times[i]);
+        p += put_f64(p, 0); /* rule_peak */
+        p += put_f64(p, user->engagement);
+        p += put_f64(p, user->peak_engagement);
+        p += put_f64(p, user->fit);
+        memset(p, 0, 4); /* fit mask */
+        p += 4;
+        *p++ = (unsigned char)strlen(user->account_id);
+        memcpy(p, user->account_id, strlen(user->account_id));
+        p += strlen(user->account_id);
+        *p++ = 0; /* campaign */
+        *p++ = 0; /* reasons */
+        *p++ = 0; /* interests */
+        *p++ = 0; /* event ids */
         freeReplyObject(cmd(c, "SET upgrade:u:%s %b", user->user_id, buf,
-                            (size_t)len - 3));
+                            (size_t)(p - buf)));
 }
 
 static int found;
