@@ -250,7 +250,8 @@ fuzz: fuzz-build
 # C tests that need a live process (a real Redis): in tests/integration/c/,
 # built here and run by the integration suite. tests/unit/ holds only tests
 # that need no process.
-STORE_BIN := $(BUILD)/tests/store_zombie
+STORE_BIN := $(BUILD)/tests/store_zombie $(BUILD)/tests/store_upgrade \
+             $(BUILD)/tests/store_cohort $(BUILD)/tests/store_names
 
 $(BUILD)/tests/store_%: tests/integration/c/store_%.c $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"

@@ -1,6 +1,7 @@
 #include "decode/decode_int.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define CHECK_DEPTH_MAX 32
 
@@ -87,9 +88,18 @@ static enum ews_decode_err check_utf8(struct check *c, int64_t n,
                                       const char *what)
 {
         const unsigned char *p = c->p - n, *end = c->p;
+        uint64_t eight;
         size_t len;
 
         while (p < end) {
+                /* ASCII, the common case, eight bytes at a time */
+                if (end - p >= 8) {
+                        memcpy(&eight, p, 8);
+                        if (!(eight & 0x8080808080808080ULL)) {
+                                p += 8;
+                                continue;
+                        }
+                }
                 if (!(len = check_utf8_seq(p, end))) {
                         c->p = p; /* the error names this byte */
                         return check_fail(c, EWS_DECODE_BAD_VALUE, what);

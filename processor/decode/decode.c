@@ -90,6 +90,8 @@ struct ews_decoder *ews_decoder_new(const struct ews_decode_conf *conf,
         if (decode_schema_load(&decoder->alert, conf->schema_dir, "alert.avsc",
                                errstr, errstr_size))
                 goto fail;
+        decoder->fast_usage =
+                decode_fast_usable(decoder->reader[EWS_SOURCE_USAGE].schema);
         if (conf->registry_url && *conf->registry_url) {
                 curl_global_init(CURL_GLOBAL_DEFAULT);
                 decoder->registry = registry_new(
@@ -324,6 +326,43 @@ decode_read(struct ews_decoder *decoder, enum ews_source source,
         return EWS_DECODE_OK;
 }
 
+/* The path of a message of either Avro format, and its Avro bytes (the
+ * registry's framing taken off). */
+static enum ews_decode_err decode_frame(struct ews_decoder *decoder,
+                                        enum ews_source source,
+                                        const unsigned char **buf, size_t *len,
+                                        struct decode_path **path, char *errstr,
+                                        size_t errstr_size)
+{
+        enum ews_decode_err err;
+        int32_t id;
+
+        *path = &decoder->raw[source];
+        if (!*len) {
+                snprintf(errstr, errstr_size, "empty message");
+                return EWS_DECODE_EMPTY;
+        }
+        if (decoder->conf.format[source] == EWS_FORMAT_CONFLUENT) {
+                const unsigned char *b = *buf;
+
+                if (*len < 5 || b[0] != 0) {
+                        snprintf(errstr, errstr_size,
+                                 "not the registry wire format (magic byte "
+                                 "%d, %zu bytes)",
+                                 b[0], *len);
+                        return EWS_DECODE_BAD_MAGIC;
+                }
+                id = (int32_t)((uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
+                               (uint32_t)b[3] << 8 | (uint32_t)b[4]);
+                if ((err = decode_lookup(decoder, source, id, path, errstr,
+                                         errstr_size)))
+                        return err;
+                *buf += 5;
+                *len -= 5;
+        }
+        return EWS_DECODE_OK;
+}
+
 /* A record of our fields from either Avro format, into *record. */
 static enum ews_decode_err decode_avro(struct ews_decoder *decoder,
                                        enum ews_source source,
@@ -331,32 +370,46 @@ static enum ews_decode_err decode_avro(struct ews_decoder *decoder,
                                        avro_value_t **record, char *errstr,
                                        size_t errstr_size)
 {
-        struct decode_path *path = &decoder->raw[source];
+        struct decode_path *path;
         enum ews_decode_err err;
-        int32_t id;
 
-        if (!len) {
-                snprintf(errstr, errstr_size, "empty message");
-                return EWS_DECODE_EMPTY;
-        }
-        if (decoder->conf.format[source] == EWS_FORMAT_CONFLUENT) {
-                if (len < 5 || buf[0] != 0) {
-                        snprintf(errstr, errstr_size,
-                                 "not the registry wire format (magic byte "
-                                 "%d, %zu bytes)",
-                                 buf[0], len);
-                        return EWS_DECODE_BAD_MAGIC;
-                }
-                id = (int32_t)((uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 |
-                               (uint32_t)buf[3] << 8 | (uint32_t)buf[4]);
-                if ((err = decode_lookup(decoder, source, id, &path, errstr,
-                                         errstr_size)))
-                        return err;
-                buf += 5;
-                len -= 5;
-        }
+        if ((err = decode_frame(decoder, source, &buf, &len, &path, errstr,
+                                errstr_size)))
+                return err;
         return decode_read(decoder, source, path, buf, len, record, errstr,
                            errstr_size);
+}
+
+/* A usage event from either Avro format: bytes of our own schema
+ * straight (fast.c), others through avro-c. */
+static enum ews_decode_err decode_usage_avro(struct ews_decoder *decoder,
+                                             const unsigned char *buf,
+                                             size_t len,
+                                             struct ews_usage_event *event,
+                                             char *errstr, size_t errstr_size)
+{
+        enum ews_source s = EWS_SOURCE_USAGE;
+        struct decode_path *path;
+        enum ews_decode_err err;
+        avro_value_t *record;
+        bool generic = true;
+
+        if ((err = decode_frame(decoder, s, &buf, &len, &path, errstr,
+                                errstr_size)))
+                return err;
+        if (decoder->fast_usage && !path->resolver) {
+                if ((err = ews_decode_check(path->writer, buf, len,
+                                            &decoder->limits, errstr,
+                                            errstr_size)) ||
+                    (err = decode_usage_fast(buf, len, event, &generic, errstr,
+                                             errstr_size)) ||
+                    !generic)
+                        return err;
+        }
+        if ((err = decode_read(decoder, s, path, buf, len, &record, errstr,
+                               errstr_size)))
+                return err;
+        return decode_usage_fields(record, event, errstr, errstr_size);
 }
 
 static bool decode_finite(double v)
@@ -401,7 +454,6 @@ enum ews_decode_err ews_decode_usage(struct ews_decoder *decoder,
 {
         enum ews_source s = EWS_SOURCE_USAGE;
         enum ews_decode_err err;
-        avro_value_t *record;
 
         if (decoder->conf.format[s] == EWS_FORMAT_JSON) {
                 err = len ? decode_usage_json(buf, len, event, errstr,
@@ -409,9 +461,9 @@ enum ews_decode_err ews_decode_usage(struct ews_decoder *decoder,
                           : EWS_DECODE_EMPTY;
                 if (err == EWS_DECODE_EMPTY)
                         snprintf(errstr, errstr_size, "empty message");
-        } else if (!(err = decode_avro(decoder, s, buf, len, &record, errstr,
-                                       errstr_size))) {
-                err = decode_usage_fields(record, event, errstr, errstr_size);
+        } else {
+                err = decode_usage_avro(decoder, buf, len, event, errstr,
+                                        errstr_size);
         }
         if (err ||
             (err = decode_required(event->event_id, "event_id", errstr,

@@ -3,8 +3,9 @@
  * files share. decode.c is the decoder and its per-message paths, schema.c
  * our schemas and the paths from a writer's, check.c the walk that comes
  * before avro-c reads, fields.c and json.c our structs from a record or a
- * JSON object, alert_encode.c alerts as Avro (alert_wire.c: in the
- * registry's wire format).
+ * JSON object, fast.c usage events straight from bytes of our own schema,
+ * alert_encode.c alerts as Avro (alert_wire.c: in the registry's wire
+ * format).
  */
 #ifndef EWS_FILTER_DECODE_INT_H
 #define EWS_FILTER_DECODE_INT_H
@@ -82,6 +83,7 @@ struct ews_decoder {
         int alert_topic_cnt;
         avro_reader_t avro_reader;
         avro_writer_t avro_writer;
+        bool fast_usage; /* our usage schema has fast.c's layout */
 };
 
 /* schema.c: a schema from JSON (what names it in errstr) or from a file;
@@ -111,6 +113,23 @@ enum ews_decode_err
 ews_decode_check(avro_schema_t schema, const void *buf, size_t len,
                  const struct ews_decode_check_limits *limits, char *errstr,
                  size_t errstr_size);
+
+/* A string field of n bytes at s into dst (size bytes): refused when too
+ * long for it or holding a NUL, with errstr naming the field. */
+enum ews_decode_err decode_string_field(const char *name, const char *s,
+                                        size_t n, char *dst, size_t size,
+                                        char *errstr, size_t errstr_size);
+
+/* fast.c: whether reader is our usage schema as fast.c reads it; and a
+ * usage event from len bytes that ews_decode_check passed against that
+ * schema, as decode_usage_fields makes it from avro-c's record, except
+ * that *generic is set when the bytes are to go the generic way (a map too
+ * large for it). */
+bool decode_fast_usable(avro_schema_t reader);
+enum ews_decode_err decode_usage_fast(const void *buf, size_t len,
+                                      struct ews_usage_event *event,
+                                      bool *generic, char *errstr,
+                                      size_t errstr_size);
 
 /* Our structs from a reader-schema record. */
 enum ews_decode_err decode_usage_fields(avro_value_t *record,

@@ -39,6 +39,13 @@ static enum ews_decode_err fields_string(avro_value_t *record, const char *name,
                 return EWS_DECODE_BAD_VALUE;
         }
         n = n ? n - 1 : 0; /* avro-c counts the terminating NUL */
+        return decode_string_field(name, s, n, dst, size, errstr, errstr_size);
+}
+
+enum ews_decode_err decode_string_field(const char *name, const char *s,
+                                        size_t n, char *dst, size_t size,
+                                        char *errstr, size_t errstr_size)
+{
         if (n >= size) {
                 snprintf(errstr, errstr_size, "%s: %zu bytes, at most %zu",
                          name, n, size - 1);

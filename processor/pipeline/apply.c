@@ -49,18 +49,59 @@ static int64_t apply_day(int64_t t_ms, int64_t from_ms)
         return (t_ms > from_ms ? t_ms : from_ms) / EWS_DAY_MS;
 }
 
-/* A cohort's day in this commit, to add to; ids too long for the key are
- * told apart by their hash. NULL when out of memory. */
+/* Decimal digits of v (not negative) at p; the end. */
+static char *apply_digits(char *p, int64_t v)
+{
+        char digits[24];
+        uint64_t d = v < 0 ? 0 : (uint64_t)v;
+        size_t n = 0;
+
+        do
+                digits[n++] = (char)('0' + d % 10);
+        while (d /= 10);
+        while (n)
+                *p++ = digits[--n];
+        return p;
+}
+
+/* The key of a cohort's days in the batch's table, as
+ * "%c%lld-%lld:%08x:%.72s" of kind, the days, the id's hash and the id
+ * would write it, without printf (days are not negative): at most 123
+ * bytes. */
+static void apply_cohort_key(char *key, char kind, int64_t day,
+                             int64_t day_last, const char *id)
+{
+        static const char hex[] = "0123456789abcdef";
+        uint32_t h = ews_hash32(id);
+        size_t len = strnlen(id, 72);
+        char *p = key;
+        int i;
+
+        *p++ = kind;
+        p = apply_digits(p, day);
+        *p++ = '-';
+        p = apply_digits(p, day_last);
+        *p++ = ':';
+        for (i = 7; i >= 0; i--)
+                *p++ = hex[(h >> (4 * i)) & 0xf];
+        *p++ = ':';
+        memcpy(p, id, len);
+        p[len] = '\0';
+}
+
+/* A cohort's days in this commit, day to day_last, to add to; ids too
+ * long for the key are told apart by their hash. NULL when out of
+ * memory. */
 static struct ews_cohort_delta *apply_cohort(struct ews_pipeline *p, char kind,
-                                             const char *id, int64_t day)
+                                             const char *id, int64_t day,
+                                             int64_t day_last)
 {
         char key[EWS_ID_MAX];
         struct batch_cohort *c;
         bool added;
         int i;
 
-        snprintf(key, sizeof(key), "%c%lld:%08x:%.80s", kind, (long long)day,
-                 ews_hash32(id), id);
+        apply_cohort_key(key, kind, day, day_last, id);
         i = batch_table_add(&p->cohorts, key, &added);
         if (i < 0) {
                 ews_err("pipeline", "out of memory");
@@ -69,10 +110,18 @@ static struct ews_cohort_delta *apply_cohort(struct ews_pipeline *p, char kind,
         c = batch_table_at(&p->cohorts, (size_t)i);
         if (added) {
                 c->delta.kind = kind;
-                snprintf(c->delta.id, sizeof(c->delta.id), "%s", id);
+                memcpy(c->delta.id, id, strnlen(id, sizeof(c->delta.id) - 1));
                 c->delta.day = day;
+                c->delta.day_last = day_last;
         }
         return &c->delta;
+}
+
+/* A campaign's day in this commit (cb:<id> fields of that day). */
+static struct ews_cohort_delta *
+apply_campaign_day(struct ews_pipeline *p, const char *campaign_id, int64_t day)
+{
+        return apply_cohort(p, EWS_COHORT_CAMPAIGN, campaign_id, day, day);
 }
 
 /* Fires the user timers due by watermark_ms, which the partition's
@@ -100,9 +149,9 @@ static void apply_fire(struct ews_pipeline *p, int64_t from_ms,
                         &p->config->rules, &bu->user, watermark_ms, p->now_ms,
                         slots, APPLY_ALERTS_PER_CALL, &cohort);
                 if (cohort.matured &&
-                    (d = apply_cohort(p, EWS_COHORT_CAMPAIGN,
-                                      bu->user.campaign_id,
-                                      apply_day(cohort.matured_ms, from_ms)))) {
+                    (d = apply_campaign_day(
+                             p, bu->user.campaign_id,
+                             apply_day(cohort.matured_ms, from_ms)))) {
                         d->n++;
                         d->k += cohort.activated ? 1 : 0;
                 }
@@ -122,23 +171,6 @@ static struct ews_campaign_delta *apply_campaign(struct ews_pipeline *p,
         return batch_table_at(&p->campaigns, (size_t)i);
 }
 
-/* Folds points at t_ms into the account's share of this commit; the store
- * folds that share into the account's (A, t_ref) the same way. */
-static void apply_account(struct ews_pipeline *p, const char *account_id,
-                          double points, int64_t t_ms)
-{
-        struct ews_account_delta *d;
-        int i = batch_table_add(&p->accounts, account_id, NULL);
-
-        if (i < 0) {
-                ews_err("pipeline", "out of memory");
-                return;
-        }
-        d = batch_table_at(&p->accounts, (size_t)i);
-        ews_score_fold(&d->points, &d->at_ms, points, t_ms,
-                       p->config->score.half_life_ms);
-}
-
 /* Activity at t_ms makes the user active at every day end in
  * [t, t + window); what an earlier activity covered already is not
  * counted again, nor a day end this partition has passed. */
@@ -150,14 +182,17 @@ static void apply_account_days(struct ews_pipeline *p, const char *account_id,
         int64_t from = before_ms && before_ms + window > t_ms
                                ? before_ms + window
                                : t_ms;
-        int64_t day = (from + EWS_DAY_MS - 1) / EWS_DAY_MS - 1;
+        int64_t day = (from + EWS_DAY_MS - 1) / EWS_DAY_MS - 1, first = -1;
         struct ews_cohort_delta *d;
 
+        /* the days that qualify are one run: both bounds only rise */
         for (; (day + 1) * EWS_DAY_MS < t_ms + window; day++)
-                if ((day + 1) * EWS_DAY_MS > watermark_ms &&
-                    (day + 1) * EWS_DAY_MS >= from &&
-                    (d = apply_cohort(p, EWS_COHORT_ACCOUNT, account_id, day)))
-                        d->n++;
+                if (first < 0 && (day + 1) * EWS_DAY_MS > watermark_ms &&
+                    (day + 1) * EWS_DAY_MS >= from)
+                        first = day;
+        if (first >= 0 && (d = apply_cohort(p, EWS_COHORT_ACCOUNT, account_id,
+                                            first, day - 1)))
+                d->n++;
 }
 
 static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
@@ -166,8 +201,6 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
         const struct ews_usage_event *event = &p->usage[item->event];
         struct batch_user *bu = pipeline_user(p, item->user);
         struct ews_user *user = &bu->user;
-        double before_e = user->engagement;
-        int64_t before_ref = user->engagement_ref_ms;
         int64_t before_activated = user->activated_ms;
         int64_t before_active = user->last_activity_ms;
         struct ews_score_result r;
@@ -188,17 +221,12 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
                         APPLY_ALERTS_PER_CALL);
         apply_arm(p, item->user);
 
-        if (user->account_id[0]) {
-                /* A user joining an account brings the E it has so far. */
-                if (r.joined_account && before_ref)
-                        apply_account(p, user->account_id, before_e,
-                                      before_ref);
-                apply_account(p, user->account_id, r.points,
-                              event->occurred_at_ms);
-                if (r.activity && event->occurred_at_ms > before_active)
-                        apply_account_days(p, user->account_id, before_active,
-                                           event->occurred_at_ms, watermark_ms);
-        }
+        /* The account's engagement is its members' E, summed when read:
+         * only its users active at day ends are counted here. */
+        if (user->account_id[0] && r.activity &&
+            event->occurred_at_ms > before_active)
+                apply_account_days(p, user->account_id, before_active,
+                                   event->occurred_at_ms, watermark_ms);
         if (!user->campaign_id[0])
                 return;
         if (r.stage_before == EWS_STAGE_NONE && user->stage != EWS_STAGE_NONE) {
@@ -206,8 +234,8 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
                         d->signups_add++;
                 /* by the trial's day too: the leader's figures as of a
                  * decided day */
-                if ((c = apply_cohort(
-                             p, EWS_COHORT_CAMPAIGN, user->campaign_id,
+                if ((c = apply_campaign_day(
+                             p, user->campaign_id,
                              apply_day(event->occurred_at_ms, watermark_ms))))
                         c->signups++;
         }
@@ -239,8 +267,8 @@ static void apply_campaign_event(struct ews_pipeline *p,
         } else if (event->type == EWS_CAMPAIGN_SPEND && event->has_amount) {
                 d->spend_add += event->amount;
                 /* by its day too, as signups are */
-                if ((c = apply_cohort(
-                             p, EWS_COHORT_CAMPAIGN, event->campaign_id,
+                if ((c = apply_campaign_day(
+                             p, event->campaign_id,
                              apply_day(event->occurred_at_ms, watermark_ms))))
                         c->spend += event->amount;
         }
@@ -290,31 +318,26 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
         return true;
 }
 
-/* The partition's dirty users, with their deadlines and accounts. */
+/* The partition's dirty users, with their deadlines; and those whose
+ * timer the store must move though nothing else changed (a user the
+ * timers brought in early, its deadline since moved by a reload of the
+ * rules, or filed by an earlier version). */
 static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
 {
         size_t i, cnt = 0;
-        int account;
+        int64_t deadline;
 
-        for (i = 0; i < p->users.cnt; i++) {
-                struct batch_user *bu = pipeline_user(p, i);
+        for (i = (size_t)p->part_first[partition];
+             i < (size_t)p->part_first[partition + 1]; i++) {
+                struct batch_user *bu = pipeline_user(p, p->part_users[i]);
 
-                if (!bu->dirty || bu->partition != partition)
-                        continue;
-                account = -1;
-                if (bu->user.account_id[0]) {
-                        /* every member's activity goes to its account */
-                        apply_account(p, bu->user.account_id, 0.0,
-                                      bu->user.engagement_ref_ms
-                                              ? bu->user.engagement_ref_ms
-                                              : bu->user.last_activity_ms);
-                        account = batch_table_add(&p->accounts,
-                                                  bu->user.account_id, NULL);
-                }
-                p->commit_users[cnt].user = &bu->user;
-                p->commit_users[cnt].deadline_ms =
+                deadline =
                         ews_rules_user_deadline(&p->config->rules, &bu->user);
-                p->commit_users[cnt++].account = account;
+                if (!bu->dirty &&
+                    !ews_store_timer_moves(bu->user.keep.timer_ms, deadline))
+                        continue;
+                p->commit_users[cnt].user = &bu->user;
+                p->commit_users[cnt++].deadline_ms = deadline;
         }
         return cnt;
 }
@@ -336,8 +359,6 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
                 commit->user_cnt = apply_commit_users(p, commit->partition);
         commit->campaigns = batch_table_at(&p->campaigns, 0);
         commit->campaign_cnt = p->campaigns.cnt;
-        commit->accounts = batch_table_at(&p->accounts, 0);
-        commit->account_cnt = p->accounts.cnt;
         for (i = 0; i < p->cohorts.cnt; i++)
                 p->commit_cohorts[i] =
                         ((struct batch_cohort *)batch_table_at(&p->cohorts, i))
@@ -518,13 +539,12 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
 
         p->heap.cnt = 0;
         p->alert_first = p->alert_cnt;
-        batch_table_reset(&p->accounts);
         batch_table_reset(&p->campaigns);
         batch_table_reset(&p->cohorts);
         if (source == EWS_SOURCE_USAGE) {
-                for (u = 0; u < p->users.cnt; u++)
-                        if (pipeline_user(p, u)->partition == partition)
-                                apply_arm(p, (int32_t)u);
+                for (u = (size_t)p->part_first[partition];
+                     u < (size_t)p->part_first[partition + 1]; u++)
+                        apply_arm(p, p->part_users[u]);
                 apply_fire(p, before, watermark_ms);
         }
 

@@ -10,13 +10,15 @@ static const char *batch_id(const struct batch_table *table, size_t i)
         return table->v + i * table->elem_size;
 }
 
-static size_t batch_slot(const struct batch_table *table, const char *id)
+static size_t batch_slot(const struct batch_table *table, const char *id,
+                         uint64_t hash)
 {
         size_t mask = table->slot_cap - 1;
-        size_t i = (size_t)ews_hash64(id) & mask;
+        size_t i = (size_t)hash & mask;
 
         while (table->slots[i] >= 0 &&
-               strcmp(batch_id(table, (size_t)table->slots[i]), id))
+               (table->hashes[i] != (uint32_t)(hash >> 32) ||
+                strcmp(batch_id(table, (size_t)table->slots[i]), id)))
                 i = (i + 1) & mask;
         return i;
 }
@@ -25,16 +27,27 @@ static size_t batch_slot(const struct batch_table *table, const char *id)
 static int batch_rehash(struct batch_table *table, size_t slot_cap)
 {
         int32_t *slots = malloc(slot_cap * sizeof(*slots));
-        size_t i;
+        uint32_t *hashes = malloc(slot_cap * sizeof(*hashes));
+        uint64_t hash;
+        size_t i, slot;
 
-        if (!slots)
+        if (!slots || !hashes) {
+                free(slots);
+                free(hashes);
                 return -1;
+        }
         free(table->slots);
+        free(table->hashes);
         table->slots = slots;
+        table->hashes = hashes;
         table->slot_cap = slot_cap;
         memset(slots, 0xff, slot_cap * sizeof(*slots));
-        for (i = 0; i < table->cnt; i++)
-                slots[batch_slot(table, batch_id(table, i))] = (int32_t)i;
+        for (i = 0; i < table->cnt; i++) {
+                hash = ews_hash64(batch_id(table, i));
+                slot = batch_slot(table, batch_id(table, i), hash);
+                slots[slot] = (int32_t)i;
+                hashes[slot] = (uint32_t)(hash >> 32);
+        }
         return 0;
 }
 
@@ -46,7 +59,8 @@ void batch_table_init(struct batch_table *table, size_t elem_size)
 
 int batch_table_add(struct batch_table *table, const char *id, bool *added)
 {
-        size_t slot;
+        size_t slot, len;
+        uint64_t hash;
         char *elem;
 
         if (added)
@@ -54,7 +68,8 @@ int batch_table_add(struct batch_table *table, const char *id, bool *added)
         if ((table->cnt + 1) * 2 > table->slot_cap &&
             batch_rehash(table, table->slot_cap ? table->slot_cap * 2 : 1024))
                 return -1;
-        slot = batch_slot(table, id);
+        hash = ews_hash64(id);
+        slot = batch_slot(table, id, hash);
         if (table->slots[slot] >= 0)
                 return table->slots[slot];
         if (table->cnt == table->cap) {
@@ -67,8 +82,10 @@ int batch_table_add(struct batch_table *table, const char *id, bool *added)
         }
         elem = table->v + table->cnt * table->elem_size;
         memset(elem, 0, table->elem_size);
-        snprintf(elem, EWS_ID_MAX, "%s", id);
+        len = strnlen(id, EWS_ID_MAX - 1); /* as snprintf would cut it */
+        memcpy(elem, id, len);
         table->slots[slot] = (int32_t)table->cnt;
+        table->hashes[slot] = (uint32_t)(hash >> 32);
         if (added)
                 *added = true;
         return (int)table->cnt++;
@@ -91,6 +108,7 @@ void batch_table_free(struct batch_table *table)
 {
         free(table->v);
         free(table->slots);
+        free(table->hashes);
         batch_table_init(table, table->elem_size);
 }
 

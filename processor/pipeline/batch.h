@@ -14,7 +14,8 @@ struct batch_table {
         size_t elem_size;
         char *v;
         size_t cnt, cap;
-        int32_t *slots; /* open addressing over v, -1 when free */
+        int32_t *slots;   /* open addressing over v, -1 when free */
+        uint32_t *hashes; /* of the slots' ids: most probes compare these */
         size_t slot_cap;
 };
 

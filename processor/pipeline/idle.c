@@ -114,6 +114,7 @@ void pipeline_idle(struct ews_pipeline *p)
                         continue;
                 if (part->source == EWS_SOURCE_USAGE) {
                         p->due_partitions[due] = part->partition;
+                        p->due_from[due] = part->watermark_ms;
                         p->due_upto[due++] = target;
                 } else {
                         campaign[campaign_cnt] = part->partition;

@@ -1,7 +1,8 @@
 /* The users a batch needs, before its partitions are applied: those of
  * its events and those whose timers are due by the partitions' new
  * watermarks, read in one pipelined round trip (the store's cache
- * first). */
+ * first), then grouped by partition so that each partition's share walks
+ * only its own. */
 #include "util/log.h"
 #include "pipeline/pipeline_int.h"
 
@@ -27,31 +28,52 @@ static void pipeline_timer_due(void *opaque, int32_t partition,
                 ews_err("pipeline", "out of memory");
 }
 
+/* The batch's users grouped by partition, in the order they were added
+ * (a counting sort): each partition's share walks only its own. */
+static bool pipeline_group_users(struct ews_pipeline *p)
+{
+        int32_t *first = p->part_first;
+        size_t i;
+
+        if (!ews_grow((void **)&p->part_users, &p->part_users_cap,
+                      p->users.cnt + 1, sizeof(*p->part_users)))
+                return false;
+        memset(first, 0, sizeof(p->part_first));
+        for (i = 0; i < p->users.cnt; i++)
+                first[pipeline_user(p, i)->partition + 1]++;
+        for (i = 1; i <= EWS_PARTITIONS_MAX; i++)
+                first[i] += first[i - 1];
+        for (i = 0; i < p->users.cnt; i++)
+                p->part_users[first[pipeline_user(p, i)->partition]++] =
+                        (int32_t)i;
+        /* each start moved to the next one's: shift back */
+        memmove(first + 1, first, EWS_PARTITIONS_MAX * sizeof(*first));
+        first[0] = 0;
+        return true;
+}
+
 bool pipeline_load_users(struct ews_pipeline *p, size_t due)
 {
         enum ews_store_result result;
         char errstr[512];
         size_t i;
 
-        result = ews_store_timers_due(p->store, p->due_partitions, p->due_upto,
-                                      due, pipeline_timer_due, p, errstr,
-                                      sizeof(errstr));
+        result = ews_store_timers_due(p->store, p->due_partitions, p->due_from,
+                                      p->due_upto, due, pipeline_timer_due, p,
+                                      errstr, sizeof(errstr));
         if (result == EWS_STORE_OK && p->users.cnt) {
                 if (!ews_grow((void **)&p->load, &p->load_cap, p->users.cnt,
                               sizeof(*p->load)))
                         return false;
                 for (i = 0; i < p->users.cnt; i++)
-                        memcpy(p->load[i].user_id,
-                               pipeline_user(p, i)->user.user_id, EWS_ID_MAX);
+                        p->load[i] = &pipeline_user(p, i)->user;
                 result = ews_store_users_load(p->store, p->load, p->users.cnt,
                                               errstr, sizeof(errstr));
-                for (i = 0; result == EWS_STORE_OK && i < p->users.cnt; i++)
-                        pipeline_user(p, i)->user = p->load[i];
         }
         if (result != EWS_STORE_OK) {
                 p->stats.store_errors++;
                 ews_warn("pipeline", "load: %s", errstr);
                 return false;
         }
-        return true;
+        return pipeline_group_users(p);
 }

@@ -96,7 +96,6 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
                 ews_histogram_init(&p->stats.batch_messages, batch_bounds, 10);
         }
         batch_table_init(&p->users, sizeof(struct batch_user));
-        batch_table_init(&p->accounts, sizeof(struct ews_account_delta));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
         batch_table_init(&p->cohorts, sizeof(struct batch_cohort));
         p->time_mode = config->time_mode;
@@ -131,6 +130,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->attr_arena);
         free(p->campaign);
         free(p->load);
+        free(p->part_users);
         free(p->commit_users);
         free(p->alerts);
         free(p->pending);
@@ -141,7 +141,6 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         ews_partitions_destroy(p->parts);
         batch_table_free(&p->cohorts);
         batch_table_free(&p->users);
-        batch_table_free(&p->accounts);
         batch_table_free(&p->campaigns);
         timer_heap_free(&p->heap);
         free(p);
@@ -473,6 +472,7 @@ static bool pipeline_load(struct ews_pipeline *p)
                     !part->batch_max_ms)
                         continue;
                 p->due_partitions[due] = part->partition;
+                p->due_from[due] = part->watermark_ms;
                 p->due_upto[due++] = pipeline_watermark(p, part->watermark_ms,
                                                         part->batch_max_ms);
         }

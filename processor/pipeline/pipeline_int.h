@@ -73,10 +73,15 @@ struct ews_pipeline {
         struct ews_usage_event *usage;
         struct ews_campaign_event *campaign;
         struct batch_table users;     /* of struct batch_user */
-        struct batch_table accounts;  /* of struct ews_account_delta */
         struct batch_table campaigns; /* of struct ews_campaign_delta */
-        struct ews_user *load;        /* contiguous copy for the store's load */
+        struct ews_user **load;       /* the batch's users, for the store */
         size_t load_cap;
+        /* the batch's users by partition (of the usage topic), once they
+         * are loaded: user indexes part_users[part_first[k]] up to
+         * part_users[part_first[k + 1]] are partition k's, in order */
+        int32_t *part_users;
+        size_t part_users_cap;
+        int32_t part_first[EWS_PARTITIONS_MAX + 1];
         struct timer_heap heap;
         struct ews_store_user *commit_users;
         size_t commit_users_cap;
@@ -101,6 +106,7 @@ struct ews_pipeline {
         int64_t mono_ms; /* monotonic clock of the batch, for retries */
         /* the usage partitions whose due timers the batch reads */
         int32_t due_partitions[EWS_PARTITIONS_MAX];
+        int64_t due_from[EWS_PARTITIONS_MAX]; /* their stored watermarks */
         int64_t due_upto[EWS_PARTITIONS_MAX];
 };
 
@@ -134,7 +140,8 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         int64_t watermark_ms);
 
 /* Loads the users whose timers are due in the usage partitions listed in
- * p->due_partitions / due_upto, and those already in p->users. */
+ * p->due_partitions / due_from / due_upto, and those already in
+ * p->users. */
 bool pipeline_load_users(struct ews_pipeline *p, size_t due);
 
 /* Advances the watermarks of idle partitions and fires their timers. */

@@ -6,6 +6,7 @@
 
 struct cache_entry {
         char *user_id; /* NULL: free */
+        uint64_t hash; /* of user_id: compared first */
         int32_t partition;
         bool referenced; /* second chance for the clock */
         unsigned char *value;
@@ -23,9 +24,9 @@ struct ews_user_cache {
         struct ews_user_cache_stats stats;
 };
 
-static size_t cache_bucket(const struct ews_user_cache *cache, const char *id)
+static size_t cache_bucket(const struct ews_user_cache *cache, uint64_t hash)
 {
-        return (size_t)ews_hash64(id) & (cache->bucket_cnt - 1);
+        return (size_t)hash & (cache->bucket_cnt - 1);
 }
 
 struct ews_user_cache *ews_user_cache_new(size_t max_users)
@@ -63,12 +64,15 @@ void ews_user_cache_destroy(struct ews_user_cache *cache)
         free(cache);
 }
 
+/* The entry of id (hash its ews_hash64), or -1; *link the link to it or
+ * to the end of its bucket's chain. */
 static int32_t cache_find(const struct ews_user_cache *cache, const char *id,
-                          int32_t **link)
+                          uint64_t hash, int32_t **link)
 {
-        int32_t *l = &cache->buckets[cache_bucket(cache, id)];
+        int32_t *l = &cache->buckets[cache_bucket(cache, hash)];
 
-        while (*l >= 0 && strcmp(cache->entries[*l].user_id, id))
+        while (*l >= 0 && (cache->entries[*l].hash != hash ||
+                           strcmp(cache->entries[*l].user_id, id)))
                 l = &cache->entries[*l].next;
         if (link)
                 *link = l;
@@ -80,7 +84,7 @@ static void cache_remove(struct ews_user_cache *cache, int32_t i)
         struct cache_entry *e = &cache->entries[i];
         int32_t *link;
 
-        cache_find(cache, e->user_id, &link);
+        cache_find(cache, e->user_id, e->hash, &link);
         *link = e->next;
         free(e->user_id);
         free(e->value);
@@ -93,7 +97,7 @@ static void cache_remove(struct ews_user_cache *cache, int32_t i)
 const unsigned char *ews_user_cache_get(struct ews_user_cache *cache,
                                         const char *user_id, size_t *len)
 {
-        int32_t i = cache_find(cache, user_id, NULL);
+        int32_t i = cache_find(cache, user_id, ews_hash64(user_id), NULL);
 
         if (i < 0) {
                 cache->stats.misses++;
@@ -131,7 +135,8 @@ void ews_user_cache_put(struct ews_user_cache *cache, const char *user_id,
                         int32_t partition, const unsigned char *value,
                         size_t len)
 {
-        int32_t i = cache_find(cache, user_id, NULL);
+        uint64_t hash = ews_hash64(user_id);
+        int32_t i = cache_find(cache, user_id, hash, NULL);
         struct cache_entry *e;
         size_t b;
 
@@ -146,7 +151,8 @@ void ews_user_cache_put(struct ews_user_cache *cache, const char *user_id,
                 e = &cache->entries[i];
                 cache->free_head = e->next;
                 e->user_id = id;
-                b = cache_bucket(cache, user_id);
+                e->hash = hash;
+                b = cache_bucket(cache, hash);
                 e->next = cache->buckets[b];
                 cache->buckets[b] = i;
                 cache->stats.entries++;

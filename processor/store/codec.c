@@ -66,63 +66,120 @@ static void put_str(struct codec *c, const char *s)
         put_bytes(c, s, n);
 }
 
-static void put_components(struct codec *c, const struct ews_component *v,
-                           int cnt)
+static uint64_t zigzag(int64_t v)
 {
+        return ((uint64_t)v << 1) ^ (v < 0 ? ~(uint64_t)0 : 0);
+}
+
+static int64_t unzigzag(uint64_t z)
+{
+        return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+}
+
+/* A time near ref: 0 stays 0, any other as its distance from ref (a few
+ * bytes where the time itself takes six). */
+static void put_near(struct codec *c, int64_t v, int64_t ref)
+{
+        put_varint(c,
+                   v ? zigzag((int64_t)((uint64_t)v - (uint64_t)ref)) + 1 : 0);
+}
+
+/* A name as its id in names plus one, or 0 and the name itself. */
+static void put_components(struct codec *c, const struct ews_component *v,
+                           int cnt, const struct ews_names *names)
+{
+        int32_t id;
         int i;
 
         put_u8(c, (unsigned)cnt);
         for (i = 0; i < cnt; i++) {
-                put_str(c, v[i].name);
+                id = ews_names_id(names, v[i].name);
+                put_varint(c, id >= 0 ? (uint64_t)id + 1 : 0);
+                if (id < 0)
+                        put_str(c, v[i].name);
                 put_f64(c, v[i].value);
         }
 }
 
-int ews_user_pack(const struct ews_user *user, int32_t partition,
-                  unsigned char *buf, size_t size)
+/* The timer: 0 none, 1 not known, 2 near ref, 3 elsewhere. */
+static void put_keep(struct codec *c, const struct ews_user_keep *keep,
+                     int64_t ref)
 {
-        struct codec c = {buf, buf + size, 0};
+        int64_t t = keep->timer_ms;
+        int64_t d = (int64_t)((uint64_t)t - (uint64_t)ref);
+
+        if (t == 0 || t == -1) {
+                put_varint(c, t == 0 ? 0 : 1);
+        } else if (d > -((int64_t)1 << 40) && d < ((int64_t)1 << 40)) {
+                put_varint(c, 2);
+                put_varint(c, zigzag(d));
+        } else {
+                put_varint(c, 3);
+                put_varint(c, zigzag(t));
+        }
+        put_varint(c, (uint64_t)(uint32_t)keep->day);
+        put_u8(c, keep->member ? 1 : 0);
+}
+
+/* Progress towards activation by behaviour: 3 bytes while there is none. */
+static void put_activation(struct codec *c, const struct ews_user *user)
+{
         int i;
 
-        bool activation = user->activation_met || user->activation_cnt ||
-                          user->activation_product_cnt;
+        put_varint(c, user->activation_met);
+        put_u8(c, (unsigned)user->activation_cnt);
+        for (i = 0; i < user->activation_cnt; i++)
+                put_varint(c, user->activation_counts[i]);
+        put_u8(c, (unsigned)user->activation_product_cnt);
+        for (i = 0; i < user->activation_product_cnt; i++)
+                put_u32(c, user->activation_products[i]);
+}
 
-        /* without activation progress, version 2 as it always was */
-        put_u8(&c, activation ? EWS_USER_PACKED_VERSION : 2);
+int ews_user_pack(const struct ews_user *user, int32_t partition,
+                  const struct ews_names *names, unsigned char *buf,
+                  size_t size)
+{
+        return ews_user_pack_keep(user, &user->keep, partition, names, buf,
+                                  size);
+}
+
+int ews_user_pack_keep(const struct ews_user *user,
+                       const struct ews_user_keep *keep, int32_t partition,
+                       const struct ews_names *names, unsigned char *buf,
+                       size_t size)
+{
+        struct codec c = {buf, buf + size, 0};
+        int64_t ref = user->engagement_ref_ms;
+        int i;
+
+        put_u8(&c, EWS_USER_PACKED_VERSION);
         put_u8(&c, (unsigned)user->stage);
         put_varint(&c, (uint64_t)(uint32_t)partition);
         put_varint(&c, (uint64_t)user->events);
-        put_varint(&c, (uint64_t)user->stage_at_ms);
-        put_varint(&c, (uint64_t)user->engagement_ref_ms);
-        put_varint(&c, (uint64_t)user->last_activity_ms);
-        put_varint(&c, (uint64_t)user->trial_started_ms);
-        put_varint(&c, (uint64_t)user->activated_ms);
-        put_varint(&c, (uint64_t)user->disengaged_since_ms);
-        put_varint(&c, (uint64_t)user->disengaged_resolved_ms);
-        put_varint(&c, (uint64_t)user->sales_ready_since_ms);
-        put_varint(&c, (uint64_t)user->sales_ready_resolved_ms);
-        put_varint(&c, (uint64_t)user->matured_ms);
+        put_varint(&c, (uint64_t)ref);
+        put_near(&c, user->stage_at_ms, ref);
+        put_near(&c, user->last_activity_ms, ref);
+        put_near(&c, user->trial_started_ms, ref);
+        put_near(&c, user->activated_ms, ref);
+        put_near(&c, user->disengaged_since_ms, ref);
+        put_near(&c, user->disengaged_resolved_ms, ref);
+        put_near(&c, user->sales_ready_since_ms, ref);
+        put_near(&c, user->sales_ready_resolved_ms, ref);
+        put_near(&c, user->matured_ms, ref);
         put_f64(&c, user->rule_peak);
         put_f64(&c, user->engagement);
         put_f64(&c, user->peak_engagement);
         put_f64(&c, user->fit);
-        put_u32(&c, user->fit_matched);
+        put_varint(&c, user->fit_matched);
         put_str(&c, user->account_id);
         put_str(&c, user->campaign_id);
-        put_components(&c, user->reasons, user->reason_cnt);
-        put_components(&c, user->interests, user->interest_cnt);
+        put_components(&c, user->reasons, user->reason_cnt, names);
+        put_components(&c, user->interests, user->interest_cnt, names);
         put_u8(&c, (unsigned)user->dedup_cnt);
         for (i = 0; i < user->dedup_cnt; i++)
                 put_u32(&c, user->dedup[i]);
-        if (activation) {
-                put_varint(&c, user->activation_met);
-                put_u8(&c, (unsigned)user->activation_cnt);
-                for (i = 0; i < user->activation_cnt; i++)
-                        put_varint(&c, user->activation_counts[i]);
-                put_u8(&c, (unsigned)user->activation_product_cnt);
-                for (i = 0; i < user->activation_product_cnt; i++)
-                        put_u32(&c, user->activation_products[i]);
-        }
+        put_keep(&c, keep, ref);
+        put_activation(&c, user);
         return c.bad ? -1 : (int)(c.p - buf);
 }
 
@@ -145,20 +202,30 @@ static unsigned get_u8(struct codec *c)
         return p ? *p : 0;
 }
 
+/* Up to 64 bits: ten bytes, the last of them 0 or 1. */
 static int64_t get_varint(struct codec *c)
 {
         uint64_t v = 0;
         unsigned b;
         int shift;
 
-        for (shift = 0; shift < 63; shift += 7) {
+        for (shift = 0; shift < 64; shift += 7) {
                 b = get_u8(c);
+                if (shift == 63 && b > 1)
+                        break;
                 v |= (uint64_t)(b & 0x7f) << shift;
                 if (!(b & 0x80))
                         return (int64_t)v;
         }
         c->bad = 1;
         return 0;
+}
+
+static int64_t get_near(struct codec *c, int64_t ref)
+{
+        uint64_t z = (uint64_t)get_varint(c);
+
+        return z ? (int64_t)((uint64_t)ref + (uint64_t)unzigzag(z - 1)) : 0;
 }
 
 static uint32_t get_u32(struct codec *c)
@@ -200,22 +267,70 @@ static void get_str(struct codec *c, char *dst, size_t size)
         dst[n] = '\0';
 }
 
-static int get_components(struct codec *c, struct ews_component *v, int max)
+/* Components: a name inline (versions 1 to 3), or as put_components
+ * writes it (version 4); *unknown is set when an id is not in names. */
+static int get_components(struct codec *c, struct ews_component *v, int max,
+                          bool ids, const struct ews_names *names,
+                          bool *unknown)
 {
         int i, cnt = (int)get_u8(c);
+        const char *name;
+        int64_t id;
 
         if (cnt > max) {
                 c->bad = 1;
                 return 0;
         }
         for (i = 0; i < cnt; i++) {
-                get_str(c, v[i].name, sizeof(v[i].name));
+                id = ids ? get_varint(c) : 0;
+                if (!id) {
+                        get_str(c, v[i].name, sizeof(v[i].name));
+                } else if (id > EWS_NAMES_MAX) {
+                        c->bad = 1;
+                } else if ((name = ews_names_name(names, (uint32_t)id - 1))) {
+                        memcpy(v[i].name, name, strlen(name) + 1);
+                } else {
+                        *unknown = true;
+                        v[i].name[0] = '\0';
+                }
                 v[i].value = get_f64(c);
         }
         return cnt;
 }
 
-/* The activation progress of a version 3 value; -1 when malformed. */
+static void get_keep(struct codec *c, struct ews_user_keep *keep, int64_t ref)
+{
+        int64_t t, day;
+        unsigned member;
+
+        switch (get_varint(c)) {
+        case 0:
+                t = 0;
+                break;
+        case 1:
+                t = -1;
+                break;
+        case 2:
+                t = (int64_t)((uint64_t)ref +
+                              (uint64_t)unzigzag((uint64_t)get_varint(c)));
+                break;
+        case 3:
+                t = unzigzag((uint64_t)get_varint(c));
+                break;
+        default:
+                c->bad = 1;
+                t = 0;
+        }
+        keep->timer_ms = t;
+        day = get_varint(c);
+        member = get_u8(c);
+        if (day < 0 || day > INT32_MAX || member > 1)
+                c->bad = 1;
+        keep->day = (int32_t)day;
+        keep->member = member == 1;
+}
+
+/* The activation progress (versions 3 and 4); -1 when malformed. */
 static int get_activation(struct codec *c, struct ews_user *user)
 {
         int64_t v;
@@ -241,16 +356,60 @@ static int get_activation(struct codec *c, struct ews_user *user)
         return 0;
 }
 
+/* The times, versions 1 to 3: each a varint of its own. */
+static void get_times_before_4(struct codec *c, struct ews_user *user,
+                               unsigned version)
+{
+        user->stage_at_ms = get_varint(c);
+        user->engagement_ref_ms = get_varint(c);
+        user->last_activity_ms = get_varint(c);
+        user->trial_started_ms = get_varint(c);
+        user->activated_ms = get_varint(c);
+        user->disengaged_since_ms = get_varint(c);
+        if (version >= 2) {
+                user->disengaged_resolved_ms = get_varint(c);
+                user->sales_ready_since_ms = get_varint(c);
+                user->sales_ready_resolved_ms = get_varint(c);
+                user->matured_ms = get_varint(c);
+                user->rule_peak = get_f64(c);
+        } else {
+                /* Version 1 had no rule state: it reads as never alerted. */
+                user->disengaged_resolved_ms = 0;
+                user->sales_ready_since_ms = 0;
+                user->sales_ready_resolved_ms = 0;
+                user->matured_ms = 0;
+                user->rule_peak = 0;
+        }
+}
+
+/* The times, version 4: t_ref, then each near it. */
+static void get_times(struct codec *c, struct ews_user *user)
+{
+        int64_t ref = get_varint(c);
+
+        user->engagement_ref_ms = ref;
+        user->stage_at_ms = get_near(c, ref);
+        user->last_activity_ms = get_near(c, ref);
+        user->trial_started_ms = get_near(c, ref);
+        user->activated_ms = get_near(c, ref);
+        user->disengaged_since_ms = get_near(c, ref);
+        user->disengaged_resolved_ms = get_near(c, ref);
+        user->sales_ready_since_ms = get_near(c, ref);
+        user->sales_ready_resolved_ms = get_near(c, ref);
+        user->matured_ms = get_near(c, ref);
+        user->rule_peak = get_f64(c);
+}
+
 int ews_user_unpack(struct ews_user *user, int32_t *partition,
-                    const unsigned char *buf, size_t len)
+                    const struct ews_names *names, const unsigned char *buf,
+                    size_t len)
 {
         struct codec c = {(unsigned char *)buf, buf + len, 0};
         unsigned stage, version;
+        bool unknown = false;
         int64_t p;
         int i;
 
-        /* Version 1 had no rule state: it reads as never alerted; before
-         * version 3 none had activation progress. */
         version = get_u8(&c);
         if (version < 1 || version > EWS_USER_PACKED_VERSION)
                 return -1;
@@ -263,42 +422,45 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
         *partition = (int32_t)p;
         user->stage = (enum ews_stage)stage;
         user->events = get_varint(&c);
-        user->stage_at_ms = get_varint(&c);
-        user->engagement_ref_ms = get_varint(&c);
-        user->last_activity_ms = get_varint(&c);
-        user->trial_started_ms = get_varint(&c);
-        user->activated_ms = get_varint(&c);
-        user->disengaged_since_ms = get_varint(&c);
-        if (version >= 2) {
-                user->disengaged_resolved_ms = get_varint(&c);
-                user->sales_ready_since_ms = get_varint(&c);
-                user->sales_ready_resolved_ms = get_varint(&c);
-                user->matured_ms = get_varint(&c);
-                user->rule_peak = get_f64(&c);
-        } else {
-                user->disengaged_resolved_ms = 0;
-                user->sales_ready_since_ms = 0;
-                user->sales_ready_resolved_ms = 0;
-                user->matured_ms = 0;
-                user->rule_peak = 0;
-        }
+        if (version >= 4)
+                get_times(&c, user);
+        else
+                get_times_before_4(&c, user, version);
         user->engagement = get_f64(&c);
         user->peak_engagement = get_f64(&c);
         user->fit = get_f64(&c);
-        user->fit_matched = get_u32(&c);
-        user->activation_met = 0;
-        user->activation_cnt = user->activation_product_cnt = 0;
+        if (version >= 4) {
+                p = get_varint(&c);
+                if (p < 0 || p > UINT32_MAX)
+                        c.bad = 1;
+                user->fit_matched = (uint32_t)p;
+        } else {
+                user->fit_matched = get_u32(&c);
+        }
         get_str(&c, user->account_id, sizeof(user->account_id));
         get_str(&c, user->campaign_id, sizeof(user->campaign_id));
-        user->reason_cnt = get_components(&c, user->reasons, EWS_REASONS_MAX);
+        user->reason_cnt = get_components(&c, user->reasons, EWS_REASONS_MAX,
+                                          version >= 4, names, &unknown);
         user->interest_cnt =
-                get_components(&c, user->interests, EWS_INTERESTS_MAX);
+                get_components(&c, user->interests, EWS_INTERESTS_MAX,
+                               version >= 4, names, &unknown);
         user->dedup_cnt = (int)get_u8(&c);
         if (user->dedup_cnt > EWS_DEDUP_MAX)
                 return -1;
         for (i = 0; i < user->dedup_cnt; i++)
                 user->dedup[i] = get_u32(&c);
+        if (version >= 4) {
+                get_keep(&c, &user->keep, user->engagement_ref_ms);
+        } else {
+                user->keep.timer_ms = -1; /* the commit files it anew */
+                user->keep.day = 0;
+                user->keep.member = false;
+        }
+        user->activation_met = 0;
+        user->activation_cnt = user->activation_product_cnt = 0;
         if (version >= 3 && get_activation(&c, user))
                 return -1;
-        return c.bad || c.p != c.end ? -1 : 0;
+        if (c.bad || c.p != c.end)
+                return -1;
+        return unknown ? EWS_USER_UNKNOWN_NAME : 0;
 }

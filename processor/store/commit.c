@@ -1,268 +1,431 @@
-/* The fenced commit of one partition's batch: one EVALSHA. */
-#include "util/log.h"
+/* A partition's commit as native Redis commands: every value it writes is
+ * known here, so Redis runs no script and does no arithmetic. Only what
+ * changed is written: a user's key always (its value changed), its timer
+ * when its deadline moved, its account membership and key expiries once a
+ * wall-clock day. The fence's own write is added when the round is
+ * applied (round.c), once the fence has been read. */
 #include "store/codec.h"
 #include "store/store_int.h"
-#include "store/scripts.h"
+
+#include "util/hash.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static size_t commit_key_cnt(const struct ews_commit *commit)
-{
-        return STORE_FIXED_KEYS + commit->user_cnt + commit->campaign_cnt +
-               2 * commit->account_cnt + commit->cohort_cnt;
-}
+#define COMMIT_DAY_MS 86400000LL
 
-static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
+struct store_idset_slot *store_idset_add(struct store_idset *set, char kind,
+                                         const char *id, int64_t init,
+                                         bool *added)
 {
-        struct store_argv *a = &store->argv;
+        struct store_idset_slot *slot;
         size_t i;
 
-        if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
-            store_argv_i64(a, (int64_t)commit_key_cnt(commit)) ||
-            store_add_partition_key(store, a, 'p', commit->source,
-                                    commit->partition) ||
-            store_add_partition_key(store, a, 't', commit->source,
-                                    commit->partition) ||
-            store_add_partition_key(store, a, 'o', commit->source,
-                                    commit->partition) ||
-            store_argv_addf(a, "%scq", store->prefix) ||
-            store_argv_addf(a, "%saq", store->prefix))
+        if (2 * (set->cnt + 1) > set->cap) {
+                struct store_idset bigger = {0};
+
+                bigger.cap = set->cap ? set->cap * 2 : 64;
+                bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
+                bigger.order = malloc(bigger.cap * sizeof(*bigger.order));
+                if (!bigger.slots || !bigger.order) {
+                        free(bigger.slots);
+                        free(bigger.order);
+                        return NULL;
+                }
+                for (i = 0; i < set->cnt; i++) {
+                        slot = &set->slots[set->order[i]];
+                        *store_idset_add(&bigger, slot->kind, slot->id, 0,
+                                         NULL) = *slot;
+                }
+                store_idset_free(set);
+                *set = bigger;
+        }
+        i = (size_t)(ews_hash64(id) ^ (uint64_t)(unsigned char)kind) &
+            (set->cap - 1);
+        for (;; i = (i + 1) & (set->cap - 1)) {
+                slot = &set->slots[i];
+                if (!slot->id)
+                        break;
+                if (slot->kind == kind && !strcmp(slot->id, id)) {
+                        if (added)
+                                *added = false;
+                        return slot;
+                }
+        }
+        slot->id = id;
+        slot->kind = kind;
+        slot->value = init;
+        set->order[set->cnt++] = (uint32_t)i;
+        if (added)
+                *added = true;
+        return slot;
+}
+
+void store_idset_reset(struct store_idset *set)
+{
+        size_t i;
+
+        for (i = 0; i < set->cnt; i++)
+                set->slots[set->order[i]].id = NULL;
+        set->cnt = 0;
+}
+
+void store_idset_free(struct store_idset *set)
+{
+        free(set->slots);
+        free(set->order);
+        memset(set, 0, sizeof(*set));
+}
+
+struct commit_ctx {
+        struct ews_store *store;
+        struct store_resp *r;
+        struct store_round *round;
+        const struct ews_commit *commit;
+        int64_t day;       /* the wall-clock day of the commit, 0: unknown */
+        int64_t expire_ms; /* a user's or an account's expiry */
+        char timers[sizeof(((struct ews_store *)0)->prefix) + 300];
+};
+
+int store_timer_prefix(const struct ews_store *store, int32_t partition,
+                       char *buf, size_t size)
+{
+        int n = snprintf(buf, size, "%st:%s:%d", store->prefix,
+                         store->topics[EWS_SOURCE_USAGE], (int)partition);
+
+        return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms)
+{
+        return deadline_ms != filed_ms &&
+               !(filed_ms > 0 && deadline_ms > filed_ms &&
+                 deadline_ms / STORE_TIMER_BUCKET_MS ==
+                         filed_ms / STORE_TIMER_BUCKET_MS);
+}
+
+/* The key <prefix><cls><id> as one argument. */
+static int commit_key(struct commit_ctx *x, const char *cls, const char *id)
+{
+        return store_resp_cat(x->r, x->store->prefix, cls, id);
+}
+
+static int commit_partition_key(struct commit_ctx *x, char kind)
+{
+        char key[sizeof(x->store->prefix) + 300];
+
+        snprintf(key, sizeof(key), "%s%c:%s:%d", x->store->prefix, kind,
+                 x->store->topics[x->commit->source],
+                 (int)x->commit->partition);
+        return store_resp_str(x->r, key);
+}
+
+/* The account to expire again at the end of the commit. */
+static int commit_touch_account(struct commit_ctx *x, const char *account_id)
+{
+        return store_idset_add(&x->round->accounts, 'a', account_id, 0, NULL)
+                       ? 0
+                       : -1;
+}
+
+/* The key of the hour a deadline is filed in; -1 (an entry written by
+ * an earlier version) its partition's one key. */
+static int commit_timer_key(struct commit_ctx *x, int64_t ms)
+{
+        return ms < 0 ? store_resp_str(x->r, x->timers)
+                      : store_resp_cat_i64(x->r, x->timers, ":",
+                                           ms / STORE_TIMER_BUCKET_MS);
+}
+
+/* The user's timer entry, when it moves (ews_store_timer_moves): out of
+ * the hour it was filed in, into its deadline's. */
+static int commit_timer(struct commit_ctx *x, const struct ews_store_user *su,
+                        struct ews_user_keep *keep)
+{
+        const char *id = su->user->user_id;
+        int64_t filed = keep->timer_ms, deadline = su->deadline_ms;
+
+        if (!ews_store_timer_moves(filed, deadline))
+                return 0;
+        if (filed &&
+            (filed < 0 || deadline <= 0 ||
+             filed / STORE_TIMER_BUCKET_MS !=
+                     deadline / STORE_TIMER_BUCKET_MS) &&
+            (store_resp_cmd(x->r, 3) || store_resp_str(x->r, "ZREM") ||
+             commit_timer_key(x, filed) || store_resp_str(x->r, id)))
                 return -1;
-        for (i = 0; i < commit->user_cnt; i++)
-                if (store_argv_cat(a, store->prefix,
-                                   "u:", commit->users[i].user->user_id))
-                        return -1;
-        for (i = 0; i < commit->campaign_cnt; i++)
-                if (store_argv_cat(a, store->prefix,
-                                   "c:", commit->campaigns[i].campaign_id))
-                        return -1;
-        for (i = 0; i < commit->account_cnt; i++)
-                if (store_argv_cat(a, store->prefix,
-                                   "a:", commit->accounts[i].account_id))
-                        return -1;
-        for (i = 0; i < commit->account_cnt; i++)
-                if (store_argv_cat(a, store->prefix,
-                                   "am:", commit->accounts[i].account_id))
-                        return -1;
-        for (i = 0; i < commit->cohort_cnt; i++)
-                if (store_argv_addf(a, "%s%cb:%s", store->prefix,
-                                    commit->cohorts[i].kind,
-                                    commit->cohorts[i].id))
-                        return -1;
+        if (deadline > 0 &&
+            (store_resp_cmd(x->r, 4) || store_resp_str(x->r, "ZADD") ||
+             commit_timer_key(x, deadline) ||
+             store_resp_i64(x->r, deadline % STORE_TIMER_BUCKET_MS) ||
+             store_resp_str(x->r, id)))
+                return -1;
+        keep->timer_ms = deadline > 0 ? deadline : 0;
         return 0;
 }
 
-static int commit_users(struct ews_store *store,
-                        const struct ews_commit *commit)
+static int commit_user(struct commit_ctx *x, const struct ews_store_user *su)
 {
-        struct store_argv *a = &store->argv;
-        size_t i;
+        const struct ews_user *u = su->user;
+        struct ews_user_keep keep = u->keep;
+        bool refresh = !keep.day || keep.day != x->day;
         int len;
 
-        for (i = 0; i < commit->user_cnt; i++) {
-                const struct ews_store_user *su = &commit->users[i];
-
-                len = ews_user_pack(su->user, commit->partition, store->packed,
-                                    sizeof(store->packed));
-                if (len < 0 ||
-                    store_argv_add(a, su->user->user_id,
-                                   strlen(su->user->user_id)) ||
-                    store_argv_i64(a, su->deadline_ms) ||
-                    store_argv_add(a, (const char *)store->packed,
-                                   (size_t)len) ||
-                    store_argv_i64(a, su->user->last_activity_ms) ||
-                    store_argv_i64(a, su->account + 1))
+        if (commit_timer(x, su, &keep))
+                return -1;
+        /* Membership: written on joining, then once a day, when the
+         * leader may have dropped it as stale (cohort.lua). */
+        if (u->account_id[0] && (refresh || !keep.member)) {
+                if (store_resp_cmd(x->r, 4) || store_resp_str(x->r, "HSET") ||
+                    commit_key(x, "a:", u->account_id) ||
+                    store_resp_cat(x->r, "m:", u->user_id, "") ||
+                    store_resp_i64(x->r, x->day) ||
+                    commit_touch_account(x, u->account_id))
                         return -1;
+                keep.member = true;
         }
+        keep.day = (int32_t)x->day;
+        /* names the dictionary lacks go inline, and get ids for the
+         * next time */
+        store_names_note(x->store, u);
+        len = ews_user_pack_keep(u, &keep, x->commit->partition,
+                                 x->store->names, x->store->packed,
+                                 sizeof(x->store->packed));
+        if (len < 0 || store_resp_cmd(x->r, refresh ? 5 : 4) ||
+            store_resp_str(x->r, "SET") || commit_key(x, "u:", u->user_id) ||
+            store_resp_arg(x->r, x->store->packed, (size_t)len) ||
+            (refresh ? store_resp_str(x->r, "PX") ||
+                               store_resp_i64(x->r, x->expire_ms)
+                     : store_resp_str(x->r, "KEEPTTL")))
+                return -1;
+        /* The users as committed are the truth of this partition: cached
+         * now; a commit that does not apply drops them with its reply. */
+        ews_user_cache_put(x->store->cache, u->user_id, x->commit->partition,
+                           x->store->packed, (size_t)len);
         return 0;
 }
 
-static int commit_args(struct ews_store *store, const struct ews_commit *commit)
+static int commit_hset(struct commit_ctx *x, const char *key_cls,
+                       const char *id, const char *field, const char *value)
 {
-        struct store_argv *a = &store->argv;
+        return store_resp_cmd(x->r, 4) || store_resp_str(x->r, "HSET") ||
+               commit_key(x, key_cls, id) || store_resp_str(x->r, field) ||
+               store_resp_str(x->r, value);
+}
+
+static int commit_hincrby(struct commit_ctx *x, const char *key_cls,
+                          const char *id, const char *f1, const char *f2,
+                          int64_t f3, int64_t by)
+{
+        return store_resp_cmd(x->r, 4) || store_resp_str(x->r, "HINCRBY") ||
+               commit_key(x, key_cls, id) ||
+               (f2 ? store_resp_cat_i64(x->r, f1, f2, f3)
+                   : store_resp_str(x->r, f1)) ||
+               store_resp_i64(x->r, by);
+}
+
+static int commit_campaign(struct commit_ctx *x,
+                           const struct ews_campaign_delta *c)
+{
+        const char *id = c->campaign_id;
+        char num[32];
+
+        if ((c->name[0] && commit_hset(x, "c:", id, "name", c->name)) ||
+            (c->channel[0] &&
+             commit_hset(x, "c:", id, "channel", c->channel)) ||
+            (c->status[0] && commit_hset(x, "c:", id, "status", c->status)))
+                return -1;
+        if (c->has_target) {
+                snprintf(num, sizeof(num), "%.17g", c->target_activation_rate);
+                if (commit_hset(x, "c:", id, "target", num))
+                        return -1;
+        }
+        if (c->launched_ms) {
+                snprintf(num, sizeof(num), "%lld", (long long)c->launched_ms);
+                if (commit_hset(x, "c:", id, "launched", num))
+                        return -1;
+        }
+        if (c->spend_add != 0) {
+                snprintf(num, sizeof(num), "%.17g", c->spend_add);
+                if (store_resp_cmd(x->r, 4) ||
+                    store_resp_str(x->r, "HINCRBYFLOAT") ||
+                    commit_key(x, "c:", id) || store_resp_str(x->r, "spend") ||
+                    store_resp_str(x->r, num))
+                        return -1;
+        }
+        return (c->signups_add && commit_hincrby(x, "c:", id, "signups", NULL,
+                                                 0, c->signups_add)) ||
+                               (c->activated_add &&
+                                commit_hincrby(x, "c:", id, "activated", NULL,
+                                               0, c->activated_add))
+                       ? -1
+                       : 0;
+}
+
+static int commit_spend(struct commit_ctx *x, const struct ews_cohort_delta *h)
+{
+        char num[32];
+
+        snprintf(num, sizeof(num), "%.17g", h->spend);
+        return store_resp_cmd(x->r, 4) ||
+               store_resp_str(x->r, "HINCRBYFLOAT") ||
+               commit_key(x, "cb:", h->id) ||
+               store_resp_cat_i64(x->r, "p", "", h->day) ||
+               store_resp_str(x->r, num);
+}
+
+/* Adds to a campaign's (cb:) or an account's (a:) undecided day, and
+ * notes the id's first day for its queue. */
+static int commit_cohort(struct commit_ctx *x, const struct ews_cohort_delta *h)
+{
+        struct store_idset_slot *q;
+        int64_t day;
+        bool added;
+
+        if (h->kind == EWS_COHORT_CAMPAIGN) {
+                /* trials started and spend by their own day, for the
+                 * leader's figures */
+                if ((h->n &&
+                     commit_hincrby(x, "cb:", h->id, "n", "", h->day, h->n)) ||
+                    (h->k &&
+                     commit_hincrby(x, "cb:", h->id, "k", "", h->day, h->k)) ||
+                    (h->signups && commit_hincrby(x, "cb:", h->id, "s", "",
+                                                  h->day, h->signups)) ||
+                    (h->spend != 0 && commit_spend(x, h)))
+                        return -1;
+        } else if (h->day_last - h->day < 2) {
+                /* a day or two: added to each */
+                for (day = h->day; day <= h->day_last; day++)
+                        if (commit_hincrby(x, "a:", h->id, "d", "", day, h->n))
+                                return -1;
+        } else if (commit_hincrby(x, "a:", h->id, "e", "", h->day, h->n) ||
+                   commit_hincrby(x, "a:", h->id, "e", "", h->day_last + 1,
+                                  -h->n)) {
+                /* a longer run: from its first day on, less after its last */
+                return -1;
+        }
+        if (h->kind != EWS_COHORT_CAMPAIGN && commit_touch_account(x, h->id))
+                return -1;
+        q = store_idset_add(&x->round->queues, h->kind, h->id, h->day, &added);
+        if (!q)
+                return -1;
+        if (h->day < q->value)
+                q->value = h->day;
+        return 0;
+}
+
+/* The queues (ZADD LT: never later than queued) and the accounts'
+ * expiries, once per id of the commit, after its writes. */
+static int commit_queues(struct commit_ctx *x)
+{
+        const struct store_idset *q = &x->round->queues;
+        const struct store_idset *a = &x->round->accounts;
         size_t i;
 
-        store_argv_reset(a);
-        if (commit_keys(store, commit) || store_argv_i64(a, commit->epoch) ||
-            (commit->expected_offset >= 0
-                     ? store_argv_i64(a, commit->expected_offset)
-                     : store_argv_add(a, "", 0)) ||
-            (commit->next_offset >= 0 ? store_argv_i64(a, commit->next_offset)
-                                      : store_argv_add(a, "", 0)) ||
-            store_argv_i64(a, commit->watermark_ms) ||
-            store_argv_i64(a, (int64_t)commit->user_cnt) ||
-            store_argv_i64(a, (int64_t)commit->campaign_cnt) ||
-            store_argv_i64(a, (int64_t)commit->account_cnt) ||
-            store_argv_i64(a, store->conf.retention_ms) ||
-            store_argv_addf(a, "%.17g", store->conf.half_life_ms) ||
-            store_argv_i64(a, commit->idle_ms) ||
-            store_argv_i64(a, (int64_t)commit->outbox_cnt) ||
-            store_argv_i64(a, (int64_t)commit->cohort_cnt) ||
-            commit_users(store, commit))
-                return -1;
-        for (i = 0; i < commit->campaign_cnt; i++) {
-                const struct ews_campaign_delta *c = &commit->campaigns[i];
+        for (i = 0; i < q->cnt; i++) {
+                const struct store_idset_slot *s = &q->slots[q->order[i]];
 
-                if (store_argv_add(a, c->name, strlen(c->name)) ||
-                    store_argv_add(a, c->channel, strlen(c->channel)) ||
-                    store_argv_add(a, c->status, strlen(c->status)) ||
-                    (c->has_target ? store_argv_addf(a, "%.17g",
-                                                     c->target_activation_rate)
-                                   : store_argv_add(a, "", 0)) ||
-                    store_argv_i64(a, c->launched_ms) ||
-                    store_argv_addf(a, "%.17g", c->spend_add) ||
-                    store_argv_i64(a, c->signups_add) ||
-                    store_argv_i64(a, c->activated_add))
+                if (store_resp_cmd(x->r, 5) || store_resp_str(x->r, "ZADD") ||
+                    store_resp_cat(x->r, x->store->prefix,
+                                   s->kind == EWS_COHORT_CAMPAIGN ? "cq" : "aq",
+                                   "") ||
+                    store_resp_str(x->r, "LT") ||
+                    store_resp_i64(x->r, s->value) ||
+                    store_resp_str(x->r, s->id))
                         return -1;
         }
-        for (i = 0; i < commit->account_cnt; i++)
-                if (store_argv_addf(a, "%.17g", commit->accounts[i].points) ||
-                    store_argv_i64(a, commit->accounts[i].at_ms))
+        for (i = 0; i < a->cnt; i++)
+                if (store_resp_cmd(x->r, 3) ||
+                    store_resp_str(x->r, "PEXPIRE") ||
+                    commit_key(x, "a:", a->slots[a->order[i]].id) ||
+                    store_resp_i64(x->r, x->expire_ms))
                         return -1;
-        for (i = 0; i < commit->outbox_cnt; i++)
-                if (store_argv_add(a, commit->outbox[i].id,
-                                   strlen(commit->outbox[i].id)) ||
-                    store_argv_add(a, (const char *)commit->outbox[i].data,
-                                   commit->outbox[i].len))
-                        return -1;
-        for (i = 0; i < commit->cohort_cnt; i++) {
-                const struct ews_cohort_delta *h = &commit->cohorts[i];
-
-                if (store_argv_add(a, &h->kind, 1) ||
-                    store_argv_add(a, h->id, strlen(h->id)) ||
-                    store_argv_i64(a, h->day) || store_argv_i64(a, h->n) ||
-                    store_argv_i64(a, h->k) || store_argv_i64(a, h->signups) ||
-                    store_argv_addf(a, "%.17g", h->spend))
-                        return -1;
-        }
         return 0;
 }
 
-/* The users as committed are the truth of this partition: cache them,
- * from the packed values still in the command (EVALSHA, sha, key count,
- * the keys, the header arguments, then STORE_USER_ARGS per user with the
- * packed value third). */
-static void commit_cache(struct ews_store *store,
-                         const struct ews_commit *commit)
+static int commit_outbox(struct commit_ctx *x)
 {
-        const struct store_argv *a = &store->argv;
-        size_t keys = commit_key_cnt(commit);
-        size_t first = 3 + keys + STORE_HEADER_ARGS + 2, i, arg;
+        const struct ews_commit *c = x->commit;
+        size_t i;
 
-        for (i = 0; i < commit->user_cnt; i++) {
-                arg = first + i * STORE_USER_ARGS;
-                ews_user_cache_put(store->cache, commit->users[i].user->user_id,
-                                   commit->partition,
-                                   (const unsigned char *)a->ptr[arg],
-                                   a->len[arg]);
-        }
+        if (!c->outbox_cnt)
+                return 0;
+        if (store_resp_cmd(x->r, 2 + 2 * (int)c->outbox_cnt) ||
+            store_resp_str(x->r, "HSET") || commit_partition_key(x, 'o'))
+                return -1;
+        for (i = 0; i < c->outbox_cnt; i++)
+                if (store_resp_str(x->r, c->outbox[i].id) ||
+                    store_resp_arg(x->r, c->outbox[i].data, c->outbox[i].len))
+                        return -1;
+        return 0;
 }
 
-/* The reply of one commit; not OK drops the partition's cached users. */
-static enum ews_store_result commit_reply(struct ews_store *store,
-                                          redisReply *reply, int32_t partition,
-                                          bool usage, char *errstr,
-                                          size_t errstr_size)
+static int commit_body(struct commit_ctx *x)
 {
-        enum ews_store_result result;
+        const struct ews_commit *c = x->commit;
+        size_t i;
 
-        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-            reply->element[0]->type != REDIS_REPLY_INTEGER) {
-                if (reply && reply->type == REDIS_REPLY_ERROR &&
-                    strncmp(reply->str, "NOSCRIPT", 8)) {
-                        /* The script ran and refused: not an unknown
-                         * outcome, and the connection is fine. */
-                        snprintf(errstr, errstr_size, "commit rejected: %s",
-                                 reply->str);
-                        result = EWS_STORE_REJECTED;
-                } else {
-                        /* Also a script flushed under a pipeline: it did
-                         * not run; a new connection loads it again. */
-                        result = store_fail(store, errstr, errstr_size,
-                                            "commit");
-                }
-        } else if (reply->element[0]->integer == 1) {
-                return EWS_STORE_OK;
-        } else {
-                snprintf(errstr, errstr_size, "fenced off: stored %s is '%s'",
-                         reply->elements > 1 ? reply->element[1]->str : "?",
-                         reply->elements > 2 ? reply->element[2]->str : "?");
-                result = EWS_STORE_FENCED;
-        }
-        if (usage)
-                ews_user_cache_drop(store->cache, partition);
-        return result;
+        for (i = 0; i < c->user_cnt; i++)
+                if (commit_user(x, &c->users[i]))
+                        return -1;
+        for (i = 0; i < c->campaign_cnt; i++)
+                if (commit_campaign(x, &c->campaigns[i]))
+                        return -1;
+        for (i = 0; i < c->cohort_cnt; i++)
+                if (commit_cohort(x, &c->cohorts[i]))
+                        return -1;
+        return commit_queues(x) || commit_outbox(x) ? -1 : 0;
 }
 
-enum ews_store_result ews_store_commit_send(struct ews_store *store,
-                                            const struct ews_commit *commit,
-                                            char *errstr, size_t errstr_size)
+int store_commit_build(struct ews_store *store, struct store_round *round,
+                       const struct ews_commit *commit)
 {
-        /* A connection lost under a pipeline: the replies went with it, and
-         * a new one must not answer for them. */
-        if (store->pending && !store->redis) {
-                snprintf(errstr, errstr_size, "redis commit: connection lost");
-                return EWS_STORE_ERROR;
+        struct commit_ctx x = {
+                store,
+                &round->body,
+                round,
+                commit,
+                commit->idle_ms > 0 ? commit->idle_ms / COMMIT_DAY_MS : 0,
+                store->conf.retention_ms + COMMIT_DAY_MS,
+                ""};
+        size_t start = round->body.len, cmds = round->body.cmds;
+        struct store_part *part;
+
+        if (store_timer_prefix(store, commit->partition, x.timers,
+                               sizeof(x.timers)))
+                return -1;
+
+        store_idset_reset(&round->accounts);
+        store_idset_reset(&round->queues);
+        if (round->cnt == round->cap) {
+                size_t cap = round->cap ? round->cap * 2 : 64;
+                struct store_part *parts =
+                        realloc(round->parts, cap * sizeof(*parts));
+
+                if (!parts)
+                        return -1;
+                round->parts = parts;
+                round->cap = cap;
         }
-        if (store_connect(store, errstr, errstr_size))
-                return EWS_STORE_ERROR;
-        if (commit_args(store, commit)) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return EWS_STORE_ERROR;
-        }
-        store_argv_finish(&store->argv);
-        store->argv.ptr[1] = store->sha_commit;
-        store->argv.len[1] = 40;
-        if (redisAppendCommandArgv(store->redis, (int)store->argv.cnt,
-                                   store->argv.ptr,
-                                   store->argv.len) != REDIS_OK)
-                return store_fail(store, errstr, errstr_size, "commit");
-        store->pending++;
-        /* Cached now, from the packed values still in the command: a
-         * commit that does not apply drops them when its reply comes. */
-        commit_cache(store, commit);
-        return EWS_STORE_OK;
-}
-
-enum ews_store_result ews_store_commit_recv(struct ews_store *store,
-                                            enum ews_source source,
-                                            int32_t partition, char *errstr,
-                                            size_t errstr_size)
-{
-        enum ews_store_result result;
-        redisReply *reply = NULL;
-
-        if (!store->pending)
-                return EWS_STORE_ERROR;
-        store->pending--;
-        if (!store->redis) {
-                snprintf(errstr, errstr_size, "redis commit: connection lost");
-                if (source == EWS_SOURCE_USAGE)
-                        ews_user_cache_drop(store->cache, partition);
-                return EWS_STORE_ERROR;
-        }
-        if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK)
-                reply = NULL;
-        result = commit_reply(store, reply, partition,
-                              source == EWS_SOURCE_USAGE, errstr, errstr_size);
-        if (reply)
-                freeReplyObject(reply);
-        return result;
-}
-
-enum ews_store_result ews_store_commit(struct ews_store *store,
-                                       const struct ews_commit *commit,
-                                       char *errstr, size_t errstr_size)
-{
-        enum ews_store_result result =
-                ews_store_commit_send(store, commit, errstr, errstr_size);
-
-        if (result != EWS_STORE_OK) {
+        if (commit_body(&x)) {
+                round->body.len = start; /* none of it goes */
+                round->body.cmds = cmds;
                 if (commit->source == EWS_SOURCE_USAGE)
                         ews_user_cache_drop(store->cache, commit->partition);
-                return result;
+                return -1;
         }
-        return ews_store_commit_recv(store, commit->source, commit->partition,
-                                     errstr, errstr_size);
+        part = &round->parts[round->cnt++];
+        memset(part, 0, sizeof(*part));
+        part->source = commit->source;
+        part->partition = commit->partition;
+        part->epoch = commit->epoch;
+        part->expected_offset = commit->expected_offset;
+        part->next_offset = commit->next_offset;
+        part->watermark_ms = commit->watermark_ms;
+        part->idle_ms = commit->idle_ms;
+        part->body_start = start;
+        part->body_end = round->body.len;
+        part->body_cmds = round->body.cmds - cmds;
+        return 0;
 }

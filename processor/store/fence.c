@@ -6,6 +6,7 @@
 #include "store/scripts.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum ews_store_result ews_store_fence_claim(struct ews_store *store,
@@ -83,110 +84,232 @@ enum ews_store_result ews_store_fence_read(struct ews_store *store,
         return EWS_STORE_OK;
 }
 
+/* Hours of timers read at most for one partition and call: a watermark
+ * that jumped further had no timers in between (they would have fired). */
+#define FENCE_HOURS_MAX (24 * 400)
+
+/* The commands reading partition's timers due by upto_ms: every hour
+ * from from_ms's to upto_ms's, the last one up to upto_ms; and the one
+ * key of an earlier version. The number of commands, -1 on error. */
+static int fence_timers_append(struct ews_store *store, int32_t partition,
+                               int64_t from_ms, int64_t upto_ms)
+{
+        struct store_argv *a = &store->argv;
+        char timers[sizeof(store->prefix) + 300];
+        int64_t hour, last;
+        int n = 0;
+
+        if (upto_ms <= 0 ||
+            store_timer_prefix(store, partition, timers, sizeof(timers)))
+                return -1;
+        if (from_ms <= 0 || from_ms > upto_ms)
+                from_ms = upto_ms;
+        last = upto_ms / STORE_TIMER_BUCKET_MS;
+        hour = from_ms / STORE_TIMER_BUCKET_MS;
+        if (last - hour > FENCE_HOURS_MAX)
+                hour = last - FENCE_HOURS_MAX;
+        for (; hour <= last; hour++, n++) {
+                store_argv_reset(a);
+                if (store_argv_add(a, hour < last ? "ZRANGE" : "ZRANGEBYSCORE",
+                                   hour < last ? 6 : 13) ||
+                    store_argv_addf(a, "%s:%lld", timers, (long long)hour) ||
+                    store_argv_add(a, hour < last ? "0" : "-inf",
+                                   hour < last ? 1 : 4) ||
+                    (hour < last
+                             ? store_argv_add(a, "-1", 2)
+                             : store_argv_i64(
+                                       a, upto_ms % STORE_TIMER_BUCKET_MS)) ||
+                    store_append(store, NULL, 0, "timers"))
+                        return -1;
+        }
+        store_argv_reset(a);
+        if (store_argv_add(a, "ZRANGEBYSCORE", 13) ||
+            store_argv_add(a, timers, strlen(timers)) ||
+            store_argv_add(a, "-inf", 4) || store_argv_i64(a, upto_ms) ||
+            store_append(store, NULL, 0, "timers"))
+                return -1;
+        return n + 1;
+}
+
 enum ews_store_result ews_store_timers_due(
         struct ews_store *store, const int32_t *partitions,
-        const int64_t *upto_ms, size_t cnt,
+        const int64_t *from_ms, const int64_t *upto_ms, size_t cnt,
         void (*cb)(void *opaque, int32_t partition, const char *user_id),
         void *opaque, char *errstr, size_t errstr_size)
 {
         redisReply *reply;
+        int *cmds = NULL;
         size_t i, j;
+        int k;
 
         if (!cnt)
                 return EWS_STORE_OK;
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
+        if (!(cmds = calloc(cnt, sizeof(*cmds)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
         for (i = 0; i < cnt; i++)
-                if (redisAppendCommand(
-                            store->redis, "ZRANGEBYSCORE %st:%s:%d -inf %lld",
-                            store->prefix, store->topics[EWS_SOURCE_USAGE],
-                            (int)partitions[i],
-                            (long long)upto_ms[i]) != REDIS_OK)
-                        return store_fail(store, errstr, errstr_size, "timers");
+                if (upto_ms[i] > 0 &&
+                    (cmds[i] = fence_timers_append(store, partitions[i],
+                                                   from_ms[i], upto_ms[i])) < 0)
+                        goto fail;
         for (i = 0; i < cnt; i++) {
-                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
-                    !reply)
-                        return store_fail(store, errstr, errstr_size, "timers");
-                if (reply->type != REDIS_REPLY_ARRAY) {
+                for (k = 0; k < cmds[i]; k++) {
+                        if (redisGetReply(store->redis, (void **)&reply) !=
+                                    REDIS_OK ||
+                            !reply)
+                                goto fail;
+                        if (reply->type != REDIS_REPLY_ARRAY) {
+                                freeReplyObject(reply);
+                                goto fail;
+                        }
+                        for (j = 0; j < reply->elements; j++)
+                                if (reply->element[j]->type ==
+                                            REDIS_REPLY_STRING &&
+                                    reply->element[j]->len < EWS_ID_MAX)
+                                        cb(opaque, partitions[i],
+                                           reply->element[j]->str);
                         freeReplyObject(reply);
-                        return store_fail(store, errstr, errstr_size, "timers");
                 }
-                for (j = 0; j < reply->elements; j++)
-                        if (reply->element[j]->type == REDIS_REPLY_STRING &&
-                            reply->element[j]->len < EWS_ID_MAX)
-                                cb(opaque, partitions[i],
-                                   reply->element[j]->str);
+        }
+        free(cmds);
+        return EWS_STORE_OK;
+fail:
+        free(cmds);
+        return store_fail(store, errstr, errstr_size, "timers");
+}
+
+/* users[i] zeroed but for its id, then filled from a packed value (none:
+ * a user not stored yet): as ews_user_unpack. */
+static int fence_user_fill(struct ews_store *store, struct ews_user *user,
+                           const unsigned char *packed, size_t len)
+{
+        char user_id[EWS_ID_MAX];
+        int32_t partition;
+
+        memcpy(user_id, user->user_id, sizeof(user_id));
+        memset(user, 0, sizeof(*user));
+        memcpy(user->user_id, user_id, sizeof(user_id));
+        return packed ? ews_user_unpack(user, &partition, store->names, packed,
+                                        len)
+                      : 0;
+}
+
+/* The users whose values named ids not read yet (events -2): read the
+ * dictionary again, then each of them again, one at a time (rare: names
+ * another instance added since). */
+static enum ews_store_result fence_users_again(struct ews_store *store,
+                                               struct ews_user *const *users,
+                                               size_t cnt, char *errstr,
+                                               size_t errstr_size)
+{
+        redisReply *reply;
+        size_t i;
+        int rc;
+
+        if (store_names_load(store, errstr, errstr_size))
+                return store_fail(store, errstr, errstr_size, "names");
+        for (i = 0; i < cnt; i++) {
+                if (users[i]->events != -2)
+                        continue;
+                reply = redisCommand(store->redis, "GET %su:%s", store->prefix,
+                                     users[i]->user_id);
+                if (!reply || (reply->type != REDIS_REPLY_STRING &&
+                               reply->type != REDIS_REPLY_NIL)) {
+                        if (reply)
+                                freeReplyObject(reply);
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+                }
+                rc = fence_user_fill(store, users[i],
+                                     reply->type == REDIS_REPLY_STRING
+                                             ? (unsigned char *)reply->str
+                                             : NULL,
+                                     reply->len);
                 freeReplyObject(reply);
+                if (rc) {
+                        snprintf(errstr, errstr_size,
+                                 "user %s: stored value is not a packed "
+                                 "user of version %d or before, or names "
+                                 "what the names dictionary does not hold",
+                                 users[i]->user_id, EWS_USER_PACKED_VERSION);
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+                }
         }
         return EWS_STORE_OK;
 }
 
 enum ews_store_result ews_store_users_load(struct ews_store *store,
-                                           struct ews_user *users, size_t cnt,
-                                           char *errstr, size_t errstr_size)
+                                           struct ews_user *const *users,
+                                           size_t cnt, char *errstr,
+                                           size_t errstr_size)
 {
         struct store_argv *a = &store->argv;
         const unsigned char *cached;
         redisReply *reply;
-        size_t i, len, misses = 0;
-        char user_id[EWS_ID_MAX];
-        int32_t partition;
+        size_t i, len, misses = 0, again = 0;
+        int rc;
 
+        if (store->names_pending_cnt &&
+            (store_connect(store, errstr, errstr_size) ||
+             store_names_assign(store, errstr, errstr_size)))
+                return EWS_STORE_ERROR;
         for (i = 0; i < cnt; i++) {
-                memcpy(user_id, users[i].user_id, sizeof(user_id));
-                cached = ews_user_cache_get(store->cache, user_id, &len);
-                if (cached) {
-                        memset(&users[i], 0, sizeof(users[i]));
-                        memcpy(users[i].user_id, user_id, sizeof(user_id));
-                        if (ews_user_unpack(&users[i], &partition, cached, len))
-                                cached = NULL; /* read it from Redis */
-                        else
-                                continue;
-                }
-                if (!misses++ && store_connect(store, errstr, errstr_size))
+                cached = ews_user_cache_get(store->cache, users[i]->user_id,
+                                            &len);
+                if (cached && !fence_user_fill(store, users[i], cached, len))
+                        continue; /* else read it from Redis */
+                if (!misses && store_connect(store, errstr, errstr_size))
                         return EWS_STORE_ERROR;
                 store_argv_reset(a);
                 if (store_argv_add(a, "GET", 3) ||
-                    store_argv_addf(a, "%su:%s", store->prefix, user_id)) {
+                    store_argv_cat(a, store->prefix, "u:", users[i]->user_id)) {
                         snprintf(errstr, errstr_size, "out of memory");
                         return EWS_STORE_ERROR;
                 }
                 if (store_append(store, errstr, errstr_size, "user load"))
                         return EWS_STORE_ERROR;
-                users[i].events = -1; /* marks a miss until its reply */
+                misses++;
+                users[i]->events = -1; /* marks a miss until its reply */
         }
         for (i = 0; i < cnt && misses; i++) {
-                if (users[i].events != -1)
+                if (users[i]->events != -1)
                         continue;
                 misses--;
                 if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
                     !reply)
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
-                memcpy(user_id, users[i].user_id, sizeof(user_id));
-                memset(&users[i], 0, sizeof(users[i]));
-                memcpy(users[i].user_id, user_id, sizeof(user_id));
-                if (reply->type == REDIS_REPLY_STRING &&
-                    ews_user_unpack(&users[i], &partition,
-                                    (unsigned char *)reply->str, reply->len)) {
-                        /* Never guess at a user's state: stop here. */
-                        snprintf(errstr, errstr_size,
-                                 "user %s: stored value is not a packed "
-                                 "user of version %d",
-                                 user_id, EWS_USER_PACKED_VERSION);
-                        freeReplyObject(reply);
-                        return store_fail(store, errstr, errstr_size,
-                                          "user load");
-                }
                 if (reply->type != REDIS_REPLY_STRING &&
                     reply->type != REDIS_REPLY_NIL) {
                         freeReplyObject(reply);
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
                 }
+                rc = fence_user_fill(store, users[i],
+                                     reply->type == REDIS_REPLY_STRING
+                                             ? (unsigned char *)reply->str
+                                             : NULL,
+                                     reply->len);
                 freeReplyObject(reply);
+                if (rc == EWS_USER_UNKNOWN_NAME) {
+                        users[i]->events = -2; /* once the replies are in */
+                        again++;
+                } else if (rc) {
+                        /* Never guess at a user's state: stop here. */
+                        snprintf(errstr, errstr_size,
+                                 "user %s: stored value is not a packed "
+                                 "user of version %d or before",
+                                 users[i]->user_id, EWS_USER_PACKED_VERSION);
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+                }
         }
-        return EWS_STORE_OK;
+        return again ? fence_users_again(store, users, cnt, errstr, errstr_size)
+                     : EWS_STORE_OK;
 }
 
 enum ews_store_result ews_store_partitions_check(struct ews_store *store,

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* scripts/lease.lua in mode "hold" or "release": EWS_STORE_OK when owner
  * holds the lease (*token its token), EWS_STORE_HELD when not. */
@@ -209,8 +210,15 @@ static int64_t leader_i64(const char *s)
         return strtoll(s, NULL, 10);
 }
 
-static void leader_field(struct ews_store_cohort *c, const char *name,
-                         const char *value)
+/* An account's runs of days as read: e<day> adds n to every day from it
+ * on (n as a day's n). */
+struct leader_runs {
+        int cnt;
+        struct ews_cohort_day v[EWS_COHORT_DAYS_MAX];
+};
+
+static void leader_field(struct ews_store_cohort *c, struct leader_runs *runs,
+                         const char *name, const char *value)
 {
         struct ews_cohort_day *d;
         char *end;
@@ -243,19 +251,30 @@ static void leader_field(struct ews_store_cohort *c, const char *name,
                 c->has_sums |= !strcmp(f, "sg");
                 return;
         }
-        if (!strchr("nkspd", name[0]))
+        if (!name[0] || !strchr("nkspde", name[0]))
                 return;
         day = strtoll(name + 1, &end, 10);
-        if (*end || end == name + 1 || !(d = leader_day(c, day)))
+        if (*end || end == name + 1)
                 return;
+        if (name[0] == 'e') {
+                if (runs->cnt < EWS_COHORT_DAYS_MAX) {
+                        runs->v[runs->cnt].day = day;
+                        runs->v[runs->cnt++].n = leader_i64(value);
+                }
+                return;
+        }
+        if (!(d = leader_day(c, day)))
+                return;
+        /* added: an account's day may be in an earlier version's ab:
+         * too */
         if (name[0] == 'k')
-                d->k = leader_i64(value);
+                d->k += leader_i64(value);
         else if (name[0] == 's')
-                d->signups = leader_i64(value);
+                d->signups += leader_i64(value);
         else if (name[0] == 'p')
-                d->spend = leader_f64(value);
+                d->spend += leader_f64(value);
         else
-                d->n = leader_i64(value);
+                d->n += leader_i64(value);
 }
 
 /* A campaign decided before signups and spend were counted by day: its
@@ -274,24 +293,30 @@ static void leader_sums_upgrade(struct ews_store_cohort *c)
         }
 }
 
-enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
-                                           const char *id,
-                                           struct ews_store_cohort *cohort,
-                                           char *errstr, size_t errstr_size)
+/* The cohort's hash: cb:<id> of a campaign, a:<id> of an account (and
+ * an earlier version's ab:<id>, read first). */
+static int leader_cohort_key(const struct ews_store *store, char kind,
+                             const char *id, bool legacy, char *key,
+                             size_t size)
 {
-        redisReply *reply;
-        char key[128];
+        int n = kind == EWS_COHORT_CAMPAIGN
+                        ? snprintf(key, size, "%scb:%s", store->prefix, id)
+                : legacy ? snprintf(key, size, "%sab:%s", store->prefix, id)
+                         : snprintf(key, size, "%sa:%s", store->prefix, id);
+
+        return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* The reply of an HGETALL sent for the cohort, into it. */
+static enum ews_store_result
+leader_cohort_read(struct ews_store *store, struct ews_store_cohort *cohort,
+                   struct leader_runs *runs, char *errstr, size_t errstr_size)
+{
+        redisReply *reply = NULL;
         size_t i;
 
-        memset(cohort, 0, sizeof(*cohort));
-        cohort->kind = kind;
-        snprintf(cohort->id, sizeof(cohort->id), "%s", id);
-        cohort->account.first_day = cohort->account.last_day = -1;
-        if (store_connect(store, errstr, errstr_size))
-                return EWS_STORE_ERROR;
-        snprintf(key, sizeof(key), "%s%cb:", store->prefix, kind);
-        reply = redisCommand(store->redis, "HGETALL %s%s", key, id);
-        if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+            !reply || reply->type != REDIS_REPLY_ARRAY) {
                 if (reply)
                         freeReplyObject(reply);
                 return store_fail(store, errstr, errstr_size, "cohort");
@@ -299,9 +324,61 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
         for (i = 0; i + 1 < reply->elements; i += 2)
                 if (reply->element[i]->type == REDIS_REPLY_STRING &&
                     reply->element[i + 1]->type == REDIS_REPLY_STRING)
-                        leader_field(cohort, reply->element[i]->str,
+                        leader_field(cohort, runs, reply->element[i]->str,
                                      reply->element[i + 1]->str);
         freeReplyObject(reply);
+        return EWS_STORE_OK;
+}
+
+/* The runs' sums into the days they cover: each day from the first run
+ * on has the sum of the runs up to it (a run is +n at its first day and
+ * -n after its last, so the sum is 0 again after the last). */
+static void leader_runs_apply(struct ews_store_cohort *c,
+                              struct leader_runs *runs)
+{
+        struct ews_cohort_day *d;
+        int64_t sum = 0, day;
+        int i;
+
+        qsort(runs->v, (size_t)runs->cnt, sizeof(runs->v[0]), leader_day_cmp);
+        for (i = 0; i < runs->cnt; i++) {
+                sum += runs->v[i].n;
+                if (i + 1 == runs->cnt || !sum)
+                        continue;
+                for (day = runs->v[i].day; day < runs->v[i + 1].day; day++)
+                        if ((d = leader_day(c, day)))
+                                d->n += sum;
+        }
+}
+
+enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
+                                           const char *id,
+                                           struct ews_store_cohort *cohort,
+                                           char *errstr, size_t errstr_size)
+{
+        static struct leader_runs runs;
+        char key[EWS_ID_MAX + 80];
+        int legacy;
+
+        memset(cohort, 0, sizeof(*cohort));
+        runs.cnt = 0;
+        cohort->kind = kind;
+        snprintf(cohort->id, sizeof(cohort->id), "%s", id);
+        cohort->account.first_day = cohort->account.last_day = -1;
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        /* an account's earlier ab:<id> too, first: one round trip */
+        for (legacy = kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--)
+                if (leader_cohort_key(store, kind, id, legacy, key,
+                                      sizeof(key)) ||
+                    redisAppendCommand(store->redis, "HGETALL %s", key) !=
+                            REDIS_OK)
+                        return store_fail(store, errstr, errstr_size, "cohort");
+        for (legacy = kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--)
+                if (leader_cohort_read(store, cohort, &runs, errstr,
+                                       errstr_size))
+                        return EWS_STORE_ERROR;
+        leader_runs_apply(cohort, &runs);
         qsort(cohort->days, (size_t)cohort->day_cnt, sizeof(cohort->days[0]),
               leader_day_cmp);
         if (kind != EWS_COHORT_CAMPAIGN)
@@ -312,6 +389,18 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
                 return EWS_STORE_ERROR;
         leader_sums_upgrade(cohort);
         return EWS_STORE_OK;
+}
+
+/* Members last written on or before this wall-clock day have expired with
+ * their keys (a retention and at most a day more after that day). */
+static int64_t leader_stale_day(const struct ews_store *store)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return ((int64_t)ts.tv_sec * 1000 - store->conf.retention_ms) /
+                       86400000LL -
+               2;
 }
 
 static int leader_state_args(struct store_argv *a,
@@ -354,26 +443,36 @@ ews_store_cohort_commit(struct ews_store *store, const char *owner,
 {
         struct store_argv *a = &store->argv;
         enum ews_store_result result = EWS_STORE_ERROR;
+        char key[EWS_ID_MAX + 80], legacy[EWS_ID_MAX + 80];
         redisReply *reply;
         size_t i;
 
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
         store_argv_reset(a);
-        if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
-            store_argv_add(a, "4", 1) ||
+        if (leader_cohort_key(store, cohort->kind, cohort->id, false, key,
+                              sizeof(key)) ||
+            leader_cohort_key(store, cohort->kind, cohort->id,
+                              cohort->kind == EWS_COHORT_ACCOUNT, legacy,
+                              sizeof(legacy)) ||
+            store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
+            store_argv_add(a, "5", 1) ||
             store_argv_addf(a, "%sleader", store->prefix) ||
-            store_argv_addf(a, "%s%cb:%s", store->prefix, cohort->kind,
-                            cohort->id) ||
+            store_argv_add(a, key, strlen(key)) ||
             store_argv_addf(a, "%s%cq", store->prefix, cohort->kind) ||
             store_argv_addf(a, "%so:leader", store->prefix) ||
+            store_argv_add(a, legacy, strlen(legacy)) ||
             store_argv_addf(a, "%s %lld", owner, (long long)token) ||
             store_argv_add(a, cohort->id, strlen(cohort->id)) ||
             store_argv_addf(a, "%lld", (long long)drop_before_day) ||
             store_argv_addf(a, "%lld", (long long)next_day) ||
             store_argv_add(a, cohort->kind == EWS_COHORT_CAMPAIGN ? "6" : "5",
                            1) ||
-            store_argv_addf(a, "%zu", cnt) || leader_state_args(a, cohort))
+            store_argv_addf(a, "%zu", cnt) ||
+            store_argv_i64(a, cohort->kind == EWS_COHORT_ACCOUNT
+                                      ? leader_stale_day(store)
+                                      : 0) ||
+            leader_state_args(a, cohort))
                 goto nomem;
         for (i = 0; i < cnt; i++)
                 if (store_argv_add(a, outbox[i].id, strlen(outbox[i].id)) ||

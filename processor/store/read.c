@@ -3,6 +3,7 @@
 #include "store/store_int.h"
 #include "store/scripts.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +52,8 @@ enum ews_store_result ews_store_user_get(struct ews_store *store,
         if (reply->type == REDIS_REPLY_STRING)
                 result = EWS_STORE_OK;
         if (result == EWS_STORE_OK &&
-            ews_user_unpack(user, partition, (unsigned char *)reply->str,
-                            reply->len)) {
+            store_unpack(store, user, partition, (unsigned char *)reply->str,
+                         reply->len)) {
                 snprintf(errstr, errstr_size, "%s: not a packed user", key);
                 result = EWS_STORE_ERROR;
         }
@@ -70,46 +71,209 @@ static int64_t read_i64(redisReply *r)
         return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
 }
 
+/* The members of an account: the m:<id> fields of a:<id>, and those of a
+ * member set (am:<id>) an earlier version kept, sorted, each once. */
+struct read_members {
+        char **ids;
+        size_t cnt, cap;
+};
+
+static int read_member_add(struct read_members *m, const char *id, size_t len)
+{
+        char *copy;
+
+        if (len >= EWS_ID_MAX)
+                return 0; /* not an id the processor wrote */
+        if (m->cnt == m->cap) {
+                size_t cap = m->cap ? m->cap * 2 : 16;
+                char **ids = realloc(m->ids, cap * sizeof(*ids));
+
+                if (!ids)
+                        return -1;
+                m->ids = ids;
+                m->cap = cap;
+        }
+        if (!(copy = strndup(id, len)))
+                return -1;
+        m->ids[m->cnt++] = copy;
+        return 0;
+}
+
+static int read_member_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void read_members_free(struct read_members *m)
+{
+        size_t i;
+
+        for (i = 0; i < m->cnt; i++)
+                free(m->ids[i]);
+        free(m->ids);
+}
+
+/* Adds a member's E, decayed to the later of the two times, into the sum:
+ * the same fold as a user's E. */
+static void read_fold(double *e, int64_t *ref, double add, int64_t at,
+                      double half_life_ms)
+{
+        if (!*ref) {
+                *e += add;
+                *ref = at;
+        } else if (at >= *ref) {
+                *e = *e * exp2(-(double)(at - *ref) / half_life_ms) + add;
+                *ref = at;
+        } else {
+                *e += add * exp2(-(double)(*ref - at) / half_life_ms);
+        }
+}
+
+/* HGETALL a:<id> and the old member set: the members, and the erased
+ * members' share into *e, *ref. */
+static enum ews_store_result read_account_keys(struct ews_store *store,
+                                               const char *account_id,
+                                               struct read_members *m,
+                                               double *e, int64_t *ref,
+                                               char *errstr, size_t errstr_size)
+{
+        redisReply *reply;
+        size_t i;
+
+        reply = read_command(store, errstr, errstr_size, "HGETALL %sa:%s",
+                             store->prefix, account_id);
+        if (!reply)
+                return EWS_STORE_ERROR;
+        for (i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements;
+             i += 2) {
+                const redisReply *f = reply->element[i],
+                                 *v = reply->element[i + 1];
+
+                if (f->type != REDIS_REPLY_STRING ||
+                    v->type != REDIS_REPLY_STRING)
+                        continue;
+                if (f->len > 2 && !memcmp(f->str, "m:", 2)) {
+                        if (read_member_add(m, f->str + 2, f->len - 2))
+                                goto nomem;
+                } else if (!strcmp(f->str, "xe")) {
+                        *e = strtod(v->str, NULL);
+                } else if (!strcmp(f->str, "xr")) {
+                        *ref = strtoll(v->str, NULL, 10);
+                }
+        }
+        freeReplyObject(reply);
+        reply = read_command(store, errstr, errstr_size, "ZRANGE %sam:%s 0 -1",
+                             store->prefix, account_id);
+        if (!reply)
+                return EWS_STORE_ERROR;
+        for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements;
+             i++)
+                if (reply->element[i]->type == REDIS_REPLY_STRING &&
+                    read_member_add(m, reply->element[i]->str,
+                                    reply->element[i]->len))
+                        goto nomem;
+        freeReplyObject(reply);
+        return EWS_STORE_OK;
+nomem:
+        freeReplyObject(reply);
+        snprintf(errstr, errstr_size, "out of memory");
+        return EWS_STORE_ERROR;
+}
+
+/* The members' states, one pipelined round trip: their E summed into
+ * the account, their activity counted. */
+static enum ews_store_result
+read_account_members(struct ews_store *store, const struct read_members *m,
+                     int64_t active_window_ms, struct ews_account *account,
+                     bool *found, char *errstr, size_t errstr_size)
+{
+        static struct ews_user user;
+        int64_t *last = calloc(m->cnt + 1, sizeof(*last)), at;
+        redisReply *reply;
+        int32_t partition;
+        size_t i;
+
+        if (!last) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
+        /* the names as they are now: the members' values may name any */
+        if (store_names_load(store, errstr, errstr_size))
+                goto fail;
+        for (i = 0; i < m->cnt; i++)
+                if (redisAppendCommand(store->redis, "GET %su:%s",
+                                       store->prefix, m->ids[i]) != REDIS_OK)
+                        goto fail;
+        for (i = 0; i < m->cnt; i++) {
+                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+                    !reply)
+                        goto fail;
+                memset(&user, 0, sizeof(user));
+                last[i] = -1;
+                /* a member that expired, or belongs elsewhere, counts not */
+                if (reply->type == REDIS_REPLY_STRING &&
+                    !ews_user_unpack(&user, &partition, store->names,
+                                     (const unsigned char *)reply->str,
+                                     reply->len) &&
+                    !strcmp(user.account_id, account->account_id)) {
+                        at = user.engagement_ref_ms ? user.engagement_ref_ms
+                                                    : user.last_activity_ms;
+                        read_fold(&account->engagement,
+                                  &account->engagement_ref_ms, user.engagement,
+                                  at, store->conf.half_life_ms);
+                        /* users: members ever active, as before */
+                        last[i] = user.last_activity_ms;
+                        account->users += user.last_activity_ms > 0;
+                        *found = true;
+                }
+                freeReplyObject(reply);
+        }
+        for (i = 0; i < m->cnt; i++)
+                if (last[i] > 0 &&
+                    last[i] >= account->engagement_ref_ms - active_window_ms)
+                        account->active_users++;
+        free(last);
+        return EWS_STORE_OK;
+fail:
+        free(last);
+        return store_fail(store, errstr, errstr_size, "account members");
+}
+
 enum ews_store_result ews_store_account_get(struct ews_store *store,
                                             const char *account_id,
                                             int64_t active_window_ms,
                                             struct ews_account *account,
                                             char *errstr, size_t errstr_size)
 {
-        char key[512], members[512];
-        redisReply *reply;
+        struct read_members m = {0};
+        enum ews_store_result result;
+        bool found = false;
+        size_t i, n = 0;
 
         memset(account, 0, sizeof(*account));
         snprintf(account->account_id, sizeof(account->account_id), "%s",
                  account_id);
-        snprintf(key, sizeof(key), "%sa:%s", store->prefix, account_id);
-        reply = read_command(store, errstr, errstr_size, "HMGET %s e er", key);
-        if (!reply)
-                return EWS_STORE_ERROR;
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-            reply->element[1]->type != REDIS_REPLY_STRING) {
-                freeReplyObject(reply);
-                return EWS_STORE_NOT_FOUND; /* no roll-up: no account */
+        result = read_account_keys(store, account_id, &m, &account->engagement,
+                                   &account->engagement_ref_ms, errstr,
+                                   errstr_size);
+        if (result == EWS_STORE_OK && m.cnt) {
+                qsort(m.ids, m.cnt, sizeof(*m.ids), read_member_cmp);
+                for (i = 0; i < m.cnt; i++) {
+                        if (n && !strcmp(m.ids[n - 1], m.ids[i])) {
+                                free(m.ids[i]);
+                                continue;
+                        }
+                        m.ids[n++] = m.ids[i];
+                }
+                m.cnt = n;
+                result = read_account_members(store, &m, active_window_ms,
+                                              account, &found, errstr,
+                                              errstr_size);
         }
-        account->engagement = read_double(reply->element[0]);
-        account->engagement_ref_ms = (int64_t)read_double(reply->element[1]);
-        freeReplyObject(reply);
-
-        snprintf(members, sizeof(members), "%sam:%s", store->prefix,
-                 account_id);
-        reply = read_command(store, errstr, errstr_size, "ZCARD %s", members);
-        if (!reply)
-                return EWS_STORE_ERROR;
-        account->users = reply->integer;
-        freeReplyObject(reply);
-        reply = read_command(
-                store, errstr, errstr_size, "ZCOUNT %s %lld +inf", members,
-                (long long)(account->engagement_ref_ms - active_window_ms));
-        if (!reply)
-                return EWS_STORE_ERROR;
-        account->active_users = reply->integer;
-        freeReplyObject(reply);
-        return EWS_STORE_OK;
+        read_members_free(&m);
+        if (result == EWS_STORE_OK && !found && !account->engagement_ref_ms)
+                result = EWS_STORE_NOT_FOUND; /* no member, none erased */
+        return result;
 }
 
 enum ews_store_result ews_store_campaign_get(struct ews_store *store,
@@ -157,40 +321,80 @@ out:
         return result;
 }
 
+/* One attempt of scripts/erase.lua on the value read: 1 erased, 0 gone,
+ * -1 changed since it was read, -2 on error. */
+static int read_erase_once(struct ews_store *store, const char *user_id,
+                           char *errstr, size_t errstr_size)
+{
+        static struct ews_user user;
+        char keys[4][512], e[32], ref[24], expire[24], hl[32];
+        redisReply *value, *reply;
+        int32_t partition;
+        int rc;
+
+        snprintf(keys[0], sizeof(keys[0]), "%su:%s", store->prefix, user_id);
+        value = read_command(store, errstr, errstr_size, "GET %s", keys[0]);
+        if (!value)
+                return -2;
+        memset(&user, 0, sizeof(user));
+        if (value->type != REDIS_REPLY_STRING) {
+                freeReplyObject(value);
+                return 0;
+        }
+        if (store_unpack(store, &user, &partition, (unsigned char *)value->str,
+                         value->len)) {
+                snprintf(errstr, errstr_size, "%s: not a packed user", keys[0]);
+                freeReplyObject(value);
+                return -2;
+        }
+        /* the partition and account name the keys to erase */
+        /* its timer's hour, or an earlier version's key of them all */
+        if (store_timer_prefix(store, partition, keys[1], sizeof(keys[1]) - 24))
+                snprintf(keys[1], sizeof(keys[1]), "?");
+        if (user.keep.timer_ms > 0)
+                snprintf(keys[1] + strlen(keys[1]), 24, ":%lld",
+                         (long long)(user.keep.timer_ms /
+                                     STORE_TIMER_BUCKET_MS));
+        snprintf(keys[2], sizeof(keys[2]), "%sp:%s:%d", store->prefix,
+                 store->topics[EWS_SOURCE_USAGE], (int)partition);
+        snprintf(keys[3], sizeof(keys[3]), "%sa:%s", store->prefix,
+                 user.account_id);
+        snprintf(e, sizeof(e), "%.17g", user.engagement);
+        snprintf(ref, sizeof(ref), "%lld", (long long)user.engagement_ref_ms);
+        snprintf(hl, sizeof(hl), "%.17g", store->conf.half_life_ms);
+        snprintf(expire, sizeof(expire), "%lld",
+                 (long long)(store->conf.retention_ms + 86400000LL));
+        reply = read_command(store, errstr, errstr_size,
+                             "EVAL %s 4 %s %s %s %s %s %s %b %s %s %s %s",
+                             store_script_erase, keys[0], keys[1], keys[2],
+                             keys[3], user_id, user.account_id[0] ? "1" : "0",
+                             value->str, (size_t)value->len, e, ref, hl,
+                             expire);
+        freeReplyObject(value);
+        if (!reply)
+                return -2;
+        rc = reply->type == REDIS_REPLY_INTEGER ? (int)reply->integer : -2;
+        if (rc == -2)
+                snprintf(errstr, errstr_size, "erase: unexpected reply");
+        freeReplyObject(reply);
+        return rc;
+}
+
 /* scripts/erase.lua: removes the user's state and timer and its
- * membership of its account, and takes a new epoch for its partition. */
+ * membership of its account, and takes a new epoch for its partition;
+ * read again when the owner wrote the user meanwhile. */
 enum ews_store_result ews_store_user_erase(struct ews_store *store,
                                            const char *user_id, char *errstr,
                                            size_t errstr_size)
 {
-        static struct ews_user user;
-        enum ews_store_result result;
-        char keys[4][512];
-        int32_t partition;
-        redisReply *reply;
+        int attempt, rc = -1;
 
-        /* the partition and account name the keys to erase */
-        result = ews_store_user_get(store, user_id, &user, &partition, errstr,
-                                    errstr_size);
-        if (result != EWS_STORE_OK)
-                return result;
-        snprintf(keys[0], sizeof(keys[0]), "%su:%s", store->prefix, user_id);
-        snprintf(keys[1], sizeof(keys[1]), "%st:%s:%d", store->prefix,
-                 store->topics[EWS_SOURCE_USAGE], (int)partition);
-        snprintf(keys[2], sizeof(keys[2]), "%sp:%s:%d", store->prefix,
-                 store->topics[EWS_SOURCE_USAGE], (int)partition);
-        snprintf(keys[3], sizeof(keys[3]), "%sam:%s", store->prefix,
-                 user.account_id);
-        reply = read_command(store, errstr, errstr_size,
-                             "EVAL %s 4 %s %s %s %s %s %s", store_script_erase,
-                             keys[0], keys[1], keys[2], keys[3], user_id,
-                             user.account_id[0] ? "1" : "0");
-        if (!reply)
-                return EWS_STORE_ERROR;
-        /* 0: erased by another call since the read */
-        result = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1
-                         ? EWS_STORE_OK
-                         : EWS_STORE_NOT_FOUND;
-        freeReplyObject(reply);
-        return result;
+        for (attempt = 0; attempt < 10 && rc == -1; attempt++)
+                rc = read_erase_once(store, user_id, errstr, errstr_size);
+        if (rc == -1)
+                snprintf(errstr, errstr_size,
+                         "erase: the user changed under every attempt");
+        return rc == 1   ? EWS_STORE_OK
+               : rc == 0 ? EWS_STORE_NOT_FOUND
+                         : EWS_STORE_ERROR;
 }

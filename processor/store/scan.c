@@ -287,43 +287,55 @@ enum ews_store_result ews_store_drop_all(struct ews_store *store,
         return EWS_STORE_OK;
 }
 
-/* One SCAN page of users: their values in one pipelined round trip, each
- * that unpacks handed to cb. */
+/* One SCAN page of users: their values in one pipelined round trip, then
+ * each that unpacks handed to cb (unpacked once every reply is in: a name
+ * the dictionary copy lacks reads it again). */
 static enum ews_store_result scan_users_page(
         struct ews_store *store, const redisReply *keys, struct ews_user *user,
         enum ews_store_result (*cb)(void *opaque, const struct ews_user *user),
         void *opaque, char *errstr, size_t errstr_size)
 {
         enum ews_store_result result = EWS_STORE_OK;
-        size_t plen = strlen(store->prefix), i;
-        redisReply *reply;
+        size_t plen = strlen(store->prefix), i, got = 0;
+        redisReply **values = calloc(keys->elements + 1, sizeof(*values));
         int32_t partition;
 
+        if (!values) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
         for (i = 0; i < keys->elements; i++)
                 if (redisAppendCommand(store->redis, "GET %b",
                                        keys->element[i]->str,
                                        keys->element[i]->len) != REDIS_OK)
-                        return store_fail(store, errstr, errstr_size, "users");
-        for (i = 0; i < keys->elements; i++) {
+                        goto lost;
+        for (got = 0; got < keys->elements; got++)
+                if (redisGetReply(store->redis, (void **)&values[got]) !=
+                            REDIS_OK ||
+                    !values[got])
+                        goto lost;
+        for (i = 0; result == EWS_STORE_OK && i < keys->elements; i++) {
                 const redisReply *key = keys->element[i];
 
-                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
-                    !reply)
-                        return store_fail(store, errstr, errstr_size, "users");
                 /* gone meanwhile, or not a value the processor wrote */
-                if (result == EWS_STORE_OK &&
-                    reply->type == REDIS_REPLY_STRING &&
+                if (values[i]->type == REDIS_REPLY_STRING &&
                     key->len - plen - 2 < EWS_ID_MAX &&
-                    !ews_user_unpack(user, &partition,
-                                     (const unsigned char *)reply->str,
-                                     reply->len)) {
+                    !store_unpack(store, user, &partition,
+                                  (const unsigned char *)values[i]->str,
+                                  values[i]->len)) {
                         memcpy(user->user_id, key->str + plen + 2,
                                key->len - plen - 2);
                         user->user_id[key->len - plen - 2] = '\0';
                         result = cb(opaque, user);
                 }
-                freeReplyObject(reply);
         }
+        goto out;
+lost:
+        result = store_fail(store, errstr, errstr_size, "users");
+out:
+        for (i = 0; i < got; i++)
+                freeReplyObject(values[i]);
+        free(values);
         return result;
 }
 

@@ -8,22 +8,12 @@
  * header comment names its KEYS, ARGV and replies. The Makefile turns
  * them into $(BUILD)/gen/store/scripts_lua.h: one
  * static const char store_script_<name>[] per file, without its header
- * comment. Here are the argument counts the C side shares with them.
+ * comment. The batch's commit is no script: it is native commands in one
+ * MULTI/EXEC (round.c).
  */
 #ifndef EWS_OUT_STORE_SCRIPT_H
 #define EWS_OUT_STORE_SCRIPT_H
 
 #include "store/scripts_lua.h"
-
-/* scripts/commit.lua: the header arguments, those per user, campaign,
- * account, outbox record and cohort delta, and the keys before the
- * users'. */
-#define STORE_HEADER_ARGS   12
-#define STORE_USER_ARGS     5
-#define STORE_CAMPAIGN_ARGS 8
-#define STORE_ACCOUNT_ARGS  2
-#define STORE_OUTBOX_ARGS   2
-#define STORE_COHORT_ARGS   7
-#define STORE_FIXED_KEYS    5
 
 #endif

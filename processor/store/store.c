@@ -1,6 +1,7 @@
 /* The store's connection to Redis: connect (AUTH, the eviction policy,
  * the scripts), fail and back off, send; the store's lifetime and
  * statistics. */
+#include "store/codec.h"
 #include "store/store_int.h"
 #include "store/scripts.h"
 
@@ -178,12 +179,13 @@ int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
         if (store_check_policy(store, errstr, errstr_size) ||
             store_script_load(store, store_script_claim, store->sha_claim,
                               errstr, errstr_size) ||
-            store_script_load(store, store_script_commit, store->sha_commit,
-                              errstr, errstr_size) ||
             store_script_load(store, store_script_lease, store->sha_lease,
                               errstr, errstr_size) ||
             store_script_load(store, store_script_cohort, store->sha_cohort,
-                              errstr, errstr_size))
+                              errstr, errstr_size) ||
+            store_script_load(store, store_script_names, store->sha_names,
+                              errstr, errstr_size) ||
+            store_names_reload(store, errstr, errstr_size))
                 goto fail;
         if (store->connected_once)
                 store->stats.reconnects++;
@@ -224,7 +226,8 @@ struct ews_store *ews_store_new(const struct ews_store_conf *conf, char *errstr,
                 snprintf(store->topics[i], sizeof(store->topics[i]), "%s",
                          conf->topics[i]);
         store->cache = ews_user_cache_new(conf->cache_users);
-        if (!store->cache) {
+        store->names = ews_names_new();
+        if (!store->cache || !store->names) {
                 snprintf(errstr, errstr_size, "out of memory");
                 ews_store_destroy(store);
                 return NULL;
@@ -244,7 +247,9 @@ void ews_store_destroy(struct ews_store *store)
         if (store->redis)
                 redisFree(store->redis);
         store_argv_free(&store->argv);
+        store_round_free(&store->round);
         ews_user_cache_destroy(store->cache);
+        ews_names_destroy(store->names);
         free(store);
 }
 

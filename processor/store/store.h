@@ -1,6 +1,6 @@
 /*
- * Stage 5, store: the state in Redis, written by one atomic, fenced call
- * per partition and batch.
+ * Stage 5, store: the state in Redis, written by one atomic, fenced
+ * transaction per batch (the commits of all its partitions).
  *
  * Each input partition has a fence in Redis: a fencing epoch and the next
  * offset to apply. Claiming a partition takes a new epoch; a commit applies
@@ -9,11 +9,25 @@
  *
  * Key layout (prefix from redis.prefix, "ews:" by default):
  *   <prefix>m:<topic>              string  the topic's partition count
- *   <prefix>p:<topic>:<partition>  hash    epoch, offset, watermark
- *   <prefix>t:<topic>:<partition>  zset    user id -> inactivity deadline
- *   <prefix>u:<user id>            string  the packed user (out_store_codec.h)
- *   <prefix>a:<account id>         hash    e, er: the account's (A, t_ref)
- *   <prefix>am:<account id>        zset    user id -> last activity (ms)
+ *   <prefix>p:<topic>:<partition>  hash    epoch, offset, watermark, idle
+ *   <prefix>t:<topic>:<partition>:<hour>
+ *                                  zset    user id -> its next deadline,
+ *                                          less the hour's start (ms):
+ *                                          the timers due in that hour
+ *   <prefix>u:<user id>            string  the packed user (codec.h)
+ *   <prefix>names                  hash    the packed users' names
+ *                                          dictionary: name -> id
+ *   <prefix>a:<account id>         hash    m:<user id>: a member, by the
+ *                                          wall-clock day it was last
+ *                                          written; users active at each
+ *                                          day's end not yet decided:
+ *                                          d<day> added to that day, and
+ *                                          e<day> to every day from it
+ *                                          on (a range of days is
+ *                                          +n at its first, -n after its
+ *                                          last); s:* the leader's
+ *                                          state; xe, xr: the (E, t_ref)
+ *                                          of erased members
  *   <prefix>c:<campaign id>        hash    attributes and counters
  *   <prefix>o:<topic>:<partition>  hash    outbox: record id -> record
  *   <prefix>o:leader               hash    the leader's outbox
@@ -25,13 +39,12 @@
  *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day>, s<day>,
  *                                          p<day> not yet decided; s:* the
  *                                          leader's state
- *   <prefix>ab:<account id>        hash    d<day>: users active at the
- *                                          day's end; s:* as above
  *   <prefix>cq, <prefix>aq         zset    id -> first undecided day
  *   <prefix>leader                 string  "<owner> <token>", with a TTL
  *   <prefix>leader:token           string  the last fencing token
- * Users and accounts (a:, am:, ab:) expire after the retention period
- * without events.
+ * Users and accounts expire a retention period (and at most a day more)
+ * after their last event. An account's engagement is not stored: it is
+ * the sum of its members' (and its erased members') E, taken when read.
  */
 #ifndef EWS_OUT_STORE_H
 #define EWS_OUT_STORE_H
@@ -106,31 +119,22 @@ enum ews_cohort_kind {
 };
 
 /* Added to a cohort's day: matured signups (n) and activated ones (k),
- * trials started (signups) and spend of a campaign, or users newly active
- * at an account's day end (n). */
+ * trials started (signups) and spend of a campaign; or users newly active
+ * at an account's day ends (n), at every day end from day to day_last (a
+ * campaign's: day_last is day). */
 struct ews_cohort_delta {
         char kind;
         char id[EWS_ID_MAX];
-        int64_t day;
+        int64_t day, day_last;
         int64_t n, k;
         int64_t signups;
         double spend;
 };
 
-/* A user as the commit writes it, with its inactivity deadline (0: none)
- * and its account's index in the commit (-1: none). */
+/* A user as the commit writes it, with its next rule deadline (0: none). */
 struct ews_store_user {
         const struct ews_user *user;
         int64_t deadline_ms;
-        int account;
-};
-
-/* Engagement points of an account's users, all decayed to at_ms: the
- * commit folds them into the account's (A, t_ref) like a user's E. */
-struct ews_account_delta {
-        char account_id[EWS_ID_MAX];
-        double points;
-        int64_t at_ms;
 };
 
 /* What a campaign event or a signup changes on a campaign. Strings left
@@ -159,9 +163,7 @@ struct ews_commit {
         size_t user_cnt;
         const struct ews_campaign_delta *campaigns;
         size_t campaign_cnt;
-        const struct ews_account_delta *accounts;
-        size_t account_cnt;
-        int64_t idle_ms;
+        int64_t idle_ms; /* the wall clock of the commit */
         const struct ews_outbox_record *outbox;
         size_t outbox_cnt;
         const struct ews_cohort_delta *cohorts;
@@ -207,25 +209,38 @@ enum ews_store_result ews_store_fence_read(struct ews_store *store,
                                            size_t errstr_size);
 
 /* Calls cb for each user whose timer in partitions[i] (of the usage topic)
- * is due by upto_ms[i]: one pipelined round trip for all of them. */
+ * is due by upto_ms[i], from_ms[i] being the partition's stored
+ * watermark (timers before it have fired): one pipelined round trip for
+ * all of them. A user may come early, by less than an hour (see
+ * ews_store_timer_moves), never late. */
 enum ews_store_result ews_store_timers_due(
         struct ews_store *store, const int32_t *partitions,
-        const int64_t *upto_ms, size_t cnt,
+        const int64_t *from_ms, const int64_t *upto_ms, size_t cnt,
         void (*cb)(void *opaque, int32_t partition, const char *user_id),
         void *opaque, char *errstr, size_t errstr_size);
 
-/* Loads users[i] by users[i].user_id: from the cache, and the misses in
- * one pipelined round trip. A user not stored yet comes back zeroed but
- * for its id. */
-enum ews_store_result ews_store_users_load(struct ews_store *store,
-                                           struct ews_user *users, size_t cnt,
-                                           char *errstr, size_t errstr_size);
+/* Whether a commit of a user whose timer entry is filed under filed_ms
+ * (its keep.timer_ms) and whose deadline is deadline_ms writes the timer.
+ * Timers are filed by the hour: a deadline that moves later within its
+ * hour keeps its entry. A user the timers brought in (due or early) whose
+ * timer moves must be committed even if nothing else changed. */
+bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms);
 
-/* Pipelined commits: ews_store_commit_send() queues one (its users go to
+/* Loads *users[i] by its user_id, in place: from the cache, and the
+ * misses in one pipelined round trip. A user not stored yet comes back
+ * zeroed but for its id. */
+enum ews_store_result ews_store_users_load(struct ews_store *store,
+                                           struct ews_user *const *users,
+                                           size_t cnt, char *errstr,
+                                           size_t errstr_size);
+
+/* A round of commits: ews_store_commit_send() queues one (its users go to
  * the cache at once), ews_store_commit_recv() takes the result of the
- * oldest one sent, in order; a commit that did not apply drops its
- * partition's cached users. Between the first send and the last receive
- * no other store call may be made. A send that fails was not queued. */
+ * oldest one sent, in order; the first receive applies them all, each
+ * only if its fence holds, in one transaction (two round trips). A commit
+ * that did not apply drops its partition's cached users. Between the
+ * first send and the last receive no other store call may be made. A
+ * send that fails was not queued. */
 enum ews_store_result ews_store_commit_send(struct ews_store *store,
                                             const struct ews_commit *commit,
                                             char *errstr, size_t errstr_size);
@@ -249,18 +264,18 @@ enum ews_store_result ews_store_wait(struct ews_store *store, char *errstr,
 
 /* Applies commit atomically if the fence still matches; on success the
  * users are cached under the commit's partition. EWS_STORE_FENCED when the
- * fence did not match, EWS_STORE_REJECTED when the script refused it. */
+ * fence did not match, EWS_STORE_REJECTED when Redis refused a write. */
 enum ews_store_result ews_store_commit(struct ews_store *store,
                                        const struct ews_commit *commit,
                                        char *errstr, size_t errstr_size);
 
-/* An account as stored: its roll-up and its members' activity. */
+/* An account as read: its roll-up and its members' activity. */
 struct ews_account {
         char account_id[EWS_ID_MAX];
-        double engagement; /* A at engagement_ref_ms */
-        int64_t engagement_ref_ms;
-        int64_t users;        /* members seen within the retention */
-        int64_t active_users; /* active within the window before t_ref */
+        double engagement;         /* A at engagement_ref_ms: the members' E */
+        int64_t engagement_ref_ms; /* the latest t_ref of its members */
+        int64_t users;             /* members stored (within the retention) */
+        int64_t active_users;      /* active within the window before t_ref */
 };
 
 struct ews_campaign {
@@ -345,14 +360,16 @@ enum ews_store_result ews_store_users_scan(
 
 /* Erasure of a user's personal data (privacy requests): its state, its
  * inactivity timer, its membership of its account. Counters and account
- * scores keep what they summed, without the user's identity.
+ * scores keep what they summed, without the user's identity (the
+ * account's score keeps the user's E as its erased members' share).
  * EWS_STORE_OK erased, EWS_STORE_NOT_FOUND no such user, EWS_STORE_ERROR. */
 enum ews_store_result ews_store_user_erase(struct ews_store *store,
                                            const char *user_id, char *errstr,
                                            size_t errstr_size);
 
-/* EWS_STORE_OK when the account has a roll-up, EWS_STORE_NOT_FOUND when
- * not, EWS_STORE_ERROR. */
+/* Reads the account's members (one pipelined round trip for their
+ * states) and sums their E: EWS_STORE_OK when it has a stored member or
+ * an erased one's share, EWS_STORE_NOT_FOUND when not, EWS_STORE_ERROR. */
 enum ews_store_result ews_store_account_get(struct ews_store *store,
                                             const char *account_id,
                                             int64_t active_window_ms,

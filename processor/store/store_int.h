@@ -1,7 +1,9 @@
 /* Internal to the store module, the one place that knows hiredis: what its
  * files share. store.c owns the connection, sentinel.c finds the primary
- * through Sentinel, argv.c the arguments of a command; fence.c, commit.c,
- * read.c, scan.c, outbox.c and leader.c build their commands with them. */
+ * through Sentinel, argv.c the arguments of a command, resp.c commands
+ * written in Redis' protocol; commit.c builds a partition's commit and
+ * round.c applies a round of them; fence.c, read.c, scan.c, outbox.c and
+ * leader.c build their commands with argv. */
 #ifndef EWS_OUT_STORE_INT_H
 #define EWS_OUT_STORE_INT_H
 
@@ -27,6 +29,110 @@ struct store_sentinel {
         int port;
 };
 
+/* Commands in Redis' protocol, in a buffer kept across rounds. */
+struct store_resp {
+        char *buf;
+        size_t len, size;
+        size_t cmds; /* commands begun */
+};
+
+int store_resp_cmd(struct store_resp *r, int argc);
+int store_resp_arg(struct store_resp *r, const void *s, size_t len);
+int store_resp_str(struct store_resp *r, const char *s);
+int store_resp_i64(struct store_resp *r, int64_t v);
+/* s1 s2 s3 (or s1 s2 and v in decimal) as one argument: keys, fields. */
+int store_resp_cat(struct store_resp *r, const char *s1, const char *s2,
+                   const char *s3);
+int store_resp_cat_i64(struct store_resp *r, const char *s1, const char *s2,
+                       int64_t v);
+/* cnt whole commands, already in the protocol. */
+int store_resp_raw(struct store_resp *r, const void *cmds, size_t len,
+                   size_t cnt);
+void store_resp_reset(struct store_resp *r);
+void store_resp_free(struct store_resp *r);
+
+/* A set of (kind, id) with a value each, for one commit: the ids are
+ * borrowed from the commit being built. */
+struct store_idset_slot {
+        const char *id; /* NULL: free */
+        char kind;
+        int64_t value;
+};
+struct store_idset {
+        struct store_idset_slot *slots;
+        size_t cap;      /* a power of two */
+        size_t cnt;      /* in use */
+        uint32_t *order; /* the slots in use, in the order added */
+};
+
+/* The slot of (kind, id), added with value init when new (*added says
+ * which); NULL when out of memory. */
+struct store_idset_slot *store_idset_add(struct store_idset *set, char kind,
+                                         const char *id, int64_t init,
+                                         bool *added);
+void store_idset_reset(struct store_idset *set);
+void store_idset_free(struct store_idset *set);
+
+/* Timers are filed by the hour of their deadline, each in a small sorted
+ * set: t:<topic>:<partition>:<hour> (store.h). */
+#define STORE_TIMER_BUCKET_MS 3600000LL
+
+/* The partition's <prefix>t:<topic>:<partition>, the key an earlier
+ * version kept all its timers in and the start of its hours' keys. */
+int store_timer_prefix(const struct ews_store *store, int32_t partition,
+                       char *buf, size_t size);
+
+/* One partition's commit in a round: its body (its writes but the
+ * fence's) in the round's buffer, and what its fence must hold. */
+struct store_part {
+        enum ews_source source;
+        int32_t partition;
+        int64_t epoch, expected_offset, next_offset, watermark_ms, idle_ms;
+        size_t body_start, body_end, body_cmds;
+        size_t tail_cmds; /* the fence's write and the hours it passed */
+        int64_t stored_watermark_ms; /* as the fence was read, 0: none */
+        enum ews_store_result result;
+        char errstr[256];
+};
+
+/* The commits sent and not yet received (ews_store_commit_send). */
+struct store_round {
+        struct store_resp body; /* the commits' bodies, in order */
+        struct store_resp cmd;  /* what is sent */
+        struct store_part *parts;
+        size_t cnt, cap, received;
+        bool applied; /* the round went to Redis (or failed) */
+        struct store_idset accounts, queues;
+};
+
+/* Appends the commit's body to the round (its users to the cache):
+ * 0, or -1 when out of memory (nothing of it is in the round). */
+int store_commit_build(struct ews_store *store, struct store_round *round,
+                       const struct ews_commit *commit);
+
+/* Applies the round's commits: the fences watched and read, then one
+ * MULTI/EXEC with every commit whose fence holds; sets each part's
+ * result. */
+void store_round_apply(struct ews_store *store, struct store_round *round);
+void store_round_free(struct store_round *round);
+
+/* dict.c: the names dictionary of the packed users. Load reads it whole
+ * into the copy (0, -1 with errstr); note queues the names of user it does not
+ * hold; assign gives the queued names their ids (one script call); unpack is
+ * ews_user_unpack with the dictionary read again once when a value names
+ * an id not held yet (0 or -1), and so must not be called with replies
+ * pending. */
+#define STORE_NAMES_PENDING_MAX 64
+int store_names_load(struct ews_store *store, char *errstr, size_t errstr_size);
+/* Drops the copy and reads it anew, as on every connection. */
+int store_names_reload(struct ews_store *store, char *errstr,
+                       size_t errstr_size);
+void store_names_note(struct ews_store *store, const struct ews_user *user);
+enum ews_store_result store_names_assign(struct ews_store *store, char *errstr,
+                                         size_t errstr_size);
+int store_unpack(struct ews_store *store, struct ews_user *user,
+                 int32_t *partition, const unsigned char *buf, size_t len);
+
 struct ews_store {
         struct ews_store_conf conf;
         /* where store_open() connects: conf's, or the primary the
@@ -42,9 +148,12 @@ struct ews_store {
         char topics[EWS_SOURCE_COUNT][256];
         redisContext *redis;
         char sha_claim[41];
-        char sha_commit[41];
         char sha_lease[41];
         char sha_cohort[41];
+        char sha_names[41];
+        struct ews_names *names;
+        char names_pending[STORE_NAMES_PENDING_MAX][EWS_NAME_MAX];
+        int names_pending_cnt;
         struct store_argv argv;
         struct ews_user_cache *cache;
         struct ews_store_stats stats;
@@ -57,8 +166,7 @@ struct ews_store {
          * (monotonic): one recovering partition waits, not each. */
         int64_t wait_retry_at_ms;
         bool connected_once;
-        /* commits sent and not yet received (ews_store_commit_send) */
-        size_t pending;
+        struct store_round round;
         /* each input topic's partition count as checked at the start (0:
          * not checked): the watermarks are read by it, not by m:<topic>,
          * which a Redis that lost its last writes may have lost */

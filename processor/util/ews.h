@@ -123,6 +123,18 @@ struct ews_component {
         double value;
 };
 
+/* What the store keeps with a user for its own bookkeeping, so that a
+ * commit writes a key only when it changes; scoring and rules neither
+ * read nor change it. */
+struct ews_user_keep {
+        int64_t timer_ms; /* deadline its timer entry is filed under; 0:
+                             none, -1: not known (read from an older
+                             value) */
+        int32_t day;      /* wall-clock day (since the epoch) its key's
+                             expiry was last set; 0: never */
+        bool member;      /* its membership of account_id is written */
+};
+
 /* The rolling state of one user, as the store persists it. */
 struct ews_user {
         char user_id[EWS_ID_MAX];
@@ -164,6 +176,7 @@ struct ews_user {
         uint16_t activation_counts[EWS_ACTIVATION_MAX];
         int activation_product_cnt;
         uint32_t activation_products[EWS_ACTIVATION_MAX];
+        struct ews_user_keep keep;
 };
 
 enum ews_rule {

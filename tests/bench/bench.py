@@ -103,6 +103,7 @@ import collections
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -295,7 +296,11 @@ class ProcessorRun:
 
     def __init__(self, names, broker, redis, exit_at_end=True,
                  env_extra=None):
-        cmd = [os.path.join(ewsenv.BUILD, "ews-processor"), "-c",
+        # EWS_WRAP: a command the processor runs under, as in make
+        # valgrind (e.g. valgrind --tool=callgrind to count instructions,
+        # which a shared machine's load does not move)
+        cmd = [*shlex.split(os.environ.get("EWS_WRAP", "")),
+               os.path.join(ewsenv.BUILD, "ews-processor"), "-c",
                os.path.join(ewsenv.ROOT, "config", "ews.yaml"),
                # The tests' consumer settings, so that start-up and the end
                # of the backlog are noticed as quickly as in make test.

@@ -166,7 +166,8 @@ INC=(-Iprocessor -I"$AVRO_SRC/src" -I"$OUT/jansson/include"
 deps=(processor/decode/*.h processor/util/*.h processor/store/codec.h
       "$AVRO_LIB" "$JANSSON_LIB")
 objs=()
-for src in processor/decode/*.c processor/util/*.c processor/store/codec.c; do
+for src in processor/decode/*.c processor/util/*.c processor/store/codec.c \
+           processor/store/names.c; do
         obj=$OUT/obj/${src#processor/}
         obj=${obj%.c}.o
         objs+=("$obj")

@@ -9,6 +9,10 @@
 #include "store/codec.h"
 #include "util/outbox.h"
 
+/* A names dictionary of a few ids, as the store keeps one: values name
+ * them by id, and what packs back names them by id again. */
+static struct ews_names *fuzz_names;
+
 static void fuzz_user(const unsigned char *data, size_t size)
 {
         static struct ews_user user, again;
@@ -17,7 +21,7 @@ static void fuzz_user(const unsigned char *data, size_t size)
         int len;
 
         memset(&user, 0, sizeof(user));
-        if (ews_user_unpack(&user, &partition, data, size))
+        if (ews_user_unpack(&user, &partition, fuzz_names, data, size))
                 return;
         FUZZ_TERMINATED(user.account_id);
         FUZZ_TERMINATED(user.campaign_id);
@@ -29,11 +33,11 @@ static void fuzz_user(const unsigned char *data, size_t size)
             user.activation_product_cnt < 0 ||
             user.activation_product_cnt > EWS_ACTIVATION_MAX || partition < 0)
                 FUZZ_FAIL("counts out of range accepted");
-        len = ews_user_pack(&user, partition, buf, sizeof(buf));
+        len = ews_user_pack(&user, partition, fuzz_names, buf, sizeof(buf));
         if (len < 0)
                 FUZZ_FAIL("an accepted user does not pack");
         memset(&again, 0, sizeof(again));
-        if (ews_user_unpack(&again, &partition2, buf, (size_t)len))
+        if (ews_user_unpack(&again, &partition2, fuzz_names, buf, (size_t)len))
                 FUZZ_FAIL("a packed user is refused");
         if (partition2 != partition || memcmp(&user, &again, sizeof(user)))
                 FUZZ_FAIL("a user does not read back as it was packed");
@@ -59,8 +63,18 @@ static void fuzz_outbox(const unsigned char *data, size_t size)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+        static const char *const names[] = {"login", "trial_started",
+                                            "feature_used", "crm", "analytics"};
+        size_t i;
+
         (void)argc;
         (void)argv;
+        fuzz_names = ews_names_new();
+        for (i = 0; fuzz_names && i < sizeof(names) / sizeof(names[0]); i++)
+                if (ews_names_put(fuzz_names, (uint32_t)i, names[i]))
+                        FUZZ_FAIL("names dictionary");
+        if (!fuzz_names)
+                FUZZ_FAIL("out of memory");
         return 0;
 }
 

@@ -244,6 +244,27 @@ def corpus_avro():
     head = encode("usage", USAGE_EVENTS["login"])[:-1]
     files.append(("usage-map-sized-block", sel(USAGE) + head + zigzag(-1) +
                   zigzag(4) + zigzag(1) + b"k" + zigzag(1) + b"v" + zigzag(0)))
+    # valid maps that python3-avro does not write, for the fast read of
+    # our own schema to agree with avro-c's on (fuzz_avro.c): a key twice
+    # (avro-c keeps its first place and its last value), a key and a value
+    # holding a NUL (a key is read as a C string), two blocks, and more
+    # entries than the fast read takes (avro-c reads those)
+    def entry(k, v):
+        return zigzag(len(k)) + k + zigzag(len(v)) + v
+
+    files.append(("usage-map-key-twice", sel(USAGE) + head + zigzag(3) +
+                  entry(b"role", b"cto") + entry(b"country", b"DE") +
+                  entry(b"role", b"ceo") + zigzag(0)))
+    files.append(("usage-map-nul", sel(USAGE) + head + zigzag(3) +
+                  entry(b"ro\x00le", b"cto") + entry(b"ro", b"x") +
+                  entry(b"page_class", b"pri\x00cing") + zigzag(0)))
+    two = entry(b"a", b"1") + entry(b"b", b"2")
+    files.append(("usage-map-two-blocks", sel(USAGE) + head + zigzag(-2) +
+                  zigzag(len(two)) + two + zigzag(1) + entry(b"a", b"3") +
+                  zigzag(0)))
+    files.append(("usage-map-large", sel(USAGE) + head + zigzag(70) + b"".join(
+        entry(b"k%02d" % (i % 66), b"v%d" % i) for i in range(70)) +
+        zigzag(0)))
     for name, data in malformed_usage():
         files.append(("usage-bad-" + name, sel(USAGE) + data))
     for name, data in malformed_campaign():
@@ -386,26 +407,56 @@ def short_str(s):
     return bytes([len(s)]) + s
 
 
+def zz(n):
+    """Zig-zag, as an unsigned 64-bit number."""
+    return ((n << 1) ^ (n >> 63)) & (2 ** 64 - 1)
+
+
+# The names dictionary fuzz_stored.c gives its decoder: name -> id.
+STORED_NAMES = {b"login": 0, b"trial_started": 1, b"feature_used": 2,
+                b"crm": 3, b"analytics": 4}
+
+
 def packed_user(version, partition=3, account=b"a-1", campaign=b"c-1",
                 reasons=((b"login", 2.5), (b"webinar", 10.0)),
                 interests=((b"analytics", 4.0),), dedup=(1, 2, 3),
-                met=0x7, counts=(1, 300), products=(0xcafef00d, 7)):
-    """A user's value as processor/store/codec.h lays it out; version 3
-    with its activation progress."""
+                met=0x7, counts=(1, 300), products=(0xcafef00d, 7),
+                timer=T0 + 72 * 3600000, names=STORED_NAMES):
+    """A user's value as processor/store/codec.h lays it out, in version 1,
+    2, 3 or 4 (names: their ids in version 4, when the dictionary has
+    them; timer: a time, 0 none or -1 not known; met, counts, products:
+    the activation progress of versions 3 and 4)."""
     out = bytes([version, 1]) + varint(partition) + varint(42)
     times = [T0, T0, T0 + 60000, T0 - 86400000, 0, 0]
     if version >= 2:
         times += [0, T0 + 3600000, 0, T0 + 3 * 86400000]
-    out += b"".join(varint(t) for t in times)
+    if version >= 4:
+        ref = times.pop(1)
+        out += varint(ref) + b"".join(
+            varint(zz(t - ref) + 1 if t else 0) for t in times)
+    else:
+        out += b"".join(varint(t) for t in times)
     if version >= 2:
         out += struct.pack("<d", 55.5)  # rule peak
-    out += struct.pack("<dddI", 50.0, 55.5, 12.0, 5)
+    out += struct.pack("<ddd", 50.0, 55.5, 12.0)
+    out += varint(5) if version >= 4 else struct.pack("<I", 5)
     out += short_str(account) + short_str(campaign)
     for comps in (reasons, interests):
-        out += bytes([len(comps)]) + b"".join(
-            short_str(n) + struct.pack("<d", v) for n, v in comps)
+        out += bytes([len(comps)])
+        for n, v in comps:
+            if version >= 4:
+                out += (varint(names[n] + 1) if n in names
+                        else varint(0) + short_str(n))
+            else:
+                out += short_str(n)
+            out += struct.pack("<d", v)
     out += bytes([len(dedup)]) + b"".join(
         struct.pack("<I", h) for h in dedup)
+    if version >= 4:
+        out += (varint(0) if timer == 0 else varint(1) if timer == -1
+                else varint(3) + varint(zz(timer)) if timer < 0
+                else varint(2) + varint(zz(timer - T0)))
+        out += varint(20454) + bytes([1])  # the day, a member
     if version >= 3:
         out += varint(met) + bytes([len(counts)]) + b"".join(
             varint(c) for c in counts) + bytes([len(products)]) + b"".join(
@@ -445,6 +496,14 @@ def corpus_stored():
         ("user-v3-too-many-counts", user + packed_user(
             3, counts=tuple(range(12)))),
         ("user-v3-count-too-big", user + packed_user(3, counts=(70000,))),
+        ("user-v4", user + packed_user(4)),
+        ("user-v4-no-progress", user + packed_user(
+            4, met=0, counts=(), products=())),
+        ("user-v4-timer-none", user + packed_user(4, timer=0)),
+        ("user-v4-timer-unknown", user + packed_user(4, timer=-1)),
+        ("user-v4-timer-far", user + packed_user(4, timer=-5)),
+        ("user-v4-unknown-name", user + packed_user(
+            4, names={**STORED_NAMES, b"webinar": 100})),
     ]
     alert = outbox_record(1, b"u-1", b"\x02avro-alert-bytes")
     dead = outbox_record(2, b"u-1", b"\xff\xff", b"bad_length",

@@ -386,11 +386,20 @@ def test_inspect_erases_a_user(broker, redis, names, tmp_path):
                            ["--campaigns", "1", "--users-per-campaign", "3",
                             "--days", "2"])
     ewsenv.run_processor_to_end(names, broker, redis)
-    user = next(t for t in truth if t["kind"] == "user")["id"]
+    first = next(t for t in truth if t["kind"] == "user")
+    user = first["id"]
     assert ewsenv.inspect(names, broker, redis, "user", user) is not None
+    account = ewsenv.inspect(names, broker, redis, "account", first["account"])
     erased = ewsenv.inspect(names, broker, redis, "erase", user)
     assert erased == {"user_id": user, "erased": True}
     assert ewsenv.inspect(names, broker, redis, "user", user) is None
+    # the account keeps the score it summed, without the user
+    after = ewsenv.inspect(names, broker, redis, "account", first["account"])
+    assert after["engagement"]["as_of"] == account["engagement"]["as_of"]
+    assert abs(after["engagement"]["score"] -
+               account["engagement"]["score"]) <= \
+        1e-9 * abs(account["engagement"]["score"])
+    assert after["users"] == account["users"] - 1
 
 
 def test_redis_auth(broker, names, tmp_path):

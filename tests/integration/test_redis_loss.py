@@ -3,6 +3,8 @@ machine crash, or a failover to a replica that was behind): the fences
 turn the loss into a replay, never into events skipped. The crash is
 modelled as SIGKILL plus the AOF cut back to an earlier size."""
 
+import time
+
 import redis as redis_py
 
 import ewsenv
@@ -107,6 +109,48 @@ def test_a_fence_that_went_back_is_replayed_while_idle(broker, names,
     finally:
         ewsenv.stop(proc)
     assert proc.returncode == 0
+    got = state(names, broker, redis, truth)
+    redis.close()
+    close(got, want)
+
+
+def test_a_primary_that_refuses_writes_for_a_while_is_waited_out(
+        broker, names, tmp_path):
+    """Redis answers READONLY (a primary demoted under the processor's
+    connection, as REPLICAOF does without Sentinel closing it): the
+    commit was not applied and the server is no primary to write to. The
+    processor drops the connection and keeps trying, and goes on once it
+    is a primary again; a READONLY refusal is no wrong commit, so no
+    partition is failed (paused until its fence is moved by hand)."""
+    truth, events, want = scenario(names, broker, tmp_path, 13)
+    redis = ewsenv.Redis()
+    client = redis_py.Redis(port=redis.port)
+    log = open(tmp_path / "processor.log", "w+")
+    proc = ewsenv.processor(names, broker, redis, stderr=log,
+                            env_extra={"EWS_KAFKA_BATCH_MAX": "20", **BACKLOG})
+    try:
+        ewsenv.wait_for(lambda: fence_offsets(client, names) > events // 4,
+                        60, "a quarter applied")
+        # a replica of a primary that cannot be reached: it keeps its data
+        # and refuses writes
+        redis.cli("REPLICAOF", "127.0.0.1", str(ewsenv.free_port()))
+        stalled = fence_offsets(client, names)
+        time.sleep(3)
+        assert fence_offsets(client, names) < events
+        redis.cli("REPLICAOF", "NO", "ONE")
+        ewsenv.wait_for(lambda: fence_offsets(client, names) == events, 60,
+                        "every event applied once it is a primary again")
+        ewsenv.wait_for(lambda: watermarks_settled(client, names), 30,
+                        "the watermarks at their end")
+    finally:
+        ewsenv.stop(proc)
+    log.seek(0)
+    err = log.read()
+    log.close()
+    assert proc.returncode == 0
+    assert "READONLY" in err, err[-3000:]
+    assert "rejected" not in err, err[-3000:]
+    assert stalled < events
     got = state(names, broker, redis, truth)
     redis.close()
     close(got, want)

@@ -145,6 +145,41 @@ def test_zombie_commit_is_rejected(redis):
     assert "zombie: rejected" in proc.stdout
 
 
+def test_state_of_an_earlier_version_is_read_and_moved_on(redis):
+    """A user packed in version 2 with its timer in the partition's one
+    timer key, an account's members in am:<id> and its days in ab:<id>:
+    read, and written in the current layout by the next commit
+    (tests/integration/c/store_upgrade.c, on a real Redis)."""
+    proc = subprocess.run(
+        [f"{ewsenv.BUILD}/tests/store_upgrade", "127.0.0.1", str(redis.port)],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "upgrade: read and moved on" in proc.stdout
+
+
+def test_account_days_written_as_runs_read_as_days(redis):
+    """An account's users active at day ends: a run of days is +n at its
+    first and -n after its last, read back as each day's count, and the
+    leader's drop keeps the later days' counts
+    (tests/integration/c/store_cohort.c, on a real Redis)."""
+    proc = subprocess.run(
+        [f"{ewsenv.BUILD}/tests/store_cohort", "127.0.0.1", str(redis.port)],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "cohort: runs read as days" in proc.stdout
+
+
+def test_names_given_ids_read_by_another_instance(redis):
+    """A name a commit packs in full gets an id before the next load, and
+    a store that read the names before reads them again
+    (tests/integration/c/store_names.c, on a real Redis)."""
+    proc = subprocess.run(
+        [f"{ewsenv.BUILD}/tests/store_names", "127.0.0.1", str(redis.port)],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "by id" in proc.stdout
+
+
 def test_account_engagement_is_the_sum_of_its_users(broker, redis, names,
                                                     tmp_path):
     """A(t) = sum of the members' E(t): folded in the commit script from
@@ -187,8 +222,9 @@ def test_subject_keys_expire_and_an_expired_cohort_stays_gone(
                    ["--seed", "3", "--campaigns", "2", "--days", "8"])
     ewsenv.run_processor_to_end(names, broker, redis)
     client = redis_py.Redis(port=redis.port, decode_responses=True)
-    # every per-subject key carries the retention, the cohorts' too
-    for cls in ("u", "a", "am", "ab"):
+    # every per-subject key carries the retention, the cohorts' too (an
+    # account's members and cohort days are in its a:<id>)
+    for cls in ("u", "a"):
         keys = list(client.scan_iter(f"{names.prefix}{cls}:*", count=1000))
         assert keys, cls
         assert all(client.pttl(k) > 0 for k in keys), cls
@@ -196,10 +232,10 @@ def test_subject_keys_expire_and_an_expired_cohort_stays_gone(
     queued = client.zrange(f"{names.prefix}aq", 0, -1)
     assert queued
     gone = queued[0]
-    client.delete(f"{names.prefix}ab:{gone}")
+    client.delete(f"{names.prefix}a:{gone}")
     # the wall clock closes every day: the leader reaches the queued id
     err = ewsenv.run_processor_to_end(names, broker, redis,
                                       env_extra={"EWS_TIME_MODE": "wall"})
     assert f"leader: {gone}: expired with its subject" in err, err[-3000:]
     assert client.zscore(f"{names.prefix}aq", gone) is None
-    assert not client.exists(f"{names.prefix}ab:{gone}")
+    assert not client.exists(f"{names.prefix}a:{gone}")

@@ -12,6 +12,7 @@
 
 #include "store/cache.h"
 #include "store/codec.h"
+#include "store/store.h"
 #include "util/outbox.h"
 
 static struct ews_user user_full(void)
@@ -46,6 +47,9 @@ static struct ews_user user_full(void)
         for (i = 0; i < 8; i++)
                 u.dedup[i] = 0xdeadbeefu + (uint32_t)i;
         u.dedup_cnt = 8;
+        u.keep.timer_ms = 1767484800123LL;
+        u.keep.day = 20454;
+        u.keep.member = true;
         return u;
 }
 
@@ -57,17 +61,167 @@ static void test_codec_round_trip(void **state)
         int len;
 
         (void)state;
-        len = ews_user_pack(&u, 7, buf, sizeof(buf));
+        len = ews_user_pack(&u, 7, NULL, buf, sizeof(buf));
         assert_true(len > 0);
         memset(&back, 0, sizeof(back));
         strcpy(back.user_id, "u-1");
-        assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len),
-                         0);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, buf, (size_t)len), 0);
         assert_int_equal(partition, 7);
         assert_memory_equal(&u, &back, sizeof(u)); /* bit for bit */
         /* too small a buffer is refused, whatever the size */
         for (int size = 0; size < len; size += 7)
-                assert_int_equal(ews_user_pack(&u, 7, buf, (size_t)size), -1);
+                assert_int_equal(ews_user_pack(&u, 7, NULL, buf, (size_t)size),
+                                 -1);
+}
+
+/* A value as an earlier version wrote it (its ews_user_pack, of the user
+ * legacy_user() makes): version 2 (ab9ddee). Version 3 is the same with
+ * the activation progress after it (test below). */
+static const unsigned char packed_v2[] = {
+        0x02, 0x03, 0x07, 0xac, 0x02, 0xfb, 0xd0, 0xea, 0xb6, 0xb7, 0x33, 0xe7,
+        0xd7, 0xea, 0xb6, 0xb7, 0x33, 0xe7, 0xd7, 0xea, 0xb6, 0xb7, 0x33, 0x80,
+        0x8c, 0xa1, 0xcb, 0xb6, 0x33, 0x80, 0xce, 0xf8, 0xfa, 0xb6, 0x33, 0x00,
+        0x80, 0xaf, 0xe4, 0x92, 0xb7, 0x33, 0x80, 0x90, 0xd0, 0xaa, 0xb7, 0x33,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc8, 0x62, 0x40, 0x99, 0x4c,
+        0xfb, 0x07, 0x3c, 0xdd, 0x5e, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+        0x69, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x40, 0x05, 0x00,
+        0x00, 0x00, 0x03, 0x61, 0x2d, 0x31, 0x03, 0x63, 0x2d, 0x31, 0x03, 0x06,
+        0x74, 0x79, 0x70, 0x65, 0x5f, 0x30, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x08, 0xc0, 0x06, 0x74, 0x79, 0x70, 0x65, 0x5f, 0x31, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0xf8, 0xbf, 0x06, 0x74, 0x79, 0x70, 0x65, 0x5f, 0x32,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x63, 0x72,
+        0x6d, 0x59, 0xf3, 0xf8, 0xc2, 0x1f, 0x6e, 0xa5, 0x01, 0x02, 0xef, 0xbe,
+        0xad, 0xde, 0xf0, 0xbe, 0xad, 0xde};
+static struct ews_user legacy_user(void)
+{
+        struct ews_user u;
+        int i;
+
+        memset(&u, 0, sizeof(u));
+        strcpy(u.user_id, "u-1");
+        strcpy(u.account_id, "a-1");
+        strcpy(u.campaign_id, "c-1");
+        u.stage = EWS_STAGE_SALES_READY;
+        u.stage_at_ms = 1767225600123LL;
+        u.engagement = 123.456789012345678;
+        u.peak_engagement = 200.5;
+        u.engagement_ref_ms = 1767225600999LL;
+        u.last_activity_ms = 1767225600999LL;
+        u.trial_started_ms = 1767000000000LL;
+        u.activated_ms = 1767100000000LL;
+        u.disengaged_resolved_ms = 1767150000000LL;
+        u.sales_ready_since_ms = 1767200000000LL;
+        u.rule_peak = 150.25;
+        u.events = 300;
+        u.fit_matched = 0x5;
+        u.fit = 13;
+        for (i = 0; i < 3; i++) {
+                snprintf(u.reasons[i].name, EWS_NAME_MAX, "type_%d", i);
+                u.reasons[i].value = i * 1.5 - 3;
+        }
+        u.reason_cnt = 3;
+        strcpy(u.interests[0].name, "crm");
+        u.interests[0].value = 1e-300;
+        u.interest_cnt = 1;
+        for (i = 0; i < 2; i++)
+                u.dedup[i] = 0xdeadbeefu + (uint32_t)i;
+        u.dedup_cnt = 2;
+        return u;
+}
+
+/* Earlier versions read as they were written, without the store's
+ * bookkeeping (their timer not known, so that the next commit files it
+ * anew): version 2, and version 3 with its activation progress. */
+static void test_codec_reads_earlier_versions(void **state)
+{
+        static const unsigned char progress[] = {
+                0x07,                   /* met */
+                0x02, 0x01, 0xac, 0x02, /* two counts: 1 and 300 */
+                0x02, 0x01, 0x00, 0x00, 0x00, 0x0d, 0xf0, 0xfe, 0xca};
+        struct ews_user want = legacy_user(), back;
+        unsigned char v3[sizeof(packed_v2) + sizeof(progress)];
+        int32_t partition;
+
+        (void)state;
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(ews_user_unpack(&back, &partition, NULL, packed_v2,
+                                         sizeof(packed_v2)),
+                         0);
+        assert_int_equal(partition, 7);
+        want.keep.timer_ms = -1;
+        assert_memory_equal(&want, &back, sizeof(want));
+
+        memcpy(v3, packed_v2, sizeof(packed_v2));
+        memcpy(v3 + sizeof(packed_v2), progress, sizeof(progress));
+        v3[0] = 3;
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, v3, sizeof(v3)), 0);
+        want.activation_met = 7;
+        want.activation_cnt = 2;
+        want.activation_counts[0] = 1;
+        want.activation_counts[1] = 300;
+        want.activation_product_cnt = 2;
+        want.activation_products[0] = 1;
+        want.activation_products[1] = 0xcafef00du;
+        assert_memory_equal(&want, &back, sizeof(want));
+}
+
+/* Names the dictionary holds are packed as ids: a value reads back only
+ * with a dictionary that holds them, and the same with any that does. */
+static void test_codec_names_by_id(void **state)
+{
+        struct ews_user u = user_full(), back;
+        unsigned char inline_buf[EWS_USER_PACKED_MAX], buf[EWS_USER_PACKED_MAX];
+        struct ews_names *names = ews_names_new(), *other = ews_names_new();
+        int32_t partition;
+        int inline_len, len, i;
+
+        (void)state;
+        assert_non_null(names);
+        assert_non_null(other);
+        inline_len = ews_user_pack(&u, 7, NULL, inline_buf, sizeof(inline_buf));
+        for (i = 0; i < u.reason_cnt; i++)
+                assert_int_equal(ews_names_put(names, (uint32_t)(100 + i),
+                                               u.reasons[i].name),
+                                 0);
+        assert_int_equal(ews_names_put(names, 7, "crm"), 0);
+        /* an id for life: not another name, nor the name another id */
+        assert_int_equal(ews_names_put(names, 7, "crm"), 0);
+        assert_int_equal(ews_names_put(names, 7, "hr"), -1);
+        assert_int_equal(ews_names_put(names, 8, "crm"), -1);
+        assert_int_equal(ews_names_id(names, "crm"), 7);
+        assert_string_equal(ews_names_name(names, 100), "type_0");
+        assert_null(ews_names_name(names, 99));
+
+        len = ews_user_pack(&u, 7, names, buf, sizeof(buf));
+        assert_true(len > 0 && len + 60 < inline_len);
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, names, buf, (size_t)len), 0);
+        assert_memory_equal(&u, &back, sizeof(u));
+        /* without those ids: not known yet, read the dictionary again */
+        assert_int_equal(ews_names_put(other, 7, "crm"), 0);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, other, buf, (size_t)len),
+                EWS_USER_UNKNOWN_NAME);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, buf, (size_t)len),
+                EWS_USER_UNKNOWN_NAME);
+        /* inline names read with any dictionary */
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(ews_user_unpack(&back, &partition, other, inline_buf,
+                                         (size_t)inline_len),
+                         0);
+        assert_memory_equal(&u, &back, sizeof(u));
+        ews_names_destroy(names);
+        ews_names_destroy(other);
+        ews_names_destroy(NULL);
 }
 
 static void test_codec_rejects_malformed(void **state)
@@ -78,27 +232,51 @@ static void test_codec_rejects_malformed(void **state)
         int len, cut;
 
         (void)state;
-        len = ews_user_pack(&u, 7, buf, sizeof(buf));
+        len = ews_user_pack(&u, 7, NULL, buf, sizeof(buf));
         for (cut = 0; cut < len; cut++) /* every truncation */
-                assert_int_equal(
-                        ews_user_unpack(&back, &partition, buf, (size_t)cut),
-                        -1);
+                assert_int_equal(ews_user_unpack(&back, &partition, NULL, buf,
+                                                 (size_t)cut),
+                                 -1);
         memcpy(bad, buf, (size_t)len);
         bad[len] = 0; /* trailing byte */
         assert_int_equal(
-                ews_user_unpack(&back, &partition, bad, (size_t)len + 1), -1);
+                ews_user_unpack(&back, &partition, NULL, bad, (size_t)len + 1),
+                -1);
         memcpy(bad, buf, (size_t)len);
         bad[0] = 99; /* unknown version */
-        assert_int_equal(ews_user_unpack(&back, &partition, bad, (size_t)len),
-                         -1);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
         memcpy(bad, buf, (size_t)len);
         bad[1] = EWS_STAGE_COUNT; /* unknown stage */
-        assert_int_equal(ews_user_unpack(&back, &partition, bad, (size_t)len),
-                         -1);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
+        memcpy(bad, buf, (size_t)len);
+        bad[len - 4] = 2; /* a member flag neither 0 nor 1 (before the
+                             three bytes of no activation progress) */
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
 }
 
-/* Activation progress makes a version 3 value; without it the value is
- * the version 2 that earlier releases wrote and read. */
+/* Timers are filed by the hour: a deadline moving later within its hour
+ * keeps its entry (found early, never late); anything else moves it. */
+static void test_timer_moves_by_the_hour(void **state)
+{
+        const int64_t h = 3600000, t = 1767225600000LL; /* an hour's start */
+
+        (void)state;
+        assert_false(ews_store_timer_moves(0, 0));
+        assert_false(ews_store_timer_moves(t + 5, t + 5));
+        assert_false(ews_store_timer_moves(t + 5, t + h - 1)); /* later */
+        assert_true(ews_store_timer_moves(t + 5, t + 4));      /* earlier */
+        assert_true(ews_store_timer_moves(t + 5, t + h));      /* next hour */
+        assert_true(ews_store_timer_moves(t + 5, 0));          /* none now */
+        assert_true(ews_store_timer_moves(0, t));              /* new */
+        assert_true(ews_store_timer_moves(-1, t)); /* filed elsewhere */
+        assert_true(ews_store_timer_moves(-1, 0)); /* there: removed */
+}
+
+/* Activation progress at the end of the value: three bytes without any,
+ * and every byte of it checked. */
 static void test_codec_activation_progress(void **state)
 {
         struct ews_user u = user_full(), back;
@@ -107,8 +285,8 @@ static void test_codec_activation_progress(void **state)
         int len2, len, cut;
 
         (void)state;
-        len2 = ews_user_pack(&u, 7, buf, sizeof(buf));
-        assert_int_equal(buf[0], 2);
+        len2 = ews_user_pack(&u, 7, NULL, buf, sizeof(buf));
+        assert_int_equal(buf[0], EWS_USER_PACKED_VERSION);
         u.activation_met = 0x1ff; /* the score and all eight conditions */
         u.activation_cnt = 3;
         u.activation_counts[0] = 1;
@@ -117,22 +295,23 @@ static void test_codec_activation_progress(void **state)
         u.activation_product_cnt = 2;
         u.activation_products[0] = 0xcafef00du;
         u.activation_products[1] = 7;
-        len = ews_user_pack(&u, 7, buf, sizeof(buf));
-        assert_int_equal(buf[0], 3);
-        /* met 2 bytes, 1 + 1 + 2 + 3 for the counts, 1 + 8 for products */
-        assert_int_equal(len - len2, 18);
+        len = ews_user_pack(&u, 7, NULL, buf, sizeof(buf));
+        assert_int_equal(buf[0], EWS_USER_PACKED_VERSION);
+        /* met 2 bytes, 1 + 1 + 2 + 3 for the counts, 1 + 8 for products,
+         * where there were three */
+        assert_int_equal(len - len2, 18 - 3);
         memset(&back, 0, sizeof(back));
         strcpy(back.user_id, "u-1");
-        assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len),
-                         0);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, buf, (size_t)len), 0);
         assert_memory_equal(&u, &back, sizeof(u));
         for (cut = 0; cut < len; cut++) /* not even without the progress */
-                assert_int_equal(
-                        ews_user_unpack(&back, &partition, buf, (size_t)cut),
-                        -1);
-        buf[len2 + 2] = EWS_ACTIVATION_MAX + 1; /* too many counts */
-        assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len),
-                         -1);
+                assert_int_equal(ews_user_unpack(&back, &partition, NULL, buf,
+                                                 (size_t)cut),
+                                 -1);
+        buf[len2 - 3 + 2] = EWS_ACTIVATION_MAX + 1; /* too many counts */
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, buf, (size_t)len), -1);
 }
 
 static void test_cache_bound_and_drop(void **state)
@@ -286,11 +465,14 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_codec_round_trip),
+                cmocka_unit_test(test_codec_reads_earlier_versions),
+                cmocka_unit_test(test_codec_names_by_id),
                 cmocka_unit_test(test_codec_rejects_malformed),
                 cmocka_unit_test(test_codec_activation_progress),
                 cmocka_unit_test(test_outbox_round_trip_and_refusals),
                 cmocka_unit_test(test_outbox_topic),
                 cmocka_unit_test(test_cache_bound_and_drop),
+                cmocka_unit_test(test_timer_moves_by_the_hour),
         };
         cmocka_set_test_filter(getenv("EWS_TEST_FILTER")); /* NULL: all */
         return cmocka_run_group_tests_name("state", tests, NULL, NULL);

@@ -1,36 +1,74 @@
 -- The leader's decision on one campaign or account.
--- KEYS: lease, cohort hash, queue, leader outbox.
+-- KEYS: lease, cohort hash (cb:<id>, or the account's a:<id>), queue,
+--       leader outbox, an earlier version's account cohort (ab:<id>; for
+--       a campaign the cohort hash again).
 -- ARGV: "<owner> <token>", id, drop before day, next day, state field
---       count, outbox count, then state fields (name, value), then outbox
---       records (id, record).
--- Day fields (n<day>, k<day>, s<day>, p<day>, d<day>) before the drop
--- day go; the id is queued again at its first remaining day, not before
--- the next day.
+--       count, outbox count, stale day (members of an account last
+--       written on or before it have expired: their fields go; 0: none),
+--       then state fields (name, value), then outbox records (id,
+--       record).
+-- Day fields (n<day>, k<day>, s<day>, p<day>, d<day>, e<day>) before the
+-- drop day go, the e<day> ones (runs of days: n added to every day from
+-- it on) summed into e<drop day>; the id is queued again at its first
+-- remaining day, not before the next day. An earlier version's ab:<id> is
+-- folded into a:<id> and removed.
 -- Returns {1}, {0} when the lease is no longer the caller's, or {2} when
 -- the cohort hash expired with its account meanwhile: nothing is written
 -- (state written now would outlive the account) and the id is unqueued.
 
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 local drop, nextd = tonumber(ARGV[3]), tonumber(ARGV[4])
-local ns, no = tonumber(ARGV[5]), tonumber(ARGV[6])
-if not drop or not nextd or not ns or not no or
-   #ARGV ~= 6 + ns * 2 + no * 2 then
+local ns, no, stale = tonumber(ARGV[5]), tonumber(ARGV[6]),
+  tonumber(ARGV[7])
+if not drop or not nextd or not ns or not no or not stale or
+   #ARGV ~= 7 + ns * 2 + no * 2 then
   return redis.error_reply('ews: malformed cohort commit')
 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
+if KEYS[5] ~= KEYS[2] and redis.call('EXISTS', KEYS[5]) == 1 then
+  local old = redis.call('HGETALL', KEYS[5])
+  for i = 1, #old, 2 do
+    if string.sub(old[i], 1, 1) == 'd' and tonumber(string.sub(old[i], 2))
+    then
+      redis.call('HINCRBY', KEYS[2], old[i], old[i + 1])
+    end
+  end
+  local ttl = redis.call('PTTL', KEYS[5])
+  if ttl > 0 and redis.call('PTTL', KEYS[2]) == -1 then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
+  redis.call('DEL', KEYS[5])
+end
+local all = redis.call('HGETALL', KEYS[2])
+if #all == 0 then
   redis.call('ZREM', KEYS[3], ARGV[2])
   return {2}
 end
-local first = nil
-for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
+local first, carry, gone = nil, 0, {}
+for i = 1, #all, 2 do
+  local f = all[i]
   local c, d = string.sub(f, 1, 1), tonumber(string.sub(f, 2))
-  if d and (c == 'n' or c == 'k' or c == 's' or c == 'p' or c == 'd') then
-    if d < drop then redis.call('HDEL', KEYS[2], f)
+  if d and (c == 'n' or c == 'k' or c == 's' or c == 'p' or c == 'd' or
+            c == 'e') then
+    if d < drop then
+      -- a run's start before the drop day still counts after it
+      if c == 'e' then carry = carry + (tonumber(all[i + 1]) or 0) end
+      gone[#gone + 1] = f
     elseif not first or d < first then first = d end
+  elseif stale > 0 and string.sub(f, 1, 2) == 'm:' and
+         (tonumber(all[i + 1]) or 0) <= stale then
+    gone[#gone + 1] = f
   end
 end
-for i = 0, ns - 1 do
-  redis.call('HSET', KEYS[2], ARGV[7 + i * 2], ARGV[8 + i * 2])
+-- one call each for the fields that go, the state and the records
+for i = 1, #gone, 1000 do
+  redis.call('HDEL', KEYS[2], unpack(gone, i, math.min(i + 999, #gone)))
+end
+if carry ~= 0 then
+  redis.call('HINCRBY', KEYS[2], 'e' .. string.format('%d', drop), carry)
+  if not first or drop < first then first = drop end
+end
+if ns > 0 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 8, 7 + ns * 2))
 end
 if first then
   if first < nextd then first = nextd end
@@ -38,8 +76,7 @@ if first then
 else
   redis.call('ZREM', KEYS[3], ARGV[2])
 end
-local ob = 7 + ns * 2
-for i = 0, no - 1 do
-  redis.call('HSET', KEYS[4], ARGV[ob + i * 2], ARGV[ob + i * 2 + 1])
+if no > 0 then
+  redis.call('HSET', KEYS[4], unpack(ARGV, 8 + ns * 2, 7 + ns * 2 + no * 2))
 end
 return {1}

@@ -9,9 +9,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <hiredis/hiredis.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store/store.h"
 
@@ -38,29 +42,40 @@ static struct ews_store *store_open(void)
         return store;
 }
 
-static enum ews_store_result commit_user(struct ews_store *store, int64_t epoch,
-                                         int64_t expected, int64_t next,
-                                         double engagement)
+static enum ews_store_result commit_user_in(struct ews_store *store,
+                                            int32_t partition, int64_t epoch,
+                                            int64_t expected, int64_t next,
+                                            double engagement, char *errstr,
+                                            size_t errstr_size)
 {
         struct ews_user user;
-        struct ews_store_user su = {&user, 0, -1};
+        struct ews_store_user su = {&user, 0};
         struct ews_commit commit;
-        char errstr[512];
 
         memset(&user, 0, sizeof(user));
-        strcpy(user.user_id, "u-z");
+        snprintf(user.user_id, sizeof(user.user_id), "u-z%d", (int)partition);
         user.stage = EWS_STAGE_TRIAL;
         user.engagement = engagement;
         user.engagement_ref_ms = 1767225600000LL;
         memset(&commit, 0, sizeof(commit));
         commit.source = EWS_SOURCE_USAGE;
-        commit.partition = 0;
+        commit.partition = partition;
         commit.epoch = epoch;
         commit.expected_offset = expected;
         commit.next_offset = next;
         commit.users = &su;
         commit.user_cnt = 1;
-        return ews_store_commit(store, &commit, errstr, sizeof(errstr));
+        return ews_store_commit(store, &commit, errstr, errstr_size);
+}
+
+static enum ews_store_result commit_user(struct ews_store *store, int64_t epoch,
+                                         int64_t expected, int64_t next,
+                                         double engagement)
+{
+        char errstr[512];
+
+        return commit_user_in(store, 0, epoch, expected, next, engagement,
+                              errstr, sizeof(errstr));
 }
 
 static void test_zombie(void **state)
@@ -93,7 +108,7 @@ static void test_zombie(void **state)
                          EWS_STORE_FENCED);
 
         c = store_open();
-        assert_int_equal(ews_store_user_get(c, "u-z", &user, NULL, errstr,
+        assert_int_equal(ews_store_user_get(c, "u-z0", &user, NULL, errstr,
                                             sizeof(errstr)),
                          EWS_STORE_OK);
         assert_float_equal(user.engagement, 2.0, 0);
@@ -108,9 +123,76 @@ static void test_zombie(void **state)
         ews_store_destroy(NULL);
 }
 
+/* A fence touched between the round's read of it and its MULTI/EXEC
+ * (another client writing it, here without changing it): Redis refuses
+ * the whole transaction, nothing of the commit is applied. */
+static void test_fence_moved_during_commit(void **state)
+{
+        struct ews_store *store = store_open();
+        struct ews_fence fence;
+        struct ews_user user;
+        double last_ok = 0;
+        char errstr[512];
+        int attempt, moved = 0;
+        bool failed = false;
+        int64_t offset;
+        pid_t child;
+
+        (void)state;
+        assert_int_equal(ews_store_fence_claim(store, EWS_SOURCE_USAGE, 1,
+                                               &fence, errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        offset = fence.next_offset;
+        child = fork();
+        assert_true(child >= 0);
+        if (!child) {
+                redisContext *c = redisConnect(host, port);
+
+                for (;;) /* touches the fence, changes nothing in it */
+                        freeReplyObject(redisCommand(
+                                c, "HINCRBY zombie:p:usage:1 epoch 0"));
+        }
+        for (attempt = 1; attempt <= 5000 && !moved && !failed; attempt++) {
+                switch (commit_user_in(store, 1, fence.epoch, offset,
+                                       offset + 1 + (offset < 0), attempt,
+                                       errstr, sizeof(errstr))) {
+                case EWS_STORE_OK:
+                        last_ok = attempt;
+                        offset = offset + 1 + (offset < 0);
+                        break;
+                case EWS_STORE_FENCED:
+                        moved = attempt;
+                        failed = !strstr(errstr, "during the commit");
+                        break;
+                default:
+                        failed = true;
+                }
+        }
+        kill(child, SIGKILL); /* before any assertion can leave */
+        waitpid(child, NULL, 0);
+        if (failed)
+                fail_msg("commit: %s", errstr);
+        assert_true(moved > 0);
+        /* what the refused commit wrote is not there: the last applied is */
+        if (last_ok > 0) {
+                assert_int_equal(ews_store_user_get(store, "u-z1", &user, NULL,
+                                                    errstr, sizeof(errstr)),
+                                 EWS_STORE_OK);
+                assert_true(user.engagement == last_ok);
+        }
+        assert_int_equal(ews_store_fence_read(store, EWS_SOURCE_USAGE, 1,
+                                              &offset, errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_true(offset == (last_ok > 0 ? (int64_t)last_ok : -1));
+        printf("moved: refused after %d commits\n", moved);
+        ews_store_destroy(store);
+}
+
 int main(int argc, char **argv)
 {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(test_zombie)};
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_zombie),
+                cmocka_unit_test(test_fence_moved_during_commit)};
 
         if (argc != 3) {
                 fprintf(stderr, "usage: store_zombie HOST PORT\n");

@@ -1,0 +1,524 @@
+/* A round of fenced commits: the partitions' commits of one batch, applied
+ * in one MULTI/EXEC after their fences were checked.
+ *
+ * The fence is as strong as a script's check: the round WATCHes every
+ * fence it is about to write and reads them; a commit whose epoch or
+ * offset does not match is left out (fenced off); the others go in one
+ * MULTI/EXEC, which Redis refuses (a nil reply) if any watched fence
+ * changed since the WATCH, so no commit applies on a fence that moved.
+ * Two round trips a batch; Redis runs only native commands. */
+#include "util/log.h"
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int round_fence_key(struct ews_store *store, struct store_resp *r,
+                           const struct store_part *p)
+{
+        char key[sizeof(store->prefix) + 300];
+
+        snprintf(key, sizeof(key), "%sp:%s:%d", store->prefix,
+                 store->topics[p->source], (int)p->partition);
+        return store_resp_str(r, key);
+}
+
+/* Every part still undecided gets result, with errstr. */
+static void round_decide_rest(struct store_round *round,
+                              enum ews_store_result result, const char *errstr)
+{
+        size_t i;
+
+        for (i = 0; i < round->cnt; i++)
+                if (round->parts[i].result == EWS_STORE_OK) {
+                        round->parts[i].result = result;
+                        snprintf(round->parts[i].errstr,
+                                 sizeof(round->parts[i].errstr), "%s", errstr);
+                }
+}
+
+static void round_fail(struct ews_store *store, struct store_round *round,
+                       const char *what)
+{
+        char errstr[256];
+
+        store_fail(store, errstr, sizeof(errstr), what);
+        round_decide_rest(round, EWS_STORE_ERROR, errstr);
+}
+
+static int round_send(struct ews_store *store, struct store_resp *r)
+{
+        return redisAppendFormattedCommand(store->redis, r->buf, r->len) ==
+                               REDIS_OK
+                       ? 0
+                       : -1;
+}
+
+static redisReply *round_reply(struct ews_store *store)
+{
+        redisReply *reply = NULL;
+
+        if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK)
+                return NULL;
+        return reply;
+}
+
+static bool round_field_is(const redisReply *r, int64_t want)
+{
+        int64_t v;
+
+        if (want < 0)
+                return r->type == REDIS_REPLY_NIL ||
+                       (r->type == REDIS_REPLY_STRING && !r->len);
+        return r->type == REDIS_REPLY_STRING &&
+               !store_parse_i64(r->str, r->len, &v) && v == want;
+}
+
+static void round_fenced(struct store_part *p, const char *what,
+                         const redisReply *r)
+{
+        p->result = EWS_STORE_FENCED;
+        snprintf(p->errstr, sizeof(p->errstr),
+                 "fenced off: stored %s is '%.*s'", what,
+                 r->type == REDIS_REPLY_STRING ? (int)r->len : 0,
+                 r->type == REDIS_REPLY_STRING ? r->str : "");
+}
+
+/* WATCH the fences, read them: a part whose fence does not hold is fenced
+ * off; the watermark never goes back. 0, or -1 (connection failed). */
+static int round_watch(struct ews_store *store, struct store_round *round)
+{
+        struct store_resp *r = &round->cmd;
+        redisReply *reply;
+        int64_t stored;
+        size_t i;
+
+        store_resp_reset(r);
+        if (store_resp_cmd(r, 1 + (int)round->cnt) ||
+            store_resp_str(r, "WATCH"))
+                return -1;
+        for (i = 0; i < round->cnt; i++)
+                if (round_fence_key(store, r, &round->parts[i]))
+                        return -1;
+        for (i = 0; i < round->cnt; i++)
+                if (store_resp_cmd(r, 5) || store_resp_str(r, "HMGET") ||
+                    round_fence_key(store, r, &round->parts[i]) ||
+                    store_resp_str(r, "epoch") || store_resp_str(r, "offset") ||
+                    store_resp_str(r, "watermark"))
+                        return -1;
+        if (round_send(store, r) || !(reply = round_reply(store)))
+                return -1;
+        if (reply->type != REDIS_REPLY_STATUS) {
+                freeReplyObject(reply);
+                return -1;
+        }
+        freeReplyObject(reply);
+        for (i = 0; i < round->cnt; i++) {
+                struct store_part *p = &round->parts[i];
+
+                if (!(reply = round_reply(store)))
+                        return -1;
+                if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+                        freeReplyObject(reply);
+                        return -1;
+                }
+                if (!round_field_is(reply->element[0], p->epoch))
+                        round_fenced(p, "epoch", reply->element[0]);
+                else if (!round_field_is(reply->element[1], p->expected_offset))
+                        round_fenced(p, "offset", reply->element[1]);
+                else if (reply->element[2]->type == REDIS_REPLY_STRING &&
+                         !store_parse_i64(reply->element[2]->str,
+                                          reply->element[2]->len, &stored) &&
+                         stored > 0) {
+                        p->stored_watermark_ms = stored;
+                        if (stored > p->watermark_ms)
+                                p->watermark_ms = stored;
+                }
+                freeReplyObject(reply);
+        }
+        return 0;
+}
+
+/* Hours of timers deleted at most by one commit: older ones are left
+ * (after a jump of the watermark only stale entries can be in them). */
+#define ROUND_PASSED_HOURS_MAX 48
+
+/* The hours of timers the watermark passed: every timer filed in them has
+ * fired and moved on, but entries of users whose state expired or whose
+ * deadline rounding kept in place; they go. */
+static int round_passed_hours(struct ews_store *store, struct store_resp *r,
+                              struct store_part *p)
+{
+        char timers[sizeof(store->prefix) + 300];
+        int64_t hour, end;
+
+        if (p->source != EWS_SOURCE_USAGE || p->stored_watermark_ms <= 0)
+                return 0;
+        hour = p->stored_watermark_ms / STORE_TIMER_BUCKET_MS;
+        end = p->watermark_ms / STORE_TIMER_BUCKET_MS;
+        if (end - hour > ROUND_PASSED_HOURS_MAX)
+                hour = end - ROUND_PASSED_HOURS_MAX;
+        if (hour >= end)
+                return 0;
+        if (store_timer_prefix(store, p->partition, timers, sizeof(timers)) ||
+            store_resp_cmd(r, 1 + (int)(end - hour)) ||
+            store_resp_str(r, "DEL"))
+                return -1;
+        for (; hour < end; hour++)
+                if (store_resp_cat_i64(r, timers, ":", hour))
+                        return -1;
+        p->tail_cmds++;
+        return 0;
+}
+
+/* The fence's own write: watermark, idle clock, next offset; and the
+ * hours of timers it passed. */
+static int round_fence_write(struct ews_store *store, struct store_resp *r,
+                             struct store_part *p)
+{
+        bool offset = p->next_offset >= 0;
+
+        p->tail_cmds = 1;
+        return store_resp_cmd(r, offset ? 8 : 6) || store_resp_str(r, "HSET") ||
+               round_fence_key(store, r, p) || store_resp_str(r, "watermark") ||
+               store_resp_i64(r, p->watermark_ms) ||
+               store_resp_str(r, "idle") || store_resp_i64(r, p->idle_ms) ||
+               (offset && (store_resp_str(r, "offset") ||
+                           store_resp_i64(r, p->next_offset))) ||
+               round_passed_hours(store, r, p);
+}
+
+/* MULTI, the bodies of the parts whose fence holds with their fence
+ * writes, EXEC: the number of commands queued, -1 when out of memory. */
+static int64_t round_multi(struct ews_store *store, struct store_round *round)
+{
+        struct store_resp *r = &round->cmd;
+        size_t i;
+
+        store_resp_reset(r);
+        if (store_resp_cmd(r, 1) || store_resp_str(r, "MULTI"))
+                return -1;
+        for (i = 0; i < round->cnt; i++) {
+                struct store_part *p = &round->parts[i];
+                size_t n = p->body_end - p->body_start;
+
+                if (p->result != EWS_STORE_OK)
+                        continue;
+                if (store_resp_raw(r, round->body.buf + p->body_start, n,
+                                   p->body_cmds))
+                        return -1;
+                if (round_fence_write(store, r, p))
+                        return -1;
+        }
+        if (store_resp_cmd(r, 1) || store_resp_str(r, "EXEC"))
+                return -1;
+        return (int64_t)r->cmds - 2;
+}
+
+/* The transaction's replies are one a command, nearly all +QUEUED and
+ * +OK or integers: they are read without building reply objects (hiredis
+ * would allocate each), keeping only what decides the round. */
+#define ROUND_ERRORS_MAX 64
+
+struct round_replies {
+        int type;           /* of the last whole reply */
+        long long elements; /* its elements, for an array */
+        size_t errors;      /* error replies in it, or in it as elements */
+        long long at[ROUND_ERRORS_MAX]; /* their indexes (-1: the reply) */
+        char first[160];                /* the first error's text */
+};
+
+static char round_sentinel;
+
+static void *round_note(const redisReadTask *task, int type, long long elements,
+                        const char *str, size_t len)
+{
+        struct round_replies *r = task->privdata;
+
+        if (!task->parent) {
+                r->type = type;
+                r->elements = elements;
+        }
+        if (type == REDIS_REPLY_ERROR) {
+                if (!r->errors)
+                        snprintf(r->first, sizeof(r->first), "%.*s",
+                                 (int)(len < sizeof(r->first)
+                                               ? len
+                                               : sizeof(r->first) - 1),
+                                 str);
+                if (r->errors < ROUND_ERRORS_MAX)
+                        r->at[r->errors] = task->parent ? task->idx : -1;
+                r->errors++;
+        }
+        return &round_sentinel;
+}
+
+static void *round_string(const redisReadTask *task, char *str, size_t len)
+{
+        return round_note(task, task->type, 0, str, len);
+}
+
+static void *round_array(const redisReadTask *task, int elements)
+{
+        return round_note(task, REDIS_REPLY_ARRAY, elements, NULL, 0);
+}
+
+static void *round_integer(const redisReadTask *task, long long value)
+{
+        (void)value;
+        return round_note(task, REDIS_REPLY_INTEGER, 0, NULL, 0);
+}
+
+static void *round_nil(const redisReadTask *task)
+{
+        return round_note(task, REDIS_REPLY_NIL, 0, NULL, 0);
+}
+
+static void round_free(void *obj)
+{
+        (void)obj;
+}
+
+static redisReplyObjectFunctions round_functions = {
+        round_string, round_array, round_integer, round_nil, round_free};
+
+/* The next whole reply, noted in *r (reset first): 0, or -1 when the
+ * connection failed. */
+static int round_read(struct ews_store *store, struct round_replies *r)
+{
+        void *reply = NULL;
+
+        r->type = -1;
+        r->errors = 0;
+        return redisGetReply(store->redis, &reply) == REDIS_OK &&
+                               reply == &round_sentinel
+                       ? 0
+                       : -1;
+}
+
+/* Which parts an error inside EXEC's reply belongs to: those stop. */
+static void round_errors(struct store_round *round,
+                         const struct round_replies *r)
+{
+        size_t k, e, at = 0, n;
+
+        for (k = 0; k < round->cnt; k++) {
+                struct store_part *p = &round->parts[k];
+
+                if (p->result != EWS_STORE_OK)
+                        continue;
+                n = p->body_cmds + p->tail_cmds;
+                for (e = 0; e < r->errors; e++)
+                        if (e >= ROUND_ERRORS_MAX ||
+                            (r->at[e] >= (long long)at &&
+                             r->at[e] < (long long)(at + n)))
+                                break;
+                if (e < r->errors) {
+                        p->result = EWS_STORE_REJECTED;
+                        snprintf(p->errstr, sizeof(p->errstr),
+                                 "commit partly rejected: %s", r->first);
+                }
+                at += n;
+        }
+}
+
+/* A refusal that says this server is not (or not yet) the primary to
+ * write to, not that the commit is wrong. */
+static bool round_not_primary(const char *err)
+{
+        return !strncmp(err, "READONLY", 8) || !strncmp(err, "LOADING", 7) ||
+               !strncmp(err, "MASTERDOWN", 10);
+}
+
+/* Reads MULTI's reply, each command's QUEUED and EXEC's reply, and decides
+ * the parts. 0, or -1 when the connection failed. */
+static int round_exec_read(struct ews_store *store, struct store_round *round,
+                           int64_t queued, struct round_replies *r)
+{
+        char first[160] = "", msg[256];
+        int64_t i;
+
+        if (round_read(store, r) || r->type != REDIS_REPLY_STATUS)
+                return -1;
+        for (i = 0; i < queued; i++) {
+                if (round_read(store, r))
+                        return -1;
+                if (r->errors && !first[0])
+                        snprintf(first, sizeof(first), "%s", r->first);
+        }
+        if (round_read(store, r))
+                return -1;
+        if (r->type == REDIS_REPLY_NIL) {
+                /* a watched fence moved after it was read: nothing applied */
+                round_decide_rest(round, EWS_STORE_FENCED,
+                                  "fenced off: a fence changed during the "
+                                  "commit");
+        } else if (r->type == REDIS_REPLY_ERROR && round_not_primary(first)) {
+                /* EXECABORT from a primary demoted by a failover (or one
+                 * still loading): nothing applied; the primary is
+                 * elsewhere, found on the next connect */
+                ews_warn("store", "commit not applied: %s", first);
+                return -1;
+        } else if (r->type == REDIS_REPLY_ERROR) {
+                /* EXECABORT: a command was refused (OOM...), nothing
+                 * applied */
+                snprintf(msg, sizeof(msg), "commit rejected: %s", first);
+                round_decide_rest(round, EWS_STORE_REJECTED, msg);
+        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == queued) {
+                /* Applied. An error here is a key of another type than
+                 * ours (written by hand): the partition stops. */
+                round_errors(round, r);
+        } else {
+                return -1;
+        }
+        return 0;
+}
+
+static int round_exec(struct ews_store *store, struct store_round *round,
+                      int64_t queued)
+{
+        redisReplyObjectFunctions *fn = store->redis->reader->fn;
+        void *privdata = store->redis->reader->privdata;
+        struct round_replies r;
+        int rc;
+
+        if (round_send(store, &round->cmd))
+                return -1;
+        memset(&r, 0, sizeof(r));
+        store->redis->reader->fn = &round_functions;
+        store->redis->reader->privdata = &r;
+        rc = round_exec_read(store, round, queued, &r);
+        store->redis->reader->fn = fn;
+        store->redis->reader->privdata = privdata;
+        return rc;
+}
+
+void store_round_apply(struct ews_store *store, struct store_round *round)
+{
+        redisReply *reply;
+        int64_t queued;
+        size_t i, ok = 0;
+
+        round->applied = true;
+        if (!round->cnt)
+                return;
+        if (!store->redis) {
+                round_decide_rest(round, EWS_STORE_ERROR,
+                                  "redis commit: connection lost");
+                return;
+        }
+        if (round_watch(store, round)) {
+                round_fail(store, round, "commit");
+                return;
+        }
+        for (i = 0; i < round->cnt; i++)
+                ok += round->parts[i].result == EWS_STORE_OK;
+        if (!ok) {
+                store_resp_reset(&round->cmd);
+                if (store_resp_cmd(&round->cmd, 1) ||
+                    store_resp_str(&round->cmd, "UNWATCH") ||
+                    round_send(store, &round->cmd) ||
+                    !(reply = round_reply(store))) {
+                        round_fail(store, round, "commit");
+                        return;
+                }
+                freeReplyObject(reply);
+                return;
+        }
+        queued = round_multi(store, round);
+        if (queued < 0) {
+                /* nothing sent, but the WATCH stays: a new connection */
+                round_fail(store, round, "commit (out of memory)");
+                return;
+        }
+        if (round_exec(store, round, queued))
+                round_fail(store, round, "commit");
+}
+
+static void round_reset(struct store_round *round)
+{
+        round->cnt = 0;
+        round->received = 0;
+        round->applied = false;
+        store_resp_reset(&round->body);
+}
+
+void store_round_free(struct store_round *round)
+{
+        store_resp_free(&round->body);
+        store_resp_free(&round->cmd);
+        store_idset_free(&round->accounts);
+        store_idset_free(&round->queues);
+        free(round->parts);
+        memset(round, 0, sizeof(*round));
+}
+
+enum ews_store_result ews_store_commit_send(struct ews_store *store,
+                                            const struct ews_commit *commit,
+                                            char *errstr, size_t errstr_size)
+{
+        struct store_round *round = &store->round;
+
+        if (round->applied && round->received == round->cnt)
+                round_reset(round);
+        if (round->applied) {
+                snprintf(errstr, errstr_size,
+                         "redis commit: a round is still being received");
+                return EWS_STORE_ERROR;
+        }
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        if (store_commit_build(store, round, commit)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
+        return EWS_STORE_OK;
+}
+
+enum ews_store_result ews_store_commit_recv(struct ews_store *store,
+                                            enum ews_source source,
+                                            int32_t partition, char *errstr,
+                                            size_t errstr_size)
+{
+        struct store_round *round = &store->round;
+        enum ews_store_result result;
+        const struct store_part *p;
+
+        if (round->received >= round->cnt) {
+                snprintf(errstr, errstr_size, "redis commit: none pending");
+                return EWS_STORE_ERROR;
+        }
+        if (!round->applied)
+                store_round_apply(store, round);
+        p = &round->parts[round->received++];
+        result = p->result;
+        if (p->source != source || p->partition != partition) {
+                ews_err("store", "commit replies out of order");
+                result = EWS_STORE_ERROR;
+        }
+        if (result != EWS_STORE_OK) {
+                snprintf(errstr, errstr_size, "%s", p->errstr);
+                if (source == EWS_SOURCE_USAGE)
+                        ews_user_cache_drop(store->cache, partition);
+        }
+        if (round->received == round->cnt)
+                round_reset(round);
+        return result;
+}
+
+enum ews_store_result ews_store_commit(struct ews_store *store,
+                                       const struct ews_commit *commit,
+                                       char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result =
+                ews_store_commit_send(store, commit, errstr, errstr_size);
+
+        if (result != EWS_STORE_OK) {
+                if (commit->source == EWS_SOURCE_USAGE)
+                        ews_user_cache_drop(store->cache, commit->partition);
+                return result;
+        }
+        return ews_store_commit_recv(store, commit->source, commit->partition,
+                                     errstr, errstr_size);
+}

@@ -1,0 +1,132 @@
+/*
+ * The packed users' names dictionary against a real Redis (host and port
+ * as arguments; run by tests/integration/test_state.py): a name a commit
+ * packs in full gets an id before the next load, the next commit packs
+ * the id, and another instance that read the dictionary before the id
+ * was given reads the user all the same.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+static const char *host;
+static int port;
+
+static struct ews_store *store_open(void)
+{
+        struct ews_store_conf conf = {
+                .host = host,
+                .port = port,
+                .timeout_ms = 2000,
+                .prefix = "names:",
+                .topics = {"usage", "campaign"},
+                .retention_ms = 86400000,
+                .half_life_ms = 3600000.0,
+                .cache_users = 100,
+        };
+        char errstr[512];
+        struct ews_store *store = ews_store_new(&conf, errstr, sizeof(errstr));
+
+        if (!store)
+                fail_msg("store: %s", errstr);
+        return store;
+}
+
+static size_t value_len(redisContext *c, const char *key)
+{
+        redisReply *reply = redisCommand(c, "STRLEN %s", key);
+        size_t len;
+
+        assert_non_null(reply);
+        assert_int_equal(reply->type, REDIS_REPLY_INTEGER);
+        len = (size_t)reply->integer;
+        freeReplyObject(reply);
+        return len;
+}
+
+static void commit(struct ews_store *store, struct ews_user *user,
+                   int64_t *offset)
+{
+        struct ews_store_user su = {user, 0};
+        struct ews_commit commit;
+        struct ews_fence fence;
+        char errstr[512];
+
+        assert_int_equal(ews_store_fence_claim(store, EWS_SOURCE_USAGE, 0,
+                                               &fence, errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        memset(&commit, 0, sizeof(commit));
+        commit.source = EWS_SOURCE_USAGE;
+        commit.epoch = fence.epoch;
+        commit.expected_offset = *offset;
+        commit.next_offset = *offset = *offset < 0 ? 1 : *offset + 1;
+        commit.users = &su;
+        commit.user_cnt = 1;
+        assert_int_equal(
+                ews_store_commit(store, &commit, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+}
+
+static void test_names(void **state)
+{
+        redisContext *c = redisConnect(host, port);
+        struct ews_store *a = store_open(), *b = store_open();
+        struct ews_user user, *load = &user;
+        int64_t offset = -1;
+        char errstr[512];
+        size_t full, by_id;
+
+        (void)state;
+        assert_true(c && !c->err);
+        memset(&user, 0, sizeof(user));
+        strcpy(user.user_id, "u-n");
+        user.stage = EWS_STAGE_TRIAL;
+        user.engagement_ref_ms = 1767225600000LL;
+        strcpy(user.reasons[0].name, "a_rather_long_event_type_name");
+        user.reasons[0].value = 1.0;
+        user.reason_cnt = 1;
+        commit(a, &user, &offset);
+        full = value_len(c, "names:u:u-n");
+        /* the next load gives the name its id; the commit after it packs
+         * the id */
+        assert_int_equal(
+                ews_store_users_load(a, &load, 1, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        commit(a, &user, &offset);
+        by_id = value_len(c, "names:u:u-n");
+        assert_true(by_id + 20 < full);
+        /* b read the dictionary before the id was given: it reads again */
+        memset(&user, 0, sizeof(user));
+        strcpy(user.user_id, "u-n");
+        assert_int_equal(
+                ews_store_users_load(b, &load, 1, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        assert_string_equal(user.reasons[0].name,
+                            "a_rather_long_event_type_name");
+        printf("names: %zu bytes in full, %zu by id\n", full, by_id);
+        ews_store_destroy(a);
+        ews_store_destroy(b);
+        redisFree(c);
+}
+
+int main(int argc, char **argv)
+{
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_names)};
+
+        if (argc != 3) {
+                fprintf(stderr, "usage: store_names HOST PORT\n");
+                return 2;
+        }
+        host = argv[1];
+        port = atoi(argv[2]);
+        return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

@@ -1,0 +1,263 @@
+/*
+ * State an earlier version left in Redis is read and moved on by the
+ * store (host and port as arguments; run by
+ * tests/integration/test_state.py): a user packed in version 2 with its
+ * timer in its partition's one timer key, an account's members in am:<id>
+ * and its cohort days in ab:<id>.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/codec.h"
+#include "store/store.h"
+
+#define T0   1767225600000LL /* 2026-01-01, an hour's start */
+#define HOUR 3600000LL
+
+static const char *host;
+static int port;
+
+static struct ews_store *store_open(void)
+{
+        struct ews_store_conf conf = {
+                .host = host,
+                .port = port,
+                .timeout_ms = 2000,
+                .prefix = "upgrade:",
+                .topics = {"usage", "campaign"},
+                .retention_ms = 86400000,
+                .half_life_ms = 3600000.0,
+                .cache_users = 100,
+        };
+        char errstr[512];
+        struct ews_store *store = ews_store_new(&conf, errstr, sizeof(errstr));
+
+        if (!store)
+                fail_msg("store: %s", errstr);
+        return store;
+}
+
+static redisReply *cmd(redisContext *c, const char *fmt, ...)
+{
+        redisReply *reply;
+        va_list ap;
+
+        va_start(ap, fmt);
+        reply = redisvCommand(c, fmt, ap);
+        va_end(ap);
+        if (!reply)
+                fail_msg("redis: %s", c->errstr);
+        return reply;
+}
+
+static long long cmd_int(redisContext *c, const char *fmt, ...)
+{
+        redisReply *reply;
+        long long v;
+        va_list ap;
+
+        va_start(ap, fmt);
+        reply = redisvCommand(c, fmt, ap);
+        va_end(ap);
+        if (!reply || reply->type != REDIS_REPLY_INTEGER)
+                fail_msg("redis: not an integer");
+        v = reply->integer;
+        freeReplyObject(reply);
+        return v;
+}
+
+static size_t put_varint(unsigned char *p, uint64_t v)
+{
+        size_t n = 0;
+
+        while (v > 0x7f) {
+                p[n++] = (unsigned char)((v & 0x7f) | 0x80);
+                v >>= 7;
+        }
+        p[n++] = (unsigned char)v;
+        return n;
+}
+
+static size_t put_f64(unsigned char *p, double d)
+{
+        uint64_t v;
+        int i;
+
+        memcpy(&v, &d, 8);
+        for (i = 0; i < 8; i++)
+                p[i] = (unsigned char)(v >> (8 * i));
+        return 8;
+}
+
+/* The user as version 2 packed it (ab9ddee's codec.h): stage, partition
+ * 0, events, ten times, rule_peak, E, peak, fit, the fit mask, account,
+ * campaign, no reasons, interests or event ids. */
+static void write_v2_user(redisContext *c, const struct ews_user *user)
+{
+        const int64_t times[10] = {user->stage_at_ms,
+                                   user->engagement_ref_ms,
+                                   user->last_activity_ms,
+                                   user->trial_started_ms,
+                                   user->activated_ms,
+                                   0,
+                                   0,
+                                   0,
+                                   0,
+                                   0};
+        unsigned char buf[256], *p = buf;
+        int i;
+
+        *p++ = 2;
+        *p++ = (unsigned char)user->stage;
+        p += put_varint(p, 0);
+        p += put_varint(p, (uint64_t)user->events);
+        for (i = 0; i < 10; i++)
+                p += put_varint(p, (uint64_t)times[i]);
+        p += put_f64(p, 0); /* rule_peak */
+        p += put_f64(p, user->engagement);
+        p += put_f64(p, user->peak_engagement);
+        p += put_f64(p, user->fit);
+        memset(p, 0, 4); /* fit mask */
+        p += 4;
+        *p++ = (unsigned char)strlen(user->account_id);
+        memcpy(p, user->account_id, strlen(user->account_id));
+        p += strlen(user->account_id);
+        *p++ = 0; /* campaign */
+        *p++ = 0; /* reasons */
+        *p++ = 0; /* interests */
+        *p++ = 0; /* event ids */
+        freeReplyObject(cmd(c, "SET upgrade:u:%s %b", user->user_id, buf,
+                            (size_t)(p - buf)));
+}
+
+static int found;
+
+static void due_cb(void *opaque, int32_t partition, const char *user_id)
+{
+        (void)opaque;
+        assert_int_equal(partition, 0);
+        if (!strcmp(user_id, "u-old"))
+                found++;
+}
+
+static void test_upgrade(void **state)
+{
+        redisContext *c = redisConnect(host, port);
+        struct ews_store *store = store_open();
+        struct ews_user user, loaded, *load = &loaded;
+        struct ews_store_user su = {&loaded, T0 + 5 * HOUR};
+        struct ews_store_cohort cohort;
+        struct ews_account account;
+        struct ews_commit commit;
+        struct ews_fence fence;
+        int32_t partition = 0;
+        int64_t from = T0, upto = T0 + 2 * HOUR;
+        redisReply *reply;
+        char errstr[512];
+
+        (void)state;
+        assert_true(c && !c->err);
+        memset(&user, 0, sizeof(user));
+        strcpy(user.user_id, "u-old");
+        strcpy(user.account_id, "acc-1");
+        user.stage = EWS_STAGE_TRIAL;
+        user.engagement = 5.0;
+        user.engagement_ref_ms = T0;
+        user.last_activity_ms = T0;
+        write_v2_user(c, &user);
+        freeReplyObject(cmd(c, "ZADD upgrade:t:usage:0 %lld u-old",
+                            (long long)(T0 + HOUR)));
+        freeReplyObject(
+                cmd(c, "ZADD upgrade:am:acc-1 %lld u-old", (long long)T0));
+        freeReplyObject(cmd(c, "HSET upgrade:ab:acc-1 d20454 1 s:first 20450"));
+
+        /* the old timer key is still read */
+        assert_int_equal(ews_store_timers_due(store, &partition, &from, &upto,
+                                              1, due_cb, NULL, errstr,
+                                              sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_int_equal(found, 1);
+        /* the old value, its timer not known to be filed by the hour */
+        memset(&loaded, 0, sizeof(loaded));
+        strcpy(loaded.user_id, "u-old");
+        assert_int_equal(
+                ews_store_users_load(store, &load, 1, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        assert_true(loaded.engagement == 5.0);
+        assert_true(loaded.keep.timer_ms == -1);
+        assert_true(
+                ews_store_timer_moves(loaded.keep.timer_ms, su.deadline_ms));
+        /* the old member set counts */
+        assert_int_equal(ews_store_account_get(store, "acc-1", 86400000,
+                                               &account, errstr,
+                                               sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_int_equal(account.users, 1);
+        assert_true(account.engagement == 5.0);
+
+        /* a commit moves the timer into its hour and the user into the
+         * current format, and makes it a member of the new kind */
+        assert_int_equal(ews_store_fence_claim(store, EWS_SOURCE_USAGE, 0,
+                                               &fence, errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        memset(&commit, 0, sizeof(commit));
+        commit.source = EWS_SOURCE_USAGE;
+        commit.partition = 0;
+        commit.epoch = fence.epoch;
+        commit.expected_offset = fence.next_offset;
+        commit.next_offset = 1;
+        commit.watermark_ms = upto;
+        commit.idle_ms = T0;
+        commit.users = &su;
+        commit.user_cnt = 1;
+        assert_int_equal(
+                ews_store_commit(store, &commit, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        assert_int_equal(cmd_int(c, "EXISTS upgrade:t:usage:0"), 0);
+        reply = cmd(c, "ZSCORE upgrade:t:usage:0:%lld u-old",
+                    (long long)((T0 + 5 * HOUR) / HOUR));
+        assert_int_equal(reply->type, REDIS_REPLY_STRING);
+        assert_string_equal(reply->str, "0"); /* at the hour's start */
+        freeReplyObject(reply);
+        reply = cmd(c, "GET upgrade:u:u-old");
+        assert_int_equal(reply->type, REDIS_REPLY_STRING);
+        assert_int_equal((unsigned char)reply->str[0], EWS_USER_PACKED_VERSION);
+        freeReplyObject(reply);
+        assert_int_equal(cmd_int(c, "HEXISTS upgrade:a:acc-1 m:u-old"), 1);
+        assert_true(cmd_int(c, "PTTL upgrade:u:u-old") > 0);
+        assert_true(cmd_int(c, "PTTL upgrade:a:acc-1") > 0);
+
+        /* the leader reads the old cohort's days and state with the new */
+        freeReplyObject(cmd(c, "HINCRBY upgrade:a:acc-1 d20454 2"));
+        assert_int_equal(ews_store_cohort_get(store, EWS_COHORT_ACCOUNT,
+                                              "acc-1", &cohort, errstr,
+                                              sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_int_equal(cohort.day_cnt, 1);
+        assert_true(cohort.days[0].day == 20454 && cohort.days[0].n == 3);
+        assert_true(cohort.account.first_day == 20450);
+        printf("upgrade: read and moved on\n");
+        ews_store_destroy(store);
+        redisFree(c);
+}
+
+int main(int argc, char **argv)
+{
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_upgrade)};
+
+        if (argc != 3) {
+                fprintf(stderr, "usage: store_upgrade HOST PORT\n");
+                return 2;
+        }
+        host = argv[1];
+        port = atoi(argv[2]);
+        return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
