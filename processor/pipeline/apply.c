@@ -181,6 +181,7 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
                 return;
         }
         bu->dirty = true;
+        pipeline_funnel_observe(p, user, event->occurred_at_ms);
         if ((slots = apply_alert_slots(p)))
                 p->alert_cnt += (size_t)ews_rules_user_event(
                         &p->config->rules, user, r.activity,
@@ -346,7 +347,7 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
         commit->cohort_cnt = p->cohorts.cnt;
         commit->outbox = ews_delivery_records_view(p->delivery, first,
                                                    &commit->outbox_cnt);
-        return true;
+        return pipeline_funnel_commit(p, commit);
 }
 
 static struct pipeline_pending *apply_pending(struct ews_pipeline *p)
@@ -521,6 +522,7 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
         batch_table_reset(&p->accounts);
         batch_table_reset(&p->campaigns);
         batch_table_reset(&p->cohorts);
+        batch_table_reset(&p->funnel);
         if (source == EWS_SOURCE_USAGE) {
                 for (u = 0; u < p->users.cnt; u++)
                         if (pipeline_user(p, u)->partition == partition)

@@ -31,6 +31,7 @@ struct batch_user {
         struct ews_user user; /* begins with user_id */
         int32_t partition;
         bool dirty; /* to be written by the partition's commit */
+        int segment; /* as loaded (util/funnel.h), -1 for none */
 };
 
 struct timer_entry {

@@ -47,6 +47,8 @@ bool pipeline_load_users(struct ews_pipeline *p, size_t due)
                                               errstr, sizeof(errstr));
                 for (i = 0; result == EWS_STORE_OK && i < p->users.cnt; i++)
                         pipeline_user(p, i)->user = p->load[i];
+                if (result == EWS_STORE_OK)
+                        pipeline_funnel_loaded(p);
         }
         if (result != EWS_STORE_OK) {
                 p->stats.store_errors++;

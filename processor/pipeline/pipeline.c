@@ -99,6 +99,7 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         batch_table_init(&p->accounts, sizeof(struct ews_account_delta));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
         batch_table_init(&p->cohorts, sizeof(struct batch_cohort));
+        batch_table_init(&p->funnel, sizeof(struct ews_funnel_delta));
         p->time_mode = config->time_mode;
         if (!p->items || !p->usage || !p->campaign)
                 goto nomem;
@@ -140,6 +141,8 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         ews_leader_destroy(p->leader);
         ews_partitions_destroy(p->parts);
         batch_table_free(&p->cohorts);
+        batch_table_free(&p->funnel);
+        free(p->commit_segments);
         batch_table_free(&p->users);
         batch_table_free(&p->accounts);
         batch_table_free(&p->campaigns);

@@ -92,6 +92,9 @@ struct ews_pipeline {
         struct batch_table cohorts; /* of struct batch_cohort */
         struct ews_cohort_delta *commit_cohorts;
         size_t commit_cohorts_cap;
+        struct batch_table funnel; /* of struct ews_funnel_delta */
+        struct ews_segment_move *commit_segments;
+        size_t commit_segments_cap;
         struct ews_delivery *delivery;
         enum ews_time_mode time_mode;
         int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
@@ -135,6 +138,15 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
 /* Loads the users whose timers are due in the usage partitions listed in
  * p->due_partitions / due_upto, and those already in p->users. */
 bool pipeline_load_users(struct ews_pipeline *p, size_t due);
+
+/* funnel.c: counts the funnel stages the user reached for the first time
+ * (at event time t_ms) into p->funnel; notes the segment of each loaded
+ * user; fills the commit's funnel and segment moves (false: out of
+ * memory). */
+void pipeline_funnel_observe(struct ews_pipeline *p, struct ews_user *user,
+                             int64_t t_ms);
+void pipeline_funnel_loaded(struct ews_pipeline *p);
+bool pipeline_funnel_commit(struct ews_pipeline *p, struct ews_commit *commit);
 
 /* Advances the watermarks of idle partitions and fires their timers. */
 void pipeline_idle(struct ews_pipeline *p);

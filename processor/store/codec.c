@@ -85,10 +85,13 @@ int ews_user_pack(const struct ews_user *user, int32_t partition,
         int i;
 
         bool activation = user->activation_met || user->activation_cnt ||
-                          user->activation_product_cnt;
+                          user->activation_product_cnt || user->funnel;
 
-        /* without activation progress, version 2 as it always was */
-        put_u8(&c, activation ? EWS_USER_PACKED_VERSION : 2);
+        /* without activation progress or funnel, version 2 as it always
+         * was */
+        put_u8(&c, user->funnel ? EWS_USER_PACKED_VERSION
+                   : activation ? 3
+                                : 2);
         put_u8(&c, (unsigned)user->stage);
         put_varint(&c, (uint64_t)(uint32_t)partition);
         put_varint(&c, (uint64_t)user->events);
@@ -123,6 +126,8 @@ int ews_user_pack(const struct ews_user *user, int32_t partition,
                 for (i = 0; i < user->activation_product_cnt; i++)
                         put_u32(&c, user->activation_products[i]);
         }
+        if (user->funnel)
+                put_u8(&c, user->funnel);
         return c.bad ? -1 : (int)(c.p - buf);
 }
 
@@ -300,5 +305,10 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
                 user->dedup[i] = get_u32(&c);
         if (version >= 3 && get_activation(&c, user))
                 return -1;
+        /* Before version 4 the funnel did not count: what the user had
+         * reached then reads as counted, so the funnel counts from the
+         * upgrade on, not the past again. */
+        user->funnel = version >= 4 ? (uint8_t)get_u8(&c)
+                                    : ews_funnel_reached(user);
         return c.bad || c.p != c.end ? -1 : 0;
 }

@@ -16,7 +16,9 @@
  * is a u8 length and that many bytes. The user id is the key, not the
  * value. A user without activation progress (always, with the score-only
  * definition) is written as version 2: version 3 without that part, byte
- * for byte what earlier releases wrote. Version 1 (still read) also lacks
+ * for byte what earlier releases wrote. Version 4 is version 3 and a u8
+ * of the funnel stages counted (ews_user.funnel), written when any is:
+ * one byte per user that reached a stage. Version 1 (still read) also lacks
  * the fields from disengaged_resolved to rule_peak.
  */
 #ifndef EWS_OUT_STORE_CODEC_H
@@ -24,7 +26,7 @@
 
 #include "util/ews.h"
 
-#define EWS_USER_PACKED_VERSION 3
+#define EWS_USER_PACKED_VERSION 4
 #define EWS_USER_PACKED_MAX     4096
 
 /* Returns the length written to buf, or -1 when size is too small. */

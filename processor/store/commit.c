@@ -7,10 +7,18 @@
 #include <stdio.h>
 #include <string.h>
 
-static size_t commit_key_cnt(const struct ews_commit *commit)
+/* funnel: the writes store/funnel.c built for this commit */
+static size_t commit_op_cnt(const struct ews_store *store)
+{
+        return store->ops.cnt / STORE_FUNNEL_OP;
+}
+
+static size_t commit_key_cnt(const struct ews_store *store,
+                             const struct ews_commit *commit)
 {
         return STORE_FIXED_KEYS + commit->user_cnt + commit->campaign_cnt +
-               2 * commit->account_cnt + commit->cohort_cnt;
+               2 * commit->account_cnt + commit->cohort_cnt +
+               commit_op_cnt(store); /* funnel */
 }
 
 static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
@@ -19,7 +27,7 @@ static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
         size_t i;
 
         if (store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
-            store_argv_i64(a, (int64_t)commit_key_cnt(commit)) ||
+            store_argv_i64(a, (int64_t)commit_key_cnt(store, commit)) ||
             store_add_partition_key(store, a, 'p', commit->source,
                                     commit->partition) ||
             store_add_partition_key(store, a, 't', commit->source,
@@ -49,6 +57,11 @@ static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
                 if (store_argv_addf(a, "%s%cb:%s", store->prefix,
                                     commit->cohorts[i].kind,
                                     commit->cohorts[i].id))
+                        return -1;
+        /* funnel: the keys of its writes */
+        for (i = 0; i < commit_op_cnt(store); i++)
+                if (store_argv_add(a, store->ops.buf + store->ops.off[4 * i + 1],
+                                   store->ops.len[4 * i + 1]))
                         return -1;
         return 0;
 }
@@ -99,6 +112,7 @@ static int commit_args(struct ews_store *store, const struct ews_commit *commit)
             store_argv_i64(a, commit->idle_ms) ||
             store_argv_i64(a, (int64_t)commit->outbox_cnt) ||
             store_argv_i64(a, (int64_t)commit->cohort_cnt) ||
+            store_argv_i64(a, (int64_t)commit_op_cnt(store)) || /* funnel */
             commit_users(store, commit))
                 return -1;
         for (i = 0; i < commit->campaign_cnt; i++) {
@@ -136,6 +150,12 @@ static int commit_args(struct ews_store *store, const struct ews_commit *commit)
                     store_argv_addf(a, "%.17g", h->spend))
                         return -1;
         }
+        /* funnel: command and arguments of its writes */
+        for (i = 0; i < store->ops.cnt; i++)
+                if (i % STORE_FUNNEL_OP != 1 &&
+                    store_argv_add(a, store->ops.buf + store->ops.off[i],
+                                   store->ops.len[i]))
+                        return -1;
         return 0;
 }
 
@@ -147,7 +167,7 @@ static void commit_cache(struct ews_store *store,
                          const struct ews_commit *commit)
 {
         const struct store_argv *a = &store->argv;
-        size_t keys = commit_key_cnt(commit);
+        size_t keys = commit_key_cnt(store, commit);
         size_t first = 3 + keys + STORE_HEADER_ARGS + 2, i, arg;
 
         for (i = 0; i < commit->user_cnt; i++) {
@@ -207,7 +227,8 @@ enum ews_store_result ews_store_commit_send(struct ews_store *store,
         }
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
-        if (commit_args(store, commit)) {
+        if (store_funnel_ops(store, commit) || /* funnel */
+            commit_args(store, commit)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return EWS_STORE_ERROR;
         }

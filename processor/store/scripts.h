@@ -17,8 +17,9 @@
 
 /* scripts/commit.lua: the header arguments, those per user, campaign,
  * account, outbox record and cohort delta, and the keys before the
- * users'. */
-#define STORE_HEADER_ARGS   12
+ * users'. The funnel's writes (store/funnel.c) come last: a key and
+ * three arguments each. */
+#define STORE_HEADER_ARGS   13
 #define STORE_USER_ARGS     5
 #define STORE_CAMPAIGN_ARGS 8
 #define STORE_ACCOUNT_ARGS  2

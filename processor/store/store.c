@@ -244,6 +244,7 @@ void ews_store_destroy(struct ews_store *store)
         if (store->redis)
                 redisFree(store->redis);
         store_argv_free(&store->argv);
+        store_argv_free(&store->ops);
         ews_user_cache_destroy(store->cache);
         free(store);
 }

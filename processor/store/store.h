@@ -30,6 +30,17 @@
  *   <prefix>cq, <prefix>aq         zset    id -> first undecided day
  *   <prefix>leader                 string  "<owner> <token>", with a TTL
  *   <prefix>leader:token           string  the last fencing token
+ *   <prefix>f:<campaign id>        hash    the campaign's funnel (funnel.c):
+ *                                          the count of users that reached
+ *                                          each stage by its name, a<b>
+ *                                          and s<b>: users by bucket b of
+ *                                          the time from signup to
+ *                                          activation, to sales-ready
+ *   <prefix>ft                     hash    the same over all users
+ *   <prefix>fi                     zset    campaign id -> first counted ms
+ *   <prefix>sg:<stage>, sg0:<stage> zset   segments: user id -> score of
+ *                                          E (util/funnel.h), E > 0 and
+ *                                          E <= 0
  * Users and accounts (a:, am:, ab:) expire after the retention period
  * without events.
  */
@@ -40,6 +51,7 @@
 #include "util/ews.h"
 #include "rules/rules.h"
 #include "util/outbox.h"
+#include "util/funnel.h"
 
 /* Sentinels a store may be given; an address is "host:port". */
 #define EWS_STORE_SENTINELS_MAX 8
@@ -148,6 +160,25 @@ struct ews_campaign_delta {
         int64_t activated_add;
 };
 
+/* The funnel's share of a commit: users that reached each stage for the
+ * first time (ews_user.funnel), with the durations of their way there by
+ * bucket (util/funnel.h). campaign_id "" counts in the total alone. */
+struct ews_funnel_delta {
+        char campaign_id[EWS_ID_MAX];
+        int64_t at_ms; /* event time of the first count */
+        int64_t count[EWS_FUNNEL_COUNT];
+        int64_t to_activated[EWS_FUNNEL_BUCKETS];
+        int64_t to_sales_ready[EWS_FUNNEL_BUCKETS];
+};
+
+/* A user's move between segments (util/funnel.h): out of segment from,
+ * into segment to with score (-1: none). user_id is borrowed. */
+struct ews_segment_move {
+        const char *user_id;
+        int from, to;
+        double score;
+};
+
 struct ews_commit {
         enum ews_source source;
         int32_t partition;
@@ -166,6 +197,11 @@ struct ews_commit {
         size_t outbox_cnt;
         const struct ews_cohort_delta *cohorts;
         size_t cohort_cnt;
+        /* written by store/funnel.c in the same fenced call */
+        const struct ews_funnel_delta *funnel;
+        size_t funnel_cnt;
+        const struct ews_segment_move *segments;
+        size_t segment_cnt;
 };
 
 struct ews_store;

@@ -46,6 +46,8 @@ struct ews_store {
         char sha_lease[41];
         char sha_cohort[41];
         struct store_argv argv;
+        /* the funnel's and segments' writes of the commit being built */
+        struct store_argv ops;
         struct ews_user_cache *cache;
         struct ews_store_stats stats;
         /* After a failed connect, calls fail fast until retry_at_ms
@@ -119,6 +121,16 @@ redisReply *store_evalsha(struct ews_store *store, const char *script,
  * error. */
 int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
                  const char *what);
+
+/* store/funnel.c: the funnel's and the segments' writes of the commit,
+ * into store->ops as STORE_FUNNEL_OP strings each: a command (HINCRBY key
+ * field n, ZADD key score member, ZADDNX key score member, ZREM key
+ * member ""), its key and two arguments. 0, or -1 when out of memory. */
+#define STORE_FUNNEL_OP 4
+int store_funnel_ops(struct ews_store *store, const struct ews_commit *commit);
+/* The sorted set of a segment (util/funnel.h). */
+void store_segment_key(const struct ews_store *store, int segment, char *out,
+                       size_t size);
 
 int store_parse_i64(const char *s, size_t len, int64_t *out);
 

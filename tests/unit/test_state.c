@@ -46,6 +46,7 @@ static struct ews_user user_full(void)
         for (i = 0; i < 8; i++)
                 u.dedup[i] = 0xdeadbeefu + (uint32_t)i;
         u.dedup_cnt = 8;
+        u.funnel = ews_funnel_reached(&u);
         return u;
 }
 
@@ -107,6 +108,7 @@ static void test_codec_activation_progress(void **state)
         int len2, len, cut;
 
         (void)state;
+        u.funnel = 0; /* as before the funnel */
         len2 = ews_user_pack(&u, 7, buf, sizeof(buf));
         assert_int_equal(buf[0], 2);
         u.activation_met = 0x1ff; /* the score and all eight conditions */
@@ -125,7 +127,18 @@ static void test_codec_activation_progress(void **state)
         strcpy(back.user_id, "u-1");
         assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len),
                          0);
+        /* a value from before the funnel reads as having counted what the
+         * user had reached: the funnel counts from the upgrade on */
+        assert_int_equal(back.funnel, 0x7); /* signup, activated, sales-ready */
+        u.funnel = back.funnel;
         assert_memory_equal(&u, &back, sizeof(u));
+        /* the funnel's byte: version 4, one byte more */
+        u.funnel = 0x3;
+        assert_int_equal(ews_user_pack(&u, 7, buf, sizeof(buf)), len + 1);
+        assert_int_equal(buf[0], 4);
+        assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len + 1),
+                         0);
+        assert_int_equal(back.funnel, 0x3);
         for (cut = 0; cut < len; cut++) /* not even without the progress */
                 assert_int_equal(
                         ews_user_unpack(&back, &partition, buf, (size_t)cut),

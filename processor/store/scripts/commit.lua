@@ -13,6 +13,8 @@
 --       per outbox record: id, packed record
 --       per cohort delta: 'c' (campaign) or 'a' (account), its id, day,
 --                         n, k, signups, spend
+--       per funnel write (store/funnel.c): HINCRBY|ZADD|ZADDNX|ZREM and
+--                         two arguments
 -- The counts and offsets are STORE_*_ARGS and STORE_FIXED_KEYS in
 -- scripts.h. The watermark never goes back: the larger of the stored and
 -- the given one is kept.
@@ -28,13 +30,14 @@ local nu, nc, na = tonumber(ARGV[5]), tonumber(ARGV[6]),
 local retention, hl = tonumber(ARGV[8]), tonumber(ARGV[9])
 local wm, no, nh = tonumber(ARGV[4]), tonumber(ARGV[11]),
   tonumber(ARGV[12])
+local nx = tonumber(ARGV[13]) -- funnel
 if not nu or not nc or not na or not retention or not hl or
-   not wm or not no or not nh or not tonumber(ARGV[10]) or
-   #KEYS ~= 5 + nu + nc + 2 * na + nh or
-   #ARGV ~= 12 + nu * 5 + nc * 8 + na * 2 + no * 2 + nh * 7 then
+   not wm or not no or not nh or not tonumber(ARGV[10]) or not nx or
+   #KEYS ~= 5 + nu + nc + 2 * na + nh + nx or
+   #ARGV ~= 13 + nu * 5 + nc * 8 + na * 2 + no * 2 + nh * 7 + nx * 3 then
   return redis.error_reply('ews: malformed commit')
 end
-local ub = 13
+local ub = 14
 local cb = ub + nu * 5
 local ab = cb + nc * 8
 local ob = ab + na * 2
@@ -43,6 +46,7 @@ local kc = 6 + nu
 local ka = kc + nc
 local km = ka + na
 local kh = km + na
+local xb, kx = hb + nh * 7, kh + nh -- funnel
 for i = 0, nu - 1 do
   local b = ub + i * 5
   local acc = tonumber(ARGV[b + 4])
@@ -65,6 +69,15 @@ for i = 0, nh - 1 do
      not tonumber(ARGV[b + 4]) or not tonumber(ARGV[b + 5]) or
      not tonumber(ARGV[b + 6]) then
     return redis.error_reply('ews: bad cohort delta')
+  end
+end
+-- funnel: its writes checked
+for i = 0, nx - 1 do
+  local c, b = ARGV[xb + i * 3], xb + i * 3
+  if not ((c == 'HINCRBY' and tonumber(ARGV[b + 2])) or
+          ((c == 'ZADD' or c == 'ZADDNX') and tonumber(ARGV[b + 1])) or
+          c == 'ZREM') then
+    return redis.error_reply('ews: bad funnel write')
   end
 end
 -- An account's expiry and its stale members are looked after once a day
@@ -166,6 +179,16 @@ for i = 0, nh - 1 do
 end
 for _, q in pairs(first) do
   redis.call('ZADD', q[1], 'LT', q[2], q[3])
+end
+-- funnel: its writes
+for i = 0, nx - 1 do
+  local b, key = xb + i * 3, KEYS[kx + i]
+  local c = ARGV[b]
+  if c == 'HINCRBY' then redis.call('HINCRBY', key, ARGV[b + 1], ARGV[b + 2])
+  elseif c == 'ZADD' then redis.call('ZADD', key, ARGV[b + 1], ARGV[b + 2])
+  elseif c == 'ZADDNX' then
+    redis.call('ZADD', key, 'NX', ARGV[b + 1], ARGV[b + 2])
+  else redis.call('ZREM', key, ARGV[b + 1]) end
 end
 local stored = tonumber(fence[3] or '')
 if stored and stored > wm then wm = stored end
