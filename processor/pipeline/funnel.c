@@ -8,9 +8,8 @@
 
 #include <string.h>
 
-static struct ews_funnel_delta *funnel_delta(struct ews_pipeline *p,
-                                             const char *campaign_id,
-                                             int64_t t_ms)
+static struct ews_funnel_delta *
+funnel_delta(struct ews_pipeline *p, const char *campaign_id, int64_t t_ms)
 {
         struct ews_funnel_delta *d;
         bool added;
@@ -42,11 +41,11 @@ void pipeline_funnel_observe(struct ews_pipeline *p, struct ews_user *user,
         if (!user->trial_started_ms)
                 return;
         if (fresh & (1u << EWS_FUNNEL_ACTIVATED))
-                d->to_activated[ews_funnel_bucket(
-                        user->activated_ms - user->trial_started_ms)]++;
+                d->to_activated[ews_funnel_bucket(user->activated_ms -
+                                                  user->trial_started_ms)]++;
         if (fresh & (1u << EWS_FUNNEL_SALES_READY))
-                d->to_sales_ready[ews_funnel_bucket(
-                        user->stage_at_ms - user->trial_started_ms)]++;
+                d->to_sales_ready[ews_funnel_bucket(user->stage_at_ms -
+                                                    user->trial_started_ms)]++;
 }
 
 void pipeline_funnel_loaded(struct ews_pipeline *p)

@@ -89,9 +89,7 @@ int ews_user_pack(const struct ews_user *user, int32_t partition,
 
         /* without activation progress or funnel, version 2 as it always
          * was */
-        put_u8(&c, user->funnel ? EWS_USER_PACKED_VERSION
-                   : activation ? 3
-                                : 2);
+        put_u8(&c, user->funnel ? EWS_USER_PACKED_VERSION : activation ? 3 : 2);
         put_u8(&c, (unsigned)user->stage);
         put_varint(&c, (uint64_t)(uint32_t)partition);
         put_varint(&c, (uint64_t)user->events);
@@ -308,7 +306,7 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
         /* Before version 4 the funnel did not count: what the user had
          * reached then reads as counted, so the funnel counts from the
          * upgrade on, not the past again. */
-        user->funnel = version >= 4 ? (uint8_t)get_u8(&c)
-                                    : ews_funnel_reached(user);
+        user->funnel =
+                version >= 4 ? (uint8_t)get_u8(&c) : ews_funnel_reached(user);
         return c.bad || c.p != c.end ? -1 : 0;
 }

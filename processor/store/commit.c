@@ -60,7 +60,8 @@ static int commit_keys(struct ews_store *store, const struct ews_commit *commit)
                         return -1;
         /* funnel: the keys of its writes */
         for (i = 0; i < commit_op_cnt(store); i++)
-                if (store_argv_add(a, store->ops.buf + store->ops.off[4 * i + 1],
+                if (store_argv_add(a,
+                                   store->ops.buf + store->ops.off[4 * i + 1],
                                    store->ops.len[4 * i + 1]))
                         return -1;
         return 0;

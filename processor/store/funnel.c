@@ -19,8 +19,8 @@ static int funnel_op(struct store_argv *a, const char *cmd, const char *key,
                store_argv_add(a, arg1, len1) || store_argv_add(a, arg2, len2);
 }
 
-static int funnel_incr(struct store_argv *a, const char *key,
-                       const char *field, int64_t n)
+static int funnel_incr(struct store_argv *a, const char *key, const char *field,
+                       int64_t n)
 {
         char num[24];
         int len = snprintf(num, sizeof(num), "%lld", (long long)n);
@@ -96,10 +96,10 @@ int store_funnel_ops(struct ews_store *store, const struct ews_commit *commit)
                 if (m->to < 0)
                         continue;
                 store_segment_key(store, m->to, key, sizeof(key));
-                len = isinf(m->score) ? snprintf(num, sizeof(num), "%s",
-                                                 m->score > 0 ? "+inf" : "-inf")
-                                      : snprintf(num, sizeof(num), "%.17g",
-                                                 m->score);
+                len = isinf(m->score)
+                              ? snprintf(num, sizeof(num), "%s",
+                                         m->score > 0 ? "+inf" : "-inf")
+                              : snprintf(num, sizeof(num), "%.17g", m->score);
                 if (funnel_op(a, "ZADD", key, num, (size_t)len, m->user_id,
                               strlen(m->user_id)))
                         return -1;

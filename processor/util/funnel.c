@@ -50,8 +50,7 @@ int ews_segment_of(const struct ews_user *user)
         return 2 * (int)user->stage + (user->engagement > 0 ? 0 : 1);
 }
 
-double ews_segment_score(double engagement, int64_t ref_ms,
-                         double half_life_ms)
+double ews_segment_score(double engagement, int64_t ref_ms, double half_life_ms)
 {
         double t = (double)ref_ms / half_life_ms;
 

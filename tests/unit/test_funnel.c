@@ -9,7 +9,7 @@
 
 #include "util/funnel.h"
 
-#define H (7.0 * 86400000.0)
+#define H  (7.0 * 86400000.0)
 #define T0 1767225600000LL
 
 /* (E, t_ref) of users as a sorted set would hold them. */
@@ -17,10 +17,17 @@ static const struct {
         double e;
         int64_t ref_ms;
 } users[] = {
-        {100, T0},           {50, T0 + 86400000LL * 7}, {100.5, T0 - 3600000},
-        {1e-9, T0 + 999},    {3, T0 + 86400000LL * 30}, {0, T0},
-        {-2, T0},            {-2, T0 + 86400000LL * 3}, {-0.5, T0 - 86400000},
-        {1e6, T0 - 86400000LL * 200}, {75, T0 + 86400000LL * 2},
+        {100, T0},
+        {50, T0 + 86400000LL * 7},
+        {100.5, T0 - 3600000},
+        {1e-9, T0 + 999},
+        {3, T0 + 86400000LL * 30},
+        {0, T0},
+        {-2, T0},
+        {-2, T0 + 86400000LL * 3},
+        {-0.5, T0 - 86400000},
+        {1e6, T0 - 86400000LL * 200},
+        {75, T0 + 86400000LL * 2},
 };
 #define N (sizeof(users) / sizeof(users[0]))
 
@@ -59,8 +66,8 @@ static void test_segment_order_is_the_decayed_order(void **state)
 
                                 /* equal (to rounding) at one now is equal
                                  * at all: either order will do */
-                                if (a != b && fabs(ea - eb) <=
-                                                      1e-12 * fabs(ea + eb))
+                                if (a != b &&
+                                    fabs(ea - eb) <= 1e-12 * fabs(ea + eb))
                                         continue;
                                 if (key_cmp(a, b) != want)
                                         fail_msg("now %lld: users %zu, %zu: "
@@ -90,10 +97,11 @@ static void test_funnel_buckets_and_median(void **state)
                 int64_t ms;
                 int bucket;
         } cases[] = {
-                {-5, 0},         {0, 0},          {59999, 0},
-                {60000, 1},      {84852, 1},      {84853, 2},
-                {120000, 3},     {3600000, 12},   {86400000, 21},
-                {INT64_MAX / 2, EWS_FUNNEL_BUCKETS - 1},
+                {-5, 0},        {0, 0},
+                {59999, 0},     {60000, 1},
+                {84852, 1},     {84853, 2},
+                {120000, 3},    {3600000, 12},
+                {86400000, 21}, {INT64_MAX / 2, EWS_FUNNEL_BUCKETS - 1},
         };
         int64_t hist[EWS_FUNNEL_BUCKETS] = {0};
         size_t i;
@@ -113,8 +121,9 @@ static void test_funnel_buckets_and_median(void **state)
         assert_true(i > 86400000 / 1.19 && i < 86400000 * 1.19);
         /* every bucket's middle falls in it */
         for (i = 0; i < EWS_FUNNEL_BUCKETS; i++)
-                assert_int_equal(ews_funnel_bucket(ews_funnel_bucket_ms((int)i)),
-                                 (int)i);
+                assert_int_equal(
+                        ews_funnel_bucket(ews_funnel_bucket_ms((int)i)),
+                        (int)i);
 }
 
 int main(void)

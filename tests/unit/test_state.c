@@ -136,8 +136,8 @@ static void test_codec_activation_progress(void **state)
         u.funnel = 0x3;
         assert_int_equal(ews_user_pack(&u, 7, buf, sizeof(buf)), len + 1);
         assert_int_equal(buf[0], 4);
-        assert_int_equal(ews_user_unpack(&back, &partition, buf, (size_t)len + 1),
-                         0);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, buf, (size_t)len + 1), 0);
         assert_int_equal(back.funnel, 0x3);
         for (cut = 0; cut < len; cut++) /* not even without the progress */
                 assert_int_equal(
