@@ -158,15 +158,17 @@ out:
 }
 
 /* scripts/erase.lua: removes the user's state and timer and its
- * membership of its account, and takes a new epoch for its partition. */
+ * membership of its account and its segment, and takes a new epoch for its
+ * partition. */
 enum ews_store_result ews_store_user_erase(struct ews_store *store,
                                            const char *user_id, char *errstr,
                                            size_t errstr_size)
 {
         static struct ews_user user;
         enum ews_store_result result;
-        char keys[4][512];
+        char keys[5][512];
         int32_t partition;
+        int segment;
         redisReply *reply;
 
         /* the partition and account name the keys to erase */
@@ -181,10 +183,14 @@ enum ews_store_result ews_store_user_erase(struct ews_store *store,
                  store->topics[EWS_SOURCE_USAGE], (int)partition);
         snprintf(keys[3], sizeof(keys[3]), "%sam:%s", store->prefix,
                  user.account_id);
-        reply = read_command(store, errstr, errstr_size,
-                             "EVAL %s 4 %s %s %s %s %s %s", store_script_erase,
-                             keys[0], keys[1], keys[2], keys[3], user_id,
-                             user.account_id[0] ? "1" : "0");
+        segment = ews_segment_of(&user);
+        store_segment_key(store, segment < 0 ? 0 : segment, keys[4],
+                          sizeof(keys[4]));
+        reply = read_command(
+                store, errstr, errstr_size, "EVAL %s 5 %s %s %s %s %s %s %s %s",
+                store_script_erase, keys[0], keys[1], keys[2], keys[3], keys[4],
+                user_id, user.account_id[0] ? "1" : "0",
+                segment < 0 ? "0" : "1");
         if (!reply)
                 return EWS_STORE_ERROR;
         /* 0: erased by another call since the read */

@@ -387,10 +387,16 @@ def test_inspect_erases_a_user(broker, redis, names, tmp_path):
                             "--days", "2"])
     ewsenv.run_processor_to_end(names, broker, redis)
     user = next(t for t in truth if t["kind"] == "user")["id"]
-    assert ewsenv.inspect(names, broker, redis, "user", user) is not None
+    state = ewsenv.inspect(names, broker, redis, "user", user)
+    assert state is not None
+    client = redis_py.Redis(port=redis.port, decode_responses=True)
+    segments = list(client.scan_iter(f"{names.prefix}sg*"))
+    assert any(client.zscore(k, user) is not None for k in segments)
     erased = ewsenv.inspect(names, broker, redis, "erase", user)
     assert erased == {"user_id": user, "erased": True}
     assert ewsenv.inspect(names, broker, redis, "user", user) is None
+    # out of its segment too
+    assert all(client.zscore(k, user) is None for k in segments)
 
 
 def test_redis_auth(broker, names, tmp_path):
