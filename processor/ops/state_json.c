@@ -302,3 +302,18 @@ json_t *ews_json_funnel(const struct ews_funnel *f)
                 json_per(f->spend, n[EWS_FUNNEL_CUSTOMER]));
         return o;
 }
+
+json_t *ews_json_segment_user(const struct ews_user *user, double half_life_ms,
+                              int64_t now_ms)
+{
+        return json_pack(
+                "{s:s, s:s?, s:s?, s:s, s:f, s:o, s:f, s:I}", "user_id",
+                user->user_id, "campaign_id",
+                user->campaign_id[0] ? user->campaign_id : NULL, "account_id",
+                user->account_id[0] ? user->account_id : NULL, "stage",
+                ews_stage_name(user->stage), "engagement",
+                ews_score_value_at(user->engagement, user->engagement_ref_ms,
+                                   now_ms, half_life_ms),
+                "as_of", json_time(now_ms), "engagement_ref", user->engagement,
+                "engagement_ref_ms", (json_int_t)user->engagement_ref_ms);
+}

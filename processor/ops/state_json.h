@@ -38,6 +38,11 @@ json_t *ews_json_activation(const struct ews_score_conf *conf,
  * trial and per customer (null without any). */
 json_t *ews_json_funnel(const struct ews_funnel *f);
 
+/* A user of a segment: its E now (decayed to now_ms) and the stored
+ * (E, t_ref) the segment is ordered by. */
+json_t *ews_json_segment_user(const struct ews_user *user, double half_life_ms,
+                              int64_t now_ms);
+
 /* An alert with the fields of schemas/alert.avsc (times in ms). */
 json_t *ews_json_alert(const struct ews_alert *alert);
 

@@ -11,6 +11,7 @@ import subprocess
 import redis as redis_py
 
 import ewsenv
+from test_ops import http, running, stop
 
 STAGES = ("signed_up", "activated", "sales_ready", "customer", "lost")
 GEN = ["--seed", "5", "--campaigns", "3", "--days", "6"]
@@ -139,3 +140,44 @@ def test_segment_pages_in_engagement_order(broker, redis, names, tmp_path):
     assert {u["user_id"] for u in page["users"]} == {
         u for u, s in users.items()
         if s["stage"] == stage and s["campaign_id"] == campaign}
+
+
+def test_funnel_and_segments_over_http(broker, redis, names, tmp_path):
+    truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth"), GEN)
+    want = truth_funnel(truth)
+    ewsenv.run_processor_to_end(names, broker, redis)
+    proc, port = running(names, broker, redis)
+    try:
+        status, body = http(port, "/v1/campaigns/c-002/funnel")
+        assert status == 200, body
+        one = json.loads(body)
+        assert one["reached"] == want["c-002"]
+        n = want["c-002"]
+        assert one["rate"]["activated"] == n["activated"] / n["signed_up"]
+        assert one["median_to_activated_ms"] > 0
+        assert http(port, "/v1/campaigns/c-nope/funnel")[0] == 404
+
+        status, body = http(port, "/v1/funnel?sort=activated&order=desc")
+        assert status == 200, body
+        every = json.loads(body)
+        assert every["total"]["reached"] == want[""]
+        rates = [f["rate"]["activated"] for f in every["campaigns"]]
+        assert rates == sorted(rates, reverse=True) and len(rates) == 3
+        assert http(port, "/v1/funnel?sort=nonsense")[0] == 400
+
+        seen, cursor = [], None
+        while True:
+            path = "/v1/segments?stage=trial&order=asc&limit=5"
+            if cursor is not None:
+                path += f"&cursor={cursor}"
+            status, body = http(port, path)
+            assert status == 200, body
+            page = json.loads(body)
+            seen += [u["engagement"] for u in page["users"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen and seen == sorted(seen)
+        assert http(port, "/v1/segments?stage=bogus")[0] == 400
+    finally:
+        stop(proc)
