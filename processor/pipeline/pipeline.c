@@ -143,6 +143,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         batch_table_free(&p->cohorts);
         batch_table_free(&p->funnel);
         free(p->commit_segments);
+        free(p->gauges);
         batch_table_free(&p->users);
         batch_table_free(&p->accounts);
         batch_table_free(&p->campaigns);
@@ -295,6 +296,7 @@ void ews_pipeline_cron(struct ews_pipeline *p, int64_t mono_ms)
         ews_partitions_reconnected(p->parts,
                                    ews_store_stats(p->store).reconnects);
         ews_partitions_cron(p->parts, mono_ms);
+        pipeline_funnel_metrics_cron(p, mono_ms);
 }
 
 bool ews_pipeline_recovering(const struct ews_pipeline *p)

@@ -95,6 +95,11 @@ struct ews_pipeline {
         struct batch_table funnel; /* of struct ews_funnel_delta */
         struct ews_segment_move *commit_segments;
         size_t commit_segments_cap;
+        /* the funnel's series as last read (funnel_metrics.c) */
+        struct ews_funnel *gauges, gauge_total;
+        size_t gauge_cnt, gauge_cap;
+        int64_t gauges_at_ms;
+        bool gauges_valid;
         struct ews_delivery *delivery;
         enum ews_time_mode time_mode;
         int64_t resend_at_ms; /* monotonic: the next periodic outbox look */
@@ -147,6 +152,9 @@ void pipeline_funnel_observe(struct ews_pipeline *p, struct ews_user *user,
                              int64_t t_ms);
 void pipeline_funnel_loaded(struct ews_pipeline *p);
 bool pipeline_funnel_commit(struct ews_pipeline *p, struct ews_commit *commit);
+
+/* funnel_metrics.c: reads the funnel's series now and then (cron). */
+void pipeline_funnel_metrics_cron(struct ews_pipeline *p, int64_t mono_ms);
 
 /* Advances the watermarks of idle partitions and fires their timers. */
 void pipeline_idle(struct ews_pipeline *p);

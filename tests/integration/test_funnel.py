@@ -147,6 +147,10 @@ def test_funnel_and_segments_over_http(broker, redis, names, tmp_path):
     want = truth_funnel(truth)
     ewsenv.run_processor_to_end(names, broker, redis)
     proc, port = running(names, broker, redis)
+
+    def series():
+        return {k: v for k, v in ewsenv.scrape(port).items()
+                if k.startswith("ews_funnel_users")}
     try:
         status, body = http(port, "/v1/campaigns/c-002/funnel")
         assert status == 200, body
@@ -179,5 +183,27 @@ def test_funnel_and_segments_over_http(broker, redis, names, tmp_path):
                 break
         assert seen and seen == sorted(seen)
         assert http(port, "/v1/segments?stage=bogus")[0] == 400
+
+        # Prometheus: the total and the campaigns (the 10 most recent)
+        ewsenv.wait_for(lambda: len(series()) == 5 + 3 * 5, 10, "series")
+        got = series()
+        for c, n in want.items():
+            for stage, users in n.items():
+                labels = (f'campaign="{c}",' if c else "") + \
+                    f'stage="{stage}"'
+                assert got[f"ews_funnel_users{{{labels}}}"] == users
+    finally:
+        stop(proc)
+    # bounded: the one campaign named and the one most recent
+    proc, port = running(names, broker, redis, {
+        "EWS_STATE_FUNNEL_METRICS_CAMPAIGNS": "c-001",
+        "EWS_STATE_FUNNEL_METRICS_RECENT": "1"})
+    try:
+        ewsenv.wait_for(lambda: any("c-001" in k for k in series()), 10,
+                        "series")
+        campaigns = {k.split('"')[1] for k in series() if "campaign=" in k}
+        client = redis_py.Redis(port=redis.port, decode_responses=True)
+        recent = client.zrevrange(f"{names.prefix}fi", 0, 0)
+        assert campaigns == {"c-001", *recent}
     finally:
         stop(proc)
