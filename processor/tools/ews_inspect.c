@@ -460,7 +460,11 @@ int main(int argc, char **argv)
                 goto out;
         }
         if (!strcmp(kind, "segment")) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
                 rc = inspect_segment_run(store, config.score.half_life_ms,
+                                         now ? (int64_t)ts.tv_sec * 1000 : 0,
                                          argc - optind - 1, argv + optind + 1);
                 goto out;
         }

@@ -35,9 +35,10 @@ int inspect_outbox_run(struct ews_store *store, const struct ews_config *config,
 
 /* ews-inspect funnel [CAMPAIGN]: the funnel as a table (all campaigns, most
  * recent first, and the total); ews-inspect segment STAGE ...: a page of
- * the segment as JSON (ews_inspect_funnel.c). 0, 1 store failed, 2 usage. */
+ * the segment as JSON, E as of now_ms (0: the page's latest t_ref)
+ * (ews_inspect_funnel.c). 0, 1 store failed, 2 usage. */
 int inspect_funnel_run(struct ews_store *store, int cnt, char **words);
-int inspect_segment_run(struct ews_store *store, double half_life_ms, int cnt,
-                        char **words);
+int inspect_segment_run(struct ews_store *store, double half_life_ms,
+                        int64_t now_ms, int cnt, char **words);
 
 #endif

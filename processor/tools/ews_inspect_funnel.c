@@ -37,7 +37,7 @@ static void funnel_row(const struct ews_funnel *f)
                f->campaign_id[0] ? f->campaign_id : "(all)", (long long)n[0],
                (long long)n[1]);
         funnel_pct(n[1], n[0]);
-        printf(" %8lld", (long long)n[2]);
+        printf(" %11lld", (long long)n[2]);
         funnel_pct(n[2], n[0]);
         printf(" %8lld", (long long)n[3]);
         funnel_pct(n[3], n[0]);
@@ -76,10 +76,10 @@ int inspect_funnel_run(struct ews_store *store, int cnt, char **words)
                 fprintf(stderr, "ews-inspect: %s\n", errstr);
                 return 1;
         }
-        printf("%-12s %8s %8s %7s %8s %7s %8s %7s %6s %8s %8s %9s %9s\n",
-               "campaign", "signedup", "activatd", "rate", "salesrdy", "rate",
-               "customer", "rate", "lost", "med>act", "med>sr", "spend/act",
-               "spend/cus");
+        printf("%-12s %9s %9s %6s %11s %6s %8s %6s %6s %8s %8s %9s %9s\n",
+               "campaign", "signed_up", "activated", "rate", "sales_ready",
+               "rate", "customer", "rate", "lost", "to_act", "to_sr",
+               "spend/act", "spend/cus");
         for (i = 0; i < n; i++) {
                 enum ews_store_result r = ews_store_funnel_get(
                         store, ids[i], &f, errstr, sizeof(errstr));
@@ -109,9 +109,10 @@ int inspect_funnel_run(struct ews_store *store, int cnt, char **words)
         return 0;
 }
 
-int inspect_segment_run(struct ews_store *store, double half_life_ms, int cnt,
-                        char **words)
+int inspect_segment_run(struct ews_store *store, double half_life_ms,
+                        int64_t now_ms, int cnt, char **words)
 {
+        int64_t as_of = 0;
         static struct ews_user users[1000];
         struct ews_segment_query q;
         char errstr[512];
@@ -158,17 +159,16 @@ int inspect_segment_run(struct ews_store *store, double half_life_ms, int cnt,
                 fprintf(stderr, "ews-inspect: %s\n", errstr);
                 return 1;
         }
+        /* E as of now (--now), else as of the page's latest t_ref: the
+         * order is the same at any time */
+        for (i = 0; !now_ms && i < n; i++)
+                if (users[i].engagement_ref_ms > as_of)
+                        as_of = users[i].engagement_ref_ms;
         list = json_array();
         for (i = 0; i < n; i++)
                 json_array_append_new(
-                        list,
-                        json_pack("{s:s, s:s, s:s, s:f, s:o}", "user_id",
-                                  users[i].user_id, "campaign_id",
-                                  users[i].campaign_id, "account_id",
-                                  users[i].account_id, "engagement_ref",
-                                  users[i].engagement, "engagement_ref_ms",
-                                  json_integer(users[i].engagement_ref_ms)));
-        (void)half_life_ms;
+                        list, ews_json_segment_user(&users[i], half_life_ms,
+                                                    now_ms ? now_ms : as_of));
         out = json_pack("{s:s, s:s, s:o, s:o}", "stage",
                         ews_stage_name(q.stage), "order",
                         q.desc ? "desc" : "asc", "users", list, "next_cursor",
