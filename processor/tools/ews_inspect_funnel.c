@@ -104,8 +104,9 @@ int inspect_funnel_run(struct ews_store *store, int cnt, char **words)
         }
         total.spend = spend;
         funnel_row(&total);
-        printf("medians from log-spaced buckets: within a factor 2^(1/4) "
-               "(19%%)\n");
+        printf("rate: of signed_up; to_act, to_sr: median time from signup "
+               "to activation, to sales-ready (log-spaced buckets: within "
+               "19%%); spend per activated trial, per customer\n");
         return 0;
 }
 
