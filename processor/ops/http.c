@@ -286,11 +286,14 @@ static enum MHD_Result http_v1_locked(struct ews_http *http,
                                          "store unavailable\n");
         }
         if (!kind[0]) { /* funnel, segments: http_query.c */
+                struct ews_account_view_query q = {
+                        .half_life_ms = http->conf.half_life_ms,
+                        .active_window_ms =
+                                http->conf.account_active_window_ms};
                 unsigned status;
 
-                json = ews_http_query(http->store, http->conf.half_life_ms,
-                                      connection, method, id, &status, errstr,
-                                      sizeof(errstr));
+                json = ews_http_query(http->store, &q, connection, method, id,
+                                      &status, errstr, sizeof(errstr));
                 return json ? http_json(connection, status, json)
                             : http_text(connection, status, errstr);
         }

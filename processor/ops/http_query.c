@@ -1,5 +1,6 @@
 /* The funnel and segment queries of the HTTP API (http_query.h). */
 #include "ops/http_query.h"
+#include "ops/account_view.h"
 #include "ops/state_json.h"
 #include "util/log.h"
 
@@ -21,6 +22,7 @@ bool ews_http_query_path(const char *path)
         size_t n = strlen(path);
 
         return !strcmp(path, "/v1/funnel") || !strcmp(path, "/v1/segments") ||
+               !strcmp(path, "/v1/accounts") ||
                (!strncmp(path, "/v1/campaigns/", 14) && n > 21 &&
                 !strcmp(path + n - 7, "/funnel"));
 }
@@ -167,11 +169,41 @@ static json_t *query_segments(struct ews_store *store, double half_life_ms,
                          next < 0 ? json_null() : json_integer(next));
 }
 
-json_t *ews_http_query(struct ews_store *store, double half_life_ms,
+static json_t *query_accounts(struct ews_store *store,
+                              const struct ews_account_view_query *base,
+                              struct MHD_Connection *c, unsigned *status,
+                              char *why, size_t why_size)
+{
+        const char *by = query_arg(c, "order_by"),
+                   *order = query_arg(c, "order");
+        struct ews_account_view_query q = *base;
+        long limit = query_count(c, "limit", 20, EWS_ACCOUNT_VIEW_MAX);
+        long members = query_count(c, "members", 10, 1000);
+
+        if (limit < 0 || members < 0 ||
+            (by && strcmp(by, "engagement") && strcmp(by, "active_users")) ||
+            (order && strcmp(order, "asc") && strcmp(order, "desc"))) {
+                *status = 400;
+                snprintf(why, why_size,
+                         "order_by=engagement|active_users, order=asc|desc, "
+                         "limit=1..%d, members=1..1000\n",
+                         EWS_ACCOUNT_VIEW_MAX);
+                return NULL;
+        }
+        q.by_active = by && !strcmp(by, "active_users");
+        q.asc = order && !strcmp(order, "asc");
+        q.limit = (size_t)limit;
+        q.members = (size_t)members;
+        return ews_account_view(store, &q, why, why_size);
+}
+
+json_t *ews_http_query(struct ews_store *store,
+                       const struct ews_account_view_query *accounts,
                        struct MHD_Connection *connection, const char *method,
                        const char *path, unsigned *status, char *why,
                        size_t why_size)
 {
+        double half_life_ms = accounts->half_life_ms;
         char id[EWS_ID_MAX];
         struct ews_funnel f;
         json_t *json = NULL;
@@ -186,6 +218,9 @@ json_t *ews_http_query(struct ews_store *store, double half_life_ms,
         }
         if (!strcmp(path, "/v1/funnel"))
                 json = query_funnels(store, connection, status, why, why_size);
+        else if (!strcmp(path, "/v1/accounts"))
+                json = query_accounts(store, accounts, connection, status, why,
+                                      why_size);
         else if (!strcmp(path, "/v1/segments"))
                 json = query_segments(store, half_life_ms, connection, status,
                                       why, why_size);

@@ -11,6 +11,11 @@
  *                  a page of the stage's users by engagement now, lowest
  *                  first by default; next_cursor asks for the next page
  *                  (null at the end)
+ *   GET /v1/accounts?order_by=engagement|active_users[&order=asc|desc]
+ *                   [&limit=N][&members=M]
+ *                  accounts by engagement now or by active users, highest
+ *                  first by default, each with up to M members (10), the
+ *                  most recently active first (ops/account_view.h)
  */
 #ifndef EWS_HTTP_QUERY_H
 #define EWS_HTTP_QUERY_H
@@ -19,6 +24,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 
+#include "ops/account_view.h"
 #include "store/store.h"
 
 /* Whether path (decoded) is one of these. */
@@ -27,7 +33,9 @@ bool ews_http_query_path(const char *path);
 /* The JSON answer to path with the connection's query arguments, *status
  * 200; or NULL with *status (400, 404, 405, 503) and why, a line of text
  * for the client. The caller owns the JSON. */
-json_t *ews_http_query(struct ews_store *store, double half_life_ms,
+/* accounts: the half-life and active window of the account view. */
+json_t *ews_http_query(struct ews_store *store,
+                       const struct ews_account_view_query *accounts,
                        struct MHD_Connection *connection, const char *method,
                        const char *path, unsigned *status, char *why,
                        size_t why_size);

@@ -234,3 +234,29 @@ enum ews_store_result ews_store_segment(struct ews_store *store,
         }
         return EWS_STORE_OK;
 }
+
+enum ews_store_result
+ews_store_account_members(struct ews_store *store, const char *account_id,
+                          char (*ids)[EWS_ID_MAX], size_t max, size_t *cnt,
+                          char *errstr, size_t errstr_size)
+{
+        char key[EWS_ID_MAX + 80], stop[24];
+        const char *argv[4] = {"ZREVRANGE", key, "0", stop};
+        redisReply *reply;
+        size_t i;
+
+        *cnt = 0;
+        if (!max)
+                return EWS_STORE_OK;
+        snprintf(key, sizeof(key), "%sam:%s", store->prefix, account_id);
+        snprintf(stop, sizeof(stop), "%lld", (long long)max - 1);
+        if (!(reply = funnel_command(store, errstr, errstr_size, 4, argv)))
+                return EWS_STORE_ERROR;
+        for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements;
+             i++)
+                if (reply->element[i]->len < EWS_ID_MAX)
+                        snprintf(ids[(*cnt)++], EWS_ID_MAX, "%s",
+                                 reply->element[i]->str);
+        freeReplyObject(reply);
+        return EWS_STORE_OK;
+}

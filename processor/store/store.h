@@ -602,4 +602,11 @@ enum ews_store_result ews_store_segment(struct ews_store *store,
                                         size_t *cnt, int64_t *next,
                                         char *errstr, size_t errstr_size);
 
+/* An account's members, the most recently active first: up to max ids
+ * into ids, their number in *cnt. */
+enum ews_store_result
+ews_store_account_members(struct ews_store *store, const char *account_id,
+                          char (*ids)[EWS_ID_MAX], size_t max, size_t *cnt,
+                          char *errstr, size_t errstr_size);
+
 #endif

@@ -27,6 +27,9 @@ static const char inspect_help[] =
         "       ews-inspect [-c FILE] funnel [CAMPAIGN]\n"
         "       ews-inspect [-c FILE] segment STAGE [asc|desc] [campaign=ID]\n"
         "                   [account=ID] [product=P] [limit=N] [cursor=C]\n"
+        "       ews-inspect [-c FILE] [--now] accounts [by=engagement|"
+        "active_users]\n"
+        "                   [asc|desc] [limit=N] [members=M]\n"
         "       ews-inspect [-c FILE] erase ID\n"
         "       ews-inspect [-c FILE] [--now] export "
         "[--kind user|account|campaign] [--out FILE]\n"
@@ -380,7 +383,8 @@ int main(int argc, char **argv)
         if (strcmp(kind, "user") && strcmp(kind, "account") &&
             strcmp(kind, "campaign") && strcmp(kind, "erase") &&
             strcmp(kind, "export") && strcmp(kind, "outbox") &&
-            strcmp(kind, "funnel") && strcmp(kind, "segment"))
+            strcmp(kind, "funnel") && strcmp(kind, "segment") &&
+            strcmp(kind, "accounts"))
                 return inspect_usage("unknown command", kind);
         if (all && strcmp(kind, "outbox"))
                 return inspect_usage("--all is for outbox, not", kind);
@@ -406,7 +410,8 @@ int main(int argc, char **argv)
                         return inspect_usage("--kind wants user, account or "
                                              "campaign, not",
                                              export_kind);
-        } else if (!strcmp(kind, "funnel") || !strcmp(kind, "segment")) {
+        } else if (!strcmp(kind, "funnel") || !strcmp(kind, "segment") ||
+                   !strcmp(kind, "accounts")) {
                 /* their words are read once connected */
         } else if (argc - optind < 2) {
                 return inspect_usage("missing ID after", kind);
@@ -457,6 +462,16 @@ int main(int argc, char **argv)
         if (!strcmp(kind, "funnel")) {
                 rc = inspect_funnel_run(store, argc - optind - 1,
                                         argv + optind + 1);
+                goto out;
+        }
+        if (!strcmp(kind, "accounts")) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                rc = inspect_accounts_run(store, config.score.half_life_ms,
+                                          config.account_active_window_ms,
+                                          now ? (int64_t)ts.tv_sec * 1000 : 0,
+                                          argc - optind - 1, argv + optind + 1);
                 goto out;
         }
         if (!strcmp(kind, "segment")) {

@@ -41,4 +41,10 @@ int inspect_funnel_run(struct ews_store *store, int cnt, char **words);
 int inspect_segment_run(struct ews_store *store, double half_life_ms,
                         int64_t now_ms, int cnt, char **words);
 
+/* ews-inspect accounts ...: the account view as JSON (ops/account_view.h),
+ * A as of now_ms (0: the latest t_ref of those listed). */
+int inspect_accounts_run(struct ews_store *store, double half_life_ms,
+                         int64_t active_window_ms, int64_t now_ms, int cnt,
+                         char **words);
+
 #endif

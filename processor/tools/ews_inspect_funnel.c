@@ -1,6 +1,7 @@
 /* ews-inspect funnel [CAMPAIGN] and ews-inspect segment STAGE [asc|desc]
  * [--campaign, --account, --product as KEY=VALUE words] [limit] ... */
 #include "ews_inspect.h"
+#include "ops/account_view.h"
 #include "ops/state_json.h"
 
 #include <stdio.h>
@@ -174,6 +175,52 @@ int inspect_segment_run(struct ews_store *store, double half_life_ms,
                         ews_stage_name(q.stage), "order",
                         q.desc ? "desc" : "asc", "users", list, "next_cursor",
                         next < 0 ? json_null() : json_integer(next));
+        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+        printf("\n");
+        json_decref(out);
+        return 0;
+}
+
+int inspect_accounts_run(struct ews_store *store, double half_life_ms,
+                         int64_t active_window_ms, int64_t now_ms, int cnt,
+                         char **words)
+{
+        struct ews_account_view_query q = {
+                false, false, 20, 10, half_life_ms, active_window_ms, now_ms};
+        char errstr[512];
+        json_t *out;
+        long v;
+        int w;
+
+        for (w = 0; w < cnt; w++) {
+                const char *eq = strchr(words[w], '=');
+
+                v = eq ? strtol(eq + 1, NULL, 10) : 0;
+                if (!strcmp(words[w], "asc") || !strcmp(words[w], "desc"))
+                        q.asc = words[w][0] == 'a';
+                else if (!strcmp(words[w], "by=engagement") ||
+                         !strcmp(words[w], "by=active_users"))
+                        q.by_active = words[w][3] == 'a';
+                else if (!strncmp(words[w], "limit=", 6) && v > 0 &&
+                         v <= EWS_ACCOUNT_VIEW_MAX)
+                        q.limit = (size_t)v;
+                else if (!strncmp(words[w], "members=", 8) && v >= 0 &&
+                         v <= 1000)
+                        q.members = (size_t)v;
+                else {
+                        fprintf(stderr,
+                                "ews-inspect: accounts [by=engagement|"
+                                "active_users] [asc|desc] [limit=1..%d] "
+                                "[members=0..1000], not '%s'\n",
+                                EWS_ACCOUNT_VIEW_MAX, words[w]);
+                        return 2;
+                }
+        }
+        out = ews_account_view(store, &q, errstr, sizeof(errstr));
+        if (!out) {
+                fprintf(stderr, "ews-inspect: %s\n", errstr);
+                return 1;
+        }
         json_dumpf(out, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         printf("\n");
         json_decref(out);

@@ -3,6 +3,7 @@ stage counted once per user, whatever the batches and however often the
 processor is killed and replays."""
 
 import collections
+import math
 import json
 import os
 import signal
@@ -184,6 +185,15 @@ def test_funnel_and_segments_over_http(broker, redis, names, tmp_path):
         assert seen and seen == sorted(seen)
         assert http(port, "/v1/segments?stage=bogus")[0] == 400
 
+        status, body = http(port, "/v1/accounts?order_by=active_users&limit=3"
+                            "&members=2")
+        assert status == 200, body
+        accounts = json.loads(body)["accounts"]
+        active = [a["active_users"] for a in accounts]
+        assert len(accounts) == 3 and active == sorted(active, reverse=True)
+        assert all(len(a["members"]) <= 2 for a in accounts)
+        assert http(port, "/v1/accounts?order_by=size")[0] == 400
+
         # Prometheus: the total and the campaigns (the 10 most recent)
         ewsenv.wait_for(lambda: len(series()) == 5 + 3 * 5, 10, "series")
         got = series()
@@ -207,3 +217,44 @@ def test_funnel_and_segments_over_http(broker, redis, names, tmp_path):
         assert campaigns == {"c-001", *recent}
     finally:
         stop(proc)
+
+
+def test_accounts_by_engagement_and_by_active_users(broker, redis, names,
+                                                    tmp_path):
+    ewsenv.run_gen(names, broker, str(tmp_path / "truth"), GEN)
+    ewsenv.run_processor_to_end(names, broker, redis)
+    client = redis_py.Redis(port=redis.port, decode_responses=True)
+    h = 7 * 86400000
+    stored = {}
+    for key in client.scan_iter(f"{names.prefix}a:*"):
+        e, er = client.hmget(key, "e", "er")
+        stored[key.split(":a:", 1)[1]] = (float(e), int(float(er)))
+    assert len(stored) > 10
+    at = max(er for _, er in stored.values())
+
+    def a_at(acc):
+        e, er = stored[acc]
+        return e * 2 ** (-(at - er) / h)
+
+    view = json.loads(inspect(names, broker, redis, "accounts",
+                              "by=engagement", "limit=5", "members=3"))
+    got = [a["account_id"] for a in view["accounts"]]
+    want = sorted(stored, key=a_at, reverse=True)[:5]
+    assert [round(a_at(a), 6) for a in got] == \
+        [round(a_at(a), 6) for a in want]
+    for a in view["accounts"]:
+        e, er = stored[a["account_id"]]
+        assert math.isclose(a["engagement"],
+                            e * 2 ** (-(a["as_of_ms"] - er) / h),
+                            rel_tol=1e-9)
+        assert a["members"] == client.zrevrange(
+            f"{names.prefix}am:{a['account_id']}", 0, 2)
+
+    view = json.loads(inspect(names, broker, redis, "accounts",
+                              "by=active_users", "asc", "limit=1000",
+                              "members=0"))
+    active = [a["active_users"] for a in view["accounts"]]
+    assert len(active) == len(stored) and active == sorted(active)
+    for a in view["accounts"][:5]:
+        one = ewsenv.inspect(names, broker, redis, "account", a["account_id"])
+        assert one["active_users"] == a["active_users"]
