@@ -128,6 +128,43 @@ static bool segment_match(const struct ews_segment_query *q,
         return false;
 }
 
+/* The entries of users that expired, out of the segment: each only if its
+ * user is still gone, atomically, as a commit may have brought it back
+ * since the read. Best effort: a failure leaves them for the next read. */
+static void segment_sweep(struct ews_store *store, const char *key,
+                          const redisReply *ids, const redisReply *vals,
+                          char (*keys)[EWS_ID_MAX + 80])
+{
+        static const char script[] =
+                "for i = 1, #ARGV do if redis.call('EXISTS', KEYS[i]) == 0 "
+                "then redis.call('ZREM', KEYS[#KEYS], ARGV[i]) end end";
+        const char **argv = calloc(2 * ids->elements + 4, sizeof(*argv));
+        char cnt[24], errstr[256];
+        redisReply *reply;
+        size_t i, n = 0, k = 3;
+
+        if (!argv)
+                return;
+        for (i = 0; i < ids->elements && i < vals->elements; i++)
+                if (vals->element[i]->type != REDIS_REPLY_STRING)
+                        argv[k++] = keys[i], n++;
+        if (n) {
+                argv[k++] = key;
+                for (i = 0; i < ids->elements && i < vals->elements; i++)
+                        if (vals->element[i]->type != REDIS_REPLY_STRING)
+                                argv[k++] = ids->element[i]->str;
+                snprintf(cnt, sizeof(cnt), "%zu", n + 1);
+                argv[0] = "EVAL";
+                argv[1] = script;
+                argv[2] = cnt;
+                reply = funnel_command(store, errstr, sizeof(errstr), (int)k,
+                                       argv);
+                if (reply)
+                        freeReplyObject(reply);
+        }
+        free(argv);
+}
+
 /* One chunk of a segment's set from rank `from`: the users that match
  * into out. Returns the members read (0: the set's end), -1 on error. */
 static long segment_chunk(struct ews_store *store,
@@ -143,6 +180,7 @@ static long segment_chunk(struct ews_store *store,
         char(*keys)[EWS_ID_MAX + 80] = NULL;
         redisReply *ids, *vals = NULL;
         long n = -1;
+        int64_t gone = 0;
         int32_t partition;
         size_t i;
 
@@ -171,13 +209,17 @@ static long segment_chunk(struct ews_store *store,
         if (!(vals = funnel_command(store, errstr, errstr_size,
                                     (int)ids->elements + 1, mget)))
                 goto out;
+        segment_sweep(store, key, ids, vals, keys);
         for (i = 0; i < ids->elements && *cnt < max; i++) {
                 struct ews_user *u = &out[*cnt];
 
-                /* an expired user's entry is passed over */
+                /* an expired user's entry is passed over (and gone:
+                 * the ranks after it moved up by one) */
                 if (i >= vals->elements ||
-                    vals->element[i]->type != REDIS_REPLY_STRING)
+                    vals->element[i]->type != REDIS_REPLY_STRING) {
+                        gone++;
                         continue;
+                }
                 memset(u, 0, sizeof(*u));
                 snprintf(u->user_id, sizeof(u->user_id), "%s",
                          ids->element[i]->str);
@@ -188,7 +230,7 @@ static long segment_chunk(struct ews_store *store,
                         continue;
                 (*cnt)++;
         }
-        *stopped = from + (int64_t)i;
+        *stopped = from + (int64_t)i - gone;
         n = (long)ids->elements;
 out:
         if (vals)

@@ -131,16 +131,37 @@ def test_segment_pages_in_engagement_order(broker, redis, names, tmp_path):
                 for a, b in zip(values, values[1:]):
                     assert (a <= b * (1 + 1e-9) if order == "asc"
                             else a * (1 + 1e-9) >= b), (stage, order, a, b)
+    # users that expired: passed over, and out of the set, without
+    # shifting the pages after them
+    client = redis_py.Redis(port=redis.port, decode_responses=True)
+    trial = sorted(u for u, s in users.items() if s["stage"] == "trial")
+    expired = set(trial[::3])
+    client.delete(*(f"{names.prefix}u:{u}" for u in expired))
+    got, cursor = [], None
+    while True:
+        words = ["segment", "trial", "limit=2"]
+        if cursor is not None:
+            words.append(f"cursor={cursor}")
+        page = json.loads(inspect(names, broker, redis, *words))
+        got += [u["user_id"] for u in page["users"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(got) == sorted(set(trial) - expired)
+    assert all(client.zscore(f"{names.prefix}sg:trial", u) is None and
+               client.zscore(f"{names.prefix}sg0:trial", u) is None
+               for u in expired)
+
     # filtered by campaign: only its users, all of them
     pairs = collections.Counter((s["stage"], s["campaign_id"])
-                                for s in users.values())
+                                for u, s in users.items() if u not in expired)
     (stage, campaign), n = pairs.most_common(1)[0]
     assert n >= 2
     page = json.loads(inspect(names, broker, redis, "segment", stage,
                               f"campaign={campaign}", "limit=1000"))
     assert {u["user_id"] for u in page["users"]} == {
         u for u, s in users.items()
-        if s["stage"] == stage and s["campaign_id"] == campaign}
+        if s["stage"] == stage and s["campaign_id"] == campaign} - expired
 
 
 def test_funnel_and_segments_over_http(broker, redis, names, tmp_path):
