@@ -102,7 +102,6 @@ static json_t *query_funnels(struct ews_store *store, struct MHD_Connection *c,
                 if (ews_store_funnel_get(store, ids[i], &funnels[i], why,
                                          why_size) == EWS_STORE_ERROR)
                         return NULL;
-                total.spend += funnels[i].spend;
         }
         qsort(funnels, n, sizeof(funnels[0]), query_funnel_cmp);
         list = json_array();

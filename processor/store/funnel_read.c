@@ -45,6 +45,38 @@ static void funnel_field(struct ews_funnel *f, const char *name,
                 f->to_sales_ready[i] = v;
 }
 
+/* The spend of every campaign with a funnel (fi). */
+static enum ews_store_result funnel_total_spend(struct ews_store *store,
+                                                struct ews_funnel *f,
+                                                char *errstr,
+                                                size_t errstr_size)
+{
+        char key[80];
+        const char *argv[4] = {"ZRANGE", key, "0", "-1"};
+        redisReply *reply;
+        struct ews_campaign c;
+        enum ews_store_result r = EWS_STORE_OK;
+        size_t i;
+
+        snprintf(key, sizeof(key), "%sfi", store->prefix);
+        if (!(reply = funnel_command(store, errstr, errstr_size, 4, argv)))
+                return EWS_STORE_ERROR;
+        for (i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements &&
+                    r == EWS_STORE_OK;
+             i++) {
+                if (reply->element[i]->len >= EWS_ID_MAX)
+                        continue;
+                r = ews_store_campaign_get(store, reply->element[i]->str, &c,
+                                           errstr, errstr_size);
+                if (r == EWS_STORE_OK)
+                        f->spend += c.spend;
+                if (r == EWS_STORE_NOT_FOUND)
+                        r = EWS_STORE_OK;
+        }
+        freeReplyObject(reply);
+        return r;
+}
+
 enum ews_store_result ews_store_funnel_get(struct ews_store *store,
                                            const char *campaign_id,
                                            struct ews_funnel *f, char *errstr,
@@ -71,8 +103,8 @@ enum ews_store_result ews_store_funnel_get(struct ews_store *store,
                              reply->element[i + 1]->str);
         i = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
         freeReplyObject(reply);
-        if (!campaign_id[0])
-                return EWS_STORE_OK; /* the total: zero before any count */
+        if (!campaign_id[0]) /* the total: zero before any count */
+                return funnel_total_spend(store, f, errstr, errstr_size);
         if (ews_store_campaign_get(store, campaign_id, &c, errstr,
                                    errstr_size) == EWS_STORE_ERROR)
                 return EWS_STORE_ERROR;

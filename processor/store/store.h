@@ -562,8 +562,9 @@ int ews_store_metrics_register(struct ews_store *store,
 /* Whether the last call reached Redis. */
 bool ews_store_connected(const struct ews_store *store);
 
-/* A campaign's funnel as stored ("": the total over all users), with the
- * campaign's name and spend. EWS_STORE_NOT_FOUND for a campaign with
+/* A campaign's funnel as stored ("": the total over all users, with the
+ * spend of every campaign that has a funnel), with the campaign's name and
+ * spend. EWS_STORE_NOT_FOUND for a campaign with
  * neither. */
 struct ews_funnel {
         char campaign_id[EWS_ID_MAX];

@@ -62,7 +62,6 @@ int inspect_funnel_run(struct ews_store *store, int cnt, char **words)
         struct ews_funnel f, total;
         char errstr[512];
         size_t n = 0, i;
-        double spend = 0;
 
         if (cnt > 1) {
                 fprintf(stderr,
@@ -94,7 +93,6 @@ int inspect_funnel_run(struct ews_store *store, int cnt, char **words)
                         fprintf(stderr, "ews-inspect: %s\n", errstr);
                         return 1;
                 }
-                spend += f.spend;
                 funnel_row(&f);
         }
         if (cnt == 1)
@@ -103,7 +101,6 @@ int inspect_funnel_run(struct ews_store *store, int cnt, char **words)
                 fprintf(stderr, "ews-inspect: %s\n", errstr);
                 return 1;
         }
-        total.spend = spend;
         funnel_row(&total);
         printf("rate: of signed_up; to_act, to_sr: median time from signup "
                "to activation, to sales-ready (log-spaced buckets: within "

@@ -190,6 +190,13 @@ def test_funnel_and_segments_over_http(broker, redis, names, tmp_path):
         rates = [f["rate"]["activated"] for f in every["campaigns"]]
         assert rates == sorted(rates, reverse=True) and len(rates) == 3
         assert http(port, "/v1/funnel?sort=nonsense")[0] == 400
+        # the total's spend is every campaign's, however many are listed
+        client = redis_py.Redis(port=redis.port, decode_responses=True)
+        spend = sum(float(client.hget(f"{names.prefix}c:c-00{i}", "spend"))
+                    for i in (1, 2, 3))
+        one = json.loads(http(port, "/v1/funnel?limit=1")[1])
+        assert len(one["campaigns"]) == 1
+        assert math.isclose(one["total"]["spend"], spend, rel_tol=1e-12)
 
         seen, cursor = [], None
         while True:
