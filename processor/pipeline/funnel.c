@@ -56,6 +56,9 @@ void pipeline_funnel_loaded(struct ews_pipeline *p)
                 struct batch_user *bu = pipeline_user(p, i);
 
                 bu->segment = ews_segment_of(&bu->user);
+                bu->segment_score = ews_segment_score(
+                        bu->user.engagement, bu->user.engagement_ref_ms,
+                        p->config->score.half_life_ms);
         }
 }
 
@@ -78,7 +81,9 @@ bool pipeline_funnel_commit(struct ews_pipeline *p, struct ews_commit *commit)
                 m->score = ews_segment_score(user->engagement,
                                              user->engagement_ref_ms,
                                              p->config->score.half_life_ms);
-                if (m->from >= 0 || m->to >= 0)
+                /* unchanged (a timer's user): nothing to write */
+                if ((m->from >= 0 || m->to >= 0) &&
+                    (m->from != m->to || m->score != bu->segment_score))
                         cnt++;
         }
         commit->segments = p->commit_segments;
