@@ -138,6 +138,7 @@ $(BUILD)/ews-gen: processor/tools/ews_gen.c processor/tools/ews_gen_model.c \
 # ews-inspect: a subject's state, export and erase; the outboxes.
 $(BUILD)/ews-inspect: processor/tools/ews_inspect.c \
                       processor/tools/ews_inspect_outbox.c \
+                      processor/tools/ews_inspect_funnel.c \
                       processor/tools/ews_inspect.h $(LIB) | $(BUILD)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LIB) \

@@ -4,6 +4,7 @@ Starts ews-devbroker and redis-server, generates trial cohorts over three
 simulated weeks, runs the processor over them, prints every alert as it
 arrives, then one summary line; stops everything it started."""
 
+import json
 import os
 import re
 import subprocess
@@ -76,6 +77,24 @@ def main():
         print(f"demo: events={summary['events']} users={users} "
               f"alerts={len(shown)} {counts} "
               f"seconds={time.monotonic() - started:.1f}", flush=True)
+
+        # The funnel of its campaigns, and who to nurture first: the trial
+        # users with the lowest engagement now.
+        inspect = os.path.join(ewsenv.BUILD, "ews-inspect")
+        env = names.env(broker, redis)
+        print("demo: ews-inspect funnel", flush=True)
+        funnel = subprocess.run([inspect, "funnel"], env=env, check=True,
+                                capture_output=True, text=True).stdout
+        print("".join("  " + line for line in funnel.splitlines(True)),
+              end="", flush=True)
+        print("demo: ews-inspect segment trial asc limit=5", flush=True)
+        page = json.loads(subprocess.run(
+            [inspect, "segment", "trial", "asc", "limit=5"], env=env,
+            check=True, capture_output=True, text=True).stdout)
+        for u in page["users"]:
+            print(f"  {u['user_id']:<14} {u.get('campaign_id') or '-':<8} "
+                  f"{u.get('account_id') or '-':<8} "
+                  f"E={u['engagement']:.2f}", flush=True)
         return 0
     finally:
         ewsenv.stop(tail)

@@ -71,6 +71,10 @@ struct ews_config {
         int64_t retention_ms;
         int cache_users;
         int64_t account_active_window_ms; /* "active users" of an account */
+        /* campaigns with their own funnel series in /metrics */
+        char funnel_metrics_campaigns[EWS_SCORE_LIST_MAX][EWS_NAME_MAX];
+        int funnel_metrics_campaign_cnt;
+        int funnel_metrics_recent;
         /* decode */
         char schema_dir[1024];
         enum ews_decode_format format[EWS_SOURCE_COUNT];

@@ -126,6 +126,10 @@ const struct config_key config_keys[] = {
         CK("http.token", CONFIG_STR, http_token, 0, 0),
         CK("state.retention", CONFIG_MS, retention_ms, 3600000, 3650 * DAY_MS),
         CK("state.cache.users", CONFIG_INT, cache_users, 1, 100000000),
+        CK_LIST("state.funnel.metrics.campaigns", funnel_metrics_campaigns,
+                funnel_metrics_campaign_cnt),
+        CK("state.funnel.metrics.recent", CONFIG_INT, funnel_metrics_recent, 0,
+           100),
         CK("scoring.account.active.window", CONFIG_MS, account_active_window_ms,
            3600000, 365 * DAY_MS),
         CK("decode.schema.dir", CONFIG_STR, schema_dir, 0, 0),
@@ -349,6 +353,7 @@ void ews_config_defaults(struct ews_config *config)
         config_copy(config->redis_prefix, sizeof(config->redis_prefix), "ews:");
         config->retention_ms = (int64_t)(90 * DAY_MS);
         config->cache_users = 200000;
+        config->funnel_metrics_recent = 10;
         config->account_active_window_ms = (int64_t)(7 * DAY_MS);
         config_copy(config->schema_dir, sizeof(config->schema_dir), "schemas");
         config->format[EWS_SOURCE_USAGE] = EWS_FORMAT_AVRO;

@@ -1,4 +1,5 @@
 #include "ops/http.h"
+#include "ops/http_query.h"
 #include "util/log.h"
 #include "ops/state_json.h"
 
@@ -284,6 +285,18 @@ static enum MHD_Result http_v1_locked(struct ews_http *http,
                         return http_text(connection, 503,
                                          "store unavailable\n");
         }
+        if (!kind[0]) { /* funnel, segments: http_query.c */
+                struct ews_account_view_query q = {
+                        .half_life_ms = http->conf.half_life_ms,
+                        .active_window_ms =
+                                http->conf.account_active_window_ms};
+                unsigned status;
+
+                json = ews_http_query(http->store, &q, connection, method, id,
+                                      &status, errstr, sizeof(errstr));
+                return json ? http_json(connection, status, json)
+                            : http_text(connection, status, errstr);
+        }
         if (!strcmp(method, "DELETE")) {
                 if (strcmp(kind, "users"))
                         return http_text(connection, 405, "only users\n");
@@ -359,8 +372,11 @@ static enum MHD_Result http_v1(struct ews_http *http,
                          why);
                 return http_text(connection, 400, text);
         }
-        if (sscanf(path, "/v1/%15[a-z]/%n", kind, &n) != 1 || !n || !path[n] ||
-            strlen(path + n) >= EWS_ID_MAX || strchr(path + n, '/'))
+        if (ews_http_query_path(path))
+                kind[0] = '\0'; /* its id: the path */
+        else if (sscanf(path, "/v1/%15[a-z]/%n", kind, &n) != 1 || !n ||
+                 !path[n] || strlen(path + n) >= EWS_ID_MAX ||
+                 strchr(path + n, '/'))
                 return http_text(connection, 404, "not found\n");
         if (atomic_fetch_add(&http->v1_busy, 1) >= HTTP_V1_BUSY) {
                 atomic_fetch_sub(&http->v1_busy, 1);

@@ -247,3 +247,73 @@ json_t *ews_json_outbox_record(const char *outbox,
         }
         return json;
 }
+
+static json_t *json_ratio(int64_t n, int64_t of)
+{
+        return of > 0 ? json_real((double)n / (double)of) : json_null();
+}
+
+static json_t *json_per(double spend, int64_t n)
+{
+        return n > 0 ? json_real(spend / (double)n) : json_null();
+}
+
+static json_t *json_median(const int64_t *hist)
+{
+        int64_t ms = ews_funnel_median_ms(hist);
+
+        return ms < 0 ? json_null() : json_integer(ms);
+}
+
+json_t *ews_json_funnel(const struct ews_funnel *f)
+{
+        json_t *counts = json_object(), *o;
+        const int64_t *n = f->count;
+        int i;
+
+        for (i = 0; i < EWS_FUNNEL_COUNT; i++)
+                json_object_set_new(counts, ews_funnel_name(i),
+                                    json_integer(n[i]));
+        o = json_pack(
+                "{s:s, s:s, s:o, s:{s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:o, "
+                "s:o}, s:o, s:o, s:s, s:f, s:o, s:o}",
+                "campaign_id", f->campaign_id, "name", f->name, "reached",
+                counts, "rate", "activated",
+                json_ratio(n[EWS_FUNNEL_ACTIVATED], n[EWS_FUNNEL_SIGNUP]),
+                "sales_ready",
+                json_ratio(n[EWS_FUNNEL_SALES_READY], n[EWS_FUNNEL_SIGNUP]),
+                "customer",
+                json_ratio(n[EWS_FUNNEL_CUSTOMER], n[EWS_FUNNEL_SIGNUP]),
+                "lost", json_ratio(n[EWS_FUNNEL_LOST], n[EWS_FUNNEL_SIGNUP]),
+                "conversion", "signed_up_to_activated",
+                json_ratio(n[EWS_FUNNEL_ACTIVATED], n[EWS_FUNNEL_SIGNUP]),
+                "activated_to_sales_ready",
+                json_ratio(n[EWS_FUNNEL_SALES_READY], n[EWS_FUNNEL_ACTIVATED]),
+                "sales_ready_to_customer",
+                json_ratio(n[EWS_FUNNEL_CUSTOMER], n[EWS_FUNNEL_SALES_READY]),
+                "signed_up_to_customer",
+                json_ratio(n[EWS_FUNNEL_CUSTOMER], n[EWS_FUNNEL_SIGNUP]),
+                "median_to_activated_ms", json_median(f->to_activated),
+                "median_to_sales_ready_ms", json_median(f->to_sales_ready),
+                "median_resolution", "x2^(1/4): within 19%", "spend", f->spend,
+                "spend_per_activated",
+                json_per(f->spend, n[EWS_FUNNEL_ACTIVATED]),
+                "spend_per_customer",
+                json_per(f->spend, n[EWS_FUNNEL_CUSTOMER]));
+        return o;
+}
+
+json_t *ews_json_segment_user(const struct ews_user *user, double half_life_ms,
+                              int64_t now_ms)
+{
+        return json_pack(
+                "{s:s, s:s?, s:s?, s:s, s:f, s:o, s:f, s:I}", "user_id",
+                user->user_id, "campaign_id",
+                user->campaign_id[0] ? user->campaign_id : NULL, "account_id",
+                user->account_id[0] ? user->account_id : NULL, "stage",
+                ews_stage_name(user->stage), "engagement",
+                ews_score_value_at(user->engagement, user->engagement_ref_ms,
+                                   now_ms, half_life_ms),
+                "as_of", json_time(now_ms), "engagement_ref", user->engagement,
+                "engagement_ref_ms", (json_int_t)user->engagement_ref_ms);
+}

@@ -33,6 +33,16 @@ void ews_activation_tally_add(const struct ews_score_conf *conf,
 json_t *ews_json_activation(const struct ews_score_conf *conf,
                             const struct ews_activation_tally *tally);
 
+/* A funnel: users that reached each stage, rates of signups, step
+ * conversions, medians (ms, null without any) and spend per activated
+ * trial and per customer (null without any). */
+json_t *ews_json_funnel(const struct ews_funnel *f);
+
+/* A user of a segment: its E now (decayed to now_ms) and the stored
+ * (E, t_ref) the segment is ordered by. */
+json_t *ews_json_segment_user(const struct ews_user *user, double half_life_ms,
+                              int64_t now_ms);
+
 /* An alert with the fields of schemas/alert.avsc (times in ms). */
 json_t *ews_json_alert(const struct ews_alert *alert);
 

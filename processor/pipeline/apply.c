@@ -214,6 +214,7 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
                 return;
         }
         bu->dirty = true;
+        pipeline_funnel_observe(p, user, event->occurred_at_ms);
         if ((slots = apply_alert_slots(p)))
                 p->alert_cnt += (size_t)ews_rules_user_event(
                         &p->config->rules, user, r.activity,
@@ -367,7 +368,7 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
         commit->cohort_cnt = p->cohorts.cnt;
         commit->outbox = ews_delivery_records_view(p->delivery, first,
                                                    &commit->outbox_cnt);
-        return true;
+        return pipeline_funnel_commit(p, commit);
 }
 
 static struct pipeline_pending *apply_pending(struct ews_pipeline *p)
@@ -541,6 +542,7 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
         p->alert_first = p->alert_cnt;
         batch_table_reset(&p->campaigns);
         batch_table_reset(&p->cohorts);
+        batch_table_reset(&p->funnel);
         if (source == EWS_SOURCE_USAGE) {
                 for (u = (size_t)p->part_first[partition];
                      u < (size_t)p->part_first[partition + 1]; u++)

@@ -31,7 +31,9 @@ void batch_table_free(struct batch_table *table);
 struct batch_user {
         struct ews_user user; /* begins with user_id */
         int32_t partition;
-        bool dirty; /* to be written by the partition's commit */
+        bool dirty;           /* to be written by the partition's commit */
+        int segment;          /* as loaded (util/funnel.h), -1 for none */
+        double segment_score; /* its score in it, as loaded */
 };
 
 struct timer_entry {

@@ -69,6 +69,8 @@ bool pipeline_load_users(struct ews_pipeline *p, size_t due)
                         p->load[i] = &pipeline_user(p, i)->user;
                 result = ews_store_users_load(p->store, p->load, p->users.cnt,
                                               errstr, sizeof(errstr));
+                if (result == EWS_STORE_OK)
+                        pipeline_funnel_loaded(p);
         }
         if (result != EWS_STORE_OK) {
                 p->stats.store_errors++;

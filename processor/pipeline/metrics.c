@@ -225,5 +225,6 @@ int ews_pipeline_metrics_register(const struct ews_pipeline *pipeline,
                                  "event-time watermark.",
                                  EWS_METRIC_GAUGE, pipeline_metrics_delay,
                                  opaque);
+        rc |= ews_pipeline_funnel_metrics_register(pipeline, m);
         return rc ? -1 : 0;
 }

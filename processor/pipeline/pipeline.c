@@ -98,6 +98,7 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         batch_table_init(&p->users, sizeof(struct batch_user));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
         batch_table_init(&p->cohorts, sizeof(struct batch_cohort));
+        batch_table_init(&p->funnel, sizeof(struct ews_funnel_delta));
         p->time_mode = config->time_mode;
         if (!p->items || !p->usage || !p->campaign)
                 goto nomem;
@@ -140,6 +141,9 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         ews_leader_destroy(p->leader);
         ews_partitions_destroy(p->parts);
         batch_table_free(&p->cohorts);
+        batch_table_free(&p->funnel);
+        free(p->commit_segments);
+        free(p->gauges);
         batch_table_free(&p->users);
         batch_table_free(&p->campaigns);
         timer_heap_free(&p->heap);
@@ -296,6 +300,7 @@ void ews_pipeline_cron(struct ews_pipeline *p, int64_t mono_ms)
         ews_partitions_reconnected(p->parts,
                                    ews_store_stats(p->store).reconnects);
         ews_partitions_cron(p->parts, mono_ms);
+        pipeline_funnel_metrics_cron(p, mono_ms);
 }
 
 bool ews_pipeline_recovering(const struct ews_pipeline *p)

@@ -116,4 +116,9 @@ int ews_pipeline_partitions(const struct ews_pipeline *pipeline,
                             struct ews_partition_metrics *out, int max,
                             int64_t now_ms, int *paused);
 
+/* The funnel's series (ews_funnel_users), read by the cron every 30 s
+ * (funnel_metrics.c); called by ews_pipeline_metrics_register. */
+int ews_pipeline_funnel_metrics_register(const struct ews_pipeline *pipeline,
+                                         struct ews_metrics *m);
+
 #endif

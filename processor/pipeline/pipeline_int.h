@@ -97,6 +97,14 @@ struct ews_pipeline {
         struct batch_table cohorts; /* of struct batch_cohort */
         struct ews_cohort_delta *commit_cohorts;
         size_t commit_cohorts_cap;
+        struct batch_table funnel; /* of struct ews_funnel_delta */
+        struct ews_segment_move *commit_segments;
+        size_t commit_segments_cap;
+        /* the funnel's series as last read (funnel_metrics.c) */
+        struct ews_funnel *gauges, gauge_total;
+        size_t gauge_cnt, gauge_cap;
+        int64_t gauges_at_ms;
+        bool gauges_valid;
         struct ews_delivery *delivery;
         enum ews_time_mode time_mode;
         bool bounded; /* the input ends where the consumer finds its end */
@@ -143,6 +151,18 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
  * p->due_partitions / due_from / due_upto, and those already in
  * p->users. */
 bool pipeline_load_users(struct ews_pipeline *p, size_t due);
+
+/* funnel.c: counts the funnel stages the user reached for the first time
+ * (at event time t_ms) into p->funnel; notes the segment of each loaded
+ * user; fills the commit's funnel and segment moves (false: out of
+ * memory). */
+void pipeline_funnel_observe(struct ews_pipeline *p, struct ews_user *user,
+                             int64_t t_ms);
+void pipeline_funnel_loaded(struct ews_pipeline *p);
+bool pipeline_funnel_commit(struct ews_pipeline *p, struct ews_commit *commit);
+
+/* funnel_metrics.c: reads the funnel's series now and then (cron). */
+void pipeline_funnel_metrics_cron(struct ews_pipeline *p, int64_t mono_ms);
 
 /* Advances the watermarks of idle partitions and fires their timers. */
 void pipeline_idle(struct ews_pipeline *p);

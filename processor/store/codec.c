@@ -180,6 +180,7 @@ int ews_user_pack_keep(const struct ews_user *user,
                 put_u32(&c, user->dedup[i]);
         put_keep(&c, keep, ref);
         put_activation(&c, user);
+        put_u8(&c, user->funnel);
         return c.bad ? -1 : (int)(c.p - buf);
 }
 
@@ -460,6 +461,8 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
         user->activation_cnt = user->activation_product_cnt = 0;
         if (version >= 3 && get_activation(&c, user))
                 return -1;
+        user->funnel =
+                version >= 4 ? (uint8_t)get_u8(&c) : ews_funnel_reached(user);
         if (c.bad || c.p != c.end)
                 return -1;
         return unknown ? EWS_USER_UNKNOWN_NAME : 0;

@@ -16,7 +16,8 @@
  * varint distance from engagement_ref, 3 and a zig-zag varint time), varint
  * day, u8 member; then the activation progress (activation by behaviour):
  * varint met, u8 n + n * varint counts, u8 m + m * u32 product hashes
- * (3 bytes without progress). A name is a varint: its id in the names
+ * (3 bytes without progress); then u8 the funnel stages counted
+ * (ews_user.funnel). A name is a varint: its id in the names
  * dictionary plus one, or 0 and the name itself as a str (a name the
  * dictionary does not hold yet, or will not: it is bounded).
  * Little-endian; a str is a u8 length and that many bytes. The user id is
@@ -26,7 +27,9 @@
  * mask a u32, names always inline, no bookkeeping (read as timer not
  * known, day 0, not a member). Version 3 ends with the activation
  * progress, version 2 lacks it, version 1 also the fields from
- * disengaged_resolved to rule_peak.
+ * disengaged_resolved to rule_peak. Before version 4 the funnel did not
+ * count: what such a user had reached reads as counted, so the funnel
+ * counts from the upgrade on, not the past again.
  */
 #ifndef EWS_OUT_STORE_CODEC_H
 #define EWS_OUT_STORE_CODEC_H

@@ -375,7 +375,10 @@ static int commit_body(struct commit_ctx *x)
         for (i = 0; i < c->cohort_cnt; i++)
                 if (commit_cohort(x, &c->cohorts[i]))
                         return -1;
-        return commit_queues(x) || commit_outbox(x) ? -1 : 0;
+        return commit_queues(x) || commit_outbox(x) ||
+                               store_funnel_cmds(x->store, x->r, c)
+                       ? -1
+                       : 0;
 }
 
 int store_commit_build(struct ews_store *store, struct store_round *round,

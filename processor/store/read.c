@@ -181,22 +181,18 @@ nomem:
 }
 
 /* The members' states, one pipelined round trip: their E summed into
- * the account, their activity counted. */
+ * the account, their last activity into last[i] (-1: not a member now). */
 static enum ews_store_result
 read_account_members(struct ews_store *store, const struct read_members *m,
-                     int64_t active_window_ms, struct ews_account *account,
-                     bool *found, char *errstr, size_t errstr_size)
+                     struct ews_account *account, int64_t *last, bool *found,
+                     char *errstr, size_t errstr_size)
 {
         static struct ews_user user;
-        int64_t *last = calloc(m->cnt + 1, sizeof(*last)), at;
         redisReply *reply;
         int32_t partition;
+        int64_t at;
         size_t i;
 
-        if (!last) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return EWS_STORE_ERROR;
-        }
         /* the names as they are now: the members' values may name any */
         if (store_names_load(store, errstr, errstr_size))
                 goto fail;
@@ -228,15 +224,46 @@ read_account_members(struct ews_store *store, const struct read_members *m,
                 }
                 freeReplyObject(reply);
         }
-        for (i = 0; i < m->cnt; i++)
-                if (last[i] > 0 &&
-                    last[i] >= account->engagement_ref_ms - active_window_ms)
-                        account->active_users++;
-        free(last);
         return EWS_STORE_OK;
 fail:
-        free(last);
         return store_fail(store, errstr, errstr_size, "account members");
+}
+
+/* The account's keys read, its members listed once each (sorted by id)
+ * with their last activity in *last (the caller frees both). */
+static enum ews_store_result
+read_account(struct ews_store *store, const char *account_id,
+             struct ews_account *account, struct read_members *m,
+             int64_t **last, bool *found, char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result;
+        size_t i, n = 0;
+
+        memset(account, 0, sizeof(*account));
+        snprintf(account->account_id, sizeof(account->account_id), "%s",
+                 account_id);
+        *found = false;
+        result = read_account_keys(store, account_id, m, &account->engagement,
+                                   &account->engagement_ref_ms, errstr,
+                                   errstr_size);
+        if (result != EWS_STORE_OK)
+                return result;
+        qsort(m->ids, m->cnt, sizeof(*m->ids), read_member_cmp);
+        for (i = 0; i < m->cnt; i++) {
+                if (n && !strcmp(m->ids[n - 1], m->ids[i])) {
+                        free(m->ids[i]);
+                        continue;
+                }
+                m->ids[n++] = m->ids[i];
+        }
+        m->cnt = n;
+        if (!(*last = calloc(m->cnt + 1, sizeof(**last)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
+        return m->cnt ? read_account_members(store, m, account, *last, found,
+                                             errstr, errstr_size)
+                      : EWS_STORE_OK;
 }
 
 enum ews_store_result ews_store_account_get(struct ews_store *store,
@@ -247,32 +274,69 @@ enum ews_store_result ews_store_account_get(struct ews_store *store,
 {
         struct read_members m = {0};
         enum ews_store_result result;
-        bool found = false;
-        size_t i, n = 0;
+        int64_t *last = NULL;
+        bool found;
+        size_t i;
 
-        memset(account, 0, sizeof(*account));
-        snprintf(account->account_id, sizeof(account->account_id), "%s",
-                 account_id);
-        result = read_account_keys(store, account_id, &m, &account->engagement,
-                                   &account->engagement_ref_ms, errstr,
-                                   errstr_size);
-        if (result == EWS_STORE_OK && m.cnt) {
-                qsort(m.ids, m.cnt, sizeof(*m.ids), read_member_cmp);
-                for (i = 0; i < m.cnt; i++) {
-                        if (n && !strcmp(m.ids[n - 1], m.ids[i])) {
-                                free(m.ids[i]);
-                                continue;
-                        }
-                        m.ids[n++] = m.ids[i];
-                }
-                m.cnt = n;
-                result = read_account_members(store, &m, active_window_ms,
-                                              account, &found, errstr,
-                                              errstr_size);
-        }
+        result = read_account(store, account_id, account, &m, &last, &found,
+                              errstr, errstr_size);
+        for (i = 0; result == EWS_STORE_OK && i < m.cnt; i++)
+                if (last[i] > 0 &&
+                    last[i] >= account->engagement_ref_ms - active_window_ms)
+                        account->active_users++;
         read_members_free(&m);
+        free(last);
         if (result == EWS_STORE_OK && !found && !account->engagement_ref_ms)
                 result = EWS_STORE_NOT_FOUND; /* no member, none erased */
+        return result;
+}
+
+/* Members by last activity, the latest first; by id among equals. */
+struct read_recent {
+        int64_t last;
+        const char *id;
+};
+
+static int read_recent_cmp(const void *pa, const void *pb)
+{
+        const struct read_recent *a = pa, *b = pb;
+
+        if (a->last != b->last)
+                return a->last > b->last ? -1 : 1;
+        return strcmp(a->id, b->id);
+}
+
+enum ews_store_result
+ews_store_account_members(struct ews_store *store, const char *account_id,
+                          char (*ids)[EWS_ID_MAX], size_t max, size_t *cnt,
+                          char *errstr, size_t errstr_size)
+{
+        static struct ews_account account;
+        struct read_members m = {0};
+        struct read_recent *recent = NULL;
+        enum ews_store_result result;
+        int64_t *last = NULL;
+        size_t i, n = 0;
+        bool found;
+
+        *cnt = 0;
+        result = read_account(store, account_id, &account, &m, &last, &found,
+                              errstr, errstr_size);
+        if (result == EWS_STORE_OK &&
+            !(recent = calloc(m.cnt + 1, sizeof(*recent)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                result = EWS_STORE_ERROR;
+        }
+        for (i = 0; result == EWS_STORE_OK && i < m.cnt; i++)
+                if (last[i] >= 0)
+                        recent[n++] = (struct read_recent){last[i], m.ids[i]};
+        if (result == EWS_STORE_OK)
+                qsort(recent, n, sizeof(*recent), read_recent_cmp);
+        for (i = 0; result == EWS_STORE_OK && i < n && i < max; i++)
+                snprintf(ids[(*cnt)++], EWS_ID_MAX, "%s", recent[i].id);
+        free(recent);
+        read_members_free(&m);
+        free(last);
         return result;
 }
 
@@ -327,10 +391,10 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
                            char *errstr, size_t errstr_size)
 {
         static struct ews_user user;
-        char keys[4][512], e[32], ref[24], expire[24], hl[32];
+        char keys[5][512], e[32], ref[24], expire[24], hl[32];
         redisReply *value, *reply;
         int32_t partition;
-        int rc;
+        int rc, segment;
 
         snprintf(keys[0], sizeof(keys[0]), "%su:%s", store->prefix, user_id);
         value = read_command(store, errstr, errstr_size, "GET %s", keys[0]);
@@ -364,12 +428,16 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
         snprintf(hl, sizeof(hl), "%.17g", store->conf.half_life_ms);
         snprintf(expire, sizeof(expire), "%lld",
                  (long long)(store->conf.retention_ms + 86400000LL));
+        segment = ews_segment_of(&user);
+        store_segment_key(store, segment < 0 ? 0 : segment, keys[4],
+                          sizeof(keys[4]));
         reply = read_command(store, errstr, errstr_size,
-                             "EVAL %s 4 %s %s %s %s %s %s %b %s %s %s %s",
+                             "EVAL %s 5 %s %s %s %s %s %s %s %b %s %s %s %s %s",
                              store_script_erase, keys[0], keys[1], keys[2],
-                             keys[3], user_id, user.account_id[0] ? "1" : "0",
-                             value->str, (size_t)value->len, e, ref, hl,
-                             expire);
+                             keys[3], keys[4], user_id,
+                             user.account_id[0] ? "1" : "0", value->str,
+                             (size_t)value->len, e, ref, hl, expire,
+                             segment < 0 ? "0" : "1");
         freeReplyObject(value);
         if (!reply)
                 return -2;
@@ -381,8 +449,8 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
 }
 
 /* scripts/erase.lua: removes the user's state and timer and its
- * membership of its account, and takes a new epoch for its partition;
- * read again when the owner wrote the user meanwhile. */
+ * membership of its account and its segment, and takes a new epoch for its
+ * partition; read again when the owner wrote the user meanwhile. */
 enum ews_store_result ews_store_user_erase(struct ews_store *store,
                                            const char *user_id, char *errstr,
                                            size_t errstr_size)

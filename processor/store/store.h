@@ -42,6 +42,17 @@
  *   <prefix>cq, <prefix>aq         zset    id -> first undecided day
  *   <prefix>leader                 string  "<owner> <token>", with a TTL
  *   <prefix>leader:token           string  the last fencing token
+ *   <prefix>f:<campaign id>        hash    the campaign's funnel (funnel.c):
+ *                                          the count of users that reached
+ *                                          each stage by its name, a<b>
+ *                                          and s<b>: users by bucket b of
+ *                                          the time from signup to
+ *                                          activation, to sales-ready
+ *   <prefix>ft                     hash    the same over all users
+ *   <prefix>fi                     zset    campaign id -> first counted ms
+ *   <prefix>sg:<stage>, sg0:<stage> zset   segments: user id -> score of
+ *                                          E (util/funnel.h), E > 0 and
+ *                                          E <= 0
  * Users and accounts expire a retention period (and at most a day more)
  * after their last event. An account's engagement is not stored: it is
  * the sum of its members' (and its erased members') E, taken when read.
@@ -53,6 +64,7 @@
 #include "util/ews.h"
 #include "rules/rules.h"
 #include "util/outbox.h"
+#include "util/funnel.h"
 
 /* Sentinels a store may be given; an address is "host:port". */
 #define EWS_STORE_SENTINELS_MAX 8
@@ -152,6 +164,25 @@ struct ews_campaign_delta {
         int64_t activated_add;
 };
 
+/* The funnel's share of a commit: users that reached each stage for the
+ * first time (ews_user.funnel), with the durations of their way there by
+ * bucket (util/funnel.h). campaign_id "" counts in the total alone. */
+struct ews_funnel_delta {
+        char campaign_id[EWS_ID_MAX];
+        int64_t at_ms; /* event time of the first count */
+        int64_t count[EWS_FUNNEL_COUNT];
+        int64_t to_activated[EWS_FUNNEL_BUCKETS];
+        int64_t to_sales_ready[EWS_FUNNEL_BUCKETS];
+};
+
+/* A user's move between segments (util/funnel.h): out of segment from,
+ * into segment to with score (-1: none). user_id is borrowed. */
+struct ews_segment_move {
+        const char *user_id;
+        int from, to;
+        double score;
+};
+
 struct ews_commit {
         enum ews_source source;
         int32_t partition;
@@ -168,6 +199,11 @@ struct ews_commit {
         size_t outbox_cnt;
         const struct ews_cohort_delta *cohorts;
         size_t cohort_cnt;
+        /* written by store/funnel.c in the same fenced call */
+        const struct ews_funnel_delta *funnel;
+        size_t funnel_cnt;
+        const struct ews_segment_move *segments;
+        size_t segment_cnt;
 };
 
 struct ews_store;
@@ -550,5 +586,53 @@ int ews_store_metrics_register(struct ews_store *store,
 
 /* Whether the last call reached Redis. */
 bool ews_store_connected(const struct ews_store *store);
+
+/* A campaign's funnel as stored ("": the total over all users, with the
+ * spend of every campaign that has a funnel), with the campaign's name and
+ * spend. EWS_STORE_NOT_FOUND for a campaign with
+ * neither. */
+struct ews_funnel {
+        char campaign_id[EWS_ID_MAX];
+        char name[EWS_ATTR_VALUE_MAX];
+        int64_t count[EWS_FUNNEL_COUNT];
+        int64_t to_activated[EWS_FUNNEL_BUCKETS];
+        int64_t to_sales_ready[EWS_FUNNEL_BUCKETS];
+        double spend;
+};
+enum ews_store_result ews_store_funnel_get(struct ews_store *store,
+                                           const char *campaign_id,
+                                           struct ews_funnel *f, char *errstr,
+                                           size_t errstr_size);
+/* The ids of the campaigns with a funnel, most recently first counted
+ * first: up to max into ids, their number in *cnt. */
+enum ews_store_result ews_store_funnel_campaigns(struct ews_store *store,
+                                                 char (*ids)[EWS_ID_MAX],
+                                                 size_t max, size_t *cnt,
+                                                 char *errstr,
+                                                 size_t errstr_size);
+
+/* A page of a segment: the users of stage by engagement now, lowest first
+ * (or highest with desc), from cursor (0: the start) and matching the
+ * filters that are set (NULL or "": any). */
+struct ews_segment_query {
+        enum ews_stage stage;
+        bool desc;
+        int64_t cursor;
+        const char *campaign_id, *account_id, *product;
+};
+/* Up to max users into out (*cnt of them); *next is the cursor of the next
+ * page, -1 at the end. */
+enum ews_store_result ews_store_segment(struct ews_store *store,
+                                        const struct ews_segment_query *q,
+                                        struct ews_user *out, size_t max,
+                                        size_t *cnt, int64_t *next,
+                                        char *errstr, size_t errstr_size);
+
+/* An account's members, the most recently active first: up to max ids
+ * into ids, their number in *cnt. */
+enum ews_store_result
+ews_store_account_members(struct ews_store *store, const char *account_id,
+                          char (*ids)[EWS_ID_MAX], size_t max, size_t *cnt,
+                          char *errstr, size_t errstr_size);
 
 #endif

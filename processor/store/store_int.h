@@ -228,6 +228,15 @@ redisReply *store_evalsha(struct ews_store *store, const char *script,
 int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
                  const char *what);
 
+/* store/funnel.c: the funnel's and the segments' writes of the commit,
+ * appended to r as native commands (HINCRBY, ZADD [NX], ZREM) of the
+ * commit's transaction. 0, or -1 when out of memory. */
+int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
+                      const struct ews_commit *commit);
+/* The sorted set of a segment (util/funnel.h). */
+void store_segment_key(const struct ews_store *store, int segment, char *out,
+                       size_t size);
+
 int store_parse_i64(const char *s, size_t len, int64_t *out);
 
 /* The partition count recorded for topic s (m:<topic>), 0 when none is;

@@ -24,6 +24,12 @@
 
 static const char inspect_help[] =
         "usage: ews-inspect [-c FILE] [--now] user|account|campaign ID\n"
+        "       ews-inspect [-c FILE] funnel [CAMPAIGN]\n"
+        "       ews-inspect [-c FILE] segment STAGE [asc|desc] [campaign=ID]\n"
+        "                   [account=ID] [product=P] [limit=N] [cursor=C]\n"
+        "       ews-inspect [-c FILE] [--now] accounts [by=engagement|"
+        "active_users]\n"
+        "                   [asc|desc] [limit=N] [members=M]\n"
         "       ews-inspect [-c FILE] erase ID\n"
         "       ews-inspect [-c FILE] [--now] export "
         "[--kind user|account|campaign] [--out FILE]\n"
@@ -376,7 +382,9 @@ int main(int argc, char **argv)
         kind = argv[optind];
         if (strcmp(kind, "user") && strcmp(kind, "account") &&
             strcmp(kind, "campaign") && strcmp(kind, "erase") &&
-            strcmp(kind, "export") && strcmp(kind, "outbox"))
+            strcmp(kind, "export") && strcmp(kind, "outbox") &&
+            strcmp(kind, "funnel") && strcmp(kind, "segment") &&
+            strcmp(kind, "accounts"))
                 return inspect_usage("unknown command", kind);
         if (all && strcmp(kind, "outbox"))
                 return inspect_usage("--all is for outbox, not", kind);
@@ -402,6 +410,9 @@ int main(int argc, char **argv)
                         return inspect_usage("--kind wants user, account or "
                                              "campaign, not",
                                              export_kind);
+        } else if (!strcmp(kind, "funnel") || !strcmp(kind, "segment") ||
+                   !strcmp(kind, "accounts")) {
+                /* their words are read once connected */
         } else if (argc - optind < 2) {
                 return inspect_usage("missing ID after", kind);
         } else if (argc - optind > 2) {
@@ -446,6 +457,30 @@ int main(int argc, char **argv)
                 ews_log_setup(config.log_level,
                               config.log_format == EWS_LOG_JSON);
                 rc = inspect_outbox_run(store, &config, &outbox_cmd);
+                goto out;
+        }
+        if (!strcmp(kind, "funnel")) {
+                rc = inspect_funnel_run(store, argc - optind - 1,
+                                        argv + optind + 1);
+                goto out;
+        }
+        if (!strcmp(kind, "accounts")) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                rc = inspect_accounts_run(store, config.score.half_life_ms,
+                                          config.account_active_window_ms,
+                                          now ? (int64_t)ts.tv_sec * 1000 : 0,
+                                          argc - optind - 1, argv + optind + 1);
+                goto out;
+        }
+        if (!strcmp(kind, "segment")) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                rc = inspect_segment_run(store, config.score.half_life_ms,
+                                         now ? (int64_t)ts.tv_sec * 1000 : 0,
+                                         argc - optind - 1, argv + optind + 1);
                 goto out;
         }
         if (!strcmp(kind, "export")) {

@@ -33,4 +33,18 @@ const char *inspect_outbox_parse(int cnt, char **words, bool all,
 int inspect_outbox_run(struct ews_store *store, const struct ews_config *config,
                        const struct inspect_outbox_cmd *cmd);
 
+/* ews-inspect funnel [CAMPAIGN]: the funnel as a table (all campaigns, most
+ * recent first, and the total); ews-inspect segment STAGE ...: a page of
+ * the segment as JSON, E as of now_ms (0: the page's latest t_ref)
+ * (ews_inspect_funnel.c). 0, 1 store failed, 2 usage. */
+int inspect_funnel_run(struct ews_store *store, int cnt, char **words);
+int inspect_segment_run(struct ews_store *store, double half_life_ms,
+                        int64_t now_ms, int cnt, char **words);
+
+/* ews-inspect accounts ...: the account view as JSON (ops/account_view.h),
+ * A as of now_ms (0: the latest t_ref of those listed). */
+int inspect_accounts_run(struct ews_store *store, double half_life_ms,
+                         int64_t active_window_ms, int64_t now_ms, int cnt,
+                         char **words);
+
 #endif

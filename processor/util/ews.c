@@ -14,6 +14,31 @@ bool ews_stage_in_trial(enum ews_stage stage)
                stage == EWS_STAGE_SALES_READY;
 }
 
+uint8_t ews_funnel_reached(const struct ews_user *user)
+{
+        uint8_t bits = 0;
+
+        if (user->trial_started_ms)
+                bits |= 1u << EWS_FUNNEL_SIGNUP;
+        if (user->activated_ms)
+                bits |= 1u << EWS_FUNNEL_ACTIVATED;
+        if (user->stage == EWS_STAGE_SALES_READY)
+                bits |= 1u << EWS_FUNNEL_SALES_READY;
+        if (user->stage == EWS_STAGE_CUSTOMER)
+                bits |= 1u << EWS_FUNNEL_CUSTOMER;
+        if (user->stage == EWS_STAGE_LOST)
+                bits |= 1u << EWS_FUNNEL_LOST;
+        return bits;
+}
+
+const char *ews_funnel_name(enum ews_funnel_stage stage)
+{
+        static const char *names[EWS_FUNNEL_COUNT] = {
+                "signed_up", "activated", "sales_ready", "customer", "lost"};
+
+        return (unsigned)stage < EWS_FUNNEL_COUNT ? names[stage] : "?";
+}
+
 const char *ews_stage_name(enum ews_stage stage)
 {
         static const char *names[EWS_STAGE_COUNT] = {"none",      "trial",

@@ -112,6 +112,18 @@ enum ews_stage {
 /* Trial, activated and sales-ready users are all still in their trial. */
 bool ews_stage_in_trial(enum ews_stage stage);
 
+/* The stages a campaign's funnel counts, each once per user: a user may
+ * skip one (a conversion without activation) or leave the trial, so what
+ * was reached is a set of bits, not the stage. */
+enum ews_funnel_stage {
+        EWS_FUNNEL_SIGNUP = 0, /* trial_started */
+        EWS_FUNNEL_ACTIVATED,
+        EWS_FUNNEL_SALES_READY,
+        EWS_FUNNEL_CUSTOMER,
+        EWS_FUNNEL_LOST,
+        EWS_FUNNEL_COUNT
+};
+
 #define EWS_REASONS_MAX    12 /* event types kept per user, largest first */
 #define EWS_INTERESTS_MAX  6  /* products kept per user */
 #define EWS_DEDUP_MAX      32 /* recent event-id hashes kept per user */
@@ -177,7 +189,14 @@ struct ews_user {
         int activation_product_cnt;
         uint32_t activation_products[EWS_ACTIVATION_MAX];
         struct ews_user_keep keep;
+        /* bit i: funnel stage i reached and counted in the funnel */
+        uint8_t funnel;
 };
+
+/* The funnel stages the user's state shows reached (bits as in
+ * ews_user.funnel). */
+uint8_t ews_funnel_reached(const struct ews_user *user);
+const char *ews_funnel_name(enum ews_funnel_stage stage);
 
 enum ews_rule {
         EWS_RULE_USER_DISENGAGED = 0,

@@ -421,11 +421,12 @@ def packed_user(version, partition=3, account=b"a-1", campaign=b"c-1",
                 reasons=((b"login", 2.5), (b"webinar", 10.0)),
                 interests=((b"analytics", 4.0),), dedup=(1, 2, 3),
                 met=0x7, counts=(1, 300), products=(0xcafef00d, 7),
-                timer=T0 + 72 * 3600000, names=STORED_NAMES):
+                timer=T0 + 72 * 3600000, names=STORED_NAMES, funnel=0x3):
     """A user's value as processor/store/codec.h lays it out, in version 1,
     2, 3 or 4 (names: their ids in version 4, when the dictionary has
     them; timer: a time, 0 none or -1 not known; met, counts, products:
-    the activation progress of versions 3 and 4)."""
+    the activation progress of versions 3 and 4; funnel: the stages
+    counted, version 4)."""
     out = bytes([version, 1]) + varint(partition) + varint(42)
     times = [T0, T0, T0 + 60000, T0 - 86400000, 0, 0]
     if version >= 2:
@@ -461,6 +462,8 @@ def packed_user(version, partition=3, account=b"a-1", campaign=b"c-1",
         out += varint(met) + bytes([len(counts)]) + b"".join(
             varint(c) for c in counts) + bytes([len(products)]) + b"".join(
             struct.pack("<I", h) for h in products)
+    if version >= 4:
+        out += bytes([funnel])
     return out
 
 

@@ -390,9 +390,14 @@ def test_inspect_erases_a_user(broker, redis, names, tmp_path):
     user = first["id"]
     assert ewsenv.inspect(names, broker, redis, "user", user) is not None
     account = ewsenv.inspect(names, broker, redis, "account", first["account"])
+    client = redis_py.Redis(port=redis.port, decode_responses=True)
+    segments = list(client.scan_iter(f"{names.prefix}sg*"))
+    assert any(client.zscore(k, user) is not None for k in segments)
     erased = ewsenv.inspect(names, broker, redis, "erase", user)
     assert erased == {"user_id": user, "erased": True}
     assert ewsenv.inspect(names, broker, redis, "user", user) is None
+    # out of its segment too
+    assert all(client.zscore(k, user) is None for k in segments)
     # the account keeps the score it summed, without the user
     after = ewsenv.inspect(names, broker, redis, "account", first["account"])
     assert after["engagement"]["as_of"] == account["engagement"]["as_of"]

@@ -50,6 +50,7 @@ static struct ews_user user_full(void)
         u.keep.timer_ms = 1767484800123LL;
         u.keep.day = 20454;
         u.keep.member = true;
+        u.funnel = ews_funnel_reached(&u);
         return u;
 }
 
@@ -151,6 +152,10 @@ static void test_codec_reads_earlier_versions(void **state)
                          0);
         assert_int_equal(partition, 7);
         want.keep.timer_ms = -1;
+        /* from before the funnel: what the user had reached reads as
+         * counted, so the funnel counts from the upgrade on */
+        want.funnel = ews_funnel_reached(&want);
+        assert_int_equal(want.funnel, 0x7); /* signup, activated, ready */
         assert_memory_equal(&want, &back, sizeof(want));
 
         memcpy(v3, packed_v2, sizeof(packed_v2));
@@ -251,8 +256,9 @@ static void test_codec_rejects_malformed(void **state)
         assert_int_equal(
                 ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
         memcpy(bad, buf, (size_t)len);
-        bad[len - 4] = 2; /* a member flag neither 0 nor 1 (before the
-                             three bytes of no activation progress) */
+        bad[len - 5] = 2; /* a member flag neither 0 nor 1 (before the
+                             three bytes of no activation progress and
+                             the funnel's) */
         assert_int_equal(
                 ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
 }
@@ -305,11 +311,18 @@ static void test_codec_activation_progress(void **state)
         assert_int_equal(
                 ews_user_unpack(&back, &partition, NULL, buf, (size_t)len), 0);
         assert_memory_equal(&u, &back, sizeof(u));
+        /* the funnel's byte, the last */
+        u.funnel = 0x3;
+        assert_int_equal(ews_user_pack(&u, 7, NULL, buf, sizeof(buf)), len);
+        assert_int_equal(buf[len - 1], 0x3);
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, buf, (size_t)len), 0);
+        assert_int_equal(back.funnel, 0x3);
         for (cut = 0; cut < len; cut++) /* not even without the progress */
                 assert_int_equal(ews_user_unpack(&back, &partition, NULL, buf,
                                                  (size_t)cut),
                                  -1);
-        buf[len2 - 3 + 2] = EWS_ACTIVATION_MAX + 1; /* too many counts */
+        buf[len2 - 4 + 2] = EWS_ACTIVATION_MAX + 1; /* too many counts */
         assert_int_equal(
                 ews_user_unpack(&back, &partition, NULL, buf, (size_t)len), -1);
 }

@@ -4,10 +4,10 @@
 -- owner's next commit there is fenced off, so it drops its cache and
 -- cannot write the user back.
 -- Sent with EVAL, not loaded with the others by store_connect.
--- KEYS: user, timers, fence, account.
+-- KEYS: user, timers, fence, account, segment (sg:, sg0:).
 -- ARGV: user id, '1' when the user has an account, the value the caller
 --       read (the share is taken from it), its E, its t_ref (ms), H (ms),
---       the account's expiry (ms).
+--       the account's expiry (ms), '1' when it is in a segment.
 -- Returns 1 when the user was erased, 0 when it was not there, -1 when
 -- its value changed since the caller read it (read again).
 
@@ -33,5 +33,6 @@ if ARGV[2] == '1' then
     redis.call('PEXPIRE', KEYS[4], ARGV[7])
   end
 end
+if ARGV[8] == '1' then redis.call('ZREM', KEYS[5], ARGV[1]) end
 redis.call('HINCRBY', KEYS[3], 'epoch', 1)
 return 1

@@ -51,9 +51,18 @@ static enum ews_store_result commit_user_in(struct ews_store *store,
         struct ews_user user;
         struct ews_store_user su = {&user, 0};
         struct ews_commit commit;
+        struct ews_funnel_delta funnel;
+        struct ews_segment_move move = {"u-z", -1, 2, 0};
 
+        /* the funnel's share goes with the commit, or not at all */
+        memset(&funnel, 0, sizeof(funnel));
+        strcpy(funnel.campaign_id, "c-z");
+        funnel.count[EWS_FUNNEL_SIGNUP] = 1;
+        funnel.to_activated[3] = 1;
+        move.score = engagement;
         memset(&user, 0, sizeof(user));
         snprintf(user.user_id, sizeof(user.user_id), "u-z%d", (int)partition);
+        move.user_id = user.user_id;
         user.stage = EWS_STAGE_TRIAL;
         user.engagement = engagement;
         user.engagement_ref_ms = 1767225600000LL;
@@ -65,6 +74,10 @@ static enum ews_store_result commit_user_in(struct ews_store *store,
         commit.next_offset = next;
         commit.users = &su;
         commit.user_cnt = 1;
+        commit.funnel = &funnel;
+        commit.funnel_cnt = 1;
+        commit.segments = &move;
+        commit.segment_cnt = 1;
         return ews_store_commit(store, &commit, errstr, errstr_size);
 }
 
@@ -112,6 +125,27 @@ static void test_zombie(void **state)
                                             sizeof(errstr)),
                          EWS_STORE_OK);
         assert_float_equal(user.engagement, 2.0, 0);
+        /* the funnel counted the two applied commits alone */
+        {
+                struct ews_funnel f;
+                struct ews_segment_query q = {
+                        EWS_STAGE_TRIAL, false, 0, NULL, NULL, NULL};
+                struct ews_user seg[4];
+                size_t n;
+                int64_t next;
+
+                assert_int_equal(ews_store_funnel_get(c, "c-z", &f, errstr,
+                                                      sizeof(errstr)),
+                                 EWS_STORE_OK);
+                assert_int_equal(f.count[EWS_FUNNEL_SIGNUP], 2);
+                assert_int_equal(f.to_activated[3], 2);
+                assert_int_equal(ews_store_segment(c, &q, seg, 4, &n, &next,
+                                                   errstr, sizeof(errstr)),
+                                 EWS_STORE_OK);
+                assert_int_equal(n, 1);
+                assert_string_equal(seg[0].user_id, "u-z0");
+                assert_true(next == -1);
+        }
         assert_int_equal(ews_store_fence_claim(c, EWS_SOURCE_USAGE, 0, &fc,
                                                errstr, sizeof(errstr)),
                          EWS_STORE_OK);

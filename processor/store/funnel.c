@@ -1,0 +1,104 @@
+/* The funnel's and the segments' writes of a commit, kept apart from the
+ * rest of it: native Redis commands appended to the commit's body, so they
+ * go in its transaction, after its fence check. A commit fenced off writes
+ * none of them, so a stage entered counts once however often a batch is
+ * replayed. */
+#include "store/store_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int funnel_incr(struct store_resp *r, const char *key, const char *field,
+                       int64_t n)
+{
+        return n && (store_resp_cmd(r, 4) || store_resp_str(r, "HINCRBY") ||
+                     store_resp_str(r, key) || store_resp_str(r, field) ||
+                     store_resp_i64(r, n));
+}
+
+/* One delta into one funnel hash. */
+static int funnel_delta(struct store_resp *r, const char *key,
+                        const struct ews_funnel_delta *d)
+{
+        char field[8];
+        int i;
+
+        for (i = 0; i < EWS_FUNNEL_COUNT; i++)
+                if (funnel_incr(r, key, ews_funnel_name(i), d->count[i]))
+                        return -1;
+        for (i = 0; i < EWS_FUNNEL_BUCKETS; i++) {
+                snprintf(field, sizeof(field), "a%d", i);
+                if (funnel_incr(r, key, field, d->to_activated[i]))
+                        return -1;
+                snprintf(field, sizeof(field), "s%d", i);
+                if (funnel_incr(r, key, field, d->to_sales_ready[i]))
+                        return -1;
+        }
+        return 0;
+}
+
+void store_segment_key(const struct ews_store *store, int segment, char *out,
+                       size_t size)
+{
+        snprintf(out, size, "%ssg%s:%s", store->prefix, segment % 2 ? "0" : "",
+                 ews_stage_name((enum ews_stage)(segment / 2)));
+}
+
+/* The campaign's funnel, and its first counted time in the index. */
+static int funnel_campaign(struct ews_store *store, struct store_resp *r,
+                           const struct ews_funnel_delta *d)
+{
+        char key[EWS_ID_MAX + 80];
+
+        snprintf(key, sizeof(key), "%sf:%s", store->prefix, d->campaign_id);
+        return funnel_delta(r, key, d) || store_resp_cmd(r, 5) ||
+               store_resp_str(r, "ZADD") ||
+               store_resp_cat(r, store->prefix, "fi", "") ||
+               store_resp_str(r, "NX") || store_resp_i64(r, d->at_ms) ||
+               store_resp_str(r, d->campaign_id);
+}
+
+static int funnel_segment(struct ews_store *store, struct store_resp *r,
+                          const struct ews_segment_move *m)
+{
+        char key[EWS_ID_MAX + 80], num[32];
+
+        if (m->from >= 0 && m->from != m->to) {
+                store_segment_key(store, m->from, key, sizeof(key));
+                if (store_resp_cmd(r, 3) || store_resp_str(r, "ZREM") ||
+                    store_resp_str(r, key) || store_resp_str(r, m->user_id))
+                        return -1;
+        }
+        if (m->to < 0)
+                return 0;
+        store_segment_key(store, m->to, key, sizeof(key));
+        if (isinf(m->score))
+                snprintf(num, sizeof(num), "%s",
+                         m->score > 0 ? "+inf" : "-inf");
+        else
+                snprintf(num, sizeof(num), "%.17g", m->score);
+        return store_resp_cmd(r, 4) || store_resp_str(r, "ZADD") ||
+               store_resp_str(r, key) || store_resp_str(r, num) ||
+               store_resp_str(r, m->user_id);
+}
+
+int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
+                      const struct ews_commit *commit)
+{
+        char total[80];
+        size_t i;
+
+        snprintf(total, sizeof(total), "%sft", store->prefix);
+        for (i = 0; i < commit->funnel_cnt; i++) {
+                const struct ews_funnel_delta *d = &commit->funnel[i];
+
+                if (funnel_delta(r, total, d) ||
+                    (d->campaign_id[0] && funnel_campaign(store, r, d)))
+                        return -1;
+        }
+        for (i = 0; i < commit->segment_cnt; i++)
+                if (funnel_segment(store, r, &commit->segments[i]))
+                        return -1;
+        return 0;
+}
