@@ -75,6 +75,7 @@ struct ews_config {
         char funnel_metrics_campaigns[EWS_SCORE_LIST_MAX][EWS_NAME_MAX];
         int funnel_metrics_campaign_cnt;
         int funnel_metrics_recent;
+        int segments; /* state.segments: 1 the segment sets are written */
         /* decode */
         char schema_dir[1024];
         enum ews_decode_format format[EWS_SOURCE_COUNT];

@@ -87,6 +87,8 @@ static const struct config_enum format_values = VALUES(format_names);
 static const struct config_enum alert_format_values =
         VALUES(alert_format_names);
 static const struct config_enum time_mode_values = VALUES(time_mode_names);
+static const char *const switch_names[] = {"false", "true"};
+static const struct config_enum switch_values = VALUES(switch_names);
 static const struct config_enum log_level_values = VALUES(log_level_names);
 static const struct config_enum log_format_values = VALUES(log_format_names);
 static const struct config_enum decision_values = VALUES(decision_names);
@@ -128,6 +130,7 @@ const struct config_key config_keys[] = {
         CK("state.cache.users", CONFIG_INT, cache_users, 1, 100000000),
         CK_LIST("state.funnel.metrics.campaigns", funnel_metrics_campaigns,
                 funnel_metrics_campaign_cnt),
+        CK_ENUM("state.segments", segments, switch_values),
         CK("state.funnel.metrics.recent", CONFIG_INT, funnel_metrics_recent, 0,
            100),
         CK("scoring.account.active.window", CONFIG_MS, account_active_window_ms,
@@ -354,6 +357,7 @@ void ews_config_defaults(struct ews_config *config)
         config->retention_ms = (int64_t)(90 * DAY_MS);
         config->cache_users = 200000;
         config->funnel_metrics_recent = 10;
+        config->segments = 1;
         config->account_active_window_ms = (int64_t)(7 * DAY_MS);
         config_copy(config->schema_dir, sizeof(config->schema_dir), "schemas");
         config->format[EWS_SOURCE_USAGE] = EWS_FORMAT_AVRO;

@@ -285,6 +285,9 @@ static enum MHD_Result http_v1_locked(struct ews_http *http,
                         return http_text(connection, 503,
                                          "store unavailable\n");
         }
+        if (!kind[0] && !http->conf.segments && !strcmp(id, "/v1/segments"))
+                return http_text(connection, 404,
+                                 "segments are off (state.segments: false)\n");
         if (!kind[0]) { /* funnel, segments: http_query.c */
                 struct ews_account_view_query q = {
                         .half_life_ms = http->conf.half_life_ms,

@@ -37,6 +37,7 @@ struct ews_http_conf {
         struct ews_store_conf store;
         double half_life_ms;
         int64_t account_active_window_ms;
+        bool segments; /* state.segments: /v1/segments answers */
         /* what /readyz says from the first request until told otherwise
          * (ews_http_publish_why); NULL: "not ready" */
         const char *why;

@@ -69,7 +69,8 @@ bool pipeline_funnel_commit(struct ews_pipeline *p, struct ews_commit *commit)
         if (!ews_grow((void **)&p->commit_segments, &p->commit_segments_cap,
                       commit->user_cnt + 1, sizeof(*p->commit_segments)))
                 return false;
-        for (i = 0; i < commit->user_cnt; i++) {
+        /* state.segments false: no segment writes at all */
+        for (i = 0; p->config->segments && i < commit->user_cnt; i++) {
                 const struct ews_user *user = commit->users[i].user;
                 /* users are batch_user's first member */
                 const struct batch_user *bu = (const void *)user;

@@ -474,6 +474,12 @@ int main(int argc, char **argv)
                                           argc - optind - 1, argv + optind + 1);
                 goto out;
         }
+        if (!strcmp(kind, "segment") && !config.segments) {
+                fprintf(stderr, "ews-inspect: segments are off "
+                                "(state.segments: false)\n");
+                rc = 1;
+                goto out;
+        }
         if (!strcmp(kind, "segment")) {
                 struct timespec ts;
 

@@ -308,3 +308,28 @@ def test_accounts_by_engagement_and_by_active_users(broker, redis, names,
     for a in view["accounts"][:5]:
         one = ewsenv.inspect(names, broker, redis, "account", a["account_id"])
         assert one["active_users"] == a["active_users"]
+
+
+def test_segments_off_writes_none_and_says_so(broker, redis, names, tmp_path):
+    """state.segments false: the funnel as ever, no segment set written,
+    and the segment reads refuse with the reason rather than answer from
+    nothing."""
+    truth = ewsenv.run_gen(names, broker, str(tmp_path / "truth"), GEN)
+    off = {"EWS_STATE_SEGMENTS": "false"}
+    ewsenv.run_processor_to_end(names, broker, redis, env_extra=off)
+    assert stored_funnel(names, redis) == truth_funnel(truth)
+    client = redis_py.Redis(port=redis.port)
+    assert list(client.scan_iter(f"{names.prefix}sg*")) == []
+    env = {**names.env(broker, redis), **off}
+    proc = subprocess.run(
+        [os.path.join(ewsenv.BUILD, "ews-inspect"), "segment", "trial"],
+        env=env, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "state.segments: false" in proc.stderr
+    server, port = running(names, broker, redis, off)
+    try:
+        status, body = http(port, "/v1/segments?stage=trial")
+        assert status == 404 and "state.segments: false" in body
+        assert http(port, "/v1/funnel")[0] == 200
+    finally:
+        stop(server)
