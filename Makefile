@@ -254,7 +254,8 @@ fuzz: fuzz-build
 STORE_BIN := $(BUILD)/tests/store_zombie $(BUILD)/tests/store_upgrade \
              $(BUILD)/tests/store_cohort $(BUILD)/tests/store_names
 
-$(BUILD)/tests/store_%: tests/integration/c/store_%.c $(LIB) | $(BUILD)/tests
+$(BUILD)/tests/store_%: tests/integration/c/store_%.c \
+  tests/integration/c/store_test.h $(LIB) | $(BUILD)/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(LIB) -o $@ $(LDFLAGS) \
 	  $(PKG_LIBS) -lcmocka

@@ -6,42 +6,15 @@
  * leader's decision drops the days before its drop day and keeps the
  * counts of those after it.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store.h"
+#include "store_test.h"
 
 #define DAY0 20454 /* 2026-01-01 */
-
-static const char *host;
-static int port;
-
-static struct ews_store *store_open(void)
-{
-        struct ews_store_conf conf = {
-                .host = host,
-                .port = port,
-                .timeout_ms = 2000,
-                .prefix = "cohort:",
-                .topics = {"usage", "campaign"},
-                .retention_ms = 86400000,
-                .half_life_ms = 3600000.0,
-                .cache_users = 100,
-        };
-        char errstr[512];
-        struct ews_store *store = ews_store_new(&conf, errstr, sizeof(errstr));
-
-        if (!store)
-                fail_msg("store: %s", errstr);
-        return store;
-}
 
 /* One commit on partition 0 adding the deltas. */
 static void commit_deltas(struct ews_store *store,
@@ -160,11 +133,6 @@ int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_runs_of_days)};
 
-        if (argc != 3) {
-                fprintf(stderr, "usage: store_cohort HOST PORT\n");
-                return 2;
-        }
-        host = argv[1];
-        port = atoi(argv[2]);
-        return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+        return store_test_main(argc, argv, "cohort:", tests,
+                               sizeof(tests) / sizeof(tests[0]));
 }

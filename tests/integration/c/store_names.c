@@ -5,11 +5,6 @@
  * the id, and another instance that read the dictionary before the id
  * was given reads the user all the same.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -17,29 +12,7 @@
 #include <string.h>
 
 #include "store/store.h"
-
-static const char *host;
-static int port;
-
-static struct ews_store *store_open(void)
-{
-        struct ews_store_conf conf = {
-                .host = host,
-                .port = port,
-                .timeout_ms = 2000,
-                .prefix = "names:",
-                .topics = {"usage", "campaign"},
-                .retention_ms = 86400000,
-                .half_life_ms = 3600000.0,
-                .cache_users = 100,
-        };
-        char errstr[512];
-        struct ews_store *store = ews_store_new(&conf, errstr, sizeof(errstr));
-
-        if (!store)
-                fail_msg("store: %s", errstr);
-        return store;
-}
+#include "store_test.h"
 
 static size_t value_len(redisContext *c, const char *key)
 {
@@ -78,7 +51,7 @@ static void commit(struct ews_store *store, struct ews_user *user,
 
 static void test_names(void **state)
 {
-        redisContext *c = redisConnect(host, port);
+        redisContext *c = redisConnect(store_test_host, store_test_port);
         struct ews_store *a = store_open(), *b = store_open();
         struct ews_user user, *load = &user;
         int64_t offset = -1;
@@ -122,11 +95,6 @@ int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_names)};
 
-        if (argc != 3) {
-                fprintf(stderr, "usage: store_names HOST PORT\n");
-                return 2;
-        }
-        host = argv[1];
-        port = atoi(argv[2]);
-        return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+        return store_test_main(argc, argv, "names:", tests,
+                               sizeof(tests) / sizeof(tests[0]));
 }

@@ -5,11 +5,6 @@
  * timer in its partition's one timer key, an account's members in am:<id>
  * and its cohort days in ab:<id>.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -18,32 +13,10 @@
 
 #include "store/codec.h"
 #include "store/store.h"
+#include "store_test.h"
 
 #define T0   1767225600000LL /* 2026-01-01, an hour's start */
 #define HOUR 3600000LL
-
-static const char *host;
-static int port;
-
-static struct ews_store *store_open(void)
-{
-        struct ews_store_conf conf = {
-                .host = host,
-                .port = port,
-                .timeout_ms = 2000,
-                .prefix = "upgrade:",
-                .topics = {"usage", "campaign"},
-                .retention_ms = 86400000,
-                .half_life_ms = 3600000.0,
-                .cache_users = 100,
-        };
-        char errstr[512];
-        struct ews_store *store = ews_store_new(&conf, errstr, sizeof(errstr));
-
-        if (!store)
-                fail_msg("store: %s", errstr);
-        return store;
-}
 
 static redisReply *cmd(redisContext *c, const char *fmt, ...)
 {
@@ -150,7 +123,7 @@ static void due_cb(void *opaque, int32_t partition, const char *user_id)
 
 static void test_upgrade(void **state)
 {
-        redisContext *c = redisConnect(host, port);
+        redisContext *c = redisConnect(store_test_host, store_test_port);
         struct ews_store *store = store_open();
         struct ews_user user, loaded, *load = &loaded;
         struct ews_store_user su = {&loaded, T0 + 5 * HOUR};
@@ -253,11 +226,6 @@ int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_upgrade)};
 
-        if (argc != 3) {
-                fprintf(stderr, "usage: store_upgrade HOST PORT\n");
-                return 2;
-        }
-        host = argv[1];
-        port = atoi(argv[2]);
-        return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+        return store_test_main(argc, argv, "upgrade:", tests,
+                               sizeof(tests) / sizeof(tests[0]));
 }

@@ -3,11 +3,6 @@
  * by tests/integration/test_state.py): an owner that lost its partition is
  * a zombie, and its commit must change nothing.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
 
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -18,29 +13,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
-
-static const char *host;
-static int port;
-
-static struct ews_store *store_open(void)
-{
-        struct ews_store_conf conf = {
-                .host = host,
-                .port = port,
-                .timeout_ms = 2000,
-                .prefix = "zombie:",
-                .topics = {"usage", "campaign"},
-                .retention_ms = 86400000,
-                .half_life_ms = 3600000.0,
-                .cache_users = 100,
-        };
-        char errstr[512];
-        struct ews_store *store = ews_store_new(&conf, errstr, sizeof(errstr));
-
-        if (!store)
-                fail_msg("store: %s", errstr);
-        return store;
-}
+#include "store_test.h"
 
 static enum ews_store_result commit_user_in(struct ews_store *store,
                                             int32_t partition, int64_t epoch,
@@ -180,7 +153,8 @@ static void test_fence_moved_during_commit(void **state)
         child = fork();
         assert_true(child >= 0);
         if (!child) {
-                redisContext *c = redisConnect(host, port);
+                redisContext *c =
+                        redisConnect(store_test_host, store_test_port);
 
                 for (;;) /* touches the fence, changes nothing in it */
                         freeReplyObject(redisCommand(
@@ -228,11 +202,6 @@ int main(int argc, char **argv)
                 cmocka_unit_test(test_zombie),
                 cmocka_unit_test(test_fence_moved_during_commit)};
 
-        if (argc != 3) {
-                fprintf(stderr, "usage: store_zombie HOST PORT\n");
-                return 2;
-        }
-        host = argv[1];
-        port = atoi(argv[2]);
-        return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+        return store_test_main(argc, argv, "zombie:", tests,
+                               sizeof(tests) / sizeof(tests[0]));
 }

@@ -1,0 +1,62 @@
+/*
+ * What the C tests against a real Redis share: the Redis is given as the
+ * program's arguments (HOST PORT; tests/integration/test_state.py starts
+ * it), and each test's store keeps its keys under a prefix of its own.
+ * Included by one test program each, before its tests.
+ */
+#ifndef EWS_TESTS_STORE_TEST_H
+#define EWS_TESTS_STORE_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "store/store.h"
+
+static const char *store_test_host;
+static int store_test_port;
+static const char *store_test_prefix;
+
+/* A store on the given Redis under the program's prefix; fails the test
+ * when it cannot be made. The caller destroys it. */
+static struct ews_store *store_open(void)
+{
+        struct ews_store_conf conf = {
+                .host = store_test_host,
+                .port = store_test_port,
+                .timeout_ms = 2000,
+                .prefix = store_test_prefix,
+                .topics = {"usage", "campaign"},
+                .retention_ms = 86400000,
+                .half_life_ms = 3600000.0,
+                .cache_users = 100,
+        };
+        char errstr[512];
+        struct ews_store *store = ews_store_new(&conf, errstr, sizeof(errstr));
+
+        if (!store)
+                fail_msg("store: %s", errstr);
+        return store;
+}
+
+/* Runs cnt tests against the Redis argv names, their keys under prefix:
+ * cmocka's result, or 2 on bad usage. */
+static int store_test_main(int argc, char **argv, const char *prefix,
+                           const struct CMUnitTest *tests, size_t cnt)
+{
+        if (argc != 3) {
+                fprintf(stderr, "usage: %s HOST PORT\n", argv[0]);
+                return 2;
+        }
+        store_test_host = argv[1];
+        store_test_port = atoi(argv[2]);
+        store_test_prefix = prefix;
+        return _cmocka_run_group_tests("store", tests, cnt, NULL, NULL);
+}
+
+#endif
