@@ -361,6 +361,7 @@ static void test_healthy_campaign_never_fires(void **state)
         int i;
 
         (void)state;
+        memset(days, 0, sizeof(days));
         /* 40% against the default target of 30%, day by day */
         for (i = 0; i < 30; i++) {
                 days[i].day = 20000 + i;
@@ -380,6 +381,7 @@ static void test_account_at_risk(void **state)
         int i, n;
 
         (void)state;
+        memset(hist, 0, sizeof(hist));
         /* 6 active users for 20 days, then 2, then 6 again */
         for (i = 0; i < 40; i++) {
                 hist[i].day = 100 + i;
