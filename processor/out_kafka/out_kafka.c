@@ -322,7 +322,8 @@ int ews_out_kafka_send(struct ews_out_kafka *out, struct ews_outbox_ref ref,
                 ews_err("out_kafka", "%s: %s", id, error->text);
                 return -1;
         }
-        memcpy(topic, entry->topic, entry->topic_len);
+        if (entry->topic_len) /* a record without one may hold NULL */
+                memcpy(topic, entry->topic, entry->topic_len);
         topic[entry->topic_len] = '\0';
         if (dead) {
                 headers = out_kafka_headers(entry);
