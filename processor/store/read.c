@@ -248,7 +248,8 @@ read_account(struct ews_store *store, const char *account_id,
                                    errstr_size);
         if (result != EWS_STORE_OK)
                 return result;
-        qsort(m->ids, m->cnt, sizeof(*m->ids), read_member_cmp);
+        if (m->cnt) /* an account of erased members alone has no list */
+                qsort(m->ids, m->cnt, sizeof(*m->ids), read_member_cmp);
         for (i = 0; i < m->cnt; i++) {
                 if (n && !strcmp(m->ids[n - 1], m->ids[i])) {
                         free(m->ids[i]);

@@ -127,7 +127,8 @@ int store_resp_raw(struct store_resp *r, const void *cmds, size_t len,
 {
         if (resp_reserve(r, len))
                 return -1;
-        memcpy(r->buf + r->len, cmds, len);
+        if (len) /* an empty body may have no buffer yet */
+                memcpy(r->buf + r->len, cmds, len);
         r->len += len;
         r->cmds += cnt;
         return 0;

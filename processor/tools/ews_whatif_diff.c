@@ -95,7 +95,8 @@ static void wi_alerts_unique(struct wi_alerts *alerts)
 {
         size_t i, n = 0;
 
-        qsort(alerts->v, alerts->cnt, sizeof(*alerts->v), wi_cmp_id);
+        if (alerts->cnt) /* none: no array at all */
+                qsort(alerts->v, alerts->cnt, sizeof(*alerts->v), wi_cmp_id);
         for (i = 0; i < alerts->cnt; i++) {
                 if (n && !strcmp(alerts->v[n - 1].id, alerts->v[i].id))
                         wi_alert_free(&alerts->v[i]);
@@ -118,7 +119,9 @@ int wi_alerts_read(struct wi_alerts *alerts, const char *path,
         rc = ews_out_file_read(path, wi_read_cb, &rd, errstr, errstr_size);
         if (!rc) {
                 wi_alerts_unique(alerts);
-                qsort(rd.dead, rd.dead_cnt, sizeof(*rd.dead), wi_cmp_str);
+                if (rd.dead_cnt) /* none: no array at all */
+                        qsort(rd.dead, rd.dead_cnt, sizeof(*rd.dead),
+                              wi_cmp_str);
                 for (i = 0; i < rd.dead_cnt; i++)
                         alerts->dead_letters +=
                                 !i || strcmp(rd.dead[i - 1], rd.dead[i]);
@@ -186,7 +189,8 @@ static int wi_diff_pairs(struct wi_diff *d, const struct wi_alerts *a,
                 else
                         d->both++;
         }
-        qsort(d->pairs, d->pair_cnt, sizeof(*d->pairs), wi_cmp_pair);
+        if (d->pair_cnt)
+                qsort(d->pairs, d->pair_cnt, sizeof(*d->pairs), wi_cmp_pair);
         return 0;
 }
 
