@@ -140,6 +140,33 @@ static int scan_kind(const char *rest, const char **id)
         return -1;
 }
 
+/* One SCAN step of match from cursor, which it advances: the reply, its
+ * keys in element[1] (the caller frees it); NULL when not connected or
+ * the connection was dropped (errstr). */
+static redisReply *scan_step(struct ews_store *store, const char *match,
+                             long long count, char *cursor, size_t cursor_size,
+                             char *errstr, size_t errstr_size)
+{
+        redisReply *reply;
+
+        if (store_connect(store, errstr, errstr_size))
+                return NULL;
+        reply = redisCommand(store->redis, "SCAN %s MATCH %s COUNT %lld",
+                             cursor, match, count);
+        if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+            reply->elements != 2 ||
+            reply->element[0]->type != REDIS_REPLY_STRING ||
+            reply->element[0]->len >= cursor_size ||
+            reply->element[1]->type != REDIS_REPLY_ARRAY) {
+                if (reply)
+                        freeReplyObject(reply);
+                store_fail(store, errstr, errstr_size, "scan");
+                return NULL;
+        }
+        memcpy(cursor, reply->element[0]->str, reply->element[0]->len + 1);
+        return reply;
+}
+
 enum ews_store_result ews_store_subjects_scan(
         struct ews_store *store, unsigned kinds, size_t count,
         enum ews_store_result (*cb)(void *opaque, enum ews_subject kind,
@@ -166,22 +193,9 @@ enum ews_store_result ews_store_subjects_scan(
         if (!count)
                 count = 1000;
         do {
-                if (store_connect(store, errstr, errstr_size))
+                if (!(reply = scan_step(store, match, (long long)count, cursor,
+                                        sizeof(cursor), errstr, errstr_size)))
                         return EWS_STORE_ERROR;
-                reply = redisCommand(store->redis,
-                                     "SCAN %s MATCH %s COUNT %lld", cursor,
-                                     match, (long long)count);
-                if (!reply || reply->type != REDIS_REPLY_ARRAY ||
-                    reply->elements != 2 ||
-                    reply->element[0]->type != REDIS_REPLY_STRING ||
-                    reply->element[0]->len >= sizeof(cursor) ||
-                    reply->element[1]->type != REDIS_REPLY_ARRAY) {
-                        if (reply)
-                                freeReplyObject(reply);
-                        return store_fail(store, errstr, errstr_size, "scan");
-                }
-                memcpy(cursor, reply->element[0]->str,
-                       reply->element[0]->len + 1);
                 keys = reply->element[1];
                 for (i = 0; i < keys->elements && result == EWS_STORE_OK; i++) {
                         const redisReply *key = keys->element[i];
@@ -213,21 +227,9 @@ static int scan_drop_step(struct ews_store *store, const char *match,
         redisReply *reply, *keys, *unlinked;
         size_t i;
 
-        if (store_connect(store, errstr, errstr_size))
+        if (!(reply = scan_step(store, match, 1000, cursor, cursor_size, errstr,
+                                errstr_size)))
                 return -1;
-        reply = redisCommand(store->redis, "SCAN %s MATCH %s COUNT 1000",
-                             cursor, match);
-        if (!reply || reply->type != REDIS_REPLY_ARRAY ||
-            reply->elements != 2 ||
-            reply->element[0]->type != REDIS_REPLY_STRING ||
-            reply->element[0]->len >= cursor_size ||
-            reply->element[1]->type != REDIS_REPLY_ARRAY) {
-                if (reply)
-                        freeReplyObject(reply);
-                store_fail(store, errstr, errstr_size, "scan");
-                return -1;
-        }
-        memcpy(cursor, reply->element[0]->str, reply->element[0]->len + 1);
         keys = reply->element[1];
         store_argv_reset(&store->argv);
         if (store_argv_add(&store->argv, "UNLINK", 6))
@@ -358,25 +360,11 @@ enum ews_store_result ews_store_users_scan(
         scan_glob_escape(store->prefix, prefix, sizeof(prefix));
         snprintf(match, sizeof(match), "%su:*", prefix);
         do {
-                if (store_connect(store, errstr, errstr_size)) {
+                if (!(reply = scan_step(store, match, 1000, cursor,
+                                        sizeof(cursor), errstr, errstr_size))) {
                         result = EWS_STORE_ERROR;
                         break;
                 }
-                reply = redisCommand(store->redis,
-                                     "SCAN %s MATCH %s COUNT 1000", cursor,
-                                     match);
-                if (!reply || reply->type != REDIS_REPLY_ARRAY ||
-                    reply->elements != 2 ||
-                    reply->element[0]->type != REDIS_REPLY_STRING ||
-                    reply->element[0]->len >= sizeof(cursor) ||
-                    reply->element[1]->type != REDIS_REPLY_ARRAY) {
-                        if (reply)
-                                freeReplyObject(reply);
-                        result = store_fail(store, errstr, errstr_size, "scan");
-                        break;
-                }
-                memcpy(cursor, reply->element[0]->str,
-                       reply->element[0]->len + 1);
                 for (i = 0; i < reply->element[1]->elements; i++)
                         if (reply->element[1]->element[i]->type !=
                                     REDIS_REPLY_STRING ||
