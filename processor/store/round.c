@@ -323,14 +323,6 @@ static void round_errors(struct store_round *round,
         }
 }
 
-/* A refusal that says this server is not (or not yet) the primary to
- * write to, not that the commit is wrong. */
-static bool round_not_primary(const char *err)
-{
-        return !strncmp(err, "READONLY", 8) || !strncmp(err, "LOADING", 7) ||
-               !strncmp(err, "MASTERDOWN", 10);
-}
-
 /* Reads MULTI's reply, each command's QUEUED and EXEC's reply, and decides
  * the parts. 0, or -1 when the connection failed. */
 static int round_exec_read(struct ews_store *store, struct store_round *round,
@@ -354,7 +346,7 @@ static int round_exec_read(struct ews_store *store, struct store_round *round,
                 round_decide_rest(round, EWS_STORE_FENCED,
                                   "fenced off: a fence changed during the "
                                   "commit");
-        } else if (r->type == REDIS_REPLY_ERROR && round_not_primary(first)) {
+        } else if (r->type == REDIS_REPLY_ERROR && store_not_primary(first)) {
                 /* EXECABORT from a primary demoted by a failover (or one
                  * still loading): nothing applied; the primary is
                  * elsewhere, found on the next connect */

@@ -1,6 +1,7 @@
 /* The store's connection to Redis: connect (AUTH, the eviction policy,
  * the scripts), fail and back off, send; the store's lifetime and
  * statistics. */
+#include "util/log.h"
 #include "store/codec.h"
 #include "store/store_int.h"
 #include "store/scripts.h"
@@ -265,8 +266,15 @@ int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
         return -1;
 }
 
+bool store_not_primary(const char *err)
+{
+        return !strncmp(err, "READONLY", 8) || !strncmp(err, "LOADING", 7) ||
+               !strncmp(err, "MASTERDOWN", 10);
+}
+
 /* EVALSHA of argv, loading the script again once when the server lost it
- * (restart, failover). Returns the reply or NULL on a connection error. */
+ * (restart, failover). Returns the reply or NULL on a connection error,
+ * a server that is no primary included (the connection dropped). */
 redisReply *store_evalsha(struct ews_store *store, const char *script,
                           char *sha, char *errstr, size_t errstr_size)
 {
@@ -285,6 +293,13 @@ redisReply *store_evalsha(struct ews_store *store, const char *script,
                 store->argv.ptr[1] = sha;
                 reply = redisCommandArgv(store->redis, (int)store->argv.cnt,
                                          store->argv.ptr, store->argv.len);
+        }
+        if (reply && reply->type == REDIS_REPLY_ERROR &&
+            store_not_primary(reply->str)) {
+                ews_warn("store", "script not applied: %s", reply->str);
+                freeReplyObject(reply);
+                store_fail(store, errstr, errstr_size, "script");
+                return NULL;
         }
         return reply;
 }

@@ -214,6 +214,11 @@ int store_sentinels_init(struct ews_store *store, char *errstr,
 int store_sentinel_connect(struct ews_store *store, char *errstr,
                            size_t errstr_size);
 
+/* An error reply that says this server is not (or not yet) the primary to
+ * write to (READONLY, LOADING, MASTERDOWN), not that the command is
+ * wrong: the caller drops the connection, as for a lost one. */
+bool store_not_primary(const char *err);
+
 /* Drops the connection (dead after any error) and the cache with it. */
 enum ews_store_result store_fail(struct ews_store *store, char *errstr,
                                  size_t errstr_size, const char *what);
