@@ -1,6 +1,7 @@
 /* The account view (account_view.h). */
 #include "ops/account_view.h"
 #include "score/score.h"
+#include "store/views.h"
 #include "util/funnel.h"
 
 #include <stdio.h>

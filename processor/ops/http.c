@@ -285,18 +285,12 @@ static enum MHD_Result http_v1_locked(struct ews_http *http,
                         return http_text(connection, 503,
                                          "store unavailable\n");
         }
-        if (!kind[0] && !http->conf.segments && !strcmp(id, "/v1/segments"))
-                return http_text(connection, 404,
-                                 "segments are off (state.segments: false)\n");
         if (!kind[0]) { /* funnel, segments: http_query.c */
-                struct ews_account_view_query q = {
-                        .half_life_ms = http->conf.half_life_ms,
-                        .active_window_ms =
-                                http->conf.account_active_window_ms};
                 unsigned status;
 
-                json = ews_http_query(http->store, &q, connection, method, id,
-                                      &status, errstr, sizeof(errstr));
+                json = ews_http_query(http->store, &http->conf.query,
+                                      connection, method, id, &status, errstr,
+                                      sizeof(errstr));
                 return json ? http_json(connection, status, json)
                             : http_text(connection, status, errstr);
         }
@@ -322,13 +316,15 @@ static enum MHD_Result http_v1_locked(struct ews_http *http,
                 result = ews_store_user_get(http->store, id, &user, NULL,
                                             errstr, sizeof(errstr));
                 if (result == EWS_STORE_OK)
-                        json = ews_json_user(&user, http->conf.half_life_ms, 0);
+                        json = ews_json_user(&user,
+                                             http->conf.query.half_life_ms, 0);
         } else if (!strcmp(kind, "accounts")) {
                 struct ews_account account;
 
                 result = ews_store_account_get(
-                        http->store, id, http->conf.account_active_window_ms,
-                        &account, errstr, sizeof(errstr));
+                        http->store, id,
+                        http->conf.query.account_active_window_ms, &account,
+                        errstr, sizeof(errstr));
                 if (result == EWS_STORE_OK)
                         json = ews_json_account(&account);
         } else if (!strcmp(kind, "campaigns")) {

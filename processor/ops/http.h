@@ -30,14 +30,19 @@
 
 #include "store/store.h"
 
+/* What the queries (http_query.c) need of the configuration. */
+struct ews_http_query_conf {
+        double half_life_ms;
+        int64_t account_active_window_ms;
+        bool segments; /* state.segments: the segment sets are kept */
+};
+
 struct ews_http_conf {
         const char *bind; /* an IPv4 address; 127.0.0.1 by default */
         int port;
         const char *token; /* "" or NULL: /v1 is open */
         struct ews_store_conf store;
-        double half_life_ms;
-        int64_t account_active_window_ms;
-        bool segments; /* state.segments: /v1/segments answers */
+        struct ews_http_query_conf query; /* the funnel, segments, accounts */
         /* what /readyz says from the first request until told otherwise
          * (ews_http_publish_why); NULL: "not ready" */
         const char *why;

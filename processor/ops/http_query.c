@@ -169,13 +169,15 @@ static json_t *query_segments(struct ews_store *store, double half_life_ms,
 }
 
 static json_t *query_accounts(struct ews_store *store,
-                              const struct ews_account_view_query *base,
+                              const struct ews_http_query_conf *conf,
                               struct MHD_Connection *c, unsigned *status,
                               char *why, size_t why_size)
 {
         const char *by = query_arg(c, "order_by"),
                    *order = query_arg(c, "order");
-        struct ews_account_view_query q = *base;
+        struct ews_account_view_query q = {
+                .half_life_ms = conf->half_life_ms,
+                .active_window_ms = conf->account_active_window_ms};
         long limit = query_count(c, "limit", 20, EWS_ACCOUNT_VIEW_MAX);
         long members = query_count(c, "members", 10, 1000);
 
@@ -197,12 +199,12 @@ static json_t *query_accounts(struct ews_store *store,
 }
 
 json_t *ews_http_query(struct ews_store *store,
-                       const struct ews_account_view_query *accounts,
+                       const struct ews_http_query_conf *conf,
                        struct MHD_Connection *connection, const char *method,
                        const char *path, unsigned *status, char *why,
                        size_t why_size)
 {
-        double half_life_ms = accounts->half_life_ms;
+        double half_life_ms = conf->half_life_ms;
         char id[EWS_ID_MAX];
         struct ews_funnel f;
         json_t *json = NULL;
@@ -218,9 +220,13 @@ json_t *ews_http_query(struct ews_store *store,
         if (!strcmp(path, "/v1/funnel"))
                 json = query_funnels(store, connection, status, why, why_size);
         else if (!strcmp(path, "/v1/accounts"))
-                json = query_accounts(store, accounts, connection, status, why,
+                json = query_accounts(store, conf, connection, status, why,
                                       why_size);
-        else if (!strcmp(path, "/v1/segments"))
+        else if (!strcmp(path, "/v1/segments") && !conf->segments) {
+                *status = 404;
+                snprintf(why, why_size,
+                         "segments are off (state.segments: false)\n");
+        } else if (!strcmp(path, "/v1/segments"))
                 json = query_segments(store, half_life_ms, connection, status,
                                       why, why_size);
         else if (n >= sizeof(id) || memchr(path + 14, '/', n)) {

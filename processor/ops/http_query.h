@@ -25,6 +25,7 @@
 #include <stdbool.h>
 
 #include "ops/account_view.h"
+#include "ops/http.h"
 #include "store/store.h"
 
 /* Whether path (decoded) is one of these. */
@@ -32,10 +33,9 @@ bool ews_http_query_path(const char *path);
 
 /* The JSON answer to path with the connection's query arguments, *status
  * 200; or NULL with *status (400, 404, 405, 503) and why, a line of text
- * for the client. The caller owns the JSON. */
-/* accounts: the half-life and active window of the account view. */
+ * for the client. The caller owns the JSON. Borrows conf. */
 json_t *ews_http_query(struct ews_store *store,
-                       const struct ews_account_view_query *accounts,
+                       const struct ews_http_query_conf *conf,
                        struct MHD_Connection *connection, const char *method,
                        const char *path, unsigned *status, char *why,
                        size_t why_size);

@@ -136,9 +136,10 @@ struct ews_http *ews_setup_http(const struct ews_config *c, char *errstr,
                 .port = c->http_port,
                 .token = c->http_token,
                 .store = ews_setup_store_conf(c),
-                .half_life_ms = c->score.half_life_ms,
-                .account_active_window_ms = c->account_active_window_ms,
-                .segments = c->segments != 0,
+                .query = {.half_life_ms = c->score.half_life_ms,
+                          .account_active_window_ms =
+                                  c->account_active_window_ms,
+                          .segments = c->segments != 0},
                 /* what a start waits for first */
                 .why = "waiting for brokers",
         };

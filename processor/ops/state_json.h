@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "score/score.h"
-#include "store/store.h"
+#include "store/views.h"
 
 /* half_life_ms decays the stored values to as_of_ms (0: as stored). */
 json_t *ews_json_user(const struct ews_user *user, double half_life_ms,

@@ -12,6 +12,7 @@
 #include "pipeline/delivery.h"
 #include "pipeline/leader.h"
 #include "pipeline/partitions.h"
+#include "store/views.h"
 #include "util/grow.h"
 
 #include <time.h>

@@ -2,6 +2,7 @@
  * never on the hot path. */
 #include "store/codec.h"
 #include "store/store_int.h"
+#include "store/views.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* Reads of single subjects, for inspection: never on the hot path. */
 #include "store/codec.h"
 #include "store/store_int.h"
+#include "store/views.h"
 #include "store/scripts.h"
 
 #include <math.h>

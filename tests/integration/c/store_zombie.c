@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store/store.h"
+#include "store/views.h"
 #include "store_test.h"
 
 static enum ews_store_result commit_user_in(struct ews_store *store,
