@@ -527,7 +527,8 @@ static void main_loop(struct main_ctx *ctx)
                  c->topics[1], c->bootstrap_servers, c->group_id);
         while (!main_stop) {
                 int cnt = ews_in_kafka_consume(ctx->in, ctx->msgs, c->batch_max,
-                                               (int)c->batch_wait_ms);
+                                               (int)c->batch_wait_ms,
+                                               (int)c->batch_linger_ms);
                 if (cnt > 0)
                         ews_pipeline_run(ctx->pipeline, ctx->msgs, cnt,
                                          main_clock_ms(CLOCK_REALTIME),

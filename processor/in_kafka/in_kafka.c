@@ -308,8 +308,33 @@ static bool in_kafka_past_end(struct ews_in_kafka *in, int source,
         return true;
 }
 
+/* librdkafka's batch call waits for max messages or its timeout, never
+ * returning early: a batch of live input would wait out the whole timeout.
+ * So: what is there at once; else the first message as it comes (the
+ * consumer's poll, which serves the rebalance callback the same way), then
+ * the rest within linger_ms. Returns the count in in->batch. */
+static ssize_t in_kafka_take(struct ews_in_kafka *in, int max, int wait_ms,
+                             int linger_ms)
+{
+        rd_kafka_message_t *first;
+        ssize_t n;
+
+        n = rd_kafka_consume_batch_queue(in->queue, 0, in->batch, (size_t)max);
+        if (n != 0 || wait_ms <= 0)
+                return n < 0 ? 0 : n;
+        first = rd_kafka_consume_queue(in->queue, wait_ms);
+        if (!first)
+                return 0;
+        in->batch[0] = first;
+        if (max == 1)
+                return 1;
+        n = rd_kafka_consume_batch_queue(in->queue, linger_ms, in->batch + 1,
+                                         (size_t)max - 1);
+        return n < 0 ? 1 : n + 1;
+}
+
 int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
-                         int timeout_ms)
+                         int wait_ms, int linger_ms)
 {
         ssize_t n;
         int i, cnt = 0;
@@ -323,10 +348,7 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
                 in->batch = batch;
                 in->batch_cap = max;
         }
-        n = rd_kafka_consume_batch_queue(in->queue, timeout_ms, in->batch,
-                                         (size_t)max);
-        if (n < 0)
-                return 0;
+        n = in_kafka_take(in, max, wait_ms, linger_ms);
         in->batch_cnt = (int)n;
         if (n > 0)
                 in->brokers_down = false, in->answered = true;

@@ -72,11 +72,14 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
 /* Leaves the group (committing stored offsets) and frees. */
 void ews_in_kafka_destroy(struct ews_in_kafka *in);
 
-/* Fills msgs with up to max messages within timeout_ms. The messages
- * borrow librdkafka's buffers until the next consume or release. Returns
- * the count. */
+/* Fills msgs with up to max messages: waits up to wait_ms for the first,
+ * then takes what has arrived, filling for at most linger_ms more. A
+ * backlog gives full batches at once; live input gives batches of what
+ * came while the last one was processed, so an event waits for at most
+ * one batch's work and linger_ms. The messages borrow librdkafka's
+ * buffers until the next consume or release. Returns the count. */
 int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
-                         int timeout_ms);
+                         int wait_ms, int linger_ms);
 void ews_in_kafka_release(struct ews_in_kafka *in);
 
 /* The state produced by everything before next_offset is safe. */

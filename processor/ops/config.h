@@ -49,7 +49,8 @@ struct ews_config {
         /* alerts.format: avro, or confluent (registered, framed) */
         enum ews_decode_format alert_format;
         int batch_max;
-        int64_t batch_wait_ms;
+        int64_t batch_wait_ms;   /* longest wait for a batch's first message */
+        int64_t batch_linger_ms; /* then how long it keeps filling */
         struct ews_config_props consumer;
         struct ews_config_props producer;
         /* redis */

@@ -103,6 +103,7 @@ const struct config_key config_keys[] = {
         CK_ENUM("kafka.auto.offset.reset", offset_reset, offset_reset_values),
         CK("kafka.batch.max", CONFIG_INT, batch_max, 1, 100000),
         CK("kafka.batch.wait", CONFIG_MS, batch_wait_ms, 1, 60000),
+        CK("kafka.batch.linger", CONFIG_MS, batch_linger_ms, 0, 60000),
         CK("topics.usage", CONFIG_STR, topics[EWS_SOURCE_USAGE], 0, 0),
         CK("topics.campaign", CONFIG_STR, topics[EWS_SOURCE_CAMPAIGN], 0, 0),
         CK("topics.alerts", CONFIG_STR, topic_alerts, 0, 0),

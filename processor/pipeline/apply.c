@@ -323,7 +323,8 @@ static bool apply_records(struct ews_pipeline *p, const struct ews_msg *msgs,
  * timer the store must move though nothing else changed (a user the
  * timers brought in early, its deadline since moved by a reload of the
  * rules, or filed by an earlier version). */
-static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
+static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition,
+                                 int64_t watermark_ms)
 {
         size_t i, cnt = 0;
         int64_t deadline;
@@ -335,7 +336,8 @@ static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition)
                 deadline =
                         ews_rules_user_deadline(&p->config->rules, &bu->user);
                 if (!bu->dirty &&
-                    !ews_store_timer_moves(bu->user.keep.timer_ms, deadline))
+                    !ews_store_timer_moves(bu->user.keep.timer_ms, deadline,
+                                           watermark_ms))
                         continue;
                 p->commit_users[cnt].user = &bu->user;
                 p->commit_users[cnt++].deadline_ms = deadline;
@@ -357,7 +359,8 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
                 return false;
         commit->users = p->commit_users;
         if (commit->source == EWS_SOURCE_USAGE)
-                commit->user_cnt = apply_commit_users(p, commit->partition);
+                commit->user_cnt = apply_commit_users(p, commit->partition,
+                                                      commit->watermark_ms);
         commit->campaigns = batch_table_at(&p->campaigns, 0);
         commit->campaign_cnt = p->campaigns.cnt;
         for (i = 0; i < p->cohorts.cnt; i++)

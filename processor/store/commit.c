@@ -97,10 +97,11 @@ int store_timer_prefix(const struct ews_store *store, int32_t partition,
         return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms)
+bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms,
+                           int64_t watermark_ms)
 {
         return deadline_ms != filed_ms &&
-               !(filed_ms > 0 && deadline_ms > filed_ms &&
+               !(filed_ms > watermark_ms && deadline_ms > filed_ms &&
                  deadline_ms / STORE_TIMER_BUCKET_MS ==
                          filed_ms / STORE_TIMER_BUCKET_MS);
 }
@@ -146,7 +147,7 @@ static int commit_timer(struct commit_ctx *x, const struct ews_store_user *su,
         const char *id = su->user->user_id;
         int64_t filed = keep->timer_ms, deadline = su->deadline_ms;
 
-        if (!ews_store_timer_moves(filed, deadline))
+        if (!ews_store_timer_moves(filed, deadline, x->commit->watermark_ms))
                 return 0;
         if (filed &&
             (filed < 0 || deadline <= 0 ||

@@ -256,11 +256,14 @@ enum ews_store_result ews_store_timers_due(
         void *opaque, char *errstr, size_t errstr_size);
 
 /* Whether a commit of a user whose timer entry is filed under filed_ms
- * (its keep.timer_ms) and whose deadline is deadline_ms writes the timer.
- * Timers are filed by the hour: a deadline that moves later within its
- * hour keeps its entry. A user the timers brought in (due or early) whose
- * timer moves must be committed even if nothing else changed. */
-bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms);
+ * (its keep.timer_ms) and whose deadline is deadline_ms writes the timer,
+ * the commit's watermark being watermark_ms. Timers are filed by the hour:
+ * a deadline that moves later within its hour keeps its entry, until the
+ * watermark reaches the entry (every later read would bring the user in
+ * early again). A user the timers brought in (due or early) whose timer
+ * moves must be committed even if nothing else changed. */
+bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms,
+                           int64_t watermark_ms);
 
 /* Loads *users[i] by its user_id, in place: from the cache, and the
  * misses in one pipelined round trip. A user not stored yet comes back

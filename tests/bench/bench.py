@@ -367,6 +367,13 @@ class ProcessorRun:
         self.reader.join(10)
 
 
+def proc_cpu_seconds(pid):
+    """User + system CPU seconds of a running process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def redis_cpu_seconds(client):
     info = client.info("cpu")
     return info["used_cpu_user"] + info["used_cpu_sys"]
@@ -644,17 +651,24 @@ class AlertWatcher:
         self.thread.start()
 
     def _run(self):
+        # poll, not consume(n, timeout): a batch call returns only when it
+        # has n messages or its timeout passed, and would add up to the
+        # timeout to every arrival time it notes.
         while self.running:
-            for m in self.consumer.consume(1000, 0.05):
-                now = time.time()
-                if m.error():
-                    continue
-                rule, status, subject, event_ms = alert_head(m.value())
-                self.seen.setdefault((rule, status, subject),
-                                     (now, event_ms))
+            m = self.consumer.poll(0.05)
+            now = time.time()
+            if m is None or m.error():
+                continue
+            rule, status, subject, event_ms = alert_head(m.value())
+            self.seen.setdefault((rule, status, subject),
+                                 (now, event_ms, m.timestamp()[1]))
 
     def count(self, rule, status):
         return sum(1 for r, s, _ in list(self.seen) if (r, s) == (rule, status))
+
+    def count_live(self):
+        """Alerts seen, the warm-up user's left out."""
+        return sum(1 for _, _, s in list(self.seen) if s != "warm-up")
 
     def close(self):
         self.running = False
@@ -673,6 +687,23 @@ def percentiles(values):
     return {"p50": at(0.50), "p99": at(0.99), "max": values[-1]}
 
 
+def warm_up(producer, watcher, names):
+    """One user's sequence up to SALES_READY, and its alert seen: the
+    producer has its metadata and connection, the processor its first
+    batch and the watcher its fetch going before the clock starts. Without
+    it the first cohort's latency is the bench's own start-up (the Python
+    producer's first metadata request, a second and more)."""
+    now = int(time.time() * 1000)
+    for index, kind in enumerate(LIVE_SEQUENCE[:LIVE_FIRES_AT + 1]):
+        produce_one(producer, names.usage, b"warm-up",
+                    usage_event(f"warm-up-{index}", "warm-up", kind, now),
+                    timestamp=now)
+    if producer.flush(30) != 0:
+        raise BenchError("live producer: the warm-up was not delivered")
+    ewsenv.wait_for(lambda: ("SALES_READY", "FIRING", "warm-up")
+                    in watcher.seen, 60, "the warm-up user's alert")
+
+
 def live(names, broker, redis, args, started_procs):
     """The processor in time.mode auto while events are produced at
     args.rate events/s for args.seconds; returns the latency figures."""
@@ -681,7 +712,8 @@ def live(names, broker, redis, args, started_procs):
     started_procs.append(run)
     run.wait_assigned(60)
     watcher = AlertWatcher(broker, names.alerts)
-    producer = new_producer(broker, **{"linger.ms": 1})
+    producer = new_producer(broker, **{"linger.ms": 5})
+    warm_up(producer, watcher, names)
     # A user's events are a round apart: keep a round (cohort_users events)
     # near 50 ms so that the gaps stay far below the 2 s inactivity.
     cohort_users = max(10, args.rate // 20)
@@ -691,8 +723,13 @@ def live(names, broker, redis, args, started_procs):
     sent = 0
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(0.0005)  # let the watcher thread in promptly
+    client = redis_py.Redis(port=redis.port)
+    cpu_before = (proc_cpu_seconds(broker.proc.pid),
+                  proc_cpu_seconds(run.proc.pid), redis_cpu_seconds(client),
+                  time.process_time())
     try:
         start = time.monotonic()
+        start_wall = time.time()
         end = start + args.seconds
         while True:
             now = time.monotonic()
@@ -718,12 +755,16 @@ def live(names, broker, redis, args, started_procs):
                     last_activity_ms[user] = ms
             producer.poll(0)
         produced_seconds = time.monotonic() - start
+        cpu_produced = (proc_cpu_seconds(broker.proc.pid),
+                        proc_cpu_seconds(run.proc.pid),
+                        redis_cpu_seconds(client), time.process_time())
         if producer.flush(30) != 0:
             raise BenchError("live producer: messages left undelivered")
         # Drain: until every expected alert is in, or inactivity + 10 s.
         expected = len(trigger_ms) + len(last_activity_ms)
         deadline = time.monotonic() + LIVE_INACTIVITY_MS / 1000 + 10
-        while time.monotonic() < deadline and len(watcher.seen) < expected:
+        while (time.monotonic() < deadline
+               and watcher.count_live() < expected):
             time.sleep(0.05)
         time.sleep(0.2)
     finally:
@@ -732,10 +773,17 @@ def live(names, broker, redis, args, started_procs):
     stats = run.stop_and_stats()
 
     direct, timers = [], []
+    by_second = {}  # second of the live part -> direct latencies
+    # to the alert's own Kafka timestamp (the processor's produce call):
+    # the processor's share, without the broker's and the reader's
+    produced = []
     for (status, user), ms in trigger_ms.items():
         got = watcher.seen.get(("SALES_READY", status, user))
         if got:
             direct.append(got[0] * 1000 - ms)
+            produced.append(got[2] - ms)
+            by_second.setdefault(int((ms / 1000) - start_wall),
+                                 []).append(got[0] * 1000 - ms)
     for user, ms in last_activity_ms.items():
         got = watcher.seen.get(("USER_DISENGAGED", "FIRING", user))
         if got:
@@ -761,6 +809,22 @@ def live(names, broker, redis, args, started_procs):
     log(f"live_timer (USER_DISENGAGED, deadline -> alert consumed): "
         f"matched={len(timers)}/{len(last_activity_ms)} "
         f"p50_ms={t['p50']:.1f} p99_ms={t['p99']:.1f} max_ms={t['max']:.1f}")
+    q = percentiles(produced)
+    log(f"live_direct_to_alert_produced (event produced -> alert's Kafka "
+        f"timestamp): p50_ms={q['p50']:.1f} p99_ms={q['p99']:.1f} "
+        f"max_ms={q['max']:.1f}")
+    # Who had the CPU while the events came (2 cores for all four): the
+    # dev broker serves every request on one thread.
+    log("live_cpu (CPU seconds while producing, per second of it): " + " ".join(
+        f"{who}={(after - before) / produced_seconds:.2f}"
+        for who, before, after in zip(
+            ("broker", "processor", "redis", "bench"), cpu_before,
+            cpu_produced)))
+    # Where the slow ones are: a stall shows as one second's max.
+    log("live_direct_by_second (second: p50/p99/max ms): " + " ".join(
+        f"{sec}:{p['p50']:.0f}/{p['p99']:.0f}/{p['max']:.0f}"
+        for sec, p in ((sec, percentiles(v))
+                       for sec, v in sorted(by_second.items()))))
     return result
 
 

@@ -146,3 +146,63 @@ def test_event_mode_partition_between_events_waits(redis, names):
             ewsenv.stop(proc)
     finally:
         broker.close()
+
+
+def test_a_timer_read_before_its_deadline_is_filed_again(broker, redis,
+                                                        names):
+    """Timers are filed by the hour and a deadline that moves later within
+    its hour keeps its entry. Once the watermark passes that entry, the
+    user comes in early; its entry must then move to the real deadline, or
+    every later batch reads the user again until it is due (a live stream
+    of such users made each batch load more than it processed)."""
+    sch = ewsenv.schema("usage_event.avsc")
+    env = {"EWS_TIME_ALLOWED_LATENESS": "0s",
+           "EWS_RULES_USER_DISENGAGED_INACTIVITY": "20m"}
+    minute = 60000
+    t0 = (int(time.time() * 1000) - 30 * 24 * HOUR) // HOUR * HOUR
+    key = f"{names.prefix}t:{names.usage}:0:{t0 // HOUR}"
+
+    def run(*events):
+        ewsenv.produce(broker, names.usage, [
+            (user.encode(), usage_event(sch, i, user, kind, ms), 0)
+            for i, user, kind, ms in events])
+        ewsenv.run_processor_to_end(names, broker, redis, env_extra=env)
+
+    def filed(user):
+        return redis.cli("ZSCORE", key, user).strip()
+
+    run((0, "u-a", "trial_started", t0))
+    assert filed("u-a") == str(20 * minute)
+    run((1, "u-a", "login", t0 + 10 * minute))
+    assert filed("u-a") == str(20 * minute)  # later in its hour: kept
+    # the watermark passes the entry, not the deadline: filed again
+    run((0, "u-b", "trial_started", t0 + 25 * minute))
+    assert filed("u-a") == str(30 * minute)
+    # and it fires at its deadline
+    run((1, "u-b", "login", t0 + 40 * minute))
+    firing = disengaged(broker, names, "u-a")
+    assert [(a["status"], ewsenv.millis(a["event_time"]))
+            for a in firing] == [("FIRING", t0 + 30 * minute)]
+
+
+def test_a_batch_takes_what_has_arrived(broker, redis, names):
+    """kafka.batch.wait is the longest wait for a batch's first message,
+    not for a full batch: with a wait of a minute and room for 100,000, a
+    lone live event is applied as soon as it arrives (librdkafka's batch
+    call alone would hold it for the whole minute)."""
+    sch = ewsenv.schema("usage_event.avsc")
+    env = {"EWS_KAFKA_BATCH_WAIT": "60s", "EWS_KAFKA_BATCH_MAX": "100000"}
+    proc = ewsenv.processor(names, broker, redis, env_extra=env)
+    try:
+        ewsenv.wait_for(lambda: redis.cli("--scan", "--pattern",
+                                          f"{names.prefix}p:{names.usage}:*"),
+                        60, "the partitions assigned")
+        time.sleep(1)  # the first wait under way
+        now = int(time.time() * 1000)
+        ewsenv.produce(broker, names.usage, [
+            (b"u-1", usage_event(sch, 0, "u-1", "login", now), 0)])
+        # far less than the minute a full batch would have waited
+        ewsenv.wait_for(lambda: fence_offsets(redis, names).get(0) == 1, 20,
+                        "the event applied")
+    finally:
+        ewsenv.stop(proc)

@@ -264,21 +264,26 @@ static void test_codec_rejects_malformed(void **state)
 }
 
 /* Timers are filed by the hour: a deadline moving later within its hour
- * keeps its entry (found early, never late); anything else moves it. */
+ * keeps its entry (found early, never late) while the watermark w is
+ * before the entry; anything else moves it. */
 static void test_timer_moves_by_the_hour(void **state)
 {
         const int64_t h = 3600000, t = 1767225600000LL; /* an hour's start */
+        const int64_t w = t + 1;
 
         (void)state;
-        assert_false(ews_store_timer_moves(0, 0));
-        assert_false(ews_store_timer_moves(t + 5, t + 5));
-        assert_false(ews_store_timer_moves(t + 5, t + h - 1)); /* later */
-        assert_true(ews_store_timer_moves(t + 5, t + 4));      /* earlier */
-        assert_true(ews_store_timer_moves(t + 5, t + h));      /* next hour */
-        assert_true(ews_store_timer_moves(t + 5, 0));          /* none now */
-        assert_true(ews_store_timer_moves(0, t));              /* new */
-        assert_true(ews_store_timer_moves(-1, t)); /* filed elsewhere */
-        assert_true(ews_store_timer_moves(-1, 0)); /* there: removed */
+        assert_false(ews_store_timer_moves(0, 0, w));
+        assert_false(ews_store_timer_moves(t + 5, t + 5, w));
+        assert_false(ews_store_timer_moves(t + 5, t + h - 1, w));    /* later */
+        assert_false(ews_store_timer_moves(t + 5, t + h - 1, 0));    /* none */
+        assert_true(ews_store_timer_moves(t + 5, t + h - 1, t + 5)); /* due */
+        assert_true(ews_store_timer_moves(t + 5, t + h - 1, t + 9)); /* past */
+        assert_true(ews_store_timer_moves(t + 5, t + 4, w)); /* earlier */
+        assert_true(ews_store_timer_moves(t + 5, t + h, w)); /* next hour */
+        assert_true(ews_store_timer_moves(t + 5, 0, w));     /* none now */
+        assert_true(ews_store_timer_moves(0, t, w));         /* new */
+        assert_true(ews_store_timer_moves(-1, t, w)); /* filed elsewhere */
+        assert_true(ews_store_timer_moves(-1, 0, w)); /* there: removed */
 }
 
 /* Activation progress at the end of the value: three bytes without any,

@@ -167,7 +167,7 @@ static void test_upgrade(void **state)
         assert_true(loaded.engagement == 5.0);
         assert_true(loaded.keep.timer_ms == -1);
         assert_true(
-                ews_store_timer_moves(loaded.keep.timer_ms, su.deadline_ms));
+                ews_store_timer_moves(loaded.keep.timer_ms, su.deadline_ms, 0));
         /* the old member set counts */
         assert_int_equal(ews_store_account_get(store, "acc-1", 86400000,
                                                &account, errstr,
