@@ -312,11 +312,15 @@ static bool in_kafka_past_end(struct ews_in_kafka *in, int source,
  * returning early: a batch of live input would wait out the whole timeout.
  * So: what is there at once; else the first message as it comes (the
  * consumer's poll, which serves the rebalance callback the same way), then
- * the rest within linger_ms. Returns the count in in->batch. */
+ * the rest within linger_ms. A rebalance served by that second call may
+ * have seeked or taken the first message's partition: the batch call
+ * purges what it fetched before, and the first message goes too. Returns
+ * the count in in->batch. */
 static ssize_t in_kafka_take(struct ews_in_kafka *in, int max, int wait_ms,
                              int linger_ms)
 {
         rd_kafka_message_t *first;
+        unsigned rebalances;
         ssize_t n;
 
         n = rd_kafka_consume_batch_queue(in->queue, 0, in->batch, (size_t)max);
@@ -328,9 +332,16 @@ static ssize_t in_kafka_take(struct ews_in_kafka *in, int max, int wait_ms,
         in->batch[0] = first;
         if (max == 1)
                 return 1;
+        rebalances = in->rebalances;
         n = rd_kafka_consume_batch_queue(in->queue, linger_ms, in->batch + 1,
                                          (size_t)max - 1);
-        return n < 0 ? 1 : n + 1;
+        if (n < 0)
+                n = 0;
+        if (in->rebalances == rebalances)
+                return n + 1;
+        rd_kafka_message_destroy(first);
+        memmove(in->batch, in->batch + 1, (size_t)n * sizeof(*in->batch));
+        return n;
 }
 
 int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,

@@ -16,6 +16,7 @@ struct ews_in_kafka {
         rd_kafka_message_t **batch;
         int batch_cnt, batch_cap;
         int assigned_cnt;
+        unsigned rebalances; /* rebalance callbacks served so far */
         int eof_cnt;
         /* per source and partition: 1 assigned, 2 assigned and at end */
         unsigned char state[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];

@@ -187,6 +187,7 @@ void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_error_t *error = NULL;
         int i, source;
 
+        in->rebalances++;
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && parts->cnt)
                 committed = in_kafka_committed(rk, parts);
         for (i = 0; i < parts->cnt; i++) {

@@ -865,12 +865,26 @@ def start_replicas(redis, client, count, started_procs):
     return clients
 
 
+def command_delta(before, after):
+    """Per Redis command over the run: (calls, µs), from INFO
+    commandstats read before and after."""
+    out = {}
+    for key, stats in after.items():
+        old = before.get(key, {"calls": 0, "usec": 0})
+        calls = stats["calls"] - old["calls"]
+        if calls > 0:
+            out[key.replace("cmdstat_", "")] = (calls,
+                                                stats["usec"] - old["usec"])
+    return out
+
+
 def measure_processor(names, broker, redis, client, events, started_procs,
                       replicas=()):
     """One processor run over the backlog, with Redis's memory and CPU time
     (and its replicas' CPU time) read just before it starts and just after
     it exits."""
     mem_before = client.info("memory")
+    commands_before = client.info("commandstats")
     redis_cpu_before = redis_cpu_seconds(client)
     replica_cpu_before = sum(redis_cpu_seconds(c) for c in replicas)
     run = ProcessorRun(names, broker, redis)
@@ -882,6 +896,8 @@ def measure_processor(names, broker, redis, client, events, started_procs,
                                      - replica_cpu_before)
     result["mem_before"] = mem_before
     result["mem_after"] = client.info("memory")
+    result["commands"] = command_delta(commands_before,
+                                       client.info("commandstats"))
     log(result["stats_line"])
     consumed = result["stats"].get("consumed")
     if consumed != events:
@@ -1008,6 +1024,14 @@ def summarize(args, client, run, rows, baselines, events, users, accounted):
             f"replica_cpu_s={run['replica_cpu_seconds']:.1f} "
             f"replica_cpu_us_per_event="
             f"{1e6 * run['replica_cpu_seconds'] / events:.1f}")
+    # Redis' own accounting of its commands' time (not its I/O and event
+    # loop, which redis_cpu_s holds too), the costliest first.
+    for name, (calls, usec) in sorted(run["commands"].items(),
+                                      key=lambda kv: -kv[1][1])[:10]:
+        log(f"redis_command={name} calls={calls} "
+            f"calls_per_event={calls / events:.3f} "
+            f"usec_per_call={usec / calls:.2f} "
+            f"us_per_event={usec / events:.2f}")
     for note in odd_things(run["stats"], user_keys, users):
         log(f"note: {note}")
 
