@@ -339,7 +339,7 @@ void ews_config_defaults(struct ews_config *config)
                     sizeof(config->bootstrap_servers), "127.0.0.1:9092");
         config_copy(config->group_id, sizeof(config->group_id), "ews");
         config->offset_reset = EWS_RESET_EARLIEST;
-        config->batch_max = 10000;
+        config->batch_max = 20000;
         config->batch_wait_ms = 100;
         config_copy(config->topics[EWS_SOURCE_USAGE], 256, "product-usage");
         config_copy(config->topics[EWS_SOURCE_CAMPAIGN], 256,
@@ -356,7 +356,7 @@ void ews_config_defaults(struct ews_config *config)
         config->http_port = 9464;
         config_copy(config->redis_prefix, sizeof(config->redis_prefix), "ews:");
         config->retention_ms = (int64_t)(90 * DAY_MS);
-        config->cache_users = 200000;
+        config->cache_users = 100000;
         config->funnel_metrics_recent = 10;
         config->segments = 1;
         config->account_active_window_ms = (int64_t)(7 * DAY_MS);
