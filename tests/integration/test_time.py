@@ -1,8 +1,10 @@
 """The idle clock: a topic that goes quiet still fires its timers, and what
 it advanced is kept across a restart."""
 
+import re
 import subprocess
 import time
+import urllib.request
 
 import ewsenv
 
@@ -206,3 +208,46 @@ def test_a_batch_takes_what_has_arrived(broker, redis, names):
                         "the event applied")
     finally:
         ewsenv.stop(proc)
+
+
+def batch_counts(port):
+    """ews_batch_messages' _count and _sum from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                timeout=5) as resp:
+        text = resp.read().decode()
+    return tuple(int(float(re.search(rf"^ews_batch_messages_{what} (\S+)$",
+                                     text, re.M).group(1)))
+                 for what in ("count", "sum"))
+
+
+def test_a_batch_lingers_for_what_follows(broker, redis, names):
+    """kafka.batch.linger: once a batch has its first message it keeps
+    filling that long. Two events a second apart, with a linger of 5 s,
+    are one batch of two; without a linger they are two batches."""
+    sch = ewsenv.schema("usage_event.avsc")
+    for linger, batches in (("5s", 1), ("0s", 2)):
+        port = ewsenv.free_port()
+        # a group and state of its own, from the end of the topic
+        env = {"EWS_KAFKA_BATCH_LINGER": linger, "EWS_HTTP_PORT": str(port),
+               "EWS_REDIS_PREFIX": f"{names.prefix}{linger}:",
+               "EWS_KAFKA_GROUP_ID": f"linger-{linger}",
+               "EWS_KAFKA_AUTO_OFFSET_RESET": "latest"}
+        proc = ewsenv.processor(names, broker, redis, env_extra=env)
+        try:
+            ewsenv.wait_for(lambda: redis.cli(
+                "--scan", "--pattern",
+                f"{names.prefix}{linger}:p:{names.usage}:*"), 60,
+                "the partitions assigned")
+            time.sleep(1)
+            assert batch_counts(port) == (0, 0)
+            now = int(time.time() * 1000)
+            for i in range(2):
+                ewsenv.produce(broker, names.usage, [
+                    (b"u-l", usage_event(sch, f"{linger}-{i}", "u-l", "login",
+                                         now + i), 0)])
+                time.sleep(1)
+            ewsenv.wait_for(lambda: batch_counts(port)[1] == 2, 30,
+                            "both events consumed")
+            assert batch_counts(port) == (batches, 2)
+        finally:
+            ewsenv.stop(proc)
