@@ -197,6 +197,26 @@ static int fence_user_fill(struct ews_store *store, struct ews_user *user,
                       : 0;
 }
 
+/* A GET reply that is no value at all (an error, a wrong type). */
+#define FENCE_NOT_A_VALUE (-3)
+
+/* The user filled from a GET reply of its value (nil: not stored yet),
+ * and the reply freed. As ews_user_unpack, or FENCE_NOT_A_VALUE. */
+static int fence_user_reply(struct ews_store *store, struct ews_user *user,
+                            redisReply *reply)
+{
+        int rc = FENCE_NOT_A_VALUE;
+
+        if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_NIL)
+                rc = fence_user_fill(store, user,
+                                     reply->type == REDIS_REPLY_STRING
+                                             ? (unsigned char *)reply->str
+                                             : NULL,
+                                     reply->len);
+        freeReplyObject(reply);
+        return rc;
+}
+
 /* The users whose values named ids not read yet (events -2): read the
  * dictionary again, then each of them again, one at a time (rare: names
  * another instance added since). */
@@ -216,19 +236,11 @@ static enum ews_store_result fence_users_again(struct ews_store *store,
                         continue;
                 reply = redisCommand(store->redis, "GET %su:%s", store->prefix,
                                      users[i]->user_id);
-                if (!reply || (reply->type != REDIS_REPLY_STRING &&
-                               reply->type != REDIS_REPLY_NIL)) {
-                        if (reply)
-                                freeReplyObject(reply);
+                rc = reply ? fence_user_reply(store, users[i], reply)
+                           : FENCE_NOT_A_VALUE;
+                if (rc == FENCE_NOT_A_VALUE)
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
-                }
-                rc = fence_user_fill(store, users[i],
-                                     reply->type == REDIS_REPLY_STRING
-                                             ? (unsigned char *)reply->str
-                                             : NULL,
-                                     reply->len);
-                freeReplyObject(reply);
                 if (rc) {
                         snprintf(errstr, errstr_size,
                                  "user %s: stored value is not a packed "
@@ -283,18 +295,10 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                     !reply)
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
-                if (reply->type != REDIS_REPLY_STRING &&
-                    reply->type != REDIS_REPLY_NIL) {
-                        freeReplyObject(reply);
+                rc = fence_user_reply(store, users[i], reply);
+                if (rc == FENCE_NOT_A_VALUE)
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
-                }
-                rc = fence_user_fill(store, users[i],
-                                     reply->type == REDIS_REPLY_STRING
-                                             ? (unsigned char *)reply->str
-                                             : NULL,
-                                     reply->len);
-                freeReplyObject(reply);
                 if (rc == EWS_USER_UNKNOWN_NAME) {
                         users[i]->events = -2; /* once the replies are in */
                         again++;

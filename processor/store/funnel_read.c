@@ -19,13 +19,7 @@ static redisReply *funnel_command(struct ews_store *store, char *errstr,
         if (store_connect(store, errstr, errstr_size))
                 return NULL;
         reply = redisCommandArgv(store->redis, argc, argv, NULL);
-        if (!reply || reply->type == REDIS_REPLY_ERROR) {
-                if (reply)
-                        freeReplyObject(reply);
-                store_fail(store, errstr, errstr_size, "read");
-                return NULL;
-        }
-        return reply;
+        return store_read_reply(store, reply, errstr, errstr_size);
 }
 
 static void funnel_field(struct ews_funnel *f, const char *name,

@@ -10,6 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+redisReply *store_read_reply(struct ews_store *store, redisReply *reply,
+                             char *errstr, size_t errstr_size)
+{
+        if (reply && reply->type != REDIS_REPLY_ERROR)
+                return reply;
+        if (reply)
+                freeReplyObject(reply);
+        store_fail(store, errstr, errstr_size, "read");
+        return NULL;
+}
+
 static redisReply *read_command(struct ews_store *store, char *errstr,
                                 size_t errstr_size, const char *fmt, ...)
 {
@@ -21,13 +32,7 @@ static redisReply *read_command(struct ews_store *store, char *errstr,
         va_start(ap, fmt);
         reply = redisvCommand(store->redis, fmt, ap);
         va_end(ap);
-        if (!reply || reply->type == REDIS_REPLY_ERROR) {
-                if (reply)
-                        freeReplyObject(reply);
-                store_fail(store, errstr, errstr_size, "read");
-                return NULL;
-        }
-        return reply;
+        return store_read_reply(store, reply, errstr, errstr_size);
 }
 
 enum ews_store_result ews_store_user_get(struct ews_store *store,

@@ -223,6 +223,11 @@ bool store_not_primary(const char *err);
 enum ews_store_result store_fail(struct ews_store *store, char *errstr,
                                  size_t errstr_size, const char *what);
 
+/* A read's reply (store/read.c), or NULL when there is none or it is an
+ * error: then it is freed and the store failed, with errstr. */
+redisReply *store_read_reply(struct ews_store *store, redisReply *reply,
+                             char *errstr, size_t errstr_size);
+
 /* EVALSHA of the arguments, loading the script again when the server lost
  * it. The arguments start with "EVALSHA", "" (the sha's place). */
 redisReply *store_evalsha(struct ews_store *store, const char *script,

@@ -134,15 +134,21 @@ def test_refuses_a_changed_partition_count(broker, redis, names, tmp_path):
             "was built with 8") in err
 
 
+def run_store_test(name, redis, expect):
+    """Runs tests/integration/c/<name> (a cmocka program against the
+    Redis given) and checks it passed and printed expect."""
+    proc = subprocess.run(
+        [f"{ewsenv.BUILD}/tests/{name}", "127.0.0.1", str(redis.port)],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert expect in proc.stdout
+
+
 def test_zombie_commit_is_rejected(redis):
     """An owner that lost its partition cannot write: its commit is fenced
     off and changes nothing (tests/integration/c/store_zombie.c, on a real
     Redis)."""
-    proc = subprocess.run(
-        [f"{ewsenv.BUILD}/tests/store_zombie", "127.0.0.1", str(redis.port)],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "zombie: rejected" in proc.stdout
+    run_store_test("store_zombie", redis, "zombie: rejected")
 
 
 def test_state_of_an_earlier_version_is_read_and_moved_on(redis):
@@ -150,11 +156,7 @@ def test_state_of_an_earlier_version_is_read_and_moved_on(redis):
     timer key, an account's members in am:<id> and its days in ab:<id>:
     read, and written in the current layout by the next commit
     (tests/integration/c/store_upgrade.c, on a real Redis)."""
-    proc = subprocess.run(
-        [f"{ewsenv.BUILD}/tests/store_upgrade", "127.0.0.1", str(redis.port)],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "upgrade: read and moved on" in proc.stdout
+    run_store_test("store_upgrade", redis, "upgrade: read and moved on")
 
 
 def test_account_days_written_as_runs_read_as_days(redis):
@@ -162,22 +164,14 @@ def test_account_days_written_as_runs_read_as_days(redis):
     first and -n after its last, read back as each day's count, and the
     leader's drop keeps the later days' counts
     (tests/integration/c/store_cohort.c, on a real Redis)."""
-    proc = subprocess.run(
-        [f"{ewsenv.BUILD}/tests/store_cohort", "127.0.0.1", str(redis.port)],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "cohort: runs read as days" in proc.stdout
+    run_store_test("store_cohort", redis, "cohort: runs read as days")
 
 
 def test_names_given_ids_read_by_another_instance(redis):
     """A name a commit packs in full gets an id before the next load, and
     a store that read the names before reads them again
     (tests/integration/c/store_names.c, on a real Redis)."""
-    proc = subprocess.run(
-        [f"{ewsenv.BUILD}/tests/store_names", "127.0.0.1", str(redis.port)],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "by id" in proc.stdout
+    run_store_test("store_names", redis, "by id")
 
 
 def test_account_engagement_is_the_sum_of_its_users(broker, redis, names,

@@ -94,40 +94,22 @@ static const unsigned char packed_v2[] = {
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x63, 0x72,
         0x6d, 0x59, 0xf3, 0xf8, 0xc2, 0x1f, 0x6e, 0xa5, 0x01, 0x02, 0xef, 0xbe,
         0xad, 0xde, 0xf0, 0xbe, 0xad, 0xde};
+/* user_full() as version 2 held it: three reasons, two dedup hashes and
+ * the rule state it kept then; none of the store's bookkeeping, and no
+ * funnel. */
 static struct ews_user legacy_user(void)
 {
-        struct ews_user u;
-        int i;
+        struct ews_user u = user_full();
 
-        memset(&u, 0, sizeof(u));
-        strcpy(u.user_id, "u-1");
-        strcpy(u.account_id, "a-1");
-        strcpy(u.campaign_id, "c-1");
-        u.stage = EWS_STAGE_SALES_READY;
-        u.stage_at_ms = 1767225600123LL;
-        u.engagement = 123.456789012345678;
-        u.peak_engagement = 200.5;
-        u.engagement_ref_ms = 1767225600999LL;
-        u.last_activity_ms = 1767225600999LL;
-        u.trial_started_ms = 1767000000000LL;
-        u.activated_ms = 1767100000000LL;
+        memset(&u.reasons[3], 0, sizeof(u.reasons) - 3 * sizeof(u.reasons[0]));
+        u.reason_cnt = 3;
+        memset(&u.dedup[2], 0, sizeof(u.dedup) - 2 * sizeof(u.dedup[0]));
+        u.dedup_cnt = 2;
         u.disengaged_resolved_ms = 1767150000000LL;
         u.sales_ready_since_ms = 1767200000000LL;
         u.rule_peak = 150.25;
-        u.events = 300;
-        u.fit_matched = 0x5;
-        u.fit = 13;
-        for (i = 0; i < 3; i++) {
-                snprintf(u.reasons[i].name, EWS_NAME_MAX, "type_%d", i);
-                u.reasons[i].value = i * 1.5 - 3;
-        }
-        u.reason_cnt = 3;
-        strcpy(u.interests[0].name, "crm");
-        u.interests[0].value = 1e-300;
-        u.interest_cnt = 1;
-        for (i = 0; i < 2; i++)
-                u.dedup[i] = 0xdeadbeefu + (uint32_t)i;
-        u.dedup_cnt = 2;
+        memset(&u.keep, 0, sizeof(u.keep));
+        u.funnel = 0;
         return u;
 }
 

@@ -22,24 +22,13 @@ static void commit_deltas(struct ews_store *store,
 {
         static int64_t offset = -1;
         struct ews_commit commit;
-        struct ews_fence fence;
-        char errstr[512];
 
-        assert_int_equal(ews_store_fence_claim(store, EWS_SOURCE_USAGE, 0,
-                                               &fence, errstr, sizeof(errstr)),
-                         EWS_STORE_OK);
         memset(&commit, 0, sizeof(commit));
-        commit.source = EWS_SOURCE_USAGE;
-        commit.epoch = fence.epoch;
-        commit.expected_offset = offset;
-        commit.next_offset = offset = offset < 0 ? 1 : offset + 1;
         commit.watermark_ms = (int64_t)DAY0 * 86400000;
         commit.idle_ms = commit.watermark_ms;
         commit.cohorts = deltas;
         commit.cohort_cnt = cnt;
-        assert_int_equal(
-                ews_store_commit(store, &commit, errstr, sizeof(errstr)),
-                EWS_STORE_OK);
+        store_test_commit_next(store, &commit, &offset);
 }
 
 static int64_t day_n(const struct ews_store_cohort *c, int64_t day)

@@ -31,22 +31,11 @@ static void commit(struct ews_store *store, struct ews_user *user,
 {
         struct ews_store_user su = {user, 0};
         struct ews_commit commit;
-        struct ews_fence fence;
-        char errstr[512];
 
-        assert_int_equal(ews_store_fence_claim(store, EWS_SOURCE_USAGE, 0,
-                                               &fence, errstr, sizeof(errstr)),
-                         EWS_STORE_OK);
         memset(&commit, 0, sizeof(commit));
-        commit.source = EWS_SOURCE_USAGE;
-        commit.epoch = fence.epoch;
-        commit.expected_offset = *offset;
-        commit.next_offset = *offset = *offset < 0 ? 1 : *offset + 1;
         commit.users = &su;
         commit.user_cnt = 1;
-        assert_int_equal(
-                ews_store_commit(store, &commit, errstr, sizeof(errstr)),
-                EWS_STORE_OK);
+        store_test_commit_next(store, &commit, offset);
 }
 
 static void test_names(void **state)

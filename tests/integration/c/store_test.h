@@ -44,6 +44,29 @@ static struct ews_store *store_open(void)
         return store;
 }
 
+/* Claims partition 0 of the usage topic and commits *commit there as the
+ * next offset after *offset (-1: none yet), which it moves on; the
+ * source, epoch and offsets are set here, the rest is the caller's. */
+static inline void store_test_commit_next(struct ews_store *store,
+                                          struct ews_commit *commit,
+                                          int64_t *offset)
+{
+        struct ews_fence fence;
+        char errstr[512];
+
+        assert_int_equal(ews_store_fence_claim(store, EWS_SOURCE_USAGE, 0,
+                                               &fence, errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        commit->source = EWS_SOURCE_USAGE;
+        commit->partition = 0;
+        commit->epoch = fence.epoch;
+        commit->expected_offset = *offset;
+        commit->next_offset = *offset = *offset < 0 ? 1 : *offset + 1;
+        assert_int_equal(
+                ews_store_commit(store, commit, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+}
+
 /* Runs cnt tests against the Redis argv names, their keys under prefix:
  * cmocka's result, or 2 on bad usage. */
 static int store_test_main(int argc, char **argv, const char *prefix,
