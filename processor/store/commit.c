@@ -130,13 +130,25 @@ static int commit_touch_account(struct commit_ctx *x, const char *account_id)
                        : -1;
 }
 
-/* The key of the hour a deadline is filed in; -1 (an entry written by
- * an earlier version) its partition's one key. */
-static int commit_timer_key(struct commit_ctx *x, int64_t ms)
+/* The key of the hour numbered key, -1 (an entry written by an earlier
+ * version) its partition's one key; the segment numbered key. */
+static int commit_zkey(void *ctx, struct store_resp *r, enum store_zkind kind,
+                       int64_t key)
 {
-        return ms < 0 ? store_resp_str(x->r, x->timers)
-                      : store_resp_cat_i64(x->r, x->timers, ":",
-                                           ms / STORE_TIMER_BUCKET_MS);
+        struct commit_ctx *x = ctx;
+        char seg[sizeof(x->store->prefix) + 80];
+
+        if (kind == STORE_Z_SEGMENT) {
+                store_segment_key(x->store, (int)key, seg, sizeof(seg));
+                return store_resp_str(r, seg);
+        }
+        return key < 0 ? store_resp_str(r, x->timers)
+                       : store_resp_cat_i64(r, x->timers, ":", key);
+}
+
+static int64_t commit_hour(int64_t ms)
+{
+        return ms < 0 ? -1 : ms / STORE_TIMER_BUCKET_MS;
 }
 
 /* The user's timer entry, when it moves (ews_store_timer_moves): out of
@@ -151,16 +163,14 @@ static int commit_timer(struct commit_ctx *x, const struct ews_store_user *su,
                 return 0;
         if (filed &&
             (filed < 0 || deadline <= 0 ||
-             filed / STORE_TIMER_BUCKET_MS !=
-                     deadline / STORE_TIMER_BUCKET_MS) &&
-            (store_resp_cmd(x->r, 3) || store_resp_str(x->r, "ZREM") ||
-             commit_timer_key(x, filed) || store_resp_str(x->r, id)))
+             commit_hour(filed) != commit_hour(deadline)) &&
+            store_zops_add(&x->round->zops, STORE_Z_TIMER, false,
+                           commit_hour(filed), 0, id))
                 return -1;
         if (deadline > 0 &&
-            (store_resp_cmd(x->r, 4) || store_resp_str(x->r, "ZADD") ||
-             commit_timer_key(x, deadline) ||
-             store_resp_i64(x->r, deadline % STORE_TIMER_BUCKET_MS) ||
-             store_resp_str(x->r, id)))
+            store_zops_add(&x->round->zops, STORE_Z_TIMER, true,
+                           commit_hour(deadline),
+                           (double)(deadline % STORE_TIMER_BUCKET_MS), id))
                 return -1;
         keep->timer_ms = deadline > 0 ? deadline : 0;
         return 0;
@@ -316,26 +326,41 @@ static int commit_cohort(struct commit_ctx *x, const struct ews_cohort_delta *h)
         return 0;
 }
 
-/* The queues (ZADD LT: never later than queued) and the accounts'
- * expiries, once per id of the commit, after its writes. */
-static int commit_queues(struct commit_ctx *x)
+/* One queue's ids (ZADD LT: never later than queued), one command. */
+static int commit_queue(struct commit_ctx *x, char kind, const char *key)
 {
         const struct store_idset *q = &x->round->queues;
-        const struct store_idset *a = &x->round->accounts;
-        size_t i;
+        size_t i, n = 0;
 
+        for (i = 0; i < q->cnt; i++)
+                n += q->slots[q->order[i]].kind == kind;
+        if (!n)
+                return 0;
+        if (store_resp_cmd(x->r, (int)(3 + 2 * n)) ||
+            store_resp_str(x->r, "ZADD") ||
+            store_resp_cat(x->r, x->store->prefix, key, "") ||
+            store_resp_str(x->r, "LT"))
+                return -1;
         for (i = 0; i < q->cnt; i++) {
                 const struct store_idset_slot *s = &q->slots[q->order[i]];
 
-                if (store_resp_cmd(x->r, 5) || store_resp_str(x->r, "ZADD") ||
-                    store_resp_cat(x->r, x->store->prefix,
-                                   s->kind == EWS_COHORT_CAMPAIGN ? "cq" : "aq",
-                                   "") ||
-                    store_resp_str(x->r, "LT") ||
-                    store_resp_i64(x->r, s->value) ||
-                    store_resp_str(x->r, s->id))
+                if (s->kind == kind && (store_resp_i64(x->r, s->value) ||
+                                        store_resp_str(x->r, s->id)))
                         return -1;
         }
+        return 0;
+}
+
+/* The queues and the accounts' expiries, once per id of the commit, after
+ * its writes. */
+static int commit_queues(struct commit_ctx *x)
+{
+        const struct store_idset *a = &x->round->accounts;
+        size_t i;
+
+        if (commit_queue(x, EWS_COHORT_CAMPAIGN, "cq") ||
+            commit_queue(x, EWS_COHORT_ACCOUNT, "aq"))
+                return -1;
         for (i = 0; i < a->cnt; i++)
                 if (store_resp_cmd(x->r, 3) ||
                     store_resp_str(x->r, "PEXPIRE") ||
@@ -377,7 +402,10 @@ static int commit_body(struct commit_ctx *x)
                 if (commit_cohort(x, &c->cohorts[i]))
                         return -1;
         return commit_queues(x) || commit_outbox(x) ||
-                               store_funnel_cmds(x->store, x->r, c)
+                               store_funnel_cmds(x->store, x->r,
+                                                 &x->round->zops, c) ||
+                               store_zops_write(&x->round->zops, x->r,
+                                                commit_zkey, x)
                        ? -1
                        : 0;
 }
@@ -402,6 +430,7 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
 
         store_idset_reset(&round->accounts);
         store_idset_reset(&round->queues);
+        round->zops.cnt = 0;
         if (round->cnt == round->cap) {
                 size_t cap = round->cap ? round->cap * 2 : 64;
                 struct store_part *parts =

@@ -5,15 +5,18 @@
  * replayed. */
 #include "store/store_int.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-static int funnel_incr(struct store_resp *r, const char *key, const char *field,
-                       int64_t n)
+/* HINCRBY key <f1><f2> n, when n is not 0: the field as "a3" from "a"
+ * and 3, without printf (a funnel has 2 x EWS_FUNNEL_BUCKETS of them). */
+static int funnel_incr(struct store_resp *r, const char *key, const char *f1,
+                       int f2, int64_t n)
 {
         return n && (store_resp_cmd(r, 4) || store_resp_str(r, "HINCRBY") ||
-                     store_resp_str(r, key) || store_resp_str(r, field) ||
+                     store_resp_str(r, key) ||
+                     (f2 < 0 ? store_resp_str(r, f1)
+                             : store_resp_cat_i64(r, f1, "", f2)) ||
                      store_resp_i64(r, n));
 }
 
@@ -21,20 +24,15 @@ static int funnel_incr(struct store_resp *r, const char *key, const char *field,
 static int funnel_delta(struct store_resp *r, const char *key,
                         const struct ews_funnel_delta *d)
 {
-        char field[8];
         int i;
 
         for (i = 0; i < EWS_FUNNEL_COUNT; i++)
-                if (funnel_incr(r, key, ews_funnel_name(i), d->count[i]))
+                if (funnel_incr(r, key, ews_funnel_name(i), -1, d->count[i]))
                         return -1;
-        for (i = 0; i < EWS_FUNNEL_BUCKETS; i++) {
-                snprintf(field, sizeof(field), "a%d", i);
-                if (funnel_incr(r, key, field, d->to_activated[i]))
+        for (i = 0; i < EWS_FUNNEL_BUCKETS; i++)
+                if (funnel_incr(r, key, "a", i, d->to_activated[i]) ||
+                    funnel_incr(r, key, "s", i, d->to_sales_ready[i]))
                         return -1;
-                snprintf(field, sizeof(field), "s%d", i);
-                if (funnel_incr(r, key, field, d->to_sales_ready[i]))
-                        return -1;
-        }
         return 0;
 }
 
@@ -59,32 +57,19 @@ static int funnel_campaign(struct ews_store *store, struct store_resp *r,
                store_resp_str(r, d->campaign_id);
 }
 
-static int funnel_segment(struct ews_store *store, struct store_resp *r,
+/* The user out of the segment it was in, into the one it is in now. */
+static int funnel_segment(struct store_zops *z,
                           const struct ews_segment_move *m)
 {
-        char key[EWS_ID_MAX + 80], num[32];
-
-        if (m->from >= 0 && m->from != m->to) {
-                store_segment_key(store, m->from, key, sizeof(key));
-                if (store_resp_cmd(r, 3) || store_resp_str(r, "ZREM") ||
-                    store_resp_str(r, key) || store_resp_str(r, m->user_id))
-                        return -1;
-        }
-        if (m->to < 0)
-                return 0;
-        store_segment_key(store, m->to, key, sizeof(key));
-        if (isinf(m->score))
-                snprintf(num, sizeof(num), "%s",
-                         m->score > 0 ? "+inf" : "-inf");
-        else
-                snprintf(num, sizeof(num), "%.17g", m->score);
-        return store_resp_cmd(r, 4) || store_resp_str(r, "ZADD") ||
-               store_resp_str(r, key) || store_resp_str(r, num) ||
-               store_resp_str(r, m->user_id);
+        return (m->from >= 0 && m->from != m->to &&
+                store_zops_add(z, STORE_Z_SEGMENT, false, m->from, 0,
+                               m->user_id)) ||
+               (m->to >= 0 && store_zops_add(z, STORE_Z_SEGMENT, true, m->to,
+                                             m->score, m->user_id));
 }
 
 int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
-                      const struct ews_commit *commit)
+                      struct store_zops *z, const struct ews_commit *commit)
 {
         char total[80];
         size_t i;
@@ -98,7 +83,7 @@ int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
                         return -1;
         }
         for (i = 0; i < commit->segment_cnt; i++)
-                if (funnel_segment(store, r, &commit->segments[i]))
+                if (funnel_segment(z, &commit->segments[i]))
                         return -1;
         return 0;
 }

@@ -442,6 +442,7 @@ void store_round_free(struct store_round *round)
         store_resp_free(&round->cmd);
         store_idset_free(&round->accounts);
         store_idset_free(&round->queues);
+        store_zops_free(&round->zops);
         free(round->parts);
         memset(round, 0, sizeof(*round));
 }

