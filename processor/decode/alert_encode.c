@@ -254,8 +254,8 @@ enum ews_decode_err ews_decode_alert(struct ews_decoder *decoder,
                 buf = (const unsigned char *)buf + 5;
                 len -= 5;
         }
-        err = ews_decode_check(decoder->alert.schema, buf, len,
-                               &decoder->limits, errstr, errstr_size);
+        err = ews_decode_check(decoder->alert_check, buf, len, &decoder->limits,
+                               errstr, errstr_size);
         if (err)
                 return err;
         avro_value_reset(record);

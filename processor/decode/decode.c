@@ -88,7 +88,9 @@ struct ews_decoder *ews_decoder_new(const struct ews_decode_conf *conf,
                         goto fail;
         }
         if (decode_schema_load(&decoder->alert, conf->schema_dir, "alert.avsc",
-                               errstr, errstr_size))
+                               errstr, errstr_size) ||
+            !(decoder->alert_check = decode_check_new(decoder->alert.schema,
+                                                      errstr, errstr_size)))
                 goto fail;
         decoder->fast_usage =
                 decode_fast_usable(decoder->reader[EWS_SOURCE_USAGE].schema);
@@ -133,6 +135,7 @@ void ews_decoder_destroy(struct ews_decoder *decoder)
                 decode_schema_clear(&decoder->reader[s]);
         }
         decode_schema_clear(&decoder->alert);
+        decode_check_destroy(decoder->alert_check);
         free(decoder);
 }
 
@@ -309,7 +312,7 @@ decode_read(struct ews_decoder *decoder, enum ews_source source,
         enum ews_decode_err err;
         int rc;
 
-        err = ews_decode_check(path->writer, buf, len, &decoder->limits, errstr,
+        err = ews_decode_check(path->check, buf, len, &decoder->limits, errstr,
                                errstr_size);
         if (err)
                 return err;
@@ -398,7 +401,7 @@ static enum ews_decode_err decode_usage_avro(struct ews_decoder *decoder,
                                 errstr_size)))
                 return err;
         if (decoder->fast_usage && !path->resolver) {
-                if ((err = ews_decode_check(path->writer, buf, len,
+                if ((err = ews_decode_check(path->check, buf, len,
                                             &decoder->limits, errstr,
                                             errstr_size)) ||
                     (err = decode_usage_fast(buf, len, event, &generic, errstr,

@@ -42,8 +42,9 @@ struct decode_schema {
  * which our defaults (null, empty) mean anyway.
  */
 struct decode_path {
-        avro_schema_t writer;     /* the schema the bytes were written with */
-        avro_schema_t projection; /* ours, less what the writer lacks */
+        avro_schema_t writer;       /* the schema the bytes were written with */
+        struct decode_check *check; /* the writer's, compiled */
+        avro_schema_t projection;   /* ours, less what the writer lacks */
         avro_value_iface_t *dest_iface;
         avro_value_t dest; /* the record read; when not ours, the value */
         int dest_ok;
@@ -75,6 +76,7 @@ struct ews_decoder {
         struct ews_decode_check_limits limits;
         struct decode_schema reader[EWS_SOURCE_COUNT];
         struct decode_schema alert;
+        struct decode_check *alert_check; /* alert.avsc's, compiled */
         struct decode_path raw[EWS_SOURCE_COUNT];
         struct decode_registered *registered;
         size_t registered_cnt, registered_cap;
@@ -105,12 +107,19 @@ int decode_path_init(struct decode_path *path, avro_schema_t writer,
                      size_t errstr_size);
 void decode_path_clear(struct decode_path *path);
 
-/* Walks Avro binary against a writer schema without allocating, so that
- * avro-c only ever reads bytes whose every length, count and index is
- * known to be sane. Checks that buf holds exactly one value of schema.
- * EWS_DECODE_OK, or why not with the offending position in errstr. */
+/* check.c: walks Avro binary against a writer schema without allocating,
+ * so that avro-c only ever reads bytes whose every length, count and index
+ * is known to be sane. The schema is compiled first (new: NULL with
+ * errstr when out of memory or nested too deep; destroy(NULL) is safe; it
+ * borrows nothing from the schema once made). ews_decode_check checks that
+ * buf holds exactly one value of the schema: EWS_DECODE_OK, or why not
+ * with the offending position in errstr. */
+struct decode_check;
+struct decode_check *decode_check_new(avro_schema_t schema, char *errstr,
+                                      size_t errstr_size);
+void decode_check_destroy(struct decode_check *check);
 enum ews_decode_err
-ews_decode_check(avro_schema_t schema, const void *buf, size_t len,
+ews_decode_check(const struct decode_check *check, const void *buf, size_t len,
                  const struct ews_decode_check_limits *limits, char *errstr,
                  size_t errstr_size);
 

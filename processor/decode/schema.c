@@ -195,6 +195,8 @@ int decode_path_init(struct decode_path *path, avro_schema_t writer,
                      size_t errstr_size)
 {
         path->writer = writer;
+        if (!(path->check = decode_check_new(writer, errstr, errstr_size)))
+                return -1;
         if (avro_schema_equal(writer, reader->schema))
                 return 0;
         path->projection =
@@ -235,5 +237,6 @@ void decode_path_clear(struct decode_path *path)
                 avro_schema_decref(path->projection);
         if (path->writer)
                 avro_schema_decref(path->writer);
+        decode_check_destroy(path->check);
         memset(path, 0, sizeof(*path));
 }
