@@ -57,16 +57,43 @@ static int zops_cmp(const void *a, const void *b)
         return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* A segment's score in decimal with nine places, which order users whose
+ * engagement differs by a billionth part: digits by division, not
+ * printf's exact conversion of all seventeen (4,000 instructions a score,
+ * measured). Below 9e6 the score in billionths is a whole double, exact;
+ * a score past it (a half-life of under about three minutes) goes by
+ * printf. The same double always gives the same digits. */
+static int zops_decimal(struct store_resp *r, double v)
+{
+        char buf[40], *p = buf + sizeof(buf);
+        int64_t q;
+        uint64_t u;
+        int i;
+
+        if (isinf(v))
+                return store_resp_str(r, v > 0 ? "+inf" : "-inf");
+        if (!(fabs(v) < 9e6)) {
+                snprintf(buf, sizeof(buf), "%.17g", v);
+                return store_resp_str(r, buf);
+        }
+        q = llround(v * 1e9);
+        u = q < 0 ? 0 - (uint64_t)q : (uint64_t)q;
+        for (i = 0; i < 9; i++, u /= 10)
+                *--p = (char)('0' + u % 10);
+        *--p = '.';
+        do
+                *--p = (char)('0' + u % 10);
+        while (u /= 10);
+        if (q < 0)
+                *--p = '-';
+        return store_resp_arg(r, p, (size_t)(buf + sizeof(buf) - p));
+}
+
 static int zops_score(struct store_resp *r, const struct store_zop *op)
 {
-        char num[32];
-
         if (op->kind == STORE_Z_TIMER)
                 return store_resp_i64(r, (int64_t)op->score);
-        if (isinf(op->score))
-                return store_resp_str(r, op->score > 0 ? "+inf" : "-inf");
-        snprintf(num, sizeof(num), "%.17g", op->score);
-        return store_resp_str(r, num);
+        return zops_decimal(r, op->score);
 }
 
 /* The run [from, to) of one kind, one key, one verb as one command. */

@@ -98,7 +98,7 @@ static void test_members_of_a_key_go_in_one_command(void **state)
         (void)state;
         check(in, 5,
               "ZADD T490000 60000 u-1 120000 u-2;"
-              "ZADD S3 -2.25 u-2 1.5 u-1;"
+              "ZADD S3 -2.250000000 u-2 1.500000000 u-1;"
               "ZADD S5 +inf u-3;",
               3);
 }
@@ -128,16 +128,26 @@ static void test_removals_first_keys_in_order(void **state)
               6);
 }
 
-/* A score keeps all its digits. */
-static void test_scores_exact(void **state)
+/* A segment's score with nine places, rounded; a timer's whole. */
+static void test_scores_decimal(void **state)
 {
         static const struct zop_in in[] = {
                 {STORE_Z_SEGMENT, true, 2, 0.1, "u-1"},
-                {STORE_Z_TIMER, true, 1, 3599999, "u-2"},
+                {STORE_Z_SEGMENT, true, 2, -2.25, "u-2"},
+                {STORE_Z_SEGMENT, true, 2, 2901.99999999999, "u-3"},
+                {STORE_Z_SEGMENT, true, 2, -0.0000000004, "u-4"},
+                {STORE_Z_SEGMENT, true, 2, 9e6, "u-5"},
+                {STORE_Z_SEGMENT, true, 2, -8999999.5, "u-6"},
+                {STORE_Z_TIMER, true, 1, 3599999, "u-7"},
         };
 
         (void)state;
-        check(in, 2, "ZADD T1 3599999 u-2;ZADD S2 0.10000000000000001 u-1;", 2);
+        check(in, 7,
+              "ZADD T1 3599999 u-7;"
+              "ZADD S2 -8999999.500000000 u-6 -2.250000000 u-2 "
+              "0.000000000 u-4 0.100000000 u-1 2902.000000000 u-3 "
+              "9000000 u-5;",
+              2);
 }
 
 /* More members than the first allocation holds. */
@@ -170,7 +180,7 @@ int main(void)
                 cmocka_unit_test(test_nothing_writes_nothing),
                 cmocka_unit_test(test_members_of_a_key_go_in_one_command),
                 cmocka_unit_test(test_removals_first_keys_in_order),
-                cmocka_unit_test(test_scores_exact),
+                cmocka_unit_test(test_scores_decimal),
                 cmocka_unit_test(test_many_members),
         };
 
