@@ -368,12 +368,18 @@ enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
         if (store_connect(store, errstr, errstr_size))
                 return EWS_STORE_ERROR;
         /* an account's earlier ab:<id> too, first: one round trip */
-        for (legacy = kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--)
+        for (legacy = kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--) {
+                const char *argv[2] = {"HGETALL", key};
+                size_t lens[2] = {7, 0};
+
                 if (leader_cohort_key(store, kind, id, legacy, key,
-                                      sizeof(key)) ||
-                    redisAppendCommand(store->redis, "HGETALL %s", key) !=
-                            REDIS_OK)
+                                      sizeof(key)))
                         return store_fail(store, errstr, errstr_size, "cohort");
+                lens[1] = strlen(key);
+                if (redisAppendCommandArgv(store->redis, 2, argv, lens) !=
+                    REDIS_OK)
+                        return store_fail(store, errstr, errstr_size, "cohort");
+        }
         for (legacy = kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--)
                 if (leader_cohort_read(store, cohort, &runs, errstr,
                                        errstr_size))
@@ -408,28 +414,25 @@ static int leader_state_args(struct store_argv *a,
 {
         if (c->kind == EWS_COHORT_CAMPAIGN)
                 return store_argv_add(a, "s:n", 3) ||
-                       store_argv_addf(a, "%lld", (long long)c->campaign.n) ||
+                       store_argv_i64(a, c->campaign.n) ||
                        store_argv_add(a, "s:k", 3) ||
-                       store_argv_addf(a, "%lld", (long long)c->campaign.k) ||
+                       store_argv_i64(a, c->campaign.k) ||
                        store_argv_add(a, "s:open", 6) ||
-                       store_argv_addf(a, "%lld",
-                                       (long long)c->campaign.open_ms) ||
+                       store_argv_i64(a, c->campaign.open_ms) ||
                        store_argv_add(a, "s:res", 5) ||
-                       store_argv_addf(a, "%lld",
-                                       (long long)c->campaign.resolved_ms) ||
+                       store_argv_i64(a, c->campaign.resolved_ms) ||
                        store_argv_add(a, "s:sg", 4) ||
-                       store_argv_addf(a, "%lld",
-                                       (long long)c->campaign.signups) ||
+                       store_argv_i64(a, c->campaign.signups) ||
                        store_argv_add(a, "s:sp", 4) ||
                        store_argv_addf(a, "%.17g", c->campaign.spend);
         return store_argv_add(a, "s:first", 7) ||
-               store_argv_addf(a, "%lld", (long long)c->account.first_day) ||
+               store_argv_i64(a, c->account.first_day) ||
                store_argv_add(a, "s:last", 6) ||
-               store_argv_addf(a, "%lld", (long long)c->account.last_day) ||
+               store_argv_i64(a, c->account.last_day) ||
                store_argv_add(a, "s:open", 6) ||
-               store_argv_addf(a, "%lld", (long long)c->account.open_ms) ||
+               store_argv_i64(a, c->account.open_ms) ||
                store_argv_add(a, "s:res", 5) ||
-               store_argv_addf(a, "%lld", (long long)c->account.resolved_ms) ||
+               store_argv_i64(a, c->account.resolved_ms) ||
                store_argv_add(a, "s:base", 6) ||
                store_argv_addf(a, "%.17g", c->account.baseline);
 }
@@ -457,18 +460,19 @@ ews_store_cohort_commit(struct ews_store *store, const char *owner,
                               sizeof(legacy)) ||
             store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
             store_argv_add(a, "5", 1) ||
-            store_argv_addf(a, "%sleader", store->prefix) ||
+            store_argv_cat(a, store->prefix, "leader", "") ||
             store_argv_add(a, key, strlen(key)) ||
-            store_argv_addf(a, "%s%cq", store->prefix, cohort->kind) ||
-            store_argv_addf(a, "%so:leader", store->prefix) ||
+            store_argv_cat(a, store->prefix,
+                           cohort->kind == EWS_COHORT_CAMPAIGN ? "cq" : "aq",
+                           "") ||
+            store_argv_cat(a, store->prefix, "o:leader", "") ||
             store_argv_add(a, legacy, strlen(legacy)) ||
             store_argv_addf(a, "%s %lld", owner, (long long)token) ||
             store_argv_add(a, cohort->id, strlen(cohort->id)) ||
-            store_argv_addf(a, "%lld", (long long)drop_before_day) ||
-            store_argv_addf(a, "%lld", (long long)next_day) ||
+            store_argv_i64(a, drop_before_day) || store_argv_i64(a, next_day) ||
             store_argv_add(a, cohort->kind == EWS_COHORT_CAMPAIGN ? "6" : "5",
                            1) ||
-            store_argv_addf(a, "%zu", cnt) ||
+            store_argv_i64(a, (int64_t)cnt) ||
             store_argv_i64(a, cohort->kind == EWS_COHORT_ACCOUNT
                                       ? leader_stale_day(store)
                                       : 0) ||
