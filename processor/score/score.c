@@ -2,7 +2,6 @@
 #include "util/hash.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -169,6 +168,7 @@ static void score_component(struct ews_component *v, int *cnt, int max,
                             const char *name, double points)
 {
         int i, smallest = 0;
+        size_t n;
 
         for (i = 0; i < *cnt; i++) {
                 if (!strcmp(v[i].name, name)) {
@@ -184,7 +184,9 @@ static void score_component(struct ews_component *v, int *cnt, int max,
                 i = smallest;
         else
                 return;
-        snprintf(v[i].name, sizeof(v[i].name), "%s", name);
+        n = strnlen(name, sizeof(v[i].name) - 1); /* cut as snprintf would */
+        memcpy(v[i].name, name, n);
+        v[i].name[n] = '\0';
         v[i].value = points;
 }
 
