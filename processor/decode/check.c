@@ -113,12 +113,9 @@ static size_t check_utf8_seq(const unsigned char *p, const unsigned char *end)
         return len + 1;
 }
 
-/* The n bytes before c->p are an Avro string: UTF-8 by the spec, and
- * what the JSON of alerts and of /v1 needs. */
-static enum ews_decode_err check_utf8(struct check *c, int64_t n,
-                                      const char *what)
+const unsigned char *decode_utf8_bad(const unsigned char *p,
+                                     const unsigned char *end)
 {
-        const unsigned char *p = c->p - n, *end = c->p;
         uint64_t eight;
         size_t len;
 
@@ -131,13 +128,24 @@ static enum ews_decode_err check_utf8(struct check *c, int64_t n,
                                 continue;
                         }
                 }
-                if (!(len = check_utf8_seq(p, end))) {
-                        c->p = p; /* the error names this byte */
-                        return check_fail(c, EWS_DECODE_BAD_VALUE, what);
-                }
+                if (!(len = check_utf8_seq(p, end)))
+                        return p;
                 p += len;
         }
-        return EWS_DECODE_OK;
+        return NULL;
+}
+
+/* The n bytes before c->p are an Avro string: UTF-8 by the spec, and
+ * what the JSON of alerts and of /v1 needs. */
+static enum ews_decode_err check_utf8(struct check *c, int64_t n,
+                                      const char *what)
+{
+        const unsigned char *bad = decode_utf8_bad(c->p - n, c->p);
+
+        if (!bad)
+                return EWS_DECODE_OK;
+        c->p = bad; /* the error names this byte */
+        return check_fail(c, EWS_DECODE_BAD_VALUE, what);
 }
 
 static enum ews_decode_err check_value(struct check *c, uint32_t node);

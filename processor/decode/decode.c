@@ -395,20 +395,13 @@ static enum ews_decode_err decode_usage_avro(struct ews_decoder *decoder,
         struct decode_path *path;
         enum ews_decode_err err;
         avro_value_t *record;
-        bool generic = true;
 
         if ((err = decode_frame(decoder, s, &buf, &len, &path, errstr,
                                 errstr_size)))
                 return err;
-        if (decoder->fast_usage && !path->resolver) {
-                if ((err = ews_decode_check(path->check, buf, len,
-                                            &decoder->limits, errstr,
-                                            errstr_size)) ||
-                    (err = decode_usage_fast(buf, len, event, &generic, errstr,
-                                             errstr_size)) ||
-                    !generic)
-                        return err;
-        }
+        if (decoder->fast_usage && !path->resolver &&
+            decode_usage_fast(buf, len, &decoder->limits, event))
+                return EWS_DECODE_OK;
         if ((err = decode_read(decoder, s, path, buf, len, &record, errstr,
                                errstr_size)))
                 return err;

@@ -129,16 +129,23 @@ enum ews_decode_err decode_string_field(const char *name, const char *s,
                                         size_t n, char *dst, size_t size,
                                         char *errstr, size_t errstr_size);
 
+/* The first byte of [p, end) that does not begin a well-formed UTF-8
+ * sequence (overlong forms, surrogates and code points past U+10FFFF do
+ * not), NULL when there is none. */
+const unsigned char *decode_utf8_bad(const unsigned char *p,
+                                     const unsigned char *end);
+
 /* fast.c: whether reader is our usage schema as fast.c reads it; and a
- * usage event from len bytes that ews_decode_check passed against that
- * schema, as decode_usage_fields makes it from avro-c's record, except
- * that *generic is set when the bytes are to go the generic way (a map too
- * large for it). */
+ * usage event from len bytes written with that schema, checked as it is
+ * read against what ews_decode_check would refuse (limits), and made as
+ * decode_usage_fields makes it from avro-c's record: true. False when the
+ * bytes or a field are not what it takes (anything ews_decode_check or
+ * the fields would refuse, a map too large for it): the caller then goes
+ * the generic way, which gives a refusal its exact error. */
 bool decode_fast_usable(avro_schema_t reader);
-enum ews_decode_err decode_usage_fast(const void *buf, size_t len,
-                                      struct ews_usage_event *event,
-                                      bool *generic, char *errstr,
-                                      size_t errstr_size);
+bool decode_usage_fast(const void *buf, size_t len,
+                       const struct ews_decode_check_limits *limits,
+                       struct ews_usage_event *event);
 
 /* Our structs from a reader-schema record. */
 enum ews_decode_err decode_usage_fields(avro_value_t *record,

@@ -2,12 +2,13 @@
  * Usage events read straight from Avro binary written with our own schema
  * (schemas/usage_event.avsc): no avro-c value, no allocation, a few
  * hundred instructions where avro-c's generic read and our field lookups
- * by name took ten thousand. Used only for bytes ews_decode_check has
- * passed against that schema, so every length, union index and block is
- * known to lie within them; the event comes out as decode_usage_fields
- * makes it from avro-c's record, error for error (the same checks, in the
- * same order), which tests/unit/test_decode.c compares over every input
- * of the fuzz corpus.
+ * by name took ten thousand. The bytes are checked as they are read, each
+ * length, union index and block as ews_decode_check checks it (the same
+ * limits), so the generic walk of the schema is not needed first. Any
+ * byte or field it would refuse sends the message the generic way (check,
+ * avro-c, decode_usage_fields), which names the refusal: this path
+ * accepts, or passes on. tests/fuzz/fuzz_avro.c decodes every input both
+ * ways and requires the same event or the same error.
  */
 #include "decode/decode_int.h"
 
@@ -50,52 +51,106 @@ bool decode_fast_usable(avro_schema_t reader)
 
 struct fast {
         const unsigned char *p, *end;
+        const struct ews_decode_check_limits *limits;
+        size_t items;
+        bool bad; /* something ews_decode_check or a field would refuse */
 };
 
-/* A zig-zag varint; the checker has seen it whole. */
-static int64_t fast_long(struct fast *f)
+/* A zig-zag varint of at most max_bytes bytes (5 for an int, 10 for a
+ * long), as ews_decode_check reads it; 0 and bad when it is not one. */
+static int64_t fast_varint(struct fast *f, int max_bytes)
 {
         uint64_t v = 0;
-        int shift = 0;
-        unsigned char b;
+        int i;
 
-        do {
-                b = *f->p++;
-                v |= (uint64_t)(b & 0x7f) << shift;
-                shift += 7;
-        } while ((b & 0x80) && shift < 70);
-        return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+        for (i = 0; i < max_bytes && f->p < f->end; i++) {
+                unsigned char b = *f->p++;
+
+                v |= (uint64_t)(b & 0x7f) << (7 * i);
+                if (!(b & 0x80))
+                        return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+        }
+        f->bad = true;
+        return 0;
 }
 
+static int64_t fast_long(struct fast *f)
+{
+        return fast_varint(f, 10);
+}
+
+/* A union's branch of two: 0 or 1, bad otherwise. */
+static bool fast_branch(struct fast *f)
+{
+        int64_t n = fast_varint(f, 5);
+
+        if (n < 0 || n > 1)
+                f->bad = true;
+        return n == 1;
+}
+
+/* An Avro string: its length within the limit and the bytes left, UTF-8. */
 static const char *fast_bytes(struct fast *f, size_t *len)
 {
-        const char *s;
+        int64_t n = fast_long(f);
+        const char *s = (const char *)f->p;
 
-        *len = (size_t)fast_long(f);
-        s = (const char *)f->p;
-        f->p += *len;
+        *len = 0;
+        if (f->bad || n < 0 || (uint64_t)n > f->limits->max_bytes ||
+            (uint64_t)n > (uint64_t)(f->end - f->p) ||
+            decode_utf8_bad(f->p, f->p + n)) {
+                f->bad = true;
+                return s;
+        }
+        *len = (size_t)n;
+        f->p += n;
         return s;
 }
 
-static enum ews_decode_err fast_string(struct fast *f, bool optional,
-                                       const char *name, char *dst, size_t size,
-                                       char *errstr, size_t errstr_size)
+/* A string field into dst: bad when the bytes or the field's own checks
+ * (decode_string_field) would refuse it. */
+static void fast_string(struct fast *f, bool optional, const char *name,
+                        char *dst, size_t size)
 {
+        char errstr[8];
         const char *s;
         size_t n;
 
-        if (optional && !fast_long(f)) { /* the null branch */
-                dst[0] = '\0';
-                return EWS_DECODE_OK;
-        }
+        dst[0] = '\0';
+        if (optional && !fast_branch(f)) /* the null branch */
+                return;
         s = fast_bytes(f, &n);
-        return decode_string_field(name, s, n, dst, size, errstr, errstr_size);
+        if (!f->bad &&
+            decode_string_field(name, s, n, dst, size, errstr, sizeof(errstr)))
+                f->bad = true;
 }
 
 struct fast_entry {
         const char *key, *value;
         size_t key_len, value_len; /* the key up to its first NUL */
 };
+
+/* A block's count, as ews_decode_check takes it: within the message's
+ * items left, a negative one followed by a size within the bytes left. */
+static int64_t fast_block(struct fast *f)
+{
+        int64_t count = fast_long(f), size;
+
+        if (count == INT64_MIN)
+                f->bad = true;
+        if (count < 0 && !f->bad) {
+                count = -count;
+                size = fast_long(f);
+                if (size < 0 || (uint64_t)size > (uint64_t)(f->end - f->p))
+                        f->bad = true;
+        }
+        if (f->bad || (uint64_t)count > f->limits->max_items - f->items) {
+                f->bad = true;
+                return 0;
+        }
+        f->items += (size_t)count;
+        return count;
+}
 
 /* The map's entries as avro-c's generic map holds them: one per key (a
  * key read as a C string), in the order keys first came, with the value
@@ -107,15 +162,13 @@ static bool fast_map(struct fast *f, struct fast_entry *entries, size_t *cnt)
         size_t i;
 
         *cnt = 0;
-        while ((count = fast_long(f))) {
-                if (count < 0) {
-                        count = -count;
-                        (void)fast_long(f); /* the block's size */
-                }
+        while ((count = fast_block(f))) {
                 for (; count > 0; count--) {
                         e.key = fast_bytes(f, &e.key_len);
                         e.key_len = strnlen(e.key, e.key_len);
                         e.value = fast_bytes(f, &e.value_len);
+                        if (f->bad)
+                                return true;
                         for (i = 0; i < *cnt; i++)
                                 if (entries[i].key_len == e.key_len &&
                                     !memcmp(entries[i].key, e.key, e.key_len))
@@ -155,48 +208,41 @@ static void fast_attrs(const struct fast_entry *entries, size_t cnt,
         }
 }
 
-enum ews_decode_err decode_usage_fast(const void *buf, size_t len,
-                                      struct ews_usage_event *event,
-                                      bool *generic, char *errstr,
-                                      size_t errstr_size)
+bool decode_usage_fast(const void *buf, size_t len,
+                       const struct ews_decode_check_limits *limits,
+                       struct ews_usage_event *event)
 {
-        struct fast f = {buf, (const unsigned char *)buf + len};
+        struct fast f = {buf, (const unsigned char *)buf + len, limits, 0,
+                         len == 0};
         struct fast_entry entries[FAST_MAP_MAX];
-        enum ews_decode_err err;
         uint64_t bits = 0;
         size_t cnt;
         int i;
 
-        *generic = false;
-        if ((err = fast_string(&f, false, "event_id", event->event_id,
-                               sizeof(event->event_id), errstr, errstr_size)) ||
-            (err = fast_string(&f, false, "user_id", event->user_id,
-                               sizeof(event->user_id), errstr, errstr_size)) ||
-            (err = fast_string(&f, true, "account_id", event->account_id,
-                               sizeof(event->account_id), errstr,
-                               errstr_size)) ||
-            (err = fast_string(&f, false, "event_type", event->event_type,
-                               sizeof(event->event_type), errstr,
-                               errstr_size)) ||
-            (err = fast_string(&f, true, "product", event->product,
-                               sizeof(event->product), errstr, errstr_size)))
-                return err;
-        event->has_value = fast_long(&f) != 0;
-        if (event->has_value) {
+        fast_string(&f, false, "event_id", event->event_id,
+                    sizeof(event->event_id));
+        fast_string(&f, false, "user_id", event->user_id,
+                    sizeof(event->user_id));
+        fast_string(&f, true, "account_id", event->account_id,
+                    sizeof(event->account_id));
+        fast_string(&f, false, "event_type", event->event_type,
+                    sizeof(event->event_type));
+        fast_string(&f, true, "product", event->product,
+                    sizeof(event->product));
+        event->has_value = !f.bad && fast_branch(&f);
+        if (event->has_value && f.end - f.p < 8)
+                f.bad = true;
+        if (event->has_value && !f.bad) {
                 for (i = 0; i < 8; i++)
                         bits |= (uint64_t)f.p[i] << (8 * i);
                 f.p += 8;
                 memcpy(&event->value, &bits, sizeof(bits));
         }
-        if ((err = fast_string(&f, true, "campaign_id", event->campaign_id,
-                               sizeof(event->campaign_id), errstr,
-                               errstr_size)))
-                return err;
-        event->occurred_at_ms = fast_long(&f);
-        if (!fast_map(&f, entries, &cnt)) {
-                *generic = true;
-                return EWS_DECODE_OK;
-        }
+        fast_string(&f, true, "campaign_id", event->campaign_id,
+                    sizeof(event->campaign_id));
+        event->occurred_at_ms = f.bad ? 0 : fast_long(&f);
+        if (f.bad || !fast_map(&f, entries, &cnt) || f.bad || f.p != f.end)
+                return false;
         fast_attrs(entries, cnt, event);
-        return EWS_DECODE_OK;
+        return true;
 }
