@@ -68,20 +68,39 @@ static int funnel_segment(struct store_zops *z,
                                              m->score, m->user_id));
 }
 
+/* What the campaigns' deltas add up to, into sum. */
+static void funnel_sum(struct ews_funnel_delta *sum,
+                       const struct ews_funnel_delta *d)
+{
+        int i;
+
+        for (i = 0; i < EWS_FUNNEL_COUNT; i++)
+                sum->count[i] += d->count[i];
+        for (i = 0; i < EWS_FUNNEL_BUCKETS; i++) {
+                sum->to_activated[i] += d->to_activated[i];
+                sum->to_sales_ready[i] += d->to_sales_ready[i];
+        }
+}
+
 int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
                       struct store_zops *z, const struct ews_commit *commit)
 {
+        struct ews_funnel_delta sum;
         char total[80];
         size_t i;
 
-        snprintf(total, sizeof(total), "%sft", store->prefix);
+        /* the total once a commit, all its campaigns added up */
+        memset(&sum, 0, sizeof(sum));
         for (i = 0; i < commit->funnel_cnt; i++) {
                 const struct ews_funnel_delta *d = &commit->funnel[i];
 
-                if (funnel_delta(r, total, d) ||
-                    (d->campaign_id[0] && funnel_campaign(store, r, d)))
+                funnel_sum(&sum, d);
+                if (d->campaign_id[0] && funnel_campaign(store, r, d))
                         return -1;
         }
+        snprintf(total, sizeof(total), "%sft", store->prefix);
+        if (funnel_delta(r, total, &sum))
+                return -1;
         for (i = 0; i < commit->segment_cnt; i++)
                 if (funnel_segment(z, &commit->segments[i]))
                         return -1;
