@@ -225,15 +225,50 @@ static int commit_hset(struct commit_ctx *x, const char *key_cls,
                store_resp_str(x->r, value);
 }
 
+/* f1 f2 and v in decimal into buf (size bytes): 0, or -1 when too long. */
+static int commit_field(char *buf, size_t size, const char *f1, const char *f2,
+                        int64_t v)
+{
+        char digits[24], *d = digits + sizeof(digits);
+        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        size_t l1 = strlen(f1), l2 = strlen(f2), ld;
+
+        do
+                *--d = (char)('0' + u % 10);
+        while (u /= 10);
+        if (v < 0)
+                *--d = '-';
+        ld = (size_t)(digits + sizeof(digits) - d);
+        if (l1 + l2 + ld >= size)
+                return -1;
+        memcpy(buf, f1, l1);
+        memcpy(buf + l1, f2, l2);
+        memcpy(buf + l1 + l2, d, ld);
+        buf[l1 + l2 + ld] = '\0';
+        return 0;
+}
+
+/* <prefix><key_cls><id>'s field f1 (or f1 f2 f3, f3 in decimal) up by
+ * by: noted for the round, which sums it with the other commits'
+ * (counters.c). */
 static int commit_hincrby(struct commit_ctx *x, const char *key_cls,
                           const char *id, const char *f1, const char *f2,
                           int64_t f3, int64_t by)
 {
-        return store_resp_cmd(x->r, 4) || store_resp_str(x->r, "HINCRBY") ||
-               commit_key(x, key_cls, id) ||
-               (f2 ? store_resp_cat_i64(x->r, f1, f2, f3)
-                   : store_resp_str(x->r, f1)) ||
-               store_resp_i64(x->r, by);
+        char key[sizeof(x->store->prefix) + 8 + EWS_ID_MAX], field[48];
+        size_t lp = strlen(x->store->prefix), lc = strlen(key_cls);
+        size_t li = strlen(id);
+
+        if (lp + lc + li >= sizeof(key))
+                return -1;
+        memcpy(key, x->store->prefix, lp);
+        memcpy(key + lp, key_cls, lc);
+        memcpy(key + lp + lc, id, li + 1);
+        if (!f2)
+                return store_counters_add(&x->round->counters, key, f1, by);
+        if (commit_field(field, sizeof(field), f1, f2, f3))
+                return -1;
+        return store_counters_add(&x->round->counters, key, field, by);
 }
 
 static int commit_campaign(struct commit_ctx *x,
@@ -403,6 +438,7 @@ static int commit_body(struct commit_ctx *x)
                         return -1;
         return commit_queues(x) || commit_outbox(x) ||
                                store_funnel_cmds(x->store, x->r,
+                                                 &x->round->counters,
                                                  &x->round->zops, c) ||
                                store_zops_write(&x->round->zops, x->r,
                                                 commit_zkey, x)
@@ -422,6 +458,7 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
                 store->conf.retention_ms + COMMIT_DAY_MS,
                 ""};
         size_t start = round->body.len, cmds = round->body.cmds;
+        size_t counted = round->counters.cnt, used = round->counters.used;
         struct store_part *part;
 
         if (store_timer_prefix(store, commit->partition, x.timers,
@@ -444,6 +481,8 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
         if (commit_body(&x)) {
                 round->body.len = start; /* none of it goes */
                 round->body.cmds = cmds;
+                round->counters.cnt = counted;
+                round->counters.used = used;
                 if (commit->source == EWS_SOURCE_USAGE)
                         ews_user_cache_drop(store->cache, commit->partition);
                 return -1;
@@ -460,5 +499,7 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
         part->body_start = start;
         part->body_end = round->body.len;
         part->body_cmds = round->body.cmds - cmds;
+        part->counters_start = counted;
+        part->counters_end = round->counters.cnt;
         return 0;
 }

@@ -8,30 +8,40 @@
 #include <stdio.h>
 #include <string.h>
 
-/* HINCRBY key <f1><f2> n, when n is not 0: the field as "a3" from "a"
- * and 3, without printf (a funnel has 2 x EWS_FUNNEL_BUCKETS of them). */
-static int funnel_incr(struct store_resp *r, const char *key, const char *f1,
-                       int f2, int64_t n)
+_Static_assert(EWS_FUNNEL_BUCKETS <= 100, "a bucket's field has two digits");
+
+/* key's field <f1><f2> up by n, when n is not 0: the field as "a3" from
+ * "a" and 3, without printf (a funnel has 2 x EWS_FUNNEL_BUCKETS). */
+static int funnel_incr(struct store_counters *c, const char *key,
+                       const char *f1, int f2, int64_t n)
 {
-        return n && (store_resp_cmd(r, 4) || store_resp_str(r, "HINCRBY") ||
-                     store_resp_str(r, key) ||
-                     (f2 < 0 ? store_resp_str(r, f1)
-                             : store_resp_cat_i64(r, f1, "", f2)) ||
-                     store_resp_i64(r, n));
+        char field[16];
+        size_t l = strlen(f1);
+
+        if (!n)
+                return 0;
+        if (f2 < 0 || l + 3 > sizeof(field))
+                return store_counters_add(c, key, f1, n);
+        memcpy(field, f1, l);
+        if (f2 >= 10)
+                field[l++] = (char)('0' + f2 / 10 % 10);
+        field[l++] = (char)('0' + f2 % 10);
+        field[l] = '\0';
+        return store_counters_add(c, key, field, n);
 }
 
 /* One delta into one funnel hash. */
-static int funnel_delta(struct store_resp *r, const char *key,
+static int funnel_delta(struct store_counters *c, const char *key,
                         const struct ews_funnel_delta *d)
 {
         int i;
 
         for (i = 0; i < EWS_FUNNEL_COUNT; i++)
-                if (funnel_incr(r, key, ews_funnel_name(i), -1, d->count[i]))
+                if (funnel_incr(c, key, ews_funnel_name(i), -1, d->count[i]))
                         return -1;
         for (i = 0; i < EWS_FUNNEL_BUCKETS; i++)
-                if (funnel_incr(r, key, "a", i, d->to_activated[i]) ||
-                    funnel_incr(r, key, "s", i, d->to_sales_ready[i]))
+                if (funnel_incr(c, key, "a", i, d->to_activated[i]) ||
+                    funnel_incr(c, key, "s", i, d->to_sales_ready[i]))
                         return -1;
         return 0;
 }
@@ -45,12 +55,13 @@ void store_segment_key(const struct ews_store *store, int segment, char *out,
 
 /* The campaign's funnel, and its first counted time in the index. */
 static int funnel_campaign(struct ews_store *store, struct store_resp *r,
+                           struct store_counters *c,
                            const struct ews_funnel_delta *d)
 {
         char key[EWS_ID_MAX + 80];
 
         snprintf(key, sizeof(key), "%sf:%s", store->prefix, d->campaign_id);
-        return funnel_delta(r, key, d) || store_resp_cmd(r, 5) ||
+        return funnel_delta(c, key, d) || store_resp_cmd(r, 5) ||
                store_resp_str(r, "ZADD") ||
                store_resp_cat(r, store->prefix, "fi", "") ||
                store_resp_str(r, "NX") || store_resp_i64(r, d->at_ms) ||
@@ -83,7 +94,8 @@ static void funnel_sum(struct ews_funnel_delta *sum,
 }
 
 int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
-                      struct store_zops *z, const struct ews_commit *commit)
+                      struct store_counters *c, struct store_zops *z,
+                      const struct ews_commit *commit)
 {
         struct ews_funnel_delta sum;
         char total[80];
@@ -95,11 +107,11 @@ int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
                 const struct ews_funnel_delta *d = &commit->funnel[i];
 
                 funnel_sum(&sum, d);
-                if (d->campaign_id[0] && funnel_campaign(store, r, d))
+                if (d->campaign_id[0] && funnel_campaign(store, r, c, d))
                         return -1;
         }
         snprintf(total, sizeof(total), "%sft", store->prefix);
-        if (funnel_delta(r, total, &sum))
+        if (funnel_delta(c, total, &sum))
                 return -1;
         for (i = 0; i < commit->segment_cnt; i++)
                 if (funnel_segment(z, &commit->segments[i]))

@@ -189,16 +189,23 @@ static int round_fence_write(struct ews_store *store, struct store_resp *r,
                round_passed_hours(store, r, p);
 }
 
-/* MULTI, the bodies of the parts whose fence holds with their fence
- * writes, EXEC: the number of commands queued, -1 when out of memory. */
+/* MULTI, the summed counters and the bodies of the parts whose fence
+ * holds with their fence writes, EXEC: the number of commands queued, -1
+ * when out of memory. */
 static int64_t round_multi(struct ews_store *store, struct store_round *round)
 {
         struct store_resp *r = &round->cmd;
+        int64_t counted;
         size_t i;
 
         store_resp_reset(r);
         if (store_resp_cmd(r, 1) || store_resp_str(r, "MULTI"))
                 return -1;
+        counted = store_counters_write(&round->counters, round->parts,
+                                       round->cnt, r);
+        if (counted < 0)
+                return -1;
+        round->counters_cmds = (size_t)counted;
         for (i = 0; i < round->cnt; i++) {
                 struct store_part *p = &round->parts[i];
                 size_t n = p->body_end - p->body_start;
@@ -297,29 +304,45 @@ static int round_read(struct ews_store *store, struct round_replies *r)
                        : -1;
 }
 
+/* Whether one of the errors falls on part p: on its commands (from at on)
+ * or on a summed counter it added to. */
+static bool round_error_of(const struct store_round *round,
+                           const struct round_replies *r,
+                           const struct store_part *p, size_t at)
+{
+        size_t e, n = p->body_cmds + p->tail_cmds;
+
+        for (e = 0; e < r->errors; e++) {
+                long long i = e < ROUND_ERRORS_MAX ? r->at[e] : -1;
+
+                if (i < 0) /* not known where: every part's */
+                        return true;
+                if ((size_t)i < round->counters_cmds
+                            ? store_counters_wrote(&round->counters, p,
+                                                   (size_t)i)
+                            : (size_t)i >= at && (size_t)i < at + n)
+                        return true;
+        }
+        return false;
+}
+
 /* Which parts an error inside EXEC's reply belongs to: those stop. */
 static void round_errors(struct store_round *round,
                          const struct round_replies *r)
 {
-        size_t k, e, at = 0, n;
+        size_t k, at = round->counters_cmds;
 
         for (k = 0; k < round->cnt; k++) {
                 struct store_part *p = &round->parts[k];
 
                 if (p->result != EWS_STORE_OK)
                         continue;
-                n = p->body_cmds + p->tail_cmds;
-                for (e = 0; e < r->errors; e++)
-                        if (e >= ROUND_ERRORS_MAX ||
-                            (r->at[e] >= (long long)at &&
-                             r->at[e] < (long long)(at + n)))
-                                break;
-                if (e < r->errors) {
+                if (round_error_of(round, r, p, at)) {
                         p->result = EWS_STORE_REJECTED;
                         snprintf(p->errstr, sizeof(p->errstr),
                                  "commit partly rejected: %s", r->first);
                 }
-                at += n;
+                at += p->body_cmds + p->tail_cmds;
         }
 }
 
@@ -433,7 +456,9 @@ static void round_reset(struct store_round *round)
         round->cnt = 0;
         round->received = 0;
         round->applied = false;
+        round->counters_cmds = 0;
         store_resp_reset(&round->body);
+        store_counters_reset(&round->counters);
 }
 
 void store_round_free(struct store_round *round)
@@ -443,6 +468,7 @@ void store_round_free(struct store_round *round)
         store_idset_free(&round->accounts);
         store_idset_free(&round->queues);
         store_zops_free(&round->zops);
+        store_counters_free(&round->counters);
         free(round->parts);
         memset(round, 0, sizeof(*round));
 }

@@ -120,11 +120,39 @@ struct store_part {
         int32_t partition;
         int64_t epoch, expected_offset, next_offset, watermark_ms, idle_ms;
         size_t body_start, body_end, body_cmds;
+        size_t counters_start, counters_end; /* its increments */
         size_t tail_cmds; /* the fence's write and the hours it passed */
         int64_t stored_watermark_ms; /* as the fence was read, 0: none */
         enum ews_store_result result;
         char errstr[256];
 };
+
+/* store/counters.c: a round's increments (HINCRBY), noted by each commit
+ * and written as one command per key and field, summed over the commits
+ * whose fence holds, ahead of the bodies. add: 0, or -1 when out of
+ * memory; key and field are copied. write: the commands written to r, -1
+ * when out of memory. */
+struct store_counter {
+        size_t at; /* key, 0x1f, field in the arena */
+        int64_t by;
+};
+struct store_counters {
+        struct store_counter *v;
+        size_t cnt, cap;
+        char *arena;
+        size_t used, size;
+        struct store_idset sums;
+};
+int store_counters_add(struct store_counters *c, const char *key,
+                       const char *field, int64_t by);
+int64_t store_counters_write(struct store_counters *c,
+                             const struct store_part *parts, size_t cnt,
+                             struct store_resp *r);
+/* Whether p added to the n-th command store_counters_write wrote. */
+bool store_counters_wrote(const struct store_counters *c,
+                          const struct store_part *p, size_t n);
+void store_counters_reset(struct store_counters *c);
+void store_counters_free(struct store_counters *c);
 
 /* The commits sent and not yet received (ews_store_commit_send). */
 struct store_round {
@@ -135,6 +163,8 @@ struct store_round {
         bool applied; /* the round went to Redis (or failed) */
         struct store_idset accounts, queues;
         struct store_zops zops; /* the commit being built's */
+        struct store_counters counters;
+        size_t counters_cmds; /* their commands, first in the transaction */
 };
 
 /* Appends the commit's body to the round (its users to the cache):
@@ -270,11 +300,12 @@ redisReply *store_evalsha(struct ews_store *store, const char *script,
 int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
                  const char *what);
 
-/* store/funnel.c: the funnel's writes of the commit, appended to r as
- * native commands (HINCRBY, ZADD NX) of the commit's transaction, and its
- * segments' moves added to z. 0, or -1 when out of memory. */
+/* store/funnel.c: the funnel's writes of the commit: its counts added to
+ * c, its first times appended to r (ZADD NX) and its segments' moves
+ * added to z. 0, or -1 when out of memory. */
 int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
-                      struct store_zops *z, const struct ews_commit *commit);
+                      struct store_counters *c, struct store_zops *z,
+                      const struct ews_commit *commit);
 /* The sorted set of a segment (util/funnel.h). */
 void store_segment_key(const struct ews_store *store, int segment, char *out,
                        size_t size);

@@ -174,6 +174,14 @@ def test_names_given_ids_read_by_another_instance(redis):
     run_store_test("store_names", redis, "by id")
 
 
+def test_counters_summed_over_a_round(redis):
+    """Two partitions' increments in one round add up on the key both count
+    into, a commit fenced off adds nothing, and a counter key of another
+    type stops only the commit that counts into it
+    (tests/integration/c/store_counters.c, on a real Redis)."""
+    run_store_test("store_counters", redis, "rejected alone")
+
+
 def test_account_engagement_is_the_sum_of_its_users(broker, redis, names,
                                                     tmp_path):
     """A(t) = sum of the members' E(t): folded in the commit script from
