@@ -8,6 +8,7 @@
  * first, before any command of the bodies, so that a key the bodies give
  * an expiry (the accounts') exists when it is given. */
 #include "store/store_int.h"
+#include "util/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,26 +22,9 @@ int store_counters_add(struct store_counters *c, const char *key,
         size_t lk = strlen(key), lf = strlen(field), need = lk + lf + 2;
         struct store_counter *e;
 
-        if (c->used + need > c->size) {
-                size_t size = c->size ? c->size : 65536;
-                char *arena;
-
-                while (c->used + need > size)
-                        size *= 2;
-                if (!(arena = realloc(c->arena, size)))
-                        return -1;
-                c->arena = arena;
-                c->size = size;
-        }
-        if (c->cnt == c->cap) {
-                size_t cap = c->cap ? c->cap * 2 : 1024;
-                struct store_counter *v = realloc(c->v, cap * sizeof(*v));
-
-                if (!v)
-                        return -1;
-                c->v = v;
-                c->cap = cap;
-        }
+        if (!ews_grow((void **)&c->arena, &c->size, c->used + need, 1) ||
+            !ews_grow((void **)&c->v, &c->cap, c->cnt + 1, sizeof(*c->v)))
+                return -1;
         e = &c->v[c->cnt++];
         e->at = c->used;
         e->by = by;

@@ -8,6 +8,7 @@
  * what Redis holds; they go in score order, ties as added, so a commit's
  * bytes are the same on every replay. */
 #include "store/store_int.h"
+#include "util/grow.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,15 +19,8 @@ int store_zops_add(struct store_zops *z, enum store_zkind kind, bool add,
 {
         struct store_zop *op;
 
-        if (z->cnt == z->cap) {
-                size_t cap = z->cap ? z->cap * 2 : 256;
-                struct store_zop *ops = realloc(z->ops, cap * sizeof(*ops));
-
-                if (!ops)
-                        return -1;
-                z->ops = ops;
-                z->cap = cap;
-        }
+        if (!ews_grow((void **)&z->ops, &z->cap, z->cnt + 1, sizeof(*z->ops)))
+                return -1;
         op = &z->ops[z->cnt];
         op->key = key;
         op->score = score;
