@@ -113,7 +113,8 @@ int store_zops_write(struct store_zops *z, struct store_resp *r,
 {
         size_t from = 0, i;
 
-        qsort(z->ops, z->cnt, sizeof(*z->ops), zops_cmp);
+        if (z->cnt)
+                qsort(z->ops, z->cnt, sizeof(*z->ops), zops_cmp);
         for (i = 1; i <= z->cnt; i++) {
                 const struct store_zop *a = &z->ops[from];
 
