@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Key and field are kept as one string: the key, this byte, the field. */
+/* Key and field are kept as one string: the key, this byte, the field.
+ * Our fields never hold it; an id in a key may (it comes from an event),
+ * so the string is split at its last one. */
 #define COUNTER_SEP '\x1f'
 
 int store_counters_add(struct store_counters *c, const char *key,
@@ -38,7 +40,7 @@ int store_counters_add(struct store_counters *c, const char *key,
 /* HINCRBY for one summed slot, its key and field split again. */
 static int counters_write_one(struct store_resp *r, const char *kf, int64_t by)
 {
-        const char *sep = strchr(kf, COUNTER_SEP);
+        const char *sep = strrchr(kf, COUNTER_SEP);
 
         return !sep || store_resp_cmd(r, 4) || store_resp_str(r, "HINCRBY") ||
                store_resp_arg(r, kf, (size_t)(sep - kf)) ||

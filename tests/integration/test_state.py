@@ -176,8 +176,9 @@ def test_names_given_ids_read_by_another_instance(redis):
 
 def test_counters_summed_over_a_round(redis):
     """Two partitions' increments in one round add up on the key both count
-    into, a commit fenced off adds nothing, and a counter key of another
-    type stops only the commit that counts into it
+    into, a commit fenced off adds nothing, an id holding the byte kept
+    between key and field counts into its own key, and a counter key of
+    another type stops only the commit that counts into it
     (tests/integration/c/store_counters.c, on a real Redis)."""
     run_store_test("store_counters", redis, "rejected alone")
 

@@ -2,8 +2,10 @@
  * A round's counters against a real Redis (host and port as arguments;
  * run by tests/integration/test_state.py): the increments of two
  * partitions' commits in one round add up on a key both count into, a
- * commit fenced off adds nothing, and a counter key of another type
- * (written by hand) stops only the commit that counts into it.
+ * commit fenced off adds nothing, an id holding the byte the round keeps
+ * between key and field counts into its own key, and a counter key of
+ * another type (written by hand) stops only the commit that counts into
+ * it.
  */
 
 #include <hiredis/hiredis.h>
@@ -66,16 +68,17 @@ static void part_commit_init(struct ews_store *store, struct part_commit *pc,
         pc->commit.campaign_cnt = 2;
 }
 
-/* Partitions 0 and 1 in one round (1 as a zombie when epoch_add is
- * nonzero): their results. */
-static void round_of_two(struct ews_store *store, int64_t epoch_add,
-                         enum ews_store_result *r0, enum ews_store_result *r1)
+/* Partitions 0 and 1 in one round, counting into own0 and own1 (1 as a
+ * zombie when epoch_add is nonzero): their results. */
+static void round_of(struct ews_store *store, const char *own0,
+                     const char *own1, int64_t epoch_add,
+                     enum ews_store_result *r0, enum ews_store_result *r1)
 {
         struct part_commit a, b;
         char errstr[512];
 
-        part_commit_init(store, &a, 0, "c-0", 0);
-        part_commit_init(store, &b, 1, "c-1", epoch_add);
+        part_commit_init(store, &a, 0, own0, 0);
+        part_commit_init(store, &b, 1, own1, epoch_add);
         assert_int_equal(
                 ews_store_commit_send(store, &a.commit, errstr, sizeof(errstr)),
                 EWS_STORE_OK);
@@ -86,6 +89,20 @@ static void round_of_two(struct ews_store *store, int64_t epoch_add,
                                     sizeof(errstr));
         *r1 = ews_store_commit_recv(store, EWS_SOURCE_USAGE, 1, errstr,
                                     sizeof(errstr));
+}
+
+static void round_of_two(struct ews_store *store, int64_t epoch_add,
+                         enum ews_store_result *r0, enum ews_store_result *r1)
+{
+        round_of(store, "c-0", "c-1", epoch_add, r0, r1);
+}
+
+/* Partition 1 counting into own, partition 0 into c-0. */
+static void round_of_two_ids(struct ews_store *store, const char *own,
+                             enum ews_store_result *r0,
+                             enum ews_store_result *r1)
+{
+        round_of(store, "c-0", own, 0, r0, r1);
 }
 
 static void test_counters(void **state)
@@ -110,12 +127,18 @@ static void test_counters(void **state)
         assert_int_equal(hget(c, "counters:c:both", "signups"), 3);
         assert_int_equal(hget(c, "counters:c:c-0", "signups"), 2);
         assert_int_equal(hget(c, "counters:c:c-1", "signups"), 1);
+        /* an id with the byte that separates key and field inside */
+        round_of_two_ids(store, "c\x1fx", &r0, &r1);
+        assert_int_equal(r0, EWS_STORE_OK);
+        assert_int_equal(r1, EWS_STORE_OK);
+        assert_int_equal(hget(c, "counters:c:c\x1fx", "signups"), 1);
+        assert_int_equal(hget(c, "counters:c:both", "signups"), 5);
         /* c-1's key made a string by hand: partition 1 stops, 0 goes on */
         cmd(c, "SET counters:c:c-1 not-a-hash");
         round_of_two(store, 0, &r0, &r1);
         assert_int_equal(r0, EWS_STORE_OK);
         assert_int_equal(r1, EWS_STORE_REJECTED);
-        assert_int_equal(hget(c, "counters:c:c-0", "signups"), 3);
+        assert_int_equal(hget(c, "counters:c:c-0", "signups"), 4);
         printf("counters: summed, fenced off, rejected alone\n");
         ews_store_destroy(store);
         redisFree(c);
