@@ -3,6 +3,7 @@
  * nodes: the walk of each message then reads an array instead of asking
  * avro-c for each field (a hash lookup a field), which was a sixth of the
  * processor's instructions. */
+#include "decode/cursor.h"
 #include "decode/decode_int.h"
 #include "util/grow.h"
 
@@ -36,53 +37,10 @@ struct decode_check {
 };
 
 struct check {
-        const unsigned char *start, *p, *end;
+        struct decode_cursor cur;
         const struct decode_check *prog;
-        const struct ews_decode_check_limits *limits;
-        size_t items;
         int depth;
-        const char *what; /* for the error message */
 };
-
-static enum ews_decode_err check_fail(struct check *c, enum ews_decode_err err,
-                                      const char *what)
-{
-        c->what = what;
-        return err;
-}
-
-/* Avro's zig-zag varint; at most max_bytes bytes (5 for int, 10 for long). */
-static enum ews_decode_err check_varint(struct check *c, int64_t *out,
-                                        int max_bytes)
-{
-        uint64_t v = 0;
-        int i;
-
-        for (i = 0; i < max_bytes; i++) {
-                unsigned char b;
-
-                if (c->p == c->end)
-                        return check_fail(c, EWS_DECODE_TRUNCATED, "varint");
-                b = *c->p++;
-                v |= (uint64_t)(b & 0x7f) << (7 * i);
-                if (!(b & 0x80)) {
-                        *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-                        return EWS_DECODE_OK;
-                }
-        }
-        return check_fail(c, EWS_DECODE_BAD_VALUE, "varint too long");
-}
-
-static enum ews_decode_err check_skip(struct check *c, int64_t n,
-                                      const char *what)
-{
-        if (n < 0)
-                return check_fail(c, EWS_DECODE_BAD_LENGTH, what);
-        if ((uint64_t)n > (uint64_t)(c->end - c->p))
-                return check_fail(c, EWS_DECODE_TRUNCATED, what);
-        c->p += n;
-        return EWS_DECODE_OK;
-}
 
 /* Bytes of the well-formed UTF-8 sequence at p, 0 when there is none:
  * overlong forms, surrogates and code points past U+10FFFF are not. */
@@ -135,87 +93,26 @@ const unsigned char *decode_utf8_bad(const unsigned char *p,
         return NULL;
 }
 
-/* The n bytes before c->p are an Avro string: UTF-8 by the spec, and
- * what the JSON of alerts and of /v1 needs. */
-static enum ews_decode_err check_utf8(struct check *c, int64_t n,
-                                      const char *what)
-{
-        const unsigned char *bad = decode_utf8_bad(c->p - n, c->p);
-
-        if (!bad)
-                return EWS_DECODE_OK;
-        c->p = bad; /* the error names this byte */
-        return check_fail(c, EWS_DECODE_BAD_VALUE, what);
-}
-
 static enum ews_decode_err check_value(struct check *c, uint32_t node);
 
-/* Arrays and maps come in blocks: a count (negative: followed by the
- * block's size in bytes), the items, until a zero count. */
+/* Arrays and maps come in blocks (decode_cursor_block) until a zero
+ * count; a map's items each a key first. */
 static enum ews_decode_err check_blocks(struct check *c, uint32_t items,
                                         int is_map)
 {
         enum ews_decode_err err;
-        int64_t count, size, i;
+        int64_t count, i;
 
         for (;;) {
-                if ((err = check_varint(c, &count, 10)))
+                if ((err = decode_cursor_block(&c->cur, &count)) || !count)
                         return err;
-                if (count == 0)
-                        return EWS_DECODE_OK;
-                if (count < 0) {
-                        if (count == INT64_MIN)
-                                return check_fail(c, EWS_DECODE_BAD_LENGTH,
-                                                  "block count");
-                        count = -count;
-                        if ((err = check_varint(c, &size, 10)))
+                for (i = 0; i < count; i++)
+                        if ((is_map &&
+                             (err = decode_cursor_text(&c->cur, DECODE_MAP_KEY,
+                                                       NULL, NULL))) ||
+                            (err = check_value(c, items)))
                                 return err;
-                        if (size < 0 ||
-                            (uint64_t)size > (uint64_t)(c->end - c->p))
-                                return check_fail(c, EWS_DECODE_BAD_LENGTH,
-                                                  "block size");
-                }
-                /* Items of null take no bytes, so the count alone is
-                 * bounded by the limit, not by what remains. */
-                if ((uint64_t)count > c->limits->max_items - c->items)
-                        return check_fail(c, EWS_DECODE_BAD_LENGTH,
-                                          "too many items");
-                c->items += (size_t)count;
-                for (i = 0; i < count; i++) {
-                        if (is_map) {
-                                int64_t key_len;
-                                if ((err = check_varint(c, &key_len, 10)))
-                                        return err;
-                                if ((uint64_t)key_len > c->limits->max_bytes)
-                                        return check_fail(c,
-                                                          EWS_DECODE_BAD_LENGTH,
-                                                          "map key length");
-                                if ((err = check_skip(c, key_len,
-                                                      "map key length")) ||
-                                    (err = check_utf8(c, key_len,
-                                                      "map key not UTF-8")))
-                                        return err;
-                        }
-                        if ((err = check_value(c, items)))
-                                return err;
-                }
         }
-}
-
-static enum ews_decode_err check_string(struct check *c, avro_type_t type)
-{
-        enum ews_decode_err err;
-        int64_t n;
-
-        if ((err = check_varint(c, &n, 10)))
-                return err;
-        if (n >= 0 && (uint64_t)n > c->limits->max_bytes)
-                return check_fail(c, EWS_DECODE_BAD_LENGTH,
-                                  "string or bytes too long");
-        if ((err = check_skip(c, n, "string or bytes length")) ||
-            type != AVRO_STRING)
-                return err;
-        return check_utf8(c, n, "string not UTF-8");
 }
 
 static enum ews_decode_err check_union(struct check *c,
@@ -224,58 +121,67 @@ static enum ews_decode_err check_union(struct check *c,
         enum ews_decode_err err;
         int64_t n;
 
-        if ((err = check_varint(c, &n, 5)))
+        if ((err = decode_cursor_varint(&c->cur, &n, 5)))
                 return err;
         if (n < 0 || (uint64_t)n >= u->n)
-                return check_fail(c, EWS_DECODE_BAD_INDEX,
-                                  "union branch index");
+                return decode_cursor_fail(&c->cur, EWS_DECODE_BAD_INDEX,
+                                          "union branch index");
         return check_value(c, c->prog->kids[u->kids + (uint32_t)n]);
 }
 
 static enum ews_decode_err check_value(struct check *c, uint32_t node)
 {
         const struct check_node *x = &c->prog->nodes[node];
+        struct decode_cursor *cur = &c->cur;
         enum ews_decode_err err = EWS_DECODE_OK;
         int64_t n;
         uint32_t i;
 
         if (++c->depth > CHECK_DEPTH_MAX)
-                return check_fail(c, EWS_DECODE_BAD_VALUE, "nesting too deep");
+                return decode_cursor_fail(cur, EWS_DECODE_BAD_VALUE,
+                                          "nesting too deep");
 
         switch (x->type) {
         case AVRO_NULL:
                 break;
         case AVRO_BOOLEAN:
-                if (c->p == c->end)
-                        err = check_fail(c, EWS_DECODE_TRUNCATED, "boolean");
-                else if (*c->p++ > 1)
-                        err = check_fail(c, EWS_DECODE_BAD_VALUE, "boolean");
+                if (cur->p == cur->end)
+                        err = decode_cursor_fail(cur, EWS_DECODE_TRUNCATED,
+                                                 "boolean");
+                else if (*cur->p++ > 1)
+                        err = decode_cursor_fail(cur, EWS_DECODE_BAD_VALUE,
+                                                 "boolean");
                 break;
         case AVRO_INT32:
-                if (!(err = check_varint(c, &n, 5)) &&
+                if (!(err = decode_cursor_varint(cur, &n, 5)) &&
                     (n < INT32_MIN || n > INT32_MAX))
-                        err = check_fail(c, EWS_DECODE_BAD_VALUE, "int");
+                        err = decode_cursor_fail(cur, EWS_DECODE_BAD_VALUE,
+                                                 "int");
                 break;
         case AVRO_INT64:
-                err = check_varint(c, &n, 10);
+                err = decode_cursor_varint(cur, &n, 10);
                 break;
         case AVRO_FLOAT:
-                err = check_skip(c, 4, "float");
+                err = decode_cursor_skip(cur, 4, "float");
                 break;
         case AVRO_DOUBLE:
-                err = check_skip(c, 8, "double");
+                err = decode_cursor_skip(cur, 8, "double");
                 break;
         case AVRO_STRING:
         case AVRO_BYTES:
-                err = check_string(c, x->type);
+                err = decode_cursor_text(cur,
+                                         x->type == AVRO_STRING ? DECODE_STRING
+                                                                : DECODE_BYTES,
+                                         NULL, NULL);
                 break;
         case AVRO_FIXED:
-                err = check_skip(c, x->n, "fixed");
+                err = decode_cursor_skip(cur, x->n, "fixed");
                 break;
         case AVRO_ENUM:
-                if (!(err = check_varint(c, &n, 5)) && (n < 0 || n >= x->n))
-                        err = check_fail(c, EWS_DECODE_BAD_INDEX,
-                                         "enum symbol index");
+                if (!(err = decode_cursor_varint(cur, &n, 5)) &&
+                    (n < 0 || n >= x->n))
+                        err = decode_cursor_fail(cur, EWS_DECODE_BAD_INDEX,
+                                                 "enum symbol index");
                 break;
         case AVRO_UNION:
                 err = check_union(c, x);
@@ -290,7 +196,8 @@ static enum ews_decode_err check_value(struct check *c, uint32_t node)
                                    x->type == AVRO_MAP);
                 break;
         default:
-                err = check_fail(c, EWS_DECODE_BAD_VALUE, "unknown type");
+                err = decode_cursor_fail(cur, EWS_DECODE_BAD_VALUE,
+                                         "unknown type");
                 break;
         }
         c->depth--;
@@ -438,9 +345,10 @@ ews_decode_check(const struct decode_check *prog, const void *buf, size_t len,
                  const struct ews_decode_check_limits *limits, char *errstr,
                  size_t errstr_size)
 {
-        struct check c = {buf,  buf,    (const unsigned char *)buf + len,
-                          prog, limits, 0,
-                          0,    NULL};
+        struct check c = {
+                {buf, buf, (const unsigned char *)buf + len, limits, 0, NULL},
+                prog,
+                0};
         enum ews_decode_err err;
 
         if (!len) {
@@ -448,12 +356,12 @@ ews_decode_check(const struct decode_check *prog, const void *buf, size_t len,
                 return EWS_DECODE_EMPTY;
         }
         err = check_value(&c, 0);
-        if (!err && c.p != c.end) {
-                c.what = "bytes after the record";
-                err = EWS_DECODE_TRAILING_BYTES;
-        }
+        if (!err && c.cur.p != c.cur.end)
+                err = decode_cursor_fail(&c.cur, EWS_DECODE_TRAILING_BYTES,
+                                         "bytes after the record");
         if (err)
                 snprintf(errstr, errstr_size, "%s at byte %zu",
-                         c.what ? c.what : "invalid", (size_t)(c.p - c.start));
+                         c.cur.what ? c.cur.what : "invalid",
+                         (size_t)(c.cur.p - c.cur.start));
         return err;
 }

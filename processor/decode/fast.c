@@ -2,14 +2,15 @@
  * Usage events read straight from Avro binary written with our own schema
  * (schemas/usage_event.avsc): no avro-c value, no allocation, a few
  * hundred instructions where avro-c's generic read and our field lookups
- * by name took ten thousand. The bytes are checked as they are read, each
- * length, union index and block as ews_decode_check checks it (the same
- * limits), so the generic walk of the schema is not needed first. Any
+ * by name took ten thousand. The bytes are checked as they are read, by
+ * the same reads ews_decode_check makes (decode/cursor.h) with the same
+ * limits, so the generic walk of the schema is not needed first. Any
  * byte or field it would refuse sends the message the generic way (check,
  * avro-c, decode_usage_fields), which names the refusal: this path
  * accepts, or passes on. tests/fuzz/fuzz_avro.c decodes every input both
  * ways and requires the same event or the same error.
  */
+#include "decode/cursor.h"
 #include "decode/decode_int.h"
 
 #include <string.h>
@@ -49,80 +50,35 @@ bool decode_fast_usable(avro_schema_t reader)
         return equal;
 }
 
-struct fast {
-        const unsigned char *p, *end;
-        const struct ews_decode_check_limits *limits;
-        size_t items;
-        bool bad; /* something ews_decode_check or a field would refuse */
-};
-
-/* A zig-zag varint of at most max_bytes bytes (5 for an int, 10 for a
- * long), as ews_decode_check reads it; 0 and bad when it is not one. */
-static int64_t fast_varint(struct fast *f, int max_bytes)
+/* A union's branch of two (null first): *set is whether the value is
+ * there. */
+static bool fast_branch(struct decode_cursor *c, bool *set)
 {
-        uint64_t v = 0;
-        int i;
+        int64_t n;
 
-        for (i = 0; i < max_bytes && f->p < f->end; i++) {
-                unsigned char b = *f->p++;
-
-                v |= (uint64_t)(b & 0x7f) << (7 * i);
-                if (!(b & 0x80))
-                        return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-        }
-        f->bad = true;
-        return 0;
+        if (decode_cursor_varint(c, &n, 5) || n < 0 || n > 1)
+                return false;
+        *set = n == 1;
+        return true;
 }
 
-static int64_t fast_long(struct fast *f)
+/* A string field into dst, "" for an optional one that is null: false
+ * when the bytes or the field's own checks (decode_string_field) would
+ * refuse it. */
+static bool fast_string(struct decode_cursor *c, bool optional,
+                        const char *name, char *dst, size_t size)
 {
-        return fast_varint(f, 10);
-}
-
-/* A union's branch of two: 0 or 1, bad otherwise. */
-static bool fast_branch(struct fast *f)
-{
-        int64_t n = fast_varint(f, 5);
-
-        if (n < 0 || n > 1)
-                f->bad = true;
-        return n == 1;
-}
-
-/* An Avro string: its length within the limit and the bytes left, UTF-8. */
-static const char *fast_bytes(struct fast *f, size_t *len)
-{
-        int64_t n = fast_long(f);
-        const char *s = (const char *)f->p;
-
-        *len = 0;
-        if (f->bad || n < 0 || (uint64_t)n > f->limits->max_bytes ||
-            (uint64_t)n > (uint64_t)(f->end - f->p) ||
-            decode_utf8_bad(f->p, f->p + n)) {
-                f->bad = true;
-                return s;
-        }
-        *len = (size_t)n;
-        f->p += n;
-        return s;
-}
-
-/* A string field into dst: bad when the bytes or the field's own checks
- * (decode_string_field) would refuse it. */
-static void fast_string(struct fast *f, bool optional, const char *name,
-                        char *dst, size_t size)
-{
+        const unsigned char *s;
         char errstr[8];
-        const char *s;
+        bool set = true;
         size_t n;
 
         dst[0] = '\0';
-        if (optional && !fast_branch(f)) /* the null branch */
-                return;
-        s = fast_bytes(f, &n);
-        if (!f->bad &&
-            decode_string_field(name, s, n, dst, size, errstr, sizeof(errstr)))
-                f->bad = true;
+        if (optional && !fast_branch(c, &set))
+                return false;
+        return !set || (!decode_cursor_text(c, DECODE_STRING, &s, &n) &&
+                        !decode_string_field(name, (const char *)s, n, dst,
+                                             size, errstr, sizeof(errstr)));
 }
 
 struct fast_entry {
@@ -130,45 +86,33 @@ struct fast_entry {
         size_t key_len, value_len; /* the key up to its first NUL */
 };
 
-/* A block's count, as ews_decode_check takes it: within the message's
- * items left, a negative one followed by a size within the bytes left. */
-static int64_t fast_block(struct fast *f)
-{
-        int64_t count = fast_long(f), size;
-
-        if (count == INT64_MIN)
-                f->bad = true;
-        if (count < 0 && !f->bad) {
-                count = -count;
-                size = fast_long(f);
-                if (size < 0 || (uint64_t)size > (uint64_t)(f->end - f->p))
-                        f->bad = true;
-        }
-        if (f->bad || (uint64_t)count > f->limits->max_items - f->items) {
-                f->bad = true;
-                return 0;
-        }
-        f->items += (size_t)count;
-        return count;
-}
-
 /* The map's entries as avro-c's generic map holds them: one per key (a
  * key read as a C string), in the order keys first came, with the value
- * that came last. false when there are more than FAST_MAP_MAX. */
-static bool fast_map(struct fast *f, struct fast_entry *entries, size_t *cnt)
+ * that came last. false when the bytes would be refused or there are
+ * more than FAST_MAP_MAX. */
+static bool fast_map(struct decode_cursor *c, struct fast_entry *entries,
+                     size_t *cnt)
 {
+        const unsigned char *k, *v;
         struct fast_entry e;
         int64_t count;
         size_t i;
 
         *cnt = 0;
-        while ((count = fast_block(f))) {
+        for (;;) {
+                if (decode_cursor_block(c, &count))
+                        return false;
+                if (!count)
+                        return true;
                 for (; count > 0; count--) {
-                        e.key = fast_bytes(f, &e.key_len);
+                        if (decode_cursor_text(c, DECODE_MAP_KEY, &k,
+                                               &e.key_len) ||
+                            decode_cursor_text(c, DECODE_STRING, &v,
+                                               &e.value_len))
+                                return false;
+                        e.key = (const char *)k;
+                        e.value = (const char *)v;
                         e.key_len = strnlen(e.key, e.key_len);
-                        e.value = fast_bytes(f, &e.value_len);
-                        if (f->bad)
-                                return true;
                         for (i = 0; i < *cnt; i++)
                                 if (entries[i].key_len == e.key_len &&
                                     !memcmp(entries[i].key, e.key, e.key_len))
@@ -183,7 +127,6 @@ static bool fast_map(struct fast *f, struct fast_entry *entries, size_t *cnt)
                         }
                 }
         }
-        return true;
 }
 
 /* As fields_attrs: an entry that does not fit a slot is passed over. */
@@ -212,36 +155,37 @@ bool decode_usage_fast(const void *buf, size_t len,
                        const struct ews_decode_check_limits *limits,
                        struct ews_usage_event *event)
 {
-        struct fast f = {buf, (const unsigned char *)buf + len, limits, 0,
-                         len == 0};
+        struct decode_cursor c = {buf,    buf, (const unsigned char *)buf + len,
+                                  limits, 0,   NULL};
         struct fast_entry entries[FAST_MAP_MAX];
         uint64_t bits = 0;
         size_t cnt;
         int i;
 
-        fast_string(&f, false, "event_id", event->event_id,
-                    sizeof(event->event_id));
-        fast_string(&f, false, "user_id", event->user_id,
-                    sizeof(event->user_id));
-        fast_string(&f, true, "account_id", event->account_id,
-                    sizeof(event->account_id));
-        fast_string(&f, false, "event_type", event->event_type,
-                    sizeof(event->event_type));
-        fast_string(&f, true, "product", event->product,
-                    sizeof(event->product));
-        event->has_value = !f.bad && fast_branch(&f);
-        if (event->has_value && f.end - f.p < 8)
-                f.bad = true;
-        if (event->has_value && !f.bad) {
+        if (!len ||
+            !fast_string(&c, false, "event_id", event->event_id,
+                         sizeof(event->event_id)) ||
+            !fast_string(&c, false, "user_id", event->user_id,
+                         sizeof(event->user_id)) ||
+            !fast_string(&c, true, "account_id", event->account_id,
+                         sizeof(event->account_id)) ||
+            !fast_string(&c, false, "event_type", event->event_type,
+                         sizeof(event->event_type)) ||
+            !fast_string(&c, true, "product", event->product,
+                         sizeof(event->product)) ||
+            !fast_branch(&c, &event->has_value))
+                return false;
+        if (event->has_value) {
+                if (decode_cursor_skip(&c, 8, "double"))
+                        return false;
                 for (i = 0; i < 8; i++)
-                        bits |= (uint64_t)f.p[i] << (8 * i);
-                f.p += 8;
+                        bits |= (uint64_t)c.p[i - 8] << (8 * i);
                 memcpy(&event->value, &bits, sizeof(bits));
         }
-        fast_string(&f, true, "campaign_id", event->campaign_id,
-                    sizeof(event->campaign_id));
-        event->occurred_at_ms = f.bad ? 0 : fast_long(&f);
-        if (f.bad || !fast_map(&f, entries, &cnt) || f.bad || f.p != f.end)
+        if (!fast_string(&c, true, "campaign_id", event->campaign_id,
+                         sizeof(event->campaign_id)) ||
+            decode_cursor_varint(&c, &event->occurred_at_ms, 10) ||
+            !fast_map(&c, entries, &cnt) || c.p != c.end)
                 return false;
         fast_attrs(entries, cnt, event);
         return true;

@@ -78,15 +78,10 @@ int store_argv_addf(struct store_argv *a, const char *fmt, ...)
  * of up to three parts (prefix, class, id). */
 int store_argv_i64(struct store_argv *a, int64_t v)
 {
-        char buf[24], *p = buf + sizeof(buf);
-        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        char buf[24];
+        size_t len = store_digits(buf, v);
 
-        do
-                *--p = (char)('0' + u % 10);
-        while (u /= 10);
-        if (v < 0)
-                *--p = '-';
-        return store_argv_add(a, p, (size_t)(buf + sizeof(buf) - p));
+        return store_argv_add(a, buf + sizeof(buf) - len, len);
 }
 
 int store_argv_cat(struct store_argv *a, const char *s1, const char *s2,

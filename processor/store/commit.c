@@ -160,50 +160,15 @@ static int commit_hset(struct commit_ctx *x, const char *key_cls,
                store_resp_str(x->r, value);
 }
 
-/* f1 f2 and v in decimal into buf (size bytes): 0, or -1 when too long. */
-static int commit_field(char *buf, size_t size, const char *f1, const char *f2,
-                        int64_t v)
-{
-        char digits[24], *d = digits + sizeof(digits);
-        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-        size_t l1 = strlen(f1), l2 = strlen(f2), ld;
-
-        do
-                *--d = (char)('0' + u % 10);
-        while (u /= 10);
-        if (v < 0)
-                *--d = '-';
-        ld = (size_t)(digits + sizeof(digits) - d);
-        if (l1 + l2 + ld >= size)
-                return -1;
-        memcpy(buf, f1, l1);
-        memcpy(buf + l1, f2, l2);
-        memcpy(buf + l1 + l2, d, ld);
-        buf[l1 + l2 + ld] = '\0';
-        return 0;
-}
-
-/* <prefix><key_cls><id>'s field f1 (or f1 f2 f3, f3 in decimal) up by
- * by: noted for the round, which sums it with the other commits'
- * (counters.c). */
+/* <prefix><key_cls><id>'s field, with num in decimal after it unless
+ * num < 0, up by by: noted for the round, which sums it with the other
+ * commits' (counters.c). */
 static int commit_hincrby(struct commit_ctx *x, const char *key_cls,
-                          const char *id, const char *f1, const char *f2,
-                          int64_t f3, int64_t by)
+                          const char *id, const char *field, int64_t num,
+                          int64_t by)
 {
-        char key[sizeof(x->store->prefix) + 8 + EWS_ID_MAX], field[48];
-        size_t lp = strlen(x->store->prefix), lc = strlen(key_cls);
-        size_t li = strlen(id);
-
-        if (lp + lc + li >= sizeof(key))
-                return -1;
-        memcpy(key, x->store->prefix, lp);
-        memcpy(key + lp, key_cls, lc);
-        memcpy(key + lp + lc, id, li + 1);
-        if (!f2)
-                return store_counters_add(&x->round->counters, key, f1, by);
-        if (commit_field(field, sizeof(field), f1, f2, f3))
-                return -1;
-        return store_counters_add(&x->round->counters, key, field, by);
+        return store_counters_add(&x->round->counters, x->store->prefix,
+                                  key_cls, id, field, num, by);
 }
 
 static int commit_campaign(struct commit_ctx *x,
@@ -235,11 +200,11 @@ static int commit_campaign(struct commit_ctx *x,
                     store_resp_str(x->r, num))
                         return -1;
         }
-        return (c->signups_add && commit_hincrby(x, "c:", id, "signups", NULL,
-                                                 0, c->signups_add)) ||
+        return (c->signups_add &&
+                commit_hincrby(x, "c:", id, "signups", -1, c->signups_add)) ||
                                (c->activated_add &&
-                                commit_hincrby(x, "c:", id, "activated", NULL,
-                                               0, c->activated_add))
+                                commit_hincrby(x, "c:", id, "activated", -1,
+                                               c->activated_add))
                        ? -1
                        : 0;
 }
@@ -268,20 +233,20 @@ static int commit_cohort(struct commit_ctx *x, const struct ews_cohort_delta *h)
                 /* trials started and spend by their own day, for the
                  * leader's figures */
                 if ((h->n &&
-                     commit_hincrby(x, "cb:", h->id, "n", "", h->day, h->n)) ||
+                     commit_hincrby(x, "cb:", h->id, "n", h->day, h->n)) ||
                     (h->k &&
-                     commit_hincrby(x, "cb:", h->id, "k", "", h->day, h->k)) ||
-                    (h->signups && commit_hincrby(x, "cb:", h->id, "s", "",
-                                                  h->day, h->signups)) ||
+                     commit_hincrby(x, "cb:", h->id, "k", h->day, h->k)) ||
+                    (h->signups && commit_hincrby(x, "cb:", h->id, "s", h->day,
+                                                  h->signups)) ||
                     (h->spend != 0 && commit_spend(x, h)))
                         return -1;
         } else if (h->day_last - h->day < 2) {
                 /* a day or two: added to each */
                 for (day = h->day; day <= h->day_last; day++)
-                        if (commit_hincrby(x, "a:", h->id, "d", "", day, h->n))
+                        if (commit_hincrby(x, "a:", h->id, "d", day, h->n))
                                 return -1;
-        } else if (commit_hincrby(x, "a:", h->id, "e", "", h->day, h->n) ||
-                   commit_hincrby(x, "a:", h->id, "e", "", h->day_last + 1,
+        } else if (commit_hincrby(x, "a:", h->id, "e", h->day, h->n) ||
+                   commit_hincrby(x, "a:", h->id, "e", h->day_last + 1,
                                   -h->n)) {
                 /* a longer run: from its first day on, less after its last */
                 return -1;

@@ -18,21 +18,32 @@
  * so the string is split at its last one. */
 #define COUNTER_SEP '\x1f'
 
-int store_counters_add(struct store_counters *c, const char *key,
-                       const char *field, int64_t by)
+int store_counters_add(struct store_counters *c, const char *k1, const char *k2,
+                       const char *k3, const char *field, int64_t num,
+                       int64_t by)
 {
-        size_t lk = strlen(key), lf = strlen(field), need = lk + lf + 2;
-        struct store_counter *e;
+        const char *part[4] = {k1, k2, k3, field};
+        size_t len[4], need = 0, i;
+        char digits[24], *at;
+        size_t nd = num < 0 ? 0 : store_digits(digits, num);
 
+        for (i = 0; i < 4; i++)
+                need += len[i] = strlen(part[i]);
+        need += 1 + nd + 1; /* the separator, the number, the NUL */
         if (!ews_grow((void **)&c->arena, &c->size, c->used + need, 1) ||
             !ews_grow((void **)&c->v, &c->cap, c->cnt + 1, sizeof(*c->v)))
                 return -1;
-        e = &c->v[c->cnt++];
-        e->at = c->used;
-        e->by = by;
-        memcpy(c->arena + c->used, key, lk);
-        c->arena[c->used + lk] = COUNTER_SEP;
-        memcpy(c->arena + c->used + lk + 1, field, lf + 1);
+        c->v[c->cnt].at = c->used;
+        c->v[c->cnt++].by = by;
+        at = c->arena + c->used;
+        for (i = 0; i < 4; i++) {
+                if (i == 3)
+                        *at++ = COUNTER_SEP;
+                memcpy(at, part[i], len[i]);
+                at += len[i];
+        }
+        memcpy(at, digits + sizeof(digits) - nd, nd);
+        at[nd] = '\0';
         c->used += need;
         return 0;
 }

@@ -24,8 +24,7 @@ static int resp_reserve(struct store_resp *r, size_t bytes)
         return 0;
 }
 
-/* Decimal digits of v at the end of tmp (24 bytes); their length. */
-static size_t resp_digits(char *tmp, int64_t v)
+size_t store_digits(char *tmp, int64_t v)
 {
         char *p = tmp + 24;
         uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
@@ -42,7 +41,7 @@ static size_t resp_digits(char *tmp, int64_t v)
 static void resp_line(struct store_resp *r, char c, int64_t n)
 {
         char tmp[24];
-        size_t len = resp_digits(tmp, n);
+        size_t len = store_digits(tmp, n);
 
         r->buf[r->len++] = c;
         memcpy(r->buf + r->len, tmp + 24 - len, len);
@@ -80,7 +79,7 @@ int store_resp_str(struct store_resp *r, const char *s)
 int store_resp_i64(struct store_resp *r, int64_t v)
 {
         char tmp[24];
-        size_t len = resp_digits(tmp, v);
+        size_t len = store_digits(tmp, v);
 
         return store_resp_arg(r, tmp + 24 - len, len);
 }
@@ -107,7 +106,7 @@ int store_resp_cat_i64(struct store_resp *r, const char *s1, const char *s2,
                        int64_t v)
 {
         char tmp[24];
-        size_t d = resp_digits(tmp, v);
+        size_t d = store_digits(tmp, v);
         size_t l1 = strlen(s1), l2 = strlen(s2), len = l1 + l2 + d;
 
         if (resp_reserve(r, len + 32))

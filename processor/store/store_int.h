@@ -36,6 +36,9 @@ struct store_resp {
         size_t cmds; /* commands begun */
 };
 
+/* Decimal digits of v at the end of tmp (24 bytes); their length. */
+size_t store_digits(char *tmp, int64_t v);
+
 int store_resp_cmd(struct store_resp *r, int argc);
 int store_resp_arg(struct store_resp *r, const void *s, size_t len);
 int store_resp_str(struct store_resp *r, const char *s);
@@ -129,9 +132,10 @@ struct store_part {
 
 /* store/counters.c: a round's increments (HINCRBY), noted by each commit
  * and written as one command per key and field, summed over the commits
- * whose fence holds, ahead of the bodies. add: 0, or -1 when out of
- * memory; key and field are copied. write: the commands written to r, -1
- * when out of memory. */
+ * whose fence holds, ahead of the bodies. add: the key k1 k2 k3 (as
+ * store_resp_cat), the field, and num in decimal after it unless num < 0;
+ * 0, or -1 when out of memory; all are copied. write: the commands
+ * written to r, -1 when out of memory. */
 struct store_counter {
         size_t at; /* key, 0x1f, field in the arena */
         int64_t by;
@@ -143,8 +147,9 @@ struct store_counters {
         size_t used, size;
         struct store_idset sums;
 };
-int store_counters_add(struct store_counters *c, const char *key,
-                       const char *field, int64_t by);
+int store_counters_add(struct store_counters *c, const char *k1, const char *k2,
+                       const char *k3, const char *field, int64_t num,
+                       int64_t by);
 int64_t store_counters_write(struct store_counters *c,
                              const struct store_part *parts, size_t cnt,
                              struct store_resp *r);
