@@ -198,7 +198,9 @@ static void apply_account_days(struct ews_pipeline *p, const char *account_id,
 static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
                         int64_t watermark_ms)
 {
-        const struct ews_usage_event *event = &p->usage[item->event];
+        struct ews_usage_event buf;
+        const struct ews_usage_event *event =
+                pipeline_usage_event(p, item, &buf);
         struct batch_user *bu = pipeline_user(p, item->user);
         struct ews_user *user = &bu->user;
         int64_t before_activated = user->activated_ms;

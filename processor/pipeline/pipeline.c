@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 static bool pipeline_io_claim(void *opaque, enum ews_source source,
@@ -84,7 +85,6 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         p->out = out;
         p->items = calloc(n, sizeof(*p->items));
         p->usage = calloc(n, sizeof(*p->usage));
-        p->campaign = calloc(n, sizeof(*p->campaign));
         {
                 static const double commit_bounds[] = {
                         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -100,7 +100,7 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
         batch_table_init(&p->cohorts, sizeof(struct batch_cohort));
         batch_table_init(&p->funnel, sizeof(struct ews_funnel_delta));
         p->time_mode = config->time_mode;
-        if (!p->items || !p->usage || !p->campaign)
+        if (!p->items || !p->usage)
                 goto nomem;
         p->delivery = ews_delivery_new(config, decoder, store, out,
                                        p->time_mode == EWS_TIME_EVENT,
@@ -129,6 +129,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->items);
         free(p->usage);
         free(p->attr_arena);
+        free(p->text);
         free(p->campaign);
         free(p->load);
         free(p->part_users);
@@ -333,31 +334,83 @@ static void pipeline_dead_letter(struct ews_pipeline *p, int i,
 /* Keeps the event's attributes (decoded into the scratch) in the batch's
  * arena; its pointer is set once the arena stops moving
  * (pipeline_attrs_place). -1 when out of memory. */
-static int pipeline_keep_attrs(struct ews_pipeline *p, struct batch_item *item,
-                               struct ews_usage_event *event)
-{
-        size_t n = (size_t)event->attr_cnt;
+/* Where each of a usage event's texts is, in the order of enum batch_text;
+ * each fits in its array, so its length in a byte. */
+_Static_assert(EWS_ID_MAX <= 256 && EWS_NAME_MAX <= 256,
+               "a kept text's length is a byte");
+static const size_t usage_text_at[BATCH_TEXTS] = {
+        offsetof(struct ews_usage_event, event_id),
+        offsetof(struct ews_usage_event, user_id),
+        offsetof(struct ews_usage_event, account_id),
+        offsetof(struct ews_usage_event, event_type),
+        offsetof(struct ews_usage_event, product),
+        offsetof(struct ews_usage_event, campaign_id)};
 
-        item->attr_off = p->attr_used;
-        if (!n)
-                return 0;
-        if (!ews_grow((void **)&p->attr_arena, &p->attr_cap, p->attr_used + n,
-                      sizeof(*p->attr_arena)))
+/* Keeps the decoded event compact as the item's: -1 when out of memory. */
+static int pipeline_keep_usage(struct ews_pipeline *p, struct batch_item *item,
+                               const struct ews_usage_event *event)
+{
+        struct batch_usage *kept = &p->usage[p->usage_cnt];
+        size_t n = (size_t)event->attr_cnt, len[BATCH_TEXTS], all = 0;
+        int t;
+
+        for (t = 0; t < BATCH_TEXTS; t++)
+                all += len[t] =
+                        strlen((const char *)event + usage_text_at[t]) + 1;
+        if (!ews_grow((void **)&p->text, &p->text_cap, p->text_used + all, 1) ||
+            (n && !ews_grow((void **)&p->attr_arena, &p->attr_cap,
+                            p->attr_used + n, sizeof(*p->attr_arena))))
                 return -1;
-        memcpy(p->attr_arena + p->attr_used, p->attr_scratch,
-               n * sizeof(*p->attr_arena));
+        for (t = 0; t < BATCH_TEXTS; t++) {
+                kept->text[t] = p->text_used;
+                kept->text_len[t] = (uint8_t)(len[t] - 1);
+                memcpy(p->text + p->text_used,
+                       (const char *)event + usage_text_at[t], len[t]);
+                p->text_used += len[t];
+        }
+        kept->value = event->value;
+        kept->occurred_at_ms = event->occurred_at_ms;
+        kept->has_value = event->has_value;
+        kept->attr_cnt = event->attr_cnt;
+        item->event = (int)p->usage_cnt++;
+        item->attr_off = p->attr_used;
+        if (n)
+                memcpy(p->attr_arena + p->attr_used, event->attrs,
+                       n * sizeof(*p->attr_arena));
         p->attr_used += n;
         return 0;
 }
 
-static void pipeline_attrs_place(struct ews_pipeline *p, int cnt)
+const struct ews_usage_event *
+pipeline_usage_event(const struct ews_pipeline *p,
+                     const struct batch_item *item,
+                     struct ews_usage_event *event)
 {
-        int i;
+        const struct batch_usage *kept = &p->usage[item->event];
+        int t;
 
-        for (i = 0; i < cnt; i++)
-                if (p->items[i].kind == ITEM_USAGE)
-                        p->usage[i].attrs =
-                                p->attr_arena + p->items[i].attr_off;
+        for (t = 0; t < BATCH_TEXTS; t++)
+                memcpy((char *)event + usage_text_at[t],
+                       p->text + kept->text[t], (size_t)kept->text_len[t] + 1);
+        event->value = kept->value;
+        event->occurred_at_ms = kept->occurred_at_ms;
+        event->has_value = kept->has_value;
+        event->attr_cnt = kept->attr_cnt;
+        event->attrs = p->attr_arena + item->attr_off;
+        return event;
+}
+
+/* Keeps a decoded campaign event as the item's: -1 when out of memory. */
+static int pipeline_keep_campaign(struct ews_pipeline *p,
+                                  struct batch_item *item,
+                                  const struct ews_campaign_event *event)
+{
+        if (!ews_grow((void **)&p->campaign, &p->campaign_cap,
+                      p->campaign_cnt + 1, sizeof(*p->campaign)))
+                return -1;
+        p->campaign[p->campaign_cnt] = *event;
+        item->event = (int)p->campaign_cnt++;
+        return 0;
 }
 
 /* Decodes msg into the batch, or sends it to the dead-letter topic. */
@@ -367,27 +420,32 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
         struct batch_item *item = &p->items[i];
         struct pipeline_part *part =
                 ews_partitions_get(p->parts, msg->source, msg->partition);
+        struct ews_campaign_event campaign;
         enum ews_decode_err err;
         char errstr[256];
+        bool kept = true;
         int64_t t;
 
-        item->event = i;
         if (msg->source == EWS_SOURCE_USAGE) {
-                p->usage[i].attrs = p->attr_scratch;
+                p->decoded.attrs = p->attr_scratch;
                 err = ews_decode_usage(p->decoder, msg->value, msg->value_len,
-                                       p->now_ms, &p->usage[i], errstr,
+                                       p->now_ms, &p->decoded, errstr,
                                        sizeof(errstr));
-                if (!err && pipeline_keep_attrs(p, item, &p->usage[i])) {
-                        /* out of memory: wait here as for the registry */
-                        snprintf(errstr, sizeof(errstr), "out of memory");
-                        err = EWS_DECODE_RETRY;
-                }
-                t = p->usage[i].occurred_at_ms;
+                if (!err)
+                        kept = !pipeline_keep_usage(p, item, &p->decoded);
+                t = p->decoded.occurred_at_ms;
         } else {
-                err = ews_decode_campaign(
-                        p->decoder, msg->value, msg->value_len, p->now_ms,
-                        &p->campaign[i], errstr, sizeof(errstr));
-                t = p->campaign[i].occurred_at_ms;
+                err = ews_decode_campaign(p->decoder, msg->value,
+                                          msg->value_len, p->now_ms, &campaign,
+                                          errstr, sizeof(errstr));
+                if (!err)
+                        kept = !pipeline_keep_campaign(p, item, &campaign);
+                t = campaign.occurred_at_ms;
+        }
+        if (!kept) {
+                /* out of memory: wait here as for the registry */
+                snprintf(errstr, sizeof(errstr), "out of memory");
+                err = EWS_DECODE_RETRY;
         }
         if (err == EWS_DECODE_RETRY) {
                 /* Not bad input: stop this partition here for now. */
@@ -415,7 +473,7 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
                 return;
         }
         item->kind = ITEM_USAGE;
-        item->user = pipeline_user_add(p, p->usage[i].user_id, msg->partition);
+        item->user = pipeline_user_add(p, p->decoded.user_id, msg->partition);
         if (item->user < 0) {
                 ews_err("pipeline", "out of memory");
                 item->kind = ITEM_SKIP;
@@ -430,6 +488,9 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
         int i;
 
         p->attr_used = 0;
+        p->text_used = 0;
+        p->usage_cnt = 0;
+        p->campaign_cnt = 0;
         for (i = 0; i < cnt; i++) {
                 const struct ews_msg *msg = &msgs[i];
 
@@ -461,7 +522,6 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
                 part->batch_next = msg->offset + 1;
                 pipeline_decode(p, i, msg);
         }
-        pipeline_attrs_place(p, cnt);
 }
 
 /* Loads every user the batch needs: those of its events and those whose

@@ -26,9 +26,33 @@ enum item_kind {
 
 struct batch_item {
         enum item_kind kind;
-        int event;       /* index into the batch's events */
+        int event;       /* index into the batch's usage or campaign events */
         int user;        /* index into the batch's users */
         size_t attr_off; /* its attributes in the batch's attr_arena */
+};
+
+/* A usage event as the batch keeps it until its partition is applied:
+ * its texts in the batch's text arena, each ending in its NUL (an event
+ * has room for 128-byte ids; most use a tenth of that, and a batch holds
+ * tens of thousands), its attributes in attr_arena. pipeline_usage_event()
+ * makes it an event again. */
+enum batch_text {
+        BATCH_EVENT_ID,
+        BATCH_USER_ID,
+        BATCH_ACCOUNT_ID,
+        BATCH_EVENT_TYPE,
+        BATCH_PRODUCT,
+        BATCH_CAMPAIGN_ID,
+        BATCH_TEXTS
+};
+
+struct batch_usage {
+        size_t text[BATCH_TEXTS];      /* offsets in the text arena */
+        uint8_t text_len[BATCH_TEXTS]; /* their lengths, without the NUL */
+        double value;
+        int64_t occurred_at_ms;
+        bool has_value;
+        int attr_cnt;
 };
 
 /* A message of the batch that goes to the dead-letter topic. */
@@ -66,13 +90,20 @@ struct ews_pipeline {
         struct ews_pipeline_stats stats;
         /* batch scratch, sized for config->batch_max */
         struct batch_item *items;
-        /* the batch's attributes: decoded into attr_scratch, kept in
-         * attr_arena (usage[i].attrs points there once admitted) */
+        /* the batch's events: a usage event decoded into decoded (its
+         * attributes into attr_scratch), then kept compact in usage, its
+         * texts in text and its attributes in attr_arena; the few campaign
+         * events as they are */
+        struct ews_usage_event decoded;
         struct ews_attr attr_scratch[EWS_ATTR_MAX];
         struct ews_attr *attr_arena;
         size_t attr_used, attr_cap;
-        struct ews_usage_event *usage;
+        char *text;
+        size_t text_used, text_cap;
+        struct batch_usage *usage;
+        size_t usage_cnt;
         struct ews_campaign_event *campaign;
+        size_t campaign_cnt, campaign_cap;
         struct batch_table users;     /* of struct batch_user */
         struct batch_table campaigns; /* of struct ews_campaign_delta */
         struct ews_user **load;       /* the batch's users, for the store */
@@ -124,6 +155,13 @@ static inline struct batch_user *pipeline_user(const struct ews_pipeline *p,
 {
         return batch_table_at(&p->users, i);
 }
+
+/* Fills event with the batch's usage event of item (its attributes
+ * borrowed from the batch) and returns it. */
+const struct ews_usage_event *
+pipeline_usage_event(const struct ews_pipeline *p,
+                     const struct batch_item *item,
+                     struct ews_usage_event *event);
 
 /* The watermark after an event at event_ms (0: none) moved it from
  * watermark_ms: it never goes back, as a late event does not move it. */

@@ -126,6 +126,43 @@ def test_json_by_hand(broker, redis, names):
                         5 * 2 ** (-60000 / (7 * 86400000)) + 3, rel_tol=1e-9)
 
 
+def test_longest_ids_and_names_kept_whole(broker, redis, names):
+    """A batch keeps its events compact until their partition is applied:
+    ids of 127 bytes and names of 63 (the longest accepted) must come out
+    whole, attributes with them; ids that differ only in their last byte
+    must stay apart."""
+    def long_id(tag, n=127):
+        return (tag + "-" * n)[:n]
+
+    user, account, campaign = long_id("user"), long_id("acct"), long_id("camp")
+    product = long_id("prod", 63)
+    first = long_id("event", 126) + "1"
+    lines = [{"event_id": first, "user_id": user, "account_id": account,
+              "event_type": "trial_started", "campaign_id": campaign,
+              "occurred_at": T0, "attributes": {"company_size": "200"}},
+             {"event_id": long_id("event", 126) + "2", "user_id": user,
+              "event_type": "feature_used", "product": product,
+              "occurred_at": T0 + 60000},
+             # the first again: a duplicate, not counted
+             {"event_id": first, "user_id": user,
+              "event_type": "trial_started", "occurred_at": T0}]
+    subprocess.run(["kcat", "-P", "-b", broker.bootstrap, "-t", names.usage,
+                    "-K", "\t"], check=True, text=True,
+                   input="".join(f"{user}\t{json.dumps(x)}\n" for x in lines))
+    ewsenv.run_processor_to_end(names, broker, redis,
+                                env_extra={"EWS_DECODE_USAGE_FORMAT": "json"})
+    state = ewsenv.inspect(names, broker, redis, "user", user)
+    assert len(user) == 127 and len(product) == 63
+    assert state["user_id"] == user
+    assert state["events"] == 2
+    assert state["account_id"] == account
+    assert state["campaign_id"] == campaign
+    assert state["fit"] == 10
+    assert [x["name"] for x in state["interest"]] == [product]
+    assert {x["name"] for x in state["top_contributors"]} == {
+        "trial_started", "feature_used"}
+
+
 def malformed():
     """(format, payload, reason): at least one of every kind."""
     from avro.schema import parse
