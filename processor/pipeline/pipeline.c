@@ -89,11 +89,16 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
                 static const double commit_bounds[] = {
                         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                         0.05,   0.1,   0.25,   0.5,   1,    2.5};
+                /* up to kafka.batch.max's largest: a full batch of the
+                 * default (32000) apart from one of 10000 */
                 static const double batch_bounds[] = {
-                        1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000};
+                        1,    10,   50,    100,   250,   500,   1000,
+                        2000, 5000, 10000, 20000, 50000, 100000};
 
                 ews_histogram_init(&p->stats.commit_seconds, commit_bounds, 12);
-                ews_histogram_init(&p->stats.batch_messages, batch_bounds, 10);
+                ews_histogram_init(&p->stats.batch_messages, batch_bounds,
+                                   sizeof(batch_bounds) /
+                                           sizeof(batch_bounds[0]));
         }
         batch_table_init(&p->users, sizeof(struct batch_user));
         batch_table_init(&p->campaigns, sizeof(struct ews_campaign_delta));
