@@ -1,5 +1,6 @@
 """Scores and state survive crashes, replays and zombies exactly once."""
 
+import json
 import math
 import random
 import signal
@@ -242,3 +243,41 @@ def test_subject_keys_expire_and_an_expired_cohort_stays_gone(
     assert f"leader: {gone}: expired with its subject" in err, err[-3000:]
     assert client.zscore(f"{names.prefix}aq", gone) is None
     assert not client.exists(f"{names.prefix}a:{gone}")
+
+
+def test_a_stored_user_that_does_not_unpack_waits_until_removed(
+        broker, redis, names, tmp_path):
+    """A user whose stored value is no packed user is never guessed at: its
+    events wait where they are (the partition goes back to its fence,
+    counted and logged, the value untouched) and are applied once an
+    operator removes the key, the user then from nothing."""
+    client = redis_py.Redis(port=redis.port)
+    bad = names.prefix + "u:u-bad"
+    client.set(bad, b"\x04not a packed user")
+    t0 = 1767225600000
+    lines = [{"event_id": "b-1", "user_id": "u-bad",
+              "event_type": "trial_started", "occurred_at": t0},
+             {"event_id": "b-2", "user_id": "u-bad", "event_type": "login",
+              "occurred_at": t0 + 60000}]
+    subprocess.run(["kcat", "-P", "-b", broker.bootstrap, "-t", names.usage,
+                    "-K", "\t"], check=True, text=True,
+                   input="".join(f"u-bad\t{json.dumps(x)}\n" for x in lines))
+    port = ewsenv.free_port()
+    log = tmp_path / "processor.log"
+    with open(log, "w") as err:
+        proc = ewsenv.processor(
+            names, broker, redis, stderr=err,
+            env_extra={"EWS_DECODE_USAGE_FORMAT": "json",
+                       "EWS_HTTP_PORT": str(port)})
+    try:
+        ewsenv.wait_for(
+            lambda: ewsenv.scrape(port).get("ews_redis_errors_total", 0) >= 2,
+            60, "the load refused twice")
+        assert "u-bad: stored value is not a packed user" in log.read_text()
+        assert client.get(bad) == b"\x04not a packed user"
+        client.delete(bad)
+        ewsenv.wait_for(
+            lambda: (ewsenv.inspect(names, broker, redis, "user", "u-bad")
+                     or {}).get("events") == 2, 60, "the events applied")
+    finally:
+        ewsenv.stop(proc)
