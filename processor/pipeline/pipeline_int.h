@@ -1,8 +1,9 @@
 /* Internal to the pipeline, the driver: pipeline.c (the batch, the
  * consumer's callbacks, the periodic work), idle.c (idle watermarks),
- * load.c (the users a batch needs) and apply.c (a partition's share of a
- * batch, the commit), which call no other driver file. The driver holds the
- * batch scratch and calls the partitions, the outboxes (delivery) and the
+ * events.c (the batch's events, kept compact), load.c (the users a batch
+ * needs) and apply.c (a partition's share of a batch, the commit), which
+ * call no other driver file but events.c, which calls none. The driver holds
+ * the batch scratch and calls the partitions, the outboxes (delivery) and the
  * leader, which never call back into it. */
 #ifndef EWS_PIPELINE_INT_H
 #define EWS_PIPELINE_INT_H
@@ -170,8 +171,14 @@ static inline struct ews_user *pipeline_user_state(const struct ews_pipeline *p,
         return &p->part_state[pipeline_user(p, i)->slot];
 }
 
-/* Fills event with the batch's usage event of item (its attributes
- * borrowed from the batch) and returns it. */
+/* events.c: keeps the decoded event as the batch's, item->event and
+ * item->attr_off set (-1 when out of memory); fills event with the
+ * batch's usage event of item (its attributes borrowed from the batch)
+ * and returns it. */
+int pipeline_keep_usage(struct ews_pipeline *p, struct batch_item *item,
+                        const struct ews_usage_event *event);
+int pipeline_keep_campaign(struct ews_pipeline *p, struct batch_item *item,
+                           const struct ews_campaign_event *event);
 const struct ews_usage_event *
 pipeline_usage_event(const struct ews_pipeline *p,
                      const struct batch_item *item,

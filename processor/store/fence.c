@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 enum ews_store_result ews_store_fence_claim(struct ews_store *store,
                                             enum ews_source source,
@@ -289,62 +290,81 @@ fence_users_get(struct ews_store *store, const char *const *ids,
         return EWS_STORE_OK;
 }
 
+/* Gives got the cached users and marks the others FENCE_REPLY: how many
+ * those are, or -1 when got could not keep a value. */
+static ssize_t fence_users_cached(struct ews_store *store,
+                                  const char *const *ids, unsigned char *wait,
+                                  size_t cnt, ews_store_value_cb got,
+                                  void *opaque)
+{
+        const unsigned char *cached;
+        size_t i, len;
+        ssize_t misses = 0;
+
+        for (i = 0; i < cnt; i++) {
+                cached = ews_user_cache_get(store->cache, ids[i], &len);
+                if (cached && !got(opaque, i, cached, len))
+                        return -1;
+                if (!cached) {
+                        wait[i] = FENCE_REPLY;
+                        misses++;
+                }
+        }
+        return misses;
+}
+
+/* Values naming ids another instance added since the dictionary was read
+ * (rare): the dictionary read again, then those values again. */
+static enum ews_store_result
+fence_users_again(struct ews_store *store, const char *const *ids,
+                  unsigned char *wait, size_t cnt, ews_store_value_cb got,
+                  void *opaque, char *errstr, size_t errstr_size)
+{
+        size_t i;
+
+        if (!memchr(wait, FENCE_NAMES, cnt))
+                return EWS_STORE_OK;
+        if (store_names_load(store, errstr, errstr_size))
+                return store_fail(store, errstr, errstr_size, "names");
+        if (fence_users_get(store, ids, wait, cnt, got, opaque, errstr,
+                            errstr_size))
+                return EWS_STORE_ERROR;
+        for (i = 0; i < cnt; i++)
+                if (wait[i] == FENCE_NAMES) {
+                        snprintf(errstr, errstr_size,
+                                 "user load: user %s: stored value names "
+                                 "what the names dictionary does not hold",
+                                 ids[i]);
+                        return EWS_STORE_ERROR;
+                }
+        return EWS_STORE_OK;
+}
+
 enum ews_store_result ews_store_users_read(struct ews_store *store,
                                            const char *const *ids, size_t cnt,
                                            ews_store_value_cb got, void *opaque,
                                            char *errstr, size_t errstr_size)
 {
         enum ews_store_result result = EWS_STORE_ERROR;
-        const unsigned char *cached;
-        unsigned char *wait = NULL;
-        size_t i, len, misses = 0, again = 0;
+        unsigned char *wait;
+        ssize_t misses;
 
         if (store->names_pending_cnt &&
             (store_connect(store, errstr, errstr_size) ||
              store_names_assign(store, errstr, errstr_size)))
                 return EWS_STORE_ERROR;
-        if (cnt && !(wait = calloc(cnt, 1)))
-                goto nomem;
-        for (i = 0; i < cnt; i++) {
-                cached = ews_user_cache_get(store->cache, ids[i], &len);
-                if (cached && !got(opaque, i, cached, len))
-                        goto nomem;
-                if (!cached) {
-                        wait[i] = FENCE_REPLY;
-                        misses++;
-                }
+        if (!(wait = calloc(cnt ? cnt : 1, 1))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
         }
-        if (misses && (store_connect(store, errstr, errstr_size) ||
-                       fence_users_get(store, ids, wait, cnt, got, opaque,
-                                       errstr, errstr_size)))
-                goto out;
-        for (i = 0; i < cnt; i++)
-                again += wait[i] == FENCE_NAMES;
-        /* Values naming ids another instance added since the dictionary
-         * was read (rare): read it again, then those values again. */
-        if (again) {
-                if (store_names_load(store, errstr, errstr_size)) {
-                        store_fail(store, errstr, errstr_size, "names");
-                        goto out;
-                }
-                if (fence_users_get(store, ids, wait, cnt, got, opaque, errstr,
-                                    errstr_size))
-                        goto out;
-                for (i = 0; i < cnt; i++)
-                        if (wait[i] == FENCE_NAMES) {
-                                snprintf(errstr, errstr_size,
-                                         "user load: user %s: stored value "
-                                         "names what the names dictionary "
-                                         "does not hold",
-                                         ids[i]);
-                                goto out;
-                        }
-        }
-        result = EWS_STORE_OK;
-        goto out;
-nomem:
-        snprintf(errstr, errstr_size, "out of memory");
-out:
+        misses = fence_users_cached(store, ids, wait, cnt, got, opaque);
+        if (misses < 0)
+                snprintf(errstr, errstr_size, "out of memory");
+        else if (!misses || (!store_connect(store, errstr, errstr_size) &&
+                             !fence_users_get(store, ids, wait, cnt, got,
+                                              opaque, errstr, errstr_size)))
+                result = fence_users_again(store, ids, wait, cnt, got, opaque,
+                                           errstr, errstr_size);
         free(wait);
         return result;
 }
