@@ -271,9 +271,9 @@ def test_a_stored_user_that_does_not_unpack_waits_until_removed(
                        "EWS_HTTP_PORT": str(port)})
     try:
         ewsenv.wait_for(
-            lambda: ewsenv.scrape(port).get("ews_redis_errors_total", 0) >= 2,
-            60, "the load refused twice")
-        assert "u-bad: stored value is not a packed user" in log.read_text()
+            lambda: ewsenv.scrape(port).get("ews_redis_errors_total", 0) >= 2
+            and "u-bad: stored value is not a packed user" in log.read_text(),
+            60, "the load refused twice, and said why")
         assert client.get(bad) == b"\x04not a packed user"
         client.delete(bad)
         ewsenv.wait_for(
