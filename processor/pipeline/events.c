@@ -34,8 +34,8 @@ int pipeline_keep_usage(struct ews_pipeline *p, struct batch_item *item,
             (n && !ews_grow((void **)&p->attr_arena, &p->attr_cap,
                             p->attr_used + n, sizeof(*p->attr_arena))))
                 return -1;
+        kept->text = p->text_used;
         for (t = 0; t < BATCH_TEXTS; t++) {
-                kept->text[t] = p->text_used;
                 kept->text_len[t] = (uint8_t)(len[t] - 1);
                 memcpy(p->text + p->text_used,
                        (const char *)event + usage_text_at[t], len[t]);
@@ -60,11 +60,15 @@ pipeline_usage_event(const struct ews_pipeline *p,
                      struct ews_usage_event *event)
 {
         const struct batch_usage *kept = &p->usage[item->event];
+        const char *text = p->text + kept->text;
+        size_t len;
         int t;
 
-        for (t = 0; t < BATCH_TEXTS; t++)
-                memcpy((char *)event + usage_text_at[t],
-                       p->text + kept->text[t], (size_t)kept->text_len[t] + 1);
+        for (t = 0; t < BATCH_TEXTS; t++) {
+                len = (size_t)kept->text_len[t] + 1;
+                memcpy((char *)event + usage_text_at[t], text, len);
+                text += len;
+        }
         event->value = kept->value;
         event->occurred_at_ms = kept->occurred_at_ms;
         event->has_value = kept->has_value;

@@ -48,7 +48,7 @@ enum batch_text {
 };
 
 struct batch_usage {
-        size_t text[BATCH_TEXTS];      /* offsets in the text arena */
+        size_t text;                   /* where its texts start, in order */
         uint8_t text_len[BATCH_TEXTS]; /* their lengths, without the NUL */
         double value;
         int64_t occurred_at_ms;
