@@ -33,7 +33,7 @@ static struct ews_alert *apply_alert_slots(struct ews_pipeline *p)
 static void apply_arm(struct ews_pipeline *p, int32_t u)
 {
         int64_t deadline = ews_rules_user_deadline(&p->config->rules,
-                                                   &pipeline_user(p, u)->user);
+                                                   pipeline_user_state(p, u));
 
         if (deadline && timer_heap_push(&p->heap, deadline, u))
                 ews_err("pipeline", "out of memory");
@@ -138,19 +138,20 @@ static void apply_fire(struct ews_pipeline *p, int64_t from_ms,
 
         while (timer_heap_pop_due(&p->heap, watermark_ms, &entry)) {
                 struct batch_user *bu = pipeline_user(p, entry.user);
+                struct ews_user *user = pipeline_user_state(p, entry.user);
 
-                if (ews_rules_user_deadline(&p->config->rules, &bu->user) !=
+                if (ews_rules_user_deadline(&p->config->rules, user) !=
                     entry.deadline_ms)
                         continue;
                 bu->dirty = true;
                 if (!(slots = apply_alert_slots(p)))
                         continue;
                 p->alert_cnt += (size_t)ews_rules_user_timer(
-                        &p->config->rules, &bu->user, watermark_ms, p->now_ms,
-                        slots, APPLY_ALERTS_PER_CALL, &cohort);
+                        &p->config->rules, user, watermark_ms, p->now_ms, slots,
+                        APPLY_ALERTS_PER_CALL, &cohort);
                 if (cohort.matured &&
                     (d = apply_campaign_day(
-                             p, bu->user.campaign_id,
+                             p, user->campaign_id,
                              apply_day(cohort.matured_ms, from_ms)))) {
                         d->n++;
                         d->k += cohort.activated ? 1 : 0;
@@ -202,7 +203,7 @@ static void apply_usage(struct ews_pipeline *p, const struct batch_item *item,
         const struct ews_usage_event *event =
                 pipeline_usage_event(p, item, &buf);
         struct batch_user *bu = pipeline_user(p, item->user);
-        struct ews_user *user = &bu->user;
+        struct ews_user *user = pipeline_user_state(p, item->user);
         int64_t before_activated = user->activated_ms;
         int64_t before_active = user->last_activity_ms;
         struct ews_score_result r;
@@ -334,14 +335,15 @@ static size_t apply_commit_users(struct ews_pipeline *p, int32_t partition,
         for (i = (size_t)p->part_first[partition];
              i < (size_t)p->part_first[partition + 1]; i++) {
                 struct batch_user *bu = pipeline_user(p, p->part_users[i]);
+                struct ews_user *user =
+                        pipeline_user_state(p, p->part_users[i]);
 
-                deadline =
-                        ews_rules_user_deadline(&p->config->rules, &bu->user);
+                deadline = ews_rules_user_deadline(&p->config->rules, user);
                 if (!bu->dirty &&
-                    !ews_store_timer_moves(bu->user.keep.timer_ms, deadline,
+                    !ews_store_timer_moves(user->keep.timer_ms, deadline,
                                            watermark_ms))
                         continue;
-                p->commit_users[cnt].user = &bu->user;
+                p->commit_users[cnt].user = user;
                 p->commit_users[cnt++].deadline_ms = deadline;
         }
         return cnt;
@@ -376,15 +378,30 @@ static bool apply_commit_prepare(struct ews_pipeline *p,
         return pipeline_funnel_commit(p, commit);
 }
 
-static struct pipeline_pending *apply_pending(struct ews_pipeline *p)
+/* The partition's entry among the round's commits; NULL when out of
+ * memory, the partition then gone back to its fence. */
+static struct pipeline_pending *
+apply_pending(struct ews_pipeline *p, enum ews_source source, int32_t partition)
 {
         struct pipeline_pending *c;
 
         if (!ews_grow((void **)&p->pending, &p->pending_cap, p->pending_cnt + 1,
-                      sizeof(*p->pending)))
+                      sizeof(*p->pending))) {
+                ews_err("pipeline", "out of memory");
+                /* the replies due first: recovering calls the store */
+                pipeline_round_finish(p);
+                ews_partitions_recover(
+                        p->parts, source, partition,
+                        ews_partitions_get(p->parts, source, partition)
+                                ->batch_first);
                 return NULL;
+        }
         c = &p->pending[p->pending_cnt++];
         memset(c, 0, sizeof(*c));
+        c->source = source;
+        c->partition = partition;
+        c->record_first = ews_delivery_records_mark(p->delivery);
+        c->result = EWS_STORE_ERROR;
         return c;
 }
 
@@ -396,22 +413,12 @@ static void apply_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
 {
         struct pipeline_part *part =
                 ews_partitions_get(p->parts, source, partition);
-        struct pipeline_pending *c = apply_pending(p);
+        struct pipeline_pending *c = apply_pending(p, source, partition);
         struct ews_commit commit;
 
-        if (!c) {
-                ews_err("pipeline", "out of memory");
-                /* the replies due first: recovering calls the store */
-                pipeline_round_finish(p);
-                ews_partitions_recover(p->parts, source, partition,
-                                       part->batch_first);
+        if (!c)
                 return;
-        }
-        c->source = source;
-        c->partition = partition;
         c->watermark_ms = watermark_ms;
-        c->record_first = ews_delivery_records_mark(p->delivery);
-        c->result = EWS_STORE_ERROR;
         memset(&commit, 0, sizeof(commit));
         commit.source = source;
         commit.partition = partition;
@@ -533,6 +540,51 @@ void pipeline_round_finish(struct ews_pipeline *p)
         p->pending_cnt = 0;
 }
 
+/* The partition's users unpacked into p->part_state, each one's segment
+ * as loaded noted; false (errstr says why) when one does not unpack. */
+static bool apply_unpack(struct ews_pipeline *p, int32_t partition,
+                         char *errstr, size_t errstr_size)
+{
+        size_t first = (size_t)p->part_first[partition];
+        size_t cnt = (size_t)p->part_first[partition + 1] - first, j;
+
+        if (!ews_grow((void **)&p->part_state, &p->part_state_cap, cnt + 1,
+                      sizeof(*p->part_state))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return false;
+        }
+        for (j = 0; j < cnt; j++) {
+                struct batch_user *bu =
+                        pipeline_user(p, (size_t)p->part_users[first + j]);
+                struct ews_user *user = &p->part_state[j];
+
+                memcpy(user->user_id, bu->user_id, sizeof(user->user_id));
+                if (ews_store_user_fill(p->store, user,
+                                        bu->stored ? p->values + bu->value_off
+                                                   : NULL,
+                                        bu->value_len)) {
+                        snprintf(errstr, errstr_size,
+                                 "user %s: its value as read does not unpack",
+                                 bu->user_id);
+                        return false;
+                }
+                bu->slot = (int32_t)j;
+                pipeline_funnel_loaded(p, bu, user);
+        }
+        return true;
+}
+
+/* The partition is not applied: it goes back to its fence when the round
+ * finishes, as after a commit that failed. */
+static void apply_failed(struct ews_pipeline *p, enum ews_source source,
+                         int32_t partition, const char *why)
+{
+        struct pipeline_pending *c = apply_pending(p, source, partition);
+
+        if (c)
+                snprintf(c->errstr, sizeof(c->errstr), "%s", why);
+}
+
 void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         int cnt, enum ews_source source, int32_t partition,
                         int64_t watermark_ms)
@@ -540,6 +592,7 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
         /* where the watermark stood before it moved: the committed one */
         int64_t before =
                 ews_partitions_get(p->parts, source, partition)->watermark_ms;
+        char errstr[256];
         size_t u;
         int i;
 
@@ -548,6 +601,11 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
         batch_table_reset(&p->campaigns);
         batch_table_reset(&p->cohorts);
         batch_table_reset(&p->funnel);
+        if (source == EWS_SOURCE_USAGE &&
+            !apply_unpack(p, partition, errstr, sizeof(errstr))) {
+                apply_failed(p, source, partition, errstr);
+                return;
+        }
         if (source == EWS_SOURCE_USAGE) {
                 for (u = (size_t)p->part_first[partition];
                      u < (size_t)p->part_first[partition + 1]; u++)

@@ -28,10 +28,18 @@ void *batch_table_at(const struct batch_table *table, size_t i);
 void batch_table_reset(struct batch_table *table);
 void batch_table_free(struct batch_table *table);
 
+/* A user of the batch: its packed value as the store read it until its
+ * partition is applied, then unpacked with the partition's others (2 KB
+ * each whole, a few hundred bytes packed: a batch holds tens of
+ * thousands). */
 struct batch_user {
-        struct ews_user user; /* begins with user_id */
+        char user_id[EWS_ID_MAX];
         int32_t partition;
-        bool dirty;           /* to be written by the partition's commit */
+        bool dirty;       /* to be written by the partition's commit */
+        bool stored;      /* read with a value (else not stored yet) */
+        size_t value_off; /* the value in the batch's values */
+        size_t value_len;
+        int32_t slot;         /* in the partition's users while applied */
         int segment;          /* as loaded (util/funnel.h), -1 for none */
         double segment_score; /* its score in it, as loaded */
 };

@@ -48,18 +48,13 @@ void pipeline_funnel_observe(struct ews_pipeline *p, struct ews_user *user,
                                                     user->trial_started_ms)]++;
 }
 
-void pipeline_funnel_loaded(struct ews_pipeline *p)
+void pipeline_funnel_loaded(const struct ews_pipeline *p, struct batch_user *bu,
+                            const struct ews_user *user)
 {
-        size_t i;
-
-        for (i = 0; i < p->users.cnt; i++) {
-                struct batch_user *bu = pipeline_user(p, i);
-
-                bu->segment = ews_segment_of(&bu->user);
-                bu->segment_score = ews_segment_score(
-                        bu->user.engagement, bu->user.engagement_ref_ms,
-                        p->config->score.half_life_ms);
-        }
+        bu->segment = ews_segment_of(user);
+        bu->segment_score =
+                ews_segment_score(user->engagement, user->engagement_ref_ms,
+                                  p->config->score.half_life_ms);
 }
 
 bool pipeline_funnel_commit(struct ews_pipeline *p, struct ews_commit *commit)
@@ -72,8 +67,11 @@ bool pipeline_funnel_commit(struct ews_pipeline *p, struct ews_commit *commit)
         /* state.segments false: no segment writes at all */
         for (i = 0; p->config->segments && i < commit->user_cnt; i++) {
                 const struct ews_user *user = commit->users[i].user;
-                /* users are batch_user's first member */
-                const struct batch_user *bu = (const void *)user;
+                /* the commit's users are the partition's, in part_state */
+                const struct batch_user *bu = pipeline_user(
+                        p,
+                        (size_t)p->part_users[p->part_first[commit->partition] +
+                                              (user - p->part_state)]);
                 struct ews_segment_move *m = &p->commit_segments[cnt];
 
                 m->user_id = user->user_id;

@@ -1,8 +1,8 @@
 /* The users a batch needs, before its partitions are applied: those of
  * its events and those whose timers are due by the partitions' new
  * watermarks, read in one pipelined round trip (the store's cache
- * first), then grouped by partition so that each partition's share walks
- * only its own. */
+ * first) and kept packed, then grouped by partition so that each
+ * partition's share walks only its own, unpacked while it is applied. */
 #include "util/log.h"
 #include "pipeline/pipeline_int.h"
 
@@ -52,12 +52,34 @@ static bool pipeline_group_users(struct ews_pipeline *p)
         return true;
 }
 
+/* Keeps user i's packed value (NULL: not stored yet) in the batch's
+ * values, until its partition is applied. */
+static bool pipeline_value_got(void *opaque, size_t i,
+                               const unsigned char *value, size_t len)
+{
+        struct ews_pipeline *p = opaque;
+        struct batch_user *bu = pipeline_user(p, i);
+
+        bu->stored = value != NULL;
+        bu->value_off = p->values_used;
+        bu->value_len = value ? len : 0;
+        if (!value)
+                return true;
+        if (!ews_grow((void **)&p->values, &p->values_cap, p->values_used + len,
+                      1))
+                return false;
+        memcpy(p->values + p->values_used, value, len);
+        p->values_used += len;
+        return true;
+}
+
 bool pipeline_load_users(struct ews_pipeline *p, size_t due)
 {
         enum ews_store_result result;
         char errstr[512];
         size_t i;
 
+        p->values_used = 0;
         result = ews_store_timers_due(p->store, p->due_partitions, p->due_from,
                                       p->due_upto, due, pipeline_timer_due, p,
                                       errstr, sizeof(errstr));
@@ -66,11 +88,10 @@ bool pipeline_load_users(struct ews_pipeline *p, size_t due)
                               sizeof(*p->load)))
                         return false;
                 for (i = 0; i < p->users.cnt; i++)
-                        p->load[i] = &pipeline_user(p, i)->user;
-                result = ews_store_users_load(p->store, p->load, p->users.cnt,
-                                              errstr, sizeof(errstr));
-                if (result == EWS_STORE_OK)
-                        pipeline_funnel_loaded(p);
+                        p->load[i] = pipeline_user(p, i)->user_id;
+                result = ews_store_users_read(p->store, p->load, p->users.cnt,
+                                              pipeline_value_got, p, errstr,
+                                              sizeof(errstr));
         }
         if (result != EWS_STORE_OK) {
                 p->stats.store_errors++;

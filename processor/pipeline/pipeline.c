@@ -136,6 +136,8 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->text);
         free(p->campaign);
         free(p->load);
+        free(p->values);
+        free(p->part_state);
         free(p->part_users);
         free(p->commit_users);
         free(p->alerts);

@@ -107,8 +107,15 @@ struct ews_pipeline {
         size_t campaign_cnt, campaign_cap;
         struct batch_table users;     /* of struct batch_user */
         struct batch_table campaigns; /* of struct ews_campaign_delta */
-        struct ews_user **load;       /* the batch's users, for the store */
+        const char **load; /* the batch's users' ids, for the store */
         size_t load_cap;
+        /* their packed values as read (batch_user.value_off) */
+        unsigned char *values;
+        size_t values_used, values_cap;
+        /* the users of the partition being applied, unpacked: the batch's
+         * user part_users[part_first[partition] + j] is part_state[j] */
+        struct ews_user *part_state;
+        size_t part_state_cap;
         /* the batch's users by partition (of the usage topic), once they
          * are loaded: user indexes part_users[part_first[k]] up to
          * part_users[part_first[k + 1]] are partition k's, in order */
@@ -157,6 +164,13 @@ static inline struct batch_user *pipeline_user(const struct ews_pipeline *p,
         return batch_table_at(&p->users, i);
 }
 
+/* The state of the batch's user i, while its partition is applied. */
+static inline struct ews_user *pipeline_user_state(const struct ews_pipeline *p,
+                                                   size_t i)
+{
+        return &p->part_state[pipeline_user(p, i)->slot];
+}
+
 /* events.c: keeps the decoded event as the batch's, item->event and
  * item->attr_off set (-1 when out of memory); fills event with the
  * batch's usage event of item (its attributes borrowed from the batch)
@@ -199,12 +213,13 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
 bool pipeline_load_users(struct ews_pipeline *p, size_t due);
 
 /* funnel.c: counts the funnel stages the user reached for the first time
- * (at event time t_ms) into p->funnel; notes the segment of each loaded
- * user; fills the commit's funnel and segment moves (false: out of
- * memory). */
+ * (at event time t_ms) into p->funnel; notes the segment of a user as
+ * loaded (its state user); fills the commit's funnel and segment moves
+ * (false: out of memory). */
 void pipeline_funnel_observe(struct ews_pipeline *p, struct ews_user *user,
                              int64_t t_ms);
-void pipeline_funnel_loaded(struct ews_pipeline *p);
+void pipeline_funnel_loaded(const struct ews_pipeline *p, struct batch_user *bu,
+                            const struct ews_user *user);
 bool pipeline_funnel_commit(struct ews_pipeline *p, struct ews_commit *commit);
 
 /* funnel_metrics.c: reads the funnel's series now and then (cron). */

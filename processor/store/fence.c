@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 enum ews_store_result ews_store_fence_claim(struct ews_store *store,
                                             enum ews_source source,
@@ -181,10 +182,8 @@ fail:
         return store_fail(store, errstr, errstr_size, "timers");
 }
 
-/* users[i] zeroed but for its id, then filled from a packed value (none:
- * a user not stored yet): as ews_user_unpack. */
-static int fence_user_fill(struct ews_store *store, struct ews_user *user,
-                           const unsigned char *packed, size_t len)
+int ews_store_user_fill(const struct ews_store *store, struct ews_user *user,
+                        const unsigned char *value, size_t len)
 {
         char user_id[EWS_ID_MAX];
         int32_t partition;
@@ -192,77 +191,195 @@ static int fence_user_fill(struct ews_store *store, struct ews_user *user,
         memcpy(user_id, user->user_id, sizeof(user_id));
         memset(user, 0, sizeof(*user));
         memcpy(user->user_id, user_id, sizeof(user_id));
-        return packed ? ews_user_unpack(user, &partition, store->names, packed,
+        return value && ews_user_unpack(user, &partition, store->names, value,
                                         len)
-                      : 0;
+                       ? -1
+                       : 0;
 }
 
-/* A GET reply that is no value at all (an error, a wrong type). */
-#define FENCE_NOT_A_VALUE (-3)
+/* What a user of the read waits for. */
+enum fence_wait {
+        FENCE_NONE,
+        FENCE_REPLY, /* its GET's reply */
+        FENCE_NAMES  /* the names dictionary, then its value again */
+};
 
-/* The user filled from a GET reply of its value (nil: not stored yet),
- * and the reply freed. As ews_user_unpack, or FENCE_NOT_A_VALUE. */
-static int fence_user_reply(struct ews_store *store, struct ews_user *user,
-                            redisReply *reply)
+/* The reply to the GET of user i, checked, given to got and freed:
+ * FENCE_NONE; FENCE_NAMES when it names an id not read yet; -1 when it
+ * is no packed user (errstr says so) or got could not keep it. */
+static int fence_user_reply(struct ews_store *store, const char *user_id,
+                            size_t i, redisReply *reply, ews_store_value_cb got,
+                            void *opaque, char *errstr, size_t errstr_size)
 {
-        int rc = FENCE_NOT_A_VALUE;
+        const unsigned char *value = (const unsigned char *)reply->str;
+        struct ews_user scratch;
+        int32_t partition;
+        int rc = -1;
 
-        if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_NIL)
-                rc = fence_user_fill(store, user,
-                                     reply->type == REDIS_REPLY_STRING
-                                             ? (unsigned char *)reply->str
-                                             : NULL,
-                                     reply->len);
+        if (reply->type == REDIS_REPLY_NIL) {
+                rc = got(opaque, i, NULL, 0) ? FENCE_NONE : -1;
+        } else if (reply->type != REDIS_REPLY_STRING) {
+                snprintf(errstr, errstr_size, "user %s: not a string value",
+                         user_id);
+        } else if ((rc = ews_user_unpack(&scratch, &partition, store->names,
+                                         value, reply->len)) ==
+                   EWS_USER_UNKNOWN_NAME) {
+                rc = FENCE_NAMES;
+        } else if (rc) {
+                /* Never guess at a user's state: stop here. */
+                snprintf(errstr, errstr_size,
+                         "user %s: stored value is not a packed user of "
+                         "version %d or before",
+                         user_id, EWS_USER_PACKED_VERSION);
+                rc = -1;
+        } else {
+                rc = got(opaque, i, value, reply->len) ? FENCE_NONE : -1;
+        }
+        if (rc < 0 && !errstr[0])
+                snprintf(errstr, errstr_size, "out of memory");
         freeReplyObject(reply);
         return rc;
 }
 
-/* A stored value that is no packed user (or, names, names ids the
- * dictionary does not hold): the connection goes, with any replies still
- * due on it, and the error names the user. */
-static enum ews_store_result fence_refuse(struct ews_store *store,
-                                          const char *user_id, bool names,
-                                          char *errstr, size_t errstr_size)
+/* Sends the GET of each user marked wait, then takes the replies in
+ * order; those naming ids not read yet are marked FENCE_NAMES. */
+static enum ews_store_result
+fence_users_get(struct ews_store *store, const char *const *ids,
+                unsigned char *wait, size_t cnt, ews_store_value_cb got,
+                void *opaque, char *errstr, size_t errstr_size)
 {
-        store_fail(store, errstr, errstr_size, "user load");
-        snprintf(errstr, errstr_size,
-                 "redis user load: user %s: stored value is not a packed "
-                 "user of version %d or before%s",
-                 user_id, EWS_USER_PACKED_VERSION,
-                 names ? ", or names what the names dictionary does not hold"
-                       : "");
-        return EWS_STORE_ERROR;
-}
-
-/* The users whose values named ids not read yet (events -2): read the
- * dictionary again, then each of them again, one at a time (rare: names
- * another instance added since). */
-static enum ews_store_result fence_users_again(struct ews_store *store,
-                                               struct ews_user *const *users,
-                                               size_t cnt, char *errstr,
-                                               size_t errstr_size)
-{
+        struct store_argv *a = &store->argv;
         redisReply *reply;
         size_t i;
         int rc;
 
-        if (store_names_load(store, errstr, errstr_size))
-                return store_fail(store, errstr, errstr_size, "names");
         for (i = 0; i < cnt; i++) {
-                if (users[i]->events != -2)
+                if (wait[i] == FENCE_NONE)
                         continue;
-                reply = redisCommand(store->redis, "GET %su:%s", store->prefix,
-                                     users[i]->user_id);
-                rc = reply ? fence_user_reply(store, users[i], reply)
-                           : FENCE_NOT_A_VALUE;
-                if (rc == FENCE_NOT_A_VALUE)
+                store_argv_reset(a);
+                if (store_argv_add(a, "GET", 3) ||
+                    store_argv_cat(a, store->prefix, "u:", ids[i])) {
+                        snprintf(errstr, errstr_size, "out of memory");
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
-                if (rc)
-                        return fence_refuse(store, users[i]->user_id, true,
-                                            errstr, errstr_size);
+                }
+                if (store_append(store, errstr, errstr_size, "user load"))
+                        return EWS_STORE_ERROR;
+        }
+        errstr[0] = '\0';
+        for (i = 0; i < cnt; i++) {
+                if (wait[i] == FENCE_NONE)
+                        continue;
+                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+                    !reply)
+                        return store_fail(store, errstr, errstr_size,
+                                          "user load");
+                rc = fence_user_reply(store, ids[i], i, reply, got, opaque,
+                                      errstr, errstr_size);
+                if (rc < 0) {
+                        /* the replies still due go with the connection */
+                        char why[256];
+
+                        snprintf(why, sizeof(why), "%s", errstr);
+                        store_fail(store, errstr, errstr_size, "user load");
+                        snprintf(errstr, errstr_size, "user load: %s", why);
+                        return EWS_STORE_ERROR;
+                }
+                wait[i] = (unsigned char)rc;
         }
         return EWS_STORE_OK;
+}
+
+/* Gives got the cached users and marks the others FENCE_REPLY: how many
+ * those are, or -1 when got could not keep a value. */
+static ssize_t fence_users_cached(struct ews_store *store,
+                                  const char *const *ids, unsigned char *wait,
+                                  size_t cnt, ews_store_value_cb got,
+                                  void *opaque)
+{
+        const unsigned char *cached;
+        size_t i, len;
+        ssize_t misses = 0;
+
+        for (i = 0; i < cnt; i++) {
+                cached = ews_user_cache_get(store->cache, ids[i], &len);
+                if (cached && !got(opaque, i, cached, len))
+                        return -1;
+                if (!cached) {
+                        wait[i] = FENCE_REPLY;
+                        misses++;
+                }
+        }
+        return misses;
+}
+
+/* Values naming ids another instance added since the dictionary was read
+ * (rare): the dictionary read again, then those values again. */
+static enum ews_store_result
+fence_users_again(struct ews_store *store, const char *const *ids,
+                  unsigned char *wait, size_t cnt, ews_store_value_cb got,
+                  void *opaque, char *errstr, size_t errstr_size)
+{
+        size_t i;
+
+        if (!memchr(wait, FENCE_NAMES, cnt))
+                return EWS_STORE_OK;
+        if (store_names_load(store, errstr, errstr_size))
+                return store_fail(store, errstr, errstr_size, "names");
+        if (fence_users_get(store, ids, wait, cnt, got, opaque, errstr,
+                            errstr_size))
+                return EWS_STORE_ERROR;
+        for (i = 0; i < cnt; i++)
+                if (wait[i] == FENCE_NAMES) {
+                        snprintf(errstr, errstr_size,
+                                 "user load: user %s: stored value names "
+                                 "what the names dictionary does not hold",
+                                 ids[i]);
+                        return EWS_STORE_ERROR;
+                }
+        return EWS_STORE_OK;
+}
+
+enum ews_store_result ews_store_users_read(struct ews_store *store,
+                                           const char *const *ids, size_t cnt,
+                                           ews_store_value_cb got, void *opaque,
+                                           char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result = EWS_STORE_ERROR;
+        unsigned char *wait;
+        ssize_t misses;
+
+        if (store->names_pending_cnt &&
+            (store_connect(store, errstr, errstr_size) ||
+             store_names_assign(store, errstr, errstr_size)))
+                return EWS_STORE_ERROR;
+        if (!(wait = calloc(cnt ? cnt : 1, 1))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return EWS_STORE_ERROR;
+        }
+        misses = fence_users_cached(store, ids, wait, cnt, got, opaque);
+        if (misses < 0)
+                snprintf(errstr, errstr_size, "out of memory");
+        else if (!misses || (!store_connect(store, errstr, errstr_size) &&
+                             !fence_users_get(store, ids, wait, cnt, got,
+                                              opaque, errstr, errstr_size)))
+                result = fence_users_again(store, ids, wait, cnt, got, opaque,
+                                           errstr, errstr_size);
+        free(wait);
+        return result;
+}
+
+struct fence_load {
+        const struct ews_store *store;
+        struct ews_user *const *users;
+};
+
+static bool fence_load_got(void *opaque, size_t i, const unsigned char *value,
+                           size_t len)
+{
+        const struct fence_load *load = opaque;
+
+        return !ews_store_user_fill(load->store, load->users[i], value, len);
 }
 
 enum ews_store_result ews_store_users_load(struct ews_store *store,
@@ -270,57 +387,21 @@ enum ews_store_result ews_store_users_load(struct ews_store *store,
                                            size_t cnt, char *errstr,
                                            size_t errstr_size)
 {
-        struct store_argv *a = &store->argv;
-        const unsigned char *cached;
-        redisReply *reply;
-        size_t i, len, misses = 0, again = 0;
-        int rc;
+        struct fence_load load = {store, users};
+        enum ews_store_result result;
+        const char **ids = calloc(cnt ? cnt : 1, sizeof(*ids));
+        size_t i;
 
-        if (store->names_pending_cnt &&
-            (store_connect(store, errstr, errstr_size) ||
-             store_names_assign(store, errstr, errstr_size)))
+        if (!ids) {
+                snprintf(errstr, errstr_size, "out of memory");
                 return EWS_STORE_ERROR;
-        for (i = 0; i < cnt; i++) {
-                cached = ews_user_cache_get(store->cache, users[i]->user_id,
-                                            &len);
-                if (cached && !fence_user_fill(store, users[i], cached, len))
-                        continue; /* else read it from Redis */
-                if (!misses && store_connect(store, errstr, errstr_size))
-                        return EWS_STORE_ERROR;
-                store_argv_reset(a);
-                if (store_argv_add(a, "GET", 3) ||
-                    store_argv_cat(a, store->prefix, "u:", users[i]->user_id)) {
-                        snprintf(errstr, errstr_size, "out of memory");
-                        return EWS_STORE_ERROR;
-                }
-                if (store_append(store, errstr, errstr_size, "user load"))
-                        return EWS_STORE_ERROR;
-                misses++;
-                users[i]->events = -1; /* marks a miss until its reply */
         }
-        for (i = 0; i < cnt && misses; i++) {
-                if (users[i]->events != -1)
-                        continue;
-                misses--;
-                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
-                    !reply)
-                        return store_fail(store, errstr, errstr_size,
-                                          "user load");
-                rc = fence_user_reply(store, users[i], reply);
-                if (rc == FENCE_NOT_A_VALUE)
-                        return store_fail(store, errstr, errstr_size,
-                                          "user load");
-                if (rc == EWS_USER_UNKNOWN_NAME) {
-                        users[i]->events = -2; /* once the replies are in */
-                        again++;
-                } else if (rc) {
-                        /* Never guess at a user's state: stop here. */
-                        return fence_refuse(store, users[i]->user_id, false,
-                                            errstr, errstr_size);
-                }
-        }
-        return again ? fence_users_again(store, users, cnt, errstr, errstr_size)
-                     : EWS_STORE_OK;
+        for (i = 0; i < cnt; i++)
+                ids[i] = users[i]->user_id;
+        result = ews_store_users_read(store, ids, cnt, fence_load_got, &load,
+                                      errstr, errstr_size);
+        free(ids);
+        return result;
 }
 
 enum ews_store_result ews_store_partitions_check(struct ews_store *store,

@@ -265,9 +265,29 @@ enum ews_store_result ews_store_timers_due(
 bool ews_store_timer_moves(int64_t filed_ms, int64_t deadline_ms,
                            int64_t watermark_ms);
 
-/* Loads *users[i] by its user_id, in place: from the cache, and the
- * misses in one pipelined round trip. A user not stored yet comes back
- * zeroed but for its id. */
+/* Reads the packed values of the users ids[0] .. ids[cnt - 1]: from the
+ * cache, and the misses in one pipelined round trip, each read from Redis
+ * checked to unpack (the names dictionary read again once when a value
+ * names an id it lacks). Calls got(opaque, i, value, len) once for each,
+ * value NULL for a user not stored yet; value is borrowed for the call.
+ * got returns false when it could not keep the value (out of memory):
+ * the read stops with EWS_STORE_ERROR. */
+typedef bool (*ews_store_value_cb)(void *opaque, size_t i,
+                                   const unsigned char *value, size_t len);
+enum ews_store_result ews_store_users_read(struct ews_store *store,
+                                           const char *const *ids, size_t cnt,
+                                           ews_store_value_cb got, void *opaque,
+                                           char *errstr, size_t errstr_size);
+
+/* Fills user, but its user_id, from a value ews_store_users_read() gave
+ * (NULL: a user not stored yet, zeroed). 0; -1 when the value does not
+ * unpack, which a value the read gave does, the names dictionary only
+ * ever growing. */
+int ews_store_user_fill(const struct ews_store *store, struct ews_user *user,
+                        const unsigned char *value, size_t len);
+
+/* Loads *users[i] by its user_id, in place, as ews_store_users_read()
+ * reads it: a user not stored yet comes back zeroed but for its id. */
 enum ews_store_result ews_store_users_load(struct ews_store *store,
                                            struct ews_user *const *users,
                                            size_t cnt, char *errstr,
