@@ -189,13 +189,36 @@ static int round_fence_write(struct ews_store *store, struct store_resp *r,
                round_passed_hours(store, r, p);
 }
 
+/* The transaction goes to hiredis' output buffer a piece at a time and to
+ * the socket whenever the buffer holds ROUND_FLUSH_BYTES: the bodies are
+ * the bulk of a round (a few hundred bytes a user written, tens of MB for
+ * a batch of a million users' events) and are never copied whole again. */
+#define ROUND_FLUSH_BYTES (256 * 1024)
+
+/* bytes (cnt commands) after the transaction's commands so far: 0, or -1
+ * (out of memory, or the connection failed). */
+static int round_put(struct ews_store *store, const char *bytes, size_t len)
+{
+        int done = 0;
+
+        if (redisAppendFormattedCommand(store->redis, bytes, len) != REDIS_OK)
+                return -1;
+        if (sdslen(store->redis->obuf) < ROUND_FLUSH_BYTES)
+                return 0;
+        while (!done)
+                if (redisBufferWrite(store->redis, &done) != REDIS_OK)
+                        return -1;
+        return 0;
+}
+
 /* MULTI, the summed counters and the bodies of the parts whose fence
- * holds with their fence writes, EXEC: the number of commands queued, -1
- * when out of memory. */
+ * holds with their fence writes, EXEC, sent: the number of commands
+ * queued, -1 when out of memory or the connection failed (the
+ * transaction was then cut off: Redis discards it with the connection). */
 static int64_t round_multi(struct ews_store *store, struct store_round *round)
 {
         struct store_resp *r = &round->cmd;
-        int64_t counted;
+        int64_t counted, queued;
         size_t i;
 
         store_resp_reset(r);
@@ -203,24 +226,28 @@ static int64_t round_multi(struct ews_store *store, struct store_round *round)
                 return -1;
         counted = store_counters_write(&round->counters, round->parts,
                                        round->cnt, r);
-        if (counted < 0)
+        if (counted < 0 || round_put(store, r->buf, r->len))
                 return -1;
         round->counters_cmds = (size_t)counted;
+        queued = counted;
         for (i = 0; i < round->cnt; i++) {
                 struct store_part *p = &round->parts[i];
-                size_t n = p->body_end - p->body_start;
 
                 if (p->result != EWS_STORE_OK)
                         continue;
-                if (store_resp_raw(r, round->body.buf + p->body_start, n,
-                                   p->body_cmds))
+                store_resp_reset(r);
+                if (round_put(store, round->body.buf + p->body_start,
+                              p->body_end - p->body_start) ||
+                    round_fence_write(store, r, p) ||
+                    round_put(store, r->buf, r->len))
                         return -1;
-                if (round_fence_write(store, r, p))
-                        return -1;
+                queued += (int64_t)(p->body_cmds + p->tail_cmds);
         }
-        if (store_resp_cmd(r, 1) || store_resp_str(r, "EXEC"))
+        store_resp_reset(r);
+        if (store_resp_cmd(r, 1) || store_resp_str(r, "EXEC") ||
+            round_put(store, r->buf, r->len))
                 return -1;
-        return (int64_t)r->cmds - 2;
+        return queued;
 }
 
 /* The transaction's replies are one a command, nearly all +QUEUED and
@@ -398,8 +425,6 @@ static int round_exec(struct ews_store *store, struct store_round *round,
         struct round_replies r;
         int rc;
 
-        if (round_send(store, &round->cmd))
-                return -1;
         memset(&r, 0, sizeof(r));
         store->redis->reader->fn = &round_functions;
         store->redis->reader->privdata = &r;
@@ -443,8 +468,9 @@ void store_round_apply(struct ews_store *store, struct store_round *round)
         }
         queued = round_multi(store, round);
         if (queued < 0) {
-                /* nothing sent, but the WATCH stays: a new connection */
-                round_fail(store, round, "commit (out of memory)");
+                /* the transaction cut off, and the WATCH stays: a new
+                 * connection */
+                round_fail(store, round, "commit (out of memory or lost)");
                 return;
         }
         if (round_exec(store, round, queued))
