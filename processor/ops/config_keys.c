@@ -339,7 +339,7 @@ void ews_config_defaults(struct ews_config *config)
                     sizeof(config->bootstrap_servers), "127.0.0.1:9092");
         config_copy(config->group_id, sizeof(config->group_id), "ews");
         config->offset_reset = EWS_RESET_EARLIEST;
-        config->batch_max = 32000;
+        config->batch_max = 64000;
         config->batch_wait_ms = 100;
         config_copy(config->topics[EWS_SOURCE_USAGE], 256, "product-usage");
         config_copy(config->topics[EWS_SOURCE_CAMPAIGN], 256,
