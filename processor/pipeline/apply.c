@@ -589,9 +589,10 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         int cnt, enum ews_source source, int32_t partition,
                         int64_t watermark_ms)
 {
+        const struct pipeline_part *part =
+                ews_partitions_get(p->parts, source, partition);
         /* where the watermark stood before it moved: the committed one */
-        int64_t before =
-                ews_partitions_get(p->parts, source, partition)->watermark_ms;
+        int64_t before = part->watermark_ms;
         char errstr[256];
         size_t u;
         int i;
@@ -613,12 +614,12 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                 apply_fire(p, before, watermark_ms);
         }
 
-        for (i = 0; i < cnt; i++) {
+        /* the partition's admitted messages, in offset order */
+        for (i = cnt > 0 && part->in_batch ? part->batch_head : -1; i >= 0;
+             i = p->items[i].next) {
                 const struct batch_item *item = &p->items[i];
 
-                if (msgs[i].source != source ||
-                    msgs[i].partition != partition || item->kind == ITEM_SKIP ||
-                    item->kind == ITEM_DEAD)
+                if (item->kind == ITEM_SKIP || item->kind == ITEM_DEAD)
                         continue;
                 if (item->kind == ITEM_USAGE) {
                         before = watermark_ms;

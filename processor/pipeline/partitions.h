@@ -44,9 +44,10 @@ struct pipeline_part {
         int64_t rewind;
         /* this batch (the driver's) */
         bool in_batch;
-        int64_t batch_next;   /* next offset to accept */
-        int64_t batch_first;  /* first accepted offset */
-        int64_t batch_max_ms; /* largest event time */
+        int64_t batch_next;         /* next offset to accept */
+        int64_t batch_first;        /* first accepted offset */
+        int64_t batch_max_ms;       /* largest event time */
+        int batch_head, batch_tail; /* its admitted messages, chained */
         /* monotonic: at its end, with no new input, since (0: not) */
         int64_t quiet_ms;
 };

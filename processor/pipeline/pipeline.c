@@ -89,7 +89,7 @@ struct ews_pipeline *ews_pipeline_new(const struct ews_config *config,
                         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                         0.05,   0.1,   0.25,   0.5,   1,    2.5};
                 /* up to kafka.batch.max's largest: a full batch of the
-                 * default (32000) apart from one of 10000 */
+                 * default (64000) apart from one of 32000 */
                 static const double batch_bounds[] = {
                         1,    10,   50,    100,   250,   500,   1000,
                         2000, 5000, 10000, 20000, 50000, 100000};
@@ -439,6 +439,7 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
                         part->batch_next = part->next_offset;
                         part->batch_first = msg->offset;
                         part->batch_max_ms = 0;
+                        part->batch_head = part->batch_tail = -1;
                 }
                 /* Offsets can have gaps (compaction, transaction markers):
                  * anything at or past the next expected one is new. */
@@ -448,6 +449,13 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
                 }
                 part->batch_next = msg->offset + 1;
                 pipeline_decode(p, i, msg);
+                /* its partition's share is then walked without the rest */
+                p->items[i].next = -1;
+                if (part->batch_tail >= 0)
+                        p->items[part->batch_tail].next = i;
+                else
+                        part->batch_head = i;
+                part->batch_tail = i;
         }
 }
 

@@ -30,6 +30,7 @@ struct batch_item {
         int event;       /* index into the batch's usage or campaign events */
         int user;        /* index into the batch's users */
         size_t attr_off; /* its attributes in the batch's attr_arena */
+        int next;        /* the partition's next admitted message, -1 */
 };
 
 /* A usage event as the batch keeps it until its partition is applied:
