@@ -188,8 +188,16 @@ static void main_finish_input(struct ews_pipeline *pipeline,
         for (;;) {
                 ews_pipeline_tick(pipeline, main_clock_ms(CLOCK_REALTIME),
                                   main_clock_ms(CLOCK_MONOTONIC));
-                if (ews_pipeline_leader_caught_up(pipeline) || main_stop ||
-                    main_clock_ms(CLOCK_MONOTONIC) >= deadline)
+                if (ews_pipeline_leader_caught_up(pipeline) || main_stop)
+                        return;
+                /* a leader with more due goes on at once: it is deciding,
+                 * not waiting for anything */
+                if (ews_pipeline_leader_behind(pipeline)) {
+                        deadline = main_clock_ms(CLOCK_MONOTONIC) +
+                                   config->leader_lease_ms + 2000;
+                        continue;
+                }
+                if (main_clock_ms(CLOCK_MONOTONIC) >= deadline)
                         return;
                 usleep(200 * 1000);
         }

@@ -96,6 +96,7 @@ struct ews_config {
         /* delivery */
         int64_t outbox_resend_ms;
         int64_t leader_lease_ms;
+        int leader_turn_ids; /* ids per kind a leader's turn decides */
         /* model */
         struct ews_score_conf score;
         struct ews_rules_conf rules;

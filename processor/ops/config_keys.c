@@ -221,6 +221,7 @@ const struct config_key config_keys[] = {
            rules.at_risk_min_level, 0, 1e9),
         CK("outbox.resend.interval", CONFIG_MS, outbox_resend_ms, 1000, DAY_MS),
         CK("leader.lease", CONFIG_MS, leader_lease_ms, 2000, 600000),
+        CK("leader.turn.ids", CONFIG_INT, leader_turn_ids, 1, 100000),
         CK_ENUM("log.level", log_level, log_level_values),
         CK_ENUM("log.format", log_format, log_format_values),
 };
@@ -409,6 +410,7 @@ void ews_config_defaults(struct ews_config *config)
         config->rules.at_risk_min_level = 3;
         config->outbox_resend_ms = 10000;
         config->leader_lease_ms = 10000;
+        config->leader_turn_ids = 500;
         config->log_level = EWS_LOG_INFO;
         config->log_format = EWS_LOG_TEXT;
 }

@@ -9,7 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LEADER_IDS_MAX    500 /* ids decided per kind and tick */
 #define LEADER_ALERTS_MAX 64
 
 struct ews_leader {
@@ -22,6 +21,7 @@ struct ews_leader {
         bool held;
         bool resend;    /* just took the lease: its outbox is sent again */
         bool caught_up; /* the last turn decided every closed day due */
+        bool more;      /* the last turn stopped at its bound, more due */
         int64_t now_ms; /* wall clock of the turn */
         struct ews_store_cohort cohort;
         char (*due)[EWS_ID_MAX];
@@ -69,6 +69,11 @@ bool ews_leader_held(const struct ews_leader *leader)
 bool ews_leader_caught_up(const struct ews_leader *leader)
 {
         return leader->held && leader->caught_up;
+}
+
+bool ews_leader_behind(const struct ews_leader *leader)
+{
+        return leader->held && leader->more;
 }
 
 void ews_leader_outbox_cron(struct ews_leader *leader, bool look)
@@ -164,12 +169,14 @@ static bool leader_decide(struct ews_leader *leader, char kind, const char *id,
 static bool leader_kind(struct ews_leader *leader, char kind,
                         int64_t closed_day)
 {
+        int64_t decided = leader->stats->leader_decisions;
         char errstr[512];
         size_t i;
 
         leader->due_cnt = 0;
         if (ews_store_cohort_due(leader->store, kind, closed_day,
-                                 LEADER_IDS_MAX, leader_due_cb, leader, errstr,
+                                 (size_t)leader->config->leader_turn_ids,
+                                 leader_due_cb, leader, errstr,
                                  sizeof(errstr)) != EWS_STORE_OK) {
                 ews_warn("leader", "%s", errstr);
                 leader->caught_up = false;
@@ -178,8 +185,13 @@ static bool leader_kind(struct ews_leader *leader, char kind,
         for (i = 0; i < leader->due_cnt; i++)
                 if (!leader_decide(leader, kind, leader->due[i], closed_day))
                         return false;
-        if (leader->due_cnt == LEADER_IDS_MAX)
+        if (leader->due_cnt == (size_t)leader->config->leader_turn_ids) {
                 leader->caught_up = false; /* more are due: next tick */
+                /* at once, if this one got on: ids that keep failing
+                 * wait for the periodic turn */
+                if (leader->stats->leader_decisions > decided)
+                        leader->more = true;
+        }
         return true;
 }
 
@@ -218,6 +230,7 @@ void ews_leader_cron(struct ews_leader *leader, int64_t now_ms)
 
         leader->now_ms = now_ms;
         leader->caught_up = false;
+        leader->more = false;
         result = ews_store_lease(leader->store, leader->owner,
                                  leader->config->leader_lease_ms, &token,
                                  errstr, sizeof(errstr));

@@ -38,6 +38,10 @@ bool ews_leader_held(const struct ews_leader *leader);
 
 /* True when it leads and its last turn decided every closed day due. */
 bool ews_leader_caught_up(const struct ews_leader *leader);
+/* True when it leads and its last turn stopped at its bound (ids per kind
+ * a turn) with more closed days due, having decided some: another turn at
+ * once decides more. */
+bool ews_leader_behind(const struct ews_leader *leader);
 
 /* Gives up the lease, if held. */
 void ews_leader_release(struct ews_leader *leader);

@@ -286,6 +286,11 @@ bool ews_pipeline_leader_caught_up(const struct ews_pipeline *p)
         return ews_leader_caught_up(p->leader);
 }
 
+bool ews_pipeline_leader_behind(const struct ews_pipeline *p)
+{
+        return ews_leader_behind(p->leader);
+}
+
 void ews_pipeline_finish(struct ews_pipeline *p)
 {
         pipeline_outbox_cron(p, false);

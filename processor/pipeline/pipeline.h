@@ -85,6 +85,9 @@ void ews_pipeline_tick(struct ews_pipeline *pipeline, int64_t now_ms,
  * day that was due: the end of a bounded run (--exit-at-end) waits for it,
  * as long as another instance holds the lease. */
 bool ews_pipeline_leader_caught_up(const struct ews_pipeline *pipeline);
+/* True when this instance leads and its last tick stopped at the leader's
+ * bound with more due: the next tick goes on at once. */
+bool ews_pipeline_leader_behind(const struct ews_pipeline *pipeline);
 
 /* Deletes the records delivered so far (at shutdown, after the flush) and
  * gives up the leader's lease. */

@@ -281,3 +281,28 @@ def test_a_stored_user_that_does_not_unpack_waits_until_removed(
                      or {}).get("events") == 2, 60, "the events applied")
     finally:
         ewsenv.stop(proc)
+
+
+def test_a_bounded_run_decides_every_closed_day_before_it_exits(
+        broker, redis, names, tmp_path):
+    """--exit-at-end ends after the leader decided every closed day, however
+    many turns that takes: a leader that is deciding is not waiting, and
+    the lease's wait (for another instance's leader) does not cut it off.
+    Turns of 5 ids and the shortest lease make a few hundred accounts
+    outlast that wait."""
+    ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
+                   ["--seed", "5", "--campaigns", "2",
+                    "--users-per-campaign", "400", "--days", "3"])
+    ewsenv.run_processor_to_end(names, broker, redis, env_extra={
+        "EWS_LEADER_TURN_IDS": "5", "EWS_LEADER_LEASE": "2s"})
+    client = redis_py.Redis(port=redis.port, decode_responses=True)
+    marks = [int(client.hget(k, "watermark") or 0)
+             for k in client.scan_iter(f"{names.prefix}p:*")]
+    assert marks and min(marks) > 0, marks
+    closed_day = min(marks) // 86400000 - 1
+    accounts = client.zcard(f"{names.prefix}aq")
+    assert accounts > 100, accounts  # more than 20 turns of 5 decide
+    for queue in ("aq", "cq"):
+        due = client.zrangebyscore(f"{names.prefix}{queue}", "-inf",
+                                   closed_day)
+        assert not due, (queue, closed_day, len(due), due[:5])
