@@ -35,10 +35,10 @@ void batch_table_free(struct batch_table *table);
 struct batch_user {
         char user_id[EWS_ID_MAX];
         int32_t partition;
-        bool dirty;       /* to be written by the partition's commit */
-        bool stored;      /* read with a value (else not stored yet) */
-        size_t value_off; /* the value in the batch's values */
-        size_t value_len;
+        bool dirty;           /* to be written by the partition's commit */
+        size_t value_off;     /* the value in the batch's values */
+        size_t value_len;     /* 0: not stored yet (a packed user is never
+                               * empty) */
         int32_t slot;         /* in the partition's users while applied */
         int segment;          /* as loaded (util/funnel.h), -1 for none */
         double segment_score; /* its score in it, as loaded */

@@ -60,7 +60,6 @@ static bool pipeline_value_got(void *opaque, size_t i,
         struct ews_pipeline *p = opaque;
         struct batch_user *bu = pipeline_user(p, i);
 
-        bu->stored = value != NULL;
         bu->value_off = p->values_used;
         bu->value_len = value ? len : 0;
         if (!value)

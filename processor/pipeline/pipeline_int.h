@@ -1,10 +1,12 @@
 /* Internal to the pipeline, the driver: pipeline.c (the batch, the
  * consumer's callbacks, the periodic work), idle.c (idle watermarks),
  * events.c (the batch's events, kept compact), load.c (the users a batch
- * needs) and apply.c (a partition's share of a batch, the commit), which
- * call no other driver file but events.c, which calls none. The driver holds
- * the batch scratch and calls the partitions, the outboxes (delivery) and the
- * leader, which never call back into it. */
+ * needs), apply.c (a partition's share of a batch) and commit.c (a
+ * partition's commit, the round of them). Calls go one way: pipeline.c and
+ * idle.c to load.c, apply.c and commit.c; apply.c to events.c, funnel.c and
+ * commit.c; commit.c to funnel.c; events.c and funnel.c call none. The
+ * driver holds the batch scratch and calls the partitions, the outboxes
+ * (delivery) and the leader, which never call back into it. */
 #ifndef EWS_PIPELINE_INT_H
 #define EWS_PIPELINE_INT_H
 
@@ -200,6 +202,16 @@ int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
  * are read in order and each partition goes on or back to its fence. */
 void pipeline_round_begin(struct ews_pipeline *p);
 void pipeline_round_finish(struct ews_pipeline *p);
+
+/* commit.c: prepares the partition's commit from what apply.c left in
+ * the batch scratch and sends it, its reply read when the round finishes;
+ * or, when the partition could not be applied (why), has it go back to
+ * its fence then, as after a commit that failed. */
+void pipeline_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
+                     enum ews_source source, int32_t partition,
+                     int64_t watermark_ms);
+void pipeline_commit_failed(struct ews_pipeline *p, enum ews_source source,
+                            int32_t partition, const char *why);
 
 /* Runs one partition's share of the batch through score and rules, in
  * offset order, then sends its commit. watermark_ms is where the

@@ -369,41 +369,6 @@ enum ews_store_result ews_store_users_read(struct ews_store *store,
         return result;
 }
 
-struct fence_load {
-        const struct ews_store *store;
-        struct ews_user *const *users;
-};
-
-static bool fence_load_got(void *opaque, size_t i, const unsigned char *value,
-                           size_t len)
-{
-        const struct fence_load *load = opaque;
-
-        return !ews_store_user_fill(load->store, load->users[i], value, len);
-}
-
-enum ews_store_result ews_store_users_load(struct ews_store *store,
-                                           struct ews_user *const *users,
-                                           size_t cnt, char *errstr,
-                                           size_t errstr_size)
-{
-        struct fence_load load = {store, users};
-        enum ews_store_result result;
-        const char **ids = calloc(cnt ? cnt : 1, sizeof(*ids));
-        size_t i;
-
-        if (!ids) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return EWS_STORE_ERROR;
-        }
-        for (i = 0; i < cnt; i++)
-                ids[i] = users[i]->user_id;
-        result = ews_store_users_read(store, ids, cnt, fence_load_got, &load,
-                                      errstr, errstr_size);
-        free(ids);
-        return result;
-}
-
 enum ews_store_result ews_store_partitions_check(struct ews_store *store,
                                                  enum ews_source source,
                                                  int partition_cnt,

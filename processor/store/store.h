@@ -286,13 +286,6 @@ enum ews_store_result ews_store_users_read(struct ews_store *store,
 int ews_store_user_fill(const struct ews_store *store, struct ews_user *user,
                         const unsigned char *value, size_t len);
 
-/* Loads *users[i] by its user_id, in place, as ews_store_users_read()
- * reads it: a user not stored yet comes back zeroed but for its id. */
-enum ews_store_result ews_store_users_load(struct ews_store *store,
-                                           struct ews_user *const *users,
-                                           size_t cnt, char *errstr,
-                                           size_t errstr_size);
-
 /* A round of commits: ews_store_commit_send() queues one (its users go to
  * the cache at once), ews_store_commit_recv() takes the result of the
  * oldest one sent, in order; the first receive applies them all, each

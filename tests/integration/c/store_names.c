@@ -61,7 +61,7 @@ static void test_names(void **state)
         /* the next load gives the name its id; the commit after it packs
          * the id */
         assert_int_equal(
-                ews_store_users_load(a, &load, 1, errstr, sizeof(errstr)),
+                store_test_users_load(a, &load, 1, errstr, sizeof(errstr)),
                 EWS_STORE_OK);
         commit(a, &user, &offset);
         by_id = value_len(c, "names:u:u-n");
@@ -70,7 +70,7 @@ static void test_names(void **state)
         memset(&user, 0, sizeof(user));
         strcpy(user.user_id, "u-n");
         assert_int_equal(
-                ews_store_users_load(b, &load, 1, errstr, sizeof(errstr)),
+                store_test_users_load(b, &load, 1, errstr, sizeof(errstr)),
                 EWS_STORE_OK);
         assert_string_equal(user.reasons[0].name,
                             "a_rather_long_event_type_name");

@@ -67,6 +67,37 @@ static inline void store_test_commit_next(struct ews_store *store,
                 EWS_STORE_OK);
 }
 
+struct store_test_load {
+        const struct ews_store *store;
+        struct ews_user *const *users;
+};
+
+static bool store_test_got(void *opaque, size_t i, const unsigned char *value,
+                           size_t len)
+{
+        const struct store_test_load *load = opaque;
+
+        return !ews_store_user_fill(load->store, load->users[i], value, len);
+}
+
+/* Loads *users[i] by its user_id, in place, as the pipeline reads a user
+ * (ews_store_users_read, then ews_store_user_fill): a user not stored yet
+ * comes back zeroed but for its id. At most 8 users. */
+static inline enum ews_store_result
+store_test_users_load(struct ews_store *store, struct ews_user *const *users,
+                      size_t cnt, char *errstr, size_t errstr_size)
+{
+        struct store_test_load load = {store, users};
+        const char *ids[8];
+        size_t i;
+
+        assert_true(cnt <= 8);
+        for (i = 0; i < cnt; i++)
+                ids[i] = users[i]->user_id;
+        return ews_store_users_read(store, ids, cnt, store_test_got, &load,
+                                    errstr, errstr_size);
+}
+
 /* Runs cnt tests against the Redis argv names, their keys under prefix:
  * cmocka's result, or 2 on bad usage. */
 static int store_test_main(int argc, char **argv, const char *prefix,

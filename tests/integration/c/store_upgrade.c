@@ -162,7 +162,7 @@ static void test_upgrade(void **state)
         memset(&loaded, 0, sizeof(loaded));
         strcpy(loaded.user_id, "u-old");
         assert_int_equal(
-                ews_store_users_load(store, &load, 1, errstr, sizeof(errstr)),
+                store_test_users_load(store, &load, 1, errstr, sizeof(errstr)),
                 EWS_STORE_OK);
         assert_true(loaded.engagement == 5.0);
         assert_true(loaded.keep.timer_ms == -1);
