@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #define LEADER_ALERTS_MAX 64
+/* Cohorts decided together: read in one round trip, written in another. */
+#define LEADER_CHUNK 64
 
 struct ews_leader {
         const struct ews_config *config;
@@ -23,7 +25,9 @@ struct ews_leader {
         bool caught_up; /* the last turn decided every closed day due */
         bool more;      /* the last turn stopped at its bound, more due */
         int64_t now_ms; /* wall clock of the turn */
-        struct ews_store_cohort cohort;
+        struct ews_store_cohort *cohorts; /* LEADER_CHUNK of them */
+        struct ews_store_cohort_write writes[LEADER_CHUNK];
+        size_t first[LEADER_CHUNK]; /* each write's first record */
         char (*due)[EWS_ID_MAX];
         size_t due_cnt, due_cap;
 };
@@ -38,8 +42,10 @@ struct ews_leader *ews_leader_new(const struct ews_config *config,
         char host[64] = "";
         struct timespec ts;
 
-        if (!leader) {
+        if (!leader || !(leader->cohorts = calloc(LEADER_CHUNK,
+                                                  sizeof(*leader->cohorts)))) {
                 snprintf(errstr, errstr_size, "out of memory");
+                free(leader);
                 return NULL;
         }
         leader->config = config;
@@ -58,6 +64,7 @@ void ews_leader_destroy(struct ews_leader *leader)
         if (!leader)
                 return;
         free(leader->due);
+        free(leader->cohorts);
         free(leader);
 }
 
@@ -95,29 +102,18 @@ static void leader_due_cb(void *opaque, const char *id)
         snprintf(leader->due[leader->due_cnt++], EWS_ID_MAX, "%s", id);
 }
 
-/* Decides one cohort up to closed_day; false when the lease is gone. */
-static bool leader_decide(struct ews_leader *leader, char kind, const char *id,
-                          int64_t closed_day)
+/* Decides cohort c up to closed_day (its state moves on) into w, its
+ * alerts as records: false when out of memory. */
+static bool leader_decide(struct ews_leader *leader, struct ews_store_cohort *c,
+                          int64_t closed_day, struct ews_store_cohort_write *w)
 {
-        struct ews_store_cohort *c = &leader->cohort;
         struct ews_alert alerts[LEADER_ALERTS_MAX];
-        struct ews_outbox_ref ref = {EWS_OUTBOX_LEADER, 0};
-        const struct ews_outbox_record *records;
-        size_t record_cnt;
-        enum ews_store_result result;
-        int64_t drop;
-        char errstr[512];
+        size_t first = ews_delivery_records_mark(leader->delivery);
         int n, i, closed = 0;
 
-        if (ews_store_cohort_get(leader->store, kind, id, c, errstr,
-                                 sizeof(errstr)) != EWS_STORE_OK) {
-                ews_warn("leader", "%s: %s", id, errstr);
-                leader->caught_up = false;
-                return true;
-        }
-        if (kind == EWS_COHORT_CAMPAIGN) {
+        if (c->kind == EWS_COHORT_CAMPAIGN) {
                 struct ews_campaign_rule_info info = {
-                        id, c->info.name, c->info.has_target,
+                        c->id, c->info.name, c->info.has_target,
                         c->info.target_activation_rate};
 
                 while (closed < c->day_cnt && c->days[closed].day <= closed_day)
@@ -125,45 +121,102 @@ static bool leader_decide(struct ews_leader *leader, char kind, const char *id,
                 n = ews_rules_campaign_days(
                         &leader->config->rules, &c->campaign, &info, c->days,
                         closed, leader->now_ms, alerts, LEADER_ALERTS_MAX);
-                drop = closed_day + 1;
+                w->drop_before_day = closed_day + 1;
         } else {
                 n = ews_rules_account_days(&leader->config->rules, &c->account,
-                                           id, c->days, c->day_cnt, closed_day,
-                                           leader->now_ms, alerts,
+                                           c->id, c->days, c->day_cnt,
+                                           closed_day, leader->now_ms, alerts,
                                            LEADER_ALERTS_MAX);
-                drop = closed_day + 1 - leader->config->rules.trailing_days;
+                w->drop_before_day =
+                        closed_day + 1 - leader->config->rules.trailing_days;
         }
-        ews_delivery_records_reset(leader->delivery);
         for (i = 0; i < n; i++)
                 if (!ews_delivery_alert_too_old(leader->delivery, &alerts[i],
                                                 leader->now_ms) &&
-                    !ews_delivery_record_alert(leader->delivery, &alerts[i])) {
-                        ews_err("leader", "out of memory");
+                    !ews_delivery_record_alert(leader->delivery, &alerts[i]))
+                        return false;
+        w->cohort = c;
+        w->next_day = closed_day + 1;
+        w->outbox_cnt = ews_delivery_records_mark(leader->delivery) - first;
+        return true;
+}
+
+/* Writes the chunk's n decisions and sends the alerts of those applied;
+ * false when the lease is gone. */
+static bool leader_write(struct ews_leader *leader, size_t n)
+{
+        struct ews_outbox_ref ref = {EWS_OUTBOX_LEADER, 0};
+        const struct ews_outbox_record *records;
+        bool held = true;
+        char errstr[512];
+        size_t i, total;
+
+        records = ews_delivery_records_view(leader->delivery, 0, &total);
+        for (i = 0; i < n; i++)
+                leader->writes[i].outbox =
+                        total ? records + leader->first[i] : NULL;
+        if (ews_store_cohorts_commit(leader->store, leader->owner,
+                                     leader->token, leader->writes, n, errstr,
+                                     sizeof(errstr)) != EWS_STORE_OK) {
+                ews_warn("leader", "%s", errstr);
+                leader->caught_up = false;
+        }
+        for (i = 0; i < n; i++) {
+                const struct ews_store_cohort_write *w = &leader->writes[i];
+
+                if (w->result == EWS_STORE_OK) {
+                        leader->stats->leader_decisions++;
+                        /* counts and logs the alerts it publishes */
+                        ews_delivery_records_send(leader->delivery, ref,
+                                                  leader->first[i],
+                                                  w->outbox_cnt);
+                } else if (w->result == EWS_STORE_GONE) {
+                        ews_info("leader", "%s: expired with its subject",
+                                 w->cohort->id);
+                } else if (w->result == EWS_STORE_FENCED) {
+                        held = false;
+                } else {
                         leader->caught_up = false;
-                        return true;
                 }
-        records = ews_delivery_records_view(leader->delivery, 0, &record_cnt);
-        result = ews_store_cohort_commit(
-                leader->store, leader->owner, leader->token, c, drop,
-                closed_day + 1, records, record_cnt, errstr, sizeof(errstr));
-        if (result == EWS_STORE_GONE) {
-                ews_info("leader", "%s: expired with its subject", id);
-                return true;
         }
-        if (result == EWS_STORE_FENCED) {
-                ews_warn("leader", "lost the lease: %s", errstr);
+        if (!held) {
+                ews_warn("leader", "lost the lease");
                 leader->held = false;
-                return false;
         }
-        if (result != EWS_STORE_OK) {
-                ews_warn("leader", "%s: %s", id, errstr);
+        return held;
+}
+
+/* Decides cnt due cohorts of kind (at most LEADER_CHUNK): reads them at
+ * once, decides, writes them at once. False when the lease is gone. */
+static bool leader_chunk(struct ews_leader *leader, char kind,
+                         const char (*ids)[EWS_ID_MAX], size_t cnt,
+                         int64_t closed_day)
+{
+        char errstr[512];
+        size_t i, n = 0;
+
+        for (i = 0; i < cnt; i++) {
+                leader->cohorts[i].kind = kind;
+                memcpy(leader->cohorts[i].id, ids[i], EWS_ID_MAX);
+        }
+        if (ews_store_cohorts_get(leader->store, leader->cohorts, cnt, errstr,
+                                  sizeof(errstr)) != EWS_STORE_OK) {
+                ews_warn("leader", "%s", errstr);
                 leader->caught_up = false;
                 return true;
         }
-        leader->stats->leader_decisions++;
-        /* counts and logs the alerts it publishes */
-        ews_delivery_records_send(leader->delivery, ref, 0, record_cnt);
-        return true;
+        ews_delivery_records_reset(leader->delivery);
+        for (i = 0; i < cnt; i++) {
+                leader->first[n] = ews_delivery_records_mark(leader->delivery);
+                if (leader_decide(leader, &leader->cohorts[i], closed_day,
+                                  &leader->writes[n])) {
+                        n++;
+                        continue;
+                }
+                ews_err("leader", "%s: out of memory", leader->cohorts[i].id);
+                leader->caught_up = false;
+        }
+        return leader_write(leader, n);
 }
 
 static bool leader_kind(struct ews_leader *leader, char kind,
@@ -171,7 +224,7 @@ static bool leader_kind(struct ews_leader *leader, char kind,
 {
         int64_t decided = leader->stats->leader_decisions;
         char errstr[512];
-        size_t i;
+        size_t i, cnt;
 
         leader->due_cnt = 0;
         if (ews_store_cohort_due(leader->store, kind, closed_day,
@@ -182,9 +235,14 @@ static bool leader_kind(struct ews_leader *leader, char kind,
                 leader->caught_up = false;
                 return true;
         }
-        for (i = 0; i < leader->due_cnt; i++)
-                if (!leader_decide(leader, kind, leader->due[i], closed_day))
+        for (i = 0; i < leader->due_cnt; i += cnt) {
+                cnt = leader->due_cnt - i;
+                if (cnt > LEADER_CHUNK)
+                        cnt = LEADER_CHUNK;
+                if (!leader_chunk(leader, kind, leader->due + i, cnt,
+                                  closed_day))
                         return false;
+        }
         if (leader->due_cnt == (size_t)leader->config->leader_turn_ids) {
                 leader->caught_up = false; /* more are due: next tick */
                 /* at once, if this one got on: ids that keep failing

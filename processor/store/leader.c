@@ -351,49 +351,90 @@ static void leader_runs_apply(struct ews_store_cohort *c,
         }
 }
 
-enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
-                                           const char *id,
-                                           struct ews_store_cohort *cohort,
-                                           char *errstr, size_t errstr_size)
+/* Resets a cohort but for its kind and id. */
+static void leader_cohort_reset(struct ews_store_cohort *c)
 {
-        static struct leader_runs runs;
+        char id[EWS_ID_MAX];
+        char kind = c->kind;
+
+        memcpy(id, c->id, sizeof(id));
+        memset(c, 0, sizeof(*c));
+        c->kind = kind;
+        memcpy(c->id, id, sizeof(id));
+        c->account.first_day = c->account.last_day = -1;
+}
+
+/* Pipelines the reads of c: the HGETALL of its hash (an account's earlier
+ * ab:<id> first), a campaign's c:<id>. 0, or -1. */
+static int leader_cohort_send(struct ews_store *store,
+                              const struct ews_store_cohort *c)
+{
         char key[EWS_ID_MAX + 80];
         int legacy;
 
-        memset(cohort, 0, sizeof(*cohort));
-        runs.cnt = 0;
-        cohort->kind = kind;
-        snprintf(cohort->id, sizeof(cohort->id), "%s", id);
-        cohort->account.first_day = cohort->account.last_day = -1;
-        if (store_connect(store, errstr, errstr_size))
-                return EWS_STORE_ERROR;
-        /* an account's earlier ab:<id> too, first: one round trip */
-        for (legacy = kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--) {
+        for (legacy = c->kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--) {
                 const char *argv[2] = {"HGETALL", key};
                 size_t lens[2] = {7, 0};
 
-                if (leader_cohort_key(store, kind, id, legacy, key,
+                if (leader_cohort_key(store, c->kind, c->id, legacy, key,
                                       sizeof(key)))
-                        return store_fail(store, errstr, errstr_size, "cohort");
+                        return -1;
                 lens[1] = strlen(key);
                 if (redisAppendCommandArgv(store->redis, 2, argv, lens) !=
                     REDIS_OK)
+                        return -1;
+        }
+        return c->kind == EWS_COHORT_CAMPAIGN
+                       ? store_campaign_append(store, c->id)
+                       : 0;
+}
+
+/* The replies of leader_cohort_send, into c. */
+static enum ews_store_result leader_cohort_recv(struct ews_store *store,
+                                                struct ews_store_cohort *c,
+                                                char *errstr,
+                                                size_t errstr_size)
+{
+        static struct leader_runs runs;
+        redisReply *reply = NULL;
+        int legacy;
+
+        runs.cnt = 0;
+        for (legacy = c->kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--)
+                if (leader_cohort_read(store, c, &runs, errstr, errstr_size))
+                        return EWS_STORE_ERROR;
+        leader_runs_apply(c, &runs);
+        qsort(c->days, (size_t)c->day_cnt, sizeof(c->days[0]), leader_day_cmp);
+        if (c->kind != EWS_COHORT_CAMPAIGN)
+                return EWS_STORE_OK;
+        if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK)
+                reply = NULL;
+        if (!(reply = store_read_reply(store, reply, errstr, errstr_size)))
+                return EWS_STORE_ERROR;
+        /* a campaign without c:<id> is decided with its fields zeroed */
+        (void)store_campaign_parse(reply, c->id, &c->info);
+        freeReplyObject(reply);
+        leader_sums_upgrade(c);
+        return EWS_STORE_OK;
+}
+
+enum ews_store_result ews_store_cohorts_get(struct ews_store *store,
+                                            struct ews_store_cohort *cohorts,
+                                            size_t cnt, char *errstr,
+                                            size_t errstr_size)
+{
+        size_t i;
+
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        for (i = 0; i < cnt; i++) {
+                leader_cohort_reset(&cohorts[i]);
+                if (leader_cohort_send(store, &cohorts[i]))
                         return store_fail(store, errstr, errstr_size, "cohort");
         }
-        for (legacy = kind == EWS_COHORT_ACCOUNT; legacy >= 0; legacy--)
-                if (leader_cohort_read(store, cohort, &runs, errstr,
-                                       errstr_size))
+        for (i = 0; i < cnt; i++)
+                if (leader_cohort_recv(store, &cohorts[i], errstr, errstr_size))
                         return EWS_STORE_ERROR;
-        leader_runs_apply(cohort, &runs);
-        qsort(cohort->days, (size_t)cohort->day_cnt, sizeof(cohort->days[0]),
-              leader_day_cmp);
-        if (kind != EWS_COHORT_CAMPAIGN)
-                return EWS_STORE_OK;
-        /* a campaign without c:<id> is decided with its fields zeroed */
-        if (ews_store_campaign_get(store, id, &cohort->info, errstr,
-                                   errstr_size) == EWS_STORE_ERROR)
-                return EWS_STORE_ERROR;
-        leader_sums_upgrade(cohort);
         return EWS_STORE_OK;
 }
 
@@ -409,103 +450,168 @@ static int64_t leader_stale_day(const struct ews_store *store)
                2;
 }
 
-static int leader_state_args(struct store_argv *a,
+static int leader_state_args(struct store_resp *r,
                              const struct ews_store_cohort *c)
 {
-        if (c->kind == EWS_COHORT_CAMPAIGN)
-                return store_argv_add(a, "s:n", 3) ||
-                       store_argv_i64(a, c->campaign.n) ||
-                       store_argv_add(a, "s:k", 3) ||
-                       store_argv_i64(a, c->campaign.k) ||
-                       store_argv_add(a, "s:open", 6) ||
-                       store_argv_i64(a, c->campaign.open_ms) ||
-                       store_argv_add(a, "s:res", 5) ||
-                       store_argv_i64(a, c->campaign.resolved_ms) ||
-                       store_argv_add(a, "s:sg", 4) ||
-                       store_argv_i64(a, c->campaign.signups) ||
-                       store_argv_add(a, "s:sp", 4) ||
-                       store_argv_addf(a, "%.17g", c->campaign.spend);
-        return store_argv_add(a, "s:first", 7) ||
-               store_argv_i64(a, c->account.first_day) ||
-               store_argv_add(a, "s:last", 6) ||
-               store_argv_i64(a, c->account.last_day) ||
-               store_argv_add(a, "s:open", 6) ||
-               store_argv_i64(a, c->account.open_ms) ||
-               store_argv_add(a, "s:res", 5) ||
-               store_argv_i64(a, c->account.resolved_ms) ||
-               store_argv_add(a, "s:base", 6) ||
-               store_argv_addf(a, "%.17g", c->account.baseline);
+        char spend[32];
+
+        if (c->kind == EWS_COHORT_CAMPAIGN) {
+                snprintf(spend, sizeof(spend), "%.17g", c->campaign.spend);
+                return store_resp_str(r, "s:n") ||
+                       store_resp_i64(r, c->campaign.n) ||
+                       store_resp_str(r, "s:k") ||
+                       store_resp_i64(r, c->campaign.k) ||
+                       store_resp_str(r, "s:open") ||
+                       store_resp_i64(r, c->campaign.open_ms) ||
+                       store_resp_str(r, "s:res") ||
+                       store_resp_i64(r, c->campaign.resolved_ms) ||
+                       store_resp_str(r, "s:sg") ||
+                       store_resp_i64(r, c->campaign.signups) ||
+                       store_resp_str(r, "s:sp") || store_resp_str(r, spend);
+        }
+        snprintf(spend, sizeof(spend), "%.17g", c->account.baseline);
+        return store_resp_str(r, "s:first") ||
+               store_resp_i64(r, c->account.first_day) ||
+               store_resp_str(r, "s:last") ||
+               store_resp_i64(r, c->account.last_day) ||
+               store_resp_str(r, "s:open") ||
+               store_resp_i64(r, c->account.open_ms) ||
+               store_resp_str(r, "s:res") ||
+               store_resp_i64(r, c->account.resolved_ms) ||
+               store_resp_str(r, "s:base") || store_resp_str(r, spend);
 }
 
-enum ews_store_result
-ews_store_cohort_commit(struct ews_store *store, const char *owner,
-                        int64_t token, const struct ews_store_cohort *cohort,
-                        int64_t drop_before_day, int64_t next_day,
-                        const struct ews_outbox_record *outbox, size_t cnt,
-                        char *errstr, size_t errstr_size)
+/* The EVALSHA of scripts/cohort.lua for w, into r: 0, or -1 when out of
+ * memory. */
+static int leader_write_cmd(struct ews_store *store, struct store_resp *r,
+                            const char *lease,
+                            const struct ews_store_cohort_write *w)
 {
-        struct store_argv *a = &store->argv;
-        enum ews_store_result result = EWS_STORE_ERROR;
+        const struct ews_store_cohort *c = w->cohort;
+        bool campaign = c->kind == EWS_COHORT_CAMPAIGN;
         char key[EWS_ID_MAX + 80], legacy[EWS_ID_MAX + 80];
+        size_t i;
+
+        if (leader_cohort_key(store, c->kind, c->id, false, key, sizeof(key)) ||
+            leader_cohort_key(store, c->kind, c->id, !campaign, legacy,
+                              sizeof(legacy)))
+                return -1;
+        if (store_resp_cmd(r, 15 + (campaign ? 12 : 10) +
+                                      2 * (int)w->outbox_cnt) ||
+            store_resp_str(r, "EVALSHA") ||
+            store_resp_arg(r, store->sha_cohort, 40) ||
+            store_resp_str(r, "5") ||
+            store_resp_cat(r, store->prefix, "leader", "") ||
+            store_resp_str(r, key) ||
+            store_resp_cat(r, store->prefix, campaign ? "cq" : "aq", "") ||
+            store_resp_cat(r, store->prefix, "o:leader", "") ||
+            store_resp_str(r, legacy) || store_resp_str(r, lease) ||
+            store_resp_str(r, c->id) || store_resp_i64(r, w->drop_before_day) ||
+            store_resp_i64(r, w->next_day) ||
+            store_resp_str(r, campaign ? "6" : "5") ||
+            store_resp_i64(r, (int64_t)w->outbox_cnt) ||
+            store_resp_i64(r, campaign ? 0 : leader_stale_day(store)) ||
+            leader_state_args(r, c))
+                return -1;
+        for (i = 0; i < w->outbox_cnt; i++)
+                if (store_resp_str(r, w->outbox[i].id) ||
+                    store_resp_arg(r, w->outbox[i].data, w->outbox[i].len))
+                        return -1;
+        return 0;
+}
+
+/* Sends the writes whose result is still pending (EWS_STORE_NOT_FOUND
+ * here: not applied) and reads their replies; *noscript set when the
+ * server had lost the script (those stay pending). 0, or -1 with errstr
+ * when the connection failed. */
+static int leader_writes_send(struct ews_store *store, const char *lease,
+                              struct ews_store_cohort_write *writes, size_t cnt,
+                              bool *noscript, char *errstr, size_t errstr_size)
+{
+        struct store_resp *r = &store->cohort_cmds;
         redisReply *reply;
         size_t i;
 
-        if (store_connect(store, errstr, errstr_size))
-                return EWS_STORE_ERROR;
-        store_argv_reset(a);
-        if (leader_cohort_key(store, cohort->kind, cohort->id, false, key,
-                              sizeof(key)) ||
-            leader_cohort_key(store, cohort->kind, cohort->id,
-                              cohort->kind == EWS_COHORT_ACCOUNT, legacy,
-                              sizeof(legacy)) ||
-            store_argv_add(a, "EVALSHA", 7) || store_argv_add(a, "", 0) ||
-            store_argv_add(a, "5", 1) ||
-            store_argv_cat(a, store->prefix, "leader", "") ||
-            store_argv_add(a, key, strlen(key)) ||
-            store_argv_cat(a, store->prefix,
-                           cohort->kind == EWS_COHORT_CAMPAIGN ? "cq" : "aq",
-                           "") ||
-            store_argv_cat(a, store->prefix, "o:leader", "") ||
-            store_argv_add(a, legacy, strlen(legacy)) ||
-            store_argv_addf(a, "%s %lld", owner, (long long)token) ||
-            store_argv_add(a, cohort->id, strlen(cohort->id)) ||
-            store_argv_i64(a, drop_before_day) || store_argv_i64(a, next_day) ||
-            store_argv_add(a, cohort->kind == EWS_COHORT_CAMPAIGN ? "6" : "5",
-                           1) ||
-            store_argv_i64(a, (int64_t)cnt) ||
-            store_argv_i64(a, cohort->kind == EWS_COHORT_ACCOUNT
-                                      ? leader_stale_day(store)
-                                      : 0) ||
-            leader_state_args(a, cohort))
-                goto nomem;
+        *noscript = false;
+        store_resp_reset(r);
         for (i = 0; i < cnt; i++)
-                if (store_argv_add(a, outbox[i].id, strlen(outbox[i].id)) ||
-                    store_argv_add(a, (const char *)outbox[i].data,
-                                   outbox[i].len))
-                        goto nomem;
-        reply = store_evalsha(store, store_script_cohort, store->sha_cohort,
-                              errstr, errstr_size);
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
-                snprintf(errstr, errstr_size, "cohort commit rejected: %s",
-                         reply->str);
-                result = EWS_STORE_REJECTED;
-        } else if (!reply || reply->type != REDIS_REPLY_ARRAY ||
-                   reply->elements < 1 ||
-                   reply->element[0]->type != REDIS_REPLY_INTEGER) {
-                result =
-                        store_fail(store, errstr, errstr_size, "cohort commit");
-        } else if (reply->element[0]->integer == 1) {
-                result = EWS_STORE_OK;
-        } else if (reply->element[0]->integer == 2) {
-                result = EWS_STORE_GONE;
-        } else {
-                snprintf(errstr, errstr_size, "the lease is gone");
-                result = EWS_STORE_FENCED;
-        }
-        if (reply)
+                if (writes[i].result == EWS_STORE_NOT_FOUND &&
+                    leader_write_cmd(store, r, lease, &writes[i])) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+        if (r->len && redisAppendFormattedCommand(store->redis, r->buf,
+                                                  r->len) != REDIS_OK)
+                goto fail;
+        for (i = 0; i < cnt; i++) {
+                struct ews_store_cohort_write *w = &writes[i];
+
+                if (w->result != EWS_STORE_NOT_FOUND)
+                        continue;
+                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
+                    !reply)
+                        goto fail;
+                if (reply->type == REDIS_REPLY_ERROR &&
+                    !strncmp(reply->str, "NOSCRIPT", 8)) {
+                        *noscript = true;
+                } else if (reply->type == REDIS_REPLY_ERROR &&
+                           store_not_primary(reply->str)) {
+                        ews_warn("store", "script not applied: %s", reply->str);
+                        freeReplyObject(reply);
+                        goto fail;
+                } else if (reply->type == REDIS_REPLY_ERROR) {
+                        ews_warn("store", "%s: cohort commit rejected: %s",
+                                 w->cohort->id, reply->str);
+                        w->result = EWS_STORE_REJECTED;
+                } else if (reply->type != REDIS_REPLY_ARRAY ||
+                           reply->elements < 1 ||
+                           reply->element[0]->type != REDIS_REPLY_INTEGER) {
+                        freeReplyObject(reply);
+                        goto fail;
+                } else {
+                        long long v = reply->element[0]->integer;
+
+                        w->result = v == 1   ? EWS_STORE_OK
+                                    : v == 2 ? EWS_STORE_GONE
+                                             : EWS_STORE_FENCED;
+                }
                 freeReplyObject(reply);
+        }
+        return 0;
+fail:
+        store_fail(store, errstr, errstr_size, "cohort commit");
+        return -1;
+}
+
+enum ews_store_result
+ews_store_cohorts_commit(struct ews_store *store, const char *owner,
+                         int64_t token, struct ews_store_cohort_write *writes,
+                         size_t cnt, char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result = EWS_STORE_ERROR;
+        char lease[300];
+        bool noscript;
+        size_t i;
+
+        for (i = 0; i < cnt; i++)
+                writes[i].result = EWS_STORE_NOT_FOUND; /* pending */
+        snprintf(lease, sizeof(lease), "%s %lld", owner, (long long)token);
+        if (store_connect(store, errstr, errstr_size) ||
+            leader_writes_send(store, lease, writes, cnt, &noscript, errstr,
+                               errstr_size))
+                goto out;
+        /* a restart or a failover lost the script: load it, send those
+         * again (the script did nothing for them) */
+        if (noscript &&
+            (store_script_load(store, store_script_cohort, store->sha_cohort,
+                               errstr, errstr_size) ||
+             leader_writes_send(store, lease, writes, cnt, &noscript, errstr,
+                                errstr_size)))
+                goto out;
+        result = EWS_STORE_OK;
+out:
+        for (i = 0; i < cnt; i++)
+                if (writes[i].result == EWS_STORE_NOT_FOUND)
+                        writes[i].result = EWS_STORE_ERROR;
         return result;
-nomem:
-        snprintf(errstr, errstr_size, "out of memory");
-        return EWS_STORE_ERROR;
 }

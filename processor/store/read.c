@@ -347,27 +347,28 @@ ews_store_account_members(struct ews_store *store, const char *account_id,
         return result;
 }
 
-enum ews_store_result ews_store_campaign_get(struct ews_store *store,
-                                             const char *campaign_id,
-                                             struct ews_campaign *campaign,
-                                             char *errstr, size_t errstr_size)
+int store_campaign_append(struct ews_store *store, const char *campaign_id)
+{
+        return redisAppendCommand(store->redis,
+                                  "HMGET %sc:%s name channel status target "
+                                  "launched spend signups activated",
+                                  store->prefix, campaign_id) == REDIS_OK
+                       ? 0
+                       : -1;
+}
+
+enum ews_store_result store_campaign_parse(const redisReply *reply,
+                                           const char *campaign_id,
+                                           struct ews_campaign *campaign)
 {
         enum ews_store_result result = EWS_STORE_NOT_FOUND;
-        char key[512];
-        redisReply *reply, **f;
+        redisReply **f;
 
         memset(campaign, 0, sizeof(*campaign));
         snprintf(campaign->campaign_id, sizeof(campaign->campaign_id), "%s",
                  campaign_id);
-        snprintf(key, sizeof(key), "%sc:%s", store->prefix, campaign_id);
-        reply = read_command(store, errstr, errstr_size,
-                             "HMGET %s name channel status target launched "
-                             "spend signups activated",
-                             key);
-        if (!reply)
-                return EWS_STORE_ERROR;
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 8)
-                goto out;
+                return result;
         f = reply->element;
         for (size_t i = 0; i < 8; i++)
                 if (f[i]->type == REDIS_REPLY_STRING)
@@ -387,7 +388,26 @@ enum ews_store_result ews_store_campaign_get(struct ews_store *store,
         campaign->spend = read_double(f[5]);
         campaign->signups = read_i64(f[6]);
         campaign->activated = read_i64(f[7]);
-out:
+        return result;
+}
+
+enum ews_store_result ews_store_campaign_get(struct ews_store *store,
+                                             const char *campaign_id,
+                                             struct ews_campaign *campaign,
+                                             char *errstr, size_t errstr_size)
+{
+        enum ews_store_result result;
+        redisReply *reply = NULL;
+
+        memset(campaign, 0, sizeof(*campaign));
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        if (store_campaign_append(store, campaign_id) ||
+            redisGetReply(store->redis, (void **)&reply) != REDIS_OK)
+                return store_fail(store, errstr, errstr_size, "read");
+        if (!(reply = store_read_reply(store, reply, errstr, errstr_size)))
+                return EWS_STORE_ERROR;
+        result = store_campaign_parse(reply, campaign_id, campaign);
         freeReplyObject(reply);
         return result;
 }

@@ -32,8 +32,8 @@ enum ews_store_result store_fail(struct ews_store *store, char *errstr,
         return EWS_STORE_ERROR;
 }
 
-static int store_script_load(struct ews_store *store, const char *script,
-                             char *sha, char *errstr, size_t errstr_size)
+int store_script_load(struct ews_store *store, const char *script, char *sha,
+                      char *errstr, size_t errstr_size)
 {
         redisReply *reply =
                 redisCommand(store->redis, "SCRIPT LOAD %s", script);
@@ -249,6 +249,7 @@ void ews_store_destroy(struct ews_store *store)
                 redisFree(store->redis);
         store_argv_free(&store->argv);
         store_round_free(&store->round);
+        store_resp_free(&store->cohort_cmds);
         ews_user_cache_destroy(store->cache);
         ews_names_destroy(store->names);
         free(store);

@@ -566,25 +566,39 @@ struct ews_store_cohort {
         bool has_sums;            /* with the decided signups and spend */
 };
 
-/* Reads a cohort and, for a campaign, its c:<id>: EWS_STORE_OK (an absent
+/* Reads cnt cohorts, each named by its kind and id (the rest is reset),
+ * and each campaign's c:<id>, in one round trip: EWS_STORE_OK (an absent
  * cohort reads empty) or EWS_STORE_ERROR. */
-enum ews_store_result ews_store_cohort_get(struct ews_store *store, char kind,
-                                           const char *id,
-                                           struct ews_store_cohort *cohort,
-                                           char *errstr, size_t errstr_size);
+enum ews_store_result ews_store_cohorts_get(struct ews_store *store,
+                                            struct ews_store_cohort *cohorts,
+                                            size_t cnt, char *errstr,
+                                            size_t errstr_size);
 
-/* Writes the leader's decision if token still holds the lease: the state,
- * day fields before drop_before_day deleted, the id queued again at the
- * first remaining day (not before next_day), the outbox records.
- * EWS_STORE_GONE when the cohort hash has expired: nothing written;
- * EWS_STORE_FENCED when the lease is gone, EWS_STORE_REJECTED when the
- * script refused the data. */
+/* One of the leader's decisions, as written: the cohort's state, its day
+ * fields before drop_before_day deleted, its id queued again at the first
+ * remaining day (not before next_day), its outbox records. The writes
+ * borrow the cohort and the records. */
+struct ews_store_cohort_write {
+        const struct ews_store_cohort *cohort;
+        int64_t drop_before_day, next_day;
+        const struct ews_outbox_record *outbox;
+        size_t outbox_cnt;
+        /* set by ews_store_cohorts_commit: EWS_STORE_OK; EWS_STORE_GONE
+         * when the cohort hash has expired (nothing written);
+         * EWS_STORE_FENCED when token no longer holds the lease;
+         * EWS_STORE_REJECTED when the script refused the data (logged);
+         * EWS_STORE_ERROR when the outcome is unknown */
+        enum ews_store_result result;
+};
+
+/* Writes cnt decisions in one round trip, each applied only if token
+ * still holds the lease, and sets each one's result: EWS_STORE_OK when
+ * every reply was read, EWS_STORE_ERROR (with errstr) when the connection
+ * failed, the writes without a reply then EWS_STORE_ERROR. */
 enum ews_store_result
-ews_store_cohort_commit(struct ews_store *store, const char *owner,
-                        int64_t token, const struct ews_store_cohort *cohort,
-                        int64_t drop_before_day, int64_t next_day,
-                        const struct ews_outbox_record *outbox, size_t cnt,
-                        char *errstr, size_t errstr_size);
+ews_store_cohorts_commit(struct ews_store *store, const char *owner,
+                         int64_t token, struct ews_store_cohort_write *writes,
+                         size_t cnt, char *errstr, size_t errstr_size);
 
 struct ews_store_stats {
         int64_t cache_hits, cache_misses;

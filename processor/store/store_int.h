@@ -234,6 +234,7 @@ struct ews_store {
         int64_t wait_retry_at_ms;
         bool connected_once;
         struct store_round round;
+        struct store_resp cohort_cmds; /* the leader's writes, sent at once */
         /* each input topic's partition count as checked at the start (0:
          * not checked): the watermarks are read by it, not by m:<topic>,
          * which a Redis that lost its last writes may have lost */
@@ -299,6 +300,20 @@ redisReply *store_read_reply(struct ews_store *store, redisReply *reply,
  * it. The arguments start with "EVALSHA", "" (the sha's place). */
 redisReply *store_evalsha(struct ews_store *store, const char *script,
                           char *sha, char *errstr, size_t errstr_size);
+
+/* SCRIPT LOAD of script, its sha into sha (41 bytes): 0, or -1 with
+ * errstr. */
+int store_script_load(struct ews_store *store, const char *script, char *sha,
+                      char *errstr, size_t errstr_size);
+
+/* Pipelines the HMGET of campaign_id's c:<id> that store_campaign_parse
+ * reads: 0, or -1 (hiredis out of memory). */
+int store_campaign_append(struct ews_store *store, const char *campaign_id);
+/* That HMGET's reply into campaign (reset first): EWS_STORE_OK when the
+ * campaign has any field, EWS_STORE_NOT_FOUND when not. */
+enum ews_store_result store_campaign_parse(const redisReply *reply,
+                                           const char *campaign_id,
+                                           struct ews_campaign *campaign);
 
 /* Pipelines the arguments as one command; -1 (connection dropped) on
  * error. */

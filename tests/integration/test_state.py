@@ -168,6 +168,14 @@ def test_account_days_written_as_runs_read_as_days(redis):
     run_store_test("store_cohort", redis, "cohort: runs read as days")
 
 
+def test_leader_writes_many_decisions_at_once(redis):
+    """The leader's decisions written in one round trip after the server
+    lost the script: each has its own outcome (applied, or its account
+    expired), and a token that no longer holds the lease applies none
+    (tests/integration/c/store_cohort.c, on a real Redis)."""
+    run_store_test("store_cohort", redis, "cohort: written at once")
+
+
 def test_names_given_ids_read_by_another_instance(redis):
     """A name a commit packs in full gets an id before the next load, and
     a store that read the names before reads them again

@@ -4,9 +4,12 @@
  * days is written as +n at its first day and -n after its last, and reads
  * back as every day's count, the same as days written one by one; the
  * leader's decision drops the days before its drop day and keeps the
- * counts of those after it.
+ * counts of those after it. The leader reads and writes many cohorts at
+ * once: each write has its own outcome, a lost script is loaded again,
+ * and a stale lease fences them all.
  */
 
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +67,11 @@ static void test_runs_of_days(void **state)
                  .n = 1},
         };
         struct ews_cohort_delta days[11];
-        struct ews_store_cohort r, d;
+        static struct ews_store_cohort two[2] = {{.kind = 'a', .id = "acc-r"},
+                                                 {.kind = 'a', .id = "acc-d"}};
+        struct ews_store_cohort *r = &two[0], *d = &two[1];
+        struct ews_store_cohort_write w = {
+                .cohort = r, .drop_before_day = DAY0 + 4, .next_day = DAY0 + 4};
         char errstr[512];
         int64_t day;
         size_t n = 0;
@@ -84,43 +91,121 @@ static void test_runs_of_days(void **state)
         }
         commit_deltas(store, runs, 3);
         commit_deltas(store, days, n);
-        assert_int_equal(ews_store_cohort_get(store, EWS_COHORT_ACCOUNT,
-                                              "acc-r", &r, errstr,
-                                              sizeof(errstr)),
-                         EWS_STORE_OK);
-        assert_int_equal(ews_store_cohort_get(store, EWS_COHORT_ACCOUNT,
-                                              "acc-d", &d, errstr,
-                                              sizeof(errstr)),
-                         EWS_STORE_OK);
+        assert_int_equal(
+                ews_store_cohorts_get(store, two, 2, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
         for (day = DAY0 - 1; day <= DAY0 + 11; day++)
-                assert_int_equal(day_n(&r, day), day_n(&d, day));
-        assert_int_equal(day_n(&r, DAY0 + 4), 3);
+                assert_int_equal(day_n(r, day), day_n(d, day));
+        assert_int_equal(day_n(r, DAY0 + 4), 3);
 
         /* the leader decides up to DAY0 + 3: the days from DAY0 + 4 keep
          * their counts, the run's start now lies before them */
-        r.account.last_day = DAY0 + 3;
+        r->account.last_day = DAY0 + 3;
         assert_int_equal(ews_store_lease(store, "t", 10000, &day, errstr,
                                          sizeof(errstr)),
                          EWS_STORE_OK);
-        assert_int_equal(ews_store_cohort_commit(store, "t", day, &r, DAY0 + 4,
-                                                 DAY0 + 4, NULL, 0, errstr,
-                                                 sizeof(errstr)),
+        assert_int_equal(ews_store_cohorts_commit(store, "t", day, &w, 1,
+                                                  errstr, sizeof(errstr)),
                          EWS_STORE_OK);
-        assert_int_equal(ews_store_cohort_get(store, EWS_COHORT_ACCOUNT,
-                                              "acc-r", &r, errstr,
-                                              sizeof(errstr)),
-                         EWS_STORE_OK);
-        assert_int_equal(day_n(&r, DAY0 + 3), 0);
+        assert_int_equal(w.result, EWS_STORE_OK);
+        assert_int_equal(
+                ews_store_cohorts_get(store, r, 1, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        assert_int_equal(day_n(r, DAY0 + 3), 0);
         for (day = DAY0 + 4; day <= DAY0 + 11; day++)
-                assert_int_equal(day_n(&r, day), day_n(&d, day));
-        assert_true(r.account.last_day == DAY0 + 3);
+                assert_int_equal(day_n(r, day), day_n(d, day));
+        assert_true(r->account.last_day == DAY0 + 3);
+        assert_true(ews_store_lease_release(store, "t") == EWS_STORE_OK);
         printf("cohort: runs read as days\n");
+        ews_store_destroy(store);
+}
+
+/* Three decisions written at once after the server lost the script: two
+ * apply (one with an alert's record), one finds its account expired; then
+ * a token that no longer holds the lease applies none. */
+static void test_writes_at_once(void **state)
+{
+        struct ews_store *store = store_open();
+        struct ews_cohort_delta deltas[] = {
+                {.kind = 'a',
+                 .id = "acc-1",
+                 .day = DAY0,
+                 .day_last = DAY0,
+                 .n = 1},
+                {.kind = 'a',
+                 .id = "acc-2",
+                 .day = DAY0,
+                 .day_last = DAY0,
+                 .n = 1},
+        };
+        static struct ews_store_cohort c[3] = {{.kind = 'a', .id = "acc-1"},
+                                               {.kind = 'a', .id = "acc-2"},
+                                               {.kind = 'a', .id = "acc-3"}};
+        struct ews_outbox_record record = {
+                .id = "rec-1", .data = (const unsigned char *)"x", .len = 1};
+        struct ews_store_cohort_write w[3];
+        redisContext *redis = redisConnect(store_test_host, store_test_port);
+        char errstr[512];
+        int64_t token;
+        int i;
+
+        (void)state;
+        assert_true(redis && !redis->err);
+        commit_deltas(store, deltas, 2);
+        assert_int_equal(
+                ews_store_cohorts_get(store, c, 3, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        assert_int_equal(c[0].day_cnt, 1);
+        assert_int_equal(c[2].day_cnt, 0);
+        for (i = 0; i < 3; i++) {
+                c[i].account.last_day = DAY0;
+                w[i] = (struct ews_store_cohort_write){
+                        .cohort = &c[i],
+                        .drop_before_day = DAY0 + 1,
+                        .next_day = DAY0 + 1,
+                };
+        }
+        w[1].outbox = &record;
+        w[1].outbox_cnt = 1;
+        assert_int_equal(ews_store_lease(store, "t", 10000, &token, errstr,
+                                         sizeof(errstr)),
+                         EWS_STORE_OK);
+        freeReplyObject(store_test_cmd(redis, "SCRIPT FLUSH"));
+        assert_int_equal(ews_store_cohorts_commit(store, "t", token, w, 3,
+                                                  errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_int_equal(w[0].result, EWS_STORE_OK);
+        assert_int_equal(w[1].result, EWS_STORE_OK);
+        assert_int_equal(w[2].result, EWS_STORE_GONE);
+        assert_int_equal(
+                store_test_int(redis, "HEXISTS cohort:a:acc-%d s:last", 1), 1);
+        assert_int_equal(
+                store_test_int(redis, "HEXISTS cohort:a:acc-%d s:last", 2), 1);
+        assert_int_equal(store_test_int(redis, "EXISTS cohort:a:acc-%d", 3), 0);
+        assert_int_equal(store_test_int(redis, "HLEN cohort:o:%s", "leader"),
+                         1);
+
+        for (i = 0; i < 3; i++)
+                c[i].account.last_day = DAY0 + 1;
+        assert_int_equal(ews_store_cohorts_commit(store, "t", token + 1, w, 3,
+                                                  errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        for (i = 0; i < 3; i++)
+                assert_int_equal(w[i].result, EWS_STORE_FENCED);
+        assert_int_equal(
+                ews_store_cohorts_get(store, c, 1, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        assert_true(c[0].account.last_day == DAY0);
+        printf("cohort: written at once\n");
+        redisFree(redis);
         ews_store_destroy(store);
 }
 
 int main(int argc, char **argv)
 {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(test_runs_of_days)};
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_runs_of_days),
+                cmocka_unit_test(test_writes_at_once)};
 
         return store_test_main(argc, argv, "cohort:", tests,
                                sizeof(tests) / sizeof(tests[0]));

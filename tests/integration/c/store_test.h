@@ -13,8 +13,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/store.h"
 
@@ -100,6 +102,72 @@ store_test_users_load(struct ews_store *store, struct ews_user *const *users,
 
 /* Runs cnt tests against the Redis argv names, their keys under prefix:
  * cmocka's result, or 2 on bad usage. */
+/* A command (hiredis' format: %b takes a pointer and a length) on a
+ * connection of the test's own: its reply (the caller frees it), or the
+ * test fails. */
+static inline redisReply *store_test_cmd(redisContext *c, const char *fmt, ...)
+{
+        redisReply *reply;
+        va_list ap;
+
+        va_start(ap, fmt);
+        reply = redisvCommand(c, fmt, ap);
+        va_end(ap);
+        if (!reply)
+                fail_msg("redis: %s", c->errstr);
+        return reply;
+}
+
+/* A command whose reply is an integer: the integer, or the test fails. */
+static inline long long store_test_int(redisContext *c, const char *fmt, ...)
+{
+        redisReply *reply;
+        long long v;
+        va_list ap;
+
+        va_start(ap, fmt);
+        reply = redisvCommand(c, fmt, ap);
+        va_end(ap);
+        if (!reply || reply->type != REDIS_REPLY_INTEGER)
+                fail_msg("redis: not an integer");
+        v = reply->integer;
+        freeReplyObject(reply);
+        return v;
+}
+
+/* Deletes the keys under prefix, left by an earlier run on the same
+ * Redis: 0, or -1. */
+static int store_test_wipe(const char *prefix)
+{
+        redisContext *c = redisConnect(store_test_host, store_test_port);
+        redisReply *reply = NULL;
+        char cursor[32] = "0";
+        size_t i;
+        int rc = -1;
+
+        do {
+                if (!c || c->err ||
+                    !(reply = redisCommand(c, "SCAN %s MATCH %s* COUNT 1000",
+                                           cursor, prefix)) ||
+                    reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+                        goto out;
+                snprintf(cursor, sizeof(cursor), "%s", reply->element[0]->str);
+                for (i = 0; i < reply->element[1]->elements; i++)
+                        freeReplyObject(redisCommand(
+                                c, "DEL %s",
+                                reply->element[1]->element[i]->str));
+                freeReplyObject(reply);
+                reply = NULL;
+        } while (strcmp(cursor, "0"));
+        rc = 0;
+out:
+        if (reply)
+                freeReplyObject(reply);
+        if (c)
+                redisFree(c);
+        return rc;
+}
+
 static int store_test_main(int argc, char **argv, const char *prefix,
                            const struct CMUnitTest *tests, size_t cnt)
 {
@@ -110,6 +178,11 @@ static int store_test_main(int argc, char **argv, const char *prefix,
         store_test_host = argv[1];
         store_test_port = atoi(argv[2]);
         store_test_prefix = prefix;
+        if (store_test_wipe(prefix)) {
+                fprintf(stderr, "%s:%d: cannot clear %s*\n", argv[1],
+                        store_test_port, prefix);
+                return 2;
+        }
         return _cmocka_run_group_tests("store", tests, cnt, NULL, NULL);
 }
 

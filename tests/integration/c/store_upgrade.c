@@ -18,35 +18,6 @@
 #define T0   1767225600000LL /* 2026-01-01, an hour's start */
 #define HOUR 3600000LL
 
-static redisReply *cmd(redisContext *c, const char *fmt, ...)
-{
-        redisReply *reply;
-        va_list ap;
-
-        va_start(ap, fmt);
-        reply = redisvCommand(c, fmt, ap);
-        va_end(ap);
-        if (!reply)
-                fail_msg("redis: %s", c->errstr);
-        return reply;
-}
-
-static long long cmd_int(redisContext *c, const char *fmt, ...)
-{
-        redisReply *reply;
-        long long v;
-        va_list ap;
-
-        va_start(ap, fmt);
-        reply = redisvCommand(c, fmt, ap);
-        va_end(ap);
-        if (!reply || reply->type != REDIS_REPLY_INTEGER)
-                fail_msg("redis: not an integer");
-        v = reply->integer;
-        freeReplyObject(reply);
-        return v;
-}
-
 static size_t put_varint(unsigned char *p, uint64_t v)
 {
         size_t n = 0;
@@ -107,8 +78,8 @@ static void write_v2_user(redisContext *c, const struct ews_user *user)
         *p++ = 0; /* reasons */
         *p++ = 0; /* interests */
         *p++ = 0; /* event ids */
-        freeReplyObject(cmd(c, "SET upgrade:u:%s %b", user->user_id, buf,
-                            (size_t)(p - buf)));
+        freeReplyObject(store_test_cmd(c, "SET upgrade:u:%s %b", user->user_id,
+                                       buf, (size_t)(p - buf)));
 }
 
 static int found;
@@ -146,11 +117,12 @@ static void test_upgrade(void **state)
         user.engagement_ref_ms = T0;
         user.last_activity_ms = T0;
         write_v2_user(c, &user);
-        freeReplyObject(cmd(c, "ZADD upgrade:t:usage:0 %lld u-old",
-                            (long long)(T0 + HOUR)));
-        freeReplyObject(
-                cmd(c, "ZADD upgrade:am:acc-1 %lld u-old", (long long)T0));
-        freeReplyObject(cmd(c, "HSET upgrade:ab:acc-1 d20454 1 s:first 20450"));
+        freeReplyObject(store_test_cmd(c, "ZADD upgrade:t:usage:0 %lld u-old",
+                                       (long long)(T0 + HOUR)));
+        freeReplyObject(store_test_cmd(c, "ZADD upgrade:am:acc-1 %lld u-old",
+                                       (long long)T0));
+        freeReplyObject(store_test_cmd(
+                c, "HSET upgrade:ab:acc-1 d20454 1 s:first 20450"));
 
         /* the old timer key is still read */
         assert_int_equal(ews_store_timers_due(store, &partition, &from, &upto,
@@ -194,25 +166,27 @@ static void test_upgrade(void **state)
         assert_int_equal(
                 ews_store_commit(store, &commit, errstr, sizeof(errstr)),
                 EWS_STORE_OK);
-        assert_int_equal(cmd_int(c, "EXISTS upgrade:t:usage:0"), 0);
-        reply = cmd(c, "ZSCORE upgrade:t:usage:0:%lld u-old",
-                    (long long)((T0 + 5 * HOUR) / HOUR));
+        assert_int_equal(store_test_int(c, "EXISTS upgrade:t:usage:0"), 0);
+        reply = store_test_cmd(c, "ZSCORE upgrade:t:usage:0:%lld u-old",
+                               (long long)((T0 + 5 * HOUR) / HOUR));
         assert_int_equal(reply->type, REDIS_REPLY_STRING);
         assert_string_equal(reply->str, "0"); /* at the hour's start */
         freeReplyObject(reply);
-        reply = cmd(c, "GET upgrade:u:u-old");
+        reply = store_test_cmd(c, "GET upgrade:u:u-old");
         assert_int_equal(reply->type, REDIS_REPLY_STRING);
         assert_int_equal((unsigned char)reply->str[0], EWS_USER_PACKED_VERSION);
         freeReplyObject(reply);
-        assert_int_equal(cmd_int(c, "HEXISTS upgrade:a:acc-1 m:u-old"), 1);
-        assert_true(cmd_int(c, "PTTL upgrade:u:u-old") > 0);
-        assert_true(cmd_int(c, "PTTL upgrade:a:acc-1") > 0);
+        assert_int_equal(store_test_int(c, "HEXISTS upgrade:a:acc-1 m:u-old"),
+                         1);
+        assert_true(store_test_int(c, "PTTL upgrade:u:u-old") > 0);
+        assert_true(store_test_int(c, "PTTL upgrade:a:acc-1") > 0);
 
         /* the leader reads the old cohort's days and state with the new */
-        freeReplyObject(cmd(c, "HINCRBY upgrade:a:acc-1 d20454 2"));
-        assert_int_equal(ews_store_cohort_get(store, EWS_COHORT_ACCOUNT,
-                                              "acc-1", &cohort, errstr,
-                                              sizeof(errstr)),
+        freeReplyObject(store_test_cmd(c, "HINCRBY upgrade:a:acc-1 d20454 2"));
+        cohort.kind = EWS_COHORT_ACCOUNT;
+        snprintf(cohort.id, sizeof(cohort.id), "acc-1");
+        assert_int_equal(ews_store_cohorts_get(store, &cohort, 1, errstr,
+                                               sizeof(errstr)),
                          EWS_STORE_OK);
         assert_int_equal(cohort.day_cnt, 1);
         assert_true(cohort.days[0].day == 20454 && cohort.days[0].n == 3);
