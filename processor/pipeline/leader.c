@@ -1,5 +1,6 @@
 /* The leader: the lease, closed days, campaigns and accounts. */
 #include "pipeline/leader.h"
+#include "store/leader.h"
 #include "util/grow.h"
 #include "util/log.h"
 

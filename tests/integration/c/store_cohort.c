@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store.h"
+#include "store/leader.h"
 #include "store_test.h"
 
 #define DAY0 20454 /* 2026-01-01 */

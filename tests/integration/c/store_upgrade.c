@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "store/codec.h"
-#include "store/store.h"
+#include "store/leader.h"
 #include "store_test.h"
 
 #define T0   1767225600000LL /* 2026-01-01, an hour's start */
