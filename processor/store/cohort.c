@@ -351,6 +351,8 @@ static int cohort_write_cmd(struct ews_store *store, struct store_resp *r,
 {
         const struct ews_store_cohort *c = w->cohort;
         bool campaign = c->kind == EWS_COHORT_CAMPAIGN;
+        /* the state's fields, as cohort_state_args writes them */
+        int fields = campaign ? 6 : 5;
         char key[EWS_ID_MAX + 80], legacy[EWS_ID_MAX + 80];
         size_t i;
 
@@ -358,8 +360,7 @@ static int cohort_write_cmd(struct ews_store *store, struct store_resp *r,
             cohort_key(store, c->kind, c->id, !campaign, legacy,
                        sizeof(legacy)))
                 return -1;
-        if (store_resp_cmd(r, 15 + (campaign ? 12 : 10) +
-                                      2 * (int)w->outbox_cnt) ||
+        if (store_resp_cmd(r, 15 + 2 * fields + 2 * (int)w->outbox_cnt) ||
             store_resp_str(r, "EVALSHA") ||
             store_resp_arg(r, store->sha_cohort, 40) ||
             store_resp_str(r, "5") ||
@@ -369,8 +370,7 @@ static int cohort_write_cmd(struct ews_store *store, struct store_resp *r,
             store_resp_cat(r, store->prefix, "o:leader", "") ||
             store_resp_str(r, legacy) || store_resp_str(r, lease) ||
             store_resp_str(r, c->id) || store_resp_i64(r, w->drop_before_day) ||
-            store_resp_i64(r, w->next_day) ||
-            store_resp_str(r, campaign ? "6" : "5") ||
+            store_resp_i64(r, w->next_day) || store_resp_i64(r, fields) ||
             store_resp_i64(r, (int64_t)w->outbox_cnt) ||
             store_resp_i64(r, campaign ? 0 : cohort_stale_day(store)) ||
             cohort_state_args(r, c))

@@ -100,8 +100,6 @@ store_test_users_load(struct ews_store *store, struct ews_user *const *users,
                                     errstr, errstr_size);
 }
 
-/* Runs cnt tests against the Redis argv names, their keys under prefix:
- * cmocka's result, or 2 on bad usage. */
 /* A command (hiredis' format: %b takes a pointer and a length) on a
  * connection of the test's own: its reply (the caller frees it), or the
  * test fails. */
@@ -168,6 +166,8 @@ out:
         return rc;
 }
 
+/* Runs cnt tests against the Redis argv names, their keys under prefix:
+ * cmocka's result, or 2 on bad usage. */
 static int store_test_main(int argc, char **argv, const char *prefix,
                            const struct CMUnitTest *tests, size_t cnt)
 {
