@@ -313,8 +313,8 @@ static bool apply_unpack(struct ews_pipeline *p, int32_t partition,
         return true;
 }
 
-void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
-                        int cnt, enum ews_source source, int32_t partition,
+void pipeline_partition(struct ews_pipeline *p, bool batch,
+                        enum ews_source source, int32_t partition,
                         int64_t watermark_ms)
 {
         const struct pipeline_part *part =
@@ -343,7 +343,7 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
         }
 
         /* the partition's admitted messages, in offset order */
-        for (i = cnt > 0 && part->in_batch ? part->batch_head : -1; i >= 0;
+        for (i = batch && part->in_batch ? part->batch_head : -1; i >= 0;
              i = p->items[i].next) {
                 const struct batch_item *item = &p->items[i];
 
@@ -364,5 +364,5 @@ void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
                         apply_campaign_event(p, item, watermark_ms);
                 }
         }
-        pipeline_commit(p, msgs, source, partition, watermark_ms);
+        pipeline_commit(p, source, partition, watermark_ms);
 }

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-static bool commit_records(struct ews_pipeline *p, const struct ews_msg *msgs,
-                           enum ews_source source, int32_t partition)
+static bool commit_records(struct ews_pipeline *p, enum ews_source source,
+                           int32_t partition)
 {
         struct ews_outbox_entry entry;
         char id[EWS_OUTBOX_ID_MAX];
@@ -20,17 +20,18 @@ static bool commit_records(struct ews_pipeline *p, const struct ews_msg *msgs,
 
         for (i = 0; i < p->dead_cnt; i++) {
                 const struct batch_dead *dead = &p->dead[i];
-                const struct ews_msg *msg = &msgs[dead->msg];
                 const char *reason = ews_decode_err_name(dead->err);
 
-                if (msg->source != source || msg->partition != partition)
+                if (dead->source != source || dead->partition != partition)
                         continue;
                 memset(&entry, 0, sizeof(entry));
                 entry.kind = EWS_OUTBOX_DEAD;
-                entry.key = msg->key;
-                entry.key_len = msg->key ? msg->key_len : 0;
-                entry.value = msg->value;
-                entry.value_len = msg->value ? msg->value_len : 0;
+                entry.key =
+                        dead->has_key ? p->dead_bytes + dead->key_off : NULL;
+                entry.key_len = dead->has_key ? dead->key_len : 0;
+                entry.value = dead->has_value ? p->dead_bytes + dead->value_off
+                                              : NULL;
+                entry.value_len = dead->has_value ? dead->value_len : 0;
                 entry.reason = reason;
                 entry.reason_len = strlen(reason);
                 entry.detail = dead->detail;
@@ -38,11 +39,11 @@ static bool commit_records(struct ews_pipeline *p, const struct ews_msg *msgs,
                 entry.source_topic = p->config->topics[source];
                 entry.source_topic_len = strlen(entry.source_topic);
                 entry.partition = partition;
-                entry.offset = msg->offset;
-                entry.timestamp_ms = msg->timestamp_ms;
+                entry.offset = dead->offset;
+                entry.timestamp_ms = dead->timestamp_ms;
                 snprintf(id, sizeof(id), "dlq:%s:%d:%lld",
                          p->config->topics[source], (int)partition,
-                         (long long)msg->offset);
+                         (long long)dead->offset);
                 if (!ews_delivery_record_add(p->delivery, id, &entry))
                         return false;
         }
@@ -81,8 +82,8 @@ static size_t commit_dirty_users(struct ews_pipeline *p, int32_t partition,
         return cnt;
 }
 
-static bool commit_prepare(struct ews_pipeline *p, const struct ews_msg *msgs,
-                           struct ews_commit *commit, size_t first)
+static bool commit_prepare(struct ews_pipeline *p, struct ews_commit *commit,
+                           size_t first)
 {
         size_t i;
 
@@ -90,7 +91,7 @@ static bool commit_prepare(struct ews_pipeline *p, const struct ews_msg *msgs,
                       p->users.cnt + 1, sizeof(*p->commit_users)) ||
             !ews_grow((void **)&p->commit_cohorts, &p->commit_cohorts_cap,
                       p->cohorts.cnt + 1, sizeof(*p->commit_cohorts)) ||
-            !commit_records(p, msgs, commit->source, commit->partition))
+            !commit_records(p, commit->source, commit->partition))
                 return false;
         commit->users = p->commit_users;
         if (commit->source == EWS_SOURCE_USAGE)
@@ -139,9 +140,8 @@ static struct pipeline_pending *commit_pending(struct ews_pipeline *p,
 
 /* Prepares the partition's commit and sends it; its reply is read when
  * the round finishes. */
-void pipeline_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
-                     enum ews_source source, int32_t partition,
-                     int64_t watermark_ms)
+void pipeline_commit(struct ews_pipeline *p, enum ews_source source,
+                     int32_t partition, int64_t watermark_ms)
 {
         struct pipeline_part *part =
                 ews_partitions_get(p->parts, source, partition);
@@ -159,7 +159,7 @@ void pipeline_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
         commit.next_offset = part->batch_next;
         commit.watermark_ms = watermark_ms;
         commit.idle_ms = p->now_ms;
-        if (!commit_prepare(p, msgs, &commit, c->record_first)) {
+        if (!commit_prepare(p, &commit, c->record_first)) {
                 snprintf(c->errstr, sizeof(c->errstr), "out of memory");
                 return;
         }

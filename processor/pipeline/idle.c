@@ -138,7 +138,7 @@ void pipeline_idle(struct ews_pipeline *p)
                 part->batch_next = part->next_offset;
                 part->batch_first = part->next_offset;
                 p->stats.idle_advances++;
-                pipeline_partition(p, NULL, 0, source, partition,
+                pipeline_partition(p, false, source, partition,
                                    i < due ? p->due_upto[i]
                                            : campaign_upto[i - due]);
         }

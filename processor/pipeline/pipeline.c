@@ -143,6 +143,7 @@ void ews_pipeline_destroy(struct ews_pipeline *p)
         free(p->alerts);
         free(p->pending);
         free(p->dead);
+        free(p->dead_bytes);
         free(p->commit_cohorts);
         ews_delivery_destroy(p->delivery);
         ews_leader_destroy(p->leader);
@@ -321,7 +322,21 @@ bool ews_pipeline_recovering(const struct ews_pipeline *p)
 }
 
 /* Kept for the partition's commit, which puts it in the outbox. */
-static void pipeline_dead_letter(struct ews_pipeline *p, int i,
+/* A copy of n bytes of v in the batch's dead_bytes, at *off. */
+static bool pipeline_dead_copy(struct ews_pipeline *p, const void *v, size_t n,
+                               size_t *off)
+{
+        if (!ews_grow((void **)&p->dead_bytes, &p->dead_bytes_cap,
+                      p->dead_bytes_used + n + 1, 1))
+                return false;
+        *off = p->dead_bytes_used;
+        if (n)
+                memcpy(p->dead_bytes + *off, v, n);
+        p->dead_bytes_used += n;
+        return true;
+}
+
+static void pipeline_dead_letter(struct ews_pipeline *p,
                                  const struct ews_msg *msg,
                                  enum ews_decode_err err, const char *detail)
 {
@@ -336,10 +351,25 @@ static void pipeline_dead_letter(struct ews_pipeline *p, int i,
                 ews_err("pipeline", "out of memory");
                 return;
         }
-        dead = &p->dead[p->dead_cnt++];
-        dead->msg = i;
+        dead = &p->dead[p->dead_cnt];
+        memset(dead, 0, sizeof(*dead));
+        dead->source = msg->source;
+        dead->partition = msg->partition;
+        dead->offset = msg->offset;
+        dead->timestamp_ms = msg->timestamp_ms;
+        dead->has_key = msg->key != NULL;
+        dead->has_value = msg->value != NULL;
+        dead->key_len = dead->has_key ? msg->key_len : 0;
+        dead->value_len = dead->has_value ? msg->value_len : 0;
+        if (!pipeline_dead_copy(p, msg->key, dead->key_len, &dead->key_off) ||
+            !pipeline_dead_copy(p, msg->value, dead->value_len,
+                                &dead->value_off)) {
+                ews_err("pipeline", "out of memory");
+                return;
+        }
         dead->err = err;
         snprintf(dead->detail, sizeof(dead->detail), "%s", detail);
+        p->dead_cnt++;
 }
 
 /* Keeps the event's attributes (decoded into the scratch) in the batch's
@@ -393,7 +423,7 @@ static void pipeline_decode(struct ews_pipeline *p, int i,
         }
         if (err) {
                 item->kind = ITEM_DEAD;
-                pipeline_dead_letter(p, i, msg, err, errstr);
+                pipeline_dead_letter(p, msg, err, errstr);
                 return;
         }
         ews_partitions_registry_ok(p->parts, msg->source, msg->partition);
@@ -497,7 +527,13 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
         ews_histogram_observe(&p->stats.batch_messages, cnt);
         batch_table_reset(&p->users);
         p->dead_cnt = 0;
+        p->dead_bytes_used = 0;
         pipeline_admit(p, msgs, cnt);
+        /* What the batch needs of its messages is now its own: librdkafka's
+         * copies go at once rather than after the round (64000 of them
+         * are some 25 MB; the consumer's queue refills meanwhile). */
+        if (p->in)
+                ews_in_kafka_release(p->in);
 
         loaded = pipeline_load(p);
         pipeline_round_begin(p);
@@ -511,7 +547,7 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                 else if (!part->recovering &&
                          part->batch_next != part->next_offset)
                         pipeline_partition(
-                                p, msgs, cnt, part->source, part->partition,
+                                p, true, part->source, part->partition,
                                 pipeline_watermark(p, part->watermark_ms, 0));
         }
         pipeline_round_finish(p);

@@ -68,7 +68,10 @@ struct ews_in_kafka_cb ews_pipeline_callbacks(struct ews_pipeline *pipeline);
  * follows the others at once instead of after time.idle.timeout. */
 void ews_pipeline_set_bounded(struct ews_pipeline *pipeline, bool bounded);
 
-/* Runs one batch. now_ms is the wall clock, mono_ms a monotonic one. */
+/* Runs one batch, msgs as the consumer last handed them out: they are
+ * read while the batch is admitted, then released (ews_in_kafka_release),
+ * and not touched again. now_ms is the wall clock, mono_ms a monotonic
+ * one. */
 void ews_pipeline_run(struct ews_pipeline *pipeline, const struct ews_msg *msgs,
                       int cnt, int64_t now_ms, int64_t mono_ms);
 

@@ -59,9 +59,16 @@ struct batch_usage {
         int attr_cnt;
 };
 
-/* A message of the batch that goes to the dead-letter topic. */
+/* A message of the batch that goes to the dead-letter topic, kept as it
+ * came (its key and value copied into the batch's dead_bytes: the
+ * batch's messages are released once admitted). */
 struct batch_dead {
-        int msg;
+        enum ews_source source;
+        int32_t partition;
+        int64_t offset;
+        int64_t timestamp_ms;
+        size_t key_off, key_len, value_off, value_len;
+        bool has_key, has_value;
         enum ews_decode_err err;
         char detail[256];
 };
@@ -137,6 +144,8 @@ struct ews_pipeline {
         size_t pending_cnt, pending_cap;
         struct batch_dead *dead;
         size_t dead_cnt, dead_cap;
+        unsigned char *dead_bytes;
+        size_t dead_bytes_used, dead_bytes_cap;
         struct batch_table cohorts; /* of struct batch_cohort */
         struct ews_cohort_delta *commit_cohorts;
         size_t commit_cohorts_cap;
@@ -207,17 +216,17 @@ void pipeline_round_finish(struct ews_pipeline *p);
  * the batch scratch and sends it, its reply read when the round finishes;
  * or, when the partition could not be applied (why), has it go back to
  * its fence then, as after a commit that failed. */
-void pipeline_commit(struct ews_pipeline *p, const struct ews_msg *msgs,
-                     enum ews_source source, int32_t partition,
-                     int64_t watermark_ms);
+void pipeline_commit(struct ews_pipeline *p, enum ews_source source,
+                     int32_t partition, int64_t watermark_ms);
 void pipeline_commit_failed(struct ews_pipeline *p, enum ews_source source,
                             int32_t partition, const char *why);
 
-/* Runs one partition's share of the batch through score and rules, in
- * offset order, then sends its commit. watermark_ms is where the
- * partition's watermark starts (its stored one, or an idle advance). */
-void pipeline_partition(struct ews_pipeline *p, const struct ews_msg *msgs,
-                        int cnt, enum ews_source source, int32_t partition,
+/* Runs one partition's share of the batch (none when !batch: an idle
+ * advance) through score and rules, in offset order, then sends its
+ * commit. watermark_ms is where the partition's watermark starts (its
+ * stored one, or an idle advance). */
+void pipeline_partition(struct ews_pipeline *p, bool batch,
+                        enum ews_source source, int32_t partition,
                         int64_t watermark_ms);
 
 /* Loads the users whose timers are due in the usage partitions listed in
