@@ -255,7 +255,8 @@ static void main_cron(struct main_ctx *ctx, int64_t mono_ms)
 }
 
 static void main_report(const struct ews_pipeline_stats *s,
-                        const struct ews_out_kafka_stats *o)
+                        const struct ews_out_kafka_stats *o,
+                        int64_t fetch_wakes)
 {
         int64_t dead = 0;
         int i, j;
@@ -266,13 +267,13 @@ static void main_report(const struct ews_pipeline_stats *s,
         fprintf(stderr,
                 "ews-processor: consumed=%lld decoded=%lld dead_letters=%lld "
                 "replayed=%lld commits=%lld fenced=%lld store_errors=%lld "
-                "produced=%lld delivered=%lld failed=%lld",
+                "produced=%lld delivered=%lld failed=%lld fetch_wakes=%lld",
                 (long long)(s->consumed[0] + s->consumed[1]),
                 (long long)(s->decoded[0] + s->decoded[1]), (long long)dead,
                 (long long)s->replayed, (long long)s->commits,
                 (long long)s->fenced, (long long)s->store_errors,
                 (long long)o->produced, (long long)o->delivered,
-                (long long)o->failed);
+                (long long)o->failed, (long long)fetch_wakes);
         for (i = 0; i < EWS_RULE_COUNT; i++)
                 if (s->alerts[i][0] || s->alerts[i][1])
                         fprintf(stderr, " %s=%lld/%lld", ews_rule_name(i),
@@ -469,6 +470,9 @@ static struct ews_in_kafka *main_input(const struct main_ctx *ctx, char *errstr,
                 .bootstrap_servers = c->bootstrap_servers,
                 .group_id = c->group_id,
                 .from_end = c->offset_reset == EWS_RESET_LATEST,
+                .fetch_wake = c->fetch_wake != 0,
+                /* woken, the fetcher keeps about a batch queued ahead */
+                .queue_min = c->fetch_wake ? c->batch_max : 0,
                 .topics = {c->topics[0], c->topics[1]},
                 .props = &c->consumer,
                 .end_offsets = {ctx->end_list ? ctx->end[0] : NULL,
@@ -562,6 +566,7 @@ static void main_loop(struct main_ctx *ctx)
 static void main_close(struct main_ctx *ctx)
 {
         struct ews_out_kafka_stats out_stats = {0, 0, 0};
+        int64_t fetch_wakes;
 
         alarm(MAIN_STOP_TIMEOUT_S);
         ews_http_destroy(ctx->http);
@@ -571,11 +576,13 @@ static void main_close(struct main_ctx *ctx)
                                  "stay in the outbox");
         if (ctx->pipeline)
                 ews_pipeline_finish(ctx->pipeline);
+        fetch_wakes = ews_in_kafka_fetch_wakes(ctx->in);
         ews_in_kafka_destroy(ctx->in);
         if (ctx->out)
                 out_stats = ews_out_kafka_stats(ctx->out);
         if (ctx->pipeline)
-                main_report(ews_pipeline_stats(ctx->pipeline), &out_stats);
+                main_report(ews_pipeline_stats(ctx->pipeline), &out_stats,
+                            fetch_wakes);
         ews_pipeline_destroy(ctx->pipeline);
         ews_out_kafka_destroy(ctx->out, MAIN_FLUSH_TIMEOUT_MS);
         ews_store_destroy(ctx->store);

@@ -122,6 +122,18 @@ int ews_kafka_prop_check(const char *key, const char *value, char *errstr,
         return rc;
 }
 
+/* queued.min.messages as set (librdkafka's default unless set). */
+static int64_t in_kafka_queue_min(const rd_kafka_conf_t *rk_conf)
+{
+        char value[32];
+        size_t size = sizeof(value);
+
+        if (rd_kafka_conf_get(rk_conf, "queued.min.messages", value, &size) !=
+            RD_KAFKA_CONF_OK)
+                return 0;
+        return strtoll(value, NULL, 10);
+}
+
 /* librdkafka before 2.1.0 drops messages of partitions a member keeps
  * through an incremental (cooperative) rebalance from the batch consumer,
  * and before 2.3.0 can abort in the sticky assignor when a member that was
@@ -154,6 +166,7 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
         rd_kafka_conf_t *rk_conf = rd_kafka_conf_new();
         rd_kafka_topic_partition_list_t *subscription = NULL;
         rd_kafka_resp_err_t err;
+        char queue_min[32];
         int i;
 
         if (!in || !rk_conf) {
@@ -167,6 +180,8 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                 if (conf->end_offsets[i])
                         memcpy(in->end[i], conf->end_offsets[i],
                                sizeof(in->end[i]));
+        in->fetch_wake = conf->fetch_wake;
+        snprintf(queue_min, sizeof(queue_min), "%d", conf->queue_min);
         in->start_offset = conf->from_end ? RD_KAFKA_OFFSET_END
                                           : RD_KAFKA_OFFSET_BEGINNING;
         for (i = 0; i < EWS_SOURCE_COUNT; i++)
@@ -182,7 +197,10 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
             in_kafka_set(rk_conf, "enable.partition.eof", "true", errstr,
                          errstr_size) ||
             in_kafka_set(rk_conf, "statistics.interval.ms", "5000", errstr,
-                         errstr_size))
+                         errstr_size) ||
+            (conf->queue_min > 0 &&
+             in_kafka_set(rk_conf, "queued.min.messages", queue_min, errstr,
+                          errstr_size)))
                 goto fail;
         for (i = 0; i < conf->props->cnt; i++) {
                 if (in_kafka_set(rk_conf, conf->props->prop[i].key,
@@ -191,6 +209,7 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                         goto fail;
         }
         in_kafka_warn_assignor(rk_conf);
+        in->queue_min = in_kafka_queue_min(rk_conf);
         /* Offsets must never be stored behind the store's back, and a lost
          * position must never be skipped silently. */
         if (in_kafka_set(rk_conf, "enable.auto.offset.store", "false", errstr,
@@ -316,6 +335,34 @@ static bool in_kafka_past_end(struct ews_in_kafka *in, int source,
  * have seeked or taken the first message's partition: the batch call
  * purges what it fetched before, and the first message goes too. Returns
  * the count in in->batch. */
+/* How long a wake waits for the leaders' answers: the requests have
+ * woken their broker threads once sent; this only bounds the wait. */
+#define IN_KAFKA_WAKE_WAIT_MS 10
+
+/* Asks the leaders of the assigned partitions for their end offsets: each
+ * request wakes its broker's thread, whose fetcher then looks at the
+ * partitions again (in_kafka.h). */
+static void in_kafka_wake_fetcher(struct ews_in_kafka *in)
+{
+        rd_kafka_topic_partition_list_t *parts =
+                rd_kafka_topic_partition_list_new(in->assigned_cnt + 1);
+        int source, partition;
+
+        for (source = 0; source < EWS_SOURCE_COUNT; source++)
+                for (partition = 0; partition < EWS_PARTITIONS_MAX; partition++)
+                        if (in->state[source][partition])
+                                rd_kafka_topic_partition_list_add(
+                                        parts, in->topics[source], partition)
+                                        ->offset = RD_KAFKA_OFFSET_END;
+        if (parts->cnt) {
+                /* a time out or an error leaves the fetcher as it was */
+                (void)rd_kafka_offsets_for_times(in->rk, parts,
+                                                 IN_KAFKA_WAKE_WAIT_MS);
+                in->fetch_wakes++;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+}
+
 static ssize_t in_kafka_take(struct ews_in_kafka *in, int max, int wait_ms,
                              int linger_ms)
 {
@@ -361,6 +408,10 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
         }
         n = in_kafka_take(in, max, wait_ms, linger_ms);
         in->batch_cnt = (int)n;
+        /* the fetcher stops once the queue holds queued.min.messages */
+        if (in->fetch_wake && n > 0 &&
+            n + (int64_t)rd_kafka_queue_length(in->queue) >= in->queue_min)
+                in_kafka_wake_fetcher(in);
         if (n > 0)
                 in->brokers_down = false, in->answered = true;
 
@@ -546,11 +597,21 @@ static void in_kafka_metrics_lag(void *opaque, struct ews_metrics_out *out)
                 }
 }
 
+int64_t ews_in_kafka_fetch_wakes(const struct ews_in_kafka *in)
+{
+        return in ? in->fetch_wakes : 0;
+}
+
 int ews_in_kafka_metrics_register(struct ews_in_kafka *in,
                                   struct ews_metrics *metrics)
 {
-        return ews_metrics_add_fn(metrics, "ews_consumer_lag_messages",
-                                  "Messages behind the partition's high "
-                                  "watermark.",
-                                  EWS_METRIC_GAUGE, in_kafka_metrics_lag, in);
+        if (ews_metrics_add_fn(metrics, "ews_consumer_lag_messages",
+                               "Messages behind the partition's high "
+                               "watermark.",
+                               EWS_METRIC_GAUGE, in_kafka_metrics_lag, in))
+                return -1;
+        return ews_metrics_add_i64(metrics, "ews_consumer_fetch_wakes_total",
+                                   "Batches taken from a backlog after which "
+                                   "the fetcher was woken (kafka.fetch.wake).",
+                                   EWS_METRIC_COUNTER, "", &in->fetch_wakes);
 }

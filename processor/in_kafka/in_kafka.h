@@ -12,6 +12,17 @@
  * position the broker no longer has is reported and paused, never skipped.
  * Where no position is stored at all, conf->offset_reset says where to
  * start, explicitly.
+ *
+ * librdkafka 2.0.2's fetcher stops while queued.min.messages wait in the
+ * consumer's queue and decides again only when its broker thread next
+ * wakes, up to a second later (2.2.0 added fetch.queue.backoff.ms). With
+ * conf->fetch_wake, a batch taken from a backlog (the queue had reached
+ * queued.min.messages, so the fetcher may have stopped) is followed by a
+ * query of the assigned partitions' end offsets (rd_kafka_offsets_for_times,
+ * one ListOffsets request to each leader, waited for briefly): the request
+ * wakes each leader's broker thread, which looks at its partitions again and
+ * fetches while the batch is processed. Any Kafka answers it; the reply is not
+ * needed.
  */
 #ifndef EWS_IN_KAFKA_H
 #define EWS_IN_KAFKA_H
@@ -45,8 +56,12 @@ struct ews_in_kafka_cb {
 struct ews_in_kafka_conf {
         const char *bootstrap_servers;
         const char *group_id;
-        bool from_end; /* where no position is stored: the end, else the
-                        * beginning */
+        bool from_end;   /* where no position is stored: the end, else the
+                          * beginning */
+        bool fetch_wake; /* wake the fetcher after a batch from a backlog */
+        /* librdkafka's queued.min.messages where props do not set it (0:
+         * librdkafka's own default) */
+        int queue_min;
         const char *topics[EWS_SOURCE_COUNT];
         const struct ews_config_props *props; /* over the settings above */
         /* Per source, NULL or EWS_PARTITIONS_MAX offsets (-1: none): where
@@ -111,6 +126,9 @@ int64_t ews_in_kafka_lag(const struct ews_in_kafka *in, enum ews_source source,
 int ews_in_kafka_metrics_register(struct ews_in_kafka *in,
                                   struct ews_metrics *metrics);
 
+/* Batches after which the fetcher was woken (conf->fetch_wake); 0 for
+ * NULL. */
+int64_t ews_in_kafka_fetch_wakes(const struct ews_in_kafka *in);
 /* Joined the group (with or without partitions) and a broker reachable. */
 bool ews_in_kafka_healthy(const struct ews_in_kafka *in);
 /* Why not healthy: "waiting for brokers" (none has answered yet, or all

@@ -51,6 +51,8 @@ struct ews_config {
         int batch_max;
         int64_t batch_wait_ms;   /* longest wait for a batch's first message */
         int64_t batch_linger_ms; /* then how long it keeps filling */
+        int fetch_wake; /* kafka.fetch.wake: 1 wakes the fetcher after a
+                         * batch taken from a backlog (in_kafka.h) */
         struct ews_config_props consumer;
         struct ews_config_props producer;
         /* redis */

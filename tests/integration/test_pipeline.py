@@ -2,6 +2,7 @@
 broker, Redis and processor, checked against the generator's truth."""
 
 import json
+import re
 import subprocess
 
 import ewsenv
@@ -93,6 +94,34 @@ def test_restart_applies_nothing_twice(broker, redis, names, tmp_path):
     assert "decoded=0 " in err, err[-2000:]
     assert snapshot() == before
     assert len(alerts_of(broker, names)) == alerts_before
+
+
+def test_the_fetcher_is_woken_after_each_batch_of_a_backlog(broker, redis,
+                                                           names, tmp_path):
+    """kafka.fetch.wake: each batch taken from a backlog is followed by a
+    query of the leaders' end offsets, which wakes librdkafka 2.0.2's
+    fetcher (tests/bench/README.md has what it buys). Off, there is none;
+    either way the same events give the same alerts."""
+    gen = ["--seed", "5", "--campaigns", "2", "--days", "8"]
+    small = {"EWS_KAFKA_BATCH_MAX": "50"}
+    off = ewsenv.Names(names.prefix.rstrip(":") + "-off")
+    ids, wakes = {}, {}
+    for run, switch in ((names, "true"), (off, "false")):
+        truth = ewsenv.run_gen(run, broker, str(tmp_path / f"{switch}.jsonl"),
+                               gen)
+        events = next(t for t in truth if t["kind"] == "summary")["events"]
+        err = ewsenv.run_processor_to_end(
+            run, broker, redis,
+            env_extra=dict(small, EWS_KAFKA_FETCH_WAKE=switch))
+        assert f"consumed={events} " in err, err[-2000:]
+        wakes[switch] = int(re.search(r"fetch_wakes=(\d+)", err).group(1))
+        alerts = alerts_of(broker, run)
+        assert groundtruth.problems(truth, alerts) == []
+        ids[switch] = sorted(a["alert_id"] for a in alerts)
+    # nearly every batch of 50 comes from the backlog
+    assert wakes["true"] >= events // 50 // 2, (wakes, events)
+    assert wakes["false"] == 0
+    assert ids["true"] == ids["false"] and ids["true"]
 
 
 def test_bad_input_goes_to_the_dead_letter_topic(broker, redis, names):
