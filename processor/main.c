@@ -471,8 +471,12 @@ static struct ews_in_kafka *main_input(const struct main_ctx *ctx, char *errstr,
                 .group_id = c->group_id,
                 .from_end = c->offset_reset == EWS_RESET_LATEST,
                 .fetch_wake = c->fetch_wake != 0,
-                /* woken, the fetcher keeps about a batch queued ahead */
-                .queue_min = c->fetch_wake ? c->batch_max : 0,
+                /* woken, the fetcher keeps about a batch queued ahead
+                 * (of 10000 at least: a small batch.max would otherwise
+                 * have it stop after every fetch) */
+                .queue_min = !c->fetch_wake         ? 0
+                             : c->batch_max > 10000 ? c->batch_max
+                                                    : 10000,
                 .topics = {c->topics[0], c->topics[1]},
                 .props = &c->consumer,
                 .end_offsets = {ctx->end_list ? ctx->end[0] : NULL,

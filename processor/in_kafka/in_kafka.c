@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int in_kafka_source(const struct ews_in_kafka *in, const char *topic)
 {
@@ -327,27 +328,36 @@ static bool in_kafka_past_end(struct ews_in_kafka *in, int source,
         return true;
 }
 
-/* librdkafka's batch call waits for max messages or its timeout, never
- * returning early: a batch of live input would wait out the whole timeout.
- * So: what is there at once; else the first message as it comes (the
- * consumer's poll, which serves the rebalance callback the same way), then
- * the rest within linger_ms. A rebalance served by that second call may
- * have seeked or taken the first message's partition: the batch call
- * purges what it fetched before, and the first message goes too. Returns
- * the count in in->batch. */
 /* How long a wake waits for the leaders' answers: the requests have
  * woken their broker threads once sent; this only bounds the wait. */
 #define IN_KAFKA_WAKE_WAIT_MS 10
+/* At most one wake this often, however small the batches: a stopped
+ * fetcher waits this long at most, the leaders get a few requests a
+ * second. */
+#define IN_KAFKA_WAKE_EVERY_MS 50
+
+static int64_t in_kafka_mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Asks the leaders of the assigned partitions for their end offsets: each
  * request wakes its broker's thread, whose fetcher then looks at the
  * partitions again (in_kafka.h). */
 static void in_kafka_wake_fetcher(struct ews_in_kafka *in)
 {
-        rd_kafka_topic_partition_list_t *parts =
-                rd_kafka_topic_partition_list_new(in->assigned_cnt + 1);
+        rd_kafka_topic_partition_list_t *parts;
+        int64_t now_ms = in_kafka_mono_ms();
         int source, partition;
 
+        if (in->fetch_wakes &&
+            now_ms - in->fetch_woken_ms < IN_KAFKA_WAKE_EVERY_MS)
+                return;
+        in->fetch_woken_ms = now_ms;
+        parts = rd_kafka_topic_partition_list_new(in->assigned_cnt + 1);
         for (source = 0; source < EWS_SOURCE_COUNT; source++)
                 for (partition = 0; partition < EWS_PARTITIONS_MAX; partition++)
                         if (in->state[source][partition])
@@ -363,6 +373,14 @@ static void in_kafka_wake_fetcher(struct ews_in_kafka *in)
         rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* librdkafka's batch call waits for max messages or its timeout, never
+ * returning early: a batch of live input would wait out the whole timeout.
+ * So: what is there at once; else the first message as it comes (the
+ * consumer's poll, which serves the rebalance callback the same way), then
+ * the rest within linger_ms. A rebalance served by that second call may
+ * have seeked or taken the first message's partition: the batch call
+ * purges what it fetched before, and the first message goes too. Returns
+ * the count in in->batch. */
 static ssize_t in_kafka_take(struct ews_in_kafka *in, int max, int wait_ms,
                              int linger_ms)
 {

@@ -21,8 +21,8 @@
  * query of the assigned partitions' end offsets (rd_kafka_offsets_for_times,
  * one ListOffsets request to each leader, waited for briefly): the request
  * wakes each leader's broker thread, which looks at its partitions again and
- * fetches while the batch is processed. Any Kafka answers it; the reply is not
- * needed.
+ * fetches while the batch is processed. At most one wake every 50 ms. Any
+ * Kafka answers it; the reply is not needed.
  */
 #ifndef EWS_IN_KAFKA_H
 #define EWS_IN_KAFKA_H

@@ -29,12 +29,13 @@ struct ews_in_kafka {
         bool paused[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
         /* from librdkafka's statistics: messages behind, -1 unknown */
         int64_t lag[EWS_SOURCE_COUNT][EWS_PARTITIONS_MAX];
-        bool joined;         /* a rebalance has reached us */
-        bool brokers_down;   /* all brokers down, until one answers again */
-        bool answered;       /* a broker has answered since the start */
-        bool fetch_wake;     /* conf->fetch_wake */
-        int64_t queue_min;   /* queued.min.messages as librdkafka has it */
-        int64_t fetch_wakes; /* ews_consumer_fetch_wakes_total */
+        bool joined;            /* a rebalance has reached us */
+        bool brokers_down;      /* all brokers down, until one answers again */
+        bool answered;          /* a broker has answered since the start */
+        bool fetch_wake;        /* conf->fetch_wake */
+        int64_t queue_min;      /* queued.min.messages as librdkafka has it */
+        int64_t fetch_wakes;    /* ews_consumer_fetch_wakes_total */
+        int64_t fetch_woken_ms; /* monotonic, of the last wake */
 };
 
 #define IN_ASSIGNED 1
