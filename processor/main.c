@@ -341,36 +341,6 @@ static bool main_wait(void *opaque, const char *why)
         return !main_stop;
 }
 
-/* SIGHUP: the scoring and rule sections from the file again, state kept.
- * The half-life is the model's identity: a changed one needs a re-score. */
-static void main_reload_config(struct ews_config *config, const char *path)
-{
-        static struct ews_config fresh;
-        char errstr[1024];
-
-        ews_config_defaults(&fresh);
-        if (ews_config_load(&fresh, path, errstr, sizeof(errstr))) {
-                ews_err("main", "reload refused: %s", errstr);
-                return;
-        }
-        if (fresh.score.half_life_ms != config->score.half_life_ms) {
-                ews_err("main", "reload refused: scoring.half.life changed; "
-                                "a new half-life needs a re-score (replay "
-                                "into a new redis.prefix), not a reload");
-                return;
-        }
-        for (int r = 0; r < EWS_RULE_COUNT; r++)
-                if (strcmp(fresh.topic_rules[r], config->topic_rules[r]))
-                        ews_warn("main",
-                                 "%s changed: kept as it was until a restart "
-                                 "(a start checks the topic)",
-                                 ews_config_rule_topic_key(r));
-        config->score = fresh.score;
-        config->rules = fresh.rules;
-        ews_info("main", "reloaded the scoring and rule sections of %s",
-                 path ? path : "(defaults)");
-}
-
 /* Parses the command line into ctx and the configuration. Returns -1 to
  * go on, else the exit code. */
 static int main_args(int argc, char **argv, struct main_ctx *ctx)
@@ -471,12 +441,8 @@ static struct ews_in_kafka *main_input(const struct main_ctx *ctx, char *errstr,
                 .group_id = c->group_id,
                 .from_end = c->offset_reset == EWS_RESET_LATEST,
                 .fetch_wake = c->fetch_wake != 0,
-                /* woken, the fetcher keeps about a batch queued ahead
-                 * (of 10000 at least: a small batch.max would otherwise
-                 * have it stop after every fetch) */
-                .queue_min = !c->fetch_wake         ? 0
-                             : c->batch_max > 10000 ? c->batch_max
-                                                    : 10000,
+                /* woken, the fetcher keeps about a batch queued ahead */
+                .queue_min = c->batch_max,
                 .topics = {c->topics[0], c->topics[1]},
                 .props = &c->consumer,
                 .end_offsets = {ctx->end_list ? ctx->end[0] : NULL,
@@ -553,7 +519,7 @@ static void main_loop(struct main_ctx *ctx)
                 main_cron(ctx, main_clock_ms(CLOCK_MONOTONIC));
                 if (main_reload) {
                         main_reload = 0;
-                        main_reload_config(ctx->config, ctx->config_path);
+                        ews_setup_reload(ctx->config, ctx->config_path);
                 }
                 if (ctx->exit_at_end && ews_in_kafka_at_end(ctx->in) &&
                     !ews_pipeline_recovering(ctx->pipeline) &&

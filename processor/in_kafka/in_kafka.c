@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 int in_kafka_source(const struct ews_in_kafka *in, const char *topic)
 {
@@ -123,18 +122,6 @@ int ews_kafka_prop_check(const char *key, const char *value, char *errstr,
         return rc;
 }
 
-/* queued.min.messages as set (librdkafka's default unless set). */
-static int64_t in_kafka_queue_min(const rd_kafka_conf_t *rk_conf)
-{
-        char value[32];
-        size_t size = sizeof(value);
-
-        if (rd_kafka_conf_get(rk_conf, "queued.min.messages", value, &size) !=
-            RD_KAFKA_CONF_OK)
-                return 0;
-        return strtoll(value, NULL, 10);
-}
-
 /* librdkafka before 2.1.0 drops messages of partitions a member keeps
  * through an incremental (cooperative) rebalance from the batch consumer,
  * and before 2.3.0 can abort in the sticky assignor when a member that was
@@ -167,7 +154,6 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
         rd_kafka_conf_t *rk_conf = rd_kafka_conf_new();
         rd_kafka_topic_partition_list_t *subscription = NULL;
         rd_kafka_resp_err_t err;
-        char queue_min[32];
         int i;
 
         if (!in || !rk_conf) {
@@ -182,7 +168,6 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                         memcpy(in->end[i], conf->end_offsets[i],
                                sizeof(in->end[i]));
         in->fetch_wake = conf->fetch_wake;
-        snprintf(queue_min, sizeof(queue_min), "%d", conf->queue_min);
         in->start_offset = conf->from_end ? RD_KAFKA_OFFSET_END
                                           : RD_KAFKA_OFFSET_BEGINNING;
         for (i = 0; i < EWS_SOURCE_COUNT; i++)
@@ -199,9 +184,8 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                          errstr_size) ||
             in_kafka_set(rk_conf, "statistics.interval.ms", "5000", errstr,
                          errstr_size) ||
-            (conf->queue_min > 0 &&
-             in_kafka_set(rk_conf, "queued.min.messages", queue_min, errstr,
-                          errstr_size)))
+            in_kafka_fetch_conf(in, rk_conf, conf->queue_min, errstr,
+                                errstr_size))
                 goto fail;
         for (i = 0; i < conf->props->cnt; i++) {
                 if (in_kafka_set(rk_conf, conf->props->prop[i].key,
@@ -210,7 +194,7 @@ struct ews_in_kafka *ews_in_kafka_new(const struct ews_in_kafka_conf *conf,
                         goto fail;
         }
         in_kafka_warn_assignor(rk_conf);
-        in->queue_min = in_kafka_queue_min(rk_conf);
+        in_kafka_fetch_conf_done(in, rk_conf);
         /* Offsets must never be stored behind the store's back, and a lost
          * position must never be skipped silently. */
         if (in_kafka_set(rk_conf, "enable.auto.offset.store", "false", errstr,
@@ -328,51 +312,6 @@ static bool in_kafka_past_end(struct ews_in_kafka *in, int source,
         return true;
 }
 
-/* How long a wake waits for the leaders' answers: the requests have
- * woken their broker threads once sent; this only bounds the wait. */
-#define IN_KAFKA_WAKE_WAIT_MS 10
-/* At most one wake this often, however small the batches: a stopped
- * fetcher waits this long at most, the leaders get a few requests a
- * second. */
-#define IN_KAFKA_WAKE_EVERY_MS 50
-
-static int64_t in_kafka_mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Asks the leaders of the assigned partitions for their end offsets: each
- * request wakes its broker's thread, whose fetcher then looks at the
- * partitions again (in_kafka.h). */
-static void in_kafka_wake_fetcher(struct ews_in_kafka *in)
-{
-        rd_kafka_topic_partition_list_t *parts;
-        int64_t now_ms = in_kafka_mono_ms();
-        int source, partition;
-
-        if (in->fetch_wakes &&
-            now_ms - in->fetch_woken_ms < IN_KAFKA_WAKE_EVERY_MS)
-                return;
-        in->fetch_woken_ms = now_ms;
-        parts = rd_kafka_topic_partition_list_new(in->assigned_cnt + 1);
-        for (source = 0; source < EWS_SOURCE_COUNT; source++)
-                for (partition = 0; partition < EWS_PARTITIONS_MAX; partition++)
-                        if (in->state[source][partition])
-                                rd_kafka_topic_partition_list_add(
-                                        parts, in->topics[source], partition)
-                                        ->offset = RD_KAFKA_OFFSET_END;
-        if (parts->cnt) {
-                /* a time out or an error leaves the fetcher as it was */
-                (void)rd_kafka_offsets_for_times(in->rk, parts,
-                                                 IN_KAFKA_WAKE_WAIT_MS);
-                in->fetch_wakes++;
-        }
-        rd_kafka_topic_partition_list_destroy(parts);
-}
-
 /* librdkafka's batch call waits for max messages or its timeout, never
  * returning early: a batch of live input would wait out the whole timeout.
  * So: what is there at once; else the first message as it comes (the
@@ -426,10 +365,7 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
         }
         n = in_kafka_take(in, max, wait_ms, linger_ms);
         in->batch_cnt = (int)n;
-        /* the fetcher stops once the queue holds queued.min.messages */
-        if (in->fetch_wake && n > 0 &&
-            n + (int64_t)rd_kafka_queue_length(in->queue) >= in->queue_min)
-                in_kafka_wake_fetcher(in);
+        in_kafka_fetch_taken(in, n);
         if (n > 0)
                 in->brokers_down = false, in->answered = true;
 
@@ -613,11 +549,6 @@ static void in_kafka_metrics_lag(void *opaque, struct ews_metrics_out *out)
                                  p);
                         ews_metrics_series(out, labels, (double)in->lag[s][p]);
                 }
-}
-
-int64_t ews_in_kafka_fetch_wakes(const struct ews_in_kafka *in)
-{
-        return in ? in->fetch_wakes : 0;
 }
 
 int ews_in_kafka_metrics_register(struct ews_in_kafka *in,

@@ -59,8 +59,8 @@ struct ews_in_kafka_conf {
         bool from_end;   /* where no position is stored: the end, else the
                           * beginning */
         bool fetch_wake; /* wake the fetcher after a batch from a backlog */
-        /* librdkafka's queued.min.messages where props do not set it (0:
-         * librdkafka's own default) */
+        /* with fetch_wake, librdkafka's queued.min.messages (10000 at
+         * least) where props do not set it */
         int queue_min;
         const char *topics[EWS_SOURCE_COUNT];
         const struct ews_config_props *props; /* over the settings above */

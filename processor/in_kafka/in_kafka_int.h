@@ -54,6 +54,17 @@ int64_t in_kafka_offset(int64_t offset);
  * when it could not (rebalance.c). */
 int in_kafka_restart(struct ews_in_kafka *in, enum ews_source source,
                      int32_t partition, int64_t offset);
+/* fetch.c, the fetcher's wake (in_kafka.h): with in->fetch_wake, sets the
+ * queue's depth (queued.min.messages) to queue_min, 10000 at least, before
+ * the properties (which may set it): 0, or -1 with errstr. */
+int in_kafka_fetch_conf(struct ews_in_kafka *in, rd_kafka_conf_t *rk_conf,
+                        int queue_min, char *errstr, size_t errstr_size);
+/* Notes the depth as set, once the properties are applied. */
+void in_kafka_fetch_conf_done(struct ews_in_kafka *in,
+                              const rd_kafka_conf_t *rk_conf);
+/* After a consume took n messages: wakes the fetcher when it may have
+ * stopped. */
+void in_kafka_fetch_taken(struct ews_in_kafka *in, ssize_t n);
 /* The rebalance callback, served inside consume (rebalance.c). */
 void in_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t *parts, void *opaque);

@@ -2,6 +2,7 @@
  * start checks before anything connects (ops/setup.h). */
 #include "ops/setup.h"
 #include "in_kafka/in_kafka.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -273,4 +274,32 @@ int ews_setup_outputs(const struct ews_config *c, struct ews_out_kafka *out,
                 }
         }
         return 0;
+}
+
+void ews_setup_reload(struct ews_config *config, const char *path)
+{
+        static struct ews_config fresh;
+        char errstr[1024];
+
+        ews_config_defaults(&fresh);
+        if (ews_config_load(&fresh, path, errstr, sizeof(errstr))) {
+                ews_err("setup", "reload refused: %s", errstr);
+                return;
+        }
+        if (fresh.score.half_life_ms != config->score.half_life_ms) {
+                ews_err("setup", "reload refused: scoring.half.life changed; "
+                                 "a new half-life needs a re-score (replay "
+                                 "into a new redis.prefix), not a reload");
+                return;
+        }
+        for (int r = 0; r < EWS_RULE_COUNT; r++)
+                if (strcmp(fresh.topic_rules[r], config->topic_rules[r]))
+                        ews_warn("setup",
+                                 "%s changed: kept as it was until a restart "
+                                 "(a start checks the topic)",
+                                 ews_config_rule_topic_key(r));
+        config->score = fresh.score;
+        config->rules = fresh.rules;
+        ews_info("setup", "reloaded the scoring and rule sections of %s",
+                 path ? path : "(defaults)");
 }

@@ -56,4 +56,11 @@ int ews_setup_outputs(const struct ews_config *c, struct ews_out_kafka *out,
                       struct ews_decoder *decoder, ews_setup_wait_fn wait,
                       void *opaque, char *errstr, size_t errstr_size);
 
+/* SIGHUP: the scoring and rule sections of the file at path over config,
+ * the rest kept, as is the state. Refused, with an error logged, when the
+ * file does not load or its half-life differs (the model's identity: a
+ * changed one needs a re-score); a changed rule topic is logged and kept
+ * as it was until a restart. */
+void ews_setup_reload(struct ews_config *config, const char *path);
+
 #endif
