@@ -123,9 +123,8 @@ static json_t *query_segments(struct ews_store *store, double half_life_ms,
         long limit = query_count(c, "limit", 50, QUERY_USERS_MAX);
         struct ews_segment_query q;
         struct timespec ts;
-        int64_t next;
+        char next[EWS_SEGMENT_CURSOR_MAX];
         size_t n, i;
-        char *end = NULL;
         json_t *list;
         int s;
 
@@ -135,11 +134,10 @@ static json_t *query_segments(struct ews_store *store, double half_life_ms,
                 if (!strcmp(stage, ews_stage_name(s)))
                         q.stage = (enum ews_stage)s;
         q.desc = order && !strcmp(order, "desc");
-        if (cursor)
-                q.cursor = strtoll(cursor, &end, 10);
+        q.cursor = cursor;
         if (q.stage == EWS_STAGE_COUNT || limit < 0 ||
             (order && strcmp(order, "asc") && strcmp(order, "desc")) ||
-            (cursor && (!*cursor || *end || q.cursor < 0))) {
+            (cursor && !*cursor)) {
                 *status = 400;
                 snprintf(why, why_size,
                          "stage=trial|activated|sales_ready|customer|lost, "
@@ -151,9 +149,19 @@ static json_t *query_segments(struct ews_store *store, double half_life_ms,
         q.campaign_id = query_arg(c, "campaign");
         q.account_id = query_arg(c, "account");
         q.product = query_arg(c, "product");
-        if (ews_store_segment(store, &q, users, (size_t)limit, &n, &next, why,
-                              why_size))
+        switch (ews_store_segment(store, &q, users, (size_t)limit, &n, next,
+                                  why, why_size)) {
+        case EWS_STORE_OK:
+                break;
+        case EWS_STORE_REJECTED:
+                *status = 400;
+                snprintf(why, why_size,
+                         "cursor: pass a page's next_cursor "
+                         "as it is\n");
                 return NULL;
+        default:
+                return NULL;
+        }
         clock_gettime(CLOCK_REALTIME, &ts);
         list = json_array();
         for (i = 0; i < n; i++)
@@ -165,7 +173,7 @@ static json_t *query_segments(struct ews_store *store, double half_life_ms,
         return json_pack("{s:s, s:s, s:o, s:o}", "stage",
                          ews_stage_name(q.stage), "order",
                          q.desc ? "desc" : "asc", "users", list, "next_cursor",
-                         next < 0 ? json_null() : json_integer(next));
+                         next[0] ? json_string(next) : json_null());
 }
 
 static json_t *query_accounts(struct ews_store *store,

@@ -21,6 +21,7 @@ struct commit_ctx {
         int64_t day;       /* the wall-clock day of the commit, 0: unknown */
         int64_t expire_ms; /* a user's or an account's expiry */
         char timers[sizeof(((struct ews_store *)0)->prefix) + 300];
+        struct store_zops *segs; /* the round's */
 };
 
 int store_timer_prefix(const struct ews_store *store, int32_t partition,
@@ -66,17 +67,14 @@ static int commit_touch_account(struct commit_ctx *x, const char *account_id)
 }
 
 /* The key of the hour numbered key, -1 (an entry written by an earlier
- * version) its partition's one key; the segment numbered key. */
+ * version) its partition's one key; the segment's shard numbered key. */
 static int commit_zkey(void *ctx, struct store_resp *r, enum store_zkind kind,
                        int64_t key)
 {
         struct commit_ctx *x = ctx;
-        char seg[sizeof(x->store->prefix) + 80];
 
-        if (kind == STORE_Z_SEGMENT) {
-                store_segment_key(x->store, (int)key, seg, sizeof(seg));
-                return store_resp_str(r, seg);
-        }
+        if (kind == STORE_Z_SEGMENT)
+                return store_segment_zkey(x->store, r, kind, key);
         return key < 0 ? store_resp_str(r, x->timers)
                        : store_resp_cat_i64(r, x->timers, ":", key);
 }
@@ -338,8 +336,8 @@ static int commit_body(struct commit_ctx *x)
                         return -1;
         return commit_queues(x) || commit_outbox(x) ||
                                store_funnel_cmds(x->store, x->r,
-                                                 &x->round->counters,
-                                                 &x->round->zops, c) ||
+                                                 &x->round->counters, x->segs,
+                                                 c) ||
                                store_zops_write(&x->round->zops, x->r,
                                                 commit_zkey, x)
                        ? -1
@@ -356,9 +354,11 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
                 commit,
                 commit->idle_ms > 0 ? commit->idle_ms / COMMIT_DAY_MS : 0,
                 store->conf.retention_ms + COMMIT_DAY_MS,
-                ""};
+                "",
+                &round->segs};
         size_t start = round->body.len, cmds = round->body.cmds;
         size_t counted = round->counters.cnt, used = round->counters.used;
+        size_t segs = round->segs.cnt, segs_used = round->segs.used;
         struct store_part *part;
 
         if (store_timer_prefix(store, commit->partition, x.timers,
@@ -367,7 +367,7 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
 
         store_idset_reset(&round->accounts);
         store_idset_reset(&round->queues);
-        round->zops.cnt = 0;
+        store_zops_reset(&round->zops);
         if (round->cnt == round->cap) {
                 size_t cap = round->cap ? round->cap * 2 : 64;
                 struct store_part *parts =
@@ -383,6 +383,8 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
                 round->body.cmds = cmds;
                 round->counters.cnt = counted;
                 round->counters.used = used;
+                round->segs.cnt = segs;
+                round->segs.used = segs_used;
                 if (commit->source == EWS_SOURCE_USAGE)
                         ews_user_cache_drop(store->cache, commit->partition);
                 return -1;
@@ -401,5 +403,7 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
         part->body_cmds = round->body.cmds - cmds;
         part->counters_start = counted;
         part->counters_end = round->counters.cnt;
+        part->segs_start = segs;
+        part->segs_end = round->segs.cnt;
         return 0;
 }

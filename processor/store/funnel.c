@@ -5,6 +5,7 @@
  * holds, so a stage entered counts once however often a batch is
  * replayed. */
 #include "store/store_int.h"
+#include "util/hash.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,11 +34,31 @@ static int funnel_delta(struct store_counters *c, const char *k1,
         return 0;
 }
 
-void store_segment_key(const struct ews_store *store, int segment, char *out,
-                       size_t size)
+int store_segment_shard(const char *user_id)
 {
-        snprintf(out, size, "%ssg%s:%s", store->prefix, segment % 2 ? "0" : "",
-                 ews_stage_name((enum ews_stage)(segment / 2)));
+        return (int)(ews_hash32(user_id) % STORE_SEGMENT_SHARDS);
+}
+
+void store_segment_key(const struct ews_store *store, int segment, int shard,
+                       char *out, size_t size)
+{
+        int n = snprintf(out, size, "%ssg%s:%s", store->prefix,
+                         segment % 2 ? "0" : "",
+                         ews_stage_name((enum ews_stage)(segment / 2)));
+
+        if (shard >= 0 && n >= 0 && (size_t)n < size)
+                snprintf(out + n, size - (size_t)n, ":%d", shard);
+}
+
+int store_segment_zkey(void *ctx, struct store_resp *r, enum store_zkind kind,
+                       int64_t key)
+{
+        char seg[sizeof(((struct ews_store *)0)->prefix) + 80];
+
+        (void)kind;
+        store_segment_key(ctx, (int)(key / STORE_SEGMENT_SHARDS),
+                          (int)(key % STORE_SEGMENT_SHARDS), seg, sizeof(seg));
+        return store_resp_str(r, seg);
 }
 
 /* The campaign's funnel and the total's, and the campaign's first
@@ -55,15 +76,21 @@ static int funnel_campaign(struct ews_store *store, struct store_resp *r,
                  store_resp_str(r, d->campaign_id)));
 }
 
-/* The user out of the segment it was in, into the one it is in now. */
+/* The user out of the segment it was in, into the one it is in now: in
+ * each, the shard of its id. */
 static int funnel_segment(struct store_zops *z,
                           const struct ews_segment_move *m)
 {
+        int64_t shard = store_segment_shard(m->user_id);
+
         return (m->from >= 0 && m->from != m->to &&
-                store_zops_add(z, STORE_Z_SEGMENT, false, m->from, 0,
-                               m->user_id)) ||
-               (m->to >= 0 && store_zops_add(z, STORE_Z_SEGMENT, true, m->to,
-                                             m->score, m->user_id));
+                store_zops_add_copy(z, STORE_Z_SEGMENT, false,
+                                    m->from * STORE_SEGMENT_SHARDS + shard, 0,
+                                    m->user_id)) ||
+               (m->to >= 0 &&
+                store_zops_add_copy(z, STORE_Z_SEGMENT, true,
+                                    m->to * STORE_SEGMENT_SHARDS + shard,
+                                    m->score, m->user_id));
 }
 
 int store_funnel_cmds(struct ews_store *store, struct store_resp *r,

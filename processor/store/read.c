@@ -418,7 +418,7 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
                            char *errstr, size_t errstr_size)
 {
         static struct ews_user user;
-        char keys[5][512], e[32], ref[24], expire[24], hl[32];
+        char keys[6][512], e[32], ref[24], expire[24], hl[32];
         redisReply *value, *reply;
         int32_t partition;
         int rc, segment;
@@ -456,12 +456,16 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
         snprintf(expire, sizeof(expire), "%lld",
                  (long long)(store->conf.retention_ms + 86400000LL));
         segment = ews_segment_of(&user);
-        store_segment_key(store, segment < 0 ? 0 : segment, keys[4],
+        store_segment_key(store, segment < 0 ? 0 : segment,
+                          store_segment_shard(user_id), keys[4],
                           sizeof(keys[4]));
+        store_segment_key(store, segment < 0 ? 0 : segment, -1, keys[5],
+                          sizeof(keys[5]));
         reply = read_command(store, errstr, errstr_size,
-                             "EVAL %s 5 %s %s %s %s %s %s %s %b %s %s %s %s %s",
+                             "EVAL %s 6 %s %s %s %s %s %s %s %s %b %s %s %s %s "
+                             "%s",
                              store_script_erase, keys[0], keys[1], keys[2],
-                             keys[3], keys[4], user_id,
+                             keys[3], keys[4], keys[5], user_id,
                              user.account_id[0] ? "1" : "0", value->str,
                              (size_t)value->len, e, ref, hl, expire,
                              segment < 0 ? "0" : "1");

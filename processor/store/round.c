@@ -211,14 +211,35 @@ static int round_put(struct ews_store *store, const char *bytes, size_t len)
         return 0;
 }
 
-/* MULTI, the summed counters and the bodies of the parts whose fence
- * holds with their fence writes, EXEC, sent: the number of commands
- * queued, -1 when out of memory or the connection failed (the
+/* The segment moves of the parts whose fence holds, grouped by shard, to
+ * r: the commands written, -1 when out of memory. */
+static int64_t round_segments(struct ews_store *store,
+                              struct store_round *round, struct store_resp *r)
+{
+        struct store_zops *z = &round->segs;
+        size_t cmds = r->cmds, n = 0, k, i;
+
+        for (k = 0; k < round->cnt; k++) {
+                const struct store_part *p = &round->parts[k];
+
+                for (i = p->segs_start;
+                     p->result == EWS_STORE_OK && i < p->segs_end; i++)
+                        z->ops[n++] = z->ops[i];
+        }
+        z->cnt = n;
+        if (store_zops_write(z, r, store_segment_zkey, store))
+                return -1;
+        return (int64_t)(r->cmds - cmds);
+}
+
+/* MULTI, the summed counters, the segment moves and the bodies of the
+ * parts whose fence holds with their fence writes, EXEC, sent: the number
+ * of commands queued, -1 when out of memory or the connection failed (the
  * transaction was then cut off: Redis discards it with the connection). */
 static int64_t round_multi(struct ews_store *store, struct store_round *round)
 {
         struct store_resp *r = &round->cmd;
-        int64_t counted, queued;
+        int64_t counted, moved, queued;
         size_t i;
 
         store_resp_reset(r);
@@ -226,10 +247,12 @@ static int64_t round_multi(struct ews_store *store, struct store_round *round)
                 return -1;
         counted = store_counters_write(&round->counters, round->parts,
                                        round->cnt, r);
-        if (counted < 0 || round_put(store, r->buf, r->len))
+        moved = counted < 0 ? -1 : round_segments(store, round, r);
+        if (moved < 0 || round_put(store, r->buf, r->len))
                 return -1;
         round->counters_cmds = (size_t)counted;
-        queued = counted;
+        round->segs_cmds = (size_t)moved;
+        queued = counted + moved;
         for (i = 0; i < round->cnt; i++) {
                 struct store_part *p = &round->parts[i];
 
@@ -331,8 +354,9 @@ static int round_read(struct ews_store *store, struct round_replies *r)
                        : -1;
 }
 
-/* Whether one of the errors falls on part p: on its commands (from at on)
- * or on a summed counter it added to. */
+/* Whether one of the errors falls on part p: on its commands (from at on),
+ * on a summed counter it added to, or on a segment's shard while it moved
+ * users (which shard is not kept: any). */
 static bool round_error_of(const struct store_round *round,
                            const struct round_replies *r,
                            const struct store_part *p, size_t at)
@@ -347,6 +371,8 @@ static bool round_error_of(const struct store_round *round,
                 if ((size_t)i < round->counters_cmds
                             ? store_counters_wrote(&round->counters, p,
                                                    (size_t)i)
+                    : (size_t)i < round->counters_cmds + round->segs_cmds
+                            ? p->segs_end > p->segs_start
                             : (size_t)i >= at && (size_t)i < at + n)
                         return true;
         }
@@ -357,7 +383,7 @@ static bool round_error_of(const struct store_round *round,
 static void round_errors(struct store_round *round,
                          const struct round_replies *r)
 {
-        size_t k, at = round->counters_cmds;
+        size_t k, at = round->counters_cmds + round->segs_cmds;
 
         for (k = 0; k < round->cnt; k++) {
                 struct store_part *p = &round->parts[k];
@@ -483,8 +509,10 @@ static void round_reset(struct store_round *round)
         round->received = 0;
         round->applied = false;
         round->counters_cmds = 0;
+        round->segs_cmds = 0;
         store_resp_reset(&round->body);
         store_counters_reset(&round->counters);
+        store_zops_reset(&round->segs);
 }
 
 void store_round_free(struct store_round *round)
@@ -494,6 +522,7 @@ void store_round_free(struct store_round *round)
         store_idset_free(&round->accounts);
         store_idset_free(&round->queues);
         store_zops_free(&round->zops);
+        store_zops_free(&round->segs);
         store_counters_free(&round->counters);
         free(round->parts);
         memset(round, 0, sizeof(*round));

@@ -50,9 +50,14 @@
  *                                          activation, to sales-ready
  *   <prefix>ft                     hash    the same over all users
  *   <prefix>fi                     zset    campaign id -> first counted ms
- *   <prefix>sg:<stage>, sg0:<stage> zset   segments: user id -> score of
+ *   <prefix>sg:<stage>:<shard>,
+ *   <prefix>sg0:<stage>:<shard>   zset    segments: user id -> score of
  *                                          E (util/funnel.h), E > 0 and
- *                                          E <= 0
+ *                                          E <= 0; a user in shard
+ *                                          FNV-1a(id) % 1024 (util/hash.h)
+ *   <prefix>sg:<stage>, sg0:<stage> zset   the same, whole, as an earlier
+ *                                          version kept it: read until
+ *                                          it empties, never written
  * Users and accounts expire a retention period (and at most a day more)
  * after their last event. An account's engagement is not stored: it is
  * the sum of its members' (and its erased members') E, taken when read.

@@ -84,27 +84,35 @@ enum store_zkind {
         STORE_Z_SEGMENT
 };
 struct store_zop {
-        int64_t key; /* the hour, -1 the partition's old key; the segment */
+        int64_t key; /* the hour, -1 the partition's old key; a segment's
+                      * shard: segment * STORE_SEGMENT_SHARDS + shard */
         double score;
-        const char *member;
-        uint32_t seq;
+        const char *member; /* NULL: a copy, at `at` in the arena */
+        uint32_t seq, at;
         uint8_t kind;
         bool add;
 };
 struct store_zops {
         struct store_zop *ops;
         size_t cnt, cap;
+        char *arena; /* the members copied */
+        size_t used, size;
 };
 /* Appends the key numbered key of kind to r: 0, or -1. */
 typedef int store_zkey_fn(void *ctx, struct store_resp *r,
                           enum store_zkind kind, int64_t key);
-/* 0, or -1 when out of memory. A timer's score is a whole number. */
+/* 0, or -1 when out of memory. A timer's score is a whole number. add
+ * borrows member until the write; add_copy copies it (kept until reset). */
 int store_zops_add(struct store_zops *z, enum store_zkind kind, bool add,
                    int64_t key, double score, const char *member);
+int store_zops_add_copy(struct store_zops *z, enum store_zkind kind, bool add,
+                        int64_t key, double score, const char *member);
 /* Writes what was added as commands to r and empties z: 0, or -1 when
  * out of memory. */
 int store_zops_write(struct store_zops *z, struct store_resp *r,
                      store_zkey_fn *key, void *ctx);
+/* Empties z, its copies too. */
+void store_zops_reset(struct store_zops *z);
 void store_zops_free(struct store_zops *z);
 
 /* Timers are filed by the hour of their deadline, each in a small sorted
@@ -124,6 +132,7 @@ struct store_part {
         int64_t epoch, expected_offset, next_offset, watermark_ms, idle_ms;
         size_t body_start, body_end, body_cmds;
         size_t counters_start, counters_end; /* its increments */
+        size_t segs_start, segs_end; /* its segment moves in the round's */
         size_t tail_cmds; /* the fence's write and the hours it passed */
         int64_t stored_watermark_ms; /* as the fence was read, 0: none */
         enum ews_store_result result;
@@ -170,6 +179,14 @@ struct store_round {
         struct store_zops zops; /* the commit being built's */
         struct store_counters counters;
         size_t counters_cmds; /* their commands, first in the transaction */
+        /* The commits' segment moves, written as the counters are: once
+         * a round, for the commits whose fence holds, one ZREM and one
+         * ZADD per shard with the members of every partition, after the
+         * counters. A user moves once a round: it is in one partition,
+         * and a partition commits once a round (a second commit there
+         * is fenced off: the offset it expects is not the stored one). */
+        struct store_zops segs;
+        size_t segs_cmds;
 };
 
 /* Appends the commit's body to the round (its users to the cache):
@@ -322,13 +339,33 @@ int store_append(struct ews_store *store, char *errstr, size_t errstr_size,
 
 /* store/funnel.c: the funnel's writes of the commit: its counts added to
  * c, its first times appended to r (ZADD NX) and its segments' moves
- * added to z. 0, or -1 when out of memory. */
+ * added to z (their ids copied). 0, or -1 when out of memory. */
 int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
                       struct store_counters *c, struct store_zops *z,
                       const struct ews_commit *commit);
-/* The sorted set of a segment (util/funnel.h). */
-void store_segment_key(const struct ews_store *store, int segment, char *out,
-                       size_t size);
+/* A segment (util/funnel.h) is kept in STORE_SEGMENT_SHARDS sorted sets,
+ * a user in the one its id hashes to: small sets, each within Redis'
+ * compact encoding (zset-max-listpack-entries, 128 by default) up to
+ * about 100,000 users a segment, and a skiplist of a thousandth of the
+ * segment's users past that. Fixed: a user's shard is where every
+ * instance and version looks for it. */
+#define STORE_SEGMENT_SHARDS 1024
+/* The shard of user_id's entry. */
+int store_segment_shard(const char *user_id);
+/* The key of a segment's shard numbered key (store_zkey_fn; ctx: the
+ * store). */
+int store_segment_zkey(void *ctx, struct store_resp *r, enum store_zkind kind,
+                       int64_t key);
+/* The sorted set of a segment's shard; shard -1 is the one set an earlier
+ * version kept the whole segment in (read until it empties). */
+void store_segment_key(const struct ews_store *store, int segment, int shard,
+                       char *out, size_t size);
+/* A segment's score (util/funnel.h) as the commit writes it (zset.c): in
+ * billionths, a whole number (or +-inf). An earlier version wrote the
+ * score itself, to nine places. */
+double store_segment_units(double score);
+/* Units as Redis takes them, into buf (40 bytes): their length. */
+size_t store_segment_text(double units, char *buf);
 
 int store_parse_i64(const char *s, size_t len, int64_t *out);
 

@@ -34,21 +34,30 @@ enum ews_store_result ews_store_funnel_campaigns(struct ews_store *store,
                                                  size_t errstr_size);
 
 /* A page of a segment: the users of stage by engagement now, lowest first
- * (or highest with desc), from cursor (0: the start) and matching the
- * filters that are set (NULL or "": any). */
+ * (or highest with desc), after cursor (NULL or "": from the start) and
+ * matching the filters that are set (NULL or "": any). A cursor is a
+ * page's next, as text. */
+#define EWS_SEGMENT_CURSOR_MAX (EWS_ID_MAX + 40)
 struct ews_segment_query {
         enum ews_stage stage;
         bool desc;
-        int64_t cursor;
+        const char *cursor;
         const char *campaign_id, *account_id, *product;
 };
-/* Up to max users into out (*cnt of them); *next is the cursor of the next
- * page, -1 at the end. */
+/* Up to max users into out (*cnt of them); next (EWS_SEGMENT_CURSOR_MAX
+ * bytes) the cursor of the next page, "" at the end. EWS_STORE_REJECTED
+ * when q->cursor is not a cursor. */
 enum ews_store_result ews_store_segment(struct ews_store *store,
                                         const struct ews_segment_query *q,
                                         struct ews_user *out, size_t max,
-                                        size_t *cnt, int64_t *next,
-                                        char *errstr, size_t errstr_size);
+                                        size_t *cnt, char *next, char *errstr,
+                                        size_t errstr_size);
+
+/* A cursor's parts: the set (0 or 1), the score as Redis wrote it and as
+ * a double, the member. 0, or -1 when text is not a cursor. */
+int ews_store_segment_cursor_parse(const char *text, int *part, double *score,
+                                   char *score_text, size_t score_text_size,
+                                   char *member, size_t member_size);
 
 /* An account's members, the most recently active first: up to max ids
  * into ids, their number in *cnt. */

@@ -116,7 +116,7 @@ int inspect_segment_run(struct ews_store *store, double half_life_ms,
         struct ews_segment_query q;
         char errstr[512];
         size_t limit = 20, n = 0, i;
-        int64_t next = -1;
+        char next[EWS_SEGMENT_CURSOR_MAX];
         int w, s;
         json_t *out, *list;
 
@@ -140,7 +140,7 @@ int inspect_segment_run(struct ews_store *store, double half_life_ms,
                 else if (v && !strncmp(words[w], "limit=", 6))
                         limit = (size_t)strtoul(v + 1, NULL, 10);
                 else if (v && !strncmp(words[w], "cursor=", 7))
-                        q.cursor = strtoll(v + 1, NULL, 10);
+                        q.cursor = v + 1;
                 else if (v || q.stage == EWS_STAGE_COUNT) {
                         fprintf(stderr, "ews-inspect: segment: what is '%s'?\n",
                                 words[w]);
@@ -153,8 +153,17 @@ int inspect_segment_run(struct ews_store *store, double half_life_ms,
                                 "[limit=1..1000] [cursor=C]\n");
                 return 2;
         }
-        if (ews_store_segment(store, &q, users, limit, &n, &next, errstr,
-                              sizeof(errstr))) {
+        switch (ews_store_segment(store, &q, users, limit, &n, next, errstr,
+                                  sizeof(errstr))) {
+        case EWS_STORE_OK:
+                break;
+        case EWS_STORE_REJECTED:
+                fprintf(stderr,
+                        "ews-inspect: %s (pass a page's next_cursor "
+                        "as it is)\n",
+                        errstr);
+                return 2;
+        default:
                 fprintf(stderr, "ews-inspect: %s\n", errstr);
                 return 1;
         }
@@ -171,7 +180,7 @@ int inspect_segment_run(struct ews_store *store, double half_life_ms,
         out = json_pack("{s:s, s:s, s:o, s:o}", "stage",
                         ews_stage_name(q.stage), "order",
                         q.desc ? "desc" : "asc", "users", list, "next_cursor",
-                        next < 0 ? json_null() : json_integer(next));
+                        next[0] ? json_string(next) : json_null());
         json_dumpf(out, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         printf("\n");
         json_decref(out);

@@ -160,6 +160,21 @@ def test_state_of_an_earlier_version_is_read_and_moved_on(redis):
     run_store_test("store_upgrade", redis, "upgrade: read and moved on")
 
 
+def test_segment_pages_merge_shards_and_the_old_set(redis):
+    """A segment's pages in Redis' order over its shards, through a tie
+    longer than a round's read of a shard, and with the set an earlier
+    version kept read beside them, its entries that no longer stand taken
+    out (tests/integration/c/store_segments.c, on a real Redis)."""
+    run_store_test("store_segments", redis, "segments: paged over shards")
+
+
+def test_segment_moves_written_once_a_round(redis):
+    """A round writes the segment moves of its commits whose fence holds,
+    grouped by shard, and none of a fenced commit
+    (tests/integration/c/store_segments.c)."""
+    run_store_test("store_segments", redis, "segments: a round's moves")
+
+
 def test_account_days_written_as_runs_read_as_days(redis):
     """An account's users active at day ends: a run of days is +n at its
     first and -n after its last, read back as each day's count, and the

@@ -98,7 +98,7 @@ static void test_members_of_a_key_go_in_one_command(void **state)
         (void)state;
         check(in, 5,
               "ZADD T490000 60000 u-1 120000 u-2;"
-              "ZADD S3 -2.250000000 u-2 1.500000000 u-1;"
+              "ZADD S3 -2250000000 u-2 1500000000 u-1;"
               "ZADD S5 +inf u-3;",
               3);
 }
@@ -128,8 +128,9 @@ static void test_removals_first_keys_in_order(void **state)
               6);
 }
 
-/* A segment's score with nine places, rounded; a timer's whole. */
-static void test_scores_decimal(void **state)
+/* A segment's score in billionths, rounded, a whole number (+-inf as
+ * such); a timer's whole. */
+static void test_scores_in_units(void **state)
 {
         static const struct zop_in in[] = {
                 {STORE_Z_SEGMENT, true, 2, 0.1, "u-1"},
@@ -144,9 +145,9 @@ static void test_scores_decimal(void **state)
         (void)state;
         check(in, 7,
               "ZADD T1 3599999 u-7;"
-              "ZADD S2 -8999999.500000000 u-6 -2.250000000 u-2 "
-              "0.000000000 u-4 0.100000000 u-1 2902.000000000 u-3 "
-              "9000000 u-5;",
+              "ZADD S2 -8999999500000000 u-6 -2250000000 u-2 "
+              "0 u-4 100000000 u-1 2902000000000 u-3 "
+              "9000000000000000 u-5;",
               2);
 }
 
@@ -180,7 +181,7 @@ int main(void)
                 cmocka_unit_test(test_nothing_writes_nothing),
                 cmocka_unit_test(test_members_of_a_key_go_in_one_command),
                 cmocka_unit_test(test_removals_first_keys_in_order),
-                cmocka_unit_test(test_scores_decimal),
+                cmocka_unit_test(test_scores_in_units),
                 cmocka_unit_test(test_many_members),
         };
 

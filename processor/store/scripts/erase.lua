@@ -4,7 +4,8 @@
 -- owner's next commit there is fenced off, so it drops its cache and
 -- cannot write the user back.
 -- Sent with EVAL, not loaded with the others by store_connect.
--- KEYS: user, timers, fence, account, segment (sg:, sg0:).
+-- KEYS: user, timers, fence, account, its segment's shard and the whole
+--       segment's set of an earlier version (sg:, sg0:).
 -- ARGV: user id, '1' when the user has an account, the value the caller
 --       read (the share is taken from it), its E, its t_ref (ms), H (ms),
 --       the account's expiry (ms), '1' when it is in a segment.
@@ -33,6 +34,9 @@ if ARGV[2] == '1' then
     redis.call('PEXPIRE', KEYS[4], ARGV[7])
   end
 end
-if ARGV[8] == '1' then redis.call('ZREM', KEYS[5], ARGV[1]) end
+if ARGV[8] == '1' then
+  redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
+end
 redis.call('HINCRBY', KEYS[3], 'epoch', 1)
 return 1

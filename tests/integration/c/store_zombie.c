@@ -102,22 +102,22 @@ static void test_zombie(void **state)
         {
                 struct ews_funnel f;
                 struct ews_segment_query q = {
-                        EWS_STAGE_TRIAL, false, 0, NULL, NULL, NULL};
+                        EWS_STAGE_TRIAL, false, NULL, NULL, NULL, NULL};
                 struct ews_user seg[4];
                 size_t n;
-                int64_t next;
+                char next[EWS_SEGMENT_CURSOR_MAX];
 
                 assert_int_equal(ews_store_funnel_get(c, "c-z", &f, errstr,
                                                       sizeof(errstr)),
                                  EWS_STORE_OK);
                 assert_int_equal(f.count[EWS_FUNNEL_SIGNUP], 2);
                 assert_int_equal(f.to_activated[3], 2);
-                assert_int_equal(ews_store_segment(c, &q, seg, 4, &n, &next,
+                assert_int_equal(ews_store_segment(c, &q, seg, 4, &n, next,
                                                    errstr, sizeof(errstr)),
                                  EWS_STORE_OK);
                 assert_int_equal(n, 1);
                 assert_string_equal(seg[0].user_id, "u-z0");
-                assert_true(next == -1);
+                assert_string_equal(next, "");
         }
         assert_int_equal(ews_store_fence_claim(c, EWS_SOURCE_USAGE, 0, &fc,
                                                errstr, sizeof(errstr)),
