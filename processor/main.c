@@ -267,13 +267,15 @@ static void main_report(const struct ews_pipeline_stats *s,
         fprintf(stderr,
                 "ews-processor: consumed=%lld decoded=%lld dead_letters=%lld "
                 "replayed=%lld commits=%lld fenced=%lld store_errors=%lld "
-                "produced=%lld delivered=%lld failed=%lld fetch_wakes=%lld",
+                "produced=%lld delivered=%lld failed=%lld fetch_wakes=%lld "
+                "overlapped=%lld",
                 (long long)(s->consumed[0] + s->consumed[1]),
                 (long long)(s->decoded[0] + s->decoded[1]), (long long)dead,
                 (long long)s->replayed, (long long)s->commits,
                 (long long)s->fenced, (long long)s->store_errors,
                 (long long)o->produced, (long long)o->delivered,
-                (long long)o->failed, (long long)fetch_wakes);
+                (long long)o->failed, (long long)fetch_wakes,
+                (long long)s->rounds_overlapped);
         for (i = 0; i < EWS_RULE_COUNT; i++)
                 if (s->alerts[i][0] || s->alerts[i][1])
                         fprintf(stderr, " %s=%lld/%lld", ews_rule_name(i),
@@ -515,6 +517,8 @@ static void main_loop(struct main_ctx *ctx)
                         ews_pipeline_run(ctx->pipeline, ctx->msgs, cnt,
                                          main_clock_ms(CLOCK_REALTIME),
                                          main_clock_ms(CLOCK_MONOTONIC));
+                else /* the round in flight waits for no batch */
+                        ews_pipeline_settle(ctx->pipeline);
                 ews_in_kafka_release(ctx->in);
                 main_cron(ctx, main_clock_ms(CLOCK_MONOTONIC));
                 if (main_reload) {

@@ -404,6 +404,11 @@ int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
         return cnt;
 }
 
+int64_t ews_in_kafka_ready(const struct ews_in_kafka *in)
+{
+        return in && in->queue ? (int64_t)rd_kafka_queue_length(in->queue) : 0;
+}
+
 static rd_kafka_topic_partition_list_t *in_kafka_one(struct ews_in_kafka *in,
                                                      enum ews_source source,
                                                      int32_t partition,

@@ -96,6 +96,9 @@ void ews_in_kafka_destroy(struct ews_in_kafka *in);
 int ews_in_kafka_consume(struct ews_in_kafka *in, struct ews_msg *msgs, int max,
                          int wait_ms, int linger_ms);
 void ews_in_kafka_release(struct ews_in_kafka *in);
+/* The messages (and events) the consumer holds ready: more than 0, and
+ * the next consume returns without waiting. */
+int64_t ews_in_kafka_ready(const struct ews_in_kafka *in);
 
 /* The state produced by everything before next_offset is safe. */
 int ews_in_kafka_offset_store(struct ews_in_kafka *in, enum ews_source source,

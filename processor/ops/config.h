@@ -53,6 +53,10 @@ struct ews_config {
         int64_t batch_linger_ms; /* then how long it keeps filling */
         int fetch_wake; /* kafka.fetch.wake: 1 wakes the fetcher after a
                          * batch taken from a backlog (in_kafka.h) */
+        /* kafka.batch.overlap: 1 takes the next batch in while Redis runs
+         * the last one's round, when the consumer holds it already
+         * (pipeline.h) */
+        int batch_overlap;
         struct ews_config_props consumer;
         struct ews_config_props producer;
         /* redis */

@@ -105,6 +105,7 @@ const struct config_key config_keys[] = {
         CK("kafka.batch.wait", CONFIG_MS, batch_wait_ms, 1, 60000),
         CK("kafka.batch.linger", CONFIG_MS, batch_linger_ms, 0, 60000),
         CK_ENUM("kafka.fetch.wake", fetch_wake, switch_values),
+        CK_ENUM("kafka.batch.overlap", batch_overlap, switch_values),
         CK("topics.usage", CONFIG_STR, topics[EWS_SOURCE_USAGE], 0, 0),
         CK("topics.campaign", CONFIG_STR, topics[EWS_SOURCE_CAMPAIGN], 0, 0),
         CK("topics.alerts", CONFIG_STR, topic_alerts, 0, 0),
@@ -344,6 +345,7 @@ void ews_config_defaults(struct ews_config *config)
         config->batch_max = 64000;
         config->batch_wait_ms = 100;
         config->fetch_wake = 1;
+        config->batch_overlap = 1;
         config_copy(config->topics[EWS_SOURCE_USAGE], 256, "product-usage");
         config_copy(config->topics[EWS_SOURCE_CAMPAIGN], 256,
                     "campaign-events");

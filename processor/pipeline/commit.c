@@ -116,6 +116,8 @@ static struct pipeline_pending *commit_pending(struct ews_pipeline *p,
                                                enum ews_source source,
                                                int32_t partition)
 {
+        const struct pipeline_part *part =
+                ews_partitions_get(p->parts, source, partition);
         struct pipeline_pending *c;
 
         if (!ews_grow((void **)&p->pending, &p->pending_cap, p->pending_cnt + 1,
@@ -133,6 +135,8 @@ static struct pipeline_pending *commit_pending(struct ews_pipeline *p,
         memset(c, 0, sizeof(*c));
         c->source = source;
         c->partition = partition;
+        c->batch_first = part->batch_first;
+        c->next_offset = part->batch_next;
         c->record_first = ews_delivery_records_mark(p->delivery);
         c->result = EWS_STORE_ERROR;
         return c;
@@ -168,6 +172,9 @@ void pipeline_commit(struct ews_pipeline *p, enum ews_source source,
         c->result = ews_store_commit_send(p->store, &commit, c->errstr,
                                           sizeof(c->errstr));
         c->sent = c->result == EWS_STORE_OK;
+        /* the next batch takes up from its end while it is in flight */
+        part->inflight = true;
+        part->inflight_next = part->batch_next;
 }
 
 void pipeline_round_begin(struct ews_pipeline *p)
@@ -184,13 +191,15 @@ static void commit_done(struct ews_pipeline *p,
                 ews_partitions_get(p->parts, c->source, c->partition);
         struct ews_outbox_ref ref = {(int)c->source, c->partition};
 
+        part->inflight = false;
         if (c->result == EWS_STORE_OK) {
                 p->stats.commits++;
                 /* counts and logs the alerts it publishes */
                 ews_delivery_records_send(p->delivery, ref, c->record_first,
                                           c->record_cnt);
                 ews_partitions_committed(p->parts, c->source, c->partition,
-                                         c->watermark_ms, p->now_ms);
+                                         c->next_offset, c->watermark_ms,
+                                         p->now_ms);
                 if (part->next_offset >= 0)
                         ews_in_kafka_offset_store(p->in, c->source,
                                                   c->partition,
@@ -206,7 +215,8 @@ static void commit_done(struct ews_pipeline *p,
                         "the partition is paused until this is resolved",
                         p->config->topics[c->source], (int)c->partition,
                         (long long)part->next_offset, c->errstr);
-                ews_partitions_reject(p->parts, c->source, c->partition);
+                ews_partitions_reject(p->parts, c->source, c->partition,
+                                      p->settling_later);
                 return;
         }
         if (c->result == EWS_STORE_FENCED)
@@ -215,8 +225,12 @@ static void commit_done(struct ews_pipeline *p,
                 p->stats.store_errors++;
         ews_warn("pipeline", "%s [%d]: %s", p->config->topics[c->source],
                  (int)c->partition, c->errstr);
-        ews_partitions_recover(p->parts, c->source, c->partition,
-                               part->batch_first);
+        if (p->settling_later)
+                ews_partitions_recover_later(p->parts, c->source, c->partition,
+                                             c->batch_first);
+        else
+                ews_partitions_recover(p->parts, c->source, c->partition,
+                                       c->batch_first);
 }
 
 /* redis.wait.replicas: the round's applied commits must reach the
@@ -270,6 +284,24 @@ void pipeline_round_finish(struct ews_pipeline *p)
         for (i = 0; i < p->pending_cnt; i++)
                 commit_done(p, &p->pending[i]);
         p->pending_cnt = 0;
+}
+
+void pipeline_round_flush(struct ews_pipeline *p)
+{
+        if (!p->pending_cnt)
+                return;
+        ews_store_commit_flush(p->store);
+        p->inflight = true;
+}
+
+void pipeline_settle(struct ews_pipeline *p, bool in_callback)
+{
+        if (!p->inflight)
+                return;
+        p->inflight = false;
+        p->settling_later = in_callback;
+        pipeline_round_finish(p);
+        p->settling_later = false;
 }
 
 /* The partition is not applied: it goes back to its fence when the round

@@ -129,6 +129,10 @@ static int pipeline_metrics_commits(struct ews_metrics *m,
         ADD("ews_fenced_commits_total",
             "Commits rejected by a fence (a zombie or a replay).",
             EWS_METRIC_COUNTER, "", fenced);
+        ADD("ews_rounds_overlapped_total",
+            "Rounds of commits Redis ran while the next batch was taken in "
+            "(kafka.batch.overlap).",
+            EWS_METRIC_COUNTER, "", rounds_overlapped);
         ADD("ews_fences_lost_total",
             "Fences found missing where the group had committed (Redis "
             "lost its last writes): replayed from the first offset.",

@@ -172,12 +172,11 @@ static int partitions_pause(struct ews_partitions *parts,
                                pause);
 }
 
-void ews_partitions_recover(struct ews_partitions *parts,
-                            enum ews_source source, int32_t partition,
-                            int64_t rewind_offset)
+void ews_partitions_recover_later(struct ews_partitions *parts,
+                                  enum ews_source source, int32_t partition,
+                                  int64_t rewind_offset)
 {
         struct pipeline_part *part = &parts->parts[source][partition];
-        int64_t offset;
 
         part->recovering = true;
         /* Going back to the fence replaces waiting at a later message. */
@@ -185,6 +184,16 @@ void ews_partitions_recover(struct ews_partitions *parts,
         part->backoff_ms = 0;
         if (part->rewind < 0)
                 part->rewind = rewind_offset;
+}
+
+void ews_partitions_recover(struct ews_partitions *parts,
+                            enum ews_source source, int32_t partition,
+                            int64_t rewind_offset)
+{
+        struct pipeline_part *part = &parts->parts[source][partition];
+        int64_t offset;
+
+        ews_partitions_recover_later(parts, source, partition, rewind_offset);
         if (!ews_partitions_claim(parts, source, partition)) {
                 if (!part->paused && !partitions_pause(parts, part, true))
                         part->paused = true;
@@ -243,11 +252,12 @@ void ews_partitions_block(struct ews_partitions *parts, enum ews_source source,
 
 void ews_partitions_committed(struct ews_partitions *parts,
                               enum ews_source source, int32_t partition,
-                              int64_t watermark_ms, int64_t now_ms)
+                              int64_t next_offset, int64_t watermark_ms,
+                              int64_t now_ms)
 {
         struct pipeline_part *part = &parts->parts[source][partition];
 
-        part->next_offset = part->batch_next;
+        part->next_offset = next_offset;
         part->worked = true;
         if (watermark_ms > part->watermark_ms)
                 part->watermark_ms = watermark_ms;
@@ -255,12 +265,12 @@ void ews_partitions_committed(struct ews_partitions *parts,
 }
 
 void ews_partitions_reject(struct ews_partitions *parts, enum ews_source source,
-                           int32_t partition)
+                           int32_t partition, bool later)
 {
         struct pipeline_part *part = &parts->parts[source][partition];
 
         part->failed = true;
-        if (!partitions_pause(parts, part, true))
+        if (!later && !partitions_pause(parts, part, true))
                 part->paused = true;
 }
 
@@ -297,6 +307,9 @@ void ews_partitions_cron(struct ews_partitions *parts, int64_t mono_ms)
         struct pipeline_part *part;
 
         while ((part = ews_partitions_next(parts, &it))) {
+                if (part->failed && !part->paused &&
+                    !partitions_pause(parts, part, true))
+                        part->paused = true;
                 if (part->failed)
                         partitions_failed_look(parts, part);
                 else if (part->recovering)

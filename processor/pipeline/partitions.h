@@ -42,8 +42,13 @@ struct pipeline_part {
         /* Where to go back to when no fence offset exists yet: the first
          * message consumed but not committed. -1: none. */
         int64_t rewind;
+        /* The driver's commit here whose round is still in flight (its
+         * replies not yet read): the offset after it. */
+        bool inflight;
+        int64_t inflight_next;
         /* this batch (the driver's) */
         bool in_batch;
+        int64_t batch_from;         /* the offset it took up from */
         int64_t batch_next;         /* next offset to accept */
         int64_t batch_first;        /* first accepted offset */
         int64_t batch_max_ms;       /* largest event time */
@@ -131,6 +136,11 @@ bool ews_partitions_claim(struct ews_partitions *parts, enum ews_source source,
 void ews_partitions_recover(struct ews_partitions *parts,
                             enum ews_source source, int32_t partition,
                             int64_t rewind_offset);
+/* The same, left to ews_partitions_cron(): from a rebalance callback,
+ * where the consumer takes no seek. Its messages are passed over till. */
+void ews_partitions_recover_later(struct ews_partitions *parts,
+                                  enum ews_source source, int32_t partition,
+                                  int64_t rewind_offset);
 
 /* The registry could not be asked for the message at offset: the
  * partition waits there. */
@@ -144,13 +154,16 @@ void ews_partitions_registry_ok(struct ews_partitions *parts,
 void ews_partitions_block(struct ews_partitions *parts, enum ews_source source,
                           int32_t partition, int64_t mono_ms);
 
-/* The batch up to batch_next is committed with watermark_ms at now_ms. */
+/* The batch up to next_offset is committed with watermark_ms at now_ms. */
 void ews_partitions_committed(struct ews_partitions *parts,
                               enum ews_source source, int32_t partition,
-                              int64_t watermark_ms, int64_t now_ms);
-/* The store rejected the batch: paused for people to see (failed). */
+                              int64_t next_offset, int64_t watermark_ms,
+                              int64_t now_ms);
+/* The store rejected the batch: paused for people to see (failed); from
+ * a rebalance callback (later) the pause is left to
+ * ews_partitions_cron(). */
 void ews_partitions_reject(struct ews_partitions *parts, enum ews_source source,
-                           int32_t partition);
+                           int32_t partition, bool later);
 
 /* Periodic: claims the recovering partitions again, resumes the blocked
  * ones whose retry is due at mono_ms, and the failed ones whose fence was

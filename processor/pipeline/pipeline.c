@@ -180,6 +180,7 @@ static void pipeline_assigned(void *opaque, enum ews_source source,
 {
         struct ews_pipeline *p = opaque;
 
+        pipeline_settle(p, true);
         ews_partitions_assigned(p->parts, source, partition, committed, offset);
 }
 
@@ -188,6 +189,7 @@ static void pipeline_revoked(void *opaque, enum ews_source source,
 {
         struct ews_pipeline *p = opaque;
 
+        pipeline_settle(p, true);
         ews_partitions_revoked(p->parts, source, partition);
         /* Its next owner writes these users now. */
         if (source == EWS_SOURCE_USAGE)
@@ -200,6 +202,7 @@ static void pipeline_failed(void *opaque, enum ews_source source,
         struct ews_pipeline *p = opaque;
 
         (void)reason;
+        pipeline_settle(p, true);
         ews_partitions_failed(p->parts, source, partition);
 }
 
@@ -273,6 +276,7 @@ static void pipeline_outbox_cron(struct ews_pipeline *p, bool periodic)
 
 void ews_pipeline_tick(struct ews_pipeline *p, int64_t now_ms, int64_t mono_ms)
 {
+        pipeline_settle(p, false);
         p->now_ms = now_ms;
         p->mono_ms = mono_ms;
         pipeline_idle(p);
@@ -292,14 +296,21 @@ bool ews_pipeline_leader_behind(const struct ews_pipeline *p)
         return ews_leader_behind(p->leader);
 }
 
+void ews_pipeline_settle(struct ews_pipeline *p)
+{
+        pipeline_settle(p, false);
+}
+
 void ews_pipeline_finish(struct ews_pipeline *p)
 {
+        pipeline_settle(p, false);
         pipeline_outbox_cron(p, false);
         ews_leader_release(p->leader);
 }
 
 bool ews_pipeline_fences_current(struct ews_pipeline *p)
 {
+        pipeline_settle(p, false);
         return ews_partitions_fences_current(p->parts);
 }
 
@@ -309,6 +320,7 @@ bool ews_pipeline_fences_current(struct ews_pipeline *p)
  * nothing new to consume too. */
 void ews_pipeline_cron(struct ews_pipeline *p, int64_t mono_ms)
 {
+        pipeline_settle(p, false);
         p->mono_ms = mono_ms;
         ews_partitions_reconnected(p->parts,
                                    ews_store_stats(p->store).reconnects);
@@ -316,8 +328,9 @@ void ews_pipeline_cron(struct ews_pipeline *p, int64_t mono_ms)
         pipeline_funnel_metrics_cron(p, mono_ms);
 }
 
-bool ews_pipeline_recovering(const struct ews_pipeline *p)
+bool ews_pipeline_recovering(struct ews_pipeline *p)
 {
+        pipeline_settle(p, false);
         return ews_partitions_recovering(p->parts);
 }
 
@@ -471,7 +484,10 @@ static void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
                         continue; /* at or behind a message that waits */
                 if (!part->in_batch) {
                         part->in_batch = true;
-                        part->batch_next = part->next_offset;
+                        /* after the commit in flight, if one is */
+                        part->batch_from = part->inflight ? part->inflight_next
+                                                          : part->next_offset;
+                        part->batch_next = part->batch_from;
                         part->batch_first = msg->offset;
                         part->batch_max_ms = 0;
                         part->batch_head = part->batch_tail = -1;
@@ -514,6 +530,20 @@ static bool pipeline_load(struct ews_pipeline *p)
         return pipeline_load_users(p, due);
 }
 
+/* A partition's share of the batch taken in while the round before was
+ * in flight, where that round did not end where the share takes up (its
+ * commit there failed: the partition went back to its fence, or waits to)
+ * is not applied: the partition reads it again from its fence. */
+static void pipeline_drop_stale(struct ews_pipeline *p)
+{
+        struct ews_partitions_iter it = EWS_PARTITIONS_ITER_INIT;
+        struct pipeline_part *part;
+
+        while ((part = ews_partitions_next(p->parts, &it)))
+                if (part->in_batch && part->batch_from != part->next_offset)
+                        part->in_batch = false;
+}
+
 void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                       int cnt, int64_t now_ms, int64_t mono_ms)
 {
@@ -534,6 +564,10 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
          * are some 25 MB; the consumer's queue refills meanwhile). */
         if (p->in)
                 ews_in_kafka_release(p->in);
+        /* The round before was with Redis while this batch came in. */
+        p->stats.rounds_overlapped += p->inflight;
+        pipeline_settle(p, false);
+        pipeline_drop_stale(p);
 
         loaded = pipeline_load(p);
         pipeline_round_begin(p);
@@ -550,7 +584,12 @@ void ews_pipeline_run(struct ews_pipeline *p, const struct ews_msg *msgs,
                                 p, true, part->source, part->partition,
                                 pipeline_watermark(p, part->watermark_ms, 0));
         }
-        pipeline_round_finish(p);
+        /* With the next batch already waiting, it is taken in while Redis
+         * runs this round; else the round is finished now. */
+        pipeline_round_flush(p);
+        if (!p->config->batch_overlap || !p->in ||
+            ews_in_kafka_ready(p->in) <= 0)
+                pipeline_settle(p, false);
         it = (struct ews_partitions_iter)EWS_PARTITIONS_ITER_INIT;
         while ((part = ews_partitions_next(p->parts, &it))) {
                 if (part->in_batch && part->blocked && !part->paused)

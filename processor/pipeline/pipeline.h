@@ -46,6 +46,7 @@ struct ews_pipeline_stats {
         int64_t fenced;
         int64_t store_errors;
         int64_t batches;
+        int64_t rounds_overlapped; /* finished after the next batch came */
 };
 
 struct ews_pipeline;
@@ -71,7 +72,11 @@ void ews_pipeline_set_bounded(struct ews_pipeline *pipeline, bool bounded);
 /* Runs one batch, msgs as the consumer last handed them out: they are
  * read while the batch is admitted, then released (ews_in_kafka_release),
  * and not touched again. now_ms is the wall clock, mono_ms a monotonic
- * one. */
+ * one. When the consumer already holds more input, the batch's round is
+ * left in flight (its transaction with Redis) and finished by the next
+ * call once that has taken its batch in, or by any other call below, the
+ * consumer's rebalance callbacks included; ews_pipeline_settle()
+ * finishes it at once. */
 void ews_pipeline_run(struct ews_pipeline *pipeline, const struct ews_msg *msgs,
                       int cnt, int64_t now_ms, int64_t mono_ms);
 
@@ -104,7 +109,11 @@ bool ews_pipeline_fences_current(struct ews_pipeline *pipeline);
 
 /* True while some assigned partition waits for the store or the
  * registry. */
-bool ews_pipeline_recovering(const struct ews_pipeline *pipeline);
+bool ews_pipeline_recovering(struct ews_pipeline *pipeline);
+
+/* Finishes the round in flight, if one is: its alerts go out, its
+ * offsets are stored. */
+void ews_pipeline_settle(struct ews_pipeline *pipeline);
 
 const struct ews_pipeline_stats *
 ews_pipeline_stats(const struct ews_pipeline *pipeline);

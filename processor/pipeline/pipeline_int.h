@@ -83,6 +83,10 @@ struct batch_cohort {
 struct pipeline_pending {
         enum ews_source source;
         int32_t partition;
+        /* its share of the batch: from batch_first to before next_offset
+         * (the partition's own fields move on with the next batch while
+         * this round is in flight) */
+        int64_t batch_first, next_offset;
         int64_t watermark_ms;
         size_t record_first, record_cnt;
         bool sent;
@@ -142,6 +146,10 @@ struct ews_pipeline {
         /* the round's commits, sent, waiting for their replies */
         struct pipeline_pending *pending;
         size_t pending_cnt, pending_cap;
+        /* The round's transaction is with Redis, its replies not yet read:
+         * the batch after it is taken in meanwhile (pipeline_settle). */
+        bool inflight;
+        bool settling_later; /* in a rebalance callback: no seek, no pause */
         struct batch_dead *dead;
         size_t dead_cnt, dead_cap;
         unsigned char *dead_bytes;
@@ -208,9 +216,16 @@ int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
 
 /* A round of commits: begin, pipeline_partition() for each partition
  * (it applies and sends the partition's commit), then finish: the replies
- * are read in order and each partition goes on or back to its fence. */
+ * are read in order and each partition goes on or back to its fence. Or,
+ * instead of finish, flush: the transaction goes to Redis, and the round
+ * is in flight until pipeline_settle() finishes it (every call that uses
+ * the store or the partitions' offsets settles first). in_callback: from
+ * a rebalance callback, where partitions go back to their fence at the
+ * next cron rather than seek at once. */
 void pipeline_round_begin(struct ews_pipeline *p);
 void pipeline_round_finish(struct ews_pipeline *p);
+void pipeline_round_flush(struct ews_pipeline *p);
+void pipeline_settle(struct ews_pipeline *p, bool in_callback);
 
 /* commit.c: prepares the partition's commit from what apply.c left in
  * the batch scratch and sends it, its reply read when the round finishes;

@@ -460,7 +460,19 @@ static int round_exec(struct ews_store *store, struct store_round *round,
         return rc;
 }
 
-void store_round_apply(struct ews_store *store, struct store_round *round)
+/* The rest of the transaction to the socket, however much it is: 0, or -1
+ * when the connection failed. */
+static int round_flush(struct ews_store *store)
+{
+        int done = 0;
+
+        while (!done)
+                if (redisBufferWrite(store->redis, &done) != REDIS_OK)
+                        return -1;
+        return 0;
+}
+
+void store_round_send(struct ews_store *store, struct store_round *round)
 {
         redisReply *reply;
         int64_t queued;
@@ -493,13 +505,22 @@ void store_round_apply(struct ews_store *store, struct store_round *round)
                 return;
         }
         queued = round_multi(store, round);
-        if (queued < 0) {
+        if (queued < 0 || round_flush(store)) {
                 /* the transaction cut off, and the WATCH stays: a new
                  * connection */
                 round_fail(store, round, "commit (out of memory or lost)");
                 return;
         }
-        if (round_exec(store, round, queued))
+        round->queued = queued;
+        round->due = true;
+}
+
+void store_round_read(struct ews_store *store, struct store_round *round)
+{
+        if (!round->due)
+                return;
+        round->due = false;
+        if (round_exec(store, round, round->queued))
                 round_fail(store, round, "commit");
 }
 
@@ -508,6 +529,7 @@ static void round_reset(struct store_round *round)
         round->cnt = 0;
         round->received = 0;
         round->applied = false;
+        round->due = false;
         round->counters_cmds = 0;
         round->segs_cmds = 0;
         store_resp_reset(&round->body);
@@ -564,7 +586,8 @@ enum ews_store_result ews_store_commit_recv(struct ews_store *store,
                 return EWS_STORE_ERROR;
         }
         if (!round->applied)
-                store_round_apply(store, round);
+                store_round_send(store, round);
+        store_round_read(store, round);
         p = &round->parts[round->received++];
         result = p->result;
         if (p->source != source || p->partition != partition) {
@@ -579,6 +602,14 @@ enum ews_store_result ews_store_commit_recv(struct ews_store *store,
         if (round->received == round->cnt)
                 round_reset(round);
         return result;
+}
+
+void ews_store_commit_flush(struct ews_store *store)
+{
+        struct store_round *round = &store->round;
+
+        if (round->cnt && !round->applied)
+                store_round_send(store, round);
 }
 
 enum ews_store_result ews_store_commit(struct ews_store *store,

@@ -294,13 +294,16 @@ int ews_store_user_fill(const struct ews_store *store, struct ews_user *user,
 /* A round of commits: ews_store_commit_send() queues one (its users go to
  * the cache at once), ews_store_commit_recv() takes the result of the
  * oldest one sent, in order; the first receive applies them all, each
- * only if its fence holds, in one transaction (two round trips). A commit
- * that did not apply drops its partition's cached users. Between the
- * first send and the last receive no other store call may be made. A
- * send that fails was not queued. */
+ * only if its fence holds, in one transaction (two round trips), unless
+ * ews_store_commit_flush() did: it reads the fences and writes the
+ * transaction to the socket, and returns while Redis runs it (its replies
+ * are read by the first receive). A commit that did not apply drops its
+ * partition's cached users. Between the first send and the last receive
+ * no other store call may be made. A send that fails was not queued. */
 enum ews_store_result ews_store_commit_send(struct ews_store *store,
                                             const struct ews_commit *commit,
                                             char *errstr, size_t errstr_size);
+void ews_store_commit_flush(struct ews_store *store);
 enum ews_store_result ews_store_commit_recv(struct ews_store *store,
                                             enum ews_source source,
                                             int32_t partition, char *errstr,

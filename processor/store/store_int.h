@@ -174,7 +174,9 @@ struct store_round {
         struct store_resp cmd;  /* what is sent */
         struct store_part *parts;
         size_t cnt, cap, received;
-        bool applied; /* the round went to Redis (or failed) */
+        bool applied;   /* the round went to Redis (or failed) */
+        bool due;       /* its transaction's replies are still to be read */
+        int64_t queued; /* its commands between MULTI and EXEC */
         struct store_idset accounts, queues;
         struct store_zops zops; /* the commit being built's */
         struct store_counters counters;
@@ -194,10 +196,12 @@ struct store_round {
 int store_commit_build(struct ews_store *store, struct store_round *round,
                        const struct ews_commit *commit);
 
-/* Applies the round's commits: the fences watched and read, then one
- * MULTI/EXEC with every commit whose fence holds; sets each part's
- * result. */
-void store_round_apply(struct ews_store *store, struct store_round *round);
+/* Applies the round's commits: send watches and reads the fences, then
+ * writes one MULTI/EXEC with every commit whose fence holds to the socket;
+ * read reads its replies (nothing when none are due). Each sets the
+ * parts' results it decides. */
+void store_round_send(struct ews_store *store, struct store_round *round);
+void store_round_read(struct ews_store *store, struct store_round *round);
 void store_round_free(struct store_round *round);
 
 /* dict.c: the names dictionary of the packed users. Load reads it whole

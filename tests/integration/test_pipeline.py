@@ -2,8 +2,12 @@
 broker, Redis and processor, checked against the generator's truth."""
 
 import json
+import os
 import re
 import subprocess
+import time
+
+import redis as redis_py
 
 import ewsenv
 import groundtruth
@@ -124,6 +128,71 @@ def test_the_fetcher_is_woken_after_batches_of_a_backlog(broker, redis,
     assert 1 <= wakes["true"] <= events // 50 + 1, (wakes, events)
     assert wakes["false"] == 0
     assert ids["true"] == ids["false"] and ids["true"]
+
+
+def users_exported(names, broker, redis):
+    """Every user's events and E, as ews-inspect export writes them."""
+    out = subprocess.run([os.path.join(ewsenv.BUILD, "ews-inspect"),
+                          "export"], env=names.env(broker, redis),
+                         check=True, capture_output=True, text=True).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[-1]["kind"] == "end"
+    return {r["id"]: (r["state"]["events"], r["state"]["engagement"])
+            for r in rows if r["kind"] == "user"}
+
+
+def test_a_round_fenced_while_the_next_batch_came_in(broker, redis, names,
+                                                     tmp_path):
+    """kafka.batch.overlap: from a backlog the next batch is taken in while
+    Redis runs the last one's round. When that round is fenced off (the
+    fences' epochs bumped by hand while the processor runs, as another
+    owner's claim would), its partitions go back to their fences and the
+    share of the batch taken in meanwhile is read again, not applied over
+    the lost one: the same users' state and alerts as a run left alone."""
+    gen = ["--seed", "5", "--campaigns", "2", "--days", "8"]
+    small = {"EWS_KAFKA_BATCH_MAX": "20",
+             "EWS_KAFKA_CONSUMER_QUEUED_MIN_MESSAGES": "20"}
+    calm = ewsenv.Names(names.prefix.rstrip(":") + "-calm")
+    truth = ewsenv.run_gen(calm, broker, str(tmp_path / "calm.jsonl"), gen)
+    events = next(t for t in truth if t["kind"] == "summary")["events"]
+    err = ewsenv.run_processor_to_end(calm, broker, redis, env_extra=small)
+    assert f"consumed={events} " in err, err[-2000:]
+    assert int(re.search(r"overlapped=(\d+)", err).group(1)) >= 1, err[-2000:]
+    want_ids = sorted(a["alert_id"] for a in alerts_of(broker, calm))
+    want_users = users_exported(calm, broker, redis)
+
+    client = redis_py.Redis(port=redis.port)
+
+    def fenced_offsets(run):
+        keys = list(client.scan_iter(f"{run.prefix}p:{run.usage}:*"))
+        return keys, sum(int(client.hget(k, "offset") or 0) for k in keys)
+
+    end = fenced_offsets(calm)[1]
+    truth = ewsenv.run_gen(names, broker, str(tmp_path / "bumped.jsonl"), gen)
+    with open(tmp_path / "err.log", "w") as log:
+        proc = ewsenv.processor(names, broker, redis, ["--exit-at-end"],
+                                env_extra=small, stderr=log)
+        # each time the fences moved on, another owner's claim: through
+        # the first half of the input (the end of a bounded run is left be)
+        last, deadline = 0, time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+            keys, done = fenced_offsets(names)
+            if last < done < end // 2:
+                for key in keys:
+                    client.hincrby(key, "epoch", 1)
+                last = done
+        assert proc.wait(timeout=10) == 0
+    err = (tmp_path / "err.log").read_text()
+    report = re.search(r"ews-processor: consumed=.*", err).group(0)
+    print(report)
+    assert int(re.search(r"fenced=(\d+)", report).group(1)) >= 1, report
+    assert int(re.search(r"overlapped=(\d+)", report).group(1)) >= 1, report
+    alerts = list({a["alert_id"]: a for a in alerts_of(broker, names)}.values())
+    got_users = users_exported(names, broker, redis)
+    assert groundtruth.problems(truth, alerts) == []
+    assert sorted(set(a["alert_id"] for a in alerts)) == sorted(set(want_ids))
+    assert got_users == want_users
 
 
 def test_bad_input_goes_to_the_dead_letter_topic(broker, redis, names):

@@ -180,8 +180,7 @@ static void test_recover_fence_lost(void **state)
 
         env->fake.fence.next_offset = 10;
         ews_partitions_assigned(env->parts, U, 2, -1, &offset);
-        part->batch_next = 20;
-        ews_partitions_committed(env->parts, U, 2, 7000, 8000);
+        ews_partitions_committed(env->parts, U, 2, 20, 7000, 8000);
         assert_int_equal(part->next_offset, 20);
         /* Redis lost the fence: back to the first offset the broker has */
         env->fake.fence.next_offset = -1;
@@ -199,8 +198,7 @@ static void test_fence_behind_seeks_back(void **state)
 
         env->fake.fence.next_offset = 100;
         ews_partitions_assigned(env->parts, C, 1, 100, &offset);
-        part->batch_next = 150;
-        ews_partitions_committed(env->parts, C, 1, 0, 1000);
+        ews_partitions_committed(env->parts, C, 1, 150, 0, 1000);
         env->fake.fence_read = 150;
         assert_true(ews_partitions_fences_current(env->parts));
         /* the store went back to 120: replay from there */
@@ -326,7 +324,7 @@ static void test_reconnect_and_failed(void **state)
         ews_partitions_reconnected(env->parts, 4);
         assert_true(ews_partitions_get(env->parts, U, 0)->recovering);
         assert_false(ews_partitions_get(env->parts, U, 1)->recovering);
-        ews_partitions_reject(env->parts, U, 0);
+        ews_partitions_reject(env->parts, U, 0, false);
         assert_true(ews_partitions_get(env->parts, U, 0)->failed);
 }
 
@@ -358,6 +356,42 @@ static void test_failed_until_fence_moved(void **state)
         assert_int_equal(part->next_offset, 420);
 }
 
+/* From a rebalance callback a partition goes back to its fence at the
+ * next cron (no seek there), and a rejected one is paused there. */
+static void test_later_from_a_callback(void **state)
+{
+        struct env *env = *state;
+        struct pipeline_part *part = ews_partitions_get(env->parts, U, 3);
+        struct pipeline_part *other = ews_partitions_get(env->parts, U, 4);
+        int64_t offset = EWS_OFFSET_DEFAULT;
+        int seeks, claims, pauses;
+
+        env->fake.fence.next_offset = 10;
+        ews_partitions_assigned(env->parts, U, 3, -1, &offset);
+        ews_partitions_assigned(env->parts, U, 4, -1, &offset);
+        ews_partitions_committed(env->parts, U, 3, 30, 0, 1000);
+        seeks = env->fake.seeks;
+        claims = env->fake.claims;
+        pauses = env->fake.pauses;
+        ews_partitions_recover_later(env->parts, U, 3, 30);
+        ews_partitions_reject(env->parts, U, 4, true);
+        assert_true(part->recovering);
+        assert_int_equal(part->rewind, 30);
+        assert_true(other->failed);
+        assert_false(other->paused);
+        assert_int_equal(env->fake.seeks, seeks);
+        assert_int_equal(env->fake.claims, claims);
+        assert_int_equal(env->fake.pauses, pauses);
+        /* the cron: claimed again and back to the fence; paused */
+        env->fake.fence_read = 10;
+        ews_partitions_cron(env->parts, 0);
+        assert_false(part->recovering);
+        assert_int_equal(part->next_offset, 10);
+        assert_int_equal(env->fake.seek_offset, 10);
+        assert_true(other->paused);
+        assert_int_equal(env->fake.pauses, pauses + 1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -367,7 +401,7 @@ int main(void)
                 T(test_fence_behind_seeks_back),  T(test_claim_fails_then_cron),
                 T(test_block_and_retry),          T(test_block_cannot_pause),
                 T(test_iterator_and_revoke),      T(test_reconnect_and_failed),
-                T(test_failed_until_fence_moved),
+                T(test_failed_until_fence_moved), T(test_later_from_a_callback),
 #undef T
         };
 
