@@ -214,6 +214,12 @@ int64_t pipeline_watermark(const struct ews_pipeline *p, int64_t watermark_ms,
 int pipeline_user_add(struct ews_pipeline *p, const char *user_id,
                       int32_t partition);
 
+/* admit.c: admits the messages at or past each partition's fence (or
+ * the end of its commit in flight), in order: decoded into the batch,
+ * chained by partition, or dead letters. Reads msgs, keeps none of it. */
+void pipeline_admit(struct ews_pipeline *p, const struct ews_msg *msgs,
+                    int cnt);
+
 /* A round of commits: begin, pipeline_partition() for each partition
  * (it applies and sends the partition's commit), then finish: the replies
  * are read in order and each partition goes on or back to its fence. Or,

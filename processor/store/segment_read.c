@@ -139,15 +139,13 @@ static int segment_append(struct segment_read *r, int set, long offset)
                        : -1;
 }
 
-/* The reply of one set into the round's entries: *after, how many came
- * after the position; -1 for a reply that is not one. */
-static int segment_take(struct segment_read *r, int set, redisReply *reply,
-                        size_t *after)
+/* The reply of one set into the round's entries (those after the
+ * position); -1 for a reply that is not one. */
+static int segment_take(struct segment_read *r, int set, redisReply *reply)
 {
         struct segment_entry *e = NULL;
-        size_t i;
+        size_t i, after = 0;
 
-        *after = 0;
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2)
                 return -1;
         for (i = 0; i + 1 < reply->elements; i += 2) {
@@ -175,12 +173,12 @@ static int segment_take(struct segment_read *r, int set, redisReply *reply,
                 if (!segment_after_pos(r, e))
                         continue;
                 r->cnt++;
-                (*after)++;
+                after++;
         }
         /* read to its limit: the last entry bounds what may be taken (a
          * set read only up to the position reads on: segment_past_ties) */
-        r->ties[set] = reply->elements == 2 * SEGMENT_READ && !*after;
-        if (reply->elements == 2 * SEGMENT_READ && *after &&
+        r->ties[set] = reply->elements == 2 * SEGMENT_READ && !after;
+        if (reply->elements == 2 * SEGMENT_READ && after &&
             (!r->bounded ||
              segment_cmp(e, r->bound.member, r->bound.score, r->q->desc) < 0)) {
                 r->bound = *e;
@@ -189,25 +187,30 @@ static int segment_take(struct segment_read *r, int set, redisReply *reply,
         return 0;
 }
 
+/* The next reply of the pipeline, taken into the round as set's: 0, or
+ * -1 when the connection failed or the reply is not one. */
+static int segment_reply(struct segment_read *r, int set)
+{
+        redisReply *reply;
+        int rc;
+
+        if (redisGetReply(r->store->redis, (void **)&reply) != REDIS_OK ||
+            !reply)
+                return -1;
+        rc = segment_take(r, set, reply);
+        freeReplyObject(reply);
+        return rc;
+}
+
 /* A set whose whole read tied at the position, at or before it: read on
  * until past it (ties of E = 0 in a set of E <= 0 are the case). */
 static int segment_past_ties(struct segment_read *r, int set)
 {
-        redisReply *reply;
-        size_t after;
         long offset = 0;
-        int rc;
 
         while (r->ties[set]) {
                 offset += SEGMENT_READ;
-                if (segment_append(r, set, offset) ||
-                    redisGetReply(r->store->redis, (void **)&reply) !=
-                            REDIS_OK ||
-                    !reply)
-                        return -1;
-                rc = segment_take(r, set, reply, &after);
-                freeReplyObject(reply);
-                if (rc)
+                if (segment_append(r, set, offset) || segment_reply(r, set))
                         return -1;
         }
         return 0;
@@ -216,25 +219,16 @@ static int segment_past_ties(struct segment_read *r, int set)
 /* One round: the next entries of every set, sorted. */
 static int segment_round(struct segment_read *r)
 {
-        redisReply *reply;
-        size_t after;
-        int set, rc;
+        int set;
 
         r->cnt = 0;
         r->bounded = false;
         for (set = 0; set < SEGMENT_SETS; set++)
                 if (segment_append(r, set, 0))
                         return -1;
-        for (set = 0; set < SEGMENT_SETS; set++) {
-                if (redisGetReply(r->store->redis, (void **)&reply) !=
-                            REDIS_OK ||
-                    !reply)
+        for (set = 0; set < SEGMENT_SETS; set++)
+                if (segment_reply(r, set))
                         return -1;
-                rc = segment_take(r, set, reply, &after);
-                freeReplyObject(reply);
-                if (rc)
-                        return -1;
-        }
         /* after the pipeline's replies: no other command between them */
         for (set = 0; set < SEGMENT_SETS; set++)
                 if (segment_past_ties(r, set))

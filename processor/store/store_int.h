@@ -201,7 +201,16 @@ int store_commit_build(struct ews_store *store, struct store_round *round,
  * read reads its replies (nothing when none are due). Each sets the
  * parts' results it decides. */
 void store_round_send(struct ews_store *store, struct store_round *round);
-void store_round_read(struct ews_store *store, struct store_round *round);
+void store_round_read(
+        struct ews_store *store,
+        struct store_round *round); /* Every part still undecided gets result,
+                                       with errstr (round.c). */
+void store_round_decide_rest(struct store_round *round,
+                             enum ews_store_result result, const char *errstr);
+/* round_reply.c: reads the transaction of queued commands sent and
+ * decides the parts; 0, or -1 when the connection failed. */
+int store_round_exec(struct ews_store *store, struct store_round *round,
+                     int64_t queued);
 void store_round_free(struct store_round *round);
 
 /* dict.c: the names dictionary of the packed users. Load reads it whole
