@@ -544,6 +544,9 @@ static void main_close(struct main_ctx *ctx)
 
         alarm(MAIN_STOP_TIMEOUT_S);
         ews_http_destroy(ctx->http);
+        /* The round in flight, if one is: its alerts go with the rest. */
+        if (ctx->pipeline)
+                ews_pipeline_settle(ctx->pipeline);
         /* Alerts first: their state is committed, so they must go out. */
         if (ctx->out && ews_out_kafka_flush(ctx->out, MAIN_FLUSH_TIMEOUT_MS))
                 ews_warn("main", "alerts not all delivered before exit: they "

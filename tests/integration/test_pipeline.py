@@ -4,6 +4,7 @@ broker, Redis and processor, checked against the generator's truth."""
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -193,6 +194,34 @@ def test_a_round_fenced_while_the_next_batch_came_in(broker, redis, names,
     assert groundtruth.problems(truth, alerts) == []
     assert sorted(set(a["alert_id"] for a in alerts)) == sorted(set(want_ids))
     assert got_users == want_users
+
+
+def test_a_stop_mid_backlog_leaves_no_alert_in_the_outbox(broker, redis,
+                                                          names, tmp_path):
+    """SIGTERM while a backlog drains, a round in flight (batches of 20):
+    that round is finished before the alerts are flushed, so every alert
+    it committed goes out and leaves its outbox, as those before it."""
+    ewsenv.run_gen(names, broker, str(tmp_path / "truth.jsonl"),
+                   ["--seed", "5", "--campaigns", "2", "--days", "8"])
+    small = {"EWS_KAFKA_BATCH_MAX": "20",
+             "EWS_KAFKA_CONSUMER_QUEUED_MIN_MESSAGES": "20"}
+    client = redis_py.Redis(port=redis.port)
+    with open(tmp_path / "err.log", "w") as log:
+        proc = ewsenv.processor(names, broker, redis, env_extra=small,
+                                stderr=log)
+        ewsenv.wait_for(
+            lambda: sum(int(client.hget(k, "offset") or 0) for k in
+                        client.scan_iter(f"{names.prefix}p:{names.usage}:*"))
+            >= 200, 60, "some of the backlog")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    report = re.search(r"ews-processor: consumed=.*",
+                       (tmp_path / "err.log").read_text()).group(0)
+    produced = int(re.search(r"produced=(\d+)", report).group(1))
+    assert produced and f"delivered={produced} " in report, report
+    assert int(re.search(r"overlapped=(\d+)", report).group(1)) >= 1, report
+    left = {k: client.hlen(k) for k in client.scan_iter(f"{names.prefix}o:*")}
+    assert not any(left.values()), (left, report)
 
 
 def test_bad_input_goes_to_the_dead_letter_topic(broker, redis, names):
