@@ -169,31 +169,46 @@ def test_a_round_fenced_while_the_next_batch_came_in(broker, redis, names,
         return keys, sum(int(client.hget(k, "offset") or 0) for k in keys)
 
     end = fenced_offsets(calm)[1]
-    truth = ewsenv.run_gen(names, broker, str(tmp_path / "bumped.jsonl"), gen)
-    with open(tmp_path / "err.log", "w") as log:
-        proc = ewsenv.processor(names, broker, redis, ["--exit-at-end"],
-                                env_extra=small, stderr=log)
-        # each time the fences moved on, another owner's claim: through
-        # the first half of the input (the end of a bounded run is left be)
-        last, deadline = 0, time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.002)
-            keys, done = fenced_offsets(names)
-            if last < done < end // 2:
-                for key in keys:
-                    client.hincrby(key, "epoch", 1)
-                last = done
-        assert proc.wait(timeout=10) == 0
-    err = (tmp_path / "err.log").read_text()
-    report = re.search(r"ews-processor: consumed=.*", err).group(0)
-    print(report)
-    assert int(re.search(r"fenced=(\d+)", report).group(1)) >= 1, report
-    assert int(re.search(r"overlapped=(\d+)", report).group(1)) >= 1, report
-    alerts = list({a["alert_id"]: a for a in alerts_of(broker, names)}.values())
-    got_users = users_exported(names, broker, redis)
-    assert groundtruth.problems(truth, alerts) == []
-    assert sorted(set(a["alert_id"] for a in alerts)) == sorted(set(want_ids))
-    assert got_users == want_users
+
+    def bumped(run):
+        """A run whose fences are claimed by another owner as soon as they
+        exist and each time they moved on, through the first half of the
+        input (the end of a bounded run is left be): its exit line."""
+        truth = ewsenv.run_gen(run, broker, str(tmp_path / "bumped.jsonl"),
+                               gen)
+        with open(tmp_path / "err.log", "w") as log:
+            proc = ewsenv.processor(run, broker, redis, ["--exit-at-end"],
+                                    env_extra=small, stderr=log)
+            last, deadline = -1, time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+                keys, done = fenced_offsets(run)
+                if keys and last < done < end // 2:
+                    for key in keys:
+                        client.hincrby(key, "epoch", 1)
+                    last = done
+            assert proc.wait(timeout=10) == 0
+        report = re.search(r"ews-processor: consumed=.*",
+                           (tmp_path / "err.log").read_text()).group(0)
+        alerts = list({a["alert_id"]: a
+                       for a in alerts_of(broker, run)}.values())
+        # whatever the race gave, nothing lost and nothing twice
+        assert groundtruth.problems(truth, alerts) == [], report
+        assert sorted(a["alert_id"] for a in alerts) == \
+            sorted(set(want_ids)), report
+        assert users_exported(run, broker, redis) == want_users, report
+        return report
+
+    # a busy machine can run the first half between two looks: again then
+    for attempt in range(3):
+        run = ewsenv.Names(f"{names.prefix.rstrip(':')}-{attempt}")
+        report = bumped(run)
+        print(report)
+        fenced = int(re.search(r"fenced=(\d+)", report).group(1))
+        overlapped = int(re.search(r"overlapped=(\d+)", report).group(1))
+        if fenced and overlapped:
+            break
+    assert fenced >= 1 and overlapped >= 1, report
 
 
 def test_a_stop_mid_backlog_leaves_no_alert_in_the_outbox(broker, redis,
