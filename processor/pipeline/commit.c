@@ -184,8 +184,11 @@ void pipeline_round_begin(struct ews_pipeline *p)
         ews_delivery_records_reset(p->delivery);
 }
 
+/* later: from a rebalance callback, where the consumer takes no seek and
+ * no pause: a partition goes back to its fence, or is paused, at the next
+ * cron. */
 static void commit_done(struct ews_pipeline *p,
-                        const struct pipeline_pending *c)
+                        const struct pipeline_pending *c, bool later)
 {
         struct pipeline_part *part =
                 ews_partitions_get(p->parts, c->source, c->partition);
@@ -215,8 +218,7 @@ static void commit_done(struct ews_pipeline *p,
                         "the partition is paused until this is resolved",
                         p->config->topics[c->source], (int)c->partition,
                         (long long)part->next_offset, c->errstr);
-                ews_partitions_reject(p->parts, c->source, c->partition,
-                                      p->settling_later);
+                ews_partitions_reject(p->parts, c->source, c->partition, later);
                 return;
         }
         if (c->result == EWS_STORE_FENCED)
@@ -225,7 +227,7 @@ static void commit_done(struct ews_pipeline *p,
                 p->stats.store_errors++;
         ews_warn("pipeline", "%s [%d]: %s", p->config->topics[c->source],
                  (int)c->partition, c->errstr);
-        if (p->settling_later)
+        if (later)
                 ews_partitions_recover_later(p->parts, c->source, c->partition,
                                              c->batch_first);
         else
@@ -259,7 +261,7 @@ static void commit_wait_replicas(struct ews_pipeline *p)
         }
 }
 
-void pipeline_round_finish(struct ews_pipeline *p)
+static void commit_finish(struct ews_pipeline *p, bool later)
 {
         struct timespec end;
         size_t i;
@@ -282,8 +284,13 @@ void pipeline_round_finish(struct ews_pipeline *p)
         }
         commit_wait_replicas(p);
         for (i = 0; i < p->pending_cnt; i++)
-                commit_done(p, &p->pending[i]);
+                commit_done(p, &p->pending[i], later);
         p->pending_cnt = 0;
+}
+
+void pipeline_round_finish(struct ews_pipeline *p)
+{
+        commit_finish(p, false);
 }
 
 void pipeline_round_flush(struct ews_pipeline *p)
@@ -299,9 +306,7 @@ void pipeline_settle(struct ews_pipeline *p, bool in_callback)
         if (!p->inflight)
                 return;
         p->inflight = false;
-        p->settling_later = in_callback;
-        pipeline_round_finish(p);
-        p->settling_later = false;
+        commit_finish(p, in_callback);
 }
 
 /* The partition is not applied: it goes back to its fence when the round

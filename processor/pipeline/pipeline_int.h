@@ -149,7 +149,6 @@ struct ews_pipeline {
         /* The round's transaction is with Redis, its replies not yet read:
          * the batch after it is taken in meanwhile (pipeline_settle). */
         bool inflight;
-        bool settling_later; /* in a rebalance callback: no seek, no pause */
         struct batch_dead *dead;
         size_t dead_cnt, dead_cap;
         unsigned char *dead_bytes;
