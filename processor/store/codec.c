@@ -71,6 +71,12 @@ static uint64_t zigzag(int64_t v)
         return ((uint64_t)v << 1) ^ (v < 0 ? ~(uint64_t)0 : 0);
 }
 
+/* The flags before the scores (version 5). */
+#define CODEC_PEAK_IS_E         0x01u /* peak_engagement is engagement */
+#define CODEC_RULE_PEAK_IS_PEAK 0x02u /* rule_peak is peak_engagement */
+#define CODEC_FIT_WHOLE         0x04u /* fit a zig-zag varint, not an f64 */
+#define CODEC_SCORE_FLAGS       0x07u
+
 static int64_t unzigzag(uint64_t z)
 {
         return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
@@ -135,6 +141,46 @@ static void put_activation(struct codec *c, const struct ews_user *user)
                 put_u32(c, user->activation_products[i]);
 }
 
+static bool same_bits(double a, double b)
+{
+        return !memcmp(&a, &b, sizeof(a));
+}
+
+/* Whether d is a whole number a varint holds exactly (not -0, not NaN). */
+static bool whole_number(double d, int64_t *v)
+{
+        if (!(d > -9007199254740992.0 && d < 9007199254740992.0))
+                return false;
+        *v = (int64_t)d;
+        return same_bits((double)*v, d);
+}
+
+/* E, the peaks and fit (version 5): a flags byte, then E, each peak only
+ * when it differs from the one before it in bits, fit as a zig-zag varint
+ * when it is a whole number. Lossless: every value reads back bit for bit. */
+static void put_scores(struct codec *c, const struct ews_user *user)
+{
+        unsigned flags = 0;
+        int64_t fit = 0;
+
+        if (same_bits(user->peak_engagement, user->engagement))
+                flags |= CODEC_PEAK_IS_E;
+        if (same_bits(user->rule_peak, user->peak_engagement))
+                flags |= CODEC_RULE_PEAK_IS_PEAK;
+        if (whole_number(user->fit, &fit))
+                flags |= CODEC_FIT_WHOLE;
+        put_u8(c, flags);
+        put_f64(c, user->engagement);
+        if (!(flags & CODEC_PEAK_IS_E))
+                put_f64(c, user->peak_engagement);
+        if (!(flags & CODEC_RULE_PEAK_IS_PEAK))
+                put_f64(c, user->rule_peak);
+        if (flags & CODEC_FIT_WHOLE)
+                put_varint(c, zigzag(fit));
+        else
+                put_f64(c, user->fit);
+}
+
 int ews_user_pack(const struct ews_user *user, int32_t partition,
                   const struct ews_names *names, unsigned char *buf,
                   size_t size)
@@ -166,10 +212,7 @@ int ews_user_pack_keep(const struct ews_user *user,
         put_near(&c, user->sales_ready_since_ms, ref);
         put_near(&c, user->sales_ready_resolved_ms, ref);
         put_near(&c, user->matured_ms, ref);
-        put_f64(&c, user->rule_peak);
-        put_f64(&c, user->engagement);
-        put_f64(&c, user->peak_engagement);
-        put_f64(&c, user->fit);
+        put_scores(&c, user);
         put_varint(&c, user->fit_matched);
         put_str(&c, user->account_id);
         put_str(&c, user->campaign_id);
@@ -383,8 +426,9 @@ static void get_times_before_4(struct codec *c, struct ews_user *user,
         }
 }
 
-/* The times, version 4: t_ref, then each near it. */
-static void get_times(struct codec *c, struct ews_user *user)
+/* The times, versions 4 and 5: t_ref, then each near it; version 4 has
+ * rule_peak after them. */
+static void get_times(struct codec *c, struct ews_user *user, unsigned version)
 {
         int64_t ref = get_varint(c);
 
@@ -398,7 +442,26 @@ static void get_times(struct codec *c, struct ews_user *user)
         user->sales_ready_since_ms = get_near(c, ref);
         user->sales_ready_resolved_ms = get_near(c, ref);
         user->matured_ms = get_near(c, ref);
-        user->rule_peak = get_f64(c);
+        if (version == 4)
+                user->rule_peak = get_f64(c);
+}
+
+/* E, the peaks and fit as put_scores writes them (version 5). */
+static void get_scores(struct codec *c, struct ews_user *user)
+{
+        unsigned flags = get_u8(c);
+
+        if (flags & ~CODEC_SCORE_FLAGS)
+                c->bad = 1;
+        user->engagement = get_f64(c);
+        user->peak_engagement =
+                flags & CODEC_PEAK_IS_E ? user->engagement : get_f64(c);
+        user->rule_peak = flags & CODEC_RULE_PEAK_IS_PEAK
+                                  ? user->peak_engagement
+                                  : get_f64(c);
+        user->fit = flags & CODEC_FIT_WHOLE
+                            ? (double)unzigzag((uint64_t)get_varint(c))
+                            : get_f64(c);
 }
 
 int ews_user_unpack(struct ews_user *user, int32_t *partition,
@@ -424,12 +487,16 @@ int ews_user_unpack(struct ews_user *user, int32_t *partition,
         user->stage = (enum ews_stage)stage;
         user->events = get_varint(&c);
         if (version >= 4)
-                get_times(&c, user);
+                get_times(&c, user, version);
         else
                 get_times_before_4(&c, user, version);
-        user->engagement = get_f64(&c);
-        user->peak_engagement = get_f64(&c);
-        user->fit = get_f64(&c);
+        if (version >= 5) {
+                get_scores(&c, user);
+        } else {
+                user->engagement = get_f64(&c);
+                user->peak_engagement = get_f64(&c);
+                user->fit = get_f64(&c);
+        }
         if (version >= 4) {
                 p = get_varint(&c);
                 if (p < 0 || p > UINT32_MAX)

@@ -3,26 +3,31 @@
  * a third of what a Redis hash of the same fields costs. No I/O: the store,
  * ews-inspect and the HTTP API all read it through here.
  *
- * Version 4, in order: u8 version, u8 stage, varint partition (of the
+ * Version 5, in order: u8 version, u8 stage, varint partition (of the
  * usage topic, the user's keys partition), varint events, varint
  * engagement_ref (ms), then stage_at, last_activity, trial_started,
  * activated, disengaged_since, disengaged_resolved, sales_ready_since,
  * sales_ready_resolved, matured each as a varint near engagement_ref (0
- * for 0, else 1 + zig-zag of the distance), f64 rule_peak, f64
- * engagement, f64 peak, f64 fit, varint fit mask, str account, str
- * campaign, u8 n + n * (name, f64) reasons, the same for interests, u8 n +
- * n * u32 event-id hashes, then the store's bookkeeping (struct
- * ews_user_keep): the timer (varint 0 none, 1 not known, 2 and a zig-zag
- * varint distance from engagement_ref, 3 and a zig-zag varint time), varint
- * day, u8 member; then the activation progress (activation by behaviour):
- * varint met, u8 n + n * varint counts, u8 m + m * u32 product hashes
- * (3 bytes without progress); then u8 the funnel stages counted
+ * for 0, else 1 + zig-zag of the distance), u8 score flags, f64
+ * engagement, f64 peak unless flag 1 (the same bits as engagement), f64
+ * rule_peak unless flag 2 (the same bits as peak), fit as a zig-zag
+ * varint with flag 4 (a whole number), else an f64, varint fit mask, str
+ * account, str campaign, u8 n + n * (name, f64) reasons, the same for
+ * interests, u8 n + n * u32 event-id hashes, then the store's bookkeeping
+ * (struct ews_user_keep): the timer (varint 0 none, 1 not known, 2 and a
+ * zig-zag varint distance from engagement_ref, 3 and a zig-zag varint
+ * time), varint day, u8 member; then the activation progress (activation by
+ * behaviour): varint met, u8 n + n * varint counts, u8 m + m * u32 product
+ * hashes (3 bytes without progress); then u8 the funnel stages counted
  * (ews_user.funnel). A name is a varint: its id in the names
  * dictionary plus one, or 0 and the name itself as a str (a name the
  * dictionary does not hold yet, or will not: it is bounded).
  * Little-endian; a str is a u8 length and that many bytes. The user id is
  * the key, not the value.
  *
+ * Version 4 is still read: after the times f64 rule_peak, f64 engagement,
+ * f64 peak, f64 fit, the rest as version 5 (which saves 20-odd bytes a
+ * typical user: its peaks are mostly E's, its fit a whole number).
  * Versions 1 to 3 are still read: each time a varint of its own, the fit
  * mask a u32, names always inline, no bookkeeping (read as timer not
  * known, day 0, not a member). Version 3 ends with the activation
@@ -36,7 +41,7 @@
 
 #include "util/ews.h"
 
-#define EWS_USER_PACKED_VERSION 4
+#define EWS_USER_PACKED_VERSION 5
 #define EWS_USER_PACKED_MAX     4096
 
 /* The names dictionary (names.c): event types and products, each with an

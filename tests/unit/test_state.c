@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,89 @@ static void test_codec_reads_earlier_versions(void **state)
         assert_memory_equal(&want, &back, sizeof(want));
 }
 
+/* legacy_user() with the bookkeeping and funnel version 4 kept, as
+ * version 4 packed it (579daf1's codec): its scores four f64s. */
+static const unsigned char packed_v4[] = {
+        0x04, 0x03, 0x07, 0xac, 0x02, 0xe7, 0xd7, 0xea, 0xb6, 0xb7, 0x33, 0xd8,
+        0x0d, 0x01, 0xce, 0x97, 0x93, 0xd7, 0x01, 0xce, 0x93, 0xe4, 0x77, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc8, 0x62, 0x40,
+        0x99, 0x4c, 0xfb, 0x07, 0x3c, 0xdd, 0x5e, 0x40, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x10, 0x69, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x40,
+        0x05, 0x03, 0x61, 0x2d, 0x31, 0x03, 0x63, 0x2d, 0x31, 0x02, 0x00, 0x06,
+        0x74, 0x79, 0x70, 0x65, 0x5f, 0x30, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x08, 0xc0, 0x00, 0x06, 0x74, 0x79, 0x70, 0x65, 0x5f, 0x31, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0xf8, 0xbf, 0x01, 0x00, 0x03, 0x63, 0x72, 0x6d,
+        0x59, 0xf3, 0xf8, 0xc2, 0x1f, 0x6e, 0xa5, 0x01, 0x02, 0xef, 0xbe, 0xad,
+        0xde, 0xf0, 0xbe, 0xad, 0xde, 0x02, 0xa8, 0xc2, 0x98, 0xf7, 0x01, 0xe6,
+        0x9f, 0x01, 0x01, 0x00, 0x00, 0x00, 0x07};
+
+static void test_codec_reads_version_4(void **state)
+{
+        struct ews_user want = legacy_user(), back;
+        int32_t partition;
+
+        (void)state;
+        want.disengaged_resolved_ms = want.sales_ready_since_ms = 0;
+        want.reason_cnt = 2;
+        memset(&want.reasons[2], 0, sizeof(want.reasons[2]));
+        want.keep.timer_ms = 1767484800123LL;
+        want.keep.day = 20454;
+        want.keep.member = true;
+        want.funnel = ews_funnel_reached(&want);
+        memset(&back, 0, sizeof(back));
+        strcpy(back.user_id, "u-1");
+        assert_int_equal(ews_user_unpack(&back, &partition, NULL, packed_v4,
+                                         sizeof(packed_v4)),
+                         0);
+        assert_int_equal(partition, 7);
+        assert_memory_equal(&want, &back, sizeof(want));
+}
+
+/* E, the peaks and fit read back bit for bit whichever of them version 5
+ * writes short; the bytes a case saves against four f64s. */
+static void test_codec_scores_short_and_lossless(void **state)
+{
+        static const struct {
+                double e, peak, rule_peak, fit;
+                int saved;
+        } cases[] = {
+                {12.5, 12.5, 12.5, 30, 22},        /* the usual: all short */
+                {12.5, 40.25, 40.25, 30, 14},      /* decayed below its peak */
+                {12.5, 40.25, 33.0, 30, 6},        /* alerted at another peak */
+                {12.5, 12.5, 12.5, 2.5, 15},       /* a fraction of fit */
+                {12.5, 12.5, 12.5, -0.0, 15},      /* -0 is no whole number */
+                {0.0, -0.0, -0.0, 0, 14},          /* nor the same bits as 0 */
+                {NAN, NAN, NAN, -7, 22},           /* NaN's bits are its own */
+                {1, 1, 1, 9007199254740992.0, 15}, /* past a varint's reach */
+                {1, 1, 1, -9007199254740991.0, 15}, /* the last within */
+        };
+        struct ews_user u = user_full(), back;
+        unsigned char buf[EWS_USER_PACKED_MAX];
+        int32_t partition;
+        int base, len;
+        size_t i;
+
+        (void)state;
+        u.engagement = u.peak_engagement = u.rule_peak = u.fit = 1.5;
+        u.peak_engagement = 2.5;
+        u.rule_peak = 3.5;
+        base = ews_user_pack(&u, 7, NULL, buf, sizeof(buf)) - 1; /* flags */
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                u.engagement = cases[i].e;
+                u.peak_engagement = cases[i].peak;
+                u.rule_peak = cases[i].rule_peak;
+                u.fit = cases[i].fit;
+                len = ews_user_pack(&u, 7, NULL, buf, sizeof(buf));
+                assert_int_equal(base - len, cases[i].saved);
+                memset(&back, 0, sizeof(back));
+                strcpy(back.user_id, "u-1");
+                assert_int_equal(ews_user_unpack(&back, &partition, NULL, buf,
+                                                 (size_t)len),
+                                 0);
+                assert_memory_equal(&u, &back, sizeof(u));
+        }
+}
+
 /* Names the dictionary holds are packed as ids: a value reads back only
  * with a dictionary that holds them, and the same with any that does. */
 static void test_codec_names_by_id(void **state)
@@ -235,6 +319,11 @@ static void test_codec_rejects_malformed(void **state)
                 ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
         memcpy(bad, buf, (size_t)len);
         bad[1] = EWS_STAGE_COUNT; /* unknown stage */
+        assert_int_equal(
+                ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
+        memcpy(bad, buf, (size_t)len);
+        assert_int_equal(bad[28], 0x04); /* the score flags: fit whole */
+        bad[28] |= 0x08;                 /* a flag no version knows */
         assert_int_equal(
                 ews_user_unpack(&back, &partition, NULL, bad, (size_t)len), -1);
         memcpy(bad, buf, (size_t)len);
@@ -466,6 +555,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_codec_round_trip),
                 cmocka_unit_test(test_codec_reads_earlier_versions),
+                cmocka_unit_test(test_codec_reads_version_4),
+                cmocka_unit_test(test_codec_scores_short_and_lossless),
                 cmocka_unit_test(test_codec_names_by_id),
                 cmocka_unit_test(test_codec_rejects_malformed),
                 cmocka_unit_test(test_codec_activation_progress),
