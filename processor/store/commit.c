@@ -259,26 +259,37 @@ static int commit_cohort(struct commit_ctx *x, const struct ews_cohort_delta *h)
         return 0;
 }
 
-/* One queue's ids (ZADD LT: never later than queued), one command. */
-static int commit_queue(struct commit_ctx *x, char kind, const char *key)
+/* The campaigns' queue (ZADD LT: never later than queued), one command;
+ * the accounts to the round's writes, into their shards' (written once a
+ * round, with the segments: STORE_Z_QUEUE). */
+static int commit_queue(struct commit_ctx *x)
 {
         const struct store_idset *q = &x->round->queues;
         size_t i, n = 0;
 
-        for (i = 0; i < q->cnt; i++)
-                n += q->slots[q->order[i]].kind == kind;
+        for (i = 0; i < q->cnt; i++) {
+                const struct store_idset_slot *s = &q->slots[q->order[i]];
+
+                if (s->kind == EWS_COHORT_CAMPAIGN)
+                        n++;
+                else if (store_zops_add_copy(x->segs, STORE_Z_QUEUE, true,
+                                             store_queue_shard(s->id),
+                                             (double)s->value, s->id))
+                        return -1;
+        }
         if (!n)
                 return 0;
         if (store_resp_cmd(x->r, (int)(3 + 2 * n)) ||
             store_resp_str(x->r, "ZADD") ||
-            store_resp_cat(x->r, x->store->prefix, key, "") ||
+            store_resp_cat(x->r, x->store->prefix, "cq", "") ||
             store_resp_str(x->r, "LT"))
                 return -1;
         for (i = 0; i < q->cnt; i++) {
                 const struct store_idset_slot *s = &q->slots[q->order[i]];
 
-                if (s->kind == kind && (store_resp_i64(x->r, s->value) ||
-                                        store_resp_str(x->r, s->id)))
+                if (s->kind == EWS_COHORT_CAMPAIGN &&
+                    (store_resp_i64(x->r, s->value) ||
+                     store_resp_str(x->r, s->id)))
                         return -1;
         }
         return 0;
@@ -291,8 +302,7 @@ static int commit_queues(struct commit_ctx *x)
         const struct store_idset *a = &x->round->accounts;
         size_t i;
 
-        if (commit_queue(x, EWS_COHORT_CAMPAIGN, "cq") ||
-            commit_queue(x, EWS_COHORT_ACCOUNT, "aq"))
+        if (commit_queue(x))
                 return -1;
         for (i = 0; i < a->cnt; i++)
                 if (store_resp_cmd(x->r, 3) ||

@@ -210,8 +210,9 @@ static int round_put(struct ews_store *store, const char *bytes, size_t len)
         return 0;
 }
 
-/* The segment moves of the parts whose fence holds, grouped by shard, to
- * r: the commands written, -1 when out of memory. */
+/* The segment moves and account queue entries of the parts whose fence
+ * holds, grouped by shard, to r: the commands written, -1 when out of
+ * memory. */
 static int64_t round_segments(struct ews_store *store,
                               struct store_round *round, struct store_resp *r)
 {

@@ -39,7 +39,12 @@
  *   <prefix>cb:<campaign id>       hash    cohort: n<day>, k<day>, s<day>,
  *                                          p<day> not yet decided; s:* the
  *                                          leader's state
- *   <prefix>cq, <prefix>aq         zset    id -> first undecided day
+ *   <prefix>cq, <prefix>aq:<shard> zset    id -> first undecided day;
+ *                                          an account in shard
+ *                                          FNV-1a(id) % 1024
+ *   <prefix>aq                     zset    the same, as an earlier
+ *                                          version kept the accounts:
+ *                                          read, left at a decision
  *   <prefix>leader                 string  "<owner> <token>", with a TTL
  *   <prefix>leader:token           string  the last fencing token
  *   <prefix>f:<campaign id>        hash    the campaign's funnel (funnel.c):

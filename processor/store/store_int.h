@@ -81,11 +81,13 @@ void store_idset_free(struct store_idset *set);
  * The members are borrowed from the commit being built. */
 enum store_zkind {
         STORE_Z_TIMER,
-        STORE_Z_SEGMENT
+        STORE_Z_SEGMENT,
+        STORE_Z_QUEUE /* an account queue's shard: ZADD LT, a whole day */
 };
 struct store_zop {
         int64_t key; /* the hour, -1 the partition's old key; a segment's
-                      * shard: segment * STORE_SEGMENT_SHARDS + shard */
+                      * shard: segment * STORE_SEGMENT_SHARDS + shard; a
+                      * queue's: the shard */
         double score;
         const char *member; /* NULL: a copy, at `at` in the arena */
         uint32_t seq, at;
@@ -132,7 +134,8 @@ struct store_part {
         int64_t epoch, expected_offset, next_offset, watermark_ms, idle_ms;
         size_t body_start, body_end, body_cmds;
         size_t counters_start, counters_end; /* its increments */
-        size_t segs_start, segs_end; /* its segment moves in the round's */
+        size_t segs_start, segs_end;         /* its segment moves and account
+                                              * queue entries in the round's */
         size_t tail_cmds; /* the fence's write and the hours it passed */
         int64_t stored_watermark_ms; /* as the fence was read, 0: none */
         enum ews_store_result result;
@@ -186,7 +189,10 @@ struct store_round {
          * ZADD per shard with the members of every partition, after the
          * counters. A user moves once a round: it is in one partition,
          * and a partition commits once a round (a second commit there
-         * is fenced off: the offset it expects is not the stored one). */
+         * is fenced off: the offset it expects is not the stored one).
+         * The accounts' queue entries go with them (ZADD LT per shard): an
+         * account queued by several partitions' commits keeps the
+         * earliest day, as it would with one command each. */
         struct store_zops segs;
         size_t segs_cmds;
 };
@@ -248,6 +254,8 @@ struct ews_store {
         char sha_lease[41];
         char sha_cohort[41];
         char sha_names[41];
+        int queue_cursor; /* the account queue's shard the leader reads
+                           * next (cohort.c) */
         struct ews_names *names;
         char names_pending[STORE_NAMES_PENDING_MAX][EWS_NAME_MAX];
         int names_pending_cnt;
@@ -365,10 +373,22 @@ int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
 #define STORE_SEGMENT_SHARDS 1024
 /* The shard of user_id's entry. */
 int store_segment_shard(const char *user_id);
-/* The key of a segment's shard numbered key (store_zkey_fn; ctx: the
- * store). */
+/* The key of a round's sorted-set write (store_zkey_fn; ctx: the store):
+ * a segment's shard numbered key, or an account queue's shard key. */
 int store_segment_zkey(void *ctx, struct store_resp *r, enum store_zkind kind,
                        int64_t key);
+/* The accounts due for the leader wait in STORE_QUEUE_SHARDS sorted sets
+ * (aq:<shard>), an account in the one its id hashes to: small sets in
+ * Redis' listpack up to about 130,000 accounts, where one set of them all
+ * was a skiplist (about 107 bytes an account against about 20). The
+ * campaigns' queue (cq) stays one set: there are few. Fixed, as the
+ * segments' shards are. */
+#define STORE_QUEUE_SHARDS 1024
+int store_queue_shard(const char *account_id);
+/* The account queue's shard; shard -1 is the one set an earlier version
+ * kept (aq: read and emptied, never added to). */
+void store_queue_key(const struct ews_store *store, int shard, char *out,
+                     size_t size);
 /* The sorted set of a segment's shard; shard -1 is the one set an earlier
  * version kept the whole segment in (read until it empties). */
 void store_segment_key(const struct ews_store *store, int segment, int shard,

@@ -106,7 +106,7 @@ static int zops_score(struct store_resp *r, const struct store_zop *op)
         char buf[40];
         double u;
 
-        if (op->kind == STORE_Z_TIMER)
+        if (op->kind != STORE_Z_SEGMENT)
                 return store_resp_i64(r, (int64_t)op->score);
         u = store_segment_units(op->score);
         if (!isinf(u) && fabs(u) < 9e18)
@@ -119,11 +119,13 @@ static int zops_run(const struct store_zops *z, size_t from, size_t to,
                     struct store_resp *r, store_zkey_fn *key, void *ctx)
 {
         const struct store_zop *first = &z->ops[from];
+        bool lt = first->add && first->kind == STORE_Z_QUEUE;
         size_t n = to - from, i;
 
-        if (store_resp_cmd(r, (int)(2 + (first->add ? 2 : 1) * n)) ||
+        if (store_resp_cmd(r, (int)(2 + lt + (first->add ? 2 : 1) * n)) ||
             store_resp_str(r, first->add ? "ZADD" : "ZREM") ||
-            key(ctx, r, (enum store_zkind)first->kind, first->key))
+            key(ctx, r, (enum store_zkind)first->kind, first->key) ||
+            (lt && store_resp_str(r, "LT")))
                 return -1;
         for (i = from; i < to; i++)
                 if ((first->add && zops_score(r, &z->ops[i])) ||

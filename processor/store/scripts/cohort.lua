@@ -1,7 +1,9 @@
 -- The leader's decision on one campaign or account.
--- KEYS: lease, cohort hash (cb:<id>, or the account's a:<id>), queue,
---       leader outbox, an earlier version's account cohort (ab:<id>; for
---       a campaign the cohort hash again).
+-- KEYS: lease, cohort hash (cb:<id>, or the account's a:<id>), queue
+--       (cq, or the account's shard aq:<n>), leader outbox, an earlier
+--       version's account cohort (ab:<id>; for a campaign the cohort hash
+--       again), an earlier version's queue (aq, which the id leaves; for
+--       a campaign the queue again).
 -- ARGV: "<owner> <token>", id, drop before day, next day, state field
 --       count, outbox count, stale day (members of an account last
 --       written on or before it have expired: their fields go; 0: none),
@@ -24,6 +26,7 @@ if not drop or not nextd or not ns or not no or not stale or
    #ARGV ~= 7 + ns * 2 + no * 2 then
   return redis.error_reply('ews: malformed cohort commit')
 end
+if KEYS[6] ~= KEYS[3] then redis.call('ZREM', KEYS[6], ARGV[2]) end
 if KEYS[5] ~= KEYS[2] and redis.call('EXISTS', KEYS[5]) == 1 then
   local old = redis.call('HGETALL', KEYS[5])
   for i = 1, #old, 2 do
