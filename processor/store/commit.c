@@ -66,15 +66,15 @@ static int commit_touch_account(struct commit_ctx *x, const char *account_id)
                        : -1;
 }
 
-/* The key of the hour numbered key, -1 (an entry written by an earlier
- * version) its partition's one key; the segment's shard numbered key. */
+/* The key of the timers' hour numbered key, -1 (an entry written by an
+ * earlier version) its partition's one key: a commit's own sorted-set
+ * writes are its timers' (the segments' and queues' are the round's). */
 static int commit_zkey(void *ctx, struct store_resp *r, enum store_zkind kind,
                        int64_t key)
 {
         struct commit_ctx *x = ctx;
 
-        if (kind == STORE_Z_SEGMENT)
-                return store_segment_zkey(x->store, r, kind, key);
+        (void)kind;
         return key < 0 ? store_resp_str(r, x->timers)
                        : store_resp_cat_i64(r, x->timers, ":", key);
 }

@@ -50,34 +50,6 @@ void store_segment_key(const struct ews_store *store, int segment, int shard,
                 snprintf(out + n, size - (size_t)n, ":%d", shard);
 }
 
-int store_queue_shard(const char *account_id)
-{
-        return (int)(ews_hash32(account_id) % STORE_QUEUE_SHARDS);
-}
-
-void store_queue_key(const struct ews_store *store, int shard, char *out,
-                     size_t size)
-{
-        if (shard < 0)
-                snprintf(out, size, "%saq", store->prefix);
-        else
-                snprintf(out, size, "%saq:%d", store->prefix, shard);
-}
-
-int store_segment_zkey(void *ctx, struct store_resp *r, enum store_zkind kind,
-                       int64_t key)
-{
-        char seg[sizeof(((struct ews_store *)0)->prefix) + 80];
-
-        if (kind == STORE_Z_QUEUE)
-                store_queue_key(ctx, (int)key, seg, sizeof(seg));
-        else
-                store_segment_key(ctx, (int)(key / STORE_SEGMENT_SHARDS),
-                                  (int)(key % STORE_SEGMENT_SHARDS), seg,
-                                  sizeof(seg));
-        return store_resp_str(r, seg);
-}
-
 /* The campaign's funnel and the total's, and the campaign's first
  * counted time in the index. */
 static int funnel_campaign(struct ews_store *store, struct store_resp *r,

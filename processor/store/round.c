@@ -210,6 +210,22 @@ static int round_put(struct ews_store *store, const char *bytes, size_t len)
         return 0;
 }
 
+/* The key of a round's sorted-set write (store_zkey_fn; ctx: the store):
+ * a segment's shard, or an account queue's. */
+static int round_zkey(void *ctx, struct store_resp *r, enum store_zkind kind,
+                      int64_t key)
+{
+        char name[sizeof(((struct ews_store *)0)->prefix) + 80];
+
+        if (kind == STORE_Z_QUEUE)
+                store_queue_key(ctx, (int)key, name, sizeof(name));
+        else
+                store_segment_key(ctx, (int)(key / STORE_SEGMENT_SHARDS),
+                                  (int)(key % STORE_SEGMENT_SHARDS), name,
+                                  sizeof(name));
+        return store_resp_str(r, name);
+}
+
 /* The segment moves and account queue entries of the parts whose fence
  * holds, grouped by shard, to r: the commands written, -1 when out of
  * memory. */
@@ -227,7 +243,7 @@ static int64_t round_segments(struct ews_store *store,
                         z->ops[n++] = z->ops[i];
         }
         z->cnt = n;
-        if (store_zops_write(z, r, store_segment_zkey, store))
+        if (store_zops_write(z, r, round_zkey, store))
                 return -1;
         return (int64_t)(r->cmds - cmds);
 }

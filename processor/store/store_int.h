@@ -255,7 +255,7 @@ struct ews_store {
         char sha_cohort[41];
         char sha_names[41];
         int queue_cursor; /* the account queue's shard the leader reads
-                           * next (cohort.c) */
+                           * next (queue.c) */
         struct ews_names *names;
         char names_pending[STORE_NAMES_PENDING_MAX][EWS_NAME_MAX];
         int names_pending_cnt;
@@ -373,10 +373,6 @@ int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
 #define STORE_SEGMENT_SHARDS 1024
 /* The shard of user_id's entry. */
 int store_segment_shard(const char *user_id);
-/* The key of a round's sorted-set write (store_zkey_fn; ctx: the store):
- * a segment's shard numbered key, or an account queue's shard key. */
-int store_segment_zkey(void *ctx, struct store_resp *r, enum store_zkind kind,
-                       int64_t key);
 /* The accounts due for the leader wait in STORE_QUEUE_SHARDS sorted sets
  * (aq:<shard>), an account in the one its id hashes to: small sets in
  * Redis' listpack up to about 130,000 accounts, where one set of them all
