@@ -253,7 +253,8 @@ fuzz: fuzz-build
 # that need no process.
 STORE_BIN := $(BUILD)/tests/store_zombie $(BUILD)/tests/store_upgrade \
              $(BUILD)/tests/store_cohort $(BUILD)/tests/store_names \
-             $(BUILD)/tests/store_counters $(BUILD)/tests/store_segments
+             $(BUILD)/tests/store_counters $(BUILD)/tests/store_segments \
+             $(BUILD)/tests/store_sweep
 
 $(BUILD)/tests/store_%: tests/integration/c/store_%.c \
   tests/integration/c/store_test.h $(LIB) | $(BUILD)/tests

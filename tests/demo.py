@@ -69,7 +69,7 @@ def main():
         produced = int(re.search(r"produced=(\d+)", report).group(1))
         ewsenv.wait_for(lambda: len(shown) >= produced, 20, "alerts to arrive")
 
-        users = len(redis.cli("--scan", "--pattern", "ews:u:*").split())
+        users = len(ewsenv.stored_user_ids(redis, "ews:"))
         counts = " ".join(f"{rule}={rules.get(rule, 0)}"
                           for rule in ("USER_DISENGAGED",
                                        "CAMPAIGN_UNDERPERFORMING",

@@ -203,6 +203,10 @@ static int pipeline_metrics_outbox(struct ews_metrics *m,
             "Campaign and account cohorts decided by this instance as "
             "leader.",
             EWS_METRIC_COUNTER, "", leader_decisions);
+        ADD("ews_users_expired_total",
+            "Users deleted by this instance's sweep as leader, a retention "
+            "past their last event.",
+            EWS_METRIC_COUNTER, "", users_expired);
         return rc;
 }
 

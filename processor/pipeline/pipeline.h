@@ -40,6 +40,7 @@ struct ews_pipeline_stats {
         int64_t idle_advances; /* watermarks moved by the idle clock */
         int64_t leader;        /* 1 while this instance leads */
         int64_t leader_decisions;
+        int64_t users_expired; /* deleted by the leader's sweep */
         struct ews_histogram commit_seconds;
         struct ews_histogram batch_messages;
         int64_t commits;

@@ -136,12 +136,18 @@ static int commit_user(struct commit_ctx *x, const struct ews_store_user *su)
         len = ews_user_pack_keep(u, &keep, x->commit->partition,
                                  x->store->names, x->store->packed,
                                  sizeof(x->store->packed));
-        if (len < 0 || store_resp_cmd(x->r, refresh ? 5 : 4) ||
-            store_resp_str(x->r, "SET") || commit_key(x, "u:", u->user_id) ||
-            store_resp_arg(x->r, x->store->packed, (size_t)len) ||
-            (refresh ? store_resp_str(x->r, "PX") ||
-                               store_resp_i64(x->r, x->expire_ms)
-                     : store_resp_str(x->r, "KEEPTTL")))
+        if (len < 0 || store_resp_cmd(x->r, 4) ||
+            store_resp_str(x->r, "HSET") ||
+            store_resp_cat_i64(x->r, x->store->prefix,
+                               "ub:", store_user_bucket(u->user_id)) ||
+            store_resp_str(x->r, u->user_id) ||
+            store_resp_arg(x->r, x->store->packed, (size_t)len))
+                return -1;
+        /* an earlier version's key of the user, once a day: the bucket
+         * holds the user from now on */
+        if (refresh &&
+            (store_resp_cmd(x->r, 2) || store_resp_str(x->r, "DEL") ||
+             commit_key(x, "u:", u->user_id)))
                 return -1;
         /* The users as committed are the truth of this partition: cached
          * now; a commit that does not apply drops them with its reply. */

@@ -200,11 +200,11 @@ int ews_store_user_fill(const struct ews_store *store, struct ews_user *user,
 /* What a user of the read waits for. */
 enum fence_wait {
         FENCE_NONE,
-        FENCE_REPLY, /* its GET's reply */
+        FENCE_REPLY, /* its read's reply */
         FENCE_NAMES  /* the names dictionary, then its value again */
 };
 
-/* The reply to the GET of user i, checked, given to got and freed:
+/* The reply to the read of user i, checked, given to got and freed:
  * FENCE_NONE; FENCE_NAMES when it names an id not read yet; -1 when it
  * is no packed user (errstr says so) or got could not keep it. */
 static int fence_user_reply(struct ews_store *store, const char *user_id,
@@ -229,8 +229,11 @@ static int fence_user_reply(struct ews_store *store, const char *user_id,
                 /* Never guess at a user's state: stop here. */
                 snprintf(errstr, errstr_size,
                          "user %s: stored value is not a packed user of "
-                         "version %d or before",
-                         user_id, EWS_USER_PACKED_VERSION);
+                         "version %d or before (HDEL %sub:%d %s, or DEL "
+                         "%su:%s of an earlier version, removes it)",
+                         user_id, EWS_USER_PACKED_VERSION, store->prefix,
+                         store_user_bucket(user_id), user_id, store->prefix,
+                         user_id);
                 rc = -1;
         } else {
                 rc = got(opaque, i, value, reply->len) ? FENCE_NONE : -1;
@@ -241,14 +244,13 @@ static int fence_user_reply(struct ews_store *store, const char *user_id,
         return rc;
 }
 
-/* Sends the GET of each user marked wait, then takes the replies in
+/* Sends the read of each user marked wait, then takes the replies in
  * order; those naming ids not read yet are marked FENCE_NAMES. */
 static enum ews_store_result
 fence_users_get(struct ews_store *store, const char *const *ids,
                 unsigned char *wait, size_t cnt, ews_store_value_cb got,
                 void *opaque, char *errstr, size_t errstr_size)
 {
-        struct store_argv *a = &store->argv;
         redisReply *reply;
         size_t i;
         int rc;
@@ -256,22 +258,17 @@ fence_users_get(struct ews_store *store, const char *const *ids,
         for (i = 0; i < cnt; i++) {
                 if (wait[i] == FENCE_NONE)
                         continue;
-                store_argv_reset(a);
-                if (store_argv_add(a, "GET", 3) ||
-                    store_argv_cat(a, store->prefix, "u:", ids[i])) {
+                if (store_user_append(store, ids[i])) {
                         snprintf(errstr, errstr_size, "out of memory");
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
                 }
-                if (store_append(store, errstr, errstr_size, "user load"))
-                        return EWS_STORE_ERROR;
         }
         errstr[0] = '\0';
         for (i = 0; i < cnt; i++) {
                 if (wait[i] == FENCE_NONE)
                         continue;
-                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
-                    !reply)
+                if (!(reply = store_user_take(store)))
                         return store_fail(store, errstr, errstr_size,
                                           "user load");
                 rc = fence_user_reply(store, ids[i], i, reply, got, opaque,

@@ -1,8 +1,9 @@
 /*
- * The store's side of the leader (leader.c, cohort.c): its lease, and the
- * campaigns' and accounts' cohorts it decides once every partition has
- * passed a day. Kept apart from store.h, the store's write path and
- * subjects, so that the pipeline's commit sees none of it.
+ * The store's side of the leader (leader.c, cohort.c, sweep.c): its
+ * lease, the campaigns' and accounts' cohorts it decides once every
+ * partition has passed a day, and the sweep of expired users. Kept apart from
+ * store.h, the store's write path and subjects, so that the pipeline's commit
+ * sees none of it.
  *
  * The lease is a key with a TTL holding "<owner> <token>"; each new holder
  * gets a larger token, and every decision is written only while its token
@@ -32,6 +33,23 @@ enum ews_store_result
 ews_store_cohort_due(struct ews_store *store, char kind, int64_t upto_day,
                      size_t max, void (*cb)(void *opaque, const char *id),
                      void *opaque, char *errstr, size_t errstr_size);
+
+/* Whether a user whose last write's keep is keep has outlived the
+ * retention at now_ms (wall clock): a retention and a day from its
+ * write's day, as its key's expiry did. */
+bool ews_store_user_expired(const struct ews_user_keep *keep,
+                            int64_t retention_ms, int64_t now_ms);
+
+/* Sweeps the next `buckets` (at most EWS_STORE_SWEEP_MAX) of the users'
+ * buckets, from where the last sweep stopped: each expired user is
+ * deleted unless written meanwhile; *removed counts them. At 12 users a
+ * bucket (100,000 users), 16 buckets a second pass over all of them in
+ * under nine minutes. EWS_STORE_OK or EWS_STORE_ERROR. */
+#define EWS_STORE_SWEEP_MAX 64
+enum ews_store_result ews_store_users_sweep(struct ews_store *store,
+                                            int64_t now_ms, int buckets,
+                                            int64_t *removed, char *errstr,
+                                            size_t errstr_size);
 
 #define EWS_COHORT_DAYS_MAX 128
 

@@ -49,8 +49,11 @@ enum ews_store_result ews_store_user_get(struct ews_store *store,
         if (!partition)
                 partition = &unused;
 
-        snprintf(key, sizeof(key), "%su:%s", store->prefix, user_id);
-        reply = read_command(store, errstr, errstr_size, "GET %s", key);
+        snprintf(key, sizeof(key), "user %s", user_id);
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        reply = store_read_reply(store, store_user_read(store, user_id), errstr,
+                                 errstr_size);
         if (!reply)
                 return EWS_STORE_ERROR;
         memset(user, 0, sizeof(*user));
@@ -203,12 +206,10 @@ read_account_members(struct ews_store *store, const struct read_members *m,
         if (store_names_load(store, errstr, errstr_size))
                 goto fail;
         for (i = 0; i < m->cnt; i++)
-                if (redisAppendCommand(store->redis, "GET %su:%s",
-                                       store->prefix, m->ids[i]) != REDIS_OK)
+                if (store_user_append(store, m->ids[i]))
                         goto fail;
         for (i = 0; i < m->cnt; i++) {
-                if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK ||
-                    !reply)
+                if (!(reply = store_user_take(store)))
                         goto fail;
                 memset(&user, 0, sizeof(user));
                 last[i] = -1;
@@ -418,13 +419,18 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
                            char *errstr, size_t errstr_size)
 {
         static struct ews_user user;
-        char keys[6][512], e[32], ref[24], expire[24], hl[32];
+        char keys[7][512], e[32], ref[24], expire[24], hl[32];
         redisReply *value, *reply;
         int32_t partition;
         int rc, segment;
 
-        snprintf(keys[0], sizeof(keys[0]), "%su:%s", store->prefix, user_id);
-        value = read_command(store, errstr, errstr_size, "GET %s", keys[0]);
+        store_user_key(store, store_user_bucket(user_id), keys[0],
+                       sizeof(keys[0]));
+        store_user_old_key(store, user_id, keys[6], sizeof(keys[6]));
+        if (store_connect(store, errstr, errstr_size))
+                return -2;
+        value = store_read_reply(store, store_user_read(store, user_id), errstr,
+                                 errstr_size);
         if (!value)
                 return -2;
         memset(&user, 0, sizeof(user));
@@ -434,7 +440,8 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
         }
         if (store_unpack(store, &user, &partition, (unsigned char *)value->str,
                          value->len)) {
-                snprintf(errstr, errstr_size, "%s: not a packed user", keys[0]);
+                snprintf(errstr, errstr_size, "user %s: not a packed user",
+                         user_id);
                 freeReplyObject(value);
                 return -2;
         }
@@ -462,10 +469,10 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
         store_segment_key(store, segment < 0 ? 0 : segment, -1, keys[5],
                           sizeof(keys[5]));
         reply = read_command(store, errstr, errstr_size,
-                             "EVAL %s 6 %s %s %s %s %s %s %s %s %b %s %s %s %s "
-                             "%s",
+                             "EVAL %s 7 %s %s %s %s %s %s %s %s %s %b %s %s %s "
+                             "%s %s",
                              store_script_erase, keys[0], keys[1], keys[2],
-                             keys[3], keys[4], keys[5], user_id,
+                             keys[3], keys[4], keys[5], keys[6], user_id,
                              user.account_id[0] ? "1" : "0", value->str,
                              (size_t)value->len, e, ref, hl, expire,
                              segment < 0 ? "0" : "1");

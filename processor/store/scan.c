@@ -128,9 +128,7 @@ static int scan_kind(const char *rest, const char **id)
 {
         if (rest[0] && rest[1] == ':' && rest[2]) {
                 *id = rest + 2;
-                switch (rest[0]) {
-                case 'u':
-                        return EWS_SUBJECT_USER;
+                switch (rest[0]) { /* users are walked (users.c) */
                 case 'a':
                         return EWS_SUBJECT_ACCOUNT;
                 case 'c':
@@ -167,6 +165,27 @@ static redisReply *scan_step(struct ews_store *store, const char *match,
         return reply;
 }
 
+/* A user's id from the walk, to the subjects' callback. */
+struct scan_ids {
+        enum ews_store_result (*cb)(void *opaque, enum ews_subject kind,
+                                    const char *id);
+        void *opaque;
+        char id[EWS_ID_MAX];
+};
+
+static enum ews_store_result scan_user_id(void *opaque, const char *id,
+                                          size_t len, const redisReply *value)
+{
+        struct scan_ids *x = opaque;
+
+        (void)value;
+        if (len >= sizeof(x->id))
+                return EWS_STORE_OK; /* not an id the processor wrote */
+        memcpy(x->id, id, len);
+        x->id[len] = '\0';
+        return x->cb(x->opaque, EWS_SUBJECT_USER, x->id);
+}
+
 enum ews_store_result ews_store_subjects_scan(
         struct ews_store *store, unsigned kinds, size_t count,
         enum ews_store_result (*cb)(void *opaque, enum ews_subject kind,
@@ -181,10 +200,18 @@ enum ews_store_result ews_store_subjects_scan(
         const char *id;
         int kind;
 
+        if (kinds & EWS_SUBJECTS_USERS) {
+                struct scan_ids x = {cb, opaque, ""};
+                struct store_users_walk w = {scan_user_id, &x, EWS_STORE_OK};
+
+                result =
+                        store_users_walk(store, false, &w, errstr, errstr_size);
+                kinds &= ~EWS_SUBJECTS_USERS;
+                if (result != EWS_STORE_OK || !kinds)
+                        return result;
+        }
         scan_glob_escape(store->prefix, prefix, sizeof(prefix));
-        if (kinds == EWS_SUBJECTS_USERS)
-                snprintf(match, sizeof(match), "%su:*", prefix);
-        else if (kinds == EWS_SUBJECTS_ACCOUNTS)
+        if (kinds == EWS_SUBJECTS_ACCOUNTS)
                 snprintf(match, sizeof(match), "%sa:*", prefix);
         else if (kinds == EWS_SUBJECTS_CAMPAIGNS)
                 snprintf(match, sizeof(match), "%sc:*", prefix);
@@ -289,56 +316,28 @@ enum ews_store_result ews_store_drop_all(struct ews_store *store,
         return EWS_STORE_OK;
 }
 
-/* One SCAN page of users: their values in one pipelined round trip, then
- * each that unpacks handed to cb (unpacked once every reply is in: a name
- * the dictionary copy lacks reads it again). */
-static enum ews_store_result scan_users_page(
-        struct ews_store *store, const redisReply *keys, struct ews_user *user,
-        enum ews_store_result (*cb)(void *opaque, const struct ews_user *user),
-        void *opaque, char *errstr, size_t errstr_size)
+/* A user of the walk, unpacked, to the users' callback. */
+struct scan_users {
+        struct ews_store *store;
+        enum ews_store_result (*cb)(void *opaque, const struct ews_user *user);
+        void *opaque;
+        struct ews_user *user;
+};
+
+static enum ews_store_result scan_user(void *opaque, const char *id, size_t len,
+                                       const redisReply *value)
 {
-        enum ews_store_result result = EWS_STORE_OK;
-        size_t plen = strlen(store->prefix), i, got = 0;
-        redisReply **values = calloc(keys->elements + 1, sizeof(*values));
+        struct scan_users *x = opaque;
         int32_t partition;
 
-        if (!values) {
-                snprintf(errstr, errstr_size, "out of memory");
-                return EWS_STORE_ERROR;
-        }
-        for (i = 0; i < keys->elements; i++)
-                if (redisAppendCommand(store->redis, "GET %b",
-                                       keys->element[i]->str,
-                                       keys->element[i]->len) != REDIS_OK)
-                        goto lost;
-        for (got = 0; got < keys->elements; got++)
-                if (redisGetReply(store->redis, (void **)&values[got]) !=
-                            REDIS_OK ||
-                    !values[got])
-                        goto lost;
-        for (i = 0; result == EWS_STORE_OK && i < keys->elements; i++) {
-                const redisReply *key = keys->element[i];
-
-                /* gone meanwhile, or not a value the processor wrote */
-                if (values[i]->type == REDIS_REPLY_STRING &&
-                    key->len - plen - 2 < EWS_ID_MAX &&
-                    !store_unpack(store, user, &partition,
-                                  (const unsigned char *)values[i]->str,
-                                  values[i]->len)) {
-                        memcpy(user->user_id, key->str + plen + 2,
-                               key->len - plen - 2);
-                        user->user_id[key->len - plen - 2] = '\0';
-                        result = cb(opaque, user);
-                }
-        }
-        goto out;
-lost:
-        result = store_fail(store, errstr, errstr_size, "users");
-out:
-        for (i = 0; i < got; i++)
-                freeReplyObject(values[i]);
-        free(values);
-        return result;
+        /* not a value the processor wrote: passed over */
+        if (len >= EWS_ID_MAX ||
+            store_unpack(x->store, x->user, &partition,
+                         (const unsigned char *)value->str, value->len))
+                return EWS_STORE_OK;
+        memcpy(x->user->user_id, id, len);
+        x->user->user_id[len] = '\0';
+        return x->cb(x->opaque, x->user);
 }
 
 enum ews_store_result ews_store_users_scan(
@@ -346,39 +345,15 @@ enum ews_store_result ews_store_users_scan(
         enum ews_store_result (*cb)(void *opaque, const struct ews_user *user),
         void *opaque, char *errstr, size_t errstr_size)
 {
-        enum ews_store_result result = EWS_STORE_OK;
-        char prefix[2 * sizeof(store->prefix) + 1], match[sizeof(prefix) + 8];
-        char cursor[32] = "0";
-        struct ews_user *user = malloc(sizeof(*user));
-        redisReply *reply;
-        size_t i;
+        struct scan_users x = {store, cb, opaque, malloc(sizeof(*x.user))};
+        struct store_users_walk w = {scan_user, &x, EWS_STORE_OK};
+        enum ews_store_result result;
 
-        if (!user) {
+        if (!x.user) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return EWS_STORE_ERROR;
         }
-        scan_glob_escape(store->prefix, prefix, sizeof(prefix));
-        snprintf(match, sizeof(match), "%su:*", prefix);
-        do {
-                if (!(reply = scan_step(store, match, 1000, cursor,
-                                        sizeof(cursor), errstr, errstr_size))) {
-                        result = EWS_STORE_ERROR;
-                        break;
-                }
-                for (i = 0; i < reply->element[1]->elements; i++)
-                        if (reply->element[1]->element[i]->type !=
-                                    REDIS_REPLY_STRING ||
-                            reply->element[1]->element[i]->len <=
-                                    strlen(store->prefix) + 2)
-                                break;
-                result =
-                        i < reply->element[1]->elements
-                                ? store_fail(store, errstr, errstr_size, "scan")
-                                : scan_users_page(store, reply->element[1],
-                                                  user, cb, opaque, errstr,
-                                                  errstr_size);
-                freeReplyObject(reply);
-        } while (result == EWS_STORE_OK && strcmp(cursor, "0"));
-        free(user);
+        result = store_users_walk(store, true, &w, errstr, errstr_size);
+        free(x.user);
         return result;
 }

@@ -253,37 +253,46 @@ enum segment_verdict {
  * chunk that starts at from; keys[i] the user key of its entry i, keys[n
  * + j] is free for the set of the j-th swept. */
 static void segment_sweep(struct segment_read *r, size_t from,
-                          const size_t *idx, size_t n, char (*keys)[KEY_MAX],
-                          size_t chunk, const char **argv)
+                          const size_t *idx, size_t n, const char **argv)
 {
         static const char script[] =
-                "for i = 1, #ARGV, 2 do if ARGV[i + 1] == '1' or "
-                "redis.call('EXISTS', KEYS[i]) == 0 then "
-                "redis.call('ZREM', KEYS[i + 1], ARGV[i]) end end";
-        char cnt[24];
+                "for i = 1, #ARGV, 2 do local k = 3 * (i - 1) / 2 "
+                "if ARGV[i + 1] == '1' or "
+                "(redis.call('HEXISTS', KEYS[k + 1], ARGV[i]) == 0 and "
+                "redis.call('EXISTS', KEYS[k + 2]) == 0) then "
+                "redis.call('ZREM', KEYS[k + 3], ARGV[i]) end end";
+        char cnt[24], (*keys)[KEY_MAX] = calloc(3 * n, sizeof(*keys));
         redisReply *reply;
         size_t j;
 
-        if (!n)
+        if (!n || !keys) {
+                free(keys);
                 return;
+        }
         argv[0] = "EVAL";
         argv[1] = script;
-        snprintf(cnt, sizeof(cnt), "%zu", 2 * n);
+        snprintf(cnt, sizeof(cnt), "%zu", 3 * n);
         argv[2] = cnt;
         for (j = 0; j < n; j++) {
                 const struct segment_entry *e = &r->e[from + idx[j]];
                 bool old = e->set == STORE_SEGMENT_SHARDS;
 
+                store_user_key(r->store, store_user_bucket(e->member),
+                               keys[3 * j], sizeof(keys[3 * j]));
+                store_user_old_key(r->store, e->member, keys[3 * j + 1],
+                                   sizeof(keys[3 * j + 1]));
                 store_segment_key(r->store, r->segment, old ? -1 : e->set,
-                                  keys[chunk + j], sizeof(keys[chunk + j]));
-                argv[3 + 2 * j] = keys[idx[j]];
-                argv[4 + 2 * j] = keys[chunk + j];
-                argv[3 + 2 * n + 2 * j] = e->member;
-                argv[4 + 2 * n + 2 * j] = old ? "1" : "0";
+                                  keys[3 * j + 2], sizeof(keys[3 * j + 2]));
+                argv[3 + 3 * j] = keys[3 * j];
+                argv[4 + 3 * j] = keys[3 * j + 1];
+                argv[5 + 3 * j] = keys[3 * j + 2];
+                argv[3 + 3 * n + 2 * j] = e->member;
+                argv[4 + 3 * n + 2 * j] = old ? "1" : "0";
         }
-        reply = redisCommandArgv(r->store->redis, (int)(3 + 4 * n), argv, NULL);
+        reply = redisCommandArgv(r->store->redis, (int)(3 + 5 * n), argv, NULL);
         if (reply)
                 freeReplyObject(reply);
+        free(keys);
 }
 
 /* Whether an entry of the old set still stands for its user: written
@@ -352,29 +361,36 @@ static void segment_pos_set(struct segment_read *r,
         memcpy(r->pos.member, e->member, sizeof(e->member));
 }
 
+/* The users of entries [from, to), one pipelined round trip: each read's
+ * reply into vals[i] (the caller frees them). 0, or -1 when the
+ * connection failed. */
+static int segment_values(struct segment_read *r, size_t from, size_t n,
+                          redisReply **vals)
+{
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                if (store_user_append(r->store, r->e[from + i].member))
+                        return -1;
+        for (i = 0; i < n; i++)
+                if (!(vals[i] = store_user_take(r->store)))
+                        return -1;
+        return 0;
+}
+
 /* Entries [from, to) of the round: their users read, those that belong
  * and match into out, the position moved past each looked at. */
 static int segment_chunk(struct segment_read *r, size_t from, size_t to,
                          struct segment_out *out)
 {
         size_t n = to - from, i, swept = 0;
-        char(*keys)[KEY_MAX] = calloc(2 * n, sizeof(*keys));
-        const char **argv = calloc(4 * n + 3, sizeof(*argv));
+        const char **argv = calloc(5 * n + 3, sizeof(*argv));
+        redisReply **vals = calloc(n, sizeof(*vals));
         size_t *idx = calloc(n, sizeof(*idx));
-        redisReply *vals = NULL;
         enum segment_verdict v;
         int rc = -1;
 
-        if (!keys || !argv || !idx)
-                goto out;
-        argv[0] = "MGET";
-        for (i = 0; i < n; i++) {
-                snprintf(keys[i], sizeof(keys[i]), "%su:%s", r->store->prefix,
-                         r->e[from + i].member);
-                argv[i + 1] = keys[i];
-        }
-        vals = redisCommandArgv(r->store->redis, (int)n + 1, argv, NULL);
-        if (!vals || vals->type != REDIS_REPLY_ARRAY || vals->elements != n)
+        if (!argv || !vals || !idx || segment_values(r, from, n, vals))
                 goto out;
         for (i = 0; i < n && out->cnt < out->max; i++) {
                 const struct segment_entry *e = &r->e[from + i];
@@ -384,18 +400,19 @@ static int segment_chunk(struct segment_read *r, size_t from, size_t to,
                 if (!segment_after_pos(r, e))
                         continue;
                 segment_pos_set(r, e);
-                v = segment_judge(r, e, vals->element[i], u);
+                v = segment_judge(r, e, vals[i], u);
                 if (v == SEGMENT_SWEEP)
                         idx[swept++] = i;
                 if (v == SEGMENT_TAKE && segment_match(r->q, u))
                         out->cnt++;
         }
-        segment_sweep(r, from, idx, swept, keys, n, argv);
+        segment_sweep(r, from, idx, swept, argv);
         rc = 0;
 out:
-        if (vals)
-                freeReplyObject(vals);
-        free(keys);
+        for (i = 0; vals && i < n; i++)
+                if (vals[i])
+                        freeReplyObject(vals[i]);
+        free(vals);
         free(argv);
         free(idx);
         return rc;

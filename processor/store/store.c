@@ -115,6 +115,36 @@ out:
         return rc;
 }
 
+/* Users' buckets (users.c) stay listpacks only while a packed user fits
+ * hash-max-listpack-value (64 by default): said once a process when the
+ * server's is lower than EWS_STORE_LISTPACK_VALUE. Not checked where
+ * CONFIG is not allowed (managed servers). */
+#define EWS_STORE_LISTPACK_VALUE 1024
+static void store_check_listpack(struct ews_store *store)
+{
+        static bool said;
+        redisReply *reply;
+        long long value;
+
+        if (said)
+                return;
+        reply = redisCommand(store->redis,
+                             "CONFIG GET hash-max-listpack-value");
+        if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+            reply->element[1]->type == REDIS_REPLY_STRING &&
+            (value = strtoll(reply->element[1]->str, NULL, 10)) <
+                    EWS_STORE_LISTPACK_VALUE) {
+                ews_warn("store",
+                         "redis hash-max-listpack-value is %lld: the users' "
+                         "buckets become hash tables, about 90 bytes a user "
+                         "more; set it to %d",
+                         value, EWS_STORE_LISTPACK_VALUE);
+                said = true;
+        }
+        if (reply)
+                freeReplyObject(reply);
+}
+
 static int64_t store_mono_ms(void)
 {
         struct timespec ts;
@@ -177,6 +207,7 @@ int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
                     ? store_sentinel_connect(store, errstr, errstr_size)
                     : store_open(store, errstr, errstr_size))
                 goto fail;
+        store_check_listpack(store);
         if (store_check_policy(store, errstr, errstr_size) ||
             store_script_load(store, store_script_claim, store->sha_claim,
                               errstr, errstr_size) ||
@@ -185,6 +216,8 @@ int store_connect(struct ews_store *store, char *errstr, size_t errstr_size)
             store_script_load(store, store_script_cohort, store->sha_cohort,
                               errstr, errstr_size) ||
             store_script_load(store, store_script_names, store->sha_names,
+                              errstr, errstr_size) ||
+            store_script_load(store, store_script_sweep, store->sha_sweep,
                               errstr, errstr_size) ||
             store_names_reload(store, errstr, errstr_size))
                 goto fail;

@@ -14,7 +14,13 @@
  *                                  zset    user id -> its next deadline,
  *                                          less the hour's start (ms):
  *                                          the timers due in that hour
- *   <prefix>u:<user id>            string  the packed user (codec.h)
+ *   <prefix>ub:<bucket>            hash    user id -> the packed user
+ *                                          (codec.h), a user in bucket
+ *                                          FNV-1a(id) % 8192
+ *   <prefix>u:<user id>            string  the same, as an earlier
+ *                                          version kept it: read after
+ *                                          the bucket, deleted at the
+ *                                          user's next write of a day
  *   <prefix>names                  hash    the packed users' names
  *                                          dictionary: name -> id
  *   <prefix>a:<account id>         hash    m:<user id>: a member, by the
@@ -64,8 +70,10 @@
  *                                          version kept it: read until
  *                                          it empties, never written
  * Users and accounts expire a retention period (and at most a day more)
- * after their last event. An account's engagement is not stored: it is
- * the sum of its members' (and its erased members') E, taken when read.
+ * after their last event: an account's key by its expiry, a user by the
+ * leader's sweep of the buckets (sweep.c). An account's engagement is not
+ * stored: it is the sum of its members' (and its erased members') E, taken when
+ * read.
  */
 #ifndef EWS_OUT_STORE_H
 #define EWS_OUT_STORE_H
@@ -412,12 +420,14 @@ enum ews_store_result ews_store_drop_all(struct ews_store *store,
                                          int64_t *deleted, char *errstr,
                                          size_t errstr_size);
 
-/* Calls cb with every stored user (its id filled), walking u:* with SCAN
- * and reading each page's values in one pipelined round trip, in
- * constant memory; values that do not unpack are passed over. cb must not
- * call the store. A result other than EWS_STORE_OK from cb stops the walk
- * and is returned; otherwise EWS_STORE_OK or EWS_STORE_ERROR. As SCAN, a
- * user may come twice when Redis resizes its table during the walk. */
+/* Calls cb with every stored user (its id filled), reading the users'
+ * buckets 64 a round trip, then an earlier version's keys (SCAN u:*) of
+ * users not in a bucket yet, in constant memory; values that do not
+ * unpack are passed over. cb may call the store. A result other than
+ * EWS_STORE_OK from cb stops the walk and is returned; otherwise
+ * EWS_STORE_OK or EWS_STORE_ERROR. A user stored throughout comes once
+ * (twice when Redis resizes its table during the walk of the earlier
+ * keys); one written or removed meanwhile may or may not. */
 enum ews_store_result ews_store_users_scan(
         struct ews_store *store,
         enum ews_store_result (*cb)(void *opaque, const struct ews_user *user),

@@ -254,8 +254,10 @@ struct ews_store {
         char sha_lease[41];
         char sha_cohort[41];
         char sha_names[41];
+        char sha_sweep[41];
         int queue_cursor; /* the account queue's shard the leader reads
                            * next (queue.c) */
+        int sweep_cursor; /* the users' bucket swept next (sweep.c) */
         struct ews_names *names;
         char names_pending[STORE_NAMES_PENDING_MAX][EWS_NAME_MAX];
         int names_pending_cnt;
@@ -373,6 +375,47 @@ int store_funnel_cmds(struct ews_store *store, struct store_resp *r,
 #define STORE_SEGMENT_SHARDS 1024
 /* The shard of user_id's entry. */
 int store_segment_shard(const char *user_id);
+/* Users are fields of STORE_USER_BUCKETS hashes (ub:<bucket>), a user in
+ * the one its id hashes to (users.c): about 12 users a hash at 100,000
+ * users and 122 at a million, each hash within Redis' listpack (with
+ * hash-max-listpack-value above a packed user's length), which keeps a
+ * user in about 88 bytes less than a key of its own. Fixed, as the
+ * segments' shards are. Users have no expiry of their own: the leader
+ * sweeps the buckets (sweep.c). */
+#define STORE_USER_BUCKETS 8192
+int store_user_bucket(const char *user_id);
+/* The bucket's key, ub:<bucket>; an earlier version's key of user_id,
+ * u:<id>. */
+void store_user_key(const struct ews_store *store, int bucket, char *out,
+                    size_t size);
+void store_user_old_key(const struct ews_store *store, const char *user_id,
+                        char *out, size_t size);
+/* Pipelines the reads of user_id (its field in its bucket, then an
+ * earlier version's key): 0, or -1 (hiredis out of memory). */
+int store_user_append(struct ews_store *store, const char *user_id);
+/* Their replies as one: the bucket's, unless it has none and the earlier
+ * key has (a string, a nil, or an error reply such as WRONGTYPE); the
+ * caller frees it. NULL when the connection failed. */
+redisReply *store_user_take(struct ews_store *store);
+/* Both at once: one user, one round trip. */
+redisReply *store_user_read(struct ews_store *store, const char *user_id);
+/* Every stored user, each given to each with its id (not terminated)
+ * and, when values, its value's reply (a string): the buckets, 64 a round
+ * trip, then an earlier version's keys of users not in a bucket yet. As
+ * SCAN, a user stored throughout comes at least once; one written or
+ * removed meanwhile may or may not. each may call the store: no reply is
+ * pending while it runs. A result other than EWS_STORE_OK from each
+ * stops the walk and is returned; otherwise EWS_STORE_OK, or
+ * EWS_STORE_ERROR (the connection dropped, errstr). */
+struct store_users_walk {
+        enum ews_store_result (*each)(void *opaque, const char *id, size_t len,
+                                      const redisReply *value);
+        void *opaque;
+        enum ews_store_result result;
+};
+enum ews_store_result store_users_walk(struct ews_store *store, bool values,
+                                       struct store_users_walk *w, char *errstr,
+                                       size_t errstr_size);
 /* The accounts due for the leader wait in STORE_QUEUE_SHARDS sorted sets
  * (aq:<shard>), an account in the one its id hashes to: small sets in
  * Redis' listpack up to about 130,000 accounts, where one set of them all

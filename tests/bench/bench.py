@@ -8,7 +8,7 @@ Redis memory per user
     A fresh redis-server; INFO used_memory just before the processor starts
     and again after it has consumed a generated backlog of 100,000 users with
     the default model (config/ews.yaml); (after - before) / users is the
-    figure. Every key is then classified by its class (u:, a:, c:, p:, t:,
+    figure. Every key is then classified by its class (ub:, a:, c:, p:, t:,
     m:) and type, with the sum of its MEMORY USAGE, so the breakdown shows
     what dominates. What MEMORY USAGE does not see (the bucket arrays of the
     main and expires dictionaries, the expires entries, the Lua scripts) is
@@ -993,7 +993,10 @@ def summarize(args, client, run, rows, baselines, events, users, accounted):
     before, after = run["mem_before"], run["mem_after"]
     delta = after["used_memory"] - before["used_memory"]
     rss_delta = after["used_memory_rss"] - before["used_memory_rss"]
-    user_keys = sum(row[0] for (cls, _), row in rows.items() if cls == "u")
+    # users stored: the fields of their buckets, and any u: key of an
+    # earlier version's layout
+    users_stored = sum(row[2] if cls == "ub" else row[0]
+                       for (cls, _), row in rows.items() if cls in ("u", "ub"))
     keyspace = client.info("keyspace").get("db0", {})
     consumed = run["stats"]["consumed"]
     processor_rate = consumed / run["seconds"]
@@ -1005,7 +1008,7 @@ def summarize(args, client, run, rows, baselines, events, users, accounted):
         f"used_memory_after={after['used_memory']} "
         f"keys={keyspace.get('keys', 0)} expires={keyspace.get('expires', 0)}")
     log(f"redis_bytes_per_user={delta / users:.0f} users={users} "
-        f"user_keys={user_keys} memory_usage_per_user={accounted / users:.0f} "
+        f"users_stored={users_stored} memory_usage_per_user={accounted / users:.0f} "
         f"rss_bytes_per_user={rss_delta / users:.0f} events={events} "
         f"days={args.days}")
     log(f"processor_events_per_s={processor_rate:.0f} "
@@ -1032,15 +1035,16 @@ def summarize(args, client, run, rows, baselines, events, users, accounted):
             f"calls_per_event={calls / events:.3f} "
             f"usec_per_call={usec / calls:.2f} "
             f"us_per_event={usec / events:.2f}")
-    for note in odd_things(run["stats"], user_keys, users):
+    for note in odd_things(run["stats"], users_stored, users):
         log(f"note: {note}")
 
 
-def odd_things(stats, user_keys, users):
+def odd_things(stats, users_stored, users):
     """Things that do not invalidate the figures but deserve a look."""
     notes = []
-    if user_keys != users:
-        notes.append(f"{user_keys} u: keys for {users} generated users")
+    if users_stored != users:
+        notes.append(f"{users_stored} users stored for {users} generated "
+                     "users")
     for key in ("dead_letters", "fenced", "store_errors", "replayed",
                 "failed"):
         if stats.get(key):

@@ -46,6 +46,7 @@ METRICS = {
     "ews_idle_watermark_advances_total": "counter",
     "ews_leader": "gauge",
     "ews_leader_decisions_total": "counter",
+    "ews_users_expired_total": "counter",
     "ews_consumer_lag_messages": "gauge",
     "ews_watermark_delay_seconds": "gauge",
     "ews_user_cache_hits_total": "counter",

@@ -137,7 +137,8 @@ def test_segment_pages_in_engagement_order(broker, redis, names, tmp_path):
     client = redis_py.Redis(port=redis.port, decode_responses=True)
     trial = sorted(u for u, s in users.items() if s["stage"] == "trial")
     expired = set(trial[::3])
-    client.delete(*(f"{names.prefix}u:{u}" for u in expired))
+    for u in expired:
+        client.hdel(ewsenv.user_bucket_key(names.prefix, u), u)
     got, cursor = [], None
     while True:
         words = ["segment", "trial", "limit=2"]

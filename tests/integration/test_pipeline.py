@@ -72,8 +72,8 @@ def test_quiet_users_get_exactly_one_alert(broker, redis, names, tmp_path):
         assert a["account_id"] == user["account"]
 
     # the state is in Redis: every user, with its score and stage
-    stored = redis.cli("--scan", "--pattern", f"{names.prefix}u:*").split()
-    assert len(stored) == len(users)
+    stored = ewsenv.stored_user_ids(redis, names.prefix)
+    assert stored == set(users)
     for uid in sorted(quiet)[:5]:
         state = ewsenv.inspect(names, broker, redis, "user", uid)
         assert state["stage"] in ("trial", "activated", "sales_ready")

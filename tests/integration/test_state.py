@@ -191,6 +191,14 @@ def test_leader_writes_many_decisions_at_once(redis):
     run_store_test("store_cohort", redis, "cohort: written at once")
 
 
+def test_users_swept_a_retention_after_their_last_write(redis):
+    """Users kept in their buckets have no expiry of their own: the
+    leader's sweep deletes those a retention and a day past their last
+    write's day, not one written since (tests/integration/c/store_sweep.c,
+    on a real Redis)."""
+    run_store_test("store_sweep", redis, "sweep: expired users deleted")
+
+
 def test_names_given_ids_read_by_another_instance(redis):
     """A name a commit packs in full gets an id before the next load, and
     a store that read the names before reads them again
@@ -249,12 +257,16 @@ def test_subject_keys_expire_and_an_expired_cohort_stays_gone(
                    ["--seed", "3", "--campaigns", "2", "--days", "8"])
     ewsenv.run_processor_to_end(names, broker, redis)
     client = redis_py.Redis(port=redis.port, decode_responses=True)
-    # every per-subject key carries the retention, the cohorts' too (an
-    # account's members and cohort days are in its a:<id>)
-    for cls in ("u", "a"):
-        keys = list(client.scan_iter(f"{names.prefix}{cls}:*", count=1000))
-        assert keys, cls
-        assert all(client.pttl(k) > 0 for k in keys), cls
+    # every account key carries the retention, its cohort's too (an
+    # account's members and cohort days are in its a:<id>); users are
+    # fields of their buckets, kept as listpacks, swept by the leader
+    keys = list(client.scan_iter(f"{names.prefix}a:*", count=1000))
+    assert keys
+    assert all(client.pttl(k) > 0 for k in keys)
+    buckets = list(client.scan_iter(f"{names.prefix}ub:*", count=1000))
+    assert buckets
+    assert all(client.object("encoding", k) == "listpack" for k in buckets)
+    assert not list(client.scan_iter(f"{names.prefix}u:*", count=1000))
     # an account whose cohort expired while it waited for its next day
     queued = sorted(account_queue(client, names.prefix))
     assert queued
@@ -319,8 +331,8 @@ def test_a_stored_user_that_does_not_unpack_waits_until_removed(
     counted and logged, the value untouched) and are applied once an
     operator removes the key, the user then from nothing."""
     client = redis_py.Redis(port=redis.port)
-    bad = names.prefix + "u:u-bad"
-    client.set(bad, b"\x04not a packed user")
+    bad = ewsenv.user_bucket_key(names.prefix, "u-bad")
+    client.hset(bad, "u-bad", b"\x04not a packed user")
     t0 = 1767225600000
     lines = [{"event_id": "b-1", "user_id": "u-bad",
               "event_type": "trial_started", "occurred_at": t0},
@@ -339,10 +351,11 @@ def test_a_stored_user_that_does_not_unpack_waits_until_removed(
     try:
         ewsenv.wait_for(
             lambda: ewsenv.scrape(port).get("ews_redis_errors_total", 0) >= 2
-            and "u-bad: stored value is not a packed user" in log.read_text(),
-            60, "the load refused twice, and said why")
-        assert client.get(bad) == b"\x04not a packed user"
-        client.delete(bad)
+            and "u-bad: stored value is not a packed user" in log.read_text()
+            and f"HDEL {bad} u-bad" in log.read_text(),
+            60, "the load refused twice, and said why and where")
+        assert client.hget(bad, "u-bad") == b"\x04not a packed user"
+        client.hdel(bad, "u-bad")
         ewsenv.wait_for(
             lambda: (ewsenv.inspect(names, broker, redis, "user", "u-bad")
                      or {}).get("events") == 2, 60, "the events applied")

@@ -27,6 +27,28 @@ def free_port():
         return s.getsockname()[1]
 
 
+USER_BUCKETS = 8192  # store/store_int.h STORE_USER_BUCKETS
+
+
+def user_bucket_key(prefix, user_id):
+    """The hash a user is a field of: ub:<FNV-1a(id) % 8192>."""
+    h = 2166136261
+    for b in user_id.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return f"{prefix}ub:{h % USER_BUCKETS}"
+
+
+def stored_user_ids(redis, prefix):
+    """The ids of the users stored under prefix (their buckets' fields,
+    and an earlier version's u:<id> keys), with redis-cli."""
+    ids = set()
+    for key in redis.cli("--scan", "--pattern", f"{prefix}ub:*").split():
+        ids.update(redis.cli("hkeys", key).split())
+    ids.update(k[len(prefix) + 2:] for k in
+               redis.cli("--scan", "--pattern", f"{prefix}u:*").split())
+    return ids
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -56,7 +78,9 @@ class Redis:
             self.args = ["redis-server", "--port", str(self.port), "--bind",
                          "127.0.0.1", "--dir", self.dir.name, "--save", "",
                          "--appendonly", "no", "--maxmemory-policy", policy,
-                         *extra]
+                         # the users' buckets stay listpacks (README)
+                         "--hash-max-listpack-value", "1024",
+                         "--hash-max-listpack-entries", "256", *extra]
             try:
                 self.start()
                 return

@@ -2,8 +2,9 @@
  * State an earlier version left in Redis is read and moved on by the
  * store (host and port as arguments; run by
  * tests/integration/test_state.py): a user packed in version 2 with its
- * timer in its partition's one timer key, an account's members in am:<id>
- * and its cohort days in ab:<id>.
+ * timer in its partition's one timer key and its value in a key of its
+ * own (u:<id>), an account's members in am:<id> and its cohort days in
+ * ab:<id>.
  */
 
 #include <hiredis/hiredis.h>
@@ -14,6 +15,7 @@
 #include "store/codec.h"
 #include "store/leader.h"
 #include "store_test.h"
+#include "util/hash.h"
 
 #define T0   1767225600000LL /* 2026-01-01, an hour's start */
 #define HOUR 3600000LL
@@ -172,13 +174,15 @@ static void test_upgrade(void **state)
         assert_int_equal(reply->type, REDIS_REPLY_STRING);
         assert_string_equal(reply->str, "0"); /* at the hour's start */
         freeReplyObject(reply);
-        reply = store_test_cmd(c, "GET upgrade:u:u-old");
+        /* into its bucket, the old key deleted: the bucket has it now */
+        reply = store_test_cmd(c, "HGET upgrade:ub:%u u-old",
+                               (unsigned)(ews_hash32("u-old") % 8192));
         assert_int_equal(reply->type, REDIS_REPLY_STRING);
         assert_int_equal((unsigned char)reply->str[0], EWS_USER_PACKED_VERSION);
         freeReplyObject(reply);
+        assert_int_equal(store_test_int(c, "EXISTS upgrade:u:u-old"), 0);
         assert_int_equal(store_test_int(c, "HEXISTS upgrade:a:acc-1 m:u-old"),
                          1);
-        assert_true(store_test_int(c, "PTTL upgrade:u:u-old") > 0);
         assert_true(store_test_int(c, "PTTL upgrade:a:acc-1") > 0);
 
         /* the leader reads the old cohort's days and state with the new */
