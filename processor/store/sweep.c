@@ -134,13 +134,15 @@ enum ews_store_result ews_store_users_sweep(struct ews_store *store,
                 result = store_fail(store, errstr, errstr_size, "sweep");
                 goto out;
         }
+        /* past these buckets even when one fails: a bucket that always
+         * fails (logged each time) holds up no other; the next pass comes
+         * back to it */
+        store->sweep_cursor = (from + buckets) % STORE_USER_BUCKETS;
         for (b = 0; b < buckets && result == EWS_STORE_OK; b++)
                 if (sweep_bucket(store, (from + b) % STORE_USER_BUCKETS,
                                  replies[b], user, now_ms, removed, errstr,
                                  errstr_size))
                         result = EWS_STORE_ERROR;
-        if (result == EWS_STORE_OK)
-                store->sweep_cursor = (from + buckets) % STORE_USER_BUCKETS;
 out:
         for (b = 0; b < buckets; b++)
                 if (replies[b])

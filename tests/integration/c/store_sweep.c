@@ -128,6 +128,15 @@ static void test_sweep(void **state)
         redisFree(c);
 }
 
+/* scripts/sweep.lua on u-w with the value read: how many it deleted. */
+static long long sweep_script(redisContext *c, unsigned bucket,
+                              const redisReply *read)
+{
+        return store_test_int(c, "EVAL %s 1 sweep:ub:%u u-w %b",
+                              store_script_sweep, bucket, read->str,
+                              (size_t)read->len);
+}
+
 /* A user written between the sweep's read and its delete stays: the
  * script deletes a value only while it is the one read. */
 static void test_sweep_spares_a_rewrite(void **state)
@@ -136,7 +145,7 @@ static void test_sweep_spares_a_rewrite(void **state)
         struct ews_store *store = store_open();
         struct ews_user user;
         int64_t offset = -1, removed;
-        redisReply *old, *reply;
+        redisReply *old;
         unsigned bucket = ews_hash32("u-w") % 8192;
         char errstr[512];
 
@@ -154,11 +163,7 @@ static void test_sweep_spares_a_rewrite(void **state)
         user.engagement = 2.0;
         commit_users(store, &user, 1, D0, &offset);
         /* the sweep's script with the value read before: nothing goes */
-        reply = store_test_cmd(c, "EVAL %s 1 sweep:ub:%u u-w %b",
-                               store_script_sweep, bucket, old->str,
-                               (size_t)old->len);
-        assert_int_equal(reply->integer, 0);
-        freeReplyObject(reply);
+        assert_int_equal(sweep_script(c, bucket, old), 0);
         freeReplyObject(old);
         assert_int_equal(user_there(c, "u-w"), 1);
         /* a sweep of today deletes nothing written today */
@@ -168,11 +173,7 @@ static void test_sweep_spares_a_rewrite(void **state)
         assert_int_equal(removed, 0);
         /* the value as it is now goes */
         old = store_test_cmd(c, "HGET sweep:ub:%u u-w", bucket);
-        reply = store_test_cmd(c, "EVAL %s 1 sweep:ub:%u u-w %b",
-                               store_script_sweep, bucket, old->str,
-                               (size_t)old->len);
-        assert_int_equal(reply->integer, 1);
-        freeReplyObject(reply);
+        assert_int_equal(sweep_script(c, bucket, old), 1);
         freeReplyObject(old);
         assert_int_equal(user_there(c, "u-w"), 0);
         printf("sweep: a rewrite spared\n");
