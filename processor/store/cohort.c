@@ -271,8 +271,8 @@ enum ews_store_result ews_store_cohorts_get(struct ews_store *store,
         return EWS_STORE_OK;
 }
 
-/* Members last written on or before this wall-clock day have expired with
- * their keys (a retention and at most a day more after that day). */
+/* Members last written on or before this wall-clock day have expired (a
+ * retention and a day after that day's end: ews_store_user_expired). */
 static int64_t cohort_stale_day(const struct ews_store *store)
 {
         struct timespec ts;

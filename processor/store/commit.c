@@ -1,9 +1,10 @@
 /* A partition's commit as native Redis commands: every value it writes is
  * known here, so Redis runs no script and does no arithmetic. Only what
- * changed is written: a user's key always (its value changed), its timer
- * when its deadline moved, its account membership and key expiries once a
- * wall-clock day. The fence's own write is added when the round is
- * applied (round.c), once the fence has been read. */
+ * changed is written: a user's field in its bucket always (its value
+ * changed), its timer when its deadline moved, its account membership and
+ * the account's expiry once a wall-clock day (and then the delete of an
+ * earlier version's key of the user). The fence's own write is added
+ * when the round is applied (round.c), once the fence has been read. */
 #include "store/codec.h"
 #include "store/store_int.h"
 
@@ -19,7 +20,7 @@ struct commit_ctx {
         struct store_round *round;
         const struct ews_commit *commit;
         int64_t day;       /* the wall-clock day of the commit, 0: unknown */
-        int64_t expire_ms; /* a user's or an account's expiry */
+        int64_t expire_ms; /* an account's expiry */
         char timers[sizeof(((struct ews_store *)0)->prefix) + 300];
         struct store_zops *segs; /* the round's */
 };
