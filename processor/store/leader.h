@@ -62,8 +62,8 @@ struct ews_store_cohort {
         struct ews_campaign_rule_state campaign;
         struct ews_account_rule_state account;
         struct ews_campaign info; /* campaigns: c:<id> */
-        bool decided;             /* the leader's state (s:*) was there */
-        bool has_sums;            /* with the decided signups and spend */
+        bool decided; /* the leader's state (s:* or an account's s) was there */
+        bool has_sums; /* with the decided signups and spend */
 };
 
 /* Reads cnt cohorts, each named by its kind and id (the rest is reset),

@@ -31,9 +31,12 @@
  *                                          e<day> to every day from it
  *                                          on (a range of days is
  *                                          +n at its first, -n after its
- *                                          last); s:* the leader's
- *                                          state; xe, xr: the (E, t_ref)
- *                                          of erased members
+ *                                          last); s the leader's
+ *                                          state in one field (s:* as
+ *                                          an earlier version kept it:
+ *                                          read, removed at the next
+ *                                          decision); xe, xr: the
+ *                                          (E, t_ref) of erased members
  *   <prefix>c:<campaign id>        hash    attributes and counters
  *   <prefix>o:<topic>:<partition>  hash    outbox: record id -> record
  *   <prefix>o:leader               hash    the leader's outbox

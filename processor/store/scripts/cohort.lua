@@ -9,6 +9,8 @@
 --       written on or before it have expired: their fields go; 0: none),
 --       then state fields (name, value), then outbox records (id,
 --       record).
+-- State fields: a campaign's s:*; an account's one field s, whose writing
+-- removes the s:* fields an earlier version kept an account's state in.
 -- Day fields (n<day>, k<day>, s<day>, p<day>, d<day>, e<day>) before the
 -- drop day go, the e<day> ones (runs of days: n added to every day from
 -- it on) summed into e<drop day>; the id is queued again at its first
@@ -47,6 +49,9 @@ if #all == 0 then
   return {2}
 end
 local first, carry, gone = nil, 0, {}
+-- an account's state as one field (s): the fields an earlier version kept
+-- it in (s:*) go
+local packed = ns == 1 and ARGV[8] == 's'
 for i = 1, #all, 2 do
   local f = all[i]
   local c, d = string.sub(f, 1, 1), tonumber(string.sub(f, 2))
@@ -59,6 +64,8 @@ for i = 1, #all, 2 do
     elseif not first or d < first then first = d end
   elseif stale > 0 and string.sub(f, 1, 2) == 'm:' and
          (tonumber(all[i + 1]) or 0) <= stale then
+    gone[#gone + 1] = f
+  elseif packed and string.sub(f, 1, 2) == 's:' then
     gone[#gone + 1] = f
   end
 end

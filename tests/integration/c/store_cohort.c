@@ -177,10 +177,10 @@ static void test_writes_at_once(void **state)
         assert_int_equal(w[0].result, EWS_STORE_OK);
         assert_int_equal(w[1].result, EWS_STORE_OK);
         assert_int_equal(w[2].result, EWS_STORE_GONE);
-        assert_int_equal(
-                store_test_int(redis, "HEXISTS cohort:a:acc-%d s:last", 1), 1);
-        assert_int_equal(
-                store_test_int(redis, "HEXISTS cohort:a:acc-%d s:last", 2), 1);
+        assert_int_equal(store_test_int(redis, "HEXISTS cohort:a:acc-%d s", 1),
+                         1);
+        assert_int_equal(store_test_int(redis, "HEXISTS cohort:a:acc-%d s", 2),
+                         1);
         assert_int_equal(store_test_int(redis, "EXISTS cohort:a:acc-%d", 3), 0);
         assert_int_equal(store_test_int(redis, "HLEN cohort:o:%s", "leader"),
                          1);
@@ -201,11 +201,66 @@ static void test_writes_at_once(void **state)
         ews_store_destroy(store);
 }
 
+/* An account's leader state is one field (s); the five an earlier version
+ * kept it in (s:*) are read, and go at the next decision. */
+static void test_state_in_one_field(void **state)
+{
+        struct ews_store *store = store_open();
+        static struct ews_store_cohort c = {.kind = 'a', .id = "acc-9"};
+        struct ews_store_cohort_write w = {.cohort = &c,
+                                           .drop_before_day = DAY0 + 3,
+                                           .next_day = DAY0 + 3};
+        redisContext *redis = redisConnect(store_test_host, store_test_port);
+        redisReply *reply;
+        char errstr[512];
+        int64_t token;
+
+        (void)state;
+        assert_true(redis && !redis->err);
+        freeReplyObject(store_test_cmd(
+                redis,
+                "HSET cohort:a:acc-9 s:first %d s:last %d s:open 5 "
+                "s:res 0 s:base 1.5 d%d 1",
+                DAY0, DAY0 + 1, DAY0 + 2));
+        assert_int_equal(
+                ews_store_cohorts_get(store, &c, 1, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        assert_true(c.decided && c.account.first_day == DAY0 &&
+                    c.account.last_day == DAY0 + 1 && c.account.open_ms == 5 &&
+                    c.account.baseline == 1.5);
+        c.account.last_day = DAY0 + 2;
+        c.account.baseline = 0.1; /* no short decimal: all 17 digits */
+        assert_int_equal(ews_store_lease(store, "t", 10000, &token, errstr,
+                                         sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_int_equal(ews_store_cohorts_commit(store, "t", token, &w, 1,
+                                                  errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_int_equal(w.result, EWS_STORE_OK);
+        assert_int_equal(store_test_int(redis, "HLEN cohort:a:acc-9"), 1);
+        reply = store_test_cmd(redis, "HGET cohort:a:acc-9 s");
+        assert_int_equal(reply->type, REDIS_REPLY_STRING);
+        assert_string_equal(reply->str, "20454 20456 5 0 0.10000000000000001");
+        freeReplyObject(reply);
+        memset(&c.account, 0, sizeof(c.account));
+        c.decided = false;
+        assert_int_equal(
+                ews_store_cohorts_get(store, &c, 1, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        assert_true(c.decided && c.account.first_day == DAY0 &&
+                    c.account.last_day == DAY0 + 2 && c.account.open_ms == 5 &&
+                    c.account.baseline == 0.1);
+        printf("cohort: state in one field\n");
+        redisFree(redis);
+        ews_store_destroy(store);
+}
+
 int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_runs_of_days),
-                cmocka_unit_test(test_writes_at_once)};
+                cmocka_unit_test(test_writes_at_once),
+                cmocka_unit_test(test_state_in_one_field)};
 
         return store_test_main(argc, argv, "cohort:", tests,
                                sizeof(tests) / sizeof(tests[0]));
