@@ -34,6 +34,22 @@ static void commit_deltas(struct ews_store *store,
         store_test_commit_next(store, &commit, &offset);
 }
 
+/* The leader (owner "t") writes one decision, which applies. */
+static void decide_one(struct ews_store *store,
+                       struct ews_store_cohort_write *w)
+{
+        char errstr[512];
+        int64_t token;
+
+        assert_int_equal(ews_store_lease(store, "t", 10000, &token, errstr,
+                                         sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_int_equal(ews_store_cohorts_commit(store, "t", token, w, 1,
+                                                  errstr, sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_int_equal(w->result, EWS_STORE_OK);
+}
+
 static int64_t day_n(const struct ews_store_cohort *c, int64_t day)
 {
         int i;
@@ -101,13 +117,7 @@ static void test_runs_of_days(void **state)
         /* the leader decides up to DAY0 + 3: the days from DAY0 + 4 keep
          * their counts, the run's start now lies before them */
         r->account.last_day = DAY0 + 3;
-        assert_int_equal(ews_store_lease(store, "t", 10000, &day, errstr,
-                                         sizeof(errstr)),
-                         EWS_STORE_OK);
-        assert_int_equal(ews_store_cohorts_commit(store, "t", day, &w, 1,
-                                                  errstr, sizeof(errstr)),
-                         EWS_STORE_OK);
-        assert_int_equal(w.result, EWS_STORE_OK);
+        decide_one(store, &w);
         assert_int_equal(
                 ews_store_cohorts_get(store, r, 1, errstr, sizeof(errstr)),
                 EWS_STORE_OK);
@@ -201,6 +211,22 @@ static void test_writes_at_once(void **state)
         ews_store_destroy(store);
 }
 
+/* Reads c's state anew: decided, first day DAY0, open 5, and these. */
+static void read_state(struct ews_store *store, struct ews_store_cohort *c,
+                       int64_t last_day, double baseline)
+{
+        char errstr[512];
+
+        memset(&c->account, 0, sizeof(c->account));
+        c->decided = false;
+        assert_int_equal(
+                ews_store_cohorts_get(store, c, 1, errstr, sizeof(errstr)),
+                EWS_STORE_OK);
+        assert_true(c->decided && c->account.first_day == DAY0 &&
+                    c->account.last_day == last_day &&
+                    c->account.open_ms == 5 && c->account.baseline == baseline);
+}
+
 /* An account's leader state is one field (s); the five an earlier version
  * kept it in (s:*) are read, and go at the next decision. */
 static void test_state_in_one_field(void **state)
@@ -212,8 +238,6 @@ static void test_state_in_one_field(void **state)
                                            .next_day = DAY0 + 3};
         redisContext *redis = redisConnect(store_test_host, store_test_port);
         redisReply *reply;
-        char errstr[512];
-        int64_t token;
 
         (void)state;
         assert_true(redis && !redis->err);
@@ -222,34 +246,16 @@ static void test_state_in_one_field(void **state)
                 "HSET cohort:a:acc-9 s:first %d s:last %d s:open 5 "
                 "s:res 0 s:base 1.5 d%d 1",
                 DAY0, DAY0 + 1, DAY0 + 2));
-        assert_int_equal(
-                ews_store_cohorts_get(store, &c, 1, errstr, sizeof(errstr)),
-                EWS_STORE_OK);
-        assert_true(c.decided && c.account.first_day == DAY0 &&
-                    c.account.last_day == DAY0 + 1 && c.account.open_ms == 5 &&
-                    c.account.baseline == 1.5);
+        read_state(store, &c, DAY0 + 1, 1.5);
         c.account.last_day = DAY0 + 2;
         c.account.baseline = 0.1; /* no short decimal: all 17 digits */
-        assert_int_equal(ews_store_lease(store, "t", 10000, &token, errstr,
-                                         sizeof(errstr)),
-                         EWS_STORE_OK);
-        assert_int_equal(ews_store_cohorts_commit(store, "t", token, &w, 1,
-                                                  errstr, sizeof(errstr)),
-                         EWS_STORE_OK);
-        assert_int_equal(w.result, EWS_STORE_OK);
+        decide_one(store, &w);
         assert_int_equal(store_test_int(redis, "HLEN cohort:a:acc-9"), 1);
         reply = store_test_cmd(redis, "HGET cohort:a:acc-9 s");
         assert_int_equal(reply->type, REDIS_REPLY_STRING);
         assert_string_equal(reply->str, "20454 20456 5 0 0.10000000000000001");
         freeReplyObject(reply);
-        memset(&c.account, 0, sizeof(c.account));
-        c.decided = false;
-        assert_int_equal(
-                ews_store_cohorts_get(store, &c, 1, errstr, sizeof(errstr)),
-                EWS_STORE_OK);
-        assert_true(c.decided && c.account.first_day == DAY0 &&
-                    c.account.last_day == DAY0 + 2 && c.account.open_ms == 5 &&
-                    c.account.baseline == 0.1);
+        read_state(store, &c, DAY0 + 2, 0.1);
         printf("cohort: state in one field\n");
         redisFree(redis);
         ews_store_destroy(store);
