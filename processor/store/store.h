@@ -394,8 +394,8 @@ enum ews_store_result ews_store_fences_read(
                                     unsigned have),
         void *opaque, char *errstr, size_t errstr_size);
 
-/* Masks of subject kinds (enum ews_subject): users are u:<id>, accounts
- * a:<id>, campaigns c:<id>. */
+/* Masks of subject kinds (enum ews_subject): users are fields of ub:<n>,
+ * accounts a:<id>, campaigns c:<id>. */
 #define EWS_SUBJECTS_USERS     (1u << EWS_SUBJECT_USER)
 #define EWS_SUBJECTS_ACCOUNTS  (1u << EWS_SUBJECT_ACCOUNT)
 #define EWS_SUBJECTS_CAMPAIGNS (1u << EWS_SUBJECT_CAMPAIGN)

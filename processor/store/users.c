@@ -115,48 +115,49 @@ static int users_walk_buckets(struct ews_store *store, int from, int n,
 static int users_walk_old_page(struct ews_store *store, const redisReply *keys,
                                bool values, struct store_users_walk *w)
 {
-        size_t plen = strlen(store->prefix) + 2, i, got;
+        size_t plen = strlen(store->prefix) + 2, i, n = 0, got;
         redisReply **r = calloc(2 * keys->elements + 1, sizeof(*r));
+        size_t *idx = calloc(keys->elements + 1, sizeof(*idx));
         int rc = 0;
 
-        if (!r || !store->redis) {
-                free(r);
-                return -1;
-        }
-        for (i = 0; i < keys->elements; i++) {
+        if (!r || !idx || !store->redis)
+                rc = -1;
+        for (i = 0; rc == 0 && i < keys->elements; i++) {
                 const redisReply *k = keys->element[i];
-                const char *id = k->str + plen;
 
+                /* not a key the processor wrote: passed over */
                 if (k->type != REDIS_REPLY_STRING || k->len <= plen ||
-                    strlen(id) != k->len - plen ||
-                    redisAppendCommand(store->redis, "HEXISTS %sub:%d %s",
-                                       store->prefix, store_user_bucket(id),
-                                       id) != REDIS_OK ||
+                    strlen(k->str + plen) != k->len - plen)
+                        continue;
+                if (redisAppendCommand(store->redis, "HEXISTS %sub:%d %s",
+                                       store->prefix,
+                                       store_user_bucket(k->str + plen),
+                                       k->str + plen) != REDIS_OK ||
                     redisAppendCommand(store->redis, "GET %b", k->str,
                                        k->len) != REDIS_OK)
-                        break;
-        }
-        got = 2 * i;
-        if (i < keys->elements)
-                rc = -1;
-        for (i = 0; i < got; i++)
-                if (redisGetReply(store->redis, (void **)&r[i]) != REDIS_OK ||
-                    !r[i]) {
-                        got = i;
                         rc = -1;
-                }
-        for (i = 0; rc == 0 && i < keys->elements && w->result == EWS_STORE_OK;
-             i++)
+                else
+                        idx[n++] = i;
+        }
+        for (got = 0; rc == 0 && got < 2 * n; got++)
+                if (redisGetReply(store->redis, (void **)&r[got]) != REDIS_OK ||
+                    !r[got])
+                        rc = -1;
+        for (i = 0; rc == 0 && i < n && w->result == EWS_STORE_OK; i++) {
+                const redisReply *k = keys->element[idx[i]];
+
                 if (r[2 * i]->type == REDIS_REPLY_INTEGER &&
                     !r[2 * i]->integer &&
                     r[2 * i + 1]->type == REDIS_REPLY_STRING)
                         w->result =
-                                w->each(w->opaque, keys->element[i]->str + plen,
-                                        keys->element[i]->len - plen,
+                                w->each(w->opaque, k->str + plen, k->len - plen,
                                         values ? r[2 * i + 1] : NULL);
-        for (i = 0; i < got; i++)
-                freeReplyObject(r[i]);
+        }
+        for (i = 0; r && i < 2 * n; i++)
+                if (r[i])
+                        freeReplyObject(r[i]);
         free(r);
+        free(idx);
         return rc;
 }
 

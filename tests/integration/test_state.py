@@ -153,9 +153,10 @@ def test_zombie_commit_is_rejected(redis):
 
 
 def test_state_of_an_earlier_version_is_read_and_moved_on(redis):
-    """A user packed in version 2 with its timer in the partition's one
-    timer key, an account's members in am:<id> and its days in ab:<id>:
-    read, and written in the current layout by the next commit
+    """A user packed in version 2 under its own key with its timer in the
+    partition's one timer key, an account's members in am:<id> and its days
+    in ab:<id>: read, and written in the current layout by the next commit;
+    the exports' walks give a user once, moved or not
     (tests/integration/c/store_upgrade.c, on a real Redis)."""
     run_store_test("store_upgrade", redis, "upgrade: read and moved on")
 

@@ -4,7 +4,8 @@
  * tests/integration/test_state.py): a user packed in version 2 with its
  * timer in its partition's one timer key and its value in a key of its
  * own (u:<id>), an account's members in am:<id> and its cohort days in
- * ab:<id>.
+ * ab:<id>; the exports' walks give each user once, moved to its bucket
+ * or not.
  */
 
 #include <hiredis/hiredis.h>
@@ -85,6 +86,48 @@ static void write_v2_user(redisContext *c, const struct ews_user *user)
 }
 
 static int found;
+
+/* The ids the walks give, one string: "id id ...". */
+static char walked[256];
+
+static enum ews_store_result walk_user(void *opaque,
+                                       const struct ews_user *user)
+{
+        (void)opaque;
+        strcat(walked, user->user_id);
+        strcat(walked, " ");
+        return EWS_STORE_OK;
+}
+
+static enum ews_store_result walk_id(void *opaque, enum ews_subject kind,
+                                     const char *id)
+{
+        (void)opaque;
+        assert_int_equal(kind, EWS_SUBJECT_USER);
+        strcat(walked, id);
+        strcat(walked, " ");
+        return EWS_STORE_OK;
+}
+
+/* Both walks give each user once, in its bucket or (not moved yet) under
+ * its old key, and pass over a key that names no id. */
+static void check_walks(struct ews_store *store, redisContext *c,
+                        const struct ews_user *user)
+{
+        char errstr[512];
+
+        strcpy(walked, "");
+        write_v2_user(c, user);
+        freeReplyObject(store_test_cmd(c, "SET upgrade:u: x"));
+        assert_int_equal(ews_store_users_scan(store, walk_user, NULL, errstr,
+                                              sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_int_equal(ews_store_subjects_scan(store, EWS_SUBJECTS_USERS, 0,
+                                                 walk_id, NULL, errstr,
+                                                 sizeof(errstr)),
+                         EWS_STORE_OK);
+        assert_string_equal(walked, "u-old u-new u-old u-new ");
+}
 
 static void due_cb(void *opaque, int32_t partition, const char *user_id)
 {
@@ -195,6 +238,9 @@ static void test_upgrade(void **state)
         assert_int_equal(cohort.day_cnt, 1);
         assert_true(cohort.days[0].day == 20454 && cohort.days[0].n == 3);
         assert_true(cohort.account.first_day == 20450);
+        /* a user not moved yet beside the one that was */
+        strcpy(user.user_id, "u-new");
+        check_walks(store, c, &user);
         printf("upgrade: read and moved on\n");
         ews_store_destroy(store);
         redisFree(c);
