@@ -1,9 +1,9 @@
 /*
  * The store's side of the leader (leader.c, cohort.c, sweep.c): its
  * lease, the campaigns' and accounts' cohorts it decides once every
- * partition has passed a day, and the sweep of expired users. Kept apart from
- * store.h, the store's write path and subjects, so that the pipeline's commit
- * sees none of it.
+ * partition has passed a day, and the sweep of expired users. Kept apart
+ * from store.h, the store's write path and subjects, so that the
+ * pipeline's commit sees none of it.
  *
  * The lease is a key with a TTL holding "<owner> <token>"; each new holder
  * gets a larger token, and every decision is written only while its token

@@ -35,6 +35,17 @@ static redisReply *read_command(struct ews_store *store, char *errstr,
         return store_read_reply(store, reply, errstr, errstr_size);
 }
 
+/* user_id's value (users.c): its reply, a string or a nil (the caller
+ * frees it), or NULL when not connected or the read failed (errstr). */
+static redisReply *read_user(struct ews_store *store, const char *user_id,
+                             char *errstr, size_t errstr_size)
+{
+        if (store_connect(store, errstr, errstr_size))
+                return NULL;
+        return store_read_reply(store, store_user_read(store, user_id), errstr,
+                                errstr_size);
+}
+
 enum ews_store_result ews_store_user_get(struct ews_store *store,
                                          const char *user_id,
                                          struct ews_user *user,
@@ -42,18 +53,12 @@ enum ews_store_result ews_store_user_get(struct ews_store *store,
                                          size_t errstr_size)
 {
         enum ews_store_result result = EWS_STORE_NOT_FOUND;
-        char key[512];
         redisReply *reply;
         int32_t unused;
 
         if (!partition)
                 partition = &unused;
-
-        snprintf(key, sizeof(key), "user %s", user_id);
-        if (store_connect(store, errstr, errstr_size))
-                return EWS_STORE_ERROR;
-        reply = store_read_reply(store, store_user_read(store, user_id), errstr,
-                                 errstr_size);
+        reply = read_user(store, user_id, errstr, errstr_size);
         if (!reply)
                 return EWS_STORE_ERROR;
         memset(user, 0, sizeof(*user));
@@ -63,7 +68,8 @@ enum ews_store_result ews_store_user_get(struct ews_store *store,
         if (result == EWS_STORE_OK &&
             store_unpack(store, user, partition, (unsigned char *)reply->str,
                          reply->len)) {
-                snprintf(errstr, errstr_size, "%s: not a packed user", key);
+                snprintf(errstr, errstr_size, "user %s: not a packed user",
+                         user_id);
                 result = EWS_STORE_ERROR;
         }
         freeReplyObject(reply);
@@ -427,10 +433,7 @@ static int read_erase_once(struct ews_store *store, const char *user_id,
         store_user_key(store, store_user_bucket(user_id), keys[0],
                        sizeof(keys[0]));
         store_user_old_key(store, user_id, keys[6], sizeof(keys[6]));
-        if (store_connect(store, errstr, errstr_size))
-                return -2;
-        value = store_read_reply(store, store_user_read(store, user_id), errstr,
-                                 errstr_size);
+        value = read_user(store, user_id, errstr, errstr_size);
         if (!value)
                 return -2;
         memset(&user, 0, sizeof(user));

@@ -128,7 +128,7 @@ static int scan_kind(const char *rest, const char **id)
 {
         if (rest[0] && rest[1] == ':' && rest[2]) {
                 *id = rest + 2;
-                switch (rest[0]) { /* users are walked (users.c) */
+                switch (rest[0]) { /* users are walked (scan_users_walk) */
                 case 'a':
                         return EWS_SUBJECT_ACCOUNT;
                 case 'c':
@@ -163,6 +163,142 @@ static redisReply *scan_step(struct ews_store *store, const char *match,
         }
         memcpy(cursor, reply->element[0]->str, reply->element[0]->len + 1);
         return reply;
+}
+
+/* Every stored user, each given to each with its id (not terminated)
+ * and, when values, its value's reply (a string): the buckets
+ * (store/users.c), 64 a round trip, then an earlier version's keys of
+ * users not in a bucket yet. As SCAN, a user stored throughout comes at
+ * least once; one written or removed meanwhile may or may not. each may
+ * call the store: no reply is pending while it runs. A result other than
+ * EWS_STORE_OK from each stops the walk and is kept in result. */
+struct scan_walk {
+        enum ews_store_result (*each)(void *opaque, const char *id, size_t len,
+                                      const redisReply *value);
+        void *opaque;
+        enum ews_store_result result;
+};
+
+/* Buckets read a round trip by a walk. */
+#define SCAN_BUCKETS_CHUNK 64
+
+/* The fields of buckets [from, from + n), with HKEYS or HGETALL, each
+ * given to each; a bucket of another type is passed over. -1 when the
+ * connection failed. */
+static int scan_walk_buckets(struct ews_store *store, int from, int n,
+                             bool values, struct scan_walk *w)
+{
+        redisReply *replies[SCAN_BUCKETS_CHUNK] = {0};
+        size_t step = values ? 2 : 1, i;
+        int b;
+
+        if (store_user_buckets_read(store, from, n,
+                                    values ? "HGETALL" : "HKEYS", replies))
+                return -1;
+        for (b = 0; b < n && w->result == EWS_STORE_OK; b++) {
+                const redisReply *r = replies[b];
+
+                if (r->type != REDIS_REPLY_ARRAY)
+                        continue;
+                for (i = 0;
+                     i + step <= r->elements && w->result == EWS_STORE_OK;
+                     i += step)
+                        w->result = w->each(w->opaque, r->element[i]->str,
+                                            r->element[i]->len,
+                                            values ? r->element[i + 1] : NULL);
+        }
+        for (b = 0; b < n; b++)
+                freeReplyObject(replies[b]);
+        return 0;
+}
+
+/* One SCAN page of an earlier version's keys (u:<id>): those whose user
+ * has no field in its bucket yet given to each (with the value when
+ * asked), the HEXISTS and GET of each pipelined. -1 when the connection
+ * failed. */
+static int scan_walk_old_page(struct ews_store *store, const redisReply *keys,
+                              bool values, struct scan_walk *w)
+{
+        size_t plen = strlen(store->prefix) + 2, i, n = 0, got;
+        redisReply **r = calloc(2 * keys->elements + 1, sizeof(*r));
+        size_t *idx = calloc(keys->elements + 1, sizeof(*idx));
+        int rc = 0;
+
+        if (!r || !idx || !store->redis)
+                rc = -1;
+        for (i = 0; rc == 0 && i < keys->elements; i++) {
+                const redisReply *k = keys->element[i];
+
+                /* not a key the processor wrote: passed over */
+                if (k->type != REDIS_REPLY_STRING || k->len <= plen ||
+                    strlen(k->str + plen) != k->len - plen)
+                        continue;
+                if (redisAppendCommand(store->redis, "HEXISTS %sub:%d %s",
+                                       store->prefix,
+                                       store_user_bucket(k->str + plen),
+                                       k->str + plen) != REDIS_OK ||
+                    redisAppendCommand(store->redis, "GET %b", k->str,
+                                       k->len) != REDIS_OK)
+                        rc = -1;
+                else
+                        idx[n++] = i;
+        }
+        for (got = 0; rc == 0 && got < 2 * n; got++)
+                if (redisGetReply(store->redis, (void **)&r[got]) != REDIS_OK ||
+                    !r[got])
+                        rc = -1;
+        for (i = 0; rc == 0 && i < n && w->result == EWS_STORE_OK; i++) {
+                const redisReply *k = keys->element[idx[i]];
+
+                if (r[2 * i]->type == REDIS_REPLY_INTEGER &&
+                    !r[2 * i]->integer &&
+                    r[2 * i + 1]->type == REDIS_REPLY_STRING)
+                        w->result =
+                                w->each(w->opaque, k->str + plen, k->len - plen,
+                                        values ? r[2 * i + 1] : NULL);
+        }
+        for (i = 0; r && i < 2 * n; i++)
+                if (r[i])
+                        freeReplyObject(r[i]);
+        free(r);
+        free(idx);
+        return rc;
+}
+
+/* The walk (struct scan_walk): EWS_STORE_OK, the result each stopped it
+ * with, or EWS_STORE_ERROR (the connection dropped, errstr). */
+static enum ews_store_result scan_users_walk(struct ews_store *store,
+                                             bool values, struct scan_walk *w,
+                                             char *errstr, size_t errstr_size)
+{
+        char prefix[2 * sizeof(store->prefix) + 1], match[sizeof(prefix) + 8];
+        char cursor[32] = "0";
+        redisReply *reply;
+        int from, n, rc = 0;
+
+        w->result = EWS_STORE_OK;
+        if (store_connect(store, errstr, errstr_size))
+                return EWS_STORE_ERROR;
+        for (from = 0;
+             rc == 0 && from < STORE_USER_BUCKETS && w->result == EWS_STORE_OK;
+             from += n) {
+                n = STORE_USER_BUCKETS - from < SCAN_BUCKETS_CHUNK
+                            ? STORE_USER_BUCKETS - from
+                            : SCAN_BUCKETS_CHUNK;
+                rc = scan_walk_buckets(store, from, n, values, w);
+        }
+        scan_glob_escape(store->prefix, prefix, sizeof(prefix));
+        snprintf(match, sizeof(match), "%su:*", prefix);
+        while (rc == 0 && w->result == EWS_STORE_OK) {
+                if (!(reply = scan_step(store, match, 1000, cursor,
+                                        sizeof(cursor), errstr, errstr_size)))
+                        return EWS_STORE_ERROR;
+                rc = scan_walk_old_page(store, reply->element[1], values, w);
+                freeReplyObject(reply);
+                if (!strcmp(cursor, "0"))
+                        break;
+        }
+        return rc ? store_fail(store, errstr, errstr_size, "users") : w->result;
 }
 
 /* A user's id from the walk, to the subjects' callback. */
@@ -202,10 +338,9 @@ enum ews_store_result ews_store_subjects_scan(
 
         if (kinds & EWS_SUBJECTS_USERS) {
                 struct scan_ids x = {cb, opaque, ""};
-                struct store_users_walk w = {scan_user_id, &x, EWS_STORE_OK};
+                struct scan_walk w = {scan_user_id, &x, EWS_STORE_OK};
 
-                result =
-                        store_users_walk(store, false, &w, errstr, errstr_size);
+                result = scan_users_walk(store, false, &w, errstr, errstr_size);
                 kinds &= ~EWS_SUBJECTS_USERS;
                 if (result != EWS_STORE_OK || !kinds)
                         return result;
@@ -346,14 +481,14 @@ enum ews_store_result ews_store_users_scan(
         void *opaque, char *errstr, size_t errstr_size)
 {
         struct scan_users x = {store, cb, opaque, malloc(sizeof(*x.user))};
-        struct store_users_walk w = {scan_user, &x, EWS_STORE_OK};
+        struct scan_walk w = {scan_user, &x, EWS_STORE_OK};
         enum ews_store_result result;
 
         if (!x.user) {
                 snprintf(errstr, errstr_size, "out of memory");
                 return EWS_STORE_ERROR;
         }
-        result = store_users_walk(store, true, &w, errstr, errstr_size);
+        result = scan_users_walk(store, true, &w, errstr, errstr_size);
         free(x.user);
         return result;
 }

@@ -250,8 +250,9 @@ enum segment_verdict {
  * since the read; and the old set's entries that no longer stand
  * (nothing writes that set any more). Best effort: a failure leaves them
  * for the next read. The entries are those numbered idx[0..n) of the
- * chunk that starts at from; keys[i] the user key of its entry i, keys[n
- * + j] is free for the set of the j-th swept. */
+ * chunk that starts at from; a user is gone when neither its bucket nor
+ * an earlier version's key holds it (as store_user_take reads it). argv
+ * has room for 5 * n + 3 arguments. */
 static void segment_sweep(struct segment_read *r, size_t from,
                           const size_t *idx, size_t n, const char **argv)
 {

@@ -74,9 +74,9 @@
  *                                          it empties, never written
  * Users and accounts expire a retention period (and at most a day more)
  * after their last event: an account's key by its expiry, a user by the
- * leader's sweep of the buckets (sweep.c). An account's engagement is not
- * stored: it is the sum of its members' (and its erased members') E, taken when
- * read.
+ * leader's sweep of the buckets (sweep.c). An account's engagement is
+ * not stored: it is the sum of its members' (and its erased members') E,
+ * taken when read.
  */
 #ifndef EWS_OUT_STORE_H
 #define EWS_OUT_STORE_H

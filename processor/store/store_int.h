@@ -399,23 +399,12 @@ int store_user_append(struct ews_store *store, const char *user_id);
 redisReply *store_user_take(struct ews_store *store);
 /* Both at once: one user, one round trip. */
 redisReply *store_user_read(struct ews_store *store, const char *user_id);
-/* Every stored user, each given to each with its id (not terminated)
- * and, when values, its value's reply (a string): the buckets, 64 a round
- * trip, then an earlier version's keys of users not in a bucket yet. As
- * SCAN, a user stored throughout comes at least once; one written or
- * removed meanwhile may or may not. each may call the store: no reply is
- * pending while it runs. A result other than EWS_STORE_OK from each
- * stops the walk and is returned; otherwise EWS_STORE_OK, or
- * EWS_STORE_ERROR (the connection dropped, errstr). */
-struct store_users_walk {
-        enum ews_store_result (*each)(void *opaque, const char *id, size_t len,
-                                      const redisReply *value);
-        void *opaque;
-        enum ews_store_result result;
-};
-enum ews_store_result store_users_walk(struct ews_store *store, bool values,
-                                       struct store_users_walk *w, char *errstr,
-                                       size_t errstr_size);
+/* Sends cmd (HGETALL, HKEYS) for buckets from .. from + n - 1 (modulo
+ * STORE_USER_BUCKETS) in one pipelined round trip and takes the n replies
+ * into replies (the caller frees them): 0, or -1 when the connection
+ * failed (none kept; the caller drops the connection). */
+int store_user_buckets_read(struct ews_store *store, int from, int n,
+                            const char *cmd, redisReply **replies);
 /* The accounts due for the leader wait in STORE_QUEUE_SHARDS sorted sets
  * (aq:<shard>), an account in the one its id hashes to: small sets in
  * Redis' listpack up to about 130,000 accounts, where one set of them all

@@ -58,26 +58,6 @@ static int sweep_collect(struct ews_store *store, int bucket,
         return cnt;
 }
 
-/* The buckets' HGETALLs, one pipelined round trip, into replies: 0, or
- * -1 when the connection failed. */
-static int sweep_read(struct ews_store *store, int from, int n,
-                      redisReply **replies)
-{
-        int b;
-
-        for (b = 0; b < n; b++)
-                if (redisAppendCommand(
-                            store->redis, "HGETALL %sub:%d", store->prefix,
-                            (from + b) % STORE_USER_BUCKETS) != REDIS_OK)
-                        return -1;
-        for (b = 0; b < n; b++)
-                if (redisGetReply(store->redis, (void **)&replies[b]) !=
-                            REDIS_OK ||
-                    !replies[b])
-                        return -1;
-        return 0;
-}
-
 /* Deletes the expired users of one bucket: 0, or -1 (errstr). */
 static int sweep_bucket(struct ews_store *store, int bucket,
                         const redisReply *fields, struct ews_user *user,
@@ -130,7 +110,7 @@ enum ews_store_result ews_store_users_sweep(struct ews_store *store,
                 result = EWS_STORE_ERROR;
                 goto out;
         }
-        if (sweep_read(store, from, buckets, replies)) {
+        if (store_user_buckets_read(store, from, buckets, "HGETALL", replies)) {
                 result = store_fail(store, errstr, errstr_size, "sweep");
                 goto out;
         }
